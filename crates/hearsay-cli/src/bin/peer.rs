@@ -1,0 +1,101 @@
+//! `peer`: runs one hearsay peer (SPEC §1, §6).
+//!
+//! It registers through a quorum of the config's seeds, then joins the overlay by
+//! preferential attachment. Exits non-zero with one sentence when it cannot register.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use clap::Parser;
+use hearsay_cli::{duration, fail, load_config, logger, node_dir, shutdown_on_signals, Common};
+use hearsay_net::conn::Identity;
+use hearsay_proto::{peer, Role};
+use tokio::net::TcpListener;
+
+/// Runs one hearsay peer.
+#[derive(Parser, Debug)]
+#[command(name = "peer", version)]
+struct Args {
+    /// Where to listen (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    common: Common,
+    /// Neighbours to choose on joining.
+    #[arg(long, default_value_t = 3)]
+    links: usize,
+    /// Most neighbours in all; more are refused.
+    #[arg(long, default_value_t = 512)]
+    max_links: usize,
+    /// Give up (exit 1) if not registered within this.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    join_timeout: Duration,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        fail("peer", &e, 1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let config = load_config(&args.common.config).unwrap_or_else(|e| fail("peer", &e, 2));
+    if args.links == 0 || args.max_links < args.links {
+        fail(
+            "peer",
+            &anyhow!("--links must be at least 1 and at most --max-links"),
+            2,
+        );
+    }
+    let listener = TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let advertise = match args.common.advertise {
+        Some(a) => a,
+        None => listener.local_addr()?,
+    };
+    if advertise.ip().is_unspecified() {
+        bail!(
+            "listening on {advertise}: pass --advertise with the address other nodes should dial"
+        );
+    }
+    let dir = node_dir(&args.common.data_dir, "peer", advertise);
+    let key = hearsay_net::load_or_create_key(&dir)?;
+    let incarnation = hearsay_net::next_incarnation(&dir)?;
+    let settings = peer::Settings {
+        links: args.links,
+        max_links: args.max_links,
+        join_timeout: args.join_timeout,
+        ..peer::Settings::default()
+    };
+    let me = Identity {
+        key: key.clone(),
+        role: Role::Peer,
+        addr: advertise,
+    };
+    let now = hearsay_net::now();
+    let machine = peer::State::new(
+        now,
+        key,
+        advertise,
+        incarnation,
+        config,
+        settings,
+        hearsay_net::random(),
+    );
+    let log = logger(&args.common, advertise, "peer")?;
+    let cancel = shutdown_on_signals();
+    hearsay_net::run(
+        machine,
+        listener,
+        me,
+        hearsay_net::Options::default(),
+        log,
+        cancel,
+    )
+    .await
+    .map_err(|e| anyhow!(e))
+}

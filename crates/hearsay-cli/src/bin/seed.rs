@@ -1,0 +1,122 @@
+//! `seed`: runs hearsay seed nodes (SPEC §1, §5).
+//!
+//! `seed --addr 127.0.0.1:6000` runs that seed of the config; without `--addr` it runs every
+//! seed of the config whose address is local to this machine, in one process.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use clap::Parser;
+use hearsay_cli::{duration, fail, load_config, logger, node_dir, shutdown_on_signals, Common};
+use hearsay_net::conn::Identity;
+use hearsay_net::random;
+use hearsay_proto::config::Config;
+use hearsay_proto::{seed, Role};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Runs hearsay seed nodes: the membership authority that admits peers by signed quorum.
+#[derive(Parser, Debug)]
+#[command(name = "seed", version)]
+struct Args {
+    /// Run only the seed listening here (default: every local seed of the config).
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    #[command(flatten)]
+    common: Common,
+    /// How long a registration may wait for a quorum of votes.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    proposal_timeout: Duration,
+    /// Registrations one source IP may start in a burst.
+    #[arg(long, default_value_t = 64)]
+    rate_burst: u32,
+    /// One more registration per source IP every this long.
+    #[arg(long, default_value = "100ms", value_parser = duration)]
+    rate_refill: Duration,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let config = load_config(&args.common.config).unwrap_or_else(|e| fail("seed", &e, 2));
+    let listeners = bind(&args, &config)
+        .await
+        .unwrap_or_else(|e| fail("seed", &e, 2));
+    let cancel = shutdown_on_signals();
+    let mut tasks = Vec::new();
+    for (listener, advertise) in listeners {
+        let task = start(&args, &config, listener, advertise, cancel.clone());
+        tasks.push(task.unwrap_or_else(|e| fail("seed", &e, 2)));
+    }
+    for t in tasks {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => fail("seed", &anyhow!(e), 1),
+            Err(e) => fail("seed", &anyhow!("a seed task failed: {e}"), 1),
+        }
+    }
+}
+
+/// The listeners to serve, each with the config address it stands for.
+async fn bind(args: &Args, config: &Config) -> anyhow::Result<Vec<(TcpListener, SocketAddr)>> {
+    let file = args.common.config.display();
+    if let Some(addr) = args.addr {
+        let advertise = args.common.advertise.unwrap_or(addr);
+        if config.position(advertise).is_none() {
+            bail!("{advertise} is not a seed in {file}: pass --addr (or --advertise) with an address the config lists");
+        }
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        return Ok(vec![(l, advertise)]);
+    }
+    if args.common.advertise.is_some() {
+        bail!("--advertise needs --addr: it names the address of one seed");
+    }
+    let mut out = Vec::new();
+    for s in &config.seeds {
+        match TcpListener::bind(s.addr).await {
+            Ok(l) => out.push((l, s.addr)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {}
+            Err(e) => bail!("cannot listen on {} (a seed of {file}): {e}", s.addr),
+        }
+    }
+    if out.is_empty() {
+        bail!(
+            "none of the {} seeds in {file} has an address on this machine: pass --addr",
+            config.seeds.len()
+        );
+    }
+    Ok(out)
+}
+
+fn start(
+    args: &Args,
+    config: &Config,
+    listener: TcpListener,
+    advertise: SocketAddr,
+    cancel: CancellationToken,
+) -> anyhow::Result<JoinHandle<Result<(), String>>> {
+    let key = hearsay_net::load_or_create_key(&node_dir(&args.common.data_dir, "seed", advertise))?;
+    let settings = seed::Settings {
+        proposal_timeout: args.proposal_timeout,
+        rate_burst: args.rate_burst,
+        rate_refill: args.rate_refill,
+        ..seed::Settings::default()
+    };
+    let me = Identity {
+        key: key.clone(),
+        role: Role::Seed,
+        addr: advertise,
+    };
+    let now = hearsay_net::now();
+    let machine = seed::State::new(now, key, advertise, config.clone(), settings, random())
+        .map_err(|e| anyhow!("{e}"))?;
+    let log = logger(&args.common, advertise, "seed")?;
+    let opts = hearsay_net::Options::default();
+    Ok(tokio::spawn(hearsay_net::run(
+        machine, listener, me, opts, log, cancel,
+    )))
+}

@@ -1,0 +1,102 @@
+//! What the `seed`, `peer` and `hearsay` programs share: common flags, config loading,
+//! logs, signals and exit codes (SPEC §1).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+use hearsay_net::Logger;
+use hearsay_proto::config::Config;
+use tokio_util::sync::CancellationToken;
+
+/// Flags every node program takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The seed list: one `IP:PORT` (or `IP,PORT`) per line.
+    #[arg(long, default_value = "config.txt")]
+    pub config: PathBuf,
+    /// The address others should dial (default: the listen address).
+    #[arg(long)]
+    pub advertise: Option<SocketAddr>,
+    /// The human log, shared by any number of nodes.
+    #[arg(long, default_value = "outputfile.txt")]
+    pub out: PathBuf,
+    /// The same events as JSON lines.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Where keys and state live.
+    #[arg(long, default_value = ".hearsay")]
+    pub data_dir: PathBuf,
+    /// Do not print the log on the console.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Parses durations such as `250ms`, `5s`, `1m`.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration ({e})"))
+}
+
+/// Reads and parses the config; errors name the file and line.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config {}", path.display()))?;
+    Config::parse(&path.display().to_string(), &text).map_err(|e| anyhow!("bad config: {e}"))
+}
+
+/// The data dir of the node advertised at `addr`, e.g. `.hearsay/seed-127.0.0.1-6000`.
+pub fn node_dir(root: &Path, role: &str, addr: SocketAddr) -> PathBuf {
+    let ip = addr.ip().to_string().replace(':', "_");
+    root.join(format!("{role}-{ip}-{}", addr.port()))
+}
+
+/// The logger all of this process's nodes share (each with its own name).
+pub fn logger(common: &Common, node: SocketAddr, role: &'static str) -> anyhow::Result<Logger> {
+    let out = hearsay_net::log::open_append(&common.out)
+        .with_context(|| format!("cannot open the log file {}", common.out.display()))?;
+    let events = match &common.events {
+        Some(p) => Some(
+            hearsay_net::log::open_append(p)
+                .with_context(|| format!("cannot open the events file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    Ok(Logger::new(
+        node.to_string(),
+        role,
+        !common.quiet,
+        Some(out),
+        events,
+    ))
+}
+
+/// A token cancelled on Ctrl+C or SIGTERM.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        t.cancel();
+    });
+    token
+}
+
+/// Prints `program: error` (with its causes) and exits with `code`.
+pub fn fail(program: &str, err: &anyhow::Error, code: i32) -> ! {
+    eprintln!("{program}: {err:#}");
+    std::process::exit(code)
+}

@@ -1,0 +1,279 @@
+//! The node task: owns one state machine, feeds it link events, frames and timers, and
+//! carries out its outputs (ENGINEERING.md "The seam").
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hearsay_proto::event::Event;
+use hearsay_proto::node::DialToken;
+use hearsay_proto::{wire, Input, LinkId, Machine, Output, Time};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::conn::{handshake, run_link, Identity, NetEvent};
+use crate::log::Logger;
+
+/// The wall clock as the protocol sees it.
+pub fn now() -> Time {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Time(ms)
+}
+
+/// Runtime limits (SPEC §4 bounds).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// A handshake must finish within this.
+    pub handshake_timeout: Duration,
+    /// A dial (connect and handshake) must finish within this.
+    pub dial_timeout: Duration,
+    /// Frames queued per link before the link is dropped as too slow.
+    pub send_queue: usize,
+    /// Most connections at once, inbound and outbound.
+    pub max_connections: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            handshake_timeout: Duration::from_secs(5),
+            dial_timeout: Duration::from_secs(3),
+            send_queue: 1024,
+            max_connections: 1024,
+        }
+    }
+}
+
+static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
+
+fn next_link() -> LinkId {
+    LinkId(NEXT_LINK.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs `machine` on `listener` until it stops or `cancel` fires. `Err` carries the
+/// sentence the machine stopped with.
+pub async fn run<M: Machine>(
+    mut machine: M,
+    listener: TcpListener,
+    me: Identity,
+    opts: Options,
+    log: Logger,
+    cancel: CancellationToken,
+) -> Result<(), String> {
+    let me = Arc::new(me);
+    let (tx, mut rx) = mpsc::channel::<NetEvent>(4096);
+    let slots = Arc::new(Semaphore::new(opts.max_connections));
+    let stop = cancel.child_token();
+    let _guard = stop.clone().drop_guard();
+    tokio::spawn(accept_loop(
+        listener,
+        me.clone(),
+        opts.clone(),
+        tx.clone(),
+        slots.clone(),
+        stop.clone(),
+    ));
+    let mut links: HashMap<LinkId, mpsc::Sender<Bytes>> = HashMap::new();
+    loop {
+        while let Some(out) = machine.poll_output() {
+            match out {
+                Output::Send { link, msg } => {
+                    let Some(q) = links.get(&link) else { continue };
+                    match q.try_send(Bytes::from(wire::encode(&msg))) {
+                        Ok(()) => {}
+                        // The connection task is gone; its Down event is on the way.
+                        Err(TrySendError::Closed(_)) => {}
+                        Err(TrySendError::Full(_)) => {
+                            links.remove(&link);
+                            let reason = format!(
+                                "send queue full ({} frames): the other side is too slow",
+                                opts.send_queue
+                            );
+                            let remote = format!("link {}", link.0);
+                            log.log(now(), &Event::ProtocolError { remote, reason });
+                            machine.handle(now(), Input::LinkDown { link });
+                        }
+                    }
+                }
+                Output::Dial { token, addr } => {
+                    let ctx = (
+                        me.clone(),
+                        opts.clone(),
+                        tx.clone(),
+                        slots.clone(),
+                        stop.clone(),
+                    );
+                    tokio::spawn(dial(token, addr, ctx));
+                }
+                Output::Close { link } => {
+                    links.remove(&link);
+                }
+                Output::Event(e) => log.log(now(), &e),
+                Output::Stop(result) => return result,
+            }
+        }
+        let deadline = machine.poll_timeout().map(|t| {
+            let wait = t.since(now());
+            tokio::time::Instant::now() + wait
+        });
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            ev = rx.recv() => {
+                let Some(ev) = ev else { return Ok(()) };
+                on_net_event(&mut machine, &mut links, &log, ev);
+            }
+            _ = sleep_until(deadline) => machine.handle(now(), Input::Timeout),
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn on_net_event<M: Machine>(
+    machine: &mut M,
+    links: &mut HashMap<LinkId, mpsc::Sender<Bytes>>,
+    log: &Logger,
+    ev: NetEvent,
+) {
+    match ev {
+        NetEvent::Up {
+            link,
+            remote,
+            dial,
+            tx,
+        } => {
+            links.insert(link, tx);
+            machine.handle(now(), Input::LinkUp { link, remote, dial });
+        }
+        NetEvent::Frame { link, msg } => {
+            if links.contains_key(&link) {
+                machine.handle(now(), Input::Frame { link, msg });
+            }
+        }
+        NetEvent::Down { link, error } => {
+            if links.remove(&link).is_some() {
+                if let Some(reason) = error {
+                    let remote = format!("link {}", link.0);
+                    log.log(now(), &Event::ProtocolError { remote, reason });
+                }
+                machine.handle(now(), Input::LinkDown { link });
+            }
+        }
+        NetEvent::DialFailed { token, reason } => {
+            machine.handle(now(), Input::DialFailed { token, reason });
+        }
+        NetEvent::Refused { from, reason } => {
+            let remote = from.to_string();
+            log.log(now(), &Event::ProtocolError { remote, reason });
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    me: Arc<Identity>,
+    opts: Options,
+    tx: mpsc::Sender<NetEvent>,
+    slots: Arc<Semaphore>,
+    stop: CancellationToken,
+) {
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, from)) = accepted else {
+            // Out of file descriptors and the like: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let (me, opts, tx, stop) = (me.clone(), opts.clone(), tx.clone(), stop.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            match handshake(stream, &me, opts.handshake_timeout).await {
+                Ok((wire, remote)) => {
+                    start_link(wire, remote, None, &opts, tx, stop).await;
+                }
+                Err(reason) => {
+                    let _ = tx.send(NetEvent::Refused { from, reason }).await;
+                }
+            }
+        });
+    }
+}
+
+type DialCtx = (
+    Arc<Identity>,
+    Options,
+    mpsc::Sender<NetEvent>,
+    Arc<Semaphore>,
+    CancellationToken,
+);
+
+async fn dial(token: DialToken, addr: SocketAddr, (me, opts, tx, slots, stop): DialCtx) {
+    let Ok(permit) = slots.try_acquire_owned() else {
+        let reason = "too many connections".to_string();
+        let _ = tx.send(NetEvent::DialFailed { token, reason }).await;
+        return;
+    };
+    let attempt = async {
+        let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        handshake(stream, &me, opts.dial_timeout).await
+    };
+    match tokio::time::timeout(opts.dial_timeout, attempt).await {
+        Ok(Ok((wire, remote))) => {
+            let _permit = permit;
+            start_link(wire, remote, Some(token), &opts, tx, stop).await;
+        }
+        Ok(Err(reason)) => {
+            let _ = tx.send(NetEvent::DialFailed { token, reason }).await;
+        }
+        Err(_) => {
+            let reason = format!(
+                "no answer within {}",
+                humantime::format_duration(opts.dial_timeout)
+            );
+            let _ = tx.send(NetEvent::DialFailed { token, reason }).await;
+        }
+    }
+}
+
+async fn start_link(
+    wire: crate::conn::Wire,
+    remote: hearsay_proto::Remote,
+    dial: Option<DialToken>,
+    opts: &Options,
+    tx: mpsc::Sender<NetEvent>,
+    stop: CancellationToken,
+) {
+    let link = next_link();
+    let (qtx, qrx) = mpsc::channel(opts.send_queue);
+    let up = NetEvent::Up {
+        link,
+        remote,
+        dial,
+        tx: qtx,
+    };
+    if tx.send(up).await.is_err() {
+        return;
+    }
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = run_link(wire, link, tx, qrx) => {}
+    }
+}

@@ -1,0 +1,339 @@
+//! Membership changes, votes and certificates (SPEC §5, PROTOCOL §5).
+//!
+//! A change is applied only with a certificate: signatures of a quorum of distinct configured
+//! seeds over the same yes-vote bytes. A certificate verifies itself, so a lying seed minority
+//! can neither forge one nor make an honest seed apply a change it did not get one for.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{Keypair, PeerId, Signature};
+use crate::quorum::quorum;
+use crate::wire::{signed, Registration};
+
+/// Add or remove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Op {
+    /// Admit a peer.
+    Add,
+    /// Remove a peer.
+    Remove,
+}
+
+/// One membership change: what a certificate certifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Change {
+    /// Add or remove.
+    pub op: Op,
+    /// The peer concerned.
+    pub peer: PeerId,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The incarnation the change is about.
+    pub incarnation: u64,
+}
+
+/// A change's identity: the same change proposed through several seeds is one decision.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Digest(pub [u8; 32]);
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", hex::encode(&self.0[..4]))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(&self.0[..4]))
+    }
+}
+
+impl Change {
+    /// The change's digest.
+    pub fn digest(&self) -> Digest {
+        Digest(*blake3::hash(&signed(b"hearsay-change-v1", self)).as_bytes())
+    }
+
+    /// `add` or `remove`, for logs.
+    pub fn op_name(&self) -> &'static str {
+        match self.op {
+            Op::Add => "add",
+            Op::Remove => "remove",
+        }
+    }
+}
+
+/// What a proposal carries so that every seed can check it on its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Evidence {
+    /// The peer's own signed registration (for an add).
+    Registration(Registration),
+}
+
+/// A coordinator's request to every seed: validate this change and vote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The change.
+    pub change: Change,
+    /// Evidence for it.
+    pub evidence: Evidence,
+    /// Where the request came from, as the coordinator saw it (for rate limits).
+    pub source: std::net::IpAddr,
+}
+
+/// A seed's signed vote on a change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    /// The change voted on.
+    pub change: Change,
+    /// The voting seed.
+    pub voter: PeerId,
+    /// Yes or no.
+    pub yes: bool,
+    /// Why (empty for yes).
+    pub reason: String,
+    /// The voter's signature over (change digest, yes, reason).
+    pub sig: Signature,
+}
+
+fn vote_bytes(digest: Digest, yes: bool, reason: &str) -> Vec<u8> {
+    signed(b"hearsay-vote-v1", &(digest, yes, reason))
+}
+
+impl Vote {
+    /// Signs a vote. A yes vote carries no reason, so that every yes signature is over the
+    /// same bytes and can go into a certificate.
+    pub fn new(key: &Keypair, change: Change, yes: bool, reason: &str) -> Vote {
+        let reason = if yes { "" } else { reason };
+        Vote {
+            change,
+            voter: key.id(),
+            yes,
+            reason: reason.to_string(),
+            sig: key.sign(&vote_bytes(change.digest(), yes, reason)),
+        }
+    }
+
+    /// Whether the voter's signature holds.
+    pub fn verify(&self) -> bool {
+        (!self.yes || self.reason.is_empty())
+            && self.voter.verify(
+                &vote_bytes(self.change.digest(), self.yes, &self.reason),
+                &self.sig,
+            )
+    }
+}
+
+/// A change with the yes signatures of a quorum of seeds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    /// The change.
+    pub change: Change,
+    /// (seed, its yes signature).
+    pub sigs: Vec<(PeerId, Signature)>,
+}
+
+/// The configured seeds whose signatures count, and how many there are in all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedSet {
+    /// Seeds in the config (known key or not).
+    pub n: usize,
+    /// The keys of configured seeds known so far.
+    pub keys: BTreeSet<PeerId>,
+}
+
+impl SeedSet {
+    /// Signatures a certificate needs.
+    pub fn quorum(&self) -> usize {
+        quorum(self.n)
+    }
+}
+
+/// Why a certificate was rejected; the state is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    /// Fewer valid distinct signers than the quorum.
+    #[error("only {have} of the {need} seed signatures a quorum needs")]
+    TooFewSignatures {
+        /// Valid distinct signers.
+        have: usize,
+        /// The quorum.
+        need: usize,
+    },
+    /// One seed signed twice.
+    #[error("seed {0} signed twice")]
+    DuplicateSigner(PeerId),
+    /// A signer is not a configured seed.
+    #[error("signer {0} is not a configured seed")]
+    UnknownSigner(PeerId),
+    /// A signature does not hold.
+    #[error("the signature of seed {0} does not hold")]
+    BadSignature(PeerId),
+}
+
+impl Certificate {
+    /// Builds a certificate from yes votes (the caller checked them).
+    pub fn from_votes<'a>(change: Change, votes: impl IntoIterator<Item = &'a Vote>) -> Self {
+        Certificate {
+            change,
+            sigs: votes.into_iter().map(|v| (v.voter, v.sig)).collect(),
+        }
+    }
+
+    /// Checks every signature: all must be by distinct configured seeds and hold, and there
+    /// must be at least a quorum of them.
+    pub fn verify(&self, seeds: &SeedSet) -> Result<(), CertError> {
+        let need = seeds.quorum();
+        if self.sigs.len() < need {
+            return Err(CertError::TooFewSignatures {
+                have: self.sigs.len(),
+                need,
+            });
+        }
+        let bytes = vote_bytes(self.change.digest(), true, "");
+        let mut seen = BTreeSet::new();
+        for (signer, sig) in &self.sigs {
+            if !seeds.keys.contains(signer) {
+                return Err(CertError::UnknownSigner(*signer));
+            }
+            if !seen.insert(*signer) {
+                return Err(CertError::DuplicateSigner(*signer));
+            }
+            if !signer.verify(&bytes, sig) {
+                return Err(CertError::BadSignature(*signer));
+            }
+        }
+        Ok(())
+    }
+
+    /// The signing seeds.
+    pub fn signers(&self) -> Vec<PeerId> {
+        self.sigs.iter().map(|(s, _)| *s).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> Keypair {
+        Keypair::from_secret([n; 32])
+    }
+
+    fn change() -> Change {
+        Change {
+            op: Op::Add,
+            peer: key(100).id(),
+            addr: "127.0.0.1:7000".parse().unwrap(),
+            incarnation: 1,
+        }
+    }
+
+    /// Seeds 1..=n, all keys known.
+    fn seeds(n: u8) -> SeedSet {
+        SeedSet {
+            n: n as usize,
+            keys: (1..=n).map(|i| key(i).id()).collect(),
+        }
+    }
+
+    fn cert(signers: &[u8]) -> Certificate {
+        let votes: Vec<Vote> = signers
+            .iter()
+            .map(|&i| Vote::new(&key(i), change(), true, ""))
+            .collect();
+        Certificate::from_votes(change(), &votes)
+    }
+
+    #[test]
+    fn a_certificate_with_a_quorum_of_distinct_seeds_verifies() {
+        assert_eq!(cert(&[1, 2]).verify(&seeds(3)), Ok(()));
+        assert_eq!(cert(&[1, 2, 3]).verify(&seeds(3)), Ok(()));
+        assert_eq!(cert(&[2, 4, 5]).verify(&seeds(5)), Ok(()));
+    }
+
+    #[test]
+    fn a_certificate_with_fewer_than_q_signatures_is_rejected() {
+        assert_eq!(
+            cert(&[1]).verify(&seeds(3)),
+            Err(CertError::TooFewSignatures { have: 1, need: 2 })
+        );
+        assert_eq!(
+            cert(&[1, 2]).verify(&seeds(5)),
+            Err(CertError::TooFewSignatures { have: 2, need: 3 })
+        );
+    }
+
+    #[test]
+    fn a_duplicated_signer_is_rejected() {
+        assert_eq!(
+            cert(&[1, 1]).verify(&seeds(3)),
+            Err(CertError::DuplicateSigner(key(1).id()))
+        );
+    }
+
+    #[test]
+    fn a_signer_not_in_the_config_is_rejected() {
+        assert_eq!(
+            cert(&[1, 9]).verify(&seeds(3)),
+            Err(CertError::UnknownSigner(key(9).id()))
+        );
+    }
+
+    #[test]
+    fn a_bad_signature_is_rejected() {
+        let mut c = cert(&[1, 2]);
+        c.sigs[1].1 = c.sigs[0].1; // seed 1's signature under seed 2's name
+        assert_eq!(
+            c.verify(&seeds(3)),
+            Err(CertError::BadSignature(key(2).id()))
+        );
+    }
+
+    #[test]
+    fn a_certificate_does_not_carry_over_to_another_change() {
+        let mut c = cert(&[1, 2]);
+        c.change.incarnation = 2;
+        assert_eq!(
+            c.verify(&seeds(3)),
+            Err(CertError::BadSignature(key(1).id()))
+        );
+        let mut c = cert(&[1, 2]);
+        c.change.op = Op::Remove;
+        assert!(c.verify(&seeds(3)).is_err());
+    }
+
+    #[test]
+    fn no_votes_cannot_make_a_certificate() {
+        let votes: Vec<Vote> = [1, 2]
+            .iter()
+            .map(|&i| Vote::new(&key(i), change(), false, "dial-back failed"))
+            .collect();
+        assert!(votes.iter().all(Vote::verify));
+        let c = Certificate::from_votes(change(), &votes);
+        assert_eq!(
+            c.verify(&seeds(3)),
+            Err(CertError::BadSignature(key(1).id()))
+        );
+    }
+
+    #[test]
+    fn a_yes_vote_with_a_smuggled_reason_does_not_verify() {
+        let mut v = Vote::new(&key(1), change(), true, "");
+        assert!(v.verify());
+        v.reason = "x".into();
+        assert!(!v.verify());
+    }
+
+    #[test]
+    fn the_same_change_has_the_same_digest() {
+        assert_eq!(change().digest(), change().digest());
+        let mut other = change();
+        other.incarnation = 2;
+        assert_ne!(change().digest(), other.digest());
+    }
+}

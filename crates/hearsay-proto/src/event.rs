@@ -1,0 +1,252 @@
+//! Events: what nodes log (SPEC §7, PROTOCOL §10).
+//!
+//! Each event is one human log line ([`Event::text`]) and one JSON object (its serde form,
+//! tagged `event`, to which the driver adds `ts`, `node` and `role`). The names are stable:
+//! tools and tests read them.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+/// An event, with ids as full hex strings and addresses as text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A node is up and listening.
+    Started {
+        /// Its id.
+        id: String,
+        /// Its advertised address.
+        addr: String,
+    },
+    /// A seed began coordinating a registration.
+    RegistrationProposed {
+        /// The peer.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Its incarnation.
+        incarnation: u64,
+    },
+    /// A seed voted on a change.
+    Vote {
+        /// `add` or `remove`.
+        op: &'static str,
+        /// The peer concerned.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Its incarnation.
+        incarnation: u64,
+        /// Yes or no.
+        yes: bool,
+        /// Why (empty for yes).
+        reason: String,
+    },
+    /// A seed applied a certificate admitting a peer.
+    RegistrationCommitted {
+        /// The peer.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Its incarnation.
+        incarnation: u64,
+        /// The seeds that signed.
+        signers: Vec<String>,
+    },
+    /// A registration this seed coordinated failed.
+    RegistrationAborted {
+        /// The peer.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Its incarnation.
+        incarnation: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A peer holds the certificate of its own admission.
+    Registered {
+        /// The incarnation admitted.
+        incarnation: u64,
+        /// The seeds that signed.
+        signers: Vec<String>,
+        /// From the node's start to the certificate.
+        latency_ms: u64,
+    },
+    /// A peer got a peer list from a seed.
+    PeerListReceived {
+        /// The seed's address.
+        seed: String,
+        /// The listed peers' addresses.
+        peers: Vec<String>,
+    },
+    /// A link to a neighbour is up.
+    NeighborAdded {
+        /// The neighbour.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Whether this node chose it (false: it chose this node).
+        outbound: bool,
+        /// This node's degree now.
+        degree: usize,
+    },
+    /// A link to a neighbour is gone.
+    NeighborRemoved {
+        /// The neighbour.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// This node's degree now.
+        degree: usize,
+    },
+    /// A link to a seed is up.
+    SeedConnected {
+        /// The seed's address.
+        addr: String,
+        /// The seed's id.
+        id: String,
+    },
+    /// A link to a seed is gone.
+    SeedDisconnected {
+        /// The seed's address.
+        addr: String,
+    },
+    /// Bad input from the network: dropped, and the link closed.
+    ProtocolError {
+        /// Where it came from.
+        remote: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A notice that fits no other event.
+    Notice {
+        /// The text.
+        text: String,
+    },
+}
+
+impl Event {
+    /// The event's stable name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Started { .. } => "started",
+            Event::RegistrationProposed { .. } => "registration_proposed",
+            Event::Vote { .. } => "vote",
+            Event::RegistrationCommitted { .. } => "registration_committed",
+            Event::RegistrationAborted { .. } => "registration_aborted",
+            Event::Registered { .. } => "registered",
+            Event::PeerListReceived { .. } => "peer_list_received",
+            Event::NeighborAdded { .. } => "neighbor_added",
+            Event::NeighborRemoved { .. } => "neighbor_removed",
+            Event::SeedConnected { .. } => "seed_connected",
+            Event::SeedDisconnected { .. } => "seed_disconnected",
+            Event::ProtocolError { .. } => "protocol_error",
+            Event::Notice { .. } => "notice",
+        }
+    }
+
+    /// The human log line (without time and node, which the driver adds).
+    pub fn text(&self) -> String {
+        let short = |id: &str| id.get(..8).unwrap_or(id).to_string();
+        let mut s = String::new();
+        let _ = match self {
+            Event::Started { id, addr } => write!(s, "started at {addr}, id {id}"),
+            Event::RegistrationProposed {
+                peer,
+                addr,
+                incarnation,
+            } => write!(
+                s,
+                "registration proposed: peer {} at {addr} (incarnation {incarnation})",
+                short(peer)
+            ),
+            Event::Vote {
+                op,
+                peer,
+                addr,
+                yes,
+                reason,
+                ..
+            } => {
+                let verdict = if *yes { "yes".to_string() } else { format!("no ({reason})") };
+                write!(s, "vote {verdict} on {op} of peer {} at {addr}", short(peer))
+            }
+            Event::RegistrationCommitted {
+                peer,
+                addr,
+                incarnation,
+                signers,
+            } => write!(
+                s,
+                "registration committed: peer {} at {addr} (incarnation {incarnation}), signed by {} seeds",
+                short(peer),
+                signers.len()
+            ),
+            Event::RegistrationAborted {
+                peer, addr, reason, ..
+            } => write!(
+                s,
+                "registration aborted: peer {} at {addr}: {reason}",
+                short(peer)
+            ),
+            Event::Registered {
+                incarnation,
+                signers,
+                latency_ms,
+            } => write!(
+                s,
+                "registered (incarnation {incarnation}) by a certificate of {} seeds, {latency_ms} ms after start",
+                signers.len()
+            ),
+            Event::PeerListReceived { seed, peers } => {
+                write!(s, "peer list from seed {seed}: {} peers [{}]", peers.len(), peers.join(", "))
+            }
+            Event::NeighborAdded {
+                peer,
+                addr,
+                outbound,
+                degree,
+            } => {
+                let how = if *outbound { "chose" } else { "was chosen by" };
+                write!(s, "neighbour added: {how} {} at {addr}, degree {degree}", short(peer))
+            }
+            Event::NeighborRemoved { peer, addr, degree } => {
+                write!(s, "neighbour removed: {} at {addr}, degree {degree}", short(peer))
+            }
+            Event::SeedConnected { addr, id } => {
+                write!(s, "connected to seed {addr} (id {})", short(id))
+            }
+            Event::SeedDisconnected { addr } => write!(s, "lost the link to seed {addr}"),
+            Event::ProtocolError { remote, reason } => {
+                write!(s, "protocol error from {remote}: {reason}; link closed")
+            }
+            Event::Notice { text } => write!(s, "{text}"),
+        };
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_form_is_tagged_with_the_stable_name() {
+        let e = Event::RegistrationAborted {
+            peer: "ab".repeat(32),
+            addr: "127.0.0.1:7000".into(),
+            incarnation: 2,
+            reason: "timed out".into(),
+        };
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["event"], "registration_aborted");
+        assert_eq!(json["incarnation"], 2);
+        assert_eq!(e.name(), "registration_aborted");
+        assert_eq!(
+            e.text(),
+            "registration aborted: peer abababab at 127.0.0.1:7000: timed out"
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! hearsay's protocol as sans-I/O state machines (see `docs/PROTOCOL.md`).
+//!
+//! Nothing here opens a socket, reads a clock or asks the OS for randomness: time is passed
+//! in, randomness is a seeded RNG handed to `new`, and every effect is an [`node::Output`]
+//! value for the runtime (`hearsay-net`) or the simulator to carry out.
+
+#![deny(missing_docs)]
+
+pub mod attach;
+pub mod cert;
+pub mod config;
+pub mod event;
+pub mod handshake;
+pub mod id;
+pub mod node;
+pub mod peer;
+pub mod quorum;
+pub mod seed;
+pub mod time;
+pub mod wire;
+
+pub use id::{Keypair, PeerId, Signature};
+pub use node::{Input, LinkId, Machine, Output, Remote, Role};
+pub use time::Time;

@@ -1,0 +1,130 @@
+//! The seam between protocol and world (PROTOCOL §1): inputs in, outputs out, time passed in.
+//!
+//! `seed::State` and `peer::State` implement [`Machine`]. A driver (the tokio runtime or the
+//! simulator) authenticates links with [`crate::handshake`], feeds every link event, frame
+//! and due timer in as an [`Input`], and carries out every [`Output`].
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Event;
+use crate::id::PeerId;
+use crate::time::Time;
+use crate::wire::Msg;
+
+/// A link (one authenticated connection), numbered by the driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkId(pub u64);
+
+/// Names a dial the machine asked for, so the driver's answer finds its purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DialToken(pub u64);
+
+/// What a node is, as its handshake says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// A seed: a member of the membership authority.
+    Seed,
+    /// A peer of the gossip overlay.
+    Peer,
+    /// A tool such as `hearsay status`: may only ask for status.
+    Client,
+}
+
+impl Role {
+    /// The role's name in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Seed => "seed",
+            Role::Peer => "peer",
+            Role::Client => "client",
+        }
+    }
+}
+
+/// The other end of a link, as its handshake proved it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Remote {
+    /// Its id: the handshake proved it holds the key.
+    pub id: PeerId,
+    /// Its role.
+    pub role: Role,
+    /// The address it says it listens on (not proved by the handshake).
+    pub addr: SocketAddr,
+    /// Where the connection actually comes from.
+    pub source: SocketAddr,
+}
+
+/// Something that happened to a node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// A link finished its handshake. `dial` is set when this node dialled it.
+    LinkUp {
+        /// The new link.
+        link: LinkId,
+        /// Who is on the other end.
+        remote: Remote,
+        /// The dial this answers, if this node dialled.
+        dial: Option<DialToken>,
+    },
+    /// A link closed, from either side.
+    LinkDown {
+        /// The link that closed.
+        link: LinkId,
+    },
+    /// A dial failed (refused, timed out, or the handshake failed).
+    DialFailed {
+        /// The dial that failed.
+        token: DialToken,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// A decoded frame arrived on a link.
+    Frame {
+        /// The link it came on.
+        link: LinkId,
+        /// The message.
+        msg: Msg,
+    },
+    /// The time from [`Machine::poll_timeout`] has come.
+    Timeout,
+}
+
+/// Something a node wants done.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Send a message over a link.
+    Send {
+        /// The link.
+        link: LinkId,
+        /// The message.
+        msg: Msg,
+    },
+    /// Open a link to an address; the answer is `LinkUp { dial: Some(token) }` or `DialFailed`.
+    Dial {
+        /// Names this dial in the answer.
+        token: DialToken,
+        /// Where to connect.
+        addr: SocketAddr,
+    },
+    /// Close a link. No `LinkDown` follows for a link the node closed itself.
+    Close {
+        /// The link.
+        link: LinkId,
+    },
+    /// Log an event (SPEC §7).
+    Event(Event),
+    /// The node is done: `Err` carries the one sentence to print before exiting non-zero.
+    Stop(Result<(), String>),
+}
+
+/// A sans-I/O protocol state machine.
+pub trait Machine {
+    /// Takes one input at time `now`.
+    fn handle(&mut self, now: Time, input: Input);
+    /// The next output, if any. Drain it after every `handle`.
+    fn poll_output(&mut self) -> Option<Output>;
+    /// When the machine next wants [`Input::Timeout`].
+    fn poll_timeout(&self) -> Option<Time>;
+}

@@ -1,0 +1,727 @@
+//! The peer state machine (SPEC §6 Joining and Neighbours, PROTOCOL §6–§8).
+//!
+//! A peer connects to q randomly chosen seeds (trying the others, with backoff, when one
+//! fails), registers, and counts as registered once it holds a certificate of its own
+//! admission. It then asks its seeds for peer lists, takes their union, and picks `links`
+//! neighbours by preferential attachment, reporting its neighbour set to the seeds on every
+//! change.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::attach;
+use crate::cert::{Certificate, Change, Op, SeedSet};
+use crate::config::Config;
+use crate::event::Event;
+use crate::id::{Keypair, PeerId};
+use crate::node::{DialToken, Input, LinkId, Machine, Output, Remote, Role};
+use crate::time::Time;
+use crate::wire::{Msg, NeighborReport, PeerInfo, Registration, MAX_NEIGHBORS};
+
+/// A peer's tunables (SPEC §9). The defaults are the task's; tests shorten the times.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Neighbours chosen on joining (SPEC: `links`, default 3).
+    pub links: usize,
+    /// Most neighbours in all; links beyond it are refused. Must be at least `links`.
+    pub max_links: usize,
+    /// Give up joining (exit non-zero) when not registered after this long.
+    pub join_timeout: Duration,
+    /// First backoff for a failed seed dial or a refused registration; it doubles per failure.
+    pub retry: Duration,
+    /// How long to wait for every seed's peer list before choosing from those that came.
+    pub peer_list_wait: Duration,
+    /// How soon to look for more neighbours while the degree is below `links` (doubles up to
+    /// 16 times this).
+    pub refill: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            links: 3,
+            max_links: 512,
+            join_timeout: Duration::from_secs(30),
+            retry: Duration::from_millis(250),
+            peer_list_wait: Duration::from_secs(2),
+            refill: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Dial {
+    Seed(usize),
+    Neighbor(PeerId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Neighbor {
+    id: PeerId,
+    addr: SocketAddr,
+    outbound: bool,
+}
+
+/// A peer.
+pub struct State {
+    key: Keypair,
+    addr: SocketAddr,
+    incarnation: u64,
+    config: Config,
+    settings: Settings,
+    rng: ChaCha8Rng,
+    now: Time,
+    started: Time,
+    stopped: bool,
+    /// Keys learned first hand (pinned, or proved in a handshake), by config index.
+    seed_keys: Vec<Option<PeerId>>,
+    /// The seed tables our seeds sent, by config index of the sender.
+    seed_tables: BTreeMap<usize, Vec<(SocketAddr, PeerId)>>,
+    seed_order: Vec<usize>,
+    seed_links: BTreeMap<usize, LinkId>,
+    seed_fails: BTreeMap<usize, u32>,
+    seed_next_try: BTreeMap<usize, Time>,
+    dials: BTreeMap<DialToken, Dial>,
+    next_token: u64,
+    links: BTreeMap<LinkId, Remote>,
+    registered_with: BTreeSet<usize>,
+    register_again: Option<Time>,
+    refusals: u32,
+    last_refusal: Option<String>,
+    cert: Option<Certificate>,
+    lists: BTreeMap<usize, Vec<PeerInfo>>,
+    lists_due: Option<Time>,
+    candidates: BTreeMap<PeerId, PeerInfo>,
+    tried: BTreeSet<PeerId>,
+    refill_at: Option<Time>,
+    refill_round: u32,
+    neighbors: BTreeMap<LinkId, Neighbor>,
+    /// Outbound links waiting for `LinkAccepted`, and inbound ones waiting for `Link`.
+    pending: BTreeMap<LinkId, Option<PeerId>>,
+    report_seq: u64,
+    out: VecDeque<Output>,
+}
+
+impl State {
+    /// A peer listening at `addr`, at `incarnation` (higher after every restart). It starts
+    /// dialling seeds at once.
+    pub fn new(
+        now: Time,
+        key: Keypair,
+        addr: SocketAddr,
+        incarnation: u64,
+        config: Config,
+        settings: Settings,
+        rng_seed: u64,
+    ) -> State {
+        let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
+        let mut seed_order: Vec<usize> = (0..config.seeds.len()).collect();
+        seed_order.shuffle(&mut rng);
+        let mut s = State {
+            key,
+            addr,
+            incarnation,
+            seed_keys: config.seeds.iter().map(|s| s.key).collect(),
+            config,
+            settings,
+            rng,
+            now,
+            started: now,
+            stopped: false,
+            seed_tables: BTreeMap::new(),
+            seed_order,
+            seed_links: BTreeMap::new(),
+            seed_fails: BTreeMap::new(),
+            seed_next_try: BTreeMap::new(),
+            dials: BTreeMap::new(),
+            next_token: 0,
+            links: BTreeMap::new(),
+            registered_with: BTreeSet::new(),
+            register_again: None,
+            refusals: 0,
+            last_refusal: None,
+            cert: None,
+            lists: BTreeMap::new(),
+            lists_due: None,
+            candidates: BTreeMap::new(),
+            tried: BTreeSet::new(),
+            refill_at: None,
+            refill_round: 0,
+            neighbors: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            // Above any sequence number an earlier run of this peer can have used.
+            report_seq: now.as_millis().saturating_mul(1000),
+            out: VecDeque::new(),
+        };
+        s.event(Event::Started {
+            id: s.key.id().to_hex(),
+            addr: addr.to_string(),
+        });
+        s.keep_seeds();
+        s
+    }
+
+    /// The certificate of this peer's admission, once it has one.
+    pub fn certificate(&self) -> Option<&Certificate> {
+        self.cert.as_ref()
+    }
+
+    /// The current neighbours' ids.
+    pub fn neighbors(&self) -> BTreeSet<PeerId> {
+        self.neighbors.values().map(|n| n.id).collect()
+    }
+
+    fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn send(&mut self, link: LinkId, msg: Msg) {
+        self.out.push_back(Output::Send { link, msg });
+    }
+
+    fn close(&mut self, link: LinkId) {
+        self.links.remove(&link);
+        self.pending.remove(&link);
+        self.out.push_back(Output::Close { link });
+    }
+
+    fn dial(&mut self, addr: SocketAddr, purpose: Dial) {
+        let token = DialToken(self.next_token);
+        self.next_token += 1;
+        self.dials.insert(token, purpose);
+        self.out.push_back(Output::Dial { token, addr });
+    }
+
+    fn protocol_error(&mut self, link: LinkId, reason: String) {
+        let remote = self
+            .links
+            .get(&link)
+            .map_or_else(|| format!("link {}", link.0), |r| r.source.to_string());
+        self.event(Event::ProtocolError { remote, reason });
+        self.drop_link(link);
+        self.close(link);
+    }
+
+    /// The seeds' keys this peer trusts: first-hand ones, and those its seeds state
+    /// without any of them stating another.
+    pub fn seed_set(&self) -> SeedSet {
+        let mut keys = BTreeSet::new();
+        for (i, seed) in self.config.seeds.iter().enumerate() {
+            if let Some(k) = self.seed_keys[i] {
+                keys.insert(k);
+                continue;
+            }
+            let stated: BTreeSet<PeerId> = self
+                .seed_tables
+                .values()
+                .flatten()
+                .filter(|(a, _)| *a == seed.addr)
+                .map(|(_, k)| *k)
+                .collect();
+            if stated.len() == 1 {
+                keys.extend(stated);
+            }
+        }
+        SeedSet {
+            n: self.config.seeds.len(),
+            keys,
+        }
+    }
+
+    fn my_change(&self) -> Change {
+        Change {
+            op: Op::Add,
+            peer: self.key.id(),
+            addr: self.addr,
+            incarnation: self.incarnation,
+        }
+    }
+
+    // ---- seeds and registration --------------------------------------------------------
+
+    /// Keeps q seed links up or being dialled, trying seeds in this peer's random order.
+    fn keep_seeds(&mut self) {
+        let q = self.config.quorum();
+        let dialling = self
+            .dials
+            .values()
+            .filter(|d| matches!(d, Dial::Seed(_)))
+            .count();
+        let mut want = q.saturating_sub(self.seed_links.len() + dialling);
+        let order = self.seed_order.clone();
+        for i in order {
+            if want == 0 {
+                break;
+            }
+            let busy = self.seed_links.contains_key(&i)
+                || self
+                    .dials
+                    .values()
+                    .any(|d| matches!(d, Dial::Seed(j) if *j == i));
+            let ready = self.seed_next_try.get(&i).is_none_or(|t| *t <= self.now);
+            if !busy && ready {
+                self.dial(self.config.seeds[i].addr, Dial::Seed(i));
+                want -= 1;
+            }
+        }
+    }
+
+    /// Tries seed `i` again after a backoff, and another seed meanwhile.
+    fn seed_failed(&mut self, i: usize) {
+        let fails = *self
+            .seed_fails
+            .entry(i)
+            .and_modify(|f| *f += 1)
+            .or_insert(1);
+        let at = self.now + self.backoff(fails - 1);
+        self.seed_next_try.insert(i, at);
+        self.keep_seeds();
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        self.settings.retry * 2u32.pow(failures.min(5))
+    }
+
+    fn on_seed_link(&mut self, i: usize, link: LinkId, remote: Remote) {
+        let addr = self.config.seeds[i].addr;
+        if remote.role != Role::Seed || self.seed_keys[i].is_some_and(|k| k != remote.id) {
+            self.links.insert(link, remote);
+            let reason = format!("{addr} is not the seed of the config (its key differs)");
+            self.protocol_error(link, reason);
+            return self.seed_failed(i);
+        }
+        self.seed_keys[i] = Some(remote.id);
+        self.seed_fails.remove(&i);
+        self.links.insert(link, remote);
+        self.seed_links.insert(i, link);
+        self.event(Event::SeedConnected {
+            addr: addr.to_string(),
+            id: remote.id.to_hex(),
+        });
+        if self.cert.is_some() {
+            let report = self.report_now();
+            self.send(link, Msg::Neighbors(report));
+        }
+        self.register();
+    }
+
+    /// Sends the registration to every seed link it has not gone to, once q are up.
+    fn register(&mut self) {
+        if self.cert.is_some() || self.seed_links.len() < self.config.quorum() {
+            return;
+        }
+        let reg = Registration::new(&self.key, self.addr, self.incarnation);
+        let todo: Vec<(usize, LinkId)> = self
+            .seed_links
+            .iter()
+            .filter(|(i, _)| !self.registered_with.contains(i))
+            .map(|(i, l)| (*i, *l))
+            .collect();
+        for (i, link) in todo {
+            self.registered_with.insert(i);
+            self.send(link, Msg::Register(reg.clone()));
+        }
+    }
+
+    fn on_admitted(&mut self, link: LinkId, cert: Certificate) {
+        if self.cert.is_some() {
+            return;
+        }
+        if cert.change != self.my_change() {
+            return self.protocol_error(link, "a certificate for another change".into());
+        }
+        if let Err(e) = cert.verify(&self.seed_set()) {
+            let remote = self
+                .links
+                .get(&link)
+                .map_or(String::new(), |r| r.source.to_string());
+            let reason = format!("admission certificate rejected: {e}");
+            return self.event(Event::ProtocolError { remote, reason });
+        }
+        self.event(Event::Registered {
+            incarnation: self.incarnation,
+            signers: cert.signers().iter().map(PeerId::to_hex).collect(),
+            latency_ms: self.now.since(self.started).as_millis() as u64,
+        });
+        self.cert = Some(cert);
+        self.register_again = None;
+        self.ask_peer_lists();
+    }
+
+    fn on_refused(&mut self, link: LinkId, reason: String) {
+        if self.cert.is_some() {
+            return;
+        }
+        if let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) {
+            self.registered_with.remove(&i);
+            let addr = self.config.seeds[i].addr;
+            self.event(Event::Notice {
+                text: format!("registration refused by seed {addr}: {reason}"),
+            });
+        }
+        self.last_refusal = Some(reason);
+        if self.register_again.is_none() {
+            self.refusals += 1;
+            self.register_again = Some(self.now + self.backoff(self.refusals));
+        }
+    }
+
+    fn give_up(&mut self) {
+        let waited = humanize(self.now.since(self.started));
+        let (n, q, up) = (
+            self.config.seeds.len(),
+            self.config.quorum(),
+            self.seed_links.len(),
+        );
+        let why = match &self.last_refusal {
+            _ if up < q => format!(
+                "could not register: reached {up} of {n} seeds in {waited}, and a quorum needs {q}"
+            ),
+            Some(r) => format!("could not register within {waited}: the seeds refused ({r})"),
+            None => format!("could not register within {waited}: no certificate came back"),
+        };
+        self.stopped = true;
+        self.out.push_back(Output::Stop(Err(why)));
+    }
+
+    // ---- peer lists and neighbours -----------------------------------------------------
+
+    fn ask_peer_lists(&mut self) {
+        self.lists.clear();
+        self.tried.clear();
+        let links: Vec<LinkId> = self.seed_links.values().copied().collect();
+        for l in links {
+            self.send(l, Msg::GetPeers);
+        }
+        self.lists_due = Some(self.now + self.settings.peer_list_wait);
+    }
+
+    fn on_peer_list(&mut self, link: LinkId, list: Vec<PeerInfo>) {
+        let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) else {
+            return;
+        };
+        self.event(Event::PeerListReceived {
+            seed: self.config.seeds[i].addr.to_string(),
+            peers: list.iter().map(|p| p.addr.to_string()).collect(),
+        });
+        self.lists.insert(i, list);
+        if self.lists_due.is_some() && self.lists.len() >= self.seed_links.len() {
+            self.union_and_choose();
+        }
+    }
+
+    fn union_and_choose(&mut self) {
+        self.lists_due = None;
+        let me = self.key.id();
+        self.candidates.clear();
+        for p in self.lists.values().flatten() {
+            if p.id == me {
+                continue;
+            }
+            let e = self.candidates.entry(p.id).or_insert(*p);
+            e.degree = e.degree.max(p.degree);
+        }
+        self.fill();
+    }
+
+    fn degree(&self) -> usize {
+        self.neighbors.len()
+    }
+
+    /// Dials neighbours by preferential attachment until `links` are up or being set up.
+    fn fill(&mut self) {
+        let busy: BTreeSet<PeerId> = self
+            .neighbors
+            .values()
+            .map(|n| n.id)
+            .chain(self.dials.values().filter_map(|d| match d {
+                Dial::Neighbor(id) => Some(*id),
+                Dial::Seed(_) => None,
+            }))
+            .chain(self.pending.values().flatten().copied())
+            .collect();
+        let need = self
+            .settings
+            .links
+            .saturating_sub(self.degree() + self.outbound_in_flight());
+        let pool: Vec<(PeerInfo, usize)> = self
+            .candidates
+            .values()
+            .filter(|p| !busy.contains(&p.id) && !self.tried.contains(&p.id))
+            .map(|p| (*p, p.degree as usize))
+            .collect();
+        for p in attach::choose(&pool, need, &mut self.rng) {
+            self.tried.insert(p.id);
+            self.dial(p.addr, Dial::Neighbor(p.id));
+        }
+        self.schedule_refill();
+    }
+
+    fn outbound_in_flight(&self) -> usize {
+        let dialling = self
+            .dials
+            .values()
+            .filter(|d| matches!(d, Dial::Neighbor(_)))
+            .count();
+        dialling + self.pending.values().filter(|p| p.is_some()).count()
+    }
+
+    /// While short of `links`, asks for fresh peer lists later, backing off.
+    fn schedule_refill(&mut self) {
+        let short = self.degree() + self.outbound_in_flight() < self.settings.links;
+        if short && self.refill_at.is_none() && self.lists_due.is_none() {
+            let wait = self.settings.refill * 2u32.pow(self.refill_round.min(4));
+            self.refill_round += 1;
+            self.refill_at = Some(self.now + wait);
+        }
+    }
+
+    fn on_neighbor_link(&mut self, id: PeerId, link: LinkId, remote: Remote) {
+        self.links.insert(link, remote);
+        if remote.id != id || remote.role != Role::Peer {
+            self.close(link);
+            return self.fill();
+        }
+        let Some(cert) = self.cert.clone() else {
+            return self.close(link);
+        };
+        self.pending.insert(link, Some(id));
+        self.send(link, Msg::Link(cert));
+    }
+
+    fn on_link_request(&mut self, link: LinkId, remote: Remote, cert: Certificate) {
+        if self.pending.get(&link) != Some(&None) {
+            return self.protocol_error(link, "a link request out of place".into());
+        }
+        self.pending.remove(&link);
+        let c = cert.change;
+        let refusal = if c.op != Op::Add || c.peer != remote.id {
+            Some("the certificate is not this peer's admission".to_string())
+        } else if let Err(e) = cert.verify(&self.seed_set()) {
+            Some(format!("its admission certificate does not verify: {e}"))
+        } else if self.neighbors.values().any(|n| n.id == remote.id) {
+            Some("already neighbours".to_string())
+        } else if self.degree() >= self.settings.max_links.min(MAX_NEIGHBORS) {
+            Some(format!("this peer is full ({} links)", self.degree()))
+        } else {
+            None
+        };
+        match refusal {
+            Some(reason) => {
+                self.send(link, Msg::LinkRefused { reason });
+                self.close(link);
+            }
+            None => {
+                self.send(link, Msg::LinkAccepted);
+                self.add_neighbor(link, remote.id, c.addr, false);
+            }
+        }
+    }
+
+    fn add_neighbor(&mut self, link: LinkId, id: PeerId, addr: SocketAddr, outbound: bool) {
+        self.neighbors.insert(link, Neighbor { id, addr, outbound });
+        self.event(Event::NeighborAdded {
+            peer: id.to_hex(),
+            addr: addr.to_string(),
+            outbound,
+            degree: self.degree(),
+        });
+        self.report();
+    }
+
+    /// A fresh signed neighbour report.
+    fn report_now(&mut self) -> NeighborReport {
+        self.report_seq += 1;
+        let ids: BTreeSet<PeerId> = self.neighbors.values().map(|n| n.id).collect();
+        NeighborReport::new(&self.key, self.report_seq, ids.into_iter().collect())
+    }
+
+    /// Sends the neighbour set to every seed (SPEC §5 Topology).
+    fn report(&mut self) {
+        if self.cert.is_none() {
+            return;
+        }
+        let report = self.report_now();
+        let links: Vec<LinkId> = self.seed_links.values().copied().collect();
+        for l in links {
+            self.send(l, Msg::Neighbors(report.clone()));
+        }
+    }
+
+    /// Forgets a link that went away, and repairs what depended on it.
+    fn drop_link(&mut self, link: LinkId) {
+        self.links.remove(&link);
+        if let Some(Some(_)) = self.pending.remove(&link) {
+            self.fill();
+        }
+        if let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) {
+            self.seed_links.remove(&i);
+            self.registered_with.remove(&i);
+            self.seed_tables.remove(&i);
+            let addr = self.config.seeds[i].addr.to_string();
+            self.event(Event::SeedDisconnected { addr });
+            self.seed_next_try.insert(i, self.now + self.settings.retry);
+            self.keep_seeds();
+        }
+        if let Some(n) = self.neighbors.remove(&link) {
+            self.event(Event::NeighborRemoved {
+                peer: n.id.to_hex(),
+                addr: n.addr.to_string(),
+                degree: self.degree(),
+            });
+            self.report();
+            self.refill_round = 0;
+            self.schedule_refill();
+        }
+    }
+
+    // ---- inputs ------------------------------------------------------------------------
+
+    fn on_link_up(&mut self, link: LinkId, remote: Remote, dial: Option<DialToken>) {
+        match dial.and_then(|t| self.dials.remove(&t)) {
+            Some(Dial::Seed(i)) => self.on_seed_link(i, link, remote),
+            Some(Dial::Neighbor(id)) => self.on_neighbor_link(id, link, remote),
+            None => {
+                self.links.insert(link, remote);
+                if remote.role == Role::Peer {
+                    self.pending.insert(link, None);
+                }
+            }
+        }
+    }
+
+    fn on_dial_failed(&mut self, token: DialToken) {
+        match self.dials.remove(&token) {
+            Some(Dial::Seed(i)) => self.seed_failed(i),
+            Some(Dial::Neighbor(_)) => self.fill(),
+            None => {}
+        }
+    }
+
+    fn on_frame(&mut self, link: LinkId, msg: Msg) {
+        let Some(remote) = self.links.get(&link).copied() else {
+            return;
+        };
+        let seed = self
+            .seed_links
+            .iter()
+            .find(|(_, l)| **l == link)
+            .map(|(i, _)| *i);
+        match (msg, seed) {
+            (Msg::Seeds(table), Some(i)) => {
+                self.seed_tables
+                    .insert(i, table.into_iter().take(self.config.seeds.len()).collect());
+            }
+            (Msg::Admitted(cert), Some(_)) => self.on_admitted(link, cert),
+            (Msg::Refused { reason }, Some(_)) => self.on_refused(link, reason),
+            (Msg::PeerList(list), Some(_)) => self.on_peer_list(link, list),
+            (Msg::Link(cert), None) if remote.role == Role::Peer => {
+                self.on_link_request(link, remote, cert)
+            }
+            (Msg::LinkAccepted, None) => match self.pending.remove(&link) {
+                Some(Some(id)) => self.add_neighbor(link, id, remote.addr, true),
+                _ => self.protocol_error(link, "an acceptance out of place".into()),
+            },
+            (Msg::LinkRefused { reason }, None)
+                if matches!(self.pending.get(&link), Some(Some(_))) =>
+            {
+                self.event(Event::Notice {
+                    text: format!("{} refused to be a neighbour: {reason}", remote.addr),
+                });
+                self.pending.remove(&link);
+                self.close(link);
+                self.fill();
+            }
+            (other, _) => {
+                let what = format!("{other:?}");
+                let what = what
+                    .split(['(', ' ', '{'])
+                    .next()
+                    .unwrap_or("?")
+                    .to_string();
+                let reason = format!("unexpected {what} from a {}", remote.role.name());
+                self.protocol_error(link, reason);
+            }
+        }
+    }
+
+    fn on_timeout(&mut self) {
+        let now = self.now;
+        if self.cert.is_none() && now >= self.started + self.settings.join_timeout {
+            return self.give_up();
+        }
+        if self.register_again.is_some_and(|t| t <= now) {
+            self.register_again = None;
+            self.register();
+        }
+        if self.lists_due.is_some_and(|t| t <= now) {
+            self.union_and_choose();
+        }
+        if self.refill_at.is_some_and(|t| t <= now) {
+            self.refill_at = None;
+            if self.degree() + self.outbound_in_flight() < self.settings.links {
+                self.ask_peer_lists();
+            }
+        }
+        self.seed_next_try.retain(|_, t| *t > now);
+        self.keep_seeds();
+    }
+}
+
+impl Machine for State {
+    fn handle(&mut self, now: Time, input: Input) {
+        if self.stopped {
+            return;
+        }
+        self.now = self.now.max(now);
+        match input {
+            Input::LinkUp { link, remote, dial } => self.on_link_up(link, remote, dial),
+            Input::LinkDown { link } => self.drop_link(link),
+            Input::DialFailed { token, .. } => self.on_dial_failed(token),
+            Input::Frame { link, msg } => self.on_frame(link, msg),
+            Input::Timeout => self.on_timeout(),
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        if self.stopped {
+            return None;
+        }
+        let join = self
+            .cert
+            .is_none()
+            .then(|| self.started + self.settings.join_timeout);
+        let seeds_short = self.seed_links.len() < self.config.quorum();
+        let retry = seeds_short
+            .then(|| self.seed_next_try.values().min().copied())
+            .flatten();
+        [
+            join,
+            retry,
+            self.register_again,
+            self.lists_due,
+            self.refill_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+/// "1.5s", "30s": for messages.
+fn humanize(d: Duration) -> String {
+    if d.as_millis().is_multiple_of(1000) {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

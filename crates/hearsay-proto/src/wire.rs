@@ -1,0 +1,300 @@
+//! Wire messages and their codec (SPEC §4, PROTOCOL §3–§4).
+//!
+//! Frames are a 4-byte big-endian length and a postcard body of at most [`MAX_FRAME`] bytes.
+//! Decoding is a pure function that never panics on hostile bytes; the simulator round-trips
+//! every message through it so codec bugs show up there too.
+
+use std::net::SocketAddr;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::cert::{Certificate, Proposal, Vote};
+use crate::id::{Keypair, PeerId, Signature};
+
+/// The largest frame body a node accepts or sends, in bytes.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// Most peers in one `PeerList` or `Status` page: keeps either well under [`MAX_FRAME`].
+pub const MAX_LIST: usize = 2000;
+
+/// Most neighbours in one neighbour report.
+pub const MAX_NEIGHBORS: usize = 4096;
+
+/// Every message after the handshake.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Msg {
+    /// Peer → seed: admit me (PROTOCOL §6).
+    Register(Registration),
+    /// Peer → seed: send me your peer list (PROTOCOL §7).
+    GetPeers,
+    /// Peer → seed, and seed → seed: a peer's signed neighbour set (PROTOCOL §7).
+    Neighbors(NeighborReport),
+    /// Seed → peer: the seeds' addresses and keys as this seed knows them (PROTOCOL §2).
+    Seeds(Vec<(SocketAddr, PeerId)>),
+    /// Seed → peer: the certificate of its admission.
+    Admitted(Certificate),
+    /// Seed → peer: the registration failed.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// Seed → peer: a sample of the Peer List, with degrees.
+    PeerList(Vec<PeerInfo>),
+    /// Seed → seed: please validate and vote (PROTOCOL §6).
+    Propose(Proposal),
+    /// Seed → coordinating seed: a signed vote.
+    Vote(Vote),
+    /// Seed → seed: a certificate to verify and apply.
+    Commit(Certificate),
+    /// Peer → peer: let us be neighbours; here is my admission (PROTOCOL §8).
+    Link(Certificate),
+    /// Peer → peer: accepted.
+    LinkAccepted,
+    /// Peer → peer: refused, and why.
+    LinkRefused {
+        /// Why.
+        reason: String,
+    },
+    /// Client → seed: a page of status, from this offset into the Peer List (PROTOCOL §9).
+    StatusRequest {
+        /// First peer of the page.
+        offset: u32,
+    },
+    /// Seed → client: one page of status.
+    Status(Status),
+}
+
+/// A peer's signed request to be admitted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The peer.
+    pub peer: PeerId,
+    /// The address it listens on and asks to be known by.
+    pub addr: SocketAddr,
+    /// Its incarnation: higher after every restart.
+    pub incarnation: u64,
+    /// The peer's signature over the fields above.
+    pub sig: Signature,
+}
+
+impl Registration {
+    /// Makes a signed registration.
+    pub fn new(key: &Keypair, addr: SocketAddr, incarnation: u64) -> Registration {
+        let peer = key.id();
+        let sig = key.sign(&Self::signed_bytes(peer, addr, incarnation));
+        Registration {
+            peer,
+            addr,
+            incarnation,
+            sig,
+        }
+    }
+
+    /// Whether the peer's signature holds.
+    pub fn verify(&self) -> bool {
+        let bytes = Self::signed_bytes(self.peer, self.addr, self.incarnation);
+        self.peer.verify(&bytes, &self.sig)
+    }
+
+    fn signed_bytes(peer: PeerId, addr: SocketAddr, incarnation: u64) -> Vec<u8> {
+        signed(b"hearsay-register-v1", &(peer, addr, incarnation))
+    }
+}
+
+/// A peer's signed neighbour set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighborReport {
+    /// The reporting peer.
+    pub peer: PeerId,
+    /// Grows with every report of this peer: a lower one is stale.
+    pub seq: u64,
+    /// Its neighbours, at most [`MAX_NEIGHBORS`].
+    pub neighbors: Vec<PeerId>,
+    /// The peer's signature over the fields above.
+    pub sig: Signature,
+}
+
+impl NeighborReport {
+    /// Makes a signed report.
+    pub fn new(key: &Keypair, seq: u64, neighbors: Vec<PeerId>) -> NeighborReport {
+        let peer = key.id();
+        let sig = key.sign(&signed(b"hearsay-neighbors-v1", &(peer, seq, &neighbors)));
+        NeighborReport {
+            peer,
+            seq,
+            neighbors,
+            sig,
+        }
+    }
+
+    /// Whether the report is within bounds and its signature holds.
+    pub fn verify(&self) -> bool {
+        let bytes = signed(
+            b"hearsay-neighbors-v1",
+            &(self.peer, self.seq, &self.neighbors),
+        );
+        self.neighbors.len() <= MAX_NEIGHBORS && self.peer.verify(&bytes, &self.sig)
+    }
+}
+
+/// One entry of a peer list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The peer.
+    pub id: PeerId,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The incarnation it was admitted with.
+    pub incarnation: u64,
+    /// Its degree in the seed's topology.
+    pub degree: u32,
+}
+
+/// One page of a seed's status (PROTOCOL §9).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// The seed's address.
+    pub seed: SocketAddr,
+    /// The seed's id.
+    pub id: PeerId,
+    /// Seeds in the config.
+    pub seeds: u32,
+    /// Votes needed for a certificate.
+    pub quorum: u32,
+    /// Peers in the Peer List in all.
+    pub total: u32,
+    /// This page's peers, in id order.
+    pub peers: Vec<StatusPeer>,
+    /// The latest decisions, newest last (first page only).
+    pub recent: Vec<String>,
+}
+
+/// A peer as the status shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusPeer {
+    /// The peer.
+    pub id: PeerId,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its incarnation.
+    pub incarnation: u64,
+    /// Its reported neighbours.
+    pub neighbors: Vec<PeerId>,
+    /// The seeds that signed its admission.
+    pub signers: Vec<PeerId>,
+}
+
+/// Bytes to sign: a domain tag, then the postcard encoding of `value`.
+pub(crate) fn signed<T: Serialize>(domain: &[u8], value: &T) -> Vec<u8> {
+    let mut out = domain.to_vec();
+    // Encoding our own plain data cannot fail.
+    out.extend(postcard::to_stdvec(value).unwrap_or_default());
+    out
+}
+
+/// Why bytes did not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Longer than [`MAX_FRAME`].
+    #[error("frame of {0} bytes is over the limit of {MAX_FRAME}")]
+    TooLarge(usize),
+    /// Not a valid encoding of the expected message.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// Valid, but followed by bytes that belong to nothing.
+    #[error("{0} trailing bytes after the message")]
+    Trailing(usize),
+}
+
+/// Encodes a message body (without the length prefix).
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+/// Decodes a message body; rejects oversize bodies and trailing bytes.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() > MAX_FRAME {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let (value, rest) =
+        postcard::take_from_bytes(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Trailing(rest.len()));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key(n: u8) -> Keypair {
+        Keypair::from_secret([n; 32])
+    }
+
+    #[test]
+    fn a_registration_verifies_and_an_altered_one_does_not() {
+        let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let reg = Registration::new(&key(1), addr, 3);
+        assert!(reg.verify());
+        let mut moved = reg.clone();
+        moved.addr = "127.0.0.1:7001".parse().unwrap();
+        assert!(!moved.verify());
+        let mut bumped = reg;
+        bumped.incarnation = 4;
+        assert!(!bumped.verify());
+    }
+
+    #[test]
+    fn a_neighbor_report_over_the_bound_does_not_verify() {
+        let ok = NeighborReport::new(&key(1), 1, vec![key(2).id()]);
+        assert!(ok.verify());
+        let big = NeighborReport::new(&key(1), 1, vec![key(2).id(); MAX_NEIGHBORS + 1]);
+        assert!(!big.verify());
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut bytes = encode(&Msg::GetPeers);
+        bytes.push(0);
+        assert_eq!(decode::<Msg>(&bytes), Err(DecodeError::Trailing(1)));
+    }
+
+    #[test]
+    fn a_huge_length_prefix_inside_the_body_fails_cleanly() {
+        // Variant PeerList (index 6) claiming u32::MAX entries.
+        let bytes = [6u8, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        assert!(matches!(
+            decode::<Msg>(&bytes),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode::<Msg>(&bytes);
+        }
+
+        #[test]
+        fn messages_round_trip(offset in any::<u32>(), reason in ".{0,40}", n in 0usize..20) {
+            let peers = (0..n)
+                .map(|i| PeerInfo {
+                    id: key(i as u8).id(),
+                    addr: SocketAddr::from(([127, 0, 0, 1], 7000 + i as u16)),
+                    incarnation: i as u64,
+                    degree: i as u32,
+                })
+                .collect();
+            for msg in [
+                Msg::StatusRequest { offset },
+                Msg::Refused { reason: reason.clone() },
+                Msg::PeerList(peers),
+                Msg::Register(Registration::new(&key(9), "[::1]:9".parse().unwrap(), 1)),
+            ] {
+                prop_assert_eq!(decode::<Msg>(&encode(&msg)), Ok(msg));
+            }
+        }
+    }
+}
