@@ -1,0 +1,238 @@
+//! A local network of real `seed` and `peer` processes on 127.0.0.1 for integration tests.
+//! Every child is killed when the `Net` is dropped, pass or fail.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const SEED: &str = env!("CARGO_BIN_EXE_seed");
+pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
+pub const HEARSAY: &str = env!("CARGO_BIN_EXE_hearsay");
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+pub struct Net {
+    pub dir: PathBuf,
+    pub seeds: Vec<SocketAddr>,
+    seed_procs: BTreeMap<usize, Child>,
+    peers: Vec<(String, Child)>,
+}
+
+impl Net {
+    /// A fresh run directory with a config of `n` seeds on free ports (none started).
+    pub fn new(name: &str, n: usize) -> Net {
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("run dir");
+        let seeds: Vec<SocketAddr> = (0..n)
+            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+            .collect();
+        let text: String = seeds.iter().map(|s| format!("{s}\n")).collect();
+        std::fs::write(dir.join("config.txt"), text).expect("config");
+        Net {
+            dir,
+            seeds,
+            seed_procs: BTreeMap::new(),
+            peers: Vec::new(),
+        }
+    }
+
+    fn common_args(&self, name: &str) -> Vec<String> {
+        let d = self.dir.display();
+        vec![
+            "--config".into(),
+            format!("{d}/config.txt"),
+            "--out".into(),
+            format!("{d}/outputfile.txt"),
+            "--events".into(),
+            format!("{d}/{name}.jsonl"),
+            "--data-dir".into(),
+            format!("{d}/data"),
+            "--quiet".into(),
+        ]
+    }
+
+    pub fn start_seed(&mut self, i: usize) {
+        let child = Command::new(SEED)
+            .args(self.common_args(&format!("seed{i}")))
+            .args(["--addr", &self.seeds[i].to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn seed");
+        self.seed_procs.insert(i, child);
+    }
+
+    pub fn start_seeds(&mut self) {
+        for i in 0..self.seeds.len() {
+            self.start_seed(i);
+        }
+        let seeds = self.seeds.clone();
+        wait_for("seeds listening", Duration::from_secs(10), || {
+            for s in &seeds {
+                std::net::TcpStream::connect(s).map_err(|e| format!("{s}: {e}"))?;
+            }
+            Ok(())
+        });
+    }
+
+    pub fn kill_seed(&mut self, i: usize) {
+        if let Some(mut c) = self.seed_procs.remove(&i) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts a peer named `name` (its events go to `<name>.jsonl`).
+    pub fn start_peer(&mut self, name: &str, extra: &[&str]) {
+        let child = Command::new(PEER)
+            .args(self.common_args(name))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn peer");
+        self.peers.push((name.to_string(), child));
+    }
+
+    /// Waits for peer `name` to exit (within `limit`) and returns its output.
+    pub fn wait_peer(&mut self, name: &str, limit: Duration) -> Output {
+        let i = self
+            .peers
+            .iter()
+            .position(|(n, _)| n == name)
+            .expect("no such peer");
+        let (_, mut child) = self.peers.remove(i);
+        let start = Instant::now();
+        loop {
+            if child.try_wait().expect("wait").is_some() {
+                return child.wait_with_output().expect("output");
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                panic!("peer {name} still running after {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The events a node wrote so far.
+    pub fn events(&self, name: &str) -> Vec<Value> {
+        let text =
+            std::fs::read_to_string(self.dir.join(format!("{name}.jsonl"))).unwrap_or_default();
+        text.lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l:?}: {e}"))
+            })
+            .collect()
+    }
+
+    /// The events of one kind a node wrote so far.
+    pub fn events_named(&self, name: &str, event: &str) -> Vec<Value> {
+        self.events(name)
+            .into_iter()
+            .filter(|e| e["event"] == event)
+            .collect()
+    }
+
+    /// A node's id, from its `started` event.
+    pub fn id_of(&self, name: &str) -> Option<String> {
+        self.events_named(name, "started")
+            .first()
+            .and_then(|e| e["id"].as_str().map(str::to_string))
+    }
+
+    /// The human log shared by every node.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("outputfile.txt")).unwrap_or_default()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for (_, c) in self.peers.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for c in self.seed_procs.values_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `hearsay status --json` of a seed.
+pub fn status(seed: SocketAddr) -> Result<Value, String> {
+    let out = Command::new(HEARSAY)
+        .args([
+            "status",
+            "--seed",
+            &seed.to_string(),
+            "--json",
+            "--timeout",
+            "3s",
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+/// The peer ids in a status.
+pub fn peer_ids(status: &Value) -> BTreeSet<String> {
+    status["peers"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls `check` until it passes; panics with its last complaint after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> Result<(), String>) {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(e) if start.elapsed() > limit => panic!("{what}: not within {limit:?}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Whether the undirected graph on `nodes` with `edges` is connected.
+pub fn connected(nodes: &BTreeSet<String>, edges: &[(String, String)]) -> bool {
+    let mut adj: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (a, b) in edges {
+        adj.entry(a).or_default().push(b);
+        adj.entry(b).or_default().push(a);
+    }
+    let Some(first) = nodes.iter().next() else {
+        return true;
+    };
+    let mut seen = BTreeSet::from([first.as_str()]);
+    let mut todo = VecDeque::from([first.as_str()]);
+    while let Some(n) = todo.pop_front() {
+        for m in adj.get(n).into_iter().flatten() {
+            if nodes.contains(*m) && seen.insert(m) {
+                todo.push_back(m);
+            }
+        }
+    }
+    seen.len() == nodes.len()
+}
