@@ -432,3 +432,63 @@ fn a_bad_config_line_is_named_and_nothing_starts() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/config.txt"));
 }
+
+/// SPEC §1: `seed` without `--addr` runs every local seed of the config in one process; they
+/// admit a peer together; SIGTERM stops the process cleanly (exit 0) and promptly.
+#[test]
+fn one_seed_process_runs_every_local_seed_and_stops_on_sigterm() {
+    let mut net = Net::new("allseeds", 3);
+    let d = net.dir.display().to_string();
+    let mut seeds = Command::new(SEED)
+        .args([
+            "--config",
+            &format!("{d}/config.txt"),
+            "--out",
+            &format!("{d}/outputfile.txt"),
+        ])
+        .args(["--data-dir", &format!("{d}/data"), "--quiet"])
+        .spawn()
+        .unwrap();
+    let addrs = net.seeds.clone();
+    let mut ids = BTreeSet::new();
+    wait_for("all three seeds answering", Duration::from_secs(10), || {
+        ids = addrs
+            .iter()
+            .map(|s| status(*s).map(|st| st["id"].as_str().unwrap_or_default().to_string()))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    });
+    assert_eq!(ids.len(), 3, "three distinct seeds: {ids:?}");
+    net.start_peer("p", &[]);
+    wait_for(
+        "admitted by the in-process seeds",
+        Duration::from_secs(20),
+        || {
+            let all = addrs
+                .iter()
+                .all(|s| status(*s).is_ok_and(|st| peer_ids(&st).len() == 1));
+            if all {
+                Ok(())
+            } else {
+                Err("not in every PL yet".into())
+            }
+        },
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &seeds.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let start = Instant::now();
+    let code = loop {
+        if let Some(code) = seeds.try_wait().unwrap() {
+            break code;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "seed did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "exit status {code}");
+}

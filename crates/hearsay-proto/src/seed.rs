@@ -38,7 +38,7 @@ pub struct Settings {
     pub max_pending: usize,
     /// Most source IPs tracked by the rate limit.
     pub max_sources: usize,
-    /// Votes are remembered this long, so a repeated proposal gets the same answer.
+    /// Yes votes are remembered this long, so a repeated proposal gets the same answer.
     pub vote_memory: Duration,
 }
 
@@ -615,6 +615,16 @@ impl State {
         }
     }
 
+    /// How long a vote is given again to a repeated proposal: a yes for `vote_memory`, a no
+    /// only for one proposal timeout, so that a refused peer may try again (PROTOCOL §5.2).
+    fn vote_memory(&self, vote: &Vote) -> Duration {
+        if vote.yes {
+            self.settings.vote_memory
+        } else {
+            self.settings.proposal_timeout
+        }
+    }
+
     fn reply(&mut self, to: Reply, vote: Vote) {
         match to {
             Reply::Local => self.on_vote(vote),
@@ -854,8 +864,11 @@ impl State {
         for d in late {
             self.on_dial_back(d, Err("timed out".into()));
         }
-        let memory = self.settings.vote_memory;
-        self.voted.retain(|_, (_, at)| now.since(*at) < memory);
+        let voted = std::mem::take(&mut self.voted);
+        self.voted = voted
+            .into_iter()
+            .filter(|(_, (v, at))| *at + self.vote_memory(v) > now)
+            .collect();
         self.redial_seeds();
     }
 }
@@ -883,7 +896,7 @@ impl Machine for State {
         let votes = self
             .voted
             .values()
-            .map(|(_, at)| *at + self.settings.vote_memory)
+            .map(|(v, at)| *at + self.vote_memory(v))
             .min();
         self.coordinating
             .values()
