@@ -113,7 +113,46 @@ pub enum Event {
         /// The seed's address.
         addr: String,
     },
-    /// Bad input from the network: dropped, and the link closed.
+    /// A peer generated a gossip message.
+    GossipGenerated {
+        /// The message's identity (hex).
+        id: String,
+        /// Its Msg#.
+        seq: u32,
+        /// `<timestamp>:<IP>:<Msg#>`.
+        text: String,
+        /// Links it was sent on.
+        forwarded: usize,
+    },
+    /// A peer received a gossip message for the first time.
+    GossipReceived {
+        /// The message's identity (hex).
+        id: String,
+        /// The generating peer.
+        origin: String,
+        /// Its Msg#.
+        seq: u32,
+        /// `<timestamp>:<IP>:<Msg#>`.
+        text: String,
+        /// The neighbour it came from.
+        from: String,
+        /// Links it crossed to get here.
+        hops: u16,
+        /// From its generation (its timestamp) to now.
+        latency_ms: u64,
+        /// Links it was forwarded on.
+        forwarded: usize,
+    },
+    /// A peer's gossip counters, when they changed (at most once a second).
+    GossipStats {
+        /// The counters.
+        #[serde(flatten)]
+        counters: crate::gossip::Counters,
+        /// Entries in the Message List.
+        ml_size: usize,
+    },
+    /// Bad input from the network: dropped and logged; the link is closed unless the input
+    /// was only a rejected certificate or a forged gossip message.
     ProtocolError {
         /// Where it came from.
         remote: String,
@@ -142,6 +181,9 @@ impl Event {
             Event::NeighborRemoved { .. } => "neighbor_removed",
             Event::SeedConnected { .. } => "seed_connected",
             Event::SeedDisconnected { .. } => "seed_disconnected",
+            Event::GossipGenerated { .. } => "gossip_generated",
+            Event::GossipReceived { .. } => "gossip_received",
+            Event::GossipStats { .. } => "gossip_stats",
             Event::ProtocolError { .. } => "protocol_error",
             Event::Notice { .. } => "notice",
         }
@@ -219,8 +261,28 @@ impl Event {
                 write!(s, "connected to seed {addr} (id {})", short(id))
             }
             Event::SeedDisconnected { addr } => write!(s, "lost the link to seed {addr}"),
+            Event::GossipGenerated { text, forwarded, .. } => {
+                write!(s, "gossip generated {text}, sent to {forwarded} neighbours")
+            }
+            Event::GossipReceived {
+                text,
+                from,
+                origin,
+                hops,
+                latency_ms,
+                ..
+            } => write!(
+                s,
+                "gossip {text} from {from} (origin {}, {hops} hops, {latency_ms} ms)",
+                short(origin)
+            ),
+            Event::GossipStats { counters: c, ml_size } => write!(
+                s,
+                "gossip counters: generated {}, received {}, duplicates {}, forwarded {}, dropped {}; message list {ml_size}",
+                c.generated, c.received, c.duplicates, c.forwarded, c.dropped
+            ),
             Event::ProtocolError { remote, reason } => {
-                write!(s, "protocol error from {remote}: {reason}; link closed")
+                write!(s, "protocol error from {remote}: {reason}")
             }
             Event::Notice { text } => write!(s, "{text}"),
         };

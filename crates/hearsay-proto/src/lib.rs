@@ -10,6 +10,7 @@ pub mod attach;
 pub mod cert;
 pub mod config;
 pub mod event;
+pub mod gossip;
 pub mod handshake;
 pub mod id;
 pub mod node;
@@ -18,6 +19,9 @@ pub mod quorum;
 pub mod seed;
 pub mod time;
 pub mod wire;
+
+#[cfg(test)]
+mod tests;
 
 pub use id::{Keypair, PeerId, Signature};
 pub use node::{Input, LinkId, Machine, Output, Remote, Role};

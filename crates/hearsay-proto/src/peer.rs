@@ -18,6 +18,7 @@ use crate::attach;
 use crate::cert::{Certificate, Change, Op, SeedSet};
 use crate::config::Config;
 use crate::event::Event;
+use crate::gossip::{self, Counters, Gossip, MessageList, MsgId, Seen};
 use crate::id::{Keypair, PeerId};
 use crate::node::{DialToken, Input, LinkId, Machine, Output, Remote, Role};
 use crate::time::Time;
@@ -39,6 +40,16 @@ pub struct Settings {
     /// How soon to look for more neighbours while the degree is below `links` (doubles up to
     /// 16 times this).
     pub refill: Duration,
+    /// Wait after the neighbours are connected before the first message (SPEC: `gossip_delay`).
+    pub gossip_delay: Duration,
+    /// Between two generated messages (SPEC: `gossip_interval`). Must not be zero.
+    pub gossip_interval: Duration,
+    /// Messages to generate in all (SPEC: `gossip_count`; 0: none).
+    pub gossip_count: u32,
+    /// Most entries in the Message List. Must not be zero.
+    pub ml_cap: usize,
+    /// How long the Message List remembers a message; older messages are refused.
+    pub ml_window: Duration,
 }
 
 impl Default for Settings {
@@ -50,6 +61,11 @@ impl Default for Settings {
             retry: Duration::from_millis(250),
             peer_list_wait: Duration::from_secs(2),
             refill: Duration::from_secs(1),
+            gossip_delay: Duration::ZERO,
+            gossip_interval: Duration::from_secs(5),
+            gossip_count: 10,
+            ml_cap: 100_000,
+            ml_window: Duration::from_secs(600),
         }
     }
 }
@@ -104,8 +120,24 @@ pub struct State {
     /// Outbound links waiting for `LinkAccepted`, and inbound ones waiting for `Link`.
     pending: BTreeMap<LinkId, Option<PeerId>>,
     report_seq: u64,
+    gossip: GossipState,
     out: VecDeque<Output>,
 }
+
+/// The gossip half of a peer (PROTOCOL §11).
+struct GossipState {
+    started: bool,
+    next: Option<Time>,
+    generated: u32,
+    ml: MessageList,
+    counters: Counters,
+    stats_due: Option<Time>,
+    /// Forged messages already logged, so each is logged once (bounded).
+    logged_bad: VecDeque<MsgId>,
+}
+
+const LOGGED_BAD: usize = 1024;
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 impl State {
     /// A peer listening at `addr`, at `incarnation` (higher after every restart). It starts
@@ -120,6 +152,7 @@ impl State {
         rng_seed: u64,
     ) -> State {
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
+        let ml = MessageList::new(settings.ml_cap, settings.ml_window);
         let mut seed_order: Vec<usize> = (0..config.seeds.len()).collect();
         seed_order.shuffle(&mut rng);
         let mut s = State {
@@ -156,6 +189,15 @@ impl State {
             pending: BTreeMap::new(),
             // Above any sequence number an earlier run of this peer can have used.
             report_seq: now.as_millis().saturating_mul(1000),
+            gossip: GossipState {
+                started: false,
+                next: None,
+                generated: 0,
+                ml,
+                counters: Counters::default(),
+                stats_due: None,
+                logged_bad: VecDeque::new(),
+            },
             out: VecDeque::new(),
         };
         s.event(Event::Started {
@@ -174,6 +216,16 @@ impl State {
     /// The current neighbours' ids.
     pub fn neighbors(&self) -> BTreeSet<PeerId> {
         self.neighbors.values().map(|n| n.id).collect()
+    }
+
+    /// The gossip counters so far.
+    pub fn counters(&self) -> Counters {
+        self.gossip.counters
+    }
+
+    /// The Message List.
+    pub fn message_list(&self) -> &MessageList {
+        &self.gossip.ml
     }
 
     fn event(&mut self, e: Event) {
@@ -460,6 +512,7 @@ impl State {
             self.dial(p.addr, Dial::Neighbor(p.id));
         }
         self.schedule_refill();
+        self.maybe_start_gossip();
     }
 
     fn outbound_in_flight(&self) -> usize {
@@ -532,6 +585,7 @@ impl State {
             degree: self.degree(),
         });
         self.report();
+        self.maybe_start_gossip();
     }
 
     /// A fresh signed neighbour report.
@@ -580,6 +634,108 @@ impl State {
         }
     }
 
+    // ---- gossip (PROTOCOL §11) ----------------------------------------------------------
+
+    /// Starts generating once the neighbours are connected: registered, at least one
+    /// neighbour, and no neighbour still being dialled.
+    fn maybe_start_gossip(&mut self) {
+        let settled = self.cert.is_some() && self.degree() > 0 && self.outbound_in_flight() == 0;
+        if !self.gossip.started && settled && self.settings.gossip_count > 0 {
+            self.gossip.started = true;
+            self.gossip.next = Some(self.now + self.settings.gossip_delay);
+        }
+    }
+
+    fn generate(&mut self) {
+        let g = &mut self.gossip;
+        g.generated += 1;
+        let seq = g.generated;
+        let msg = Gossip::new(&self.key, gossip::text(self.now, self.addr.ip(), seq));
+        let id = msg.id();
+        g.ml.record(self.now, id, None);
+        let targets = g.ml.forward_to(&id, self.neighbors.keys().copied());
+        g.counters.generated += 1;
+        g.counters.forwarded += targets.len() as u64;
+        g.next =
+            (seq < self.settings.gossip_count).then(|| self.now + self.settings.gossip_interval);
+        self.event(Event::GossipGenerated {
+            id: hex::encode(id.0),
+            seq,
+            text: msg.text.clone(),
+            forwarded: targets.len(),
+        });
+        for l in targets {
+            self.send(l, Msg::Gossip(msg.clone()));
+        }
+        self.counters_changed();
+    }
+
+    /// First receipt: verify, record, log, forward to every link it has not crossed.
+    /// Duplicates are counted; forged, malformed or stale messages dropped and counted.
+    fn on_gossip(&mut self, link: LinkId, from: SocketAddr, msg: Gossip) {
+        let id = msg.id();
+        // `verify` also checks that the text parses.
+        let Some((born, seq)) = gossip::parse_text(&msg.text).filter(|_| msg.verify()) else {
+            let reason = "a gossip message whose origin signature does not hold";
+            return self.drop_bad(id, from, reason);
+        };
+        if self.gossip.ml.outside_window(self.now, born) {
+            let reason = "a gossip message outside the time window (a replay?)";
+            return self.drop_bad(id, from, reason);
+        }
+        if self.gossip.ml.record(self.now, id, Some(link)) == Seen::Duplicate {
+            self.gossip.counters.duplicates += 1;
+            return self.counters_changed();
+        }
+        let msg = Gossip {
+            hops: msg.hops.saturating_add(1),
+            ..msg
+        };
+        let targets = self
+            .gossip
+            .ml
+            .forward_to(&id, self.neighbors.keys().copied());
+        self.gossip.counters.received += 1;
+        self.gossip.counters.forwarded += targets.len() as u64;
+        self.event(Event::GossipReceived {
+            id: hex::encode(id.0),
+            origin: msg.origin.to_hex(),
+            seq,
+            text: msg.text.clone(),
+            from: from.to_string(),
+            hops: msg.hops,
+            latency_ms: self.now.since(born).as_millis() as u64,
+            forwarded: targets.len(),
+        });
+        for l in targets {
+            self.send(l, Msg::Gossip(msg.clone()));
+        }
+        self.counters_changed();
+    }
+
+    /// Drops and counts a bad message; logs it once.
+    fn drop_bad(&mut self, id: MsgId, from: SocketAddr, reason: &str) {
+        self.gossip.counters.dropped += 1;
+        self.counters_changed();
+        if self.gossip.logged_bad.contains(&id) {
+            return;
+        }
+        if self.gossip.logged_bad.len() == LOGGED_BAD {
+            self.gossip.logged_bad.pop_front();
+        }
+        self.gossip.logged_bad.push_back(id);
+        self.event(Event::ProtocolError {
+            remote: from.to_string(),
+            reason: format!("{reason}; dropped"),
+        });
+    }
+
+    fn counters_changed(&mut self) {
+        if self.gossip.stats_due.is_none() {
+            self.gossip.stats_due = Some(self.now + STATS_EVERY);
+        }
+    }
+
     // ---- inputs ------------------------------------------------------------------------
 
     fn on_link_up(&mut self, link: LinkId, remote: Remote, dial: Option<DialToken>) {
@@ -622,6 +778,9 @@ impl State {
             (Msg::PeerList(list), Some(_)) => self.on_peer_list(link, list),
             (Msg::Link(cert), None) if remote.role == Role::Peer => {
                 self.on_link_request(link, remote, cert)
+            }
+            (Msg::Gossip(g), None) if self.neighbors.contains_key(&link) => {
+                self.on_gossip(link, remote.addr, g)
             }
             (Msg::LinkAccepted, None) => match self.pending.remove(&link) {
                 Some(Some(id)) => self.add_neighbor(link, id, remote.addr, true),
@@ -668,6 +827,16 @@ impl State {
                 self.ask_peer_lists();
             }
         }
+        if self.gossip.next.is_some_and(|t| t <= now) {
+            self.generate();
+        }
+        if self.gossip.stats_due.is_some_and(|t| t <= now) {
+            self.gossip.stats_due = None;
+            self.event(Event::GossipStats {
+                counters: self.gossip.counters,
+                ml_size: self.gossip.ml.len(),
+            });
+        }
         self.seed_next_try.retain(|_, t| *t > now);
         self.keep_seeds();
     }
@@ -704,12 +873,15 @@ impl Machine for State {
         let retry = seeds_short
             .then(|| self.seed_next_try.values().min().copied())
             .flatten();
+        let g = &self.gossip;
         [
             join,
             retry,
             self.register_again,
             self.lists_due,
             self.refill_at,
+            g.next,
+            g.stats_due,
         ]
         .into_iter()
         .flatten()

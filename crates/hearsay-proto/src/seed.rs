@@ -130,6 +130,9 @@ pub struct State {
     coordinating: BTreeMap<Digest, Coordination>,
     validating: BTreeMap<Digest, Validation>,
     voted: BTreeMap<Digest, (Vote, Time)>,
+    /// The address this seed voted yes for, per (peer, incarnation): it never votes yes for
+    /// two, so no two certificates of one incarnation can exist (quorums overlap).
+    promised: BTreeMap<(PeerId, u64), SocketAddr>,
     buckets: BTreeMap<IpAddr, Bucket>,
     recent: VecDeque<String>,
     out: VecDeque<Output>,
@@ -185,6 +188,7 @@ impl State {
             coordinating: BTreeMap::new(),
             validating: BTreeMap::new(),
             voted: BTreeMap::new(),
+            promised: BTreeMap::new(),
             buckets: BTreeMap::new(),
             recent: VecDeque::new(),
             out: VecDeque::new(),
@@ -537,6 +541,16 @@ impl State {
             if m.incarnation > c.incarnation {
                 return Err(format!("stale: incarnation {} is admitted", m.incarnation));
             }
+            if m.incarnation == c.incarnation && m.addr != c.addr {
+                let (inc, addr) = (m.incarnation, m.addr);
+                return Err(format!("incarnation {inc} is admitted at {addr}"));
+            }
+        }
+        if let Some(addr) = self.promised.get(&(c.peer, c.incarnation)) {
+            if *addr != c.addr {
+                let inc = c.incarnation;
+                return Err(format!("this seed voted for incarnation {inc} at {addr}"));
+            }
         }
         if let Some((holder, _)) = self
             .pl
@@ -600,7 +614,23 @@ impl State {
     }
 
     fn cast(&mut self, change: Change, yes: bool, reason: &str, replies: Vec<Reply>) {
-        let vote = Vote::new(&self.key, change, yes, reason);
+        // Dial-back took time: another address may have been promised meanwhile.
+        let taken = self.promised.get(&(change.peer, change.incarnation));
+        let (yes, reason) = match taken {
+            Some(addr) if yes && *addr != change.addr => {
+                let inc = change.incarnation;
+                (
+                    false,
+                    format!("this seed voted for incarnation {inc} at {addr}"),
+                )
+            }
+            _ => (yes, reason.to_string()),
+        };
+        if yes {
+            self.promised
+                .insert((change.peer, change.incarnation), change.addr);
+        }
+        let vote = Vote::new(&self.key, change, yes, &reason);
         self.voted.insert(change.digest(), (vote.clone(), self.now));
         self.event(Event::Vote {
             op: change.op_name(),
@@ -708,11 +738,13 @@ impl State {
                     .removed
                     .get(&c.peer)
                     .is_some_and(|&k| k >= c.incarnation);
-                let newer = self
-                    .pl
-                    .get(&c.peer)
-                    .is_none_or(|m| m.incarnation < c.incarnation);
-                if removed || !newer {
+                // Two certificates of one incarnation need a corrupt quorum (see `promised`);
+                // should they meet, the lower digest wins, so the order of arrival does not.
+                let wins = self.pl.get(&c.peer).is_none_or(|m| {
+                    m.incarnation < c.incarnation
+                        || (m.incarnation == c.incarnation && c.digest() < m.cert.change.digest())
+                });
+                if removed || !wins {
                     return Ok(());
                 }
                 self.pl.insert(
@@ -869,6 +901,18 @@ impl State {
             .into_iter()
             .filter(|(_, (v, at))| *at + self.vote_memory(v) > now)
             .collect();
+        // A promise outlives its vote only while the PL holds that peer: the PL then keeps
+        // the address itself (see `check_add`).
+        let (voted, pl) = (&self.voted, &self.pl);
+        self.promised.retain(|(peer, inc), addr| {
+            let change = Change {
+                op: Op::Add,
+                peer: *peer,
+                addr: *addr,
+                incarnation: *inc,
+            };
+            voted.contains_key(&change.digest()) && !pl.contains_key(peer)
+        });
         self.redial_seeds();
     }
 }

@@ -55,6 +55,8 @@ pub enum Msg {
         /// Why.
         reason: String,
     },
+    /// Peer → peer: a gossip message (PROTOCOL §11).
+    Gossip(crate::gossip::Gossip),
     /// Client → seed: a page of status, from this offset into the Peer List (PROTOCOL §9).
     StatusRequest {
         /// First peer of the page.

@@ -31,6 +31,15 @@ struct Args {
     /// Give up (exit 1) if not registered within this.
     #[arg(long, default_value = "30s", value_parser = duration)]
     join_timeout: Duration,
+    /// Wait this long after the neighbours are connected before the first gossip message.
+    #[arg(long, default_value = "0s", value_parser = duration)]
+    gossip_delay: Duration,
+    /// Between two gossip messages.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    gossip_interval: Duration,
+    /// Gossip messages to generate (0: none).
+    #[arg(long, default_value_t = 10)]
+    gossip_count: u32,
 }
 
 #[tokio::main]
@@ -69,6 +78,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         links: args.links,
         max_links: args.max_links,
         join_timeout: args.join_timeout,
+        gossip_delay: args.gossip_delay,
+        gossip_interval: args.gossip_interval,
+        gossip_count: args.gossip_count,
         ..peer::Settings::default()
     };
     let me = Identity {

@@ -1,0 +1,351 @@
+//! Gossip messages and the Message List (SPEC §6 Gossip, PROTOCOL §11).
+//!
+//! A message's text is `<timestamp>:<IP>:<Msg#>`; its identity is a hash over its origin's id
+//! and the text, so two peers on one IP never collide; the origin signs it. The Message List
+//! remembers, per identity, when it was first seen and which links it crossed in either
+//! direction, so that no message crosses a link twice. It is bounded in size and in age, and
+//! messages older than its window are refused, so an expired entry cannot be replayed.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{Keypair, PeerId, Signature};
+use crate::node::LinkId;
+use crate::time::Time;
+use crate::wire::signed;
+
+/// Longest gossip text accepted, in bytes.
+pub const MAX_TEXT: usize = 128;
+
+/// A gossip message as it travels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gossip {
+    /// The peer that generated it.
+    pub origin: PeerId,
+    /// `<timestamp>:<IP>:<Msg#>`.
+    pub text: String,
+    /// The origin's signature over (origin, text).
+    pub sig: Signature,
+    /// Links crossed so far (not signed: a metric, not a claim).
+    pub hops: u16,
+}
+
+/// A message's identity: blake3 over the origin's id and the text.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MsgId(pub [u8; 32]);
+
+impl fmt::Debug for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MsgId({})", hex::encode(&self.0[..4]))
+    }
+}
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(&self.0[..4]))
+    }
+}
+
+/// The text of the `seq`th message generated at `now` by a peer advertised on `ip`:
+/// Unix seconds with a millisecond fraction, the IP, and the sequence number.
+pub fn text(now: Time, ip: IpAddr, seq: u32) -> String {
+    format!("{}.{:03}:{ip}:{seq}", now.0 / 1000, now.0 % 1000)
+}
+
+/// Reads the timestamp and sequence number back out of a text. The IP may hold colons
+/// (IPv6), so the timestamp is before the first colon and the number after the last.
+pub fn parse_text(text: &str) -> Option<(Time, u32)> {
+    let (ts, rest) = text.split_once(':')?;
+    let (ip, seq) = rest.rsplit_once(':')?;
+    ip.parse::<IpAddr>().ok()?;
+    let (secs, millis) = ts.split_once('.')?;
+    if millis.len() != 3 {
+        return None;
+    }
+    let ms = secs
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1000)?
+        .checked_add(millis.parse::<u64>().ok()?)?;
+    Some((Time(ms), seq.parse().ok()?))
+}
+
+impl Gossip {
+    /// A message signed by its origin.
+    pub fn new(key: &Keypair, text: String) -> Gossip {
+        let origin = key.id();
+        let sig = key.sign(&signed(b"hearsay-gossip-v1", &(origin, &text)));
+        Gossip {
+            origin,
+            text,
+            sig,
+            hops: 0,
+        }
+    }
+
+    /// Its identity.
+    pub fn id(&self) -> MsgId {
+        let bytes = signed(b"hearsay-gossip-id-v1", &(self.origin, &self.text));
+        MsgId(*blake3::hash(&bytes).as_bytes())
+    }
+
+    /// Whether the text is well-formed and within bounds and the origin's signature holds.
+    pub fn verify(&self) -> bool {
+        self.text.len() <= MAX_TEXT
+            && parse_text(&self.text).is_some()
+            && self.origin.verify(
+                &signed(b"hearsay-gossip-v1", &(self.origin, &self.text)),
+                &self.sig,
+            )
+    }
+}
+
+/// What the Message List knows of one message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    /// When this peer first saw it (or generated it).
+    pub first_seen: Time,
+    /// Links it came in on.
+    pub came_in: Vec<LinkId>,
+    /// Links it went out on.
+    pub went_out: Vec<LinkId>,
+}
+
+impl Entry {
+    fn crossed(&self, link: LinkId) -> bool {
+        self.came_in.contains(&link) || self.went_out.contains(&link)
+    }
+}
+
+/// First time, or seen before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Not in the list: now recorded.
+    New,
+    /// Already in the list.
+    Duplicate,
+}
+
+/// The Message List: message identity → [`Entry`], bounded by `cap` entries and by `window`
+/// of age.
+#[derive(Debug)]
+pub struct MessageList {
+    entries: HashMap<MsgId, Entry>,
+    order: VecDeque<(Time, MsgId)>,
+    cap: usize,
+    window: Duration,
+    /// The first-seen time of the newest entry evicted early (for the cap): messages born
+    /// before it are refused too, since their entries may be gone.
+    horizon: Time,
+}
+
+impl MessageList {
+    /// A list of at most `cap` entries (must not be zero) that forgets entries older than
+    /// `window`.
+    pub fn new(cap: usize, window: Duration) -> MessageList {
+        MessageList {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+            window,
+            horizon: Time(0),
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// One entry.
+    pub fn get(&self, id: &MsgId) -> Option<&Entry> {
+        self.entries.get(id)
+    }
+
+    /// Every entry, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (&MsgId, &Entry)> {
+        self.order
+            .iter()
+            .filter_map(|(_, id)| self.entries.get(id).map(|e| (id, e)))
+    }
+
+    /// Whether a message born at `born` is too old (or too far ahead) to be taken at `now`:
+    /// its entry could have expired, so taking it could replay it.
+    pub fn outside_window(&self, now: Time, born: Time) -> bool {
+        born + self.window < now || born > now + self.window || born < self.horizon
+    }
+
+    /// Records that `id` arrived on `link` (`None`: generated here).
+    pub fn record(&mut self, now: Time, id: MsgId, link: Option<LinkId>) -> Seen {
+        if let Some(e) = self.entries.get_mut(&id) {
+            if let Some(l) = link.filter(|l| !e.came_in.contains(l)) {
+                e.came_in.push(l);
+            }
+            return Seen::Duplicate;
+        }
+        self.expire(now);
+        while self.entries.len() >= self.cap {
+            let Some((at, old)) = self.order.pop_front() else {
+                break;
+            };
+            self.entries.remove(&old);
+            self.horizon = self.horizon.max(at);
+        }
+        self.entries.insert(
+            id,
+            Entry {
+                first_seen: now,
+                came_in: link.into_iter().collect(),
+                went_out: Vec::new(),
+            },
+        );
+        self.order.push_back((now, id));
+        Seen::New
+    }
+
+    /// Of `links`, those `id` has not crossed yet; marks them as crossed outward.
+    pub fn forward_to(
+        &mut self,
+        id: &MsgId,
+        links: impl IntoIterator<Item = LinkId>,
+    ) -> Vec<LinkId> {
+        let Some(e) = self.entries.get_mut(id) else {
+            return Vec::new();
+        };
+        let out: Vec<LinkId> = links.into_iter().filter(|l| !e.crossed(*l)).collect();
+        e.went_out.extend(&out);
+        out
+    }
+
+    /// Forgets entries older than the window.
+    pub fn expire(&mut self, now: Time) {
+        while let Some(&(at, id)) = self.order.front() {
+            if at + self.window >= now {
+                break;
+            }
+            self.order.pop_front();
+            self.entries.remove(&id);
+        }
+    }
+}
+
+/// A peer's gossip counters (reported in `gossip_stats` events).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Messages this peer generated.
+    pub generated: u64,
+    /// Messages received for the first time.
+    pub received: u64,
+    /// Copies dropped as duplicates.
+    pub duplicates: u64,
+    /// Gossip frames sent (generated and forwarded).
+    pub forwarded: u64,
+    /// Messages dropped as forged, malformed or outside the window.
+    pub dropped: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> Keypair {
+        Keypair::from_secret([n; 32])
+    }
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn the_text_is_timestamp_ip_and_number_and_parses_back() {
+        let t = text(Time(1_700_000_000_042), LOCAL, 7);
+        assert_eq!(t, "1700000000.042:127.0.0.1:7");
+        assert_eq!(parse_text(&t), Some((Time(1_700_000_000_042), 7)));
+        let v6 = text(Time(5_001), "::1".parse().unwrap(), 3);
+        assert_eq!(v6, "5.001:::1:3");
+        assert_eq!(parse_text(&v6), Some((Time(5_001), 3)));
+        assert_eq!(parse_text("x:127.0.0.1:1"), None);
+        assert_eq!(parse_text("1.5:127.0.0.1:1"), None);
+    }
+
+    #[test]
+    fn same_text_from_two_origins_are_two_messages() {
+        // SPEC §6: two peers on one IP generating at the same millisecond with the same Msg#.
+        let t = text(Time(1_000), LOCAL, 1);
+        let (a, b) = (Gossip::new(&key(1), t.clone()), Gossip::new(&key(2), t));
+        assert_ne!(a.id(), b.id());
+        assert!(a.verify() && b.verify());
+    }
+
+    #[test]
+    fn a_forged_or_altered_message_does_not_verify() {
+        let real = Gossip::new(&key(1), text(Time(1_000), LOCAL, 1));
+        let mut altered = real.clone();
+        altered.text = text(Time(1_000), LOCAL, 2);
+        assert!(!altered.verify());
+        let mut forged = Gossip::new(&key(9), real.text.clone());
+        forged.origin = key(1).id(); // claims peer 1 as origin, signed by 9
+        assert!(!forged.verify());
+        assert_eq!(
+            forged.id(),
+            real.id(),
+            "a forgery shares the real message's id"
+        );
+        let mut hopped = real.clone();
+        hopped.hops = 9;
+        assert!(hopped.verify(), "hops are not signed");
+    }
+
+    #[test]
+    fn a_message_never_goes_out_on_a_link_it_crossed() {
+        let mut ml = MessageList::new(10, Duration::from_secs(60));
+        let id = Gossip::new(&key(1), text(Time(0), LOCAL, 1)).id();
+        let (l1, l2, l3, l4) = (LinkId(1), LinkId(2), LinkId(3), LinkId(4));
+        assert_eq!(ml.record(Time(0), id, Some(l1)), Seen::New);
+        assert_eq!(ml.record(Time(1), id, Some(l2)), Seen::Duplicate);
+        // Came in on 1 and 2: goes out on 3 and 4 only, and only once.
+        assert_eq!(ml.forward_to(&id, [l1, l2, l3, l4]), vec![l3, l4]);
+        assert_eq!(ml.forward_to(&id, [l1, l2, l3, l4]), Vec::<LinkId>::new());
+        let e = ml.get(&id).unwrap();
+        assert_eq!(
+            (e.came_in.clone(), e.went_out.clone()),
+            (vec![l1, l2], vec![l3, l4])
+        );
+    }
+
+    #[test]
+    fn the_message_list_stays_within_its_bound_under_a_stream_of_distinct_messages() {
+        let mut ml = MessageList::new(1000, Duration::from_secs(3600));
+        for i in 0..50_000u32 {
+            let id = MsgId(*blake3::hash(&i.to_le_bytes()).as_bytes());
+            assert_eq!(
+                ml.record(Time(u64::from(i)), id, Some(LinkId(1))),
+                Seen::New
+            );
+            assert!(ml.len() <= 1000);
+        }
+        assert_eq!(ml.len(), 1000);
+        // Evicted early, so messages born before the newest evicted entry are refused.
+        assert!(ml.outside_window(Time(50_000), Time(48_000)));
+        assert!(!ml.outside_window(Time(50_000), Time(49_500)));
+    }
+
+    #[test]
+    fn entries_expire_with_the_window_and_older_messages_are_refused() {
+        let mut ml = MessageList::new(100, Duration::from_secs(10));
+        let id = Gossip::new(&key(1), text(Time(0), LOCAL, 1)).id();
+        ml.record(Time(0), id, None);
+        ml.expire(Time(10_001));
+        assert!(ml.is_empty());
+        assert!(ml.outside_window(Time(10_001), Time(0)));
+        assert!(ml.outside_window(Time(0), Time(10_001)), "too far ahead");
+        assert!(!ml.outside_window(Time(10_000), Time(0)));
+    }
+}
