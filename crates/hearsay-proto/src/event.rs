@@ -140,8 +140,15 @@ pub enum Event {
         hops: u16,
         /// From its generation (its timestamp) to now.
         latency_ms: u64,
-        /// Links it was forwarded on.
-        forwarded: usize,
+        /// Neighbours it was announced to.
+        announced: usize,
+    },
+    /// A peer got a message it already had: counted and dropped.
+    GossipDuplicate {
+        /// The message's identity (hex).
+        id: String,
+        /// The neighbour it came from.
+        from: String,
     },
     /// A peer's gossip counters, when they changed (at most once a second).
     GossipStats {
@@ -183,6 +190,7 @@ impl Event {
             Event::SeedDisconnected { .. } => "seed_disconnected",
             Event::GossipGenerated { .. } => "gossip_generated",
             Event::GossipReceived { .. } => "gossip_received",
+            Event::GossipDuplicate { .. } => "gossip_duplicate",
             Event::GossipStats { .. } => "gossip_stats",
             Event::ProtocolError { .. } => "protocol_error",
             Event::Notice { .. } => "notice",
@@ -276,10 +284,13 @@ impl Event {
                 "gossip {text} from {from} (origin {}, {hops} hops, {latency_ms} ms)",
                 short(origin)
             ),
+            Event::GossipDuplicate { id, from } => {
+                write!(s, "gossip {} from {from} again: duplicate dropped", short(id))
+            }
             Event::GossipStats { counters: c, ml_size } => write!(
                 s,
-                "gossip counters: generated {}, received {}, duplicates {}, forwarded {}, dropped {}; message list {ml_size}",
-                c.generated, c.received, c.duplicates, c.forwarded, c.dropped
+                "gossip counters: generated {}, received {}, duplicates {}, sent {}, dropped {}, announced {}, requested {}; message list {ml_size}",
+                c.generated, c.received, c.duplicates, c.forwarded, c.dropped, c.announced, c.requested
             ),
             Event::ProtocolError { remote, reason } => {
                 write!(s, "protocol error from {remote}: {reason}")

@@ -105,14 +105,18 @@ impl Gossip {
 }
 
 /// What the Message List knows of one message.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    /// When this peer first saw it (or generated it).
+    /// When this peer first had it (or generated it).
     pub first_seen: Time,
-    /// Links it came in on.
+    /// Links it, or its announcement, came in on.
     pub came_in: Vec<LinkId>,
-    /// Links it went out on.
+    /// Links it, or its announcement, went out on.
     pub went_out: Vec<LinkId>,
+    /// Links the message itself went out on: at most once each.
+    pub sent: Vec<LinkId>,
+    /// The message, to answer requests with.
+    pub body: Gossip,
 }
 
 impl Entry {
@@ -131,7 +135,7 @@ pub enum Seen {
 }
 
 /// The Message List: message identity → [`Entry`], bounded by `cap` entries and by `window`
-/// of age.
+/// of age. It holds only messages whose signature was checked.
 #[derive(Debug)]
 pub struct MessageList {
     entries: HashMap<MsgId, Entry>,
@@ -166,6 +170,11 @@ impl MessageList {
         self.entries.is_empty()
     }
 
+    /// Whether it holds `id`.
+    pub fn contains(&self, id: &MsgId) -> bool {
+        self.entries.contains_key(id)
+    }
+
     /// One entry.
     pub fn get(&self, id: &MsgId) -> Option<&Entry> {
         self.entries.get(id)
@@ -184,12 +193,26 @@ impl MessageList {
         born + self.window < now || born > now + self.window || born < self.horizon
     }
 
-    /// Records that `id` arrived on `link` (`None`: generated here).
-    pub fn record(&mut self, now: Time, id: MsgId, link: Option<LinkId>) -> Seen {
-        if let Some(e) = self.entries.get_mut(&id) {
-            if let Some(l) = link.filter(|l| !e.came_in.contains(l)) {
-                e.came_in.push(l);
-            }
+    /// If `id` is listed, notes that it (or its announcement) also came in on `link`, and
+    /// returns true.
+    pub fn seen_again(&mut self, id: &MsgId, link: LinkId) -> bool {
+        let Some(e) = self.entries.get_mut(id) else {
+            return false;
+        };
+        if !e.came_in.contains(&link) {
+            e.came_in.push(link);
+        }
+        true
+    }
+
+    /// Records a checked message that arrived on `link` (`None`: generated here).
+    pub fn record(&mut self, now: Time, body: Gossip, link: Option<LinkId>) -> Seen {
+        let id = body.id();
+        let known = match link {
+            Some(l) => self.seen_again(&id, l),
+            None => self.entries.contains_key(&id),
+        };
+        if known {
             return Seen::Duplicate;
         }
         self.expire(now);
@@ -200,20 +223,21 @@ impl MessageList {
             self.entries.remove(&old);
             self.horizon = self.horizon.max(at);
         }
-        self.entries.insert(
-            id,
-            Entry {
-                first_seen: now,
-                came_in: link.into_iter().collect(),
-                went_out: Vec::new(),
-            },
-        );
+        let entry = Entry {
+            first_seen: now,
+            came_in: link.into_iter().collect(),
+            went_out: Vec::new(),
+            sent: Vec::new(),
+            body,
+        };
+        self.entries.insert(id, entry);
         self.order.push_back((now, id));
         Seen::New
     }
 
-    /// Of `links`, those `id` has not crossed yet; marks them as crossed outward.
-    pub fn forward_to(
+    /// Of `links`, those `id` (or its announcement) has crossed in neither direction;
+    /// marks them as crossed outward. For announcing.
+    pub fn announce_to(
         &mut self,
         id: &MsgId,
         links: impl IntoIterator<Item = LinkId>,
@@ -224,6 +248,30 @@ impl MessageList {
         let out: Vec<LinkId> = links.into_iter().filter(|l| !e.crossed(*l)).collect();
         e.went_out.extend(&out);
         out
+    }
+
+    /// Of `links`, those the message has crossed in neither direction; marks them as carrying
+    /// the message. For a message's first hop, from its origin.
+    pub fn push_to(&mut self, id: &MsgId, links: impl IntoIterator<Item = LinkId>) -> Vec<LinkId> {
+        let out = self.announce_to(id, links);
+        if let Some(e) = self.entries.get_mut(id) {
+            e.sent.extend(&out);
+        }
+        out
+    }
+
+    /// The message, to send on `link` that asked for it, unless it already went there.
+    pub fn serve(&mut self, id: &MsgId, link: LinkId) -> Option<Gossip> {
+        let e = self.entries.get_mut(id)?;
+        // Sent there before, or it came from there (so the asker has it): not again.
+        if e.sent.contains(&link) || e.came_in.contains(&link) {
+            return None;
+        }
+        e.sent.push(link);
+        if !e.went_out.contains(&link) {
+            e.went_out.push(link);
+        }
+        Some(e.body.clone())
     }
 
     /// Forgets entries older than the window.
@@ -238,6 +286,139 @@ impl MessageList {
     }
 }
 
+/// Messages announced to this peer that it does not have yet, and whom it asked
+/// (PROTOCOL §11.3). Bounded like the Message List.
+#[derive(Debug, Default)]
+pub struct Wants {
+    map: HashMap<MsgId, Want>,
+    cap: usize,
+}
+
+#[derive(Debug)]
+struct Want {
+    asked: LinkId,
+    at: Time,
+    /// Announced it too: asked next, in turn.
+    others: VecDeque<LinkId>,
+    /// Asked before, and failed.
+    tried: Vec<LinkId>,
+}
+
+/// What to do about an announcement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ask {
+    /// Ask this link for the message.
+    Ask(LinkId),
+    /// Already asked someone; this link is kept in case that fails.
+    Wait,
+}
+
+impl Wants {
+    /// At most `cap` outstanding requests (must not be zero).
+    pub fn new(cap: usize) -> Wants {
+        Wants {
+            map: HashMap::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Outstanding requests.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether none is outstanding.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// `link` announced `id`, which this peer lacks. `None` when the table is full.
+    pub fn announced(&mut self, now: Time, id: MsgId, link: LinkId) -> Option<Ask> {
+        if let Some(w) = self.map.get_mut(&id) {
+            if w.asked != link && !w.others.contains(&link) && !w.tried.contains(&link) {
+                w.others.push_back(link);
+            }
+            return Some(Ask::Wait);
+        }
+        if self.map.len() >= self.cap {
+            return None;
+        }
+        let want = Want {
+            asked: link,
+            at: now,
+            others: VecDeque::new(),
+            tried: Vec::new(),
+        };
+        self.map.insert(id, want);
+        Some(Ask::Ask(link))
+    }
+
+    /// The message arrived: forgets the request and returns every link that announced it
+    /// (they have it: nothing need go back to them).
+    pub fn done(&mut self, id: &MsgId) -> Vec<LinkId> {
+        self.map.remove(id).map_or_else(Vec::new, |w| {
+            let all = w.tried.into_iter().chain([w.asked]).chain(w.others);
+            all.collect()
+        })
+    }
+
+    /// The link asked for `id` failed it (closed, or sent something bad): the next link to
+    /// ask, if any announced it too.
+    pub fn failed(&mut self, now: Time, id: &MsgId) -> Option<LinkId> {
+        let w = self.map.get_mut(id)?;
+        match w.others.pop_front() {
+            Some(next) => {
+                w.tried.push(w.asked);
+                w.asked = next;
+                w.at = now;
+                Some(next)
+            }
+            None => {
+                self.map.remove(id);
+                None
+            }
+        }
+    }
+
+    /// Requests older than `patience`: (id, next link to ask).
+    pub fn overdue(&mut self, now: Time, patience: Duration) -> Vec<(MsgId, LinkId)> {
+        self.retry(now, |w| w.at + patience <= now)
+    }
+
+    /// Requests made on `link`, which closed: (id, next link to ask). The link is also
+    /// struck from every list of links to ask next.
+    pub fn link_closed(&mut self, now: Time, link: LinkId) -> Vec<(MsgId, LinkId)> {
+        for w in self.map.values_mut() {
+            w.others.retain(|l| *l != link);
+        }
+        self.retry(now, |w| w.asked == link)
+    }
+
+    fn retry(&mut self, now: Time, due: impl Fn(&Want) -> bool) -> Vec<(MsgId, LinkId)> {
+        let mut late: Vec<MsgId> = self
+            .map
+            .iter()
+            .filter(|(_, w)| due(w))
+            .map(|(id, _)| *id)
+            .collect();
+        // HashMap order is arbitrary; the requests go out in id order, deterministically.
+        late.sort_unstable();
+        late.into_iter()
+            .filter_map(|id| self.failed(now, &id).map(|l| (id, l)))
+            .collect()
+    }
+
+    /// When the oldest request runs out of patience.
+    pub fn next_deadline(&self, patience: Duration) -> Option<Time> {
+        self.map.values().map(|w| w.at + patience).min()
+    }
+
+    /// The link `id` was asked of.
+    pub fn asked(&self, id: &MsgId) -> Option<LinkId> {
+        self.map.get(id).map(|w| w.asked)
+    }
+}
+
 /// A peer's gossip counters (reported in `gossip_stats` events).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
@@ -247,8 +428,12 @@ pub struct Counters {
     pub received: u64,
     /// Copies dropped as duplicates.
     pub duplicates: u64,
-    /// Gossip frames sent (generated and forwarded).
+    /// Frames carrying a message sent (to the origin's neighbours, and on request).
     pub forwarded: u64,
+    /// Announcements sent.
+    pub announced: u64,
+    /// Requests sent.
+    pub requested: u64,
     /// Messages dropped as forged, malformed or outside the window.
     pub dropped: u64,
 }
@@ -304,31 +489,58 @@ mod tests {
     }
 
     #[test]
-    fn a_message_never_goes_out_on_a_link_it_crossed() {
+    fn a_message_or_its_announcement_crosses_each_link_once() {
         let mut ml = MessageList::new(10, Duration::from_secs(60));
-        let id = Gossip::new(&key(1), text(Time(0), LOCAL, 1)).id();
+        let g = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
+        let id = g.id();
         let (l1, l2, l3, l4) = (LinkId(1), LinkId(2), LinkId(3), LinkId(4));
-        assert_eq!(ml.record(Time(0), id, Some(l1)), Seen::New);
-        assert_eq!(ml.record(Time(1), id, Some(l2)), Seen::Duplicate);
-        // Came in on 1 and 2: goes out on 3 and 4 only, and only once.
-        assert_eq!(ml.forward_to(&id, [l1, l2, l3, l4]), vec![l3, l4]);
-        assert_eq!(ml.forward_to(&id, [l1, l2, l3, l4]), Vec::<LinkId>::new());
+        assert_eq!(ml.record(Time(0), g.clone(), Some(l1)), Seen::New);
+        assert!(ml.seen_again(&id, l2));
+        // Came in on 1 and 2: announced on 3 and 4 only, and only once.
+        assert_eq!(ml.announce_to(&id, [l1, l2, l3, l4]), vec![l3, l4]);
+        assert_eq!(ml.announce_to(&id, [l1, l2, l3, l4]), Vec::<LinkId>::new());
+        // Served once to whoever asks, never to where it came from.
+        assert_eq!(ml.serve(&id, l3), Some(g.clone()));
+        assert_eq!(ml.serve(&id, l3), None);
+        assert_eq!(ml.serve(&id, l1), None);
         let e = ml.get(&id).unwrap();
         assert_eq!(
             (e.came_in.clone(), e.went_out.clone()),
             (vec![l1, l2], vec![l3, l4])
         );
+        assert_eq!(e.sent, vec![l3]);
+    }
+
+    #[test]
+    fn an_origin_pushes_to_every_link_once() {
+        let mut ml = MessageList::new(10, Duration::from_secs(60));
+        let g = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
+        let id = g.id();
+        assert_eq!(ml.record(Time(0), g, None), Seen::New);
+        assert_eq!(
+            ml.push_to(&id, [LinkId(1), LinkId(2)]),
+            vec![LinkId(1), LinkId(2)]
+        );
+        assert_eq!(ml.push_to(&id, [LinkId(1)]), vec![]);
+        assert_eq!(ml.serve(&id, LinkId(2)), None);
+    }
+
+    /// A stand-in message: the list does not check signatures, its caller does.
+    fn unsigned(i: u32) -> Gossip {
+        Gossip {
+            origin: key(1).id(),
+            text: text(Time(u64::from(i)), LOCAL, i),
+            sig: Signature([0; 64]),
+            hops: 0,
+        }
     }
 
     #[test]
     fn the_message_list_stays_within_its_bound_under_a_stream_of_distinct_messages() {
         let mut ml = MessageList::new(1000, Duration::from_secs(3600));
         for i in 0..50_000u32 {
-            let id = MsgId(*blake3::hash(&i.to_le_bytes()).as_bytes());
-            assert_eq!(
-                ml.record(Time(u64::from(i)), id, Some(LinkId(1))),
-                Seen::New
-            );
+            let at = Time(u64::from(i));
+            assert_eq!(ml.record(at, unsigned(i), Some(LinkId(1))), Seen::New);
             assert!(ml.len() <= 1000);
         }
         assert_eq!(ml.len(), 1000);
@@ -340,12 +552,32 @@ mod tests {
     #[test]
     fn entries_expire_with_the_window_and_older_messages_are_refused() {
         let mut ml = MessageList::new(100, Duration::from_secs(10));
-        let id = Gossip::new(&key(1), text(Time(0), LOCAL, 1)).id();
-        ml.record(Time(0), id, None);
+        ml.record(Time(0), unsigned(1), None);
         ml.expire(Time(10_001));
         assert!(ml.is_empty());
         assert!(ml.outside_window(Time(10_001), Time(0)));
         assert!(ml.outside_window(Time(0), Time(10_001)), "too far ahead");
         assert!(!ml.outside_window(Time(10_000), Time(0)));
+    }
+
+    #[test]
+    fn requests_stay_within_their_bound_and_move_on_when_a_link_fails() {
+        let mut w = Wants::new(2);
+        let id = |i: u32| unsigned(i).id();
+        assert_eq!(
+            w.announced(Time(0), id(1), LinkId(1)),
+            Some(Ask::Ask(LinkId(1)))
+        );
+        assert_eq!(w.announced(Time(0), id(1), LinkId(2)), Some(Ask::Wait));
+        assert_eq!(
+            w.announced(Time(0), id(2), LinkId(1)),
+            Some(Ask::Ask(LinkId(1)))
+        );
+        assert_eq!(w.announced(Time(0), id(3), LinkId(1)), None, "full");
+        assert_eq!(w.link_closed(Time(5), LinkId(1)), vec![(id(1), LinkId(2))]);
+        assert_eq!(w.len(), 1, "id 2 had nobody else to ask");
+        assert_eq!(w.overdue(Time(6), Duration::from_secs(1)), vec![]);
+        w.done(&id(1));
+        assert!(w.is_empty());
     }
 }

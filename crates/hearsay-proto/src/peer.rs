@@ -18,7 +18,7 @@ use crate::attach;
 use crate::cert::{Certificate, Change, Op, SeedSet};
 use crate::config::Config;
 use crate::event::Event;
-use crate::gossip::{self, Counters, Gossip, MessageList, MsgId, Seen};
+use crate::gossip::{self, Ask, Counters, Gossip, MessageList, MsgId, Wants};
 use crate::id::{Keypair, PeerId};
 use crate::node::{DialToken, Input, LinkId, Machine, Output, Remote, Role};
 use crate::time::Time;
@@ -50,6 +50,9 @@ pub struct Settings {
     pub ml_cap: usize,
     /// How long the Message List remembers a message; older messages are refused.
     pub ml_window: Duration,
+    /// How long to wait for a requested message before asking another neighbour that
+    /// announced it.
+    pub want_patience: Duration,
 }
 
 impl Default for Settings {
@@ -66,6 +69,7 @@ impl Default for Settings {
             gossip_count: 10,
             ml_cap: 100_000,
             ml_window: Duration::from_secs(600),
+            want_patience: Duration::from_secs(1),
         }
     }
 }
@@ -130,6 +134,7 @@ struct GossipState {
     next: Option<Time>,
     generated: u32,
     ml: MessageList,
+    wants: Wants,
     counters: Counters,
     stats_due: Option<Time>,
     /// Forged messages already logged, so each is logged once (bounded).
@@ -153,6 +158,7 @@ impl State {
     ) -> State {
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         let ml = MessageList::new(settings.ml_cap, settings.ml_window);
+        let wants = Wants::new(settings.ml_cap);
         let mut seed_order: Vec<usize> = (0..config.seeds.len()).collect();
         seed_order.shuffle(&mut rng);
         let mut s = State {
@@ -194,6 +200,7 @@ impl State {
                 next: None,
                 generated: 0,
                 ml,
+                wants,
                 counters: Counters::default(),
                 stats_due: None,
                 logged_bad: VecDeque::new(),
@@ -622,6 +629,9 @@ impl State {
             self.seed_next_try.insert(i, self.now + self.settings.retry);
             self.keep_seeds();
         }
+        for (id, next) in self.gossip.wants.link_closed(self.now, link) {
+            self.want(next, id);
+        }
         if let Some(n) = self.neighbors.remove(&link) {
             self.event(Event::NeighborRemoved {
                 peer: n.id.to_hex(),
@@ -646,18 +656,19 @@ impl State {
         }
     }
 
+    /// A new message goes straight to every neighbour: none of them can have it yet.
     fn generate(&mut self) {
         let g = &mut self.gossip;
         g.generated += 1;
         let seq = g.generated;
         let msg = Gossip::new(&self.key, gossip::text(self.now, self.addr.ip(), seq));
         let id = msg.id();
-        g.ml.record(self.now, id, None);
-        let targets = g.ml.forward_to(&id, self.neighbors.keys().copied());
+        g.ml.record(self.now, msg.clone(), None);
+        let targets = g.ml.push_to(&id, self.neighbors.keys().copied());
         g.counters.generated += 1;
         g.counters.forwarded += targets.len() as u64;
-        g.next =
-            (seq < self.settings.gossip_count).then(|| self.now + self.settings.gossip_interval);
+        let interval = self.settings.gossip_interval;
+        g.next = (seq < self.settings.gossip_count).then(|| self.now + interval);
         self.event(Event::GossipGenerated {
             id: hex::encode(id.0),
             seq,
@@ -670,64 +681,105 @@ impl State {
         self.counters_changed();
     }
 
-    /// First receipt: verify, record, log, forward to every link it has not crossed.
-    /// Duplicates are counted; forged, malformed or stale messages dropped and counted.
+    /// A message arrived. First receipt: verify, record, log, and announce it to every
+    /// neighbour it has not crossed; they ask for it if they lack it, so it crosses each
+    /// link at most once (PROTOCOL §11.3). A duplicate is counted; a forged, malformed or
+    /// stale message is dropped and counted, and the next announcer is asked instead.
     fn on_gossip(&mut self, link: LinkId, from: SocketAddr, msg: Gossip) {
         let id = msg.id();
+        // Only checked messages are listed, so a listed id needs no second check.
+        if self.gossip.ml.seen_again(&id, link) {
+            self.gossip.counters.duplicates += 1;
+            self.event(Event::GossipDuplicate {
+                id: hex::encode(id.0),
+                from: from.to_string(),
+            });
+            return self.counters_changed();
+        }
         // `verify` also checks that the text parses.
         let Some((born, seq)) = gossip::parse_text(&msg.text).filter(|_| msg.verify()) else {
             let reason = "a gossip message whose origin signature does not hold";
-            return self.drop_bad(id, from, reason);
+            return self.drop_bad(id, link, from, reason);
         };
         if self.gossip.ml.outside_window(self.now, born) {
             let reason = "a gossip message outside the time window (a replay?)";
-            return self.drop_bad(id, from, reason);
+            return self.drop_bad(id, link, from, reason);
         }
-        if self.gossip.ml.record(self.now, id, Some(link)) == Seen::Duplicate {
-            self.gossip.counters.duplicates += 1;
-            return self.counters_changed();
-        }
+        let announcers = self.gossip.wants.done(&id);
         let msg = Gossip {
             hops: msg.hops.saturating_add(1),
             ..msg
         };
+        self.gossip.ml.record(self.now, msg.clone(), Some(link));
+        for l in announcers {
+            self.gossip.ml.seen_again(&id, l);
+        }
         let targets = self
             .gossip
             .ml
-            .forward_to(&id, self.neighbors.keys().copied());
+            .announce_to(&id, self.neighbors.keys().copied());
         self.gossip.counters.received += 1;
-        self.gossip.counters.forwarded += targets.len() as u64;
+        self.gossip.counters.announced += targets.len() as u64;
         self.event(Event::GossipReceived {
             id: hex::encode(id.0),
             origin: msg.origin.to_hex(),
             seq,
-            text: msg.text.clone(),
+            text: msg.text,
             from: from.to_string(),
             hops: msg.hops,
             latency_ms: self.now.since(born).as_millis() as u64,
-            forwarded: targets.len(),
+            announced: targets.len(),
         });
         for l in targets {
-            self.send(l, Msg::Gossip(msg.clone()));
+            self.send(l, Msg::Have(id));
         }
         self.counters_changed();
     }
 
-    /// Drops and counts a bad message; logs it once.
-    fn drop_bad(&mut self, id: MsgId, from: SocketAddr, reason: &str) {
-        self.gossip.counters.dropped += 1;
-        self.counters_changed();
-        if self.gossip.logged_bad.contains(&id) {
+    /// A neighbour has a message: ask for it, unless this peer has it or already asked.
+    fn on_have(&mut self, link: LinkId, id: MsgId) {
+        if self.gossip.ml.seen_again(&id, link) {
             return;
         }
-        if self.gossip.logged_bad.len() == LOGGED_BAD {
-            self.gossip.logged_bad.pop_front();
+        if let Some(Ask::Ask(l)) = self.gossip.wants.announced(self.now, id, link) {
+            self.want(l, id);
         }
-        self.gossip.logged_bad.push_back(id);
-        self.event(Event::ProtocolError {
-            remote: from.to_string(),
-            reason: format!("{reason}; dropped"),
-        });
+    }
+
+    /// A neighbour asks for a message this peer announced.
+    fn on_want(&mut self, link: LinkId, id: MsgId) {
+        if let Some(body) = self.gossip.ml.serve(&id, link) {
+            self.gossip.counters.forwarded += 1;
+            self.send(link, Msg::Gossip(body));
+            self.counters_changed();
+        }
+    }
+
+    fn want(&mut self, link: LinkId, id: MsgId) {
+        self.gossip.counters.requested += 1;
+        self.send(link, Msg::Want(id));
+    }
+
+    /// Drops and counts a bad message and logs it once; if it answered a request, asks the
+    /// next neighbour that announced the message.
+    fn drop_bad(&mut self, id: MsgId, link: LinkId, from: SocketAddr, reason: &str) {
+        self.gossip.counters.dropped += 1;
+        self.counters_changed();
+        if !self.gossip.logged_bad.contains(&id) {
+            if self.gossip.logged_bad.len() == LOGGED_BAD {
+                self.gossip.logged_bad.pop_front();
+            }
+            self.gossip.logged_bad.push_back(id);
+            self.event(Event::ProtocolError {
+                remote: from.to_string(),
+                reason: format!("{reason}; dropped"),
+            });
+        }
+        if self.gossip.wants.asked(&id) == Some(link) {
+            if let Some(next) = self.gossip.wants.failed(self.now, &id) {
+                self.want(next, id);
+            }
+        }
     }
 
     fn counters_changed(&mut self) {
@@ -782,6 +834,8 @@ impl State {
             (Msg::Gossip(g), None) if self.neighbors.contains_key(&link) => {
                 self.on_gossip(link, remote.addr, g)
             }
+            (Msg::Have(id), None) if self.neighbors.contains_key(&link) => self.on_have(link, id),
+            (Msg::Want(id), None) if self.neighbors.contains_key(&link) => self.on_want(link, id),
             (Msg::LinkAccepted, None) => match self.pending.remove(&link) {
                 Some(Some(id)) => self.add_neighbor(link, id, remote.addr, true),
                 _ => self.protocol_error(link, "an acceptance out of place".into()),
@@ -829,6 +883,9 @@ impl State {
         }
         if self.gossip.next.is_some_and(|t| t <= now) {
             self.generate();
+        }
+        for (id, next) in self.gossip.wants.overdue(now, self.settings.want_patience) {
+            self.want(next, id);
         }
         if self.gossip.stats_due.is_some_and(|t| t <= now) {
             self.gossip.stats_due = None;
@@ -882,6 +939,7 @@ impl Machine for State {
             self.refill_at,
             g.next,
             g.stats_due,
+            g.wants.next_deadline(self.settings.want_patience),
         ]
         .into_iter()
         .flatten()

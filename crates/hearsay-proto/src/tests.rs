@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::cert::{CertError, Certificate, Change, Evidence, Op, Proposal, Vote};
 use crate::config::Config;
 use crate::event::Event;
+use crate::gossip::{self, Gossip};
 use crate::id::{Keypair, PeerId};
 use crate::node::{Input, LinkId, Machine, Output, Remote, Role};
 use crate::time::Time;
@@ -946,10 +947,357 @@ fn every_peer_receives_every_other_peers_gossip_once() {
         net.run_for(Duration::from_millis(500));
     }
     net.run_for(Duration::from_secs(60));
+    // Peers on one IP that generate at the same millisecond write the same text; their
+    // messages must still be told apart (the identity hashes the origin too).
+    let mut texts: BTreeMap<String, BTreeSet<SocketAddr>> = BTreeMap::new();
+    for i in 0..6 {
+        for e in net.events(peer_addr(i)) {
+            if let Event::GossipGenerated { text, .. } = e {
+                texts.entry(text.clone()).or_default().insert(peer_addr(i));
+            }
+        }
+    }
+    assert!(
+        texts.values().any(|who| who.len() >= 2),
+        "no two peers generated the same text at the same millisecond: {texts:?}"
+    );
+    // No message crosses a link twice: every frame carrying a message arrives as a first
+    // receipt or a duplicate, and there are at most as many as links in the overlay.
+    let degrees: usize = (0..6)
+        .map(|i| net.peer(peer_addr(i)).neighbors().len())
+        .sum();
+    let mut frames: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..6 {
+        for e in net.events(peer_addr(i)) {
+            match e {
+                Event::GossipReceived { id, .. } | Event::GossipDuplicate { id, .. } => {
+                    *frames.entry(id.clone()).or_default() += 1
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(frames.len(), 60);
+    for (id, n) in &frames {
+        assert!(
+            *n <= degrees / 2,
+            "message {id}: {n} frames over {} links",
+            degrees / 2
+        );
+    }
     for i in 0..6 {
         let c = net.peer(peer_addr(i)).counters();
         assert_eq!(c.generated, 10, "peer {i}: {c:?}");
         assert_eq!(c.received, 50, "peer {i}: {c:?}");
         assert_eq!(c.dropped, 0, "peer {i}: {c:?}");
     }
+}
+
+/// A registered peer with three inbound neighbours (peers 5, 6 and 7), for gossip tests.
+fn peer_with_three_neighbours() -> (Net, SocketAddr, [LinkId; 3]) {
+    let mut net = Net::seeds(seed::Settings::default());
+    net.add_peer(0);
+    net.run_for(Duration::from_secs(3));
+    let p = peer_addr(0);
+    let links = [LinkId(2_000_005), LinkId(2_000_006), LinkId(2_000_007)];
+    for (i, link) in (5..8).zip(links) {
+        let change = add(i, peer_addr(i));
+        let remote = remote(change.peer, Role::Peer, peer_addr(i));
+        net.inject(
+            p,
+            Input::LinkUp {
+                link,
+                remote,
+                dial: None,
+            },
+        );
+        let msg = Msg::Link(cert(change, &[0, 1]));
+        net.inject(p, Input::Frame { link, msg });
+    }
+    assert_eq!(net.peer(p).neighbors().len(), 3);
+    (net, p, links)
+}
+
+fn sends(outs: &[Output]) -> Vec<(LinkId, Gossip)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                link,
+                msg: Msg::Gossip(g),
+            } => Some((*link, g.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn haves(outs: &[Output]) -> Vec<LinkId> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                link,
+                msg: Msg::Have(_),
+            } => Some(*link),
+            _ => None,
+        })
+        .collect()
+}
+
+/// SPEC §6 Gossip, PROTOCOL §11.3: a message arriving on one link is announced to the
+/// others; it goes to a neighbour only when asked, at most once per link, never back to
+/// where it came from, and its copies are dropped as duplicates.
+#[test]
+fn a_message_crosses_each_link_at_most_once() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let g = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let id = g.id();
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(g.clone()),
+        },
+    );
+    assert_eq!(haves(&outs), vec![l6, l7]);
+    assert_eq!(sends(&outs), vec![]);
+    let received = outs.iter().filter(|o| {
+        matches!(
+            o,
+            Output::Event(Event::GossipReceived {
+                announced: 2,
+                hops: 1,
+                ..
+            })
+        )
+    });
+    assert_eq!(received.count(), 1, "{outs:?}");
+    // 6 announces it too (it got it elsewhere): nothing to do, and it is not asked.
+    assert_eq!(
+        net.inject(
+            p,
+            Input::Frame {
+                link: l6,
+                msg: Msg::Have(id)
+            }
+        ),
+        []
+    );
+    // 7 asks: it gets the message once, however often it asks.
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l7,
+            msg: Msg::Want(id),
+        },
+    );
+    assert_eq!(
+        sends(&outs),
+        vec![(
+            l7,
+            Gossip {
+                hops: 1,
+                ..g.clone()
+            }
+        )]
+    );
+    assert_eq!(
+        net.inject(
+            p,
+            Input::Frame {
+                link: l7,
+                msg: Msg::Want(id)
+            }
+        ),
+        []
+    );
+    // 5 sent it: asking for it back gets nothing.
+    assert_eq!(
+        net.inject(
+            p,
+            Input::Frame {
+                link: l5,
+                msg: Msg::Want(id)
+            }
+        ),
+        []
+    );
+    // A copy on another link is a duplicate: logged as such, not sent on.
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Gossip(g.clone()),
+        },
+    );
+    assert_eq!(sends(&outs), vec![]);
+    assert_eq!(haves(&outs), vec![]);
+    assert!(
+        matches!(&outs[..], [Output::Event(Event::GossipDuplicate { .. })]),
+        "{outs:?}"
+    );
+    let c = net.peer(p).counters();
+    assert_eq!(
+        (c.received, c.duplicates, c.forwarded, c.announced),
+        (1, 1, 1, 2)
+    );
+    let e = net.peer(p).message_list().get(&id).unwrap();
+    assert_eq!(e.came_in, vec![l5, l6]);
+    assert_eq!(e.went_out, vec![l6, l7]);
+    assert_eq!(e.sent, vec![l7]);
+}
+
+/// PROTOCOL §11.3: an announced message is asked of one neighbour at a time; a forged
+/// answer gets the next announcer asked.
+#[test]
+fn an_announced_message_is_asked_of_one_neighbour_at_a_time() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let g = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let id = g.id();
+    let want = |link| Output::Send {
+        link,
+        msg: Msg::Want(id),
+    };
+    assert_eq!(
+        net.inject(
+            p,
+            Input::Frame {
+                link: l5,
+                msg: Msg::Have(id)
+            }
+        ),
+        [want(l5)]
+    );
+    assert_eq!(
+        net.inject(
+            p,
+            Input::Frame {
+                link: l6,
+                msg: Msg::Have(id)
+            }
+        ),
+        []
+    );
+    let forged = Gossip {
+        sig: Gossip::new(&peer_key(8), g.text.clone()).sig,
+        ..g.clone()
+    };
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(forged),
+        },
+    );
+    assert_eq!(outs.last(), Some(&want(l6)), "{outs:?}");
+    assert_eq!(sends(&outs), vec![]);
+    // 6 answers: received, and announced to the one link it has not crossed (7).
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Gossip(g),
+        },
+    );
+    assert_eq!(haves(&outs), vec![l7]);
+    assert_eq!(net.peer(p).counters().received, 1);
+}
+
+/// PROTOCOL §11.3: a neighbour that was asked and does not answer is given up on after
+/// `want_patience`, and the next announcer is asked.
+#[test]
+fn a_request_that_is_not_answered_goes_to_the_next_announcer() {
+    let (mut net, p, [l5, l6, _]) = peer_with_three_neighbours();
+    let id = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1)).id();
+    net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Have(id),
+        },
+    );
+    net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Have(id),
+        },
+    );
+    net.now = net.now + peer::Settings::default().want_patience;
+    let outs = net.inject(p, Input::Timeout);
+    assert!(
+        outs.contains(&Output::Send {
+            link: l6,
+            msg: Msg::Want(id)
+        }),
+        "{outs:?}"
+    );
+}
+
+/// SPEC §8: a forged message (another peer's origin, a bad signature) is dropped, counted,
+/// logged once and not passed on; and it does not stop the genuine message with the same
+/// identity from going through.
+#[test]
+fn a_gossip_message_with_a_bad_signature_is_not_forwarded() {
+    let (mut net, p, [l5, l6, _]) = peer_with_three_neighbours();
+    let real = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let forged = Gossip {
+        sig: Gossip::new(&peer_key(8), real.text.clone()).sig,
+        ..real.clone()
+    };
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(forged.clone()),
+        },
+    );
+    assert_eq!((sends(&outs), haves(&outs)), (vec![], vec![]));
+    assert!(
+        matches!(&outs[..], [Output::Event(Event::ProtocolError { reason, .. })] if reason.contains("signature")),
+        "{outs:?}"
+    );
+    let again = net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Gossip(forged),
+        },
+    );
+    assert_eq!(again, [], "logged once");
+    assert_eq!(net.peer(p).counters().dropped, 2);
+    assert!(net.peer(p).message_list().get(&real.id()).is_none());
+    // The genuine message still goes through, announced to every link but its own.
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Gossip(real),
+        },
+    );
+    assert_eq!(haves(&outs).len(), 2);
+    assert_eq!(net.peer(p).counters().received, 1);
+}
+
+/// SPEC §8 Replays: a message older than the Message List's window is refused, so an entry
+/// that expired cannot be replayed.
+#[test]
+fn a_message_older_than_the_window_is_refused() {
+    let (mut net, p, [l5, ..]) = peer_with_three_neighbours();
+    let window = peer::Settings::default().ml_window;
+    let old = Gossip::new(
+        &peer_key(9),
+        gossip::text(
+            net.now - window - Duration::from_secs(1),
+            peer_addr(9).ip(),
+            1,
+        ),
+    );
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(old),
+        },
+    );
+    assert_eq!(sends(&outs), vec![]);
+    assert_eq!(net.peer(p).counters().dropped, 1);
 }

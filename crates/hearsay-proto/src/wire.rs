@@ -57,6 +57,10 @@ pub enum Msg {
     },
     /// Peer → peer: a gossip message (PROTOCOL §11).
     Gossip(crate::gossip::Gossip),
+    /// Peer → peer: "I have this message" (PROTOCOL §11.3).
+    Have(crate::gossip::MsgId),
+    /// Peer → peer: "send me this message", answering a `Have`.
+    Want(crate::gossip::MsgId),
     /// Client → seed: a page of status, from this offset into the Peer List (PROTOCOL §9).
     StatusRequest {
         /// First peer of the page.
