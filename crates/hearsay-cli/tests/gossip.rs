@@ -1,0 +1,364 @@
+//! Issue 3 acceptance over real TCP: gossip between separate processes on 127.0.0.1
+//! (SPEC §6 Gossip, §8; PROTOCOL §11).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::*;
+use hearsay_net::conn::Identity;
+use hearsay_proto::config::Config;
+use hearsay_proto::gossip::{self, Gossip};
+use hearsay_proto::wire::Msg;
+use hearsay_proto::{peer, Input, Keypair, Machine, Output, PeerId, Role, Time};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+const FAST: [&str; 6] = [
+    "--gossip-interval",
+    "100ms",
+    "--gossip-count",
+    "10",
+    "--gossip-delay",
+    "6s",
+];
+
+/// The undirected links of the topology a seed reports.
+fn links(st: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for p in st["peers"].as_array().unwrap() {
+        let a = p["id"].as_str().unwrap().to_string();
+        for n in p["neighbors"].as_array().unwrap() {
+            let b = n.as_str().unwrap().to_string();
+            out.insert(if a < b {
+                (a.clone(), b)
+            } else {
+                (b, a.clone())
+            });
+        }
+    }
+    out
+}
+
+/// For each message id, how many frames carried it: each arrives as a first receipt or a
+/// duplicate at exactly one peer.
+fn frames_per_message(net: &Net, names: &[String]) -> BTreeMap<String, usize> {
+    let mut frames = BTreeMap::new();
+    for n in names {
+        for e in net.events(n) {
+            if e["event"] == "gossip_received" || e["event"] == "gossip_duplicate" {
+                *frames
+                    .entry(e["id"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    frames
+}
+
+/// SPEC §6: 3 seeds, 40 peers, 10 messages each at 100 ms. Every peer logs each of the
+/// other peers' 390 messages exactly once as first-time, and no message is carried by more
+/// frames than the topology has links.
+#[test]
+fn forty_peers_each_receive_all_390_messages_once() {
+    let mut net = Net::new("gossip40", 3);
+    net.start_seeds();
+    let names: Vec<String> = (0..40).map(|i| format!("peer{i}")).collect();
+    for n in &names {
+        net.start_peer(n, &FAST);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_for(
+        "every peer has all 390 messages",
+        Duration::from_secs(60),
+        || {
+            for n in &names {
+                let got = net.events_named(n, "gossip_received").len();
+                if got < 390 {
+                    return Err(format!("{n} has {got}"));
+                }
+            }
+            Ok(())
+        },
+    );
+    let ids: BTreeMap<String, String> = names
+        .iter()
+        .map(|n| (n.clone(), net.id_of(n).unwrap()))
+        .collect();
+    let mut generated = BTreeMap::new();
+    for n in &names {
+        let gen = net.events_named(n, "gossip_generated");
+        assert_eq!(gen.len(), 10, "{n} generated {}", gen.len());
+        for g in gen {
+            generated.insert(g["id"].as_str().unwrap().to_string(), n.clone());
+        }
+    }
+    assert_eq!(generated.len(), 400);
+    // Let stragglers (late duplicates, counters) land, then read everything once.
+    std::thread::sleep(Duration::from_secs(2));
+    for n in &names {
+        let got = net.events_named(n, "gossip_received");
+        let mut seen = BTreeSet::new();
+        for e in &got {
+            let id = e["id"].as_str().unwrap().to_string();
+            assert!(
+                seen.insert(id.clone()),
+                "{n} logged {id} twice as first-time"
+            );
+            let origin = &generated[&id];
+            assert_ne!(origin, n, "{n} received its own message");
+            assert_eq!(e["origin"], ids[origin].as_str());
+            assert!(e["text"].as_str().unwrap().contains(":127.0.0.1:"));
+        }
+        assert_eq!(seen.len(), 390, "{n}");
+        let expected: BTreeSet<String> = generated
+            .iter()
+            .filter(|(_, o)| *o != n)
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(seen, expected, "{n} got exactly the others' messages");
+    }
+    let topo = links(&status(net.seeds[0]).unwrap());
+    let frames = frames_per_message(&net, &names);
+    assert_eq!(frames.len(), 400);
+    for (id, n) in &frames {
+        assert!(
+            *n <= topo.len(),
+            "message {id}: {n} frames over {} links",
+            topo.len()
+        );
+    }
+    // The human log has the first-time lines with the sender's address.
+    assert!(
+        net.log().contains(" from 127.0.0.1:"),
+        "no gossip lines in outputfile.txt"
+    );
+}
+
+/// A peer of the test's own, run by the real runtime around the real peer state machine,
+/// whose outputs `rewrite` may change: a peer that misbehaves on purpose.
+struct Rogue<F> {
+    inner: peer::State,
+    rewrite: F,
+}
+
+impl<F: FnMut(Output) -> Output> Machine for Rogue<F> {
+    fn handle(&mut self, now: Time, input: Input) {
+        self.inner.handle(now, input)
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        self.inner.poll_output().map(&mut self.rewrite)
+    }
+    fn poll_timeout(&self) -> Option<Time> {
+        self.inner.poll_timeout()
+    }
+}
+
+/// Starts a rogue peer named `name` in this process; stops when the token is cancelled.
+fn start_rogue<F>(net: &Net, name: &str, key: Keypair, rewrite: F) -> CancellationToken
+where
+    F: FnMut(Output) -> Output + Send + 'static,
+{
+    let text = std::fs::read_to_string(net.dir.join("config.txt")).unwrap();
+    let config = Config::parse("config.txt", &text).unwrap();
+    let settings = peer::Settings {
+        gossip_interval: Duration::from_millis(100),
+        gossip_delay: Duration::from_secs(6),
+        ..peer::Settings::default()
+    };
+    let cancel = CancellationToken::new();
+    let (dir, name, stop) = (net.dir.clone(), name.to_string(), cancel.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let now = hearsay_net::now();
+            let inner = peer::State::new(now, key.clone(), addr, 1, config, settings, 7);
+            let out = hearsay_net::log::open_append(&dir.join("outputfile.txt")).unwrap();
+            let events = hearsay_net::log::open_append(&dir.join(format!("{name}.jsonl"))).unwrap();
+            let log =
+                hearsay_net::Logger::new(addr.to_string(), "peer", false, Some(out), Some(events));
+            let me = Identity {
+                key,
+                role: Role::Peer,
+                addr,
+            };
+            let rogue = Rogue { inner, rewrite };
+            let _ = hearsay_net::run(
+                rogue,
+                listener,
+                me,
+                hearsay_net::Options::default(),
+                log,
+                stop,
+            )
+            .await;
+        });
+    });
+    cancel
+}
+
+/// SPEC §6: two peers on 127.0.0.1 that generate at the same millisecond with the same
+/// Msg# write the same text, and both messages reach everyone.
+#[test]
+fn the_same_text_from_two_peers_on_one_ip_reaches_everyone_twice() {
+    let mut net = Net::new("twins", 3);
+    net.start_seeds();
+    let names: Vec<String> = (0..8).map(|i| format!("peer{i}")).collect();
+    for n in &names {
+        net.start_peer(n, &FAST);
+    }
+    // The twins re-sign each message they generate with one shared text per Msg#: the same
+    // millisecond, the same IP, the same number.
+    let born = hearsay_net::now();
+    let twin = |key: Keypair| {
+        move |out: Output| match out {
+            Output::Send {
+                link,
+                msg: Msg::Gossip(g),
+            } if g.origin == key.id() => {
+                let (_, seq) = gossip::parse_text(&g.text).unwrap();
+                let text = gossip::text(born, "127.0.0.1".parse().unwrap(), seq);
+                Output::Send {
+                    link,
+                    msg: Msg::Gossip(Gossip::new(&key, text)),
+                }
+            }
+            other => other,
+        }
+    };
+    let (a, b) = (
+        Keypair::from_secret([11; 32]),
+        Keypair::from_secret([12; 32]),
+    );
+    let stops = [
+        start_rogue(&net, "twin_a", a.clone(), twin(a.clone())),
+        start_rogue(&net, "twin_b", b.clone(), twin(b.clone())),
+    ];
+    let from_twins = |n: &str| -> BTreeSet<(String, String)> {
+        net.events_named(n, "gossip_received")
+            .iter()
+            .filter(|e| e["origin"] == a.id().to_hex() || e["origin"] == b.id().to_hex())
+            .map(|e| {
+                (
+                    e["origin"].as_str().unwrap().to_string(),
+                    e["text"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    wait_for(
+        "both twins' 10 messages at every peer",
+        Duration::from_secs(60),
+        || {
+            for n in &names {
+                let got = from_twins(n).len();
+                if got != 20 {
+                    return Err(format!("{n} has {got} of the twins' 20 messages"));
+                }
+            }
+            Ok(())
+        },
+    );
+    for n in &names {
+        let got = from_twins(n);
+        let texts: BTreeSet<&String> = got.iter().map(|(_, t)| t).collect();
+        assert_eq!(
+            texts.len(),
+            10,
+            "{n}: the twins share 10 texts between 20 messages"
+        );
+    }
+    stops.iter().for_each(CancellationToken::cancel);
+}
+
+/// SPEC §8: a peer that injects gossip under another peer's origin, with a bad signature:
+/// no other peer logs it as received, and its neighbours log the forgery.
+#[test]
+fn forged_gossip_is_received_by_nobody() {
+    let mut net = Net::new("forger", 3);
+    net.start_seeds();
+    let names: Vec<String> = (0..8).map(|i| format!("peer{i}")).collect();
+    for n in &names {
+        net.start_peer(n, &FAST);
+    }
+    wait_for("peer0 started", Duration::from_secs(10), || {
+        net.id_of("peer0").map(|_| ()).ok_or_else(String::new)
+    });
+    let victim = PeerId::from_hex(&net.id_of("peer0").unwrap()).unwrap();
+    let key = Keypair::from_secret([13; 32]);
+    let me = key.id();
+    // Each message it generates goes out as peer0's, numbered from 101, still signed by
+    // the forger's own key.
+    let stop = start_rogue(&net, "forger", key, move |out| match out {
+        Output::Send {
+            link,
+            msg: Msg::Gossip(g),
+        } if g.origin == me => {
+            let (born, seq) = gossip::parse_text(&g.text).unwrap();
+            let text = gossip::text(born, "127.0.0.1".parse().unwrap(), seq + 100);
+            let forged = Gossip {
+                origin: victim,
+                text,
+                ..g
+            };
+            Output::Send {
+                link,
+                msg: Msg::Gossip(forged),
+            }
+        }
+        other => other,
+    });
+    // Honest gossip still flows everywhere (the forger too relays honestly) ...
+    wait_for("honest gossip delivered", Duration::from_secs(60), || {
+        for n in &names {
+            let got = net.events_named(n, "gossip_received").len();
+            if got < 70 {
+                return Err(format!("{n} has {got} of 70"));
+            }
+        }
+        Ok(())
+    });
+    // ... and the forger has sent its 10 forgeries.
+    wait_for("forgeries sent", Duration::from_secs(20), || {
+        let n = net.events_named("forger", "gossip_generated").len();
+        if n == 10 {
+            Ok(())
+        } else {
+            Err(format!("{n} generated"))
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    for n in &names {
+        for e in net.events_named(n, "gossip_received") {
+            let seq = e["seq"].as_u64().unwrap();
+            assert!(seq <= 10, "{n} received a forgery: {e}");
+        }
+    }
+    let caught: usize = names
+        .iter()
+        .map(|n| {
+            net.events_named(n, "protocol_error")
+                .iter()
+                .filter(|e| {
+                    e["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("signature does not hold")
+                })
+                .count()
+        })
+        .sum();
+    assert!(
+        caught >= 10,
+        "the forger's neighbours logged {caught} forgeries"
+    );
+    stop.cancel();
+}
