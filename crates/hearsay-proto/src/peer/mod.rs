@@ -4,7 +4,7 @@
 //! fails), registers, and counts as registered once it holds a certificate of its own
 //! admission. It then asks its seeds for peer lists, takes their union, and picks `links`
 //! neighbours by preferential attachment, reporting its neighbour set to the seeds on every
-//! change.
+//! change. Gossip relaying is in `relay`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -14,11 +14,13 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+mod relay;
+
 use crate::attach;
 use crate::cert::{Certificate, Change, Op, SeedSet};
 use crate::config::Config;
 use crate::event::Event;
-use crate::gossip::{self, Ask, Counters, Gossip, MessageList, MsgId, Wants};
+use crate::gossip::{Counters, MessageList, Wants};
 use crate::id::{Keypair, PeerId};
 use crate::node::{DialToken, Input, LinkId, Machine, Output, Remote, Role};
 use crate::time::Time;
@@ -124,25 +126,9 @@ pub struct State {
     /// Outbound links waiting for `LinkAccepted`, and inbound ones waiting for `Link`.
     pending: BTreeMap<LinkId, Option<PeerId>>,
     report_seq: u64,
-    gossip: GossipState,
+    gossip: relay::GossipState,
     out: VecDeque<Output>,
 }
-
-/// The gossip half of a peer (PROTOCOL §11).
-struct GossipState {
-    started: bool,
-    next: Option<Time>,
-    generated: u32,
-    ml: MessageList,
-    wants: Wants,
-    counters: Counters,
-    stats_due: Option<Time>,
-    /// Forged messages already logged, so each is logged once (bounded).
-    logged_bad: VecDeque<MsgId>,
-}
-
-const LOGGED_BAD: usize = 1024;
-const STATS_EVERY: Duration = Duration::from_secs(1);
 
 impl State {
     /// A peer listening at `addr`, at `incarnation` (higher after every restart). It starts
@@ -195,7 +181,7 @@ impl State {
             pending: BTreeMap::new(),
             // Above any sequence number an earlier run of this peer can have used.
             report_seq: now.as_millis().saturating_mul(1000),
-            gossip: GossipState {
+            gossip: relay::GossipState {
                 started: false,
                 next: None,
                 generated: 0,
@@ -641,150 +627,6 @@ impl State {
             self.report();
             self.refill_round = 0;
             self.schedule_refill();
-        }
-    }
-
-    // ---- gossip (PROTOCOL §11) ----------------------------------------------------------
-
-    /// Starts generating once the neighbours are connected: registered, at least one
-    /// neighbour, and no neighbour still being dialled.
-    fn maybe_start_gossip(&mut self) {
-        let settled = self.cert.is_some() && self.degree() > 0 && self.outbound_in_flight() == 0;
-        if !self.gossip.started && settled && self.settings.gossip_count > 0 {
-            self.gossip.started = true;
-            self.gossip.next = Some(self.now + self.settings.gossip_delay);
-        }
-    }
-
-    /// A new message goes straight to every neighbour: none of them can have it yet.
-    fn generate(&mut self) {
-        let g = &mut self.gossip;
-        g.generated += 1;
-        let seq = g.generated;
-        let msg = Gossip::new(&self.key, gossip::text(self.now, self.addr.ip(), seq));
-        let id = msg.id();
-        g.ml.record(self.now, msg.clone(), None);
-        let targets = g.ml.push_to(&id, self.neighbors.keys().copied());
-        g.counters.generated += 1;
-        g.counters.forwarded += targets.len() as u64;
-        let interval = self.settings.gossip_interval;
-        g.next = (seq < self.settings.gossip_count).then(|| self.now + interval);
-        self.event(Event::GossipGenerated {
-            id: hex::encode(id.0),
-            seq,
-            text: msg.text.clone(),
-            forwarded: targets.len(),
-        });
-        for l in targets {
-            self.send(l, Msg::Gossip(msg.clone()));
-        }
-        self.counters_changed();
-    }
-
-    /// A message arrived. First receipt: verify, record, log, and announce it to every
-    /// neighbour it has not crossed; they ask for it if they lack it, so it crosses each
-    /// link at most once (PROTOCOL §11.3). A duplicate is counted; a forged, malformed or
-    /// stale message is dropped and counted, and the next announcer is asked instead.
-    fn on_gossip(&mut self, link: LinkId, from: SocketAddr, msg: Gossip) {
-        let id = msg.id();
-        // Only checked messages are listed, so a listed id needs no second check.
-        if self.gossip.ml.seen_again(&id, link) {
-            self.gossip.counters.duplicates += 1;
-            self.event(Event::GossipDuplicate {
-                id: hex::encode(id.0),
-                from: from.to_string(),
-            });
-            return self.counters_changed();
-        }
-        // `verify` also checks that the text parses.
-        let Some((born, seq)) = gossip::parse_text(&msg.text).filter(|_| msg.verify()) else {
-            let reason = "a gossip message whose origin signature does not hold";
-            return self.drop_bad(id, link, from, reason);
-        };
-        if self.gossip.ml.outside_window(self.now, born) {
-            let reason = "a gossip message outside the time window (a replay?)";
-            return self.drop_bad(id, link, from, reason);
-        }
-        let announcers = self.gossip.wants.done(&id);
-        let msg = Gossip {
-            hops: msg.hops.saturating_add(1),
-            ..msg
-        };
-        self.gossip.ml.record(self.now, msg.clone(), Some(link));
-        for l in announcers {
-            self.gossip.ml.seen_again(&id, l);
-        }
-        let targets = self
-            .gossip
-            .ml
-            .announce_to(&id, self.neighbors.keys().copied());
-        self.gossip.counters.received += 1;
-        self.gossip.counters.announced += targets.len() as u64;
-        self.event(Event::GossipReceived {
-            id: hex::encode(id.0),
-            origin: msg.origin.to_hex(),
-            seq,
-            text: msg.text,
-            from: from.to_string(),
-            hops: msg.hops,
-            latency_ms: self.now.since(born).as_millis() as u64,
-            announced: targets.len(),
-        });
-        for l in targets {
-            self.send(l, Msg::Have(id));
-        }
-        self.counters_changed();
-    }
-
-    /// A neighbour has a message: ask for it, unless this peer has it or already asked.
-    fn on_have(&mut self, link: LinkId, id: MsgId) {
-        if self.gossip.ml.seen_again(&id, link) {
-            return;
-        }
-        if let Some(Ask::Ask(l)) = self.gossip.wants.announced(self.now, id, link) {
-            self.want(l, id);
-        }
-    }
-
-    /// A neighbour asks for a message this peer announced.
-    fn on_want(&mut self, link: LinkId, id: MsgId) {
-        if let Some(body) = self.gossip.ml.serve(&id, link) {
-            self.gossip.counters.forwarded += 1;
-            self.send(link, Msg::Gossip(body));
-            self.counters_changed();
-        }
-    }
-
-    fn want(&mut self, link: LinkId, id: MsgId) {
-        self.gossip.counters.requested += 1;
-        self.send(link, Msg::Want(id));
-    }
-
-    /// Drops and counts a bad message and logs it once; if it answered a request, asks the
-    /// next neighbour that announced the message.
-    fn drop_bad(&mut self, id: MsgId, link: LinkId, from: SocketAddr, reason: &str) {
-        self.gossip.counters.dropped += 1;
-        self.counters_changed();
-        if !self.gossip.logged_bad.contains(&id) {
-            if self.gossip.logged_bad.len() == LOGGED_BAD {
-                self.gossip.logged_bad.pop_front();
-            }
-            self.gossip.logged_bad.push_back(id);
-            self.event(Event::ProtocolError {
-                remote: from.to_string(),
-                reason: format!("{reason}; dropped"),
-            });
-        }
-        if self.gossip.wants.asked(&id) == Some(link) {
-            if let Some(next) = self.gossip.wants.failed(self.now, &id) {
-                self.want(next, id);
-            }
-        }
-    }
-
-    fn counters_changed(&mut self) {
-        if self.gossip.stats_due.is_none() {
-            self.gossip.stats_due = Some(self.now + STATS_EVERY);
         }
     }
 
