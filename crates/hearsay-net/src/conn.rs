@@ -64,6 +64,13 @@ pub enum NetEvent {
         /// Why.
         reason: String,
     },
+    /// An ICMP echo finished.
+    Echo {
+        /// The host.
+        ip: std::net::IpAddr,
+        /// Whether it answered.
+        answered: Option<bool>,
+    },
     /// An inbound connection failed its handshake.
     Refused {
         /// Where it came from.

@@ -5,6 +5,7 @@
 //! bounded channels. This crate is the only one that reads the clock or the OS's randomness.
 
 pub mod conn;
+pub mod echo;
 pub mod identity;
 pub mod log;
 pub mod node;

@@ -81,6 +81,7 @@ pub async fn run<M: Machine>(
         stop.clone(),
     ));
     let mut links: HashMap<LinkId, mpsc::Sender<Bytes>> = HashMap::new();
+    let mut echo = crate::echo::Echo::default();
     loop {
         while let Some(out) = machine.poll_output() {
             match out {
@@ -115,6 +116,16 @@ pub async fn run<M: Machine>(
                 Output::Close { link } => {
                     links.remove(&link);
                 }
+                Output::Echo { ip } => match echo.client(ip) {
+                    Some(client) => {
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let answered = Some(crate::echo::echo(client, ip).await);
+                            let _ = tx.send(NetEvent::Echo { ip, answered }).await;
+                        });
+                    }
+                    None => machine.handle(now(), Input::Echo { ip, answered: None }),
+                },
                 Output::Event(e) => log.log(now(), &e),
                 Output::Stop(result) => return result,
             }
@@ -174,6 +185,7 @@ fn on_net_event<M: Machine>(
         NetEvent::DialFailed { token, reason } => {
             machine.handle(now(), Input::DialFailed { token, reason });
         }
+        NetEvent::Echo { ip, answered } => machine.handle(now(), Input::Echo { ip, answered }),
         NetEvent::Refused { from, reason } => {
             let remote = from.to_string();
             log.log(now(), &Event::ProtocolError { remote, reason });

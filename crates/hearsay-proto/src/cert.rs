@@ -72,6 +72,8 @@ impl Change {
 pub enum Evidence {
     /// The peer's own signed registration (for an add).
     Registration(Registration),
+    /// A peer's dead-node report with its witnesses' verdicts (for a removal).
+    DeadReport(Box<crate::suspicion::DeadReport>),
 }
 
 /// A coordinator's request to every seed: validate this change and vote.

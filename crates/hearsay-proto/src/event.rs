@@ -65,6 +65,102 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A seed got a dead-node report from a peer.
+    DeadNodeReportReceived {
+        /// The `Dead Node:…` line as sent.
+        line: String,
+        /// The reporting peer.
+        reporter: String,
+    },
+    /// A seed began coordinating a removal.
+    RemovalProposed {
+        /// The accused.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Its incarnation.
+        incarnation: u64,
+        /// Who reported it.
+        reporter: String,
+        /// The `Dead Node:…` line.
+        line: String,
+    },
+    /// A seed applied a certificate removing a peer.
+    RemovalCommitted {
+        /// The removed peer.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Its incarnation.
+        incarnation: u64,
+        /// The seeds that signed.
+        signers: Vec<String>,
+    },
+    /// A removal this seed coordinated failed.
+    RemovalAborted {
+        /// The accused.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Its incarnation.
+        incarnation: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A seed's own probe found an accused peer alive.
+    FalseAccusation {
+        /// The accused.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Who accused it.
+        reporter: String,
+        /// What the seed saw.
+        reason: String,
+    },
+    /// A peer's neighbour missed `suspect_after` liveness rounds.
+    SuspicionStarted {
+        /// The suspect.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Rounds missed.
+        misses: u32,
+        /// Whether its host answers ICMP echo (absent: unknown or not available).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        icmp: Option<bool>,
+    },
+    /// The verdicts confirmed a suspicion.
+    SuspicionConfirmed {
+        /// The suspect.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Verdicts saying unresponsive (this peer's own included).
+        dead: usize,
+        /// Verdicts in all.
+        verdicts: usize,
+    },
+    /// The verdicts did not confirm a suspicion.
+    SuspicionCleared {
+        /// The suspect.
+        peer: String,
+        /// Its address.
+        addr: String,
+        /// Verdicts saying unresponsive (this peer's own included).
+        dead: usize,
+        /// Verdicts in all.
+        verdicts: usize,
+    },
+    /// A peer sent a dead-node report to its seeds.
+    DeadNodeReported {
+        /// The `Dead Node:…` line.
+        line: String,
+        /// The dead peer.
+        peer: String,
+        /// Seeds it went to.
+        seeds: usize,
+    },
     /// A peer holds the certificate of its own admission.
     Registered {
         /// The incarnation admitted.
@@ -183,6 +279,15 @@ impl Event {
             Event::RegistrationCommitted { .. } => "registration_committed",
             Event::RegistrationAborted { .. } => "registration_aborted",
             Event::Registered { .. } => "registered",
+            Event::DeadNodeReportReceived { .. } => "dead_node_report_received",
+            Event::RemovalProposed { .. } => "removal_proposed",
+            Event::RemovalCommitted { .. } => "removal_committed",
+            Event::RemovalAborted { .. } => "removal_aborted",
+            Event::FalseAccusation { .. } => "false_accusation",
+            Event::SuspicionStarted { .. } => "suspicion_started",
+            Event::SuspicionConfirmed { .. } => "suspicion_confirmed",
+            Event::SuspicionCleared { .. } => "suspicion_cleared",
+            Event::DeadNodeReported { .. } => "dead_node_reported",
             Event::PeerListReceived { .. } => "peer_list_received",
             Event::NeighborAdded { .. } => "neighbor_added",
             Event::NeighborRemoved { .. } => "neighbor_removed",
@@ -241,6 +346,51 @@ impl Event {
                 "registration aborted: peer {} at {addr}: {reason}",
                 short(peer)
             ),
+            Event::DeadNodeReportReceived { line, reporter } => {
+                write!(s, "dead-node report from peer {}: {line}", short(reporter))
+            }
+            Event::RemovalProposed { peer, addr, reporter, .. } => write!(
+                s,
+                "removal proposed: peer {} at {addr}, reported by {}",
+                short(peer),
+                short(reporter)
+            ),
+            Event::RemovalCommitted { peer, addr, signers, .. } => write!(
+                s,
+                "removal committed: peer {} at {addr} is removed, signed by {} seeds",
+                short(peer),
+                signers.len()
+            ),
+            Event::RemovalAborted { peer, addr, reason, .. } => {
+                write!(s, "removal aborted: peer {} at {addr}: {reason}", short(peer))
+            }
+            Event::FalseAccusation { peer, addr, reporter, reason } => write!(
+                s,
+                "false accusation: peer {} reported peer {} at {addr} dead, but {reason}",
+                short(reporter),
+                short(peer)
+            ),
+            Event::SuspicionStarted { peer, addr, misses, icmp } => {
+                let host = match icmp {
+                    Some(true) => "; its host answers ICMP echo",
+                    Some(false) => "; its host does not answer ICMP echo either",
+                    None => "",
+                };
+                write!(s, "suspicion started: neighbour {} at {addr} missed {misses} rounds{host}", short(peer))
+            }
+            Event::SuspicionConfirmed { peer, addr, dead, verdicts } => write!(
+                s,
+                "suspicion confirmed: {dead} of {verdicts} verdicts say {} at {addr} is unresponsive",
+                short(peer)
+            ),
+            Event::SuspicionCleared { peer, addr, dead, verdicts } => write!(
+                s,
+                "suspicion cleared: only {dead} of {verdicts} verdicts say {} at {addr} is unresponsive",
+                short(peer)
+            ),
+            Event::DeadNodeReported { line, seeds, .. } => {
+                write!(s, "reported to {seeds} seeds: {line}")
+            }
             Event::Registered {
                 incarnation,
                 signers,

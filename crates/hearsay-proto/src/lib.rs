@@ -17,6 +17,7 @@ pub mod node;
 pub mod peer;
 pub mod quorum;
 pub mod seed;
+pub mod suspicion;
 pub mod time;
 pub mod wire;
 

@@ -4,7 +4,7 @@
 //! simulator) authenticates links with [`crate::handshake`], feeds every link event, frame
 //! and due timer in as an [`Input`], and carries out every [`Output`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +89,14 @@ pub enum Input {
     },
     /// The time from [`Machine::poll_timeout`] has come.
     Timeout,
+    /// The answer to [`Output::Echo`]: whether the host answered an ICMP echo; `None` when
+    /// this system lets the node send none.
+    Echo {
+        /// The host.
+        ip: IpAddr,
+        /// Whether it answered.
+        answered: Option<bool>,
+    },
 }
 
 /// Something a node wants done.
@@ -112,6 +120,12 @@ pub enum Output {
     Close {
         /// The link.
         link: LinkId,
+    },
+    /// Send one ICMP echo to a host (the system-level ping of SPEC §6 Liveness); the
+    /// answer comes as [`Input::Echo`].
+    Echo {
+        /// The host.
+        ip: IpAddr,
     },
     /// Log an event (SPEC §7).
     Event(Event),

@@ -322,6 +322,11 @@ impl Net {
             }
             Output::Event(e) => self.nodes.get_mut(&from).unwrap().events.push(e),
             Output::Stop(r) => self.nodes.get_mut(&from).unwrap().stop = Some(r),
+            // Every host of the router is 127.0.0.1, and up.
+            Output::Echo { ip } => {
+                let answered = Some(true);
+                self.queue.push_back((from, Input::Echo { ip, answered }));
+            }
         }
     }
 
@@ -635,11 +640,11 @@ fn a_vote_or_proposal_from_a_link_that_is_not_a_seed_is_a_protocol_error() {
     let change = add(5, peer_addr(5));
     let vote = Msg::Vote(Vote::new(&seed_key(1), change, true, ""));
     let reg = Registration::new(&peer_key(5), peer_addr(5), 1);
-    let propose = Msg::Propose(Proposal {
+    let propose = Msg::Propose(Box::new(Proposal {
         change,
         evidence: Evidence::Registration(reg),
         source: peer_addr(5).ip(),
-    });
+    }));
     let impostor = Keypair::from_secret([77; 32]).id();
     let cases = [
         (

@@ -41,7 +41,7 @@ pub enum Msg {
     /// Seed → peer: a sample of the Peer List, with degrees.
     PeerList(Vec<PeerInfo>),
     /// Seed → seed: please validate and vote (PROTOCOL §6).
-    Propose(Proposal),
+    Propose(Box<Proposal>),
     /// Seed → coordinating seed: a signed vote.
     Vote(Vote),
     /// Seed → seed: a certificate to verify and apply.
@@ -55,6 +55,34 @@ pub enum Msg {
         /// Why.
         reason: String,
     },
+    /// Peer → seed: a neighbour is dead, with the verdicts (PROTOCOL §12).
+    DeadReport(Box<crate::suspicion::DeadReport>),
+    /// Seed → peer: the certificate of this peer's removal.
+    Removed(Certificate),
+    /// Peer → seed: the neighbours of this peer, please (to pick witnesses).
+    GetNeighbors(PeerId),
+    /// Seed → peer: a peer's reported neighbours, with their addresses.
+    NeighborsOf {
+        /// The peer asked about.
+        peer: PeerId,
+        /// Its neighbours that are in the Peer List.
+        neighbors: Vec<(PeerId, SocketAddr)>,
+    },
+    /// Peer → peer: are you there? (PROTOCOL §12.1)
+    Ping(u64),
+    /// Peer → peer: the answer to `Ping`.
+    Pong(u64),
+    /// Peer → witness: probe this suspect and give me your verdict (PROTOCOL §12.2).
+    ProbeRequest {
+        /// The suspect.
+        suspect: PeerId,
+        /// Its address.
+        addr: SocketAddr,
+        /// Its incarnation.
+        incarnation: u64,
+    },
+    /// Witness → peer: the signed answer to `ProbeRequest`.
+    Verdict(crate::suspicion::Verdict),
     /// Peer → peer: a gossip message (PROTOCOL §11).
     Gossip(crate::gossip::Gossip),
     /// Peer → peer: "I have this message" (PROTOCOL §11.3).

@@ -40,6 +40,15 @@ struct Args {
     /// Gossip messages to generate (0: none).
     #[arg(long, default_value_t = 10)]
     gossip_count: u32,
+    /// Between two liveness rounds (a ping to every neighbour, and an ICMP echo to its host).
+    #[arg(long, default_value = "13s", value_parser = duration)]
+    ping_interval: Duration,
+    /// Missed rounds in a row that start a suspicion.
+    #[arg(long, default_value_t = 3)]
+    suspect_after: u32,
+    /// How long a suspicion waits for the witnesses' verdicts.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    verdict_timeout: Duration,
 }
 
 #[tokio::main]
@@ -53,11 +62,12 @@ async fn main() {
 async fn run(args: Args) -> anyhow::Result<()> {
     let config = load_config(&args.common.config).unwrap_or_else(|e| fail("peer", &e, 2));
     if args.links == 0 || args.max_links < args.links {
-        fail(
-            "peer",
-            &anyhow!("--links must be at least 1 and at most --max-links"),
-            2,
-        );
+        let what = "--links must be at least 1 and at most --max-links";
+        fail("peer", &anyhow!(what), 2);
+    }
+    if args.gossip_interval.is_zero() || args.ping_interval.is_zero() || args.suspect_after == 0 {
+        let what = "--gossip-interval, --ping-interval and --suspect-after must be more than zero";
+        fail("peer", &anyhow!(what), 2);
     }
     let listener = TcpListener::bind(args.addr)
         .await
@@ -81,6 +91,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         gossip_delay: args.gossip_delay,
         gossip_interval: args.gossip_interval,
         gossip_count: args.gossip_count,
+        ping_interval: args.ping_interval,
+        suspect_after: args.suspect_after,
+        verdict_timeout: args.verdict_timeout,
         ..peer::Settings::default()
     };
     let me = Identity {

@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+mod liveness;
 mod relay;
 
 use crate::attach;
@@ -55,6 +56,13 @@ pub struct Settings {
     /// How long to wait for a requested message before asking another neighbour that
     /// announced it.
     pub want_patience: Duration,
+    /// Between two liveness rounds (SPEC: `ping_interval`). Must not be zero.
+    pub ping_interval: Duration,
+    /// Missed rounds in a row that start a suspicion (SPEC: `suspect_after`). Must not be
+    /// zero.
+    pub suspect_after: u32,
+    /// How long a suspicion waits for witnesses' verdicts before deciding on those that came.
+    pub verdict_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -72,6 +80,9 @@ impl Default for Settings {
             ml_cap: 100_000,
             ml_window: Duration::from_secs(600),
             want_patience: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(13),
+            suspect_after: 3,
+            verdict_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -79,14 +90,38 @@ impl Default for Settings {
 #[derive(Clone, Copy, Debug)]
 enum Dial {
     Seed(usize),
-    Neighbor(PeerId),
+    Neighbor(Target),
+    /// A neighbour whose link dropped, dialled again each round (PROTOCOL §12.1).
+    Redial(Target),
+    /// A witness, to ask for its verdict on `suspect`.
+    Witness {
+        suspect: PeerId,
+        witness: PeerId,
+    },
+    /// A suspect this peer probes as a witness, answering on `asker`.
+    Probe {
+        suspect: Target,
+        asker: LinkId,
+    },
+}
+
+/// A peer at an incarnation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Target {
+    id: PeerId,
+    incarnation: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Neighbor {
     id: PeerId,
     addr: SocketAddr,
+    incarnation: u64,
     outbound: bool,
+    /// Liveness rounds missed in a row.
+    misses: u32,
+    /// The ping of this round, until its pong comes.
+    awaiting: Option<u64>,
 }
 
 /// A peer.
@@ -124,9 +159,10 @@ pub struct State {
     refill_round: u32,
     neighbors: BTreeMap<LinkId, Neighbor>,
     /// Outbound links waiting for `LinkAccepted`, and inbound ones waiting for `Link`.
-    pending: BTreeMap<LinkId, Option<PeerId>>,
+    pending: BTreeMap<LinkId, Option<Target>>,
     report_seq: u64,
     gossip: relay::GossipState,
+    live: liveness::Liveness,
     out: VecDeque<Output>,
 }
 
@@ -145,6 +181,7 @@ impl State {
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         let ml = MessageList::new(settings.ml_cap, settings.ml_window);
         let wants = Wants::new(settings.ml_cap);
+        let live = liveness::Liveness::new(now + settings.ping_interval);
         let mut seed_order: Vec<usize> = (0..config.seeds.len()).collect();
         seed_order.shuffle(&mut rng);
         let mut s = State {
@@ -181,6 +218,7 @@ impl State {
             pending: BTreeMap::new(),
             // Above any sequence number an earlier run of this peer can have used.
             report_seq: now.as_millis().saturating_mul(1000),
+            live,
             gossip: relay::GossipState {
                 started: false,
                 next: None,
@@ -485,10 +523,11 @@ impl State {
             .values()
             .map(|n| n.id)
             .chain(self.dials.values().filter_map(|d| match d {
-                Dial::Neighbor(id) => Some(*id),
-                Dial::Seed(_) => None,
+                Dial::Neighbor(t) | Dial::Redial(t) => Some(t.id),
+                Dial::Seed(_) | Dial::Witness { .. } | Dial::Probe { .. } => None,
             }))
-            .chain(self.pending.values().flatten().copied())
+            .chain(self.pending.values().flatten().map(|t| t.id))
+            .chain(self.live.lost.keys().copied())
             .collect();
         let need = self
             .settings
@@ -502,7 +541,11 @@ impl State {
             .collect();
         for p in attach::choose(&pool, need, &mut self.rng) {
             self.tried.insert(p.id);
-            self.dial(p.addr, Dial::Neighbor(p.id));
+            let target = Target {
+                id: p.id,
+                incarnation: p.incarnation,
+            };
+            self.dial(p.addr, Dial::Neighbor(target));
         }
         self.schedule_refill();
         self.maybe_start_gossip();
@@ -527,7 +570,8 @@ impl State {
         }
     }
 
-    fn on_neighbor_link(&mut self, id: PeerId, link: LinkId, remote: Remote) {
+    fn on_neighbor_link(&mut self, target: Target, link: LinkId, remote: Remote) {
+        let id = target.id;
         self.links.insert(link, remote);
         if remote.id != id || remote.role != Role::Peer {
             self.close(link);
@@ -536,7 +580,7 @@ impl State {
         let Some(cert) = self.cert.clone() else {
             return self.close(link);
         };
-        self.pending.insert(link, Some(id));
+        self.pending.insert(link, Some(target));
         self.send(link, Msg::Link(cert));
     }
 
@@ -564,13 +608,29 @@ impl State {
             }
             None => {
                 self.send(link, Msg::LinkAccepted);
-                self.add_neighbor(link, remote.id, c.addr, false);
+                self.add_neighbor(link, remote.id, c.addr, c.incarnation, false);
             }
         }
     }
 
-    fn add_neighbor(&mut self, link: LinkId, id: PeerId, addr: SocketAddr, outbound: bool) {
-        self.neighbors.insert(link, Neighbor { id, addr, outbound });
+    fn add_neighbor(
+        &mut self,
+        link: LinkId,
+        id: PeerId,
+        addr: SocketAddr,
+        incarnation: u64,
+        outbound: bool,
+    ) {
+        self.live.lost.remove(&id);
+        let n = Neighbor {
+            id,
+            addr,
+            incarnation,
+            outbound,
+            misses: 0,
+            awaiting: None,
+        };
+        self.neighbors.insert(link, n);
         self.event(Event::NeighborAdded {
             peer: id.to_hex(),
             addr: addr.to_string(),
@@ -635,7 +695,14 @@ impl State {
     fn on_link_up(&mut self, link: LinkId, remote: Remote, dial: Option<DialToken>) {
         match dial.and_then(|t| self.dials.remove(&t)) {
             Some(Dial::Seed(i)) => self.on_seed_link(i, link, remote),
-            Some(Dial::Neighbor(id)) => self.on_neighbor_link(id, link, remote),
+            Some(Dial::Neighbor(t) | Dial::Redial(t)) => self.on_neighbor_link(t, link, remote),
+            Some(Dial::Witness { suspect, witness }) => {
+                self.on_witness_link(suspect, witness, link, remote)
+            }
+            Some(Dial::Probe { suspect, asker }) => {
+                self.out.push_back(Output::Close { link });
+                self.answer_probe(suspect, asker, remote.id == suspect.id);
+            }
             None => {
                 self.links.insert(link, remote);
                 if remote.role == Role::Peer {
@@ -649,6 +716,9 @@ impl State {
         match self.dials.remove(&token) {
             Some(Dial::Seed(i)) => self.seed_failed(i),
             Some(Dial::Neighbor(_)) => self.fill(),
+            Some(Dial::Redial(t)) => self.lost_missed(t.id),
+            Some(Dial::Witness { suspect, witness }) => self.witness_unreachable(suspect, witness),
+            Some(Dial::Probe { suspect, asker }) => self.answer_probe(suspect, asker, false),
             None => {}
         }
     }
@@ -670,6 +740,31 @@ impl State {
             (Msg::Admitted(cert), Some(_)) => self.on_admitted(link, cert),
             (Msg::Refused { reason }, Some(_)) => self.on_refused(link, reason),
             (Msg::PeerList(list), Some(_)) => self.on_peer_list(link, list),
+            (Msg::NeighborsOf { peer, neighbors }, Some(_)) => {
+                self.on_witness_list(peer, neighbors)
+            }
+            (Msg::Removed(cert), Some(_)) => self.on_removed(cert),
+            (Msg::Ping(n), None) if self.neighbors.contains_key(&link) => {
+                self.send(link, Msg::Pong(n))
+            }
+            (Msg::Pong(n), None) if self.neighbors.contains_key(&link) => self.on_pong(link, n),
+            (
+                Msg::ProbeRequest {
+                    suspect,
+                    addr,
+                    incarnation,
+                },
+                None,
+            ) if remote.role == Role::Peer => {
+                let target = Target {
+                    id: suspect,
+                    incarnation,
+                };
+                self.on_probe_request(link, target, addr)
+            }
+            (Msg::Verdict(v), None) if remote.role == Role::Peer => {
+                self.on_verdict(link, remote, v)
+            }
             (Msg::Link(cert), None) if remote.role == Role::Peer => {
                 self.on_link_request(link, remote, cert)
             }
@@ -679,7 +774,7 @@ impl State {
             (Msg::Have(id), None) if self.neighbors.contains_key(&link) => self.on_have(link, id),
             (Msg::Want(id), None) if self.neighbors.contains_key(&link) => self.on_want(link, id),
             (Msg::LinkAccepted, None) => match self.pending.remove(&link) {
-                Some(Some(id)) => self.add_neighbor(link, id, remote.addr, true),
+                Some(Some(t)) => self.add_neighbor(link, t.id, remote.addr, t.incarnation, true),
                 _ => self.protocol_error(link, "an acceptance out of place".into()),
             },
             (Msg::LinkRefused { reason }, None)
@@ -714,6 +809,7 @@ impl State {
             self.register_again = None;
             self.register();
         }
+        self.liveness_timeout();
         if self.lists_due.is_some_and(|t| t <= now) {
             self.union_and_choose();
         }
@@ -749,7 +845,14 @@ impl Machine for State {
         self.now = self.now.max(now);
         match input {
             Input::LinkUp { link, remote, dial } => self.on_link_up(link, remote, dial),
-            Input::LinkDown { link } => self.drop_link(link),
+            Input::LinkDown { link } => {
+                if let Some(n) = self.neighbors.get(&link).copied() {
+                    self.neighbor_lost(n);
+                }
+                self.witness_link_down(link);
+                self.drop_link(link);
+            }
+            Input::Echo { ip, answered } => self.on_echo(ip, answered),
             Input::DialFailed { token, .. } => self.on_dial_failed(token),
             Input::Frame { link, msg } => self.on_frame(link, msg),
             Input::Timeout => self.on_timeout(),
@@ -782,6 +885,7 @@ impl Machine for State {
             g.next,
             g.stats_due,
             g.wants.next_deadline(self.settings.want_patience),
+            Some(self.liveness_deadline()),
         ]
         .into_iter()
         .flatten()

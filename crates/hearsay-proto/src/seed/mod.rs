@@ -3,21 +3,24 @@
 //! A seed coordinates the registrations its peers send it, validates every proposal on its
 //! own (signature, conflicts, rate limit, dial-back), signs votes, assembles certificates from
 //! a quorum of yes votes and applies only certificates that verify. Its Peer List is derived
-//! from those certificates alone.
+//! from those certificates alone. Proposals, votes and certificates are in `decide`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+mod decide;
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::cert::{Certificate, Change, Digest, Evidence, Op, Proposal, SeedSet, Vote};
+use crate::cert::{Certificate, Change, Digest, Evidence, Op, SeedSet, Vote};
 use crate::config::Config;
 use crate::event::Event;
 use crate::id::{Keypair, PeerId};
 use crate::node::{DialToken, Input, LinkId, Machine, Output, Remote, Role};
-use crate::quorum::{Outcome, Tally};
+use crate::quorum::Tally;
+use crate::suspicion::DeadReport;
 use crate::time::Time;
 use crate::wire::{self, Msg, NeighborReport, PeerInfo, Registration, Status, StatusPeer};
 
@@ -92,12 +95,16 @@ struct Validation {
     change: Change,
     replies: Vec<Reply>,
     deadline: Time,
+    /// For a removal: who reported it, and what is wrong with the evidence, if anything.
+    reporter: Option<PeerId>,
+    evidence_error: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Dial {
     Seed(usize),
-    DialBack(Digest),
+    /// A dial-back (add) or the seed's own probe of an accused peer (removal).
+    Probe(Digest),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -125,7 +132,9 @@ pub struct State {
     dials: BTreeMap<DialToken, Dial>,
     next_token: u64,
     pl: BTreeMap<PeerId, Member>,
-    removed: BTreeMap<PeerId, u64>,
+    /// Tombstones: the newest removal certificate of every removed peer. Kept for good, so
+    /// that no replayed registration of a removed incarnation can come back.
+    removed: BTreeMap<PeerId, Certificate>,
     topology: BTreeMap<PeerId, NeighborReport>,
     coordinating: BTreeMap<Digest, Coordination>,
     validating: BTreeMap<Digest, Validation>,
@@ -287,9 +296,9 @@ impl State {
 
     fn on_link_up(&mut self, link: LinkId, remote: Remote, dial: Option<DialToken>) {
         match dial.and_then(|t| self.dials.remove(&t)) {
-            Some(Dial::DialBack(d)) => {
+            Some(Dial::Probe(d)) => {
                 self.out.push_back(Output::Close { link });
-                self.on_dial_back(d, Ok(remote.id));
+                self.on_probe(d, Ok(remote.id));
             }
             Some(Dial::Seed(i)) => self.on_seed_dialled(i, link, remote),
             None => {
@@ -367,7 +376,7 @@ impl State {
                 self.seed_redial
                     .insert(i, self.now + self.settings.seed_retry);
             }
-            Some(Dial::DialBack(d)) => self.on_dial_back(d, Err(reason)),
+            Some(Dial::Probe(d)) => self.on_probe(d, Err(reason)),
             None => {}
         }
     }
@@ -381,6 +390,10 @@ impl State {
         let from_seed = remote.role == Role::Seed && self.seed_index(remote.id).is_some();
         match msg {
             Msg::Register(reg) if remote.role == Role::Peer => self.on_register(link, remote, reg),
+            Msg::GetNeighbors(peer) if remote.role == Role::Peer => {
+                let neighbors = self.neighbors_of(&peer);
+                self.send(link, Msg::NeighborsOf { peer, neighbors });
+            }
             Msg::GetPeers if remote.role == Role::Peer => {
                 let list = self.sample_peer_list(remote.id);
                 self.send(link, Msg::PeerList(list));
@@ -396,7 +409,8 @@ impl State {
                 let status = self.status(offset as usize);
                 self.send(link, Msg::Status(status));
             }
-            Msg::Propose(p) if from_seed => self.on_propose(p, Reply::Link(link)),
+            Msg::DeadReport(r) if remote.role == Role::Peer => self.on_dead_report(link, remote, r),
+            Msg::Propose(p) if from_seed => self.on_propose(*p, Reply::Link(link)),
             Msg::Vote(v) if from_seed => {
                 if self.seed_index(v.voter).is_none() || !v.verify() {
                     return self.protocol_error(link, "a vote that does not verify".into());
@@ -429,357 +443,53 @@ impl State {
         if !reg.verify() {
             return self.protocol_error(link, "registration signature does not hold".into());
         }
-        let change = Change {
-            op: Op::Add,
-            peer: reg.peer,
-            addr: reg.addr,
-            incarnation: reg.incarnation,
-        };
         if let Some(m) = self.pl.get(&reg.peer) {
             if m.incarnation == reg.incarnation && m.addr == reg.addr {
                 let cert = m.cert.clone();
                 return self.send(link, Msg::Admitted(cert));
             }
         }
-        let digest = change.digest();
-        if let Some(c) = self.coordinating.get_mut(&digest) {
-            c.waiters.push(link);
-            return;
+        // Removed at this incarnation or a later one: say so, so the peer moves past it.
+        if let Some(cert) = self.removed.get(&reg.peer) {
+            if cert.change.incarnation >= reg.incarnation {
+                let cert = cert.clone();
+                return self.send(link, Msg::Removed(cert));
+            }
         }
-        if self.coordinating.len() >= self.settings.max_pending {
-            let reason = "the seed is busy: too many registrations in flight".to_string();
-            return self.send(link, Msg::Refused { reason });
-        }
-        self.event(Event::RegistrationProposed {
-            peer: change.peer.to_hex(),
-            addr: change.addr.to_string(),
-            incarnation: change.incarnation,
-        });
-        let seeds = self.other_seed_links();
-        let n = self.config.seeds.len();
-        let q = self.config.quorum();
-        if seeds.len() + 1 < q {
-            let reason = format!(
-                "only {} of {n} seeds reachable, a quorum needs {q}",
-                seeds.len() + 1
-            );
-            self.abort_event(change, &reason);
-            return self.send(link, Msg::Refused { reason });
-        }
-        self.coordinating.insert(
-            digest,
-            Coordination {
-                change,
-                waiters: vec![link],
-                tally: Tally::new(n),
-                yes: Vec::new(),
-                no: Vec::new(),
-                deadline: self.now + self.settings.proposal_timeout,
-            },
-        );
-        let proposal = Proposal {
-            change,
-            evidence: Evidence::Registration(reg),
-            source: remote.source.ip(),
+        let change = Change {
+            op: Op::Add,
+            peer: reg.peer,
+            addr: reg.addr,
+            incarnation: reg.incarnation,
         };
-        for l in seeds {
-            self.send(l, Msg::Propose(proposal.clone()));
-        }
-        self.on_propose(proposal, Reply::Local);
+        let source = remote.source.ip();
+        self.coordinate(change, Evidence::Registration(reg), source, Some(link));
     }
 
-    // ---- validation and votes ----------------------------------------------------------
-
-    fn on_propose(&mut self, p: Proposal, reply: Reply) {
-        let digest = p.change.digest();
-        if let Some((vote, _)) = self.voted.get(&digest) {
-            let vote = vote.clone();
-            return self.reply(reply, vote);
+    fn on_dead_report(&mut self, link: LinkId, remote: Remote, report: Box<DeadReport>) {
+        if report.reporter != remote.id {
+            return self.protocol_error(link, "a dead-node report signed for another peer".into());
         }
-        if let Some(v) = self.validating.get_mut(&digest) {
-            v.replies.push(reply);
-            return;
-        }
-        if self.validating.len() >= self.settings.max_pending {
-            return self.cast(p.change, false, "the seed is busy", vec![reply]);
-        }
-        match self.check_add(&p) {
-            Err(reason) => self.cast(p.change, false, &reason, vec![reply]),
-            Ok(()) => {
-                self.validating.insert(
-                    digest,
-                    Validation {
-                        change: p.change,
-                        replies: vec![reply],
-                        deadline: self.now + self.settings.proposal_timeout,
-                    },
-                );
-                self.dial(p.change.addr, Dial::DialBack(digest));
-            }
-        }
-    }
-
-    /// Every check of an add but the dial-back (PROTOCOL §6.3).
-    fn check_add(&mut self, p: &Proposal) -> Result<(), String> {
-        let c = p.change;
-        let Evidence::Registration(reg) = &p.evidence;
-        if c.op != Op::Add {
-            return Err("a registration can only add".into());
-        }
-        if (reg.peer, reg.addr, reg.incarnation) != (c.peer, c.addr, c.incarnation) {
-            return Err("the registration does not match the change".into());
-        }
-        if !reg.verify() {
-            return Err("the peer's signature does not hold".into());
-        }
-        if let Some(&k) = self.removed.get(&c.peer) {
-            if k >= c.incarnation {
-                return Err(format!("removed at incarnation {k}"));
-            }
-        }
-        if let Some(m) = self.pl.get(&c.peer) {
-            if m.incarnation > c.incarnation {
-                return Err(format!("stale: incarnation {} is admitted", m.incarnation));
-            }
-            if m.incarnation == c.incarnation && m.addr != c.addr {
-                let (inc, addr) = (m.incarnation, m.addr);
-                return Err(format!("incarnation {inc} is admitted at {addr}"));
-            }
-        }
-        if let Some(addr) = self.promised.get(&(c.peer, c.incarnation)) {
-            if *addr != c.addr {
-                let inc = c.incarnation;
-                return Err(format!("this seed voted for incarnation {inc} at {addr}"));
-            }
-        }
-        if let Some((holder, _)) = self
+        self.event(Event::DeadNodeReportReceived {
+            line: report.line.clone(),
+            reporter: report.reporter.to_hex(),
+        });
+        let current = self
             .pl
-            .iter()
-            .find(|(id, m)| m.addr == c.addr && **id != c.peer)
-        {
-            return Err(format!("address {} is held by peer {holder}", c.addr));
-        }
-        if !self.take_token(p.source) {
-            return Err(format!(
-                "rate limit: too many registrations from {}",
-                p.source
-            ));
-        }
-        Ok(())
-    }
-
-    fn take_token(&mut self, ip: IpAddr) -> bool {
-        let burst = f64::from(self.settings.rate_burst);
-        let refill = self.settings.rate_refill.as_secs_f64().max(1e-6);
-        if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.settings.max_sources {
-            // Forget the full buckets first: they hold no information.
-            let now = self.now;
-            self.buckets
-                .retain(|_, b| b.tokens + now.since(b.at).as_secs_f64() / refill < burst);
-            if self.buckets.len() >= self.settings.max_sources {
-                return false;
-            }
-        }
-        let now = self.now;
-        let b = self.buckets.entry(ip).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        b.tokens = (b.tokens + now.since(b.at).as_secs_f64() / refill).min(burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn on_dial_back(&mut self, digest: Digest, answer: Result<PeerId, String>) {
-        let Some(v) = self.validating.remove(&digest) else {
-            return;
-        };
-        let addr = v.change.addr;
-        match answer {
-            Ok(id) if id == v.change.peer => self.cast(v.change, true, "", v.replies),
-            Ok(id) => {
-                let reason = format!("dial-back to {addr} met peer {id}, not the registering peer");
-                self.cast(v.change, false, &reason, v.replies)
-            }
-            Err(e) => {
-                let reason = format!("dial-back to {addr} failed: {e}");
-                self.cast(v.change, false, &reason, v.replies)
-            }
-        }
-    }
-
-    fn cast(&mut self, change: Change, yes: bool, reason: &str, replies: Vec<Reply>) {
-        // Dial-back took time: another address may have been promised meanwhile.
-        let taken = self.promised.get(&(change.peer, change.incarnation));
-        let (yes, reason) = match taken {
-            Some(addr) if yes && *addr != change.addr => {
-                let inc = change.incarnation;
-                (
-                    false,
-                    format!("this seed voted for incarnation {inc} at {addr}"),
-                )
-            }
-            _ => (yes, reason.to_string()),
-        };
-        if yes {
-            self.promised
-                .insert((change.peer, change.incarnation), change.addr);
-        }
-        let vote = Vote::new(&self.key, change, yes, &reason);
-        self.voted.insert(change.digest(), (vote.clone(), self.now));
-        self.event(Event::Vote {
-            op: change.op_name(),
-            peer: change.peer.to_hex(),
-            addr: change.addr.to_string(),
-            incarnation: change.incarnation,
-            yes,
-            reason: vote.reason.clone(),
-        });
-        for r in replies {
-            self.reply(r, vote.clone());
-        }
-    }
-
-    /// How long a vote is given again to a repeated proposal: a yes for `vote_memory`, a no
-    /// only for one proposal timeout, so that a refused peer may try again (PROTOCOL §5.2).
-    fn vote_memory(&self, vote: &Vote) -> Duration {
-        if vote.yes {
-            self.settings.vote_memory
-        } else {
-            self.settings.proposal_timeout
-        }
-    }
-
-    fn reply(&mut self, to: Reply, vote: Vote) {
-        match to {
-            Reply::Local => self.on_vote(vote),
-            Reply::Link(link) => self.send(link, Msg::Vote(vote)),
-        }
-    }
-
-    fn on_vote(&mut self, vote: Vote) {
-        let digest = vote.change.digest();
-        let Some(c) = self.coordinating.get_mut(&digest) else {
-            return;
-        };
-        if !c.tally.record(vote.voter, vote.yes) {
+            .get(&report.suspect)
+            .map(|m| (m.addr, m.incarnation));
+        if current != Some((report.addr, report.incarnation)) {
+            // Removed already, or never admitted at that address and incarnation.
             return;
         }
-        if vote.yes {
-            c.yes.push(vote);
-        } else {
-            c.no.push(format!("{}: {}", vote.voter, vote.reason));
-        }
-        match c.tally.outcome() {
-            Outcome::Pending => {}
-            Outcome::Won => self.commit(digest),
-            Outcome::Lost => {
-                let reason = format!("voted down: {}", c.no.join("; "));
-                self.abort(digest, &reason);
-            }
-        }
-    }
-
-    fn commit(&mut self, digest: Digest) {
-        let Some(c) = self.coordinating.remove(&digest) else {
-            return;
+        let change = Change {
+            op: Op::Remove,
+            peer: report.suspect,
+            addr: report.addr,
+            incarnation: report.incarnation,
         };
-        let cert = Certificate::from_votes(c.change, &c.yes);
-        if let Err(e) = self.apply(&cert) {
-            // Only if our own seed table changed under us; abort rather than send it.
-            return self.abort_event(c.change, &format!("own certificate rejected: {e}"));
-        }
-        for l in self.other_seed_links() {
-            self.send(l, Msg::Commit(cert.clone()));
-        }
-        for l in c.waiters {
-            if self.links.contains_key(&l) {
-                self.send(l, Msg::Admitted(cert.clone()));
-            }
-        }
-    }
-
-    fn abort(&mut self, digest: Digest, reason: &str) {
-        let Some(c) = self.coordinating.remove(&digest) else {
-            return;
-        };
-        self.abort_event(c.change, reason);
-        for l in c.waiters {
-            if self.links.contains_key(&l) {
-                let reason = reason.to_string();
-                self.send(l, Msg::Refused { reason });
-            }
-        }
-    }
-
-    fn abort_event(&mut self, c: Change, reason: &str) {
-        self.remember(format!("aborted add of {} at {}: {reason}", c.peer, c.addr));
-        self.event(Event::RegistrationAborted {
-            peer: c.peer.to_hex(),
-            addr: c.addr.to_string(),
-            incarnation: c.incarnation,
-            reason: reason.to_string(),
-        });
-    }
-
-    /// Verifies a certificate and applies it to the Peer List (PROTOCOL §5.3).
-    /// Applying the same change again changes nothing.
-    fn apply(&mut self, cert: &Certificate) -> Result<(), crate::cert::CertError> {
-        cert.verify(&self.seed_set())?;
-        let c = cert.change;
-        match c.op {
-            Op::Add => {
-                let removed = self
-                    .removed
-                    .get(&c.peer)
-                    .is_some_and(|&k| k >= c.incarnation);
-                // Two certificates of one incarnation need a corrupt quorum (see `promised`);
-                // should they meet, the lower digest wins, so the order of arrival does not.
-                let wins = self.pl.get(&c.peer).is_none_or(|m| {
-                    m.incarnation < c.incarnation
-                        || (m.incarnation == c.incarnation && c.digest() < m.cert.change.digest())
-                });
-                if removed || !wins {
-                    return Ok(());
-                }
-                self.pl.insert(
-                    c.peer,
-                    Member {
-                        addr: c.addr,
-                        incarnation: c.incarnation,
-                        cert: cert.clone(),
-                    },
-                );
-                self.remember(format!(
-                    "admitted {} at {} (incarnation {})",
-                    c.peer, c.addr, c.incarnation
-                ));
-                self.event(Event::RegistrationCommitted {
-                    peer: c.peer.to_hex(),
-                    addr: c.addr.to_string(),
-                    incarnation: c.incarnation,
-                    signers: cert.signers().iter().map(PeerId::to_hex).collect(),
-                });
-            }
-            Op::Remove => {
-                let k = self.removed.entry(c.peer).or_insert(c.incarnation);
-                *k = (*k).max(c.incarnation);
-                if self
-                    .pl
-                    .get(&c.peer)
-                    .is_some_and(|m| m.incarnation <= c.incarnation)
-                {
-                    self.pl.remove(&c.peer);
-                    self.topology.remove(&c.peer);
-                }
-            }
-        }
-        Ok(())
+        let source = remote.source.ip();
+        self.coordinate(change, Evidence::DeadReport(report), source, None);
     }
 
     // ---- peer lists, topology, status --------------------------------------------------
@@ -811,6 +521,18 @@ impl State {
                     degree: self.degree(id),
                 }
             })
+            .collect()
+    }
+
+    /// A peer's reported neighbours that are in the Peer List, with their addresses.
+    fn neighbors_of(&self, peer: &PeerId) -> Vec<(PeerId, SocketAddr)> {
+        let Some(report) = self.topology.get(peer) else {
+            return Vec::new();
+        };
+        report
+            .neighbors
+            .iter()
+            .filter_map(|n| self.pl.get(n).map(|m| (*n, m.addr)))
             .collect()
     }
 
@@ -894,7 +616,7 @@ impl State {
             .map(|(d, _)| *d)
             .collect();
         for d in late {
-            self.on_dial_back(d, Err("timed out".into()));
+            self.on_probe(d, Err("timed out".into()));
         }
         let voted = std::mem::take(&mut self.voted);
         self.voted = voted
@@ -929,6 +651,8 @@ impl Machine for State {
             Input::DialFailed { token, reason } => self.on_dial_failed(token, reason),
             Input::Frame { link, msg } => self.on_frame(link, msg),
             Input::Timeout => self.on_timeout(),
+            // Seeds send no echo.
+            Input::Echo { .. } => {}
         }
     }
 

@@ -1,0 +1,487 @@
+//! Liveness and suspicion: the peer half of failure detection (SPEC §6 Liveness and
+//! Suspicion, PROTOCOL §12).
+//!
+//! Every `ping_interval` a peer pings each neighbour over its link (and sends one ICMP echo
+//! per neighbour host); a round without a pong is a miss. A neighbour whose link dropped is
+//! dialled again each round instead, and a failed dial is a miss. After `suspect_after`
+//! misses in a row the peer asks witnesses (the suspect's other neighbours from the seeds'
+//! topology, else its own neighbours) to probe the suspect and sign verdicts. Only when the
+//! verdicts confirm it does the peer drop the suspect and send the seeds a dead-node report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+
+use super::{Dial, Neighbor, State, Target};
+use crate::cert::{Certificate, Op};
+use crate::event::Event;
+use crate::id::PeerId;
+use crate::node::{LinkId, Output, Remote};
+use crate::suspicion::{self, DeadReport, Verdict};
+use crate::time::Time;
+use crate::wire::Msg;
+
+/// Most witnesses asked about one suspect.
+const MAX_WITNESSES: usize = 8;
+/// Most probes this peer runs for others at once.
+const MAX_PROBES: usize = 64;
+/// Most hosts whose ICMP answer is remembered.
+const MAX_HOSTS: usize = 1024;
+
+/// A neighbour whose link dropped without a goodbye.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Lost {
+    addr: SocketAddr,
+    incarnation: u64,
+    misses: u32,
+}
+
+#[derive(Debug)]
+struct Suspicion {
+    addr: SocketAddr,
+    incarnation: u64,
+    /// This peer's own verdict first.
+    verdicts: Vec<Verdict>,
+    /// Witnesses asked whose verdict has not come.
+    waiting: BTreeSet<PeerId>,
+    /// Whether the witnesses are chosen (else: waiting for the seed's list until `list_due`).
+    asked: bool,
+    list_due: Time,
+    deadline: Time,
+}
+
+/// A peer's liveness state.
+#[derive(Debug, Default)]
+pub(super) struct Liveness {
+    next_round: Time,
+    nonce: u64,
+    pub(super) lost: BTreeMap<PeerId, Lost>,
+    suspicions: BTreeMap<PeerId, Suspicion>,
+    /// Links this peer dialled to ask a witness, by the suspect asked about.
+    witness_links: BTreeMap<LinkId, PeerId>,
+    probes: usize,
+    echo: BTreeMap<IpAddr, bool>,
+    echo_unavailable: bool,
+}
+
+impl Liveness {
+    pub(super) fn new(first_round: Time) -> Liveness {
+        Liveness {
+            next_round: first_round,
+            ..Liveness::default()
+        }
+    }
+}
+
+impl State {
+    /// When liveness next needs the clock.
+    pub(super) fn liveness_deadline(&self) -> Time {
+        let s = self.live.suspicions.values();
+        let due = s.map(|s| {
+            if s.asked {
+                s.deadline
+            } else {
+                s.list_due.min(s.deadline)
+            }
+        });
+        due.fold(self.live.next_round, Time::min)
+    }
+
+    pub(super) fn liveness_timeout(&mut self) {
+        let now = self.now;
+        if self.live.next_round <= now {
+            self.round();
+        }
+        let late: Vec<(PeerId, bool)> = self
+            .live
+            .suspicions
+            .iter()
+            .filter(|(_, s)| s.deadline <= now || (!s.asked && s.list_due <= now))
+            .map(|(id, s)| (*id, s.deadline <= now))
+            .collect();
+        for (id, over) in late {
+            if over {
+                self.decide(id);
+            } else {
+                let own = self.own_witnesses(id);
+                self.ask_witnesses(id, own);
+            }
+        }
+    }
+
+    /// One liveness round: count the pings of the last round that got no pong, ping again,
+    /// dial lost neighbours again, and echo every neighbour host.
+    fn round(&mut self) {
+        self.live.next_round = self.now + self.settings.ping_interval;
+        let mut suspects = Vec::new();
+        let links: Vec<LinkId> = self.neighbors.keys().copied().collect();
+        for link in links {
+            self.live.nonce += 1;
+            let nonce = self.live.nonce;
+            let Some(n) = self.neighbors.get_mut(&link) else {
+                continue;
+            };
+            if n.awaiting.is_some() {
+                n.misses += 1;
+            }
+            n.awaiting = Some(nonce);
+            if n.misses >= self.settings.suspect_after {
+                suspects.push((*n, n.misses));
+            }
+            self.send(link, Msg::Ping(nonce));
+        }
+        for (n, misses) in suspects {
+            let target = Target {
+                id: n.id,
+                incarnation: n.incarnation,
+            };
+            self.start_suspicion(target, n.addr, misses);
+        }
+        let lost: Vec<(PeerId, Lost)> = self.live.lost.iter().map(|(id, l)| (*id, *l)).collect();
+        for (id, l) in lost {
+            let dialling = self
+                .dials
+                .values()
+                .any(|d| matches!(d, Dial::Redial(t) if t.id == id));
+            if !dialling && !self.live.suspicions.contains_key(&id) {
+                let target = Target {
+                    id,
+                    incarnation: l.incarnation,
+                };
+                self.dial(l.addr, Dial::Redial(target));
+            }
+        }
+        let hosts: BTreeSet<IpAddr> = self
+            .neighbors
+            .values()
+            .map(|n| n.addr.ip())
+            .chain(self.live.lost.values().map(|l| l.addr.ip()))
+            .collect();
+        self.live.echo.retain(|ip, _| hosts.contains(ip));
+        if !self.live.echo_unavailable {
+            for ip in hosts {
+                self.out.push_back(Output::Echo { ip });
+            }
+        }
+    }
+
+    pub(super) fn on_echo(&mut self, ip: IpAddr, answered: Option<bool>) {
+        match answered {
+            Some(up) if self.live.echo.len() < MAX_HOSTS || self.live.echo.contains_key(&ip) => {
+                self.live.echo.insert(ip, up);
+            }
+            Some(_) => {}
+            None if !self.live.echo_unavailable => {
+                self.live.echo_unavailable = true;
+                let text =
+                    "ICMP echo is not available on this system: liveness uses link pings only";
+                self.event(Event::Notice { text: text.into() });
+            }
+            None => {}
+        }
+    }
+
+    pub(super) fn on_pong(&mut self, link: LinkId, nonce: u64) {
+        let Some(n) = self.neighbors.get_mut(&link) else {
+            return;
+        };
+        if n.awaiting != Some(nonce) {
+            return;
+        }
+        n.awaiting = None;
+        n.misses = 0;
+        let id = n.id;
+        // It answered: whatever the witnesses say, it is not dead.
+        if let Some(s) = self.live.suspicions.remove(&id) {
+            self.cleared(id, &s);
+        }
+    }
+
+    /// A neighbour's link dropped without this peer closing it: dial it again each round.
+    pub(super) fn neighbor_lost(&mut self, n: Neighbor) {
+        if self.live.lost.len() < self.settings.max_links {
+            let lost = Lost {
+                addr: n.addr,
+                incarnation: n.incarnation,
+                misses: 1,
+            };
+            self.live.lost.insert(n.id, lost);
+        }
+    }
+
+    /// A lost neighbour could not be dialled again.
+    pub(super) fn lost_missed(&mut self, id: PeerId) {
+        let Some(l) = self.live.lost.get_mut(&id) else {
+            return;
+        };
+        l.misses += 1;
+        let l = *l;
+        if l.misses >= self.settings.suspect_after && !self.live.suspicions.contains_key(&id) {
+            self.start_suspicion(
+                Target {
+                    id,
+                    incarnation: l.incarnation,
+                },
+                l.addr,
+                l.misses,
+            );
+        }
+    }
+
+    fn start_suspicion(&mut self, target: Target, addr: SocketAddr, misses: u32) {
+        if self.live.suspicions.contains_key(&target.id) {
+            return;
+        }
+        self.event(Event::SuspicionStarted {
+            peer: target.id.to_hex(),
+            addr: addr.to_string(),
+            misses,
+            icmp: self.live.echo.get(&addr.ip()).copied(),
+        });
+        let own = Verdict::new(&self.key, target.id, target.incarnation, false, self.now);
+        let wait = self.settings.verdict_timeout;
+        let suspicion = Suspicion {
+            addr,
+            incarnation: target.incarnation,
+            verdicts: vec![own],
+            waiting: BTreeSet::new(),
+            asked: false,
+            list_due: self.now + wait / 4,
+            deadline: self.now + wait,
+        };
+        self.live.suspicions.insert(target.id, suspicion);
+        match self.seed_links.values().next().copied() {
+            Some(seed) => self.send(seed, Msg::GetNeighbors(target.id)),
+            None => {
+                let own = self.own_witnesses(target.id);
+                self.ask_witnesses(target.id, own);
+            }
+        }
+    }
+
+    fn own_witnesses(&self, suspect: PeerId) -> Vec<(PeerId, SocketAddr)> {
+        let mut seen = BTreeSet::new();
+        self.neighbors
+            .values()
+            .filter(|n| n.id != suspect && seen.insert(n.id))
+            .map(|n| (n.id, n.addr))
+            .collect()
+    }
+
+    /// The seed's answer to `GetNeighbors`: the suspect's other neighbours are the witnesses.
+    pub(super) fn on_witness_list(&mut self, suspect: PeerId, list: Vec<(PeerId, SocketAddr)>) {
+        if self.live.suspicions.get(&suspect).is_none_or(|s| s.asked) {
+            return;
+        }
+        let me = self.key.id();
+        let mut witnesses: Vec<(PeerId, SocketAddr)> = list
+            .into_iter()
+            .filter(|(id, _)| *id != me && *id != suspect)
+            .collect();
+        if witnesses.is_empty() {
+            witnesses = self.own_witnesses(suspect);
+        }
+        self.ask_witnesses(suspect, witnesses);
+    }
+
+    fn ask_witnesses(&mut self, suspect: PeerId, witnesses: Vec<(PeerId, SocketAddr)>) {
+        let Some(s) = self.live.suspicions.get_mut(&suspect) else {
+            return;
+        };
+        s.asked = true;
+        let (addr, incarnation) = (s.addr, s.incarnation);
+        for (w, at) in witnesses.into_iter().take(MAX_WITNESSES) {
+            if !s.waiting.insert(w) {
+                continue;
+            }
+            let ask = Msg::ProbeRequest {
+                suspect,
+                addr,
+                incarnation,
+            };
+            match self
+                .neighbors
+                .iter()
+                .find(|(_, n)| n.id == w)
+                .map(|(l, _)| *l)
+            {
+                Some(link) => self.out.push_back(Output::Send { link, msg: ask }),
+                None => {
+                    let token = crate::node::DialToken(self.next_token);
+                    self.next_token += 1;
+                    self.dials.insert(
+                        token,
+                        Dial::Witness {
+                            suspect,
+                            witness: w,
+                        },
+                    );
+                    self.out.push_back(Output::Dial { token, addr: at });
+                }
+            }
+        }
+        if s.waiting.is_empty() {
+            self.decide(suspect);
+        }
+    }
+
+    pub(super) fn on_witness_link(
+        &mut self,
+        suspect: PeerId,
+        w: PeerId,
+        link: LinkId,
+        remote: Remote,
+    ) {
+        self.links.insert(link, remote);
+        let Some(s) = self.live.suspicions.get(&suspect) else {
+            return self.close(link);
+        };
+        if remote.id != w {
+            self.close(link);
+            return self.witness_unreachable(suspect, w);
+        }
+        let ask = Msg::ProbeRequest {
+            suspect,
+            addr: s.addr,
+            incarnation: s.incarnation,
+        };
+        self.live.witness_links.insert(link, suspect);
+        self.send(link, ask);
+    }
+
+    /// A temporary witness link closed: if its verdict had not come, it never will.
+    pub(super) fn witness_link_down(&mut self, link: LinkId) {
+        if let (Some(suspect), Some(remote)) = (
+            self.live.witness_links.remove(&link),
+            self.links.get(&link).copied(),
+        ) {
+            self.witness_unreachable(suspect, remote.id);
+        }
+    }
+
+    pub(super) fn witness_unreachable(&mut self, suspect: PeerId, w: PeerId) {
+        let Some(s) = self.live.suspicions.get_mut(&suspect) else {
+            return;
+        };
+        if s.waiting.remove(&w) && s.waiting.is_empty() && s.asked {
+            self.decide(suspect);
+        }
+    }
+
+    /// Another peer asks this one to probe a suspect (this peer is a witness).
+    pub(super) fn on_probe_request(&mut self, asker: LinkId, suspect: Target, addr: SocketAddr) {
+        if suspect.id == self.key.id() {
+            return self.answer_probe(suspect, asker, true);
+        }
+        if self.live.probes >= MAX_PROBES {
+            return;
+        }
+        self.live.probes += 1;
+        self.dial(addr, Dial::Probe { suspect, asker });
+    }
+
+    /// The probe's outcome, signed and sent to the asker.
+    pub(super) fn answer_probe(&mut self, suspect: Target, asker: LinkId, alive: bool) {
+        self.live.probes = self.live.probes.saturating_sub(1);
+        let v = Verdict::new(&self.key, suspect.id, suspect.incarnation, alive, self.now);
+        if self.links.contains_key(&asker) {
+            self.send(asker, Msg::Verdict(v));
+        }
+    }
+
+    pub(super) fn on_verdict(&mut self, link: LinkId, remote: Remote, v: Verdict) {
+        if self.live.witness_links.remove(&link).is_some() {
+            self.close(link);
+        }
+        let suspect = v.suspect;
+        let Some(s) = self.live.suspicions.get_mut(&suspect) else {
+            return;
+        };
+        let fits = v.witness == remote.id && v.incarnation == s.incarnation && v.verify();
+        if !fits || !s.waiting.remove(&v.witness) {
+            return;
+        }
+        s.verdicts.push(v);
+        if s.waiting.is_empty() {
+            self.decide(suspect);
+        }
+    }
+
+    /// All verdicts are in, or the time is up: report, or clear.
+    fn decide(&mut self, suspect: PeerId) {
+        let Some(s) = self.live.suspicions.remove(&suspect) else {
+            return;
+        };
+        let dead = s.verdicts.iter().filter(|v| !v.alive).count();
+        if !suspicion::confirmed(dead, s.verdicts.len()) {
+            return self.cleared(suspect, &s);
+        }
+        self.event(Event::SuspicionConfirmed {
+            peer: suspect.to_hex(),
+            addr: s.addr.to_string(),
+            dead,
+            verdicts: s.verdicts.len(),
+        });
+        self.live.lost.remove(&suspect);
+        let links: Vec<LinkId> = self
+            .neighbors
+            .iter()
+            .filter(|(_, n)| n.id == suspect)
+            .map(|(l, _)| *l)
+            .collect();
+        for l in links {
+            self.drop_link(l);
+            self.close(l);
+        }
+        let line = suspicion::dead_line(s.addr, self.now, self.addr);
+        let report = DeadReport::new(
+            &self.key,
+            line.clone(),
+            (suspect, s.addr, s.incarnation),
+            s.verdicts,
+        );
+        let seeds: Vec<LinkId> = self.seed_links.values().copied().collect();
+        for &l in &seeds {
+            self.send(l, Msg::DeadReport(Box::new(report.clone())));
+        }
+        self.event(Event::DeadNodeReported {
+            line,
+            peer: suspect.to_hex(),
+            seeds: seeds.len(),
+        });
+    }
+
+    fn cleared(&mut self, suspect: PeerId, s: &Suspicion) {
+        let dead = s.verdicts.iter().filter(|v| !v.alive).count();
+        self.event(Event::SuspicionCleared {
+            peer: suspect.to_hex(),
+            addr: s.addr.to_string(),
+            dead,
+            verdicts: s.verdicts.len(),
+        });
+        // Alive, by the witnesses' word: a lost link is let go (refilling covers the
+        // degree), a live one starts counting again.
+        self.live.lost.remove(&suspect);
+        for n in self.neighbors.values_mut().filter(|n| n.id == suspect) {
+            n.misses = 0;
+        }
+    }
+
+    /// The seeds removed this peer while it is alive (a partition healed, or a false
+    /// accusation got through): come back with a higher incarnation (SPEC §5 Conflicts).
+    pub(super) fn on_removed(&mut self, cert: Certificate) {
+        let c = cert.change;
+        let mine = c.op == Op::Remove && c.peer == self.key.id();
+        if !mine || c.incarnation < self.incarnation || cert.verify(&self.seed_set()).is_err() {
+            return;
+        }
+        self.incarnation = c.incarnation + 1;
+        self.cert = None;
+        self.registered_with.clear();
+        let text = format!(
+            "removed by the seeds at incarnation {} while alive: registering again at incarnation {}",
+            c.incarnation, self.incarnation
+        );
+        self.event(Event::Notice { text });
+        self.register();
+    }
+}

@@ -1,0 +1,470 @@
+//! Proposals, validation, votes and certificates (SPEC §5, PROTOCOL §5–§6, §12.3).
+//!
+//! The coordinator of a change sends it to every seed; each seed checks it on its own,
+//! probes the peer concerned (dial-back for an add, its own probe of the accused for a
+//! removal), and signs a vote. A quorum of yes votes is a certificate, applied only after it
+//! verifies.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{Bucket, Coordination, Dial, Member, Reply, State, Validation};
+use crate::cert::{CertError, Certificate, Change, Digest, Evidence, Op, Proposal, Vote};
+use crate::event::Event;
+use crate::id::PeerId;
+use crate::quorum::{Outcome, Tally};
+use crate::wire::Msg;
+
+impl State {
+    /// Starts or joins the decision on `change`. `waiter` (the registering peer's link)
+    /// hears the outcome.
+    pub(super) fn coordinate(
+        &mut self,
+        change: Change,
+        evidence: Evidence,
+        source: IpAddr,
+        waiter: Option<crate::node::LinkId>,
+    ) {
+        let digest = change.digest();
+        if let Some(c) = self.coordinating.get_mut(&digest) {
+            c.waiters.extend(waiter);
+            return;
+        }
+        if self.coordinating.len() >= self.settings.max_pending {
+            let reason = "the seed is busy: too many decisions in flight".to_string();
+            if let Some(l) = waiter {
+                self.send(l, Msg::Refused { reason });
+            }
+            return;
+        }
+        self.proposed_event(change, &evidence);
+        let seeds = self.other_seed_links();
+        let (n, q) = (self.config.seeds.len(), self.config.quorum());
+        if seeds.len() + 1 < q {
+            let reachable = seeds.len() + 1;
+            let reason = format!("only {reachable} of {n} seeds reachable, a quorum needs {q}");
+            self.abort_event(change, &reason);
+            if let Some(l) = waiter {
+                self.send(l, Msg::Refused { reason });
+            }
+            return;
+        }
+        let coordination = Coordination {
+            change,
+            waiters: waiter.into_iter().collect(),
+            tally: Tally::new(n),
+            yes: Vec::new(),
+            no: Vec::new(),
+            deadline: self.now + self.settings.proposal_timeout,
+        };
+        self.coordinating.insert(digest, coordination);
+        let proposal = Proposal {
+            change,
+            evidence,
+            source,
+        };
+        for l in seeds {
+            self.send(l, Msg::Propose(Box::new(proposal.clone())));
+        }
+        self.on_propose(proposal, Reply::Local);
+    }
+
+    pub(super) fn on_propose(&mut self, p: Proposal, reply: Reply) {
+        let digest = p.change.digest();
+        if let Some((vote, _)) = self.voted.get(&digest) {
+            let vote = vote.clone();
+            return self.reply(reply, vote);
+        }
+        if let Some(v) = self.validating.get_mut(&digest) {
+            v.replies.push(reply);
+            return;
+        }
+        if self.validating.len() >= self.settings.max_pending {
+            return self.cast(p.change, false, "the seed is busy", vec![reply]);
+        }
+        let checked = match &p.evidence {
+            Evidence::Registration(_) => self.check_add(&p).map(|()| (None, None)),
+            Evidence::DeadReport(r) => {
+                let reporter = r.reporter;
+                self.check_remove(&p).map(|e| (Some(reporter), e))
+            }
+        };
+        match checked {
+            Err(reason) => self.cast(p.change, false, &reason, vec![reply]),
+            Ok((reporter, evidence_error)) => {
+                let validation = Validation {
+                    change: p.change,
+                    replies: vec![reply],
+                    deadline: self.now + self.settings.proposal_timeout,
+                    reporter,
+                    evidence_error,
+                };
+                self.validating.insert(digest, validation);
+                self.dial(p.change.addr, Dial::Probe(digest));
+            }
+        }
+    }
+
+    /// Every check of an add but the dial-back (PROTOCOL §6.3).
+    fn check_add(&mut self, p: &Proposal) -> Result<(), String> {
+        let c = p.change;
+        let Evidence::Registration(reg) = &p.evidence else {
+            return Err("an add needs the peer's registration".into());
+        };
+        if c.op != Op::Add {
+            return Err("a registration can only add".into());
+        }
+        if (reg.peer, reg.addr, reg.incarnation) != (c.peer, c.addr, c.incarnation) {
+            return Err("the registration does not match the change".into());
+        }
+        if !reg.verify() {
+            return Err("the peer's signature does not hold".into());
+        }
+        if let Some(cert) = self.removed.get(&c.peer) {
+            let k = cert.change.incarnation;
+            if k >= c.incarnation {
+                return Err(format!("removed at incarnation {k}"));
+            }
+        }
+        if let Some(m) = self.pl.get(&c.peer) {
+            if m.incarnation > c.incarnation {
+                return Err(format!("stale: incarnation {} is admitted", m.incarnation));
+            }
+            if m.incarnation == c.incarnation && m.addr != c.addr {
+                let (inc, addr) = (m.incarnation, m.addr);
+                return Err(format!("incarnation {inc} is admitted at {addr}"));
+            }
+        }
+        if let Some(addr) = self.promised.get(&(c.peer, c.incarnation)) {
+            if *addr != c.addr {
+                let inc = c.incarnation;
+                return Err(format!("this seed voted for incarnation {inc} at {addr}"));
+            }
+        }
+        let holder = self
+            .pl
+            .iter()
+            .find(|(id, m)| m.addr == c.addr && **id != c.peer);
+        if let Some((holder, _)) = holder {
+            return Err(format!("address {} is held by peer {holder}", c.addr));
+        }
+        if !self.take_token(p.source) {
+            return Err(format!(
+                "rate limit: too many registrations from {}",
+                p.source
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every check of a removal but the seed's own probe (PROTOCOL §12.3). `Ok` carries what
+    /// is wrong with the evidence, if anything: the seed still probes, to tell a false
+    /// accusation from a poorly evidenced true one.
+    fn check_remove(&mut self, p: &Proposal) -> Result<Option<String>, String> {
+        let c = p.change;
+        let Evidence::DeadReport(r) = &p.evidence else {
+            return Err("a removal needs a dead-node report".into());
+        };
+        if c.op != Op::Remove
+            || (r.suspect, r.addr, r.incarnation) != (c.peer, c.addr, c.incarnation)
+        {
+            return Err("the report does not match the change".into());
+        }
+        let member = self.pl.get(&c.peer).map(|m| (m.addr, m.incarnation));
+        if member != Some((c.addr, c.incarnation)) {
+            return Err(format!(
+                "{} is not in the Peer List at {} (incarnation {})",
+                c.peer, c.addr, c.incarnation
+            ));
+        }
+        if !self.take_token(p.source) {
+            return Err(format!(
+                "rate limit: too many dead-node reports from {}",
+                p.source
+            ));
+        }
+        let pl = &self.pl;
+        Ok(r.check(self.now, |w| pl.contains_key(w)).err())
+    }
+
+    fn take_token(&mut self, ip: IpAddr) -> bool {
+        let burst = f64::from(self.settings.rate_burst);
+        let refill = self.settings.rate_refill.as_secs_f64().max(1e-6);
+        let now = self.now;
+        if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.settings.max_sources {
+            // Forget the full buckets first: they hold no information.
+            self.buckets
+                .retain(|_, b| b.tokens + now.since(b.at).as_secs_f64() / refill < burst);
+            if self.buckets.len() >= self.settings.max_sources {
+                return false;
+            }
+        }
+        let b = self.buckets.entry(ip).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        b.tokens = (b.tokens + now.since(b.at).as_secs_f64() / refill).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The answer of a probe: the id met at the address, or why nobody was met.
+    pub(super) fn on_probe(&mut self, digest: Digest, answer: Result<PeerId, String>) {
+        let Some(v) = self.validating.remove(&digest) else {
+            return;
+        };
+        let (c, addr) = (v.change, v.change.addr);
+        let alive = matches!(answer, Ok(id) if id == c.peer);
+        let (yes, reason) = match (c.op, answer) {
+            (Op::Add, Ok(_)) if alive => (true, String::new()),
+            (Op::Add, Ok(id)) => (
+                false,
+                format!("dial-back to {addr} met peer {id}, not the registering peer"),
+            ),
+            (Op::Add, Err(e)) => (false, format!("dial-back to {addr} failed: {e}")),
+            (Op::Remove, _) if alive => {
+                let reason = format!("the accused answered this seed's own probe at {addr}");
+                let reporter = v.reporter.map(|r| r.to_hex()).unwrap_or_default();
+                self.remember(format!("false accusation of {} by {reporter:.8}", c.peer));
+                self.event(Event::FalseAccusation {
+                    peer: c.peer.to_hex(),
+                    addr: addr.to_string(),
+                    reporter,
+                    reason: reason.clone(),
+                });
+                (false, reason)
+            }
+            (Op::Remove, _) => match v.evidence_error {
+                Some(e) => (false, format!("evidence: {e}")),
+                None => (true, String::new()),
+            },
+        };
+        self.cast(c, yes, &reason, v.replies);
+    }
+
+    fn cast(&mut self, change: Change, yes: bool, reason: &str, replies: Vec<Reply>) {
+        // A dial-back takes time: another address may have been promised meanwhile.
+        let taken = self.promised.get(&(change.peer, change.incarnation));
+        let (yes, reason) = match taken {
+            Some(addr) if yes && change.op == Op::Add && *addr != change.addr => {
+                let inc = change.incarnation;
+                (
+                    false,
+                    format!("this seed voted for incarnation {inc} at {addr}"),
+                )
+            }
+            _ => (yes, reason.to_string()),
+        };
+        if yes && change.op == Op::Add {
+            self.promised
+                .insert((change.peer, change.incarnation), change.addr);
+        }
+        let vote = Vote::new(&self.key, change, yes, &reason);
+        self.voted.insert(change.digest(), (vote.clone(), self.now));
+        self.event(Event::Vote {
+            op: change.op_name(),
+            peer: change.peer.to_hex(),
+            addr: change.addr.to_string(),
+            incarnation: change.incarnation,
+            yes,
+            reason: vote.reason.clone(),
+        });
+        for r in replies {
+            self.reply(r, vote.clone());
+        }
+    }
+
+    /// How long a vote is given again to a repeated proposal: a yes for `vote_memory`, a no
+    /// only for one proposal timeout, so that a refused peer may try again (PROTOCOL §5.2).
+    pub(super) fn vote_memory(&self, vote: &Vote) -> Duration {
+        if vote.yes {
+            self.settings.vote_memory
+        } else {
+            self.settings.proposal_timeout
+        }
+    }
+
+    fn reply(&mut self, to: Reply, vote: Vote) {
+        match to {
+            Reply::Local => self.on_vote(vote),
+            Reply::Link(link) => self.send(link, Msg::Vote(vote)),
+        }
+    }
+
+    pub(super) fn on_vote(&mut self, vote: Vote) {
+        let digest = vote.change.digest();
+        let Some(c) = self.coordinating.get_mut(&digest) else {
+            return;
+        };
+        if !c.tally.record(vote.voter, vote.yes) {
+            return;
+        }
+        if vote.yes {
+            c.yes.push(vote);
+        } else {
+            c.no.push(format!("{}: {}", vote.voter, vote.reason));
+        }
+        match c.tally.outcome() {
+            Outcome::Pending => {}
+            Outcome::Won => self.commit(digest),
+            Outcome::Lost => {
+                let reason = format!("voted down: {}", c.no.join("; "));
+                self.abort(digest, &reason);
+            }
+        }
+    }
+
+    fn commit(&mut self, digest: Digest) {
+        let Some(c) = self.coordinating.remove(&digest) else {
+            return;
+        };
+        let cert = Certificate::from_votes(c.change, &c.yes);
+        if let Err(e) = self.apply(&cert) {
+            // Only if our own seed table changed under us; abort rather than send it.
+            return self.abort_event(c.change, &format!("own certificate rejected: {e}"));
+        }
+        for l in self.other_seed_links() {
+            self.send(l, Msg::Commit(cert.clone()));
+        }
+        for l in c.waiters {
+            if self.links.contains_key(&l) {
+                self.send(l, Msg::Admitted(cert.clone()));
+            }
+        }
+    }
+
+    pub(super) fn abort(&mut self, digest: Digest, reason: &str) {
+        let Some(c) = self.coordinating.remove(&digest) else {
+            return;
+        };
+        self.abort_event(c.change, reason);
+        for l in c.waiters {
+            if self.links.contains_key(&l) {
+                let reason = reason.to_string();
+                self.send(l, Msg::Refused { reason });
+            }
+        }
+    }
+
+    fn proposed_event(&mut self, c: Change, evidence: &Evidence) {
+        let (peer, addr, incarnation) = (c.peer.to_hex(), c.addr.to_string(), c.incarnation);
+        self.event(match evidence {
+            Evidence::Registration(_) => Event::RegistrationProposed {
+                peer,
+                addr,
+                incarnation,
+            },
+            Evidence::DeadReport(r) => Event::RemovalProposed {
+                peer,
+                addr,
+                incarnation,
+                reporter: r.reporter.to_hex(),
+                line: r.line.clone(),
+            },
+        });
+    }
+
+    fn abort_event(&mut self, c: Change, reason: &str) {
+        let op = c.op_name();
+        self.remember(format!(
+            "aborted {op} of {} at {}: {reason}",
+            c.peer, c.addr
+        ));
+        let (peer, addr, incarnation) = (c.peer.to_hex(), c.addr.to_string(), c.incarnation);
+        let reason = reason.to_string();
+        self.event(match c.op {
+            Op::Add => Event::RegistrationAborted {
+                peer,
+                addr,
+                incarnation,
+                reason,
+            },
+            Op::Remove => Event::RemovalAborted {
+                peer,
+                addr,
+                incarnation,
+                reason,
+            },
+        });
+    }
+
+    /// Verifies a certificate and applies it to the Peer List (PROTOCOL §5.3).
+    /// Applying the same change again changes nothing.
+    pub(super) fn apply(&mut self, cert: &Certificate) -> Result<(), CertError> {
+        cert.verify(&self.seed_set())?;
+        let c = cert.change;
+        let removed_at = self.removed.get(&c.peer).map(|r| r.change.incarnation);
+        let signers = || cert.signers().iter().map(PeerId::to_hex).collect();
+        let (peer, addr, incarnation) = (c.peer.to_hex(), c.addr.to_string(), c.incarnation);
+        match c.op {
+            Op::Add => {
+                // Two certificates of one incarnation need a corrupt quorum (see `promised`);
+                // should they meet, the lower digest wins, so the order of arrival does not.
+                let wins = self.pl.get(&c.peer).is_none_or(|m| {
+                    m.incarnation < c.incarnation
+                        || (m.incarnation == c.incarnation && c.digest() < m.cert.change.digest())
+                });
+                if removed_at.is_some_and(|k| k >= c.incarnation) || !wins {
+                    return Ok(());
+                }
+                let member = Member {
+                    addr: c.addr,
+                    incarnation: c.incarnation,
+                    cert: cert.clone(),
+                };
+                self.pl.insert(c.peer, member);
+                self.remember(format!(
+                    "admitted {} at {} (incarnation {incarnation})",
+                    c.peer, c.addr
+                ));
+                self.event(Event::RegistrationCommitted {
+                    peer,
+                    addr,
+                    incarnation,
+                    signers: signers(),
+                });
+            }
+            Op::Remove => {
+                if removed_at.is_some_and(|k| k >= c.incarnation) {
+                    return Ok(());
+                }
+                self.removed.insert(c.peer, cert.clone());
+                let held = self
+                    .pl
+                    .get(&c.peer)
+                    .is_some_and(|m| m.incarnation <= c.incarnation);
+                if held {
+                    self.pl.remove(&c.peer);
+                    self.topology.remove(&c.peer);
+                }
+                self.remember(format!(
+                    "removed {} at {} (incarnation {incarnation})",
+                    c.peer, c.addr
+                ));
+                self.event(Event::RemovalCommitted {
+                    peer,
+                    addr,
+                    incarnation,
+                    signers: signers(),
+                });
+                // A removed peer that is still there learns it, and can come back later
+                // with a higher incarnation.
+                let links: Vec<_> = self
+                    .links
+                    .iter()
+                    .filter(|(_, r)| r.id == c.peer)
+                    .map(|(l, _)| *l)
+                    .collect();
+                for l in links {
+                    self.send(l, Msg::Removed(cert.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
