@@ -9,13 +9,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::*;
-use hearsay_net::conn::Identity;
-use hearsay_proto::config::Config;
 use hearsay_proto::gossip::{self, Gossip};
 use hearsay_proto::wire::Msg;
-use hearsay_proto::{peer, Input, Keypair, Machine, Output, PeerId, Role, Time};
+use hearsay_proto::{Keypair, Output, PeerId};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+
+/// The settings of FAST, for rogue peers.
+fn rogue_settings() -> hearsay_proto::peer::Settings {
+    hearsay_proto::peer::Settings {
+        gossip_interval: Duration::from_millis(100),
+        gossip_delay: Duration::from_secs(6),
+        ..hearsay_proto::peer::Settings::default()
+    }
+}
 
 const FAST: [&str; 6] = [
     "--gossip-interval",
@@ -138,73 +145,6 @@ fn forty_peers_each_receive_all_390_messages_once() {
     );
 }
 
-/// A peer of the test's own, run by the real runtime around the real peer state machine,
-/// whose outputs `rewrite` may change: a peer that misbehaves on purpose.
-struct Rogue<F> {
-    inner: peer::State,
-    rewrite: F,
-}
-
-impl<F: FnMut(Output) -> Output> Machine for Rogue<F> {
-    fn handle(&mut self, now: Time, input: Input) {
-        self.inner.handle(now, input)
-    }
-    fn poll_output(&mut self) -> Option<Output> {
-        self.inner.poll_output().map(&mut self.rewrite)
-    }
-    fn poll_timeout(&self) -> Option<Time> {
-        self.inner.poll_timeout()
-    }
-}
-
-/// Starts a rogue peer named `name` in this process; stops when the token is cancelled.
-fn start_rogue<F>(net: &Net, name: &str, key: Keypair, rewrite: F) -> CancellationToken
-where
-    F: FnMut(Output) -> Output + Send + 'static,
-{
-    let text = std::fs::read_to_string(net.dir.join("config.txt")).unwrap();
-    let config = Config::parse("config.txt", &text).unwrap();
-    let settings = peer::Settings {
-        gossip_interval: Duration::from_millis(100),
-        gossip_delay: Duration::from_secs(6),
-        ..peer::Settings::default()
-    };
-    let cancel = CancellationToken::new();
-    let (dir, name, stop) = (net.dir.clone(), name.to_string(), cancel.clone());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let now = hearsay_net::now();
-            let inner = peer::State::new(now, key.clone(), addr, 1, config, settings, 7);
-            let out = hearsay_net::log::open_append(&dir.join("outputfile.txt")).unwrap();
-            let events = hearsay_net::log::open_append(&dir.join(format!("{name}.jsonl"))).unwrap();
-            let log =
-                hearsay_net::Logger::new(addr.to_string(), "peer", false, Some(out), Some(events));
-            let me = Identity {
-                key,
-                role: Role::Peer,
-                addr,
-            };
-            let rogue = Rogue { inner, rewrite };
-            let _ = hearsay_net::run(
-                rogue,
-                listener,
-                me,
-                hearsay_net::Options::default(),
-                log,
-                stop,
-            )
-            .await;
-        });
-    });
-    cancel
-}
-
 /// SPEC §6: two peers on 127.0.0.1 that generate at the same millisecond with the same
 /// Msg# write the same text, and both messages reach everyone.
 #[test]
@@ -226,12 +166,12 @@ fn the_same_text_from_two_peers_on_one_ip_reaches_everyone_twice() {
             } if g.origin == key.id() => {
                 let (_, seq) = gossip::parse_text(&g.text).unwrap();
                 let text = gossip::text(born, "127.0.0.1".parse().unwrap(), seq);
-                Output::Send {
+                vec![Output::Send {
                     link,
                     msg: Msg::Gossip(Gossip::new(&key, text)),
-                }
+                }]
             }
-            other => other,
+            other => vec![other],
         }
     };
     let (a, b) = (
@@ -239,8 +179,8 @@ fn the_same_text_from_two_peers_on_one_ip_reaches_everyone_twice() {
         Keypair::from_secret([12; 32]),
     );
     let stops = [
-        start_rogue(&net, "twin_a", a.clone(), twin(a.clone())),
-        start_rogue(&net, "twin_b", b.clone(), twin(b.clone())),
+        start_rogue(&net, "twin_a", a.clone(), rogue_settings(), twin(a.clone())),
+        start_rogue(&net, "twin_b", b.clone(), rogue_settings(), twin(b.clone())),
     ];
     let from_twins = |n: &str| -> BTreeSet<(String, String)> {
         net.events_named(n, "gossip_received")
@@ -297,25 +237,31 @@ fn forged_gossip_is_received_by_nobody() {
     let me = key.id();
     // Each message it generates goes out as peer0's, numbered from 101, still signed by
     // the forger's own key.
-    let stop = start_rogue(&net, "forger", key, move |out| match out {
-        Output::Send {
-            link,
-            msg: Msg::Gossip(g),
-        } if g.origin == me => {
-            let (born, seq) = gossip::parse_text(&g.text).unwrap();
-            let text = gossip::text(born, "127.0.0.1".parse().unwrap(), seq + 100);
-            let forged = Gossip {
-                origin: victim,
-                text,
-                ..g
-            };
+    let stop = start_rogue(
+        &net,
+        "forger",
+        key,
+        rogue_settings(),
+        move |out| match out {
             Output::Send {
                 link,
-                msg: Msg::Gossip(forged),
+                msg: Msg::Gossip(g),
+            } if g.origin == me => {
+                let (born, seq) = gossip::parse_text(&g.text).unwrap();
+                let text = gossip::text(born, "127.0.0.1".parse().unwrap(), seq + 100);
+                let forged = Gossip {
+                    origin: victim,
+                    text,
+                    ..g
+                };
+                vec![Output::Send {
+                    link,
+                    msg: Msg::Gossip(forged),
+                }]
             }
-        }
-        other => other,
-    });
+            other => vec![other],
+        },
+    );
     // Honest gossip still flows everywhere (the forger too relays honestly) ...
     wait_for("honest gossip delivered", Duration::from_secs(60), || {
         for n in &names {

@@ -6,10 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{self, Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hearsay_net::conn::Identity;
+use hearsay_proto::config::Config;
+use hearsay_proto::{peer, Input, Keypair, Machine, Output, Role, Time};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 pub const SEED: &str = env!("CARGO_BIN_EXE_seed");
 pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
@@ -107,7 +111,7 @@ impl Net {
     }
 
     /// Waits for peer `name` to exit (within `limit`) and returns its output.
-    pub fn wait_peer(&mut self, name: &str, limit: Duration) -> Output {
+    pub fn wait_peer(&mut self, name: &str, limit: Duration) -> process::Output {
         let i = self
             .peers
             .iter()
@@ -125,6 +129,18 @@ impl Net {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// SIGKILLs peer `name`.
+    pub fn kill_peer(&mut self, name: &str) {
+        let i = self
+            .peers
+            .iter()
+            .position(|(n, _)| n == name)
+            .expect("no such peer");
+        let (_, mut child) = self.peers.remove(i);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// The events a node wrote so far.
@@ -235,4 +251,85 @@ pub fn connected(nodes: &BTreeSet<String>, edges: &[(String, String)]) -> bool {
         }
     }
     seen.len() == nodes.len()
+}
+
+/// A peer of the test's own, run by the real runtime around the real peer state machine,
+/// whose outputs `rewrite` may change, drop or add to: a peer that misbehaves on purpose.
+pub struct Rogue<F> {
+    inner: peer::State,
+    rewrite: F,
+    queue: VecDeque<Output>,
+}
+
+impl<F: FnMut(Output) -> Vec<Output>> Machine for Rogue<F> {
+    fn handle(&mut self, now: Time, input: Input) {
+        self.inner.handle(now, input)
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        while self.queue.is_empty() {
+            let out = self.inner.poll_output()?;
+            self.queue.extend((self.rewrite)(out));
+        }
+        self.queue.pop_front()
+    }
+    fn poll_timeout(&self) -> Option<Time> {
+        self.inner.poll_timeout()
+    }
+}
+
+/// Starts a rogue peer named `name` in this process (events in `<name>.jsonl`), with
+/// `settings`; it stops when the returned token is cancelled.
+pub fn start_rogue<F>(
+    net: &Net,
+    name: &str,
+    key: Keypair,
+    settings: peer::Settings,
+    rewrite: F,
+) -> CancellationToken
+where
+    F: FnMut(Output) -> Vec<Output> + Send + 'static,
+{
+    let text = std::fs::read_to_string(net.dir.join("config.txt")).expect("config");
+    let config = Config::parse("config.txt", &text).expect("config parses");
+    let cancel = CancellationToken::new();
+    let (dir, name, stop) = (net.dir.clone(), name.to_string(), cancel.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let now = hearsay_net::now();
+            let inner = peer::State::new(now, key.clone(), addr, 1, config, settings, 7);
+            let out = hearsay_net::log::open_append(&dir.join("outputfile.txt")).expect("log");
+            let events =
+                hearsay_net::log::open_append(&dir.join(format!("{name}.jsonl"))).expect("events");
+            let log =
+                hearsay_net::Logger::new(addr.to_string(), "peer", false, Some(out), Some(events));
+            let me = Identity {
+                key,
+                role: Role::Peer,
+                addr,
+            };
+            let rogue = Rogue {
+                inner,
+                rewrite,
+                queue: VecDeque::new(),
+            };
+            let _ = hearsay_net::run(
+                rogue,
+                listener,
+                me,
+                hearsay_net::Options::default(),
+                log,
+                stop,
+            )
+            .await;
+        });
+    });
+    cancel
 }

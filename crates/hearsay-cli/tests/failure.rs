@@ -1,0 +1,325 @@
+//! Issue 4 acceptance over real processes: failure detection with two-level consensus
+//! (SPEC §5 Validating a removal, §6 Liveness and Suspicion; PROTOCOL §12).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hearsay_proto::suspicion::{dead_line, DeadReport, Verdict};
+use hearsay_proto::wire::Msg;
+use hearsay_proto::{peer, Keypair, Output, PeerId};
+use serde_json::Value;
+
+/// Fast liveness: 200 ms rounds, suspicion after 3 misses, 2 s for verdicts.
+const FAST: [&str; 6] = [
+    "--ping-interval",
+    "200ms",
+    "--suspect-after",
+    "3",
+    "--verdict-timeout",
+    "2s",
+];
+/// suspect_after × ping_interval.
+const DETECT: Duration = Duration::from_millis(600);
+/// The consensus bound this test holds the system to: peer verdicts (≤ 2 s) plus the seeds'
+/// probe and vote (≤ 5 s, the proposal timeout), with room for a loaded machine.
+const CONSENSUS: Duration = Duration::from_secs(10);
+
+fn start(net: &mut Net, names: &[String], extra: &[&str]) {
+    net.start_seeds();
+    for n in names {
+        let mut args: Vec<&str> = FAST.to_vec();
+        args.extend_from_slice(extra);
+        net.start_peer(n, &args);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seeds = net.seeds.clone();
+    let want = names.len();
+    wait_for(
+        "every peer admitted everywhere",
+        Duration::from_secs(60),
+        || {
+            for s in &seeds {
+                let n = peer_ids(&status(*s)?).len();
+                if n != want {
+                    return Err(format!("{s} holds {n}"));
+                }
+            }
+            Ok(())
+        },
+    );
+}
+
+fn overlay(st: &Value) -> (BTreeSet<String>, Vec<(String, String)>) {
+    let mut nodes = BTreeSet::new();
+    let mut edges = Vec::new();
+    for p in st["peers"].as_array().unwrap() {
+        let id = p["id"].as_str().unwrap().to_string();
+        nodes.insert(id.clone());
+        for n in p["neighbors"].as_array().unwrap() {
+            edges.push((id.clone(), n.as_str().unwrap().to_string()));
+        }
+    }
+    (nodes, edges)
+}
+
+/// Waits until every seed's PL is exactly `alive` and the overlay among them is connected.
+fn wait_removed(net: &Net, alive: &BTreeSet<String>, limit: Duration) {
+    let seeds = net.seeds.clone();
+    wait_for(
+        "the dead removed everywhere, the living kept",
+        limit,
+        || {
+            for s in &seeds {
+                let st = status(*s)?;
+                let ids = peer_ids(&st);
+                if &ids != alive {
+                    let gone: Vec<_> = alive.difference(&ids).collect();
+                    let extra: Vec<_> = ids.difference(alive).collect();
+                    return Err(format!("{s}: missing {gone:?}, still holds {extra:?}"));
+                }
+            }
+            Ok(())
+        },
+    );
+}
+
+fn wait_connected(net: &Net, alive: &BTreeSet<String>) {
+    let seed = net.seeds[0];
+    wait_for(
+        "a connected overlay of the living",
+        Duration::from_secs(20),
+        || {
+            let (_, edges) = overlay(&status(seed)?);
+            if connected(alive, &edges) {
+                Ok(())
+            } else {
+                Err(format!("{} edges, not connected", edges.len()))
+            }
+        },
+    );
+}
+
+/// SPEC §6: SIGKILL one of 20 peers. Within suspect_after × ping_interval plus the consensus
+/// bound, every seed's PL lacks it and every seed logged `removal_committed`; the others stay
+/// and their overlay is connected.
+#[test]
+fn a_killed_peer_is_removed_by_every_seed() {
+    let mut net = Net::new("kill1", 3);
+    let names: Vec<String> = (0..20).map(|i| format!("peer{i}")).collect();
+    start(&mut net, &names, &["--gossip-count", "0"]);
+    let victim = net.id_of("peer7").unwrap();
+    let alive: BTreeSet<String> = names
+        .iter()
+        .filter(|n| *n != "peer7")
+        .map(|n| net.id_of(n).unwrap())
+        .collect();
+    let killed = Instant::now();
+    net.kill_peer("peer7");
+    wait_removed(&net, &alive, DETECT + CONSENSUS);
+    eprintln!("removed everywhere {:?} after the kill", killed.elapsed());
+    for s in 0..3 {
+        let committed = net.events_named(&format!("seed{s}"), "removal_committed");
+        assert!(
+            committed.iter().any(|e| e["peer"] == victim.as_str()),
+            "seed{s} logged no removal_committed"
+        );
+        assert_eq!(committed.len(), 1, "seed{s} removed exactly one peer");
+    }
+    // Seeds logged the report as sent, and the reporter the exact line.
+    let log = net.log();
+    assert!(
+        log.contains("dead-node report from peer") && log.contains("Dead Node:127.0.0.1:"),
+        "{log}"
+    );
+    let reported: Vec<Value> = names
+        .iter()
+        .flat_map(|n| net.events_named(n, "dead_node_reported"))
+        .collect();
+    assert!(!reported.is_empty());
+    for r in &reported {
+        let line = r["line"].as_str().unwrap();
+        let parts: Vec<&str> = line.split(':').collect();
+        assert_eq!(parts.len(), 5, "{line}");
+        assert_eq!(
+            (parts[0], parts[1], parts[4]),
+            ("Dead Node", "127.0.0.1", "127.0.0.1"),
+            "{line}"
+        );
+        assert!(parts[3].parse::<f64>().is_ok(), "{line}");
+    }
+    wait_connected(&net, &alive);
+}
+
+/// SPEC §6: SIGKILL 5 of 30 peers at once: all 5 are removed, no live peer is, the overlay
+/// of the 25 is connected, and gossip generated afterwards reaches all 25.
+#[test]
+fn five_of_thirty_killed_at_once_are_removed_and_gossip_still_reaches_all() {
+    let mut net = Net::new("kill5", 3);
+    let names: Vec<String> = (0..30).map(|i| format!("peer{i}")).collect();
+    // Gossip starts 15 s after a peer's neighbours connect: well after the kills below.
+    let gossip = [
+        "--gossip-delay",
+        "15s",
+        "--gossip-interval",
+        "200ms",
+        "--gossip-count",
+        "5",
+    ];
+    start(&mut net, &names, &gossip);
+    let doomed = ["peer3", "peer8", "peer14", "peer21", "peer27"];
+    let alive_names: Vec<String> = names
+        .iter()
+        .filter(|n| !doomed.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    let alive: BTreeSet<String> = alive_names.iter().map(|n| net.id_of(n).unwrap()).collect();
+    for d in doomed {
+        net.kill_peer(d);
+    }
+    let killed = Instant::now();
+    wait_removed(&net, &alive, DETECT + CONSENSUS);
+    eprintln!(
+        "5 removed everywhere {:?} after the kills",
+        killed.elapsed()
+    );
+    wait_connected(&net, &alive);
+    assert!(net.events_named("seed0", "removal_committed").len() == 5);
+    // Every survivor gets the other 24 survivors' 5 messages each.
+    wait_for(
+        "gossip after the kills reaches all 25",
+        Duration::from_secs(60),
+        || {
+            for n in &alive_names {
+                let got: BTreeSet<String> = net
+                    .events_named(n, "gossip_received")
+                    .iter()
+                    .filter(|e| alive.contains(e["origin"].as_str().unwrap()))
+                    .map(|e| e["id"].as_str().unwrap().to_string())
+                    .collect();
+                if got.len() != 24 * 5 {
+                    return Err(format!("{n} has {} of 120", got.len()));
+                }
+            }
+            Ok(())
+        },
+    );
+}
+
+/// The accused, as the seeds know it: (id, address, incarnation).
+fn member(st: &Value, id: &str) -> (PeerId, SocketAddr, u64) {
+    let p = st["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap();
+    (
+        PeerId::from_hex(id).unwrap(),
+        p["addr"].as_str().unwrap().parse().unwrap(),
+        p["incarnation"].as_u64().unwrap(),
+    )
+}
+
+/// SPEC §8: a malicious peer (the real protocol, its own valid key, admitted) reports a live
+/// peer dead, once with only its own verdict and once with forged witness verdicts. The
+/// accused stays in every PL and every seed logs `false_accusation` naming the reporter.
+#[test]
+fn false_accusations_with_forged_or_missing_verdicts_remove_nobody() {
+    let mut net = Net::new("liar", 3);
+    let names: Vec<String> = (0..6).map(|i| format!("peer{i}")).collect();
+    start(&mut net, &names, &["--gossip-count", "0"]);
+    let st = status(net.seeds[0]).unwrap();
+    let victim = member(&st, &net.id_of("peer0").unwrap());
+    let other = |n: &str| PeerId::from_hex(&net.id_of(n).unwrap()).unwrap();
+    let (w1, w2) = (other("peer1"), other("peer2"));
+    let key = Keypair::from_secret([21; 32]);
+    let liar = key.id();
+    // Once admitted (its first neighbour report goes to its seeds), it sends each seed two
+    // false reports along with the report.
+    let settings = peer::Settings {
+        gossip_count: 0,
+        ..peer::Settings::default()
+    };
+    let mut sent = false;
+    let stop = start_rogue(&net, "liar", key.clone(), settings, move |out| match out {
+        Output::Send {
+            link,
+            msg: Msg::Neighbors(r),
+        } if !sent => {
+            let now = hearsay_net::now();
+            let me: SocketAddr = "127.0.0.1:9".parse().unwrap();
+            let line = dead_line(victim.1, now, me);
+            let own = Verdict::new(&key, victim.0, victim.2, false, now);
+            let missing = DeadReport::new(&key, line.clone(), victim, vec![own.clone()]);
+            // Verdicts in the names of two real peers, signed with the liar's key.
+            let forge = |w: PeerId| Verdict {
+                witness: w,
+                ..Verdict::new(&key, victim.0, victim.2, false, now)
+            };
+            let forged = DeadReport::new(&key, line, victim, vec![own, forge(w1), forge(w2)]);
+            sent = true;
+            vec![
+                Output::Send {
+                    link,
+                    msg: Msg::Neighbors(r),
+                },
+                Output::Send {
+                    link,
+                    msg: Msg::DeadReport(Box::new(missing)),
+                },
+                Output::Send {
+                    link,
+                    msg: Msg::DeadReport(Box::new(forged)),
+                },
+            ]
+        }
+        other => vec![other],
+    });
+    wait_for(
+        "every seed logs the false accusation",
+        Duration::from_secs(30),
+        || {
+            for s in 0..3 {
+                let found = net
+                    .events_named(&format!("seed{s}"), "false_accusation")
+                    .iter()
+                    .any(|e| {
+                        e["reporter"] == liar.to_hex().as_str()
+                            && e["peer"] == victim.0.to_hex().as_str()
+                    });
+                if !found {
+                    return Err(format!("seed{s} has not"));
+                }
+            }
+            Ok(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    for s in &net.seeds {
+        let ids = peer_ids(&status(*s).unwrap());
+        assert!(ids.contains(&victim.0.to_hex()), "{s} removed the accused");
+        assert_eq!(ids.len(), 7, "{s}: the six honest peers and the liar");
+    }
+    for s in 0..3 {
+        assert!(net
+            .events_named(&format!("seed{s}"), "removal_committed")
+            .is_empty());
+        let votes = net.events_named(&format!("seed{s}"), "vote");
+        let removal_votes: Vec<&Value> = votes.iter().filter(|v| v["op"] == "remove").collect();
+        assert!(
+            !removal_votes.is_empty(),
+            "seed{s} never voted on the removal"
+        );
+        assert!(
+            removal_votes.iter().all(|v| v["yes"] == false),
+            "seed{s} voted yes: {removal_votes:?}"
+        );
+    }
+    stop.cancel();
+}
