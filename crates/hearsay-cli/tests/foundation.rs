@@ -184,17 +184,12 @@ async fn register_directly(seed: SocketAddr, key: &Keypair, addr: SocketAddr) ->
     wire.send(Bytes::from(wire::encode(&Msg::Register(reg))))
         .await
         .expect("send");
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(15), wire.next())
-            .await
-            .expect("an answer in time")
-            .expect("open")
-            .expect("frame");
-        match wire::decode::<Msg>(&frame).expect("decodes") {
-            Msg::Seeds(_) => continue,
-            other => return other,
-        }
-    }
+    let frame = tokio::time::timeout(Duration::from_secs(15), wire.next())
+        .await
+        .expect("an answer in time")
+        .expect("open")
+        .expect("frame");
+    wire::decode::<Msg>(&frame).expect("decodes")
 }
 
 /// SPEC §6 Joining: with 2 of 3 seeds stopped, a new peer cannot register: it exits

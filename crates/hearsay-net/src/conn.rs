@@ -15,6 +15,7 @@ use hearsay_proto::{Keypair, LinkId, Remote, Role};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
 
 /// A framed TCP stream.
 pub type Wire = Framed<TcpStream, LengthDelimitedCodec>;
@@ -42,6 +43,8 @@ pub enum NetEvent {
         dial: Option<DialToken>,
         /// The link's send queue.
         tx: mpsc::Sender<Bytes>,
+        /// Ends the link at once, queued frames or not.
+        cancel: CancellationToken,
     },
     /// A frame arrived.
     Frame {
@@ -88,6 +91,10 @@ pub fn framed(stream: TcpStream) -> Wire {
     Framed::new(stream, codec)
 }
 
+/// Largest handshake frame: a Hello or a Proof is about 150 bytes. Until the other side has
+/// proved its key, it cannot make this node reserve more.
+const MAX_HANDSHAKE_FRAME: usize = 512;
+
 async fn read_frame<T: serde::de::DeserializeOwned>(wire: &mut Wire) -> Result<T, String> {
     match wire.next().await {
         Some(Ok(bytes)) => wire::decode(&bytes).map_err(|e| e.to_string()),
@@ -105,6 +112,7 @@ pub async fn handshake(
     let source = stream.peer_addr().map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
     let mut wire = framed(stream);
+    wire.codec_mut().set_max_frame_length(MAX_HANDSHAKE_FRAME);
     let steps = async {
         let mine = Hello::new(me.role, me.key.id(), me.addr, rand::random());
         wire.send(Bytes::from(wire::encode(&mine)))
@@ -126,7 +134,10 @@ pub async fn handshake(
         })
     };
     match tokio::time::timeout(limit, steps).await {
-        Ok(Ok(remote)) => Ok((wire, remote)),
+        Ok(Ok(remote)) => {
+            wire.codec_mut().set_max_frame_length(MAX_FRAME);
+            Ok((wire, remote))
+        }
         Ok(Err(e)) => Err(format!("handshake failed: {e}")),
         Err(_) => Err(format!(
             "handshake not finished within {}",
@@ -135,43 +146,65 @@ pub async fn handshake(
     }
 }
 
-/// Moves frames until either side ends the link, then says `Down`.
+/// A write that takes longer than this means the other side stopped reading: the link is
+/// dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Moves frames until either side ends the link or `cancel` fires, then says `Down`.
+///
+/// Reading and writing are two tasks, so a stalled write never stops reading (nor the
+/// reverse). When the node drops the queue's sender, what is queued is flushed first.
 pub async fn run_link(
     wire: Wire,
     link: LinkId,
     node: mpsc::Sender<NetEvent>,
     mut queue: mpsc::Receiver<Bytes>,
+    cancel: CancellationToken,
 ) {
     let (mut sink, mut stream) = wire.split();
+    let writer_cancel = cancel.clone();
+    let writer = tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                _ = writer_cancel.cancelled() => break,
+                next = queue.recv() => next,
+            };
+            let Some(bytes) = next else {
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+                break;
+            };
+            match tokio::time::timeout(WRITE_TIMEOUT, sink.send(bytes)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        writer_cancel.cancel();
+    });
     let error = loop {
-        tokio::select! {
-            frame = stream.next() => match frame {
-                Some(Ok(bytes)) => match wire::decode::<Msg>(&bytes) {
-                    Ok(msg) => {
-                        if node.send(NetEvent::Frame { link, msg }).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => break Some(e.to_string()),
-                },
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    break Some(format!("bad frame: {e}"))
-                }
-                Some(Err(_)) | None => break None,
-            },
-            out = queue.recv() => match out {
-                Some(bytes) => {
-                    if sink.send(bytes).await.is_err() {
+        let frame = tokio::select! {
+            _ = cancel.cancelled() => break None,
+            frame = stream.next() => frame,
+        };
+        match frame {
+            Some(Ok(bytes)) => match wire::decode::<Msg>(&bytes) {
+                Ok(msg) => {
+                    let sent = tokio::select! {
+                        _ = cancel.cancelled() => break None,
+                        sent = node.send(NetEvent::Frame { link, msg }) => sent,
+                    };
+                    if sent.is_err() {
                         break None;
                     }
                 }
-                // The node closed the link: flush what is queued and go.
-                None => {
-                    let _ = sink.close().await;
-                    break None;
-                }
+                Err(e) => break Some(e.to_string()),
             },
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                break Some(format!("bad frame: {e}"));
+            }
+            Some(Err(_)) | None => break None,
         }
     };
+    cancel.cancel();
+    let _ = writer.await;
     let _ = node.send(NetEvent::Down { link, error }).await;
 }

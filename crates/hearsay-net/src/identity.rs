@@ -56,6 +56,11 @@ pub fn load_or_create_key(dir: &Path) -> Result<Keypair, IdentityError> {
     }
 }
 
+/// A key for a node that keeps no identity (a peer on port 0 is a new node at every start).
+pub fn ephemeral_key() -> Keypair {
+    Keypair::from_secret(rand::random())
+}
+
 /// Reads `dir/incarnation`, adds one, stores it and returns it (1 on first start).
 pub fn next_incarnation(dir: &Path) -> Result<u64, IdentityError> {
     let path = dir.join("incarnation");

@@ -60,10 +60,22 @@ impl Logger {
         }
     }
 
-    /// The human line for an event.
+    /// The human line for an event. Text from the network may hold anything: control
+    /// characters are escaped, so an event is always exactly one line.
     pub fn line(&self, now: Time, e: &Event) -> String {
         let t = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(now.0));
-        format!("{t} {} {} | {}\n", self.role, self.node, e.text())
+        let text: String = e
+            .text()
+            .chars()
+            .flat_map(|c| {
+                let escaped = c.is_control().then(|| c.escape_default());
+                escaped
+                    .into_iter()
+                    .flatten()
+                    .chain((!c.is_control()).then_some(c))
+            })
+            .collect();
+        format!("{t} {} {} | {text}\n", self.role, self.node)
     }
 
     /// The JSON line for an event.
@@ -118,6 +130,20 @@ mod tests {
         assert_eq!(
             line,
             "2023-11-14T22:13:20.123Z seed 127.0.0.1:6000 | lost the link to seed 127.0.0.1:6001\n"
+        );
+    }
+
+    #[test]
+    fn text_from_the_network_cannot_break_a_line() {
+        let log = Logger::new("n".into(), "peer", false, None, None);
+        let e = Event::Notice {
+            text: "refused\n2026-01-01T00:00:00.000Z seed x | forged\r\u{1b}[31m".into(),
+        };
+        let line = log.line(Time(0), &e);
+        assert_eq!(line.matches('\n').count(), 1, "{line:?}");
+        assert!(
+            line.ends_with("refused\\n2026-01-01T00:00:00.000Z seed x | forged\\r\\u{1b}[31m\n"),
+            "{line:?}"
         );
     }
 

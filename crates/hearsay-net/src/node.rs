@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use hearsay_proto::event::Event;
 use hearsay_proto::node::DialToken;
+use hearsay_proto::wire::Msg;
 use hearsay_proto::{wire, Input, LinkId, Machine, Output, Time};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::error::TrySendError;
@@ -36,8 +37,14 @@ pub struct Options {
     pub dial_timeout: Duration,
     /// Frames queued per link before the link is dropped as too slow.
     pub send_queue: usize,
-    /// Most connections at once, inbound and outbound.
+    /// Most inbound connections at once (accepting waits for a free slot).
     pub max_connections: usize,
+    /// Most outbound connections at once, apart from the inbound ones, so that a flood of
+    /// inbound connections cannot stop dial-backs and seed links (a dial beyond fails).
+    pub max_dials: usize,
+    /// Fault injection for tests and figures: the share of this node's liveness replies
+    /// (`Pong`) dropped on purpose. 0 in any real use.
+    pub drop_pongs: f64,
 }
 
 impl Default for Options {
@@ -47,6 +54,8 @@ impl Default for Options {
             dial_timeout: Duration::from_secs(3),
             send_queue: 1024,
             max_connections: 1024,
+            max_dials: 512,
+            drop_pongs: 0.0,
         }
     }
 }
@@ -70,6 +79,7 @@ pub async fn run<M: Machine>(
     let me = Arc::new(me);
     let (tx, mut rx) = mpsc::channel::<NetEvent>(4096);
     let slots = Arc::new(Semaphore::new(opts.max_connections));
+    let dial_slots = Arc::new(Semaphore::new(opts.max_dials));
     let stop = cancel.child_token();
     let _guard = stop.clone().drop_guard();
     tokio::spawn(accept_loop(
@@ -80,19 +90,24 @@ pub async fn run<M: Machine>(
         slots.clone(),
         stop.clone(),
     ));
-    let mut links: HashMap<LinkId, mpsc::Sender<Bytes>> = HashMap::new();
+    let mut links: HashMap<LinkId, Link> = HashMap::new();
     let mut echo = crate::echo::Echo::default();
     loop {
         while let Some(out) = machine.poll_output() {
             match out {
                 Output::Send { link, msg } => {
-                    let Some(q) = links.get(&link) else { continue };
-                    match q.try_send(Bytes::from(wire::encode(&msg))) {
+                    let Some(l) = links.get(&link) else { continue };
+                    if matches!(msg, Msg::Pong(_)) && rand::random::<f64>() < opts.drop_pongs {
+                        continue;
+                    }
+                    match l.tx.try_send(Bytes::from(wire::encode(&msg))) {
                         Ok(()) => {}
                         // The connection task is gone; its Down event is on the way.
                         Err(TrySendError::Closed(_)) => {}
                         Err(TrySendError::Full(_)) => {
-                            links.remove(&link);
+                            if let Some(l) = links.remove(&link) {
+                                l.cancel.cancel();
+                            }
                             let reason = format!(
                                 "send queue full ({} frames): the other side is too slow",
                                 opts.send_queue
@@ -108,11 +123,12 @@ pub async fn run<M: Machine>(
                         me.clone(),
                         opts.clone(),
                         tx.clone(),
-                        slots.clone(),
+                        dial_slots.clone(),
                         stop.clone(),
                     );
                     tokio::spawn(dial(token, addr, ctx));
                 }
+                // Dropping the sender lets the writer flush what is queued, then close.
                 Output::Close { link } => {
                     links.remove(&link);
                 }
@@ -152,9 +168,15 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// The node's end of a link.
+struct Link {
+    tx: mpsc::Sender<Bytes>,
+    cancel: CancellationToken,
+}
+
 fn on_net_event<M: Machine>(
     machine: &mut M,
-    links: &mut HashMap<LinkId, mpsc::Sender<Bytes>>,
+    links: &mut HashMap<LinkId, Link>,
     log: &Logger,
     ev: NetEvent,
 ) {
@@ -164,8 +186,9 @@ fn on_net_event<M: Machine>(
             remote,
             dial,
             tx,
+            cancel,
         } => {
-            links.insert(link, tx);
+            links.insert(link, Link { tx, cancel });
             machine.handle(now(), Input::LinkUp { link, remote, dial });
         }
         NetEvent::Frame { link, msg } => {
@@ -275,17 +298,16 @@ async fn start_link(
 ) {
     let link = next_link();
     let (qtx, qrx) = mpsc::channel(opts.send_queue);
+    let cancel = stop.child_token();
     let up = NetEvent::Up {
         link,
         remote,
         dial,
         tx: qtx,
+        cancel: cancel.clone(),
     };
     if tx.send(up).await.is_err() {
         return;
     }
-    tokio::select! {
-        _ = stop.cancelled() => {}
-        _ = run_link(wire, link, tx, qrx) => {}
-    }
+    run_link(wire, link, tx, qrx, cancel).await;
 }

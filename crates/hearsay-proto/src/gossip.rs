@@ -6,8 +6,10 @@
 //! direction, so that no message crosses a link twice. It is bounded in size and in age, and
 //! messages older than its window are refused, so an expired entry cannot be replayed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -20,6 +22,16 @@ use crate::wire::signed;
 
 /// Longest gossip text accepted, in bytes.
 pub const MAX_TEXT: usize = 128;
+
+/// How far ahead of this peer's clock a message's timestamp may be (clock skew).
+pub const MAX_SKEW: Duration = Duration::from_secs(60);
+
+/// Most requests outstanding with one neighbour: one neighbour's announcements cannot take
+/// the whole table.
+pub const MAX_WANTS_PER_LINK: usize = 1024;
+
+/// A hash map with a fixed hasher: proto takes no randomness from the OS, not even there.
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
 /// A gossip message as it travels.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +121,8 @@ impl Gossip {
 pub struct Entry {
     /// When this peer first had it (or generated it).
     pub first_seen: Time,
+    /// Its timestamp: the entry lives until `born + window`.
+    pub born: Time,
     /// Links it, or its announcement, came in on.
     pub came_in: Vec<LinkId>,
     /// Links it, or its announcement, went out on.
@@ -138,12 +152,13 @@ pub enum Seen {
 /// of age. It holds only messages whose signature was checked.
 #[derive(Debug)]
 pub struct MessageList {
-    entries: HashMap<MsgId, Entry>,
-    order: VecDeque<(Time, MsgId)>,
+    entries: Map<MsgId, Entry>,
+    /// By timestamp: entries expire, and are evicted, oldest message first.
+    order: BTreeSet<(Time, MsgId)>,
     cap: usize,
     window: Duration,
-    /// The first-seen time of the newest entry evicted early (for the cap): messages born
-    /// before it are refused too, since their entries may be gone.
+    /// The timestamp of the newest message evicted early (for the cap): messages born then
+    /// or before are refused too, since their entries may be gone.
     horizon: Time,
 }
 
@@ -152,8 +167,8 @@ impl MessageList {
     /// `window`.
     pub fn new(cap: usize, window: Duration) -> MessageList {
         MessageList {
-            entries: HashMap::new(),
-            order: VecDeque::new(),
+            entries: Map::default(),
+            order: BTreeSet::new(),
             cap: cap.max(1),
             window,
             horizon: Time(0),
@@ -180,17 +195,19 @@ impl MessageList {
         self.entries.get(id)
     }
 
-    /// Every entry, oldest first.
+    /// Every entry, oldest message first.
     pub fn iter(&self) -> impl Iterator<Item = (&MsgId, &Entry)> {
         self.order
             .iter()
             .filter_map(|(_, id)| self.entries.get(id).map(|e| (id, e)))
     }
 
-    /// Whether a message born at `born` is too old (or too far ahead) to be taken at `now`:
-    /// its entry could have expired, so taking it could replay it.
+    /// Whether a message born at `born` cannot be taken at `now`: older than the window (its
+    /// entry would have expired, so taking it could replay it), evicted early, or further
+    /// ahead than [`MAX_SKEW`]. An entry lives exactly as long as its message is in the
+    /// window, so a message is either listed or refused, never taken twice.
     pub fn outside_window(&self, now: Time, born: Time) -> bool {
-        born + self.window < now || born > now + self.window || born < self.horizon
+        born + self.window < now || born > now + MAX_SKEW || born <= self.horizon
     }
 
     /// If `id` is listed, notes that it (or its announcement) also came in on `link`, and
@@ -205,8 +222,9 @@ impl MessageList {
         true
     }
 
-    /// Records a checked message that arrived on `link` (`None`: generated here).
-    pub fn record(&mut self, now: Time, body: Gossip, link: Option<LinkId>) -> Seen {
+    /// Records a checked message born at `born` that arrived on `link` (`None`: generated
+    /// here).
+    pub fn record(&mut self, now: Time, born: Time, body: Gossip, link: Option<LinkId>) -> Seen {
         let id = body.id();
         let known = match link {
             Some(l) => self.seen_again(&id, l),
@@ -217,7 +235,7 @@ impl MessageList {
         }
         self.expire(now);
         while self.entries.len() >= self.cap {
-            let Some((at, old)) = self.order.pop_front() else {
+            let Some((at, old)) = self.order.pop_first() else {
                 break;
             };
             self.entries.remove(&old);
@@ -225,13 +243,14 @@ impl MessageList {
         }
         let entry = Entry {
             first_seen: now,
+            born,
             came_in: link.into_iter().collect(),
             went_out: Vec::new(),
             sent: Vec::new(),
             body,
         };
         self.entries.insert(id, entry);
-        self.order.push_back((now, id));
+        self.order.insert((born, id));
         Seen::New
     }
 
@@ -274,13 +293,13 @@ impl MessageList {
         Some(e.body.clone())
     }
 
-    /// Forgets entries older than the window.
+    /// Forgets entries whose message is older than the window.
     pub fn expire(&mut self, now: Time) {
-        while let Some(&(at, id)) = self.order.front() {
-            if at + self.window >= now {
+        while let Some(&(born, id)) = self.order.first() {
+            if born + self.window >= now {
                 break;
             }
-            self.order.pop_front();
+            self.order.pop_first();
             self.entries.remove(&id);
         }
     }
@@ -290,7 +309,11 @@ impl MessageList {
 /// (PROTOCOL §11.3). Bounded like the Message List.
 #[derive(Debug, Default)]
 pub struct Wants {
-    map: HashMap<MsgId, Want>,
+    map: Map<MsgId, Want>,
+    /// (when asked, id): the order in which requests run out of patience.
+    deadlines: BTreeSet<(Time, MsgId)>,
+    /// Requests outstanding per link asked.
+    per_link: Map<LinkId, usize>,
     cap: usize,
 }
 
@@ -317,8 +340,8 @@ impl Wants {
     /// At most `cap` outstanding requests (must not be zero).
     pub fn new(cap: usize) -> Wants {
         Wants {
-            map: HashMap::new(),
             cap: cap.max(1),
+            ..Wants::default()
         }
     }
 
@@ -340,9 +363,12 @@ impl Wants {
             }
             return Some(Ask::Wait);
         }
-        if self.map.len() >= self.cap {
+        let mine = self.per_link.get(&link).copied().unwrap_or(0);
+        if self.map.len() >= self.cap || mine >= MAX_WANTS_PER_LINK {
             return None;
         }
+        self.asking(link, 1);
+        self.deadlines.insert((now, id));
         let want = Want {
             asked: link,
             at: now,
@@ -356,33 +382,58 @@ impl Wants {
     /// The message arrived: forgets the request and returns every link that announced it
     /// (they have it: nothing need go back to them).
     pub fn done(&mut self, id: &MsgId) -> Vec<LinkId> {
-        self.map.remove(id).map_or_else(Vec::new, |w| {
-            let all = w.tried.into_iter().chain([w.asked]).chain(w.others);
-            all.collect()
-        })
+        let Some(w) = self.forget(id) else {
+            return Vec::new();
+        };
+        let all = w.tried.into_iter().chain([w.asked]).chain(w.others);
+        all.collect()
+    }
+
+    fn forget(&mut self, id: &MsgId) -> Option<Want> {
+        let w = self.map.remove(id)?;
+        self.deadlines.remove(&(w.at, *id));
+        self.asking(w.asked, -1);
+        Some(w)
+    }
+
+    fn asking(&mut self, link: LinkId, change: isize) {
+        let n = self.per_link.entry(link).or_insert(0);
+        *n = n.saturating_add_signed(change);
+        if *n == 0 {
+            self.per_link.remove(&link);
+        }
     }
 
     /// The link asked for `id` failed it (closed, or sent something bad): the next link to
     /// ask, if any announced it too.
     pub fn failed(&mut self, now: Time, id: &MsgId) -> Option<LinkId> {
         let w = self.map.get_mut(id)?;
-        match w.others.pop_front() {
-            Some(next) => {
-                w.tried.push(w.asked);
-                w.asked = next;
-                w.at = now;
-                Some(next)
-            }
-            None => {
-                self.map.remove(id);
-                None
-            }
-        }
+        let Some(next) = w.others.pop_front() else {
+            self.forget(id);
+            return None;
+        };
+        let (old, at) = (w.asked, w.at);
+        w.tried.push(old);
+        w.asked = next;
+        w.at = now;
+        self.deadlines.remove(&(at, *id));
+        self.deadlines.insert((now, *id));
+        self.asking(old, -1);
+        self.asking(next, 1);
+        Some(next)
     }
 
     /// Requests older than `patience`: (id, next link to ask).
     pub fn overdue(&mut self, now: Time, patience: Duration) -> Vec<(MsgId, LinkId)> {
-        self.retry(now, |w| w.at + patience <= now)
+        let late: Vec<MsgId> = self
+            .deadlines
+            .iter()
+            .take_while(|(at, _)| *at + patience <= now)
+            .map(|(_, id)| *id)
+            .collect();
+        late.into_iter()
+            .filter_map(|id| self.failed(now, &id).map(|l| (id, l)))
+            .collect()
     }
 
     /// Requests made on `link`, which closed: (id, next link to ask). The link is also
@@ -410,7 +461,7 @@ impl Wants {
 
     /// When the oldest request runs out of patience.
     pub fn next_deadline(&self, patience: Duration) -> Option<Time> {
-        self.map.values().map(|w| w.at + patience).min()
+        self.deadlines.first().map(|(at, _)| *at + patience)
     }
 
     /// The link `id` was asked of.
@@ -494,7 +545,7 @@ mod tests {
         let g = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
         let id = g.id();
         let (l1, l2, l3, l4) = (LinkId(1), LinkId(2), LinkId(3), LinkId(4));
-        assert_eq!(ml.record(Time(0), g.clone(), Some(l1)), Seen::New);
+        assert_eq!(ml.record(Time(0), Time(0), g.clone(), Some(l1)), Seen::New);
         assert!(ml.seen_again(&id, l2));
         // Came in on 1 and 2: announced on 3 and 4 only, and only once.
         assert_eq!(ml.announce_to(&id, [l1, l2, l3, l4]), vec![l3, l4]);
@@ -516,7 +567,7 @@ mod tests {
         let mut ml = MessageList::new(10, Duration::from_secs(60));
         let g = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
         let id = g.id();
-        assert_eq!(ml.record(Time(0), g, None), Seen::New);
+        assert_eq!(ml.record(Time(0), Time(0), g, None), Seen::New);
         assert_eq!(
             ml.push_to(&id, [LinkId(1), LinkId(2)]),
             vec![LinkId(1), LinkId(2)]
@@ -540,7 +591,7 @@ mod tests {
         let mut ml = MessageList::new(1000, Duration::from_secs(3600));
         for i in 0..50_000u32 {
             let at = Time(u64::from(i));
-            assert_eq!(ml.record(at, unsigned(i), Some(LinkId(1))), Seen::New);
+            assert_eq!(ml.record(at, at, unsigned(i), Some(LinkId(1))), Seen::New);
             assert!(ml.len() <= 1000);
         }
         assert_eq!(ml.len(), 1000);
@@ -552,12 +603,40 @@ mod tests {
     #[test]
     fn entries_expire_with_the_window_and_older_messages_are_refused() {
         let mut ml = MessageList::new(100, Duration::from_secs(10));
-        ml.record(Time(0), unsigned(1), None);
+        ml.record(Time(0), Time(0), unsigned(1), None);
         ml.expire(Time(10_001));
         assert!(ml.is_empty());
         assert!(ml.outside_window(Time(10_001), Time(0)));
-        assert!(ml.outside_window(Time(0), Time(10_001)), "too far ahead");
-        assert!(!ml.outside_window(Time(10_000), Time(0)));
+        assert!(!ml.outside_window(Time(10_000), Time(1)));
+    }
+
+    #[test]
+    fn a_future_dated_message_lives_until_its_own_time_plus_the_window() {
+        // A clock 50 s ahead: within the skew, taken, and listed for 10 s past its own time,
+        // so it cannot come back as new once the list forgets it.
+        let mut ml = MessageList::new(100, Duration::from_secs(10));
+        let ahead = Gossip {
+            text: text(Time(50_000), LOCAL, 1),
+            ..unsigned(1)
+        };
+        assert!(!ml.outside_window(Time(0), Time(50_000)));
+        assert!(
+            ml.outside_window(Time(0), Time(0) + MAX_SKEW + Duration::from_millis(1)),
+            "too far ahead"
+        );
+        ml.record(Time(0), Time(50_000), ahead, None);
+        ml.expire(Time(59_000));
+        assert_eq!(
+            ml.len(),
+            1,
+            "still listed after the window measured from first sight"
+        );
+        ml.expire(Time(60_001));
+        assert!(ml.is_empty());
+        assert!(
+            ml.outside_window(Time(60_001), Time(50_000)),
+            "and from then on refused"
+        );
     }
 
     #[test]
@@ -579,5 +658,25 @@ mod tests {
         assert_eq!(w.overdue(Time(6), Duration::from_secs(1)), vec![]);
         w.done(&id(1));
         assert!(w.is_empty());
+        assert_eq!(w.next_deadline(Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn one_neighbour_cannot_fill_the_request_table() {
+        let mut w = Wants::new(10 * MAX_WANTS_PER_LINK);
+        for i in 0..(2 * MAX_WANTS_PER_LINK) as u32 {
+            w.announced(Time(u64::from(i)), unsigned(i).id(), LinkId(1));
+        }
+        assert_eq!(w.len(), MAX_WANTS_PER_LINK);
+        let other = unsigned(u32::MAX).id();
+        assert_eq!(
+            w.announced(Time(0), other, LinkId(2)),
+            Some(Ask::Ask(LinkId(2)))
+        );
+        // The oldest request runs out of patience first.
+        assert_eq!(
+            w.next_deadline(Duration::from_secs(1)),
+            Some(Time(0) + Duration::from_secs(1))
+        );
     }
 }

@@ -12,6 +12,7 @@ use crate::event::Event;
 use crate::gossip::{self, Gossip};
 use crate::id::{Keypair, PeerId};
 use crate::node::{Input, LinkId, Machine, Output, Remote, Role};
+use crate::suspicion::{DeadReport, Verdict};
 use crate::time::Time;
 use crate::wire::{self, Msg, Registration, Status};
 use crate::{peer, seed};
@@ -107,6 +108,8 @@ struct Node {
     /// What its handshake says it listens on (may differ from where it really listens).
     advertise: SocketAddr,
     events: Vec<Event>,
+    /// When each of `events` was logged.
+    logged_at: Vec<Time>,
     stop: Option<Result<(), String>>,
 }
 
@@ -144,6 +147,11 @@ struct Net {
     queue: VecDeque<(SocketAddr, Input)>,
     /// Every frame delivered: (from, to, message).
     frames: Vec<(SocketAddr, SocketAddr, Msg)>,
+    /// Every output of every node, in order (hand-made links' sends included).
+    outputs: Vec<(SocketAddr, Output)>,
+    /// Nodes that are down: they get no input and no timer, dials to them fail, frames to
+    /// them are lost, and their host does not answer ICMP echo.
+    down: BTreeSet<SocketAddr>,
 }
 
 impl Net {
@@ -155,6 +163,8 @@ impl Net {
             next_link: 1,
             queue: VecDeque::new(),
             frames: Vec::new(),
+            outputs: Vec::new(),
+            down: BTreeSet::new(),
         }
     }
 
@@ -179,6 +189,7 @@ impl Net {
             role,
             advertise,
             events: Vec::new(),
+            logged_at: Vec::new(),
             stop: None,
         };
         self.nodes.insert(listen, node);
@@ -195,11 +206,49 @@ impl Net {
 
     /// Peer `i`, listening at `listen` but registering `advertise`.
     fn add_peer_at(&mut self, i: usize, listen: SocketAddr, advertise: SocketAddr) {
+        self.add_peer_incarnation(i, listen, advertise, 1);
+    }
+
+    /// Peer `i` at `incarnation`, listening at `listen` but registering `advertise`.
+    fn add_peer_incarnation(
+        &mut self,
+        i: usize,
+        listen: SocketAddr,
+        advertise: SocketAddr,
+        incarnation: u64,
+    ) {
         let key = peer_key(i);
         let id = key.id();
         let rng = 100 + i as u64;
-        let p = peer::State::new(self.now, key, advertise, 1, config(), peer_settings(), rng);
+        let settings = peer_settings();
+        let p = peer::State::new(
+            self.now,
+            key,
+            advertise,
+            incarnation,
+            config(),
+            settings,
+            rng,
+        );
         self.add(listen, Kind::Peer(Box::new(p)), id, advertise);
+    }
+
+    /// Takes the node at `at` down as a crashed machine: it gets no input and no timer any
+    /// more, dials to it fail, its host does not answer ICMP echo, and, with `close_links`,
+    /// every link it holds closes at the other end (else they stay up and what is sent on
+    /// them is lost, as with a hung process).
+    fn take_down(&mut self, at: SocketAddr, close_links: bool) {
+        self.down.insert(at);
+        if close_links {
+            let links: Vec<LinkId> = (self.ends.iter())
+                .filter(|(_, e)| e.at == at)
+                .map(|(l, _)| *l)
+                .collect();
+            for link in links {
+                self.carry_out(at, Output::Close { link });
+            }
+        }
+        self.drain();
     }
 
     fn add_peer(&mut self, i: usize) {
@@ -208,6 +257,9 @@ impl Net {
 
     /// Hands `input` to the node at `at`, carries out its outputs and returns them.
     fn handle(&mut self, at: SocketAddr, input: Input) -> Vec<Output> {
+        if self.down.contains(&at) {
+            return Vec::new();
+        }
         let now = self.now;
         self.nodes
             .get_mut(&at)
@@ -228,15 +280,22 @@ impl Net {
         let node = self.nodes.get_mut(&at).unwrap();
         let outs: Vec<Output> = std::iter::from_fn(|| node.machine().poll_output()).collect();
         for out in &outs {
+            self.outputs.push((at, out.clone()));
             self.carry_out(at, out.clone());
         }
         outs
     }
 
     fn drain(&mut self) {
-        while let Some((at, input)) = self.queue.pop_front() {
+        // A livelock (two nodes answering each other for ever at one instant) fails the
+        // test instead of hanging it.
+        for _ in 0..100_000 {
+            let Some((at, input)) = self.queue.pop_front() else {
+                return;
+            };
             self.handle(at, input);
         }
+        panic!("the network never went quiet: nodes keep answering each other at one instant");
     }
 
     fn carry_out(&mut self, from: SocketAddr, out: Output) {
@@ -245,6 +304,9 @@ impl Net {
                 let Some(end) = self.ends.get(&link) else {
                     return; // a hand-made link, or one already closed
                 };
+                if self.down.contains(&end.to) {
+                    return; // lost
+                }
                 let decoded: Msg = wire::decode(&wire::encode(&msg)).unwrap();
                 assert_eq!(decoded, msg, "the codec must round-trip every message");
                 self.frames.push((from, end.to, decoded.clone()));
@@ -253,6 +315,12 @@ impl Net {
                     .push_back((to, Input::Frame { link, msg: decoded }));
             }
             Output::Dial { token, addr } => {
+                if self.down.contains(&addr) {
+                    let reason = "connection timed out".to_string();
+                    return self
+                        .queue
+                        .push_back((from, Input::DialFailed { token, reason }));
+                }
                 let Some(target) = self.nodes.get(&addr) else {
                     let reason = "connection refused".to_string();
                     return self
@@ -320,11 +388,15 @@ impl Net {
                     self.queue.push_back((end.to, Input::LinkDown { link }));
                 }
             }
-            Output::Event(e) => self.nodes.get_mut(&from).unwrap().events.push(e),
+            Output::Event(e) => {
+                let node = self.nodes.get_mut(&from).unwrap();
+                node.events.push(e);
+                node.logged_at.push(self.now);
+            }
             Output::Stop(r) => self.nodes.get_mut(&from).unwrap().stop = Some(r),
-            // Every host of the router is 127.0.0.1, and up.
+            // A host answers unless a node on it is down.
             Output::Echo { ip } => {
-                let answered = Some(true);
+                let answered = Some(!self.down.iter().any(|a| a.ip() == ip));
                 self.queue.push_back((from, Input::Echo { ip, answered }));
             }
         }
@@ -335,12 +407,16 @@ impl Net {
         let end = self.now + d;
         for _ in 0..100_000 {
             self.drain();
-            let next = self.nodes.values().filter_map(Node::timeout).min();
+            let next = (self.nodes.iter())
+                .filter(|(a, _)| !self.down.contains(a))
+                .filter_map(|(_, n)| n.timeout())
+                .min();
             match next {
                 Some(t) if t <= end => {
                     self.now = self.now.max(t);
                     let now = self.now;
                     let due: Vec<SocketAddr> = (self.nodes.iter())
+                        .filter(|(a, _)| !self.down.contains(a))
                         .filter(|(_, n)| n.timeout().is_some_and(|t| t <= now))
                         .map(|(a, _)| *a)
                         .collect();
@@ -498,7 +574,6 @@ fn a_lone_seed_admits_nobody() {
     // A registration straight to the lone seed is refused at once.
     let (s, link, key) = (seed_addr(0), LinkId(1_000_000), peer_key(1));
     let r = remote(key.id(), Role::Peer, peer_addr(1));
-    let table = vec![(s, seed_key(0).id())];
     assert_eq!(
         net.inject(
             s,
@@ -508,10 +583,7 @@ fn a_lone_seed_admits_nobody() {
                 dial: None
             }
         ),
-        [Output::Send {
-            link,
-            msg: Msg::Seeds(table)
-        }]
+        []
     );
     let reg = Registration::new(&key, peer_addr(1), 1);
     let reason = "only 1 of 3 seeds reachable, a quorum needs 2".to_string();
@@ -1305,4 +1377,882 @@ fn a_message_older_than_the_window_is_refused() {
     );
     assert_eq!(sends(&outs), vec![]);
     assert_eq!(net.peer(p).counters().dropped, 1);
+}
+
+// ---- failure detection (SPEC §5 Validating a removal, §6 Liveness and Suspicion) --------
+
+/// Peer `i` on a host of its own, 127.0.0.(10+i): a `Dead Node:` line's two IPs then differ,
+/// and taking the peer down takes its host's ICMP echo down with it.
+fn host_addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 10 + i as u8], 7000 + i as u16))
+}
+
+/// `Dead Node:<DeadNode.IP>:<DeadNode.Port>:<self.timestamp>:<self.IP>` (SPEC §6), written
+/// out here rather than taken from `suspicion::dead_line`.
+fn expected_dead_line(dead: SocketAddr, at: Time, me: std::net::IpAddr) -> String {
+    let (secs, ms) = (at.0 / 1000, at.0 % 1000);
+    format!(
+        "Dead Node:{}:{}:{secs}.{ms:03}:{me}",
+        dead.ip(),
+        dead.port()
+    )
+}
+
+fn removal(i: usize, addr: SocketAddr, incarnation: u64) -> Change {
+    Change {
+        op: Op::Remove,
+        peer: peer_key(i).id(),
+        addr,
+        incarnation,
+    }
+}
+
+/// Whether an output is part of failure detection (not gossip, pings or echoes).
+fn liveness_output(o: &Output) -> bool {
+    match o {
+        Output::Event(e) => matches!(
+            e,
+            Event::SuspicionStarted { .. }
+                | Event::SuspicionConfirmed { .. }
+                | Event::SuspicionCleared { .. }
+                | Event::DeadNodeReported { .. }
+        ),
+        Output::Send { msg, .. } => matches!(
+            msg,
+            Msg::GetNeighbors(_) | Msg::ProbeRequest { .. } | Msg::Verdict(_) | Msg::DeadReport(_)
+        ),
+        _ => false,
+    }
+}
+
+impl Net {
+    /// The events the node at `at` logged, with when.
+    fn timed_events(&self, at: SocketAddr) -> impl Iterator<Item = (Time, &Event)> {
+        let node = &self.nodes[&at];
+        node.logged_at.iter().copied().zip(&node.events)
+    }
+
+    /// The outputs of the node at `at` from the `from`-th output of the network on.
+    fn outputs_of(&self, at: SocketAddr, from: usize) -> Vec<Output> {
+        (self.outputs[from..].iter())
+            .filter(|(a, _)| *a == at)
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
+    /// The votes (yes, reason) on removing `peer` that the seed at `at` logged.
+    fn remove_votes(&self, at: SocketAddr, peer: PeerId) -> Vec<(bool, String)> {
+        let hex = peer.to_hex();
+        (self.events(at).iter())
+            .filter_map(|e| match e {
+                Event::Vote {
+                    op: "remove",
+                    peer,
+                    yes,
+                    reason,
+                    ..
+                } if *peer == hex => Some((*yes, reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The peers the seed at `at` logged a removal of.
+    fn removals(&self, at: SocketAddr) -> Vec<String> {
+        (self.events(at).iter())
+            .filter_map(|e| match e {
+                Event::RemovalCommitted { peer, .. } => Some(peer.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A seed that peer `p` is connected to, and the seed's end of that link.
+    fn seed_end(&self, p: SocketAddr) -> (SocketAddr, LinkId) {
+        let s = (0..3)
+            .map(seed_addr)
+            .find(|s| self.ends.values().any(|e| e.at == *s && e.to == p))
+            .expect("the peer has a seed link");
+        (s, self.link(s, p).0)
+    }
+
+    /// Peer `p`'s own links to seeds, in config order.
+    fn seed_links_of(&self, p: SocketAddr) -> Vec<LinkId> {
+        (0..3)
+            .map(seed_addr)
+            .filter_map(|s| {
+                (self.ends.iter())
+                    .find(|(_, e)| e.at == p && e.to == s)
+                    .map(|(l, _)| *l)
+            })
+            .collect()
+    }
+}
+
+/// Seeds with peers `0..n` admitted at `peer_addr(i)` (incarnation 1), linked, and settled.
+fn seeds_and_peers(n: usize) -> Net {
+    let mut net = Net::seeds(seed::Settings::default());
+    for i in 0..n {
+        net.add_peer(i);
+        net.run_for(Duration::from_secs(2));
+    }
+    net.run_for(Duration::from_secs(3));
+    for i in 0..n {
+        assert!(net.peer(peer_addr(i)).certificate().is_some(), "peer {i}");
+    }
+    net
+}
+
+/// Peers `0..n` on hosts of their own (see [`host_addr`]), settled into an overlay.
+fn overlay(n: usize) -> Net {
+    let mut net = Net::seeds(seed::Settings::default());
+    for i in 0..n {
+        let a = host_addr(i);
+        net.add_peer_at(i, a, a);
+        net.run_for(Duration::from_millis(500));
+    }
+    net.run_for(Duration::from_secs(30));
+    for i in 0..n {
+        assert!(net.peer(host_addr(i)).certificate().is_some(), "peer {i}");
+    }
+    net
+}
+
+/// Takes the best connected peer of an `n`-peer overlay down, runs 90 s, checks that its
+/// neighbours suspected it within `window` (from the moment it went down) at `suspect_after`
+/// misses, that whoever reported it sent exactly the task's line and the witnesses'
+/// evidence to every seed it is connected to, and that every seed removed it and only it.
+fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32, u32)) {
+    let n = 6;
+    let mut net = overlay(n);
+    let victim = (0..n)
+        .max_by_key(|&i| (net.peer(host_addr(i)).neighbors().len(), i))
+        .unwrap();
+    let (dead, dead_id) = (host_addr(victim), peer_key(victim).id());
+    let hex = dead_id.to_hex();
+    let watchers: Vec<usize> = (0..n)
+        .filter(|&i| net.peer(host_addr(i)).neighbors().contains(&dead_id))
+        .collect();
+    assert!(watchers.len() >= 2, "peer {victim} has {watchers:?}");
+    let settings = peer::Settings::default();
+    let (t_down, mark) = (net.now, net.outputs.len());
+    net.take_down(dead, close_links);
+    net.run_for(Duration::from_secs(90));
+
+    // SPEC §6 Liveness: every neighbour suspects it after `suspect_after` missed rounds.
+    let round = settings.ping_interval;
+    let (earliest, latest) = (t_down + round * window.0, t_down + round * window.1);
+    for &w in &watchers {
+        let started: Vec<(Time, &Event)> = net
+            .timed_events(host_addr(w))
+            .filter(|(_, e)| matches!(e, Event::SuspicionStarted { peer, .. } if *peer == hex))
+            .collect();
+        assert_eq!(
+            started.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
+            [&Event::SuspicionStarted {
+                peer: hex.clone(),
+                addr: dead.to_string(),
+                misses: settings.suspect_after,
+                icmp: Some(false),
+            }],
+            "peer {w}"
+        );
+        let at = started[0].0;
+        assert!(
+            earliest < at && at <= latest,
+            "peer {w} suspected it {} ms after it went down",
+            at.since(t_down).as_millis()
+        );
+    }
+
+    // SPEC §6 Suspicion: witnesses asked, a majority of dead verdicts, the report to every
+    // seed the reporter is connected to, and the exact line.
+    let mut reporters = 0;
+    for i in (0..n).filter(|&i| i != victim) {
+        let me = host_addr(i);
+        let reported: Vec<(Time, Event)> = net
+            .timed_events(me)
+            .filter(|(_, e)| matches!(e, Event::DeadNodeReported { .. }))
+            .map(|(t, e)| (t, e.clone()))
+            .collect();
+        if reported.is_empty() {
+            continue;
+        }
+        reporters += 1;
+        assert!(
+            watchers.contains(&i),
+            "peer {i} reported a peer it had no link to"
+        );
+        let [(at, Event::DeadNodeReported { line, peer, seeds })] = reported.as_slice() else {
+            panic!("peer {i} reported {reported:?}");
+        };
+        assert_eq!(*line, expected_dead_line(dead, *at, me.ip()), "peer {i}");
+        assert_eq!(*peer, hex);
+        let outs = net.outputs_of(me, mark);
+        let asked = outs.iter().filter(|o| {
+            matches!(o, Output::Send { msg: Msg::ProbeRequest { suspect, addr, incarnation: 1 }, .. }
+                if *suspect == dead_id && *addr == dead)
+        });
+        assert!(asked.count() >= 1, "peer {i} asked no witness");
+        let confirmed = net.events(me).iter().find_map(|e| match e {
+            Event::SuspicionConfirmed {
+                peer,
+                addr,
+                dead,
+                verdicts,
+            } if *peer == hex => Some((addr.clone(), *dead, *verdicts)),
+            _ => None,
+        });
+        let (addr, d, v) = confirmed.expect("a confirmed suspicion before the report");
+        assert_eq!(addr, dead.to_string());
+        assert!(crate::suspicion::confirmed(d, v), "{d} of {v}");
+        // The DeadReport frames: one per seed link, to distinct seeds, carrying the line and
+        // the verdicts.
+        let to_seeds: Vec<SocketAddr> = (net.frames.iter())
+            .filter_map(|(from, to, m)| match m {
+                Msg::DeadReport(r) if *from == me => {
+                    assert_eq!(r.line, *line);
+                    assert_eq!((r.suspect, r.addr, r.incarnation), (dead_id, dead, 1));
+                    assert_eq!(r.verdicts.len(), v);
+                    assert!(r
+                        .verdicts
+                        .iter()
+                        .all(|v| v.verify() && v.suspect == dead_id));
+                    Some(*to)
+                }
+                _ => None,
+            })
+            .collect();
+        let distinct: BTreeSet<SocketAddr> = to_seeds.iter().copied().collect();
+        assert_eq!(*seeds, 2, "a peer keeps q = 2 seed links");
+        assert_eq!(to_seeds.len(), *seeds, "peer {i} sent {to_seeds:?}");
+        assert_eq!(distinct.len(), *seeds);
+        assert!(distinct
+            .iter()
+            .all(|s| SEEDS.contains(&s.to_string().as_str())));
+        for s in distinct {
+            let received = net.events(s).iter().any(|e| {
+                matches!(e, Event::DeadNodeReportReceived { line: l, reporter }
+                    if l == line && *reporter == peer_key(i).id().to_hex())
+            });
+            assert!(received, "{s} did not log the line as sent");
+        }
+    }
+    assert!(reporters >= 1, "nobody reported peer {victim}");
+
+    // SPEC §5: every seed removes it, by a certificate of a quorum; nobody else.
+    for s in (0..3).map(seed_addr) {
+        assert_eq!(net.removals(s), std::slice::from_ref(&hex), "{s}");
+        let committed = net.events(s).iter().find_map(|e| match e {
+            Event::RemovalCommitted {
+                addr,
+                incarnation,
+                signers,
+                ..
+            } => Some((addr.clone(), *incarnation, signers.len())),
+            _ => None,
+        });
+        let (addr, incarnation, signers) = committed.unwrap();
+        assert_eq!((addr, incarnation), (dead.to_string(), 1));
+        assert!(signers >= 2);
+        assert!(net.remove_votes(s, dead_id).iter().all(|(yes, _)| *yes));
+        let pl: BTreeSet<PeerId> = net.seed(s).peer_list().keys().copied().collect();
+        let live: BTreeSet<PeerId> = (0..n)
+            .filter(|&i| i != victim)
+            .map(|i| peer_key(i).id())
+            .collect();
+        assert_eq!(pl, live, "{s}");
+    }
+    // The dead peer did nothing once down, and the live peers are still admitted.
+    assert_eq!(net.outputs_of(dead, mark), []);
+    for i in (0..n).filter(|&i| i != victim) {
+        let cert = net.peer(host_addr(i)).certificate().unwrap();
+        assert_eq!(cert.change, add(i, host_addr(i)));
+        assert!(!net.peer(host_addr(i)).neighbors().contains(&dead_id));
+    }
+}
+
+/// SPEC §6 Liveness and Suspicion, §5 Validating a removal and Seed log: a neighbour that
+/// hangs (its links stay up, it answers no ping, its host no echo) is suspected after
+/// `suspect_after` missed rounds, the witnesses confirm it, the reporter sends the task's
+/// `Dead Node:` line to its seeds, and the seeds remove it and no live peer.
+#[test]
+fn a_neighbour_that_stops_answering_pings_is_reported_dead_and_removed_by_the_seeds() {
+    // One round to send the unanswered ping, then `suspect_after` = 3 missed rounds.
+    a_dead_peer_is_detected_reported_and_removed(false, (3, 4));
+}
+
+/// SPEC §6 Liveness (PROTOCOL §12.1): a neighbour whose links close and that cannot be
+/// dialled again counts the lost link as one miss and each failed redial as another.
+#[test]
+fn a_crashed_neighbour_whose_redials_fail_is_reported_dead_and_removed_by_the_seeds() {
+    a_dead_peer_is_detected_reported_and_removed(true, (1, 2));
+}
+
+/// Runs `p` (from `peer_with_three_neighbours`) in 1 s steps, answering every ping but those
+/// on `silent`, until it suspects the neighbour on `silent`. Returns the index into
+/// `net.outputs` where the step that started the suspicion began.
+fn suspect(net: &mut Net, p: SocketAddr, silent: LinkId) -> usize {
+    for _ in 0..120 {
+        let mark = net.outputs.len();
+        net.run_for(Duration::from_secs(1));
+        let pings: Vec<(LinkId, u64)> = (net.outputs_of(p, mark).into_iter())
+            .filter_map(|o| match o {
+                Output::Send {
+                    link,
+                    msg: Msg::Ping(n),
+                } if link != silent => Some((link, n)),
+                _ => None,
+            })
+            .collect();
+        for (link, n) in pings {
+            let pong = Msg::Pong(n);
+            net.inject(p, Input::Frame { link, msg: pong });
+        }
+        let started = (net.outputs_of(p, mark).iter())
+            .any(|o| matches!(o, Output::Event(Event::SuspicionStarted { .. })));
+        if started {
+            return mark;
+        }
+    }
+    panic!("no suspicion in 120 s");
+}
+
+/// SPEC §6 Suspicion: witnesses that find the suspect alive clear the suspicion; nothing
+/// goes to the seeds.
+#[test]
+fn a_suspicion_without_a_witness_majority_sends_no_report() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let (id5, inc) = (peer_key(5).id(), 1);
+    let start = suspect(&mut net, p, l5);
+    let seed_link = net.seed_links_of(p)[0];
+    let probe = Msg::ProbeRequest {
+        suspect: id5,
+        addr: peer_addr(5),
+        incarnation: inc,
+    };
+    let suspected = Event::SuspicionStarted {
+        peer: id5.to_hex(),
+        addr: peer_addr(5).to_string(),
+        misses: 3,
+        icmp: Some(true),
+    };
+    // The seeds know no topology of 5: its witnesses are p's own other neighbours.
+    let outs: Vec<Output> = (net.outputs_of(p, start).into_iter())
+        .filter(liveness_output)
+        .collect();
+    assert_eq!(
+        outs,
+        [
+            Output::Event(suspected),
+            Output::Send {
+                link: seed_link,
+                msg: Msg::GetNeighbors(id5)
+            },
+            Output::Send {
+                link: l6,
+                msg: probe.clone()
+            },
+            Output::Send {
+                link: l7,
+                msg: probe
+            },
+        ]
+    );
+    let alive = |w: usize| Msg::Verdict(Verdict::new(&peer_key(w), id5, inc, true, net.now));
+    let (v6, v7) = (alive(6), alive(7));
+    assert_eq!(net.inject(p, Input::Frame { link: l6, msg: v6 }), []);
+    assert_eq!(
+        net.inject(p, Input::Frame { link: l7, msg: v7 }),
+        [Output::Event(Event::SuspicionCleared {
+            peer: id5.to_hex(),
+            addr: peer_addr(5).to_string(),
+            dead: 1,
+            verdicts: 3
+        })]
+    );
+    net.run_for(Duration::from_secs(10));
+    let reports = (net.outputs.iter())
+        .filter(|(_, o)| {
+            matches!(
+                o,
+                Output::Send {
+                    msg: Msg::DeadReport(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(reports, 0);
+    assert!(net.peer(p).neighbors().contains(&id5), "the link stays");
+    let confirmed = (net.events(p).iter())
+        .filter(|e| {
+            matches!(
+                e,
+                Event::SuspicionConfirmed { .. } | Event::DeadNodeReported { .. }
+            )
+        })
+        .count();
+    assert_eq!(confirmed, 0);
+}
+
+/// A dead-node report from `reporter` about peer `suspect` at (`addr`, `incarnation`),
+/// with the given verdicts, its line stamped `now`.
+fn report(
+    reporter: usize,
+    suspect: usize,
+    addr: SocketAddr,
+    incarnation: u64,
+    verdicts: Vec<Verdict>,
+    now: Time,
+) -> Box<DeadReport> {
+    let line = expected_dead_line(addr, now, peer_addr(reporter).ip());
+    let suspect = (peer_key(suspect).id(), addr, incarnation);
+    Box::new(DeadReport::new(
+        &peer_key(reporter),
+        line,
+        suspect,
+        verdicts,
+    ))
+}
+
+/// A dead verdict by `witness` on peer `suspect` at `incarnation`.
+fn dead(witness: usize, suspect: usize, incarnation: u64, now: Time) -> Verdict {
+    Verdict::new(
+        &peer_key(witness),
+        peer_key(suspect).id(),
+        incarnation,
+        false,
+        now,
+    )
+}
+
+/// Delivers `r` to a seed over the reporter's (peer 0's) own link and checks that the seed
+/// logs it and proposes the removal; returns the seed.
+fn deliver_report(net: &mut Net, r: Box<DeadReport>) -> SocketAddr {
+    let (s, link) = net.seed_end(peer_addr(0));
+    let c = Change {
+        op: Op::Remove,
+        peer: r.suspect,
+        addr: r.addr,
+        incarnation: r.incarnation,
+    };
+    let (line, reporter) = (r.line.clone(), r.reporter.to_hex());
+    let outs = net.inject(
+        s,
+        Input::Frame {
+            link,
+            msg: Msg::DeadReport(r),
+        },
+    );
+    assert_eq!(
+        outs[..2],
+        [
+            Output::Event(Event::DeadNodeReportReceived {
+                line: line.clone(),
+                reporter: reporter.clone()
+            }),
+            Output::Event(Event::RemovalProposed {
+                peer: c.peer.to_hex(),
+                addr: c.addr.to_string(),
+                incarnation: c.incarnation,
+                reporter,
+                line
+            })
+        ],
+        "{outs:?}"
+    );
+    s
+}
+
+/// The seed at `s` aborted the removal of `peer`, voted down.
+fn assert_removal_aborted(net: &Net, s: SocketAddr, peer: PeerId) {
+    let hex = peer.to_hex();
+    let aborted = net.events(s).iter().find_map(|e| match e {
+        Event::RemovalAborted { peer, reason, .. } if *peer == hex => Some(reason.clone()),
+        _ => None,
+    });
+    let reason = aborted.expect("the coordinator aborts");
+    assert!(reason.starts_with("voted down: "), "{reason}");
+}
+
+/// SPEC §5 Validating a removal: the report must carry signed verdicts of a majority of the
+/// witnesses; without them every seed votes no even though its own probe fails too.
+#[test]
+fn a_dead_node_report_without_valid_evidence_gets_a_no_vote_from_every_seed() {
+    let mut net = seeds_and_peers(5);
+    for i in [1, 2, 4] {
+        net.take_down(peer_addr(i), true);
+    }
+    let now = net.now;
+
+    // Missing verdicts: the reporter's own only.
+    let alone = report(0, 1, peer_addr(1), 1, vec![dead(0, 1, 1, now)], now);
+    let s1 = deliver_report(&mut net, alone);
+    // A forged verdict: peer 3's name, peer 0's signature.
+    let mut forged = dead(3, 2, 1, now);
+    forged.sig = dead(0, 2, 1, now).sig;
+    let s2 = deliver_report(
+        &mut net,
+        report(0, 2, peer_addr(2), 1, vec![dead(0, 2, 1, now), forged], now),
+    );
+    // The same kind of report with valid evidence removes its peer (a control).
+    let valid = vec![dead(0, 4, 1, now), dead(3, 4, 1, now)];
+    deliver_report(&mut net, report(0, 4, peer_addr(4), 1, valid, now));
+
+    let missing =
+        "evidence: only 1 of 1 verdicts say unresponsive (a majority, and at least 2, needed)";
+    let forged = format!(
+        "evidence: the verdict of {} does not verify",
+        peer_key(3).id()
+    );
+    for s in (0..3).map(seed_addr) {
+        assert_eq!(
+            net.remove_votes(s, peer_key(1).id()),
+            [(false, missing.to_string())],
+            "{s}"
+        );
+        assert_eq!(
+            net.remove_votes(s, peer_key(2).id()),
+            [(false, forged.clone())],
+            "{s}"
+        );
+        assert_eq!(
+            net.remove_votes(s, peer_key(4).id()),
+            [(true, String::new())],
+            "{s}"
+        );
+        assert_eq!(net.removals(s), [peer_key(4).id().to_hex()], "{s}");
+        let pl = net.seed(s).peer_list();
+        for i in [0, 1, 2, 3] {
+            assert_eq!(pl[&peer_key(i).id()].incarnation, 1, "{s}: peer {i}");
+        }
+        assert!(!pl.contains_key(&peer_key(4).id()));
+    }
+    assert_removal_aborted(&net, s1, peer_key(1).id());
+    assert_removal_aborted(&net, s2, peer_key(2).id());
+}
+
+/// SPEC §5 Validating a removal: "If the accused answers the seed, the vote is no and the
+/// seed logs a false accusation naming the reporter" — however good the evidence looks.
+#[test]
+fn a_seed_whose_own_probe_reaches_the_accused_votes_no_and_logs_a_false_accusation() {
+    let mut net = seeds_and_peers(4);
+    let now = net.now;
+    let verdicts = vec![dead(0, 1, 1, now), dead(2, 1, 1, now), dead(3, 1, 1, now)];
+    let r = report(0, 1, peer_addr(1), 1, verdicts, now);
+    let pl = net.seed(seed_addr(0)).peer_list();
+    assert_eq!(
+        r.check(now, |p| pl.contains_key(p)),
+        Ok(()),
+        "the evidence holds"
+    );
+    let coordinator = deliver_report(&mut net, r);
+
+    let id1 = peer_key(1).id();
+    let reason = format!(
+        "the accused answered this seed's own probe at {}",
+        peer_addr(1)
+    );
+    for s in (0..3).map(seed_addr) {
+        let accusations: Vec<&Event> = (net.events(s).iter())
+            .filter(|e| e.name() == "false_accusation")
+            .collect();
+        assert_eq!(
+            accusations,
+            [&Event::FalseAccusation {
+                peer: id1.to_hex(),
+                addr: peer_addr(1).to_string(),
+                reporter: peer_key(0).id().to_hex(),
+                reason: reason.clone(),
+            }],
+            "{s}"
+        );
+        assert_eq!(net.remove_votes(s, id1), [(false, reason.clone())], "{s}");
+        assert_eq!(net.removals(s), Vec::<String>::new(), "{s}");
+        let m = &net.seed(s).peer_list()[&id1];
+        assert_eq!((m.addr, m.incarnation), (peer_addr(1), 1));
+    }
+    assert_removal_aborted(&net, coordinator, id1);
+    assert!(net.peer(peer_addr(1)).certificate().is_some());
+}
+
+/// SPEC §6 Suspicion, §5 Conflicts: a verdict is about one incarnation of the suspect; a
+/// verdict about an older one does not count toward the peer's decision.
+#[test]
+fn a_verdict_about_an_older_incarnation_does_not_count_at_the_peer() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let id5 = peer_key(5).id();
+    suspect(&mut net, p, l5);
+    let started = (net.timed_events(p))
+        .find(|(_, e)| matches!(e, Event::SuspicionStarted { .. }))
+        .map(|(t, _)| t)
+        .unwrap();
+    // Peer 5 is linked at incarnation 1; verdicts about incarnation 0 are stale.
+    for (w, link) in [(6, l6), (7, l7)] {
+        let stale = Msg::Verdict(dead(w, 5, 0, net.now));
+        assert_eq!(
+            net.inject(p, Input::Frame { link, msg: stale }),
+            [],
+            "witness {w}"
+        );
+    }
+    let decided = |net: &Net| {
+        (net.events(p).iter())
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::SuspicionConfirmed { .. } | Event::SuspicionCleared { .. }
+                )
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(decided(&net), [], "undecided until the deadline");
+    // At the deadline only its own verdict counts: one is not enough.
+    let deadline = started + peer::Settings::default().verdict_timeout;
+    net.run_for(deadline.since(net.now) - Duration::from_millis(1));
+    assert_eq!(decided(&net), []);
+    net.run_for(Duration::from_millis(1));
+    assert_eq!(
+        decided(&net),
+        [Event::SuspicionCleared {
+            peer: id5.to_hex(),
+            addr: peer_addr(5).to_string(),
+            dead: 1,
+            verdicts: 1
+        }]
+    );
+    let reports = (net.outputs.iter())
+        .filter(|(_, o)| {
+            matches!(
+                o,
+                Output::Send {
+                    msg: Msg::DeadReport(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(reports, 0);
+}
+
+/// SPEC §5 Validating a removal and Conflicts: a report about the current incarnation whose
+/// verdicts are about an older one is voted down; a report about an older incarnation is
+/// not even proposed.
+#[test]
+fn a_dead_node_report_with_verdicts_about_an_older_incarnation_is_voted_down() {
+    let mut net = Net::seeds(seed::Settings::default());
+    for i in 0..4 {
+        let incarnation = if i == 1 { 2 } else { 1 };
+        net.add_peer_incarnation(i, peer_addr(i), peer_addr(i), incarnation);
+        net.run_for(Duration::from_secs(2));
+    }
+    net.run_for(Duration::from_secs(3));
+    let id1 = peer_key(1).id();
+    assert_eq!(net.seed(seed_addr(0)).peer_list()[&id1].incarnation, 2);
+    net.take_down(peer_addr(1), true);
+    let now = net.now;
+
+    // About incarnation 1 altogether: the seed logs it and does nothing more.
+    let old = vec![dead(0, 1, 1, now), dead(2, 1, 1, now), dead(3, 1, 1, now)];
+    let r = report(0, 1, peer_addr(1), 1, old.clone(), now);
+    let (s, link) = net.seed_end(peer_addr(0));
+    let line = r.line.clone();
+    assert_eq!(
+        net.inject(
+            s,
+            Input::Frame {
+                link,
+                msg: Msg::DeadReport(r)
+            }
+        ),
+        [Output::Event(Event::DeadNodeReportReceived {
+            line,
+            reporter: peer_key(0).id().to_hex()
+        })]
+    );
+    // About incarnation 2, with the witnesses' verdicts about incarnation 1.
+    let mixed = vec![dead(0, 1, 2, now), old[1].clone(), old[2].clone()];
+    let coordinator = deliver_report(&mut net, report(0, 1, peer_addr(1), 2, mixed, now));
+    let reason = format!(
+        "evidence: the verdict of {} is about another peer or incarnation",
+        peer_key(2).id()
+    );
+    for s in (0..3).map(seed_addr) {
+        assert_eq!(net.remove_votes(s, id1), [(false, reason.clone())], "{s}");
+        assert_eq!(net.removals(s), Vec::<String>::new(), "{s}");
+        assert_eq!(net.seed(s).peer_list()[&id1].incarnation, 2, "{s}");
+    }
+    assert_removal_aborted(&net, coordinator, id1);
+}
+
+/// SPEC §5 Peer List and §8: a removal is applied only with a certificate of q distinct
+/// configured seeds; a forged majority is rejected, a genuine one applied once.
+#[test]
+fn a_removal_certificate_without_a_quorum_of_seeds_is_rejected() {
+    let mut net = Net::seeds(seed::Settings::default());
+    let change = add(5, peer_addr(5));
+    let id5 = change.peer;
+    for at in [1, 2].map(seed_addr) {
+        let (link, _) = net.link(at, seed_addr(0));
+        let msg = Msg::Commit(cert(change, &[0, 1]));
+        net.inject(at, Input::Frame { link, msg });
+        assert!(net.seed(at).peer_list().contains_key(&id5));
+    }
+    let gone = removal(5, peer_addr(5), 1);
+    let mut forged_sig = cert(gone, &[0, 2]);
+    forged_sig.sigs[1].1 = forged_sig.sigs[0].1; // seed 0's signature under seed 2's name
+    let mut peer_signed = cert(gone, &[0]);
+    let v = Vote::new(&peer_key(0), gone, true, "");
+    peer_signed.sigs.push((v.voter, v.sig));
+    let cases = [
+        (
+            cert(gone, &[0]),
+            CertError::TooFewSignatures { have: 1, need: 2 },
+        ),
+        (
+            cert(gone, &[0, 0]),
+            CertError::DuplicateSigner(seed_key(0).id()),
+        ),
+        (forged_sig, CertError::BadSignature(seed_key(2).id())),
+        (peer_signed, CertError::UnknownSigner(peer_key(0).id())),
+    ];
+    for at in [1, 2].map(seed_addr) {
+        let (link, r) = net.link(at, seed_addr(0));
+        for (bad, e) in cases.clone() {
+            assert_eq!(
+                net.inject(
+                    at,
+                    Input::Frame {
+                        link,
+                        msg: Msg::Commit(bad)
+                    }
+                ),
+                [Output::Event(Event::ProtocolError {
+                    remote: r.source.to_string(),
+                    reason: format!("certificate rejected: {e}"),
+                })],
+                "{at}: {e}"
+            );
+        }
+        let m = &net.seed(at).peer_list()[&id5];
+        assert_eq!((m.addr, m.incarnation), (peer_addr(5), 1));
+        assert_eq!(net.removals(at), Vec::<String>::new());
+    }
+    // A genuine removal certificate of two seeds, once, then again: applied once.
+    let signers = vec![seed_key(0).id().to_hex(), seed_key(1).id().to_hex()];
+    for at in [1, 2].map(seed_addr) {
+        let (link, _) = net.link(at, seed_addr(0));
+        let good = || Msg::Commit(cert(gone, &[0, 1]));
+        assert_eq!(
+            net.inject(at, Input::Frame { link, msg: good() }),
+            [Output::Event(Event::RemovalCommitted {
+                peer: id5.to_hex(),
+                addr: peer_addr(5).to_string(),
+                incarnation: 1,
+                signers: signers.clone()
+            })],
+            "{at}"
+        );
+        assert!(!net.seed(at).peer_list().contains_key(&id5));
+        assert_eq!(
+            net.inject(at, Input::Frame { link, msg: good() }),
+            [],
+            "{at}"
+        );
+    }
+}
+
+/// SPEC §5 Conflicts: "a peer that comes back registers again with a higher incarnation" —
+/// a live peer told of its own removal registers at incarnation + 1 and is admitted again.
+#[test]
+fn a_live_peer_told_of_its_own_removal_registers_again_at_a_higher_incarnation() {
+    let mut net = Net::seeds(seed::Settings::default());
+    net.add_peer(0);
+    net.run_for(Duration::from_secs(3));
+    let (p, id) = (peer_addr(0), peer_key(0).id());
+    let links = net.seed_links_of(p);
+    assert_eq!(links.len(), 2);
+    let told = |net: &mut Net, c: Certificate| {
+        let msg = Msg::Removed(c);
+        net.inject(
+            p,
+            Input::Frame {
+                link: links[0],
+                msg,
+            },
+        )
+    };
+    // Not about it, not its incarnation, or not signed by a quorum: ignored.
+    assert_eq!(
+        told(&mut net, cert(removal(5, peer_addr(5), 1), &[0, 1])),
+        []
+    );
+    assert_eq!(told(&mut net, cert(removal(0, p, 0), &[0, 1])), []);
+    assert_eq!(told(&mut net, cert(removal(0, p, 1), &[0])), []);
+    assert_eq!(net.peer(p).certificate().map(|c| c.change), Some(add(0, p)));
+
+    let reg = Registration::new(&peer_key(0), p, 2);
+    let text =
+        "removed by the seeds at incarnation 1 while alive: registering again at incarnation 2";
+    let mut expected = vec![Output::Event(Event::Notice { text: text.into() })];
+    expected.extend(links.iter().map(|&link| Output::Send {
+        link,
+        msg: Msg::Register(reg.clone()),
+    }));
+    assert_eq!(told(&mut net, cert(removal(0, p, 1), &[0, 1])), expected);
+    net.run_for(Duration::from_secs(3));
+
+    let again = Change {
+        incarnation: 2,
+        ..add(0, p)
+    };
+    assert_eq!(net.peer(p).certificate().map(|c| c.change), Some(again));
+    let registered: Vec<u64> = (net.events(p).iter())
+        .filter_map(|e| match e {
+            Event::Registered { incarnation, .. } => Some(*incarnation),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(registered, [1, 2]);
+    for s in (0..3).map(seed_addr) {
+        let m = &net.seed(s).peer_list()[&id];
+        assert_eq!((m.addr, m.incarnation), (p, 2), "{s}");
+    }
+    // The same removal again is stale now.
+    assert_eq!(told(&mut net, cert(removal(0, p, 1), &[0, 1])), []);
+}
+
+/// SPEC §5 Conflicts, end to end: the seeds apply a removal of a peer that is in fact alive,
+/// tell it, and it comes back at incarnation 2 past the tombstone of incarnation 1.
+#[test]
+fn a_peer_the_seeds_removed_while_alive_comes_back_past_its_tombstone() {
+    let mut net = Net::seeds(seed::Settings::default());
+    net.add_peer(0);
+    net.run_for(Duration::from_secs(3));
+    let (p, id) = (peer_addr(0), peer_key(0).id());
+    let gone = cert(removal(0, p, 1), &[0, 1]);
+    for (at, from) in [(0, 1), (1, 0), (2, 0)] {
+        let (link, _) = net.link(seed_addr(at), seed_addr(from));
+        let msg = Msg::Commit(gone.clone());
+        net.inject(seed_addr(at), Input::Frame { link, msg });
+    }
+    net.run_for(Duration::from_secs(3));
+    let registers: Vec<u64> = (net.frames.iter())
+        .filter_map(|(from, _, m)| match m {
+            Msg::Register(r) if *from == p => Some(r.incarnation),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(registers, [1, 1, 2, 2]);
+    assert_eq!(
+        net.peer(p).certificate().map(|c| c.change.incarnation),
+        Some(2)
+    );
+    for s in (0..3).map(seed_addr) {
+        assert_eq!(net.removals(s), [id.to_hex()], "{s}");
+        let m = &net.seed(s).peer_list()[&id];
+        assert_eq!((m.addr, m.incarnation), (p, 2), "{s}");
+    }
 }

@@ -29,8 +29,6 @@ pub enum Msg {
     GetPeers,
     /// Peer → seed, and seed → seed: a peer's signed neighbour set (PROTOCOL §7).
     Neighbors(NeighborReport),
-    /// Seed → peer: the seeds' addresses and keys as this seed knows them (PROTOCOL §2).
-    Seeds(Vec<(SocketAddr, PeerId)>),
     /// Seed → peer: the certificate of its admission.
     Admitted(Certificate),
     /// Seed → peer: the registration failed.
@@ -96,6 +94,39 @@ pub enum Msg {
     },
     /// Seed → client: one page of status.
     Status(Status),
+}
+
+impl Msg {
+    /// The message's name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Register(_) => "Register",
+            Msg::GetPeers => "GetPeers",
+            Msg::Neighbors(_) => "Neighbors",
+            Msg::Admitted(_) => "Admitted",
+            Msg::Refused { .. } => "Refused",
+            Msg::PeerList(_) => "PeerList",
+            Msg::Propose(_) => "Propose",
+            Msg::Vote(_) => "Vote",
+            Msg::Commit(_) => "Commit",
+            Msg::DeadReport(_) => "DeadReport",
+            Msg::Removed(_) => "Removed",
+            Msg::GetNeighbors(_) => "GetNeighbors",
+            Msg::NeighborsOf { .. } => "NeighborsOf",
+            Msg::Ping(_) => "Ping",
+            Msg::Pong(_) => "Pong",
+            Msg::ProbeRequest { .. } => "ProbeRequest",
+            Msg::Verdict(_) => "Verdict",
+            Msg::Gossip(_) => "Gossip",
+            Msg::Have(_) => "Have",
+            Msg::Want(_) => "Want",
+            Msg::Link(_) => "Link",
+            Msg::LinkAccepted => "LinkAccepted",
+            Msg::LinkRefused { .. } => "LinkRefused",
+            Msg::StatusRequest { .. } => "StatusRequest",
+            Msg::Status(_) => "Status",
+        }
+    }
 }
 
 /// A peer's signed request to be admitted.

@@ -49,6 +49,10 @@ struct Args {
     /// How long a suspicion waits for the witnesses' verdicts.
     #[arg(long, default_value = "5s", value_parser = duration)]
     verdict_timeout: Duration,
+    /// Fault injection, for tests and figures: drop this share (0 to 1) of this peer's
+    /// replies to liveness pings.
+    #[arg(long, default_value_t = 0.0, hide = true)]
+    fault_drop_pongs: f64,
 }
 
 #[tokio::main]
@@ -81,9 +85,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "listening on {advertise}: pass --advertise with the address other nodes should dial"
         );
     }
-    let dir = node_dir(&args.common.data_dir, "peer", advertise);
-    let key = hearsay_net::load_or_create_key(&dir)?;
-    let incarnation = hearsay_net::next_incarnation(&dir)?;
+    // A peer on a port of its choosing keeps its identity; one on port 0 gets a new port,
+    // so it is a new node at every start and writes nothing.
+    let (key, incarnation) = if args.addr.port() == 0 {
+        (hearsay_net::identity::ephemeral_key(), 1)
+    } else {
+        let dir = node_dir(&args.common.data_dir, "peer", advertise);
+        let key = hearsay_net::load_or_create_key(&dir)?;
+        (key, hearsay_net::next_incarnation(&dir)?)
+    };
     let settings = peer::Settings {
         links: args.links,
         max_links: args.max_links,
@@ -113,14 +123,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let log = logger(&args.common, advertise, "peer")?;
     let cancel = shutdown_on_signals();
-    hearsay_net::run(
-        machine,
-        listener,
-        me,
-        hearsay_net::Options::default(),
-        log,
-        cancel,
-    )
-    .await
-    .map_err(|e| anyhow!(e))
+    let opts = hearsay_net::Options {
+        drop_pongs: args.fault_drop_pongs,
+        ..hearsay_net::Options::default()
+    };
+    hearsay_net::run(machine, listener, me, opts, log, cancel)
+        .await
+        .map_err(|e| anyhow!(e))
 }

@@ -18,7 +18,7 @@ mod liveness;
 mod relay;
 
 use crate::attach;
-use crate::cert::{Certificate, Change, Op, SeedSet};
+use crate::cert::{CertError, Certificate, Change, Op, SeedSet};
 use crate::config::Config;
 use crate::event::Event;
 use crate::gossip::{Counters, MessageList, Wants};
@@ -90,6 +90,8 @@ impl Default for Settings {
 #[derive(Clone, Copy, Debug)]
 enum Dial {
     Seed(usize),
+    /// A seed dialled only to learn its key (PROTOCOL §2).
+    Key(usize),
     Neighbor(Target),
     /// A neighbour whose link dropped, dialled again each round (PROTOCOL §12.1).
     Redial(Target),
@@ -138,7 +140,9 @@ pub struct State {
     /// Keys learned first hand (pinned, or proved in a handshake), by config index.
     seed_keys: Vec<Option<PeerId>>,
     /// The seed tables our seeds sent, by config index of the sender.
-    seed_tables: BTreeMap<usize, Vec<(SocketAddr, PeerId)>>,
+    /// An admission certificate with a signer whose key is not known yet, kept while the
+    /// key is learned (and the link it came on).
+    unverified: Option<(Certificate, LinkId)>,
     seed_order: Vec<usize>,
     seed_links: BTreeMap<usize, LinkId>,
     seed_fails: BTreeMap<usize, u32>,
@@ -195,7 +199,7 @@ impl State {
             now,
             started: now,
             stopped: false,
-            seed_tables: BTreeMap::new(),
+            unverified: None,
             seed_order,
             seed_links: BTreeMap::new(),
             seed_fails: BTreeMap::new(),
@@ -236,6 +240,7 @@ impl State {
             addr: addr.to_string(),
         });
         s.keep_seeds();
+        s.learn_keys();
         s
     }
 
@@ -290,29 +295,42 @@ impl State {
         self.close(link);
     }
 
-    /// The seeds' keys this peer trusts: first-hand ones, and those its seeds state
-    /// without any of them stating another.
+    /// The seeds' keys this peer trusts: pinned in the config, or proved to it first hand
+    /// by a handshake at the seed's configured address. Never a key one seed states for
+    /// another: a lying seed could name a key of its own making (PROTOCOL §2).
     pub fn seed_set(&self) -> SeedSet {
-        let mut keys = BTreeSet::new();
-        for (i, seed) in self.config.seeds.iter().enumerate() {
-            if let Some(k) = self.seed_keys[i] {
-                keys.insert(k);
-                continue;
-            }
-            let stated: BTreeSet<PeerId> = self
-                .seed_tables
-                .values()
-                .flatten()
-                .filter(|(a, _)| *a == seed.addr)
-                .map(|(_, k)| *k)
-                .collect();
-            if stated.len() == 1 {
-                keys.extend(stated);
-            }
-        }
         SeedSet {
             n: self.config.seeds.len(),
-            keys,
+            keys: self.seed_keys.iter().flatten().copied().collect(),
+        }
+    }
+
+    /// Briefly dials every seed whose key is unknown and that is not being dialled already,
+    /// only to learn its key.
+    fn learn_keys(&mut self) {
+        let unknown: Vec<usize> = (0..self.config.seeds.len())
+            .filter(|&i| self.seed_keys[i].is_none() && !self.seed_links.contains_key(&i))
+            .filter(|&i| {
+                !self
+                    .dials
+                    .values()
+                    .any(|d| matches!(d, Dial::Seed(j) | Dial::Key(j) if *j == i))
+            })
+            .collect();
+        for i in unknown {
+            self.dial(self.config.seeds[i].addr, Dial::Key(i));
+        }
+    }
+
+    /// A key-learning dial answered.
+    fn on_key_link(&mut self, i: usize, link: LinkId, remote: Remote) {
+        self.out.push_back(Output::Close { link });
+        let pinned = self.config.seeds[i].key;
+        if remote.role == Role::Seed && pinned.is_none_or(|k| k == remote.id) {
+            self.seed_keys[i] = Some(remote.id);
+            if let Some((cert, from)) = self.unverified.take() {
+                self.on_admitted(from, cert);
+            }
         }
     }
 
@@ -418,6 +436,10 @@ impl State {
         if cert.change != self.my_change() {
             return self.protocol_error(link, "a certificate for another change".into());
         }
+        if let Err(CertError::UnknownSigner(_)) = cert.verify(&self.seed_set()) {
+            self.unverified = Some((cert, link));
+            return self.learn_keys();
+        }
         if let Err(e) = cert.verify(&self.seed_set()) {
             let remote = self
                 .links
@@ -484,7 +506,8 @@ impl State {
         self.lists_due = Some(self.now + self.settings.peer_list_wait);
     }
 
-    fn on_peer_list(&mut self, link: LinkId, list: Vec<PeerInfo>) {
+    fn on_peer_list(&mut self, link: LinkId, mut list: Vec<PeerInfo>) {
+        list.truncate(crate::wire::MAX_LIST);
         let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) else {
             return;
         };
@@ -524,7 +547,7 @@ impl State {
             .map(|n| n.id)
             .chain(self.dials.values().filter_map(|d| match d {
                 Dial::Neighbor(t) | Dial::Redial(t) => Some(t.id),
-                Dial::Seed(_) | Dial::Witness { .. } | Dial::Probe { .. } => None,
+                Dial::Seed(_) | Dial::Key(_) | Dial::Witness { .. } | Dial::Probe { .. } => None,
             }))
             .chain(self.pending.values().flatten().map(|t| t.id))
             .chain(self.live.lost.keys().copied())
@@ -593,9 +616,16 @@ impl State {
         let refusal = if c.op != Op::Add || c.peer != remote.id {
             Some("the certificate is not this peer's admission".to_string())
         } else if let Err(e) = cert.verify(&self.seed_set()) {
+            if let CertError::UnknownSigner(_) = e {
+                // Refused now; the key is learned for its next try.
+                self.learn_keys();
+            }
             Some(format!("its admission certificate does not verify: {e}"))
         } else if self.neighbors.values().any(|n| n.id == remote.id) {
             Some("already neighbours".to_string())
+        } else if self.linking_to(remote.id) && self.key.id() < remote.id {
+            // Both dialled at once: the link the lower id dialled is the one kept.
+            Some("this peer is dialling you too; its link is kept".to_string())
         } else if self.degree() >= self.settings.max_links.min(MAX_NEIGHBORS) {
             Some(format!("this peer is full ({} links)", self.degree()))
         } else {
@@ -611,6 +641,15 @@ impl State {
                 self.add_neighbor(link, remote.id, c.addr, c.incarnation, false);
             }
         }
+    }
+
+    /// Whether this peer is dialling `id` as a neighbour, or waiting for it to accept.
+    fn linking_to(&self, id: PeerId) -> bool {
+        let dialling = self
+            .dials
+            .values()
+            .any(|d| matches!(d, Dial::Neighbor(t) | Dial::Redial(t) if t.id == id));
+        dialling || self.pending.values().flatten().any(|t| t.id == id)
     }
 
     fn add_neighbor(
@@ -669,7 +708,6 @@ impl State {
         if let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) {
             self.seed_links.remove(&i);
             self.registered_with.remove(&i);
-            self.seed_tables.remove(&i);
             let addr = self.config.seeds[i].addr.to_string();
             self.event(Event::SeedDisconnected { addr });
             self.seed_next_try.insert(i, self.now + self.settings.retry);
@@ -695,6 +733,7 @@ impl State {
     fn on_link_up(&mut self, link: LinkId, remote: Remote, dial: Option<DialToken>) {
         match dial.and_then(|t| self.dials.remove(&t)) {
             Some(Dial::Seed(i)) => self.on_seed_link(i, link, remote),
+            Some(Dial::Key(i)) => self.on_key_link(i, link, remote),
             Some(Dial::Neighbor(t) | Dial::Redial(t)) => self.on_neighbor_link(t, link, remote),
             Some(Dial::Witness { suspect, witness }) => {
                 self.on_witness_link(suspect, witness, link, remote)
@@ -715,6 +754,7 @@ impl State {
     fn on_dial_failed(&mut self, token: DialToken) {
         match self.dials.remove(&token) {
             Some(Dial::Seed(i)) => self.seed_failed(i),
+            Some(Dial::Key(_)) => {}
             Some(Dial::Neighbor(_)) => self.fill(),
             Some(Dial::Redial(t)) => self.lost_missed(t.id),
             Some(Dial::Witness { suspect, witness }) => self.witness_unreachable(suspect, witness),
@@ -733,10 +773,6 @@ impl State {
             .find(|(_, l)| **l == link)
             .map(|(i, _)| *i);
         match (msg, seed) {
-            (Msg::Seeds(table), Some(i)) => {
-                self.seed_tables
-                    .insert(i, table.into_iter().take(self.config.seeds.len()).collect());
-            }
             (Msg::Admitted(cert), Some(_)) => self.on_admitted(link, cert),
             (Msg::Refused { reason }, Some(_)) => self.on_refused(link, reason),
             (Msg::PeerList(list), Some(_)) => self.on_peer_list(link, list),
@@ -774,12 +810,18 @@ impl State {
             (Msg::Have(id), None) if self.neighbors.contains_key(&link) => self.on_have(link, id),
             (Msg::Want(id), None) if self.neighbors.contains_key(&link) => self.on_want(link, id),
             (Msg::LinkAccepted, None) => match self.pending.remove(&link) {
+                // A link in the other direction won meanwhile: one link per pair.
+                Some(Some(t)) if self.neighbors.values().any(|n| n.id == t.id) => self.close(link),
                 Some(Some(t)) => self.add_neighbor(link, t.id, remote.addr, t.incarnation, true),
                 _ => self.protocol_error(link, "an acceptance out of place".into()),
             },
             (Msg::LinkRefused { reason }, None)
                 if matches!(self.pending.get(&link), Some(Some(_))) =>
             {
+                // It answered, so it is alive, whatever it thinks of this peer.
+                if let Some(Some(t)) = self.pending.get(&link) {
+                    self.live.lost.remove(&t.id);
+                }
                 self.event(Event::Notice {
                     text: format!("{} refused to be a neighbour: {reason}", remote.addr),
                 });
@@ -788,13 +830,7 @@ impl State {
                 self.fill();
             }
             (other, _) => {
-                let what = format!("{other:?}");
-                let what = what
-                    .split(['(', ' ', '{'])
-                    .next()
-                    .unwrap_or("?")
-                    .to_string();
-                let reason = format!("unexpected {what} from a {}", remote.role.name());
+                let reason = format!("unexpected {} from a {}", other.name(), remote.role.name());
                 self.protocol_error(link, reason);
             }
         }
@@ -847,7 +883,13 @@ impl Machine for State {
             Input::LinkUp { link, remote, dial } => self.on_link_up(link, remote, dial),
             Input::LinkDown { link } => {
                 if let Some(n) = self.neighbors.get(&link).copied() {
-                    self.neighbor_lost(n);
+                    let others = self
+                        .neighbors
+                        .iter()
+                        .any(|(l, m)| *l != link && m.id == n.id);
+                    if !others {
+                        self.neighbor_lost(n);
+                    }
                 }
                 self.witness_link_down(link);
                 self.drop_link(link);

@@ -15,6 +15,11 @@ use crate::id::PeerId;
 use crate::quorum::{Outcome, Tally};
 use crate::wire::Msg;
 
+/// Registering peers' links waiting for one decision.
+const MAX_WAITERS: usize = 16;
+/// Votes remembered (PROTOCOL §10).
+const MAX_VOTES: usize = 100_000;
+
 impl State {
     /// Starts or joins the decision on `change`. `waiter` (the registering peer's link)
     /// hears the outcome.
@@ -27,7 +32,11 @@ impl State {
     ) {
         let digest = change.digest();
         if let Some(c) = self.coordinating.get_mut(&digest) {
-            c.waiters.extend(waiter);
+            if let Some(l) = waiter.filter(|l| !c.waiters.contains(l)) {
+                if c.waiters.len() < MAX_WAITERS {
+                    c.waiters.push(l);
+                }
+            }
             return;
         }
         if self.coordinating.len() >= self.settings.max_pending {
@@ -76,7 +85,10 @@ impl State {
             return self.reply(reply, vote);
         }
         if let Some(v) = self.validating.get_mut(&digest) {
-            v.replies.push(reply);
+            // One reply per coordinator: at most every seed, this one included.
+            if !v.replies.contains(&reply) && v.replies.len() <= self.config.seeds.len() {
+                v.replies.push(reply);
+            }
             return;
         }
         if self.validating.len() >= self.settings.max_pending {
@@ -265,7 +277,10 @@ impl State {
                 .insert((change.peer, change.incarnation), change.addr);
         }
         let vote = Vote::new(&self.key, change, yes, &reason);
-        self.voted.insert(change.digest(), (vote.clone(), self.now));
+        // Beyond the bound a vote is not remembered: a repeat is validated again instead.
+        if self.voted.len() < MAX_VOTES {
+            self.voted.insert(change.digest(), (vote.clone(), self.now));
+        }
         self.event(Event::Vote {
             op: change.op_name(),
             peer: change.peer.to_hex(),

@@ -114,6 +114,8 @@ struct Bucket {
 }
 
 const RECENT: usize = 64;
+/// Budget of one status page, well under [`wire::MAX_FRAME`].
+const STATUS_PAGE_BYTES: usize = 768 * 1024;
 const EXTRA_REPORTS: usize = 1024;
 
 /// A seed.
@@ -304,10 +306,7 @@ impl State {
             None => {
                 self.links.insert(link, remote);
                 match remote.role {
-                    Role::Peer => {
-                        let table = self.seed_table();
-                        self.send(link, Msg::Seeds(table));
-                    }
+                    Role::Peer => {}
                     Role::Seed => {
                         // A seed we have no link of our own to: dial it now rather than later.
                         if let Some(i) = self.config.position(remote.addr) {
@@ -345,19 +344,18 @@ impl State {
         self.seed_keys[i] = Some(remote.id);
         self.links.insert(link, remote);
         self.seed_out.insert(i, link);
+        // Catch up: whatever it missed while we were apart, it gets now. Certificates verify
+        // themselves and applying one twice changes nothing.
+        let certs: Vec<Certificate> = (self.pl.values().map(|m| m.cert.clone()))
+            .chain(self.removed.values().cloned())
+            .collect();
+        for cert in certs {
+            self.send(link, Msg::Commit(cert));
+        }
         self.event(Event::SeedConnected {
             addr: addr.to_string(),
             id: remote.id.to_hex(),
         });
-    }
-
-    fn seed_table(&self) -> Vec<(SocketAddr, PeerId)> {
-        self.config
-            .seeds
-            .iter()
-            .zip(&self.seed_keys)
-            .filter_map(|(s, k)| k.map(|k| (s.addr, k)))
-            .collect()
     }
 
     fn forget_link(&mut self, link: LinkId) {
@@ -412,7 +410,9 @@ impl State {
             Msg::DeadReport(r) if remote.role == Role::Peer => self.on_dead_report(link, remote, r),
             Msg::Propose(p) if from_seed => self.on_propose(*p, Reply::Link(link)),
             Msg::Vote(v) if from_seed => {
-                if self.seed_index(v.voter).is_none() || !v.verify() {
+                // Votes go straight from voter to coordinator: a vote relayed by another
+                // seed could be an old one, replayed to veto.
+                if v.voter != remote.id || !v.verify() {
                     return self.protocol_error(link, "a vote that does not verify".into());
                 }
                 self.on_vote(v);
@@ -425,13 +425,18 @@ impl State {
                     });
                 }
             }
+            // A seed whose key this seed has not learned yet (its own dial is on the way):
+            // nothing it says can be checked, and the catch-up at link-up brings it again.
+            Msg::Propose(_) | Msg::Vote(_) | Msg::Commit(_) | Msg::Neighbors(_)
+                if remote.role == Role::Seed
+                    && !from_seed
+                    && self
+                        .config
+                        .position(remote.addr)
+                        .is_some_and(|i| self.seed_keys[i].is_none()) => {}
             other => {
-                let what = format!("{other:?}");
-                let what = what.split(['(', ' ', '{']).next().unwrap_or("?");
-                self.protocol_error(
-                    link,
-                    format!("unexpected {what} from a {}", remote.role.name()),
-                );
+                let reason = format!("unexpected {} from a {}", other.name(), remote.role.name());
+                self.protocol_error(link, reason);
             }
         }
     }
@@ -559,7 +564,11 @@ impl State {
         self.topology.insert(report.peer, report);
     }
 
+    /// One page of status from `offset`: at most [`wire::MAX_LIST`] peers, and as many as
+    /// fit in [`STATUS_PAGE_BYTES`] (a peer's reported neighbours can be long). Every page
+    /// holds at least one peer, so paging always moves on.
     fn status(&self, offset: usize) -> Status {
+        let mut bytes = 0;
         let peers = self
             .pl
             .iter()
@@ -575,6 +584,13 @@ impl State {
                     .map(|r| r.neighbors.clone())
                     .unwrap_or_default(),
                 signers: m.cert.signers(),
+            })
+            .take_while(|p| {
+                // An upper bound of its encoded size: ids are 32 bytes, the rest is small.
+                let size = 100 + 33 * (p.neighbors.len() + p.signers.len());
+                let fits = bytes == 0 || bytes + size <= STATUS_PAGE_BYTES;
+                bytes += size;
+                fits
             })
             .collect();
         Status {
@@ -633,7 +649,8 @@ impl State {
                 addr: *addr,
                 incarnation: *inc,
             };
-            voted.contains_key(&change.digest()) && !pl.contains_key(peer)
+            let admitted = pl.get(peer).is_some_and(|m| m.incarnation >= *inc);
+            voted.contains_key(&change.digest()) && !admitted
         });
         self.redial_seeds();
     }
