@@ -1,6 +1,11 @@
 //! What the `seed`, `peer` and `hearsay` programs share: common flags, config loading,
 //! logs, signals and exit codes (SPEC §1).
 
+pub mod fit;
+pub mod plots;
+pub mod summary;
+pub mod up;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

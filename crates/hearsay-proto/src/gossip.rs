@@ -470,6 +470,56 @@ impl Wants {
     }
 }
 
+/// Signatures already checked, shared by peers that trust each other's checks: the peers of
+/// one process (`hearsay up --in-process`), where checking the same bytes once per peer is
+/// wasted work. Keyed by the message and its signature, so a forged copy of a known message
+/// misses and is checked. Bounded: the oldest keys are forgotten first.
+#[derive(Debug)]
+pub struct SharedChecks {
+    inner: std::sync::Mutex<Checked>,
+    cap: usize,
+}
+
+/// The keys of checked signatures, and their order for forgetting the oldest.
+#[derive(Debug, Default)]
+struct Checked {
+    keys: std::collections::HashSet<[u8; 32], BuildHasherDefault<DefaultHasher>>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl SharedChecks {
+    /// Remembers at most `cap` checked signatures.
+    pub fn new(cap: usize) -> SharedChecks {
+        SharedChecks {
+            inner: std::sync::Mutex::new(Default::default()),
+            cap: cap.max(1),
+        }
+    }
+
+    /// [`Gossip::verify`], done once per message and signature among the sharers.
+    pub fn verify(&self, g: &Gossip) -> bool {
+        let key =
+            *blake3::hash(&signed(b"hearsay-checked-v1", &(g.origin, &g.text, g.sig))).as_bytes();
+        if self.inner.lock().is_ok_and(|i| i.keys.contains(&key)) {
+            return true;
+        }
+        let ok = g.verify();
+        if ok {
+            if let Ok(mut i) = self.inner.lock() {
+                if i.keys.insert(key) {
+                    i.order.push_back(key);
+                }
+                while i.order.len() > self.cap {
+                    if let Some(old) = i.order.pop_front() {
+                        i.keys.remove(&old);
+                    }
+                }
+            }
+        }
+        ok
+    }
+}
+
 /// A peer's gossip counters (reported in `gossip_stats` events).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
@@ -659,6 +709,23 @@ mod tests {
         w.done(&id(1));
         assert!(w.is_empty());
         assert_eq!(w.next_deadline(Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn shared_checks_never_pass_a_forged_copy_of_a_checked_message() {
+        let checks = SharedChecks::new(2);
+        let real = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
+        let forged = Gossip {
+            sig: Gossip::new(&key(2), real.text.clone()).sig,
+            ..real.clone()
+        };
+        assert!(checks.verify(&real));
+        assert!(checks.verify(&real), "remembered");
+        assert!(!checks.verify(&forged), "same id, other signature: checked, and refused");
+        for i in 2..6 {
+            assert!(checks.verify(&Gossip::new(&key(1), text(Time(0), LOCAL, i))));
+        }
+        assert!(checks.inner.lock().unwrap().order.len() <= 2, "bounded");
     }
 
     #[test]

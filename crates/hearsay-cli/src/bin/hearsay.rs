@@ -1,13 +1,18 @@
-//! `hearsay`: tools around a network (SPEC §1). `hearsay status --seed ADDR [--json]` asks
-//! a seed for its Peer List, topology and recent decisions.
+//! `hearsay`: tools around a network (SPEC §1). `hearsay up` runs a whole local network and
+//! sums it up; `hearsay status --seed ADDR [--json]` asks a seed for its Peer List, topology
+//! and recent decisions; `hearsay analyze` fits and plots a topology's degree distribution.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use hearsay_cli::summary::{self, status_json};
+use hearsay_cli::up::{self, Plan};
 use hearsay_cli::{duration, fail};
 use hearsay_proto::wire::Status;
-use serde_json::json;
 
 /// Tools for a hearsay network.
 #[derive(Parser, Debug)]
@@ -19,6 +24,47 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a whole local network: seeds, peers, gossip, a crash; then a summary.
+    Up {
+        /// Peers to start.
+        #[arg(long, default_value_t = 10)]
+        peers: usize,
+        /// Seeds on fresh local ports (default: the config's seeds).
+        #[arg(long)]
+        seeds: Option<usize>,
+        /// Peers to crash on purpose after the gossip rounds.
+        #[arg(long, default_value_t = 1)]
+        kill: usize,
+        /// Divide every interval by this (20: a 5 s gossip interval becomes 250 ms).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Run every node as a task of this process (for thousands of peers).
+        #[arg(long)]
+        in_process: bool,
+        /// Stay up after the summary until Ctrl+C.
+        #[arg(long)]
+        keep: bool,
+        /// Also write the summary as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where the run's files go (default: a fresh runs/<time>/).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The seed list (ignored with --seeds).
+        #[arg(long, default_value = "config.txt")]
+        config: PathBuf,
+    },
+    /// Fit and plot the degree distribution of a topology (a `hearsay status --json` file).
+    Analyze {
+        /// The topology file (e.g. a run's topology.json).
+        topology: Option<PathBuf>,
+        /// Or ask this seed for it.
+        #[arg(long)]
+        seed: Option<SocketAddr>,
+        /// Where the plots go.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Ask a seed for its Peer List, topology and recent decisions.
     Status {
         /// The seed's address.
@@ -36,6 +82,55 @@ enum Command {
 #[tokio::main]
 async fn main() {
     match Args::parse().command {
+        Command::Up {
+            peers,
+            seeds,
+            kill,
+            speed,
+            in_process,
+            keep,
+            json,
+            dir,
+            config,
+        } => {
+            if speed.is_nan() || speed <= 0.0 {
+                fail(
+                    "hearsay up",
+                    &anyhow::anyhow!("--speed must be more than 0"),
+                    2,
+                );
+            }
+            let dir = dir.unwrap_or_else(run_dir);
+            let plan = Plan {
+                config,
+                peers,
+                seeds,
+                kill,
+                speed,
+                in_process,
+                keep,
+                dir,
+            };
+            let cancel = hearsay_cli::shutdown_on_signals();
+            match up::up(plan.clone(), cancel).await {
+                Ok(summary) => {
+                    say(&format!("\nsummary\n{}", summary::table(&summary)));
+                    if let Err(e) = up::write_outputs(&plan, &summary, json.as_deref()) {
+                        fail("hearsay up", &e, 1);
+                    }
+                }
+                Err(e) => fail("hearsay up", &e, 1),
+            }
+        }
+        Command::Analyze {
+            topology,
+            seed,
+            dir,
+        } => {
+            if let Err(e) = analyze(topology, seed, &dir).await {
+                fail("hearsay analyze", &e, 1);
+            }
+        }
         Command::Status {
             seed,
             json,
@@ -48,35 +143,67 @@ async fn main() {
     }
 }
 
+/// `runs/<UTC time>`, fresh for every run.
+fn run_dir() -> PathBuf {
+    let t = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    PathBuf::from("runs").join(t.replace(':', "-"))
+}
+
+/// `hearsay analyze`: the overlay's degrees, the power-law fit, and the plots.
+async fn analyze(
+    topology: Option<PathBuf>,
+    seed: Option<SocketAddr>,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let status = match (topology, seed) {
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a topology (JSON)", path.display()))?
+        }
+        (None, Some(seed)) => {
+            let st = hearsay_net::fetch_status(seed, Duration::from_secs(10))
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            status_json(&st)
+        }
+        _ => anyhow::bail!("give a topology file or --seed ADDR, one of the two"),
+    };
+    let o = summary::overlay(&status);
+    let fit = hearsay_cli::fit::fit(&o.degrees);
+    let mut out = format!(
+        "peers {}, links {}, degree min / mean / max {} / {:.2} / {}, {}\n",
+        o.peers,
+        o.links,
+        o.degree_min,
+        o.degree_mean,
+        o.degree_max,
+        if o.connected {
+            "connected"
+        } else {
+            "NOT connected"
+        }
+    );
+    match &fit {
+        Some(f) => out += &format!(
+            "power law: α = {:.3}, x_min = {}, KS distance {:.4} over {} peers; against an exponential R = {:.2} (p = {:.3}): {}\n",
+            f.alpha, f.x_min, f.ks, f.n_tail, f.llr, f.p_value,
+            if f.favours_power_law() { "the power law fits better" } else { "the exponential fits better" }
+        ),
+        None => out += "too few peers to fit a power law\n",
+    }
+    for p in up::degree_plots(dir, &o.degrees, fit.as_ref())? {
+        out += &format!("wrote {}\n", p.display());
+    }
+    say(&out);
+    Ok(())
+}
+
 /// Prints to stdout; a closed pipe (`| head`) is not an error.
 fn say(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
-/// The JSON shape of SPEC §1, plus the seed's id, the seed count and recent decisions.
-fn status_json(s: &Status) -> serde_json::Value {
-    let peers: Vec<_> = s
-        .peers
-        .iter()
-        .map(|p| {
-            json!({
-                "id": p.id.to_hex(),
-                "addr": p.addr.to_string(),
-                "incarnation": p.incarnation,
-                "neighbors": p.neighbors.iter().map(|n| n.to_hex()).collect::<Vec<_>>(),
-                "signers": p.signers.iter().map(|n| n.to_hex()).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json!({
-        "seed": s.seed.to_string(),
-        "id": s.id.to_hex(),
-        "seeds": s.seeds,
-        "quorum": s.quorum,
-        "peers": peers,
-        "recent": s.recent,
-    })
 }
 
 fn status_table(s: &Status) -> String {

@@ -2,7 +2,8 @@
 //! Suspicion, PROTOCOL §12).
 //!
 //! Every `ping_interval` a peer pings each neighbour over its link (and sends one ICMP echo
-//! per neighbour host); a round without a pong is a miss. A neighbour whose link dropped is
+//! per neighbour host); a round in which a neighbour sent nothing, neither the pong nor any
+//! other frame, is a miss. A neighbour whose link dropped is
 //! dialled again each round instead, and a failed dial is a miss. After `suspect_after`
 //! misses in a row the peer asks witnesses (the suspect's other neighbours from the seeds'
 //! topology, else its own neighbours) to probe the suspect and sign verdicts. Only when the
@@ -180,13 +181,12 @@ impl State {
         }
     }
 
-    pub(super) fn on_pong(&mut self, link: LinkId, nonce: u64) {
+    /// Any frame from a neighbour shows it alive, a pong or not: a busy neighbour's pong
+    /// can wait behind its gossip, but the gossip itself is a sign of life.
+    pub(super) fn heard_from(&mut self, link: LinkId) {
         let Some(n) = self.neighbors.get_mut(&link) else {
             return;
         };
-        if n.awaiting != Some(nonce) {
-            return;
-        }
         n.awaiting = None;
         n.misses = 0;
         let id = n.id;

@@ -167,6 +167,7 @@ pub struct State {
     report_seq: u64,
     gossip: relay::GossipState,
     live: liveness::Liveness,
+    shared_checks: Option<std::sync::Arc<crate::gossip::SharedChecks>>,
     out: VecDeque<Output>,
 }
 
@@ -223,6 +224,7 @@ impl State {
             // Above any sequence number an earlier run of this peer can have used.
             report_seq: now.as_millis().saturating_mul(1000),
             live,
+            shared_checks: None,
             gossip: relay::GossipState {
                 started: false,
                 next: None,
@@ -242,6 +244,12 @@ impl State {
         s.keep_seeds();
         s.learn_keys();
         s
+    }
+
+    /// Shares gossip signature checks with other peers of this process (see
+    /// [`crate::gossip::SharedChecks`]).
+    pub fn share_checks(&mut self, checks: std::sync::Arc<crate::gossip::SharedChecks>) {
+        self.shared_checks = Some(checks);
     }
 
     /// The certificate of this peer's admission, once it has one.
@@ -772,6 +780,7 @@ impl State {
             .iter()
             .find(|(_, l)| **l == link)
             .map(|(i, _)| *i);
+        self.heard_from(link);
         match (msg, seed) {
             (Msg::Admitted(cert), Some(_)) => self.on_admitted(link, cert),
             (Msg::Refused { reason }, Some(_)) => self.on_refused(link, reason),
@@ -783,7 +792,8 @@ impl State {
             (Msg::Ping(n), None) if self.neighbors.contains_key(&link) => {
                 self.send(link, Msg::Pong(n))
             }
-            (Msg::Pong(n), None) if self.neighbors.contains_key(&link) => self.on_pong(link, n),
+            // Heard from it (see `heard_from` above), which is all a pong says.
+            (Msg::Pong(_), None) if self.neighbors.contains_key(&link) => {}
             (
                 Msg::ProbeRequest {
                     suspect,

@@ -80,7 +80,11 @@ impl State {
             return self.counters_changed();
         }
         // `verify` also checks that the text parses.
-        let Some((born, seq)) = gossip::parse_text(&msg.text).filter(|_| msg.verify()) else {
+        let checked = match &self.shared_checks {
+            Some(shared) => shared.verify(&msg),
+            None => msg.verify(),
+        };
+        let Some((born, seq)) = gossip::parse_text(&msg.text).filter(|_| checked) else {
             let reason = "a gossip message whose origin signature does not hold";
             return self.drop_bad(id, link, from, reason);
         };

@@ -1,0 +1,567 @@
+//! The summary of a run (issue 5): registration, overlay, gossip and failures, computed from
+//! the nodes' events (SPEC §7) and a seed's status. Shared by `hearsay up` and
+//! `hearsay analyze`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::Path;
+
+use hearsay_proto::wire::Status;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The JSON shape of SPEC §1, plus the seed's id, the seed count and recent decisions.
+pub fn status_json(s: &Status) -> serde_json::Value {
+    let peers: Vec<_> = s
+        .peers
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id.to_hex(),
+                "addr": p.addr.to_string(),
+                "incarnation": p.incarnation,
+                "neighbors": p.neighbors.iter().map(|n| n.to_hex()).collect::<Vec<_>>(),
+                "signers": p.signers.iter().map(|n| n.to_hex()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "seed": s.seed.to_string(),
+        "id": s.id.to_hex(),
+        "seeds": s.seeds,
+        "quorum": s.quorum,
+        "peers": peers,
+        "recent": s.recent,
+    })
+}
+
+/// Percentiles of a sample.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Spread {
+    /// How many.
+    pub n: usize,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl Spread {
+    /// The spread of `xs` (all zero when empty).
+    pub fn of(mut xs: Vec<u64>) -> Spread {
+        if xs.is_empty() {
+            return Spread::default();
+        }
+        xs.sort_unstable();
+        let at = |p: f64| xs[((p * (xs.len() - 1) as f64).round() as usize).min(xs.len() - 1)];
+        Spread {
+            n: xs.len(),
+            p50: at(0.5),
+            p99: at(0.99),
+            max: xs[xs.len() - 1],
+        }
+    }
+}
+
+/// The overlay as a seed's topology shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Overlay {
+    /// Peers in the Peer List.
+    pub peers: usize,
+    /// Undirected links.
+    pub links: usize,
+    /// Smallest degree.
+    pub degree_min: usize,
+    /// Mean degree.
+    pub degree_mean: f64,
+    /// Largest degree.
+    pub degree_max: usize,
+    /// Whether every peer can reach every other.
+    pub connected: bool,
+    /// Every peer's degree, in id order.
+    pub degrees: Vec<u64>,
+}
+
+/// An overlay from the JSON of `hearsay status --json`.
+pub fn overlay(status: &Value) -> Overlay {
+    let mut adj: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for p in status["peers"].as_array().into_iter().flatten() {
+        let id = p["id"].as_str().unwrap_or_default().to_string();
+        adj.entry(id.clone()).or_default();
+        for n in p["neighbors"].as_array().into_iter().flatten() {
+            let n = n.as_str().unwrap_or_default().to_string();
+            adj.entry(id.clone()).or_default().insert(n.clone());
+            adj.entry(n).or_default().insert(id.clone());
+        }
+    }
+    // Only peers in the PL count: a report can still name a removed neighbour.
+    let members: BTreeSet<String> = status["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["id"].as_str().map(str::to_string))
+        .collect();
+    adj.retain(|id, _| members.contains(id));
+    for ns in adj.values_mut() {
+        ns.retain(|n| members.contains(n));
+    }
+    let degrees: Vec<u64> = adj.values().map(|ns| ns.len() as u64).collect();
+    let links = degrees.iter().sum::<u64>() as usize / 2;
+    let connected = match adj.keys().next() {
+        None => true,
+        Some(first) => {
+            let mut seen = BTreeSet::from([first.clone()]);
+            let mut todo = VecDeque::from([first.clone()]);
+            while let Some(n) = todo.pop_front() {
+                for m in &adj[&n] {
+                    if seen.insert(m.clone()) {
+                        todo.push_back(m.clone());
+                    }
+                }
+            }
+            seen.len() == adj.len()
+        }
+    };
+    Overlay {
+        peers: adj.len(),
+        links,
+        degree_min: degrees.iter().copied().min().unwrap_or(0) as usize,
+        degree_mean: if degrees.is_empty() {
+            0.0
+        } else {
+            2.0 * links as f64 / degrees.len() as f64
+        },
+        degree_max: degrees.iter().copied().max().unwrap_or(0) as usize,
+        connected,
+        degrees,
+    }
+}
+
+/// Gossip over the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct GossipSummary {
+    /// Messages generated.
+    pub messages: usize,
+    /// Of the messages generated while every peer was alive, the share with full coverage.
+    pub full_coverage_share: f64,
+    /// The lowest coverage of any message: the share of the peers that were in the overlay
+    /// when it was generated, and alive to the end, that received it.
+    pub coverage_min: f64,
+    /// Mean coverage.
+    pub coverage_mean: f64,
+    /// Generation to first-time delivery, every delivery, in ms.
+    pub latency_ms: Spread,
+    /// Frames carrying a message, per message (mean).
+    pub frames_per_message: f64,
+    /// Links in the overlay at the end, to compare.
+    pub links: usize,
+    /// Duplicate copies dropped.
+    pub duplicates: usize,
+    /// Every first-time delivery's latency in ms, for the CDF plot.
+    #[serde(skip)]
+    pub latencies: Vec<u64>,
+}
+
+/// Failures over the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FailureSummary {
+    /// Peers killed on purpose.
+    pub killed: usize,
+    /// Of those, removed by every seed.
+    pub removed: usize,
+    /// Kill to removal at the last seed, in ms.
+    pub detection_to_removal_ms: Spread,
+    /// Live peers some seed removed.
+    pub false_removals: usize,
+}
+
+/// A whole run's summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Peers started.
+    pub peers: usize,
+    /// Seeds.
+    pub seeds: usize,
+    /// Start of a peer to its certificate, in ms.
+    pub registration_ms: Spread,
+    /// The overlay at the end.
+    pub overlay: Overlay,
+    /// The power-law fit of the degrees, if there were enough.
+    pub power_law: Option<crate::fit::PowerLawFit>,
+    /// Gossip.
+    pub gossip: GossipSummary,
+    /// Failures.
+    pub failures: FailureSummary,
+}
+
+/// The `*.jsonl` files of `dir`, in name order.
+fn event_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every event of every `*.jsonl` file in `dir` (lines that do not parse, such as a line
+/// still being written, are skipped). For small runs; [`summarise_dir`] streams instead.
+pub fn read_events(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for f in event_files(dir) {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        out.extend(
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok()),
+        );
+    }
+    out
+}
+
+/// Numbers for strings, so that a million events need little memory.
+#[derive(Default)]
+struct Names {
+    index: BTreeMap<String, u32>,
+}
+
+impl Names {
+    fn of(&mut self, name: &str) -> u32 {
+        if let Some(i) = self.index.get(name) {
+            return *i;
+        }
+        let i = self.index.len() as u32;
+        self.index.insert(name.to_string(), i);
+        i
+    }
+}
+
+/// What a run's events add up to, gathered in one pass in any order.
+#[derive(Default)]
+struct Tally {
+    nodes: Names,
+    msgs: Names,
+    /// Peer node → peer id.
+    peer_id: BTreeMap<u32, String>,
+    admitted: BTreeMap<u32, u64>,
+    registration: Vec<u64>,
+    /// (message, receiving node).
+    receipts: Vec<(u32, u32)>,
+    frames: BTreeMap<u32, usize>,
+    latencies: Vec<u64>,
+    duplicates: usize,
+    /// (message, origin node, when).
+    generated: Vec<(u32, u32, u64)>,
+    removals: BTreeMap<String, Vec<u64>>,
+}
+
+impl Tally {
+    fn add(&mut self, e: &Value) {
+        let node = self.nodes.of(e["node"].as_str().unwrap_or_default());
+        let ts = e["ts"].as_u64().unwrap_or(0);
+        match e["event"].as_str().unwrap_or_default() {
+            "started" if e["role"] == "peer" => {
+                self.peer_id.insert(node, text(e, "id"));
+            }
+            "registered" => {
+                self.admitted.entry(node).or_insert(ts);
+                self.registration
+                    .push(e["latency_ms"].as_u64().unwrap_or(0));
+            }
+            "gossip_received" => {
+                let m = self.msgs.of(e["id"].as_str().unwrap_or_default());
+                self.receipts.push((m, node));
+                *self.frames.entry(m).or_default() += 1;
+                self.latencies.push(e["latency_ms"].as_u64().unwrap_or(0));
+            }
+            "gossip_duplicate" => {
+                let m = self.msgs.of(e["id"].as_str().unwrap_or_default());
+                *self.frames.entry(m).or_default() += 1;
+                self.duplicates += 1;
+            }
+            "gossip_generated" => {
+                let m = self.msgs.of(e["id"].as_str().unwrap_or_default());
+                self.generated.push((m, node, ts));
+            }
+            "removal_committed" => self.removals.entry(text(e, "peer")).or_default().push(ts),
+            _ => {}
+        }
+    }
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_default().to_string()
+}
+
+/// Computes the summary from events. `kills` maps each killed peer's id to when it was
+/// killed (Unix ms).
+pub fn summarise(
+    events: &[Value],
+    status: &Value,
+    seeds: usize,
+    kills: &BTreeMap<String, u64>,
+) -> Summary {
+    let mut t = Tally::default();
+    events.iter().for_each(|e| t.add(e));
+    finish(t, status, seeds, kills)
+}
+
+/// [`summarise`] over the `*.jsonl` files of `dir`, read line by line.
+pub fn summarise_dir(
+    dir: &Path,
+    status: &Value,
+    seeds: usize,
+    kills: &BTreeMap<String, u64>,
+) -> Summary {
+    use std::io::BufRead;
+    let mut t = Tally::default();
+    for f in event_files(dir) {
+        let Ok(file) = std::fs::File::open(&f) else {
+            continue;
+        };
+        for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
+            if let Ok(e) = serde_json::from_str::<Value>(&line) {
+                t.add(&e);
+            }
+        }
+    }
+    finish(t, status, seeds, kills)
+}
+
+fn finish(t: Tally, status: &Value, seeds: usize, kills: &BTreeMap<String, u64>) -> Summary {
+    let overlay = overlay(status);
+    let power_law = crate::fit::fit(&overlay.degrees);
+    let first_kill = kills.values().min().copied().unwrap_or(u64::MAX);
+    let killed: BTreeSet<u32> = t
+        .peer_id
+        .iter()
+        .filter(|(_, id)| kills.contains_key(*id))
+        .map(|(n, _)| *n)
+        .collect();
+    let mut receivers: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+    for (m, n) in &t.receipts {
+        receivers.entry(*m).or_default().insert(*n);
+    }
+    let mut coverage = Vec::new();
+    let (mut before_kills, mut full) = (0usize, 0usize);
+    for (m, origin, born) in &t.generated {
+        let eligible: Vec<u32> = t
+            .admitted
+            .iter()
+            .filter(|(n, at)| {
+                **at <= *born && *n != origin && !killed.contains(*n) && t.peer_id.contains_key(*n)
+            })
+            .map(|(n, _)| *n)
+            .collect();
+        let got = receivers.get(m);
+        let reached = eligible
+            .iter()
+            .filter(|n| got.is_some_and(|r| r.contains(*n)))
+            .count();
+        coverage.push(if eligible.is_empty() {
+            1.0
+        } else {
+            reached as f64 / eligible.len() as f64
+        });
+        if *born < first_kill {
+            before_kills += 1;
+            full += usize::from(reached == eligible.len());
+        }
+    }
+    let messages = coverage.len();
+    let gossip = GossipSummary {
+        messages,
+        full_coverage_share: if before_kills == 0 {
+            1.0
+        } else {
+            full as f64 / before_kills as f64
+        },
+        coverage_min: coverage.iter().copied().fold(1.0, f64::min),
+        coverage_mean: if messages == 0 {
+            1.0
+        } else {
+            coverage.iter().sum::<f64>() / messages as f64
+        },
+        latency_ms: Spread::of(t.latencies.clone()),
+        frames_per_message: if messages == 0 {
+            0.0
+        } else {
+            t.frames.values().sum::<usize>() as f64 / messages as f64
+        },
+        links: overlay.links,
+        duplicates: t.duplicates,
+        latencies: t.latencies,
+    };
+    let mut detection = Vec::new();
+    for (id, at) in kills {
+        if let Some(ts) = t.removals.get(id).filter(|ts| ts.len() >= seeds) {
+            let last = ts.iter().copied().max().unwrap_or(*at);
+            detection.push(last.saturating_sub(*at));
+        }
+    }
+    let failures = FailureSummary {
+        killed: kills.len(),
+        removed: detection.len(),
+        detection_to_removal_ms: Spread::of(detection),
+        false_removals: t
+            .removals
+            .keys()
+            .filter(|id| !kills.contains_key(*id))
+            .count(),
+    };
+    Summary {
+        peers: t.peer_id.len(),
+        seeds,
+        registration_ms: Spread::of(t.registration),
+        overlay,
+        power_law,
+        gossip,
+        failures,
+    }
+}
+
+/// The summary as a table for the terminal.
+pub fn table(s: &Summary) -> String {
+    let o = &s.overlay;
+    let g = &s.gossip;
+    let f = &s.failures;
+    let fit =
+        match &s.power_law {
+            Some(p) => {
+                format!(
+            "α = {:.2} for degrees ≥ {}, KS {:.3}, vs exponential R = {:.1} (p = {:.2}): {}",
+            p.alpha,
+            p.x_min,
+            p.ks,
+            p.llr,
+            p.p_value,
+            if p.favours_power_law() { "power law" } else { "exponential" }
+        )
+            }
+            None => "too few peers to fit".to_string(),
+        };
+    let rows = [
+        ("peers / seeds", format!("{} / {}", s.peers, s.seeds)),
+        (
+            "registration (start → certificate)",
+            spread(&s.registration_ms),
+        ),
+        (
+            "overlay links",
+            format!(
+                "{} ({})",
+                o.links,
+                if o.connected {
+                    "connected"
+                } else {
+                    "NOT connected"
+                }
+            ),
+        ),
+        (
+            "degree min / mean / max",
+            format!("{} / {:.2} / {}", o.degree_min, o.degree_mean, o.degree_max),
+        ),
+        ("degree distribution", fit),
+        ("gossip messages", g.messages.to_string()),
+        (
+            "coverage",
+            format!(
+            "{:.0}% of the messages sent before any kill reached every peer; min {:.3}, mean {:.3}",
+            100.0 * g.full_coverage_share, g.coverage_min, g.coverage_mean
+        ),
+        ),
+        ("generation → delivery", spread(&g.latency_ms)),
+        (
+            "frames per message",
+            format!(
+                "{:.1} (overlay links {}); duplicates dropped {}",
+                g.frames_per_message, g.links, g.duplicates
+            ),
+        ),
+        (
+            "peers killed / removed",
+            format!("{} / {} by every seed", f.killed, f.removed),
+        ),
+        ("kill → removal", spread(&f.detection_to_removal_ms)),
+        ("false removals", f.false_removals.to_string()),
+    ];
+    let width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    rows.iter()
+        .map(|(k, v)| format!("  {k:<width$}  {v}\n"))
+        .collect()
+}
+
+fn spread(s: &Spread) -> String {
+    if s.n == 0 {
+        return "none".into();
+    }
+    format!(
+        "p50 {} ms, p99 {} ms, max {} ms (n = {})",
+        s.p50, s.p99, s.max, s.n
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn percentiles_are_taken_from_the_sorted_sample() {
+        let s = Spread::of((1..=100).rev().collect());
+        assert_eq!((s.n, s.p50, s.p99, s.max), (100, 51, 99, 100));
+        assert_eq!(Spread::of(vec![]), Spread::default());
+    }
+
+    #[test]
+    fn the_overlay_counts_each_link_once_and_sees_a_split() {
+        let st = json!({"peers": [
+            {"id": "a", "neighbors": ["b"]}, {"id": "b", "neighbors": ["a", "c"]},
+            {"id": "c", "neighbors": []}, {"id": "d", "neighbors": ["gone"]}
+        ]});
+        let o = overlay(&st);
+        assert_eq!((o.peers, o.links, o.degree_min, o.degree_max), (4, 2, 0, 2));
+        assert!(!o.connected, "d is cut off");
+        assert_eq!(o.degrees, vec![1, 2, 1, 0]);
+    }
+
+    #[test]
+    fn coverage_counts_only_peers_admitted_before_the_message_and_alive_after() {
+        let ev = |node: &str, event: &str, extra: Value| {
+            let mut v = json!({"node": node, "event": event, "role": "peer", "ts": 0});
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        let events = vec![
+            ev("A", "started", json!({"id": "a"})),
+            ev("B", "started", json!({"id": "b"})),
+            ev("C", "started", json!({"id": "c"})),
+            ev("D", "started", json!({"id": "d"})),
+            ev("A", "registered", json!({"ts": 1, "latency_ms": 5})),
+            ev("B", "registered", json!({"ts": 1, "latency_ms": 7})),
+            ev("C", "registered", json!({"ts": 1, "latency_ms": 9})),
+            ev("D", "registered", json!({"ts": 50, "latency_ms": 9})), // after the message
+            ev("A", "gossip_generated", json!({"ts": 10, "id": "m1"})),
+            ev("B", "gossip_received", json!({"id": "m1", "latency_ms": 3})),
+        ];
+        // C was killed: it does not count against coverage.
+        let kills = BTreeMap::from([("c".to_string(), 100)]);
+        let s = summarise(&events, &json!({"peers": []}), 3, &kills);
+        assert_eq!(s.gossip.messages, 1);
+        assert_eq!(s.gossip.coverage_min, 1.0);
+        assert_eq!(s.registration_ms.max, 9);
+        assert_eq!(s.failures.killed, 1);
+        assert_eq!(s.failures.removed, 0);
+    }
+}

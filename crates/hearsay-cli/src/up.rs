@@ -1,0 +1,649 @@
+//! `hearsay up`: one command runs, narrates and sums up a whole local network (issue 5).
+//!
+//! It starts the config's seeds and `--peers` peers (as child processes of the `seed` and
+//! `peer` binaries beside this one, or with `--in-process` as tasks of this runtime), shows
+//! progress, lets gossip run, kills `--kill` peers and follows them until every seed has
+//! removed them, then prints the summary and stops everything. Ctrl+C at any moment stops
+//! every child.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use hearsay_net::conn::Identity;
+use hearsay_proto::config::Config;
+use hearsay_proto::gossip::SharedChecks;
+use hearsay_proto::{peer, seed, Role};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use crate::summary::{self, Summary};
+
+/// What `hearsay up` was asked for.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The seed list to use (ignored with `seeds`).
+    pub config: PathBuf,
+    /// Peers to start.
+    pub peers: usize,
+    /// Seeds on fresh local ports instead of the config's.
+    pub seeds: Option<usize>,
+    /// Peers to kill after the gossip rounds.
+    pub kill: usize,
+    /// Every interval is divided by this.
+    pub speed: f64,
+    /// Nodes as tasks of this process instead of child processes.
+    pub in_process: bool,
+    /// Stay up until Ctrl+C after the summary.
+    pub keep: bool,
+    /// Where the run's files go.
+    pub dir: PathBuf,
+}
+
+/// The task's timings (SPEC §9), divided by `speed`.
+struct Timings {
+    gossip_delay: Duration,
+    gossip_interval: Duration,
+    gossip_count: u32,
+    ping_interval: Duration,
+    verdict_timeout: Duration,
+}
+
+impl Timings {
+    fn new(plan: &Plan) -> Timings {
+        let scaled = |d: Duration| d.div_f64(plan.speed.max(0.01));
+        Timings {
+            // Long enough for every peer to join first, so that coverage means something.
+            gossip_delay: Duration::from_secs(2) + Duration::from_millis(20 * plan.peers as u64),
+            gossip_interval: scaled(Duration::from_secs(5)),
+            gossip_count: 10,
+            ping_interval: scaled(Duration::from_secs(13)),
+            verdict_timeout: scaled(Duration::from_secs(5)).max(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// A running node, whichever way it runs.
+enum Node {
+    Process(Child),
+    Task(CancellationToken),
+}
+
+impl Node {
+    async fn kill(&mut self) {
+        match self {
+            Node::Process(c) => {
+                let _ = c.kill().await;
+            }
+            Node::Task(t) => t.cancel(),
+        }
+    }
+}
+
+/// Everything started, stopped when dropped (child processes are killed on drop too).
+struct Network {
+    seeds: Vec<SocketAddr>,
+    seed_nodes: Vec<Node>,
+    peers: Vec<(String, Node)>,
+}
+
+impl Network {
+    async fn stop(&mut self) {
+        for (_, p) in &mut self.peers {
+            p.kill().await;
+        }
+        for s in &mut self.seed_nodes {
+            s.kill().await;
+        }
+    }
+}
+
+/// Runs the whole thing; returns the summary.
+pub async fn up(plan: Plan, cancel: CancellationToken) -> anyhow::Result<Summary> {
+    std::fs::create_dir_all(&plan.dir)
+        .with_context(|| format!("cannot make the run directory {}", plan.dir.display()))?;
+    let config = write_config(&plan)?;
+    let timings = Timings::new(&plan);
+    let mut say = Narrator::new();
+    say.line(&format!(
+        "hearsay up: {} seeds, {} peers, gossip every {:?}, pings every {:?}; files in {}",
+        config.seeds.len(),
+        plan.peers,
+        timings.gossip_interval,
+        timings.ping_interval,
+        plan.dir.display()
+    ));
+    let mut net = Network {
+        seeds: config.seeds.iter().map(|s| s.addr).collect(),
+        seed_nodes: Vec::new(),
+        peers: Vec::new(),
+    };
+    let result = tokio::select! {
+        r = run(&plan, &config, &timings, &mut net, &mut say) => r,
+        _ = cancel.cancelled() => Err(anyhow::anyhow!("interrupted: every node stopped")),
+    };
+    if let (Ok(_), true) = (&result, plan.keep) {
+        say.line("staying up: Ctrl+C to stop");
+        cancel.cancelled().await;
+    }
+    net.stop().await;
+    result
+}
+
+async fn run(
+    plan: &Plan,
+    config: &Config,
+    t: &Timings,
+    net: &mut Network,
+    say: &mut Narrator,
+) -> anyhow::Result<Summary> {
+    let cfg_path = plan.dir.join("config.txt");
+    start_seeds(plan, config, &cfg_path, net).await?;
+    wait_until(Duration::from_secs(15), || async {
+        for s in &net.seeds {
+            if hearsay_net::fetch_status(*s, Duration::from_secs(1))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
+    })
+    .await
+    .then_some(())
+    .context("the seeds did not come up within 15 s")?;
+    say.line(&format!(
+        "seeds up: {}/{}",
+        net.seeds.len(),
+        net.seeds.len()
+    ));
+
+    // In-process peers trust each other's signature checks: one check per message, not one
+    // per message and peer (process mode checks in every process, as a real network does).
+    let checks = Arc::new(SharedChecks::new(1_000_000));
+    for i in 0..plan.peers {
+        let node = start_peer(plan, config, &cfg_path, t, i, &checks).await?;
+        net.peers.push((format!("peer{i}"), node));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Gossip: wait for every message to reach every peer, within a bound.
+    let n = plan.peers;
+    let expected = n * n.saturating_sub(1) * t.gossip_count as usize;
+    // Every delivery in, or none for 5 s once the last message was due (or 10 minutes).
+    let due = t.gossip_delay + t.gossip_interval * t.gossip_count + Duration::from_secs(2);
+    let start = Instant::now();
+    let mut p = Progress::default();
+    let (mut last, mut last_change) = (0, Instant::now());
+    loop {
+        p.update(&plan.dir);
+        say.progress(&format!(
+            "peers admitted {}/{n}   deliveries {}/{expected}   suspicions {}   removals {}",
+            p.admitted,
+            p.deliveries,
+            p.suspicions,
+            p.removed.len()
+        ));
+        if p.deliveries != last {
+            (last, last_change) = (p.deliveries, Instant::now());
+        }
+        let stalled = start.elapsed() > due && last_change.elapsed() > Duration::from_secs(5);
+        if p.deliveries >= expected || stalled || start.elapsed() > Duration::from_secs(600) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    say.done();
+
+    // Crash some peers on purpose and follow them until every seed has removed them.
+    let mut kills = BTreeMap::new();
+    let ids = peer_ids(&plan.dir);
+    for k in 0..plan.kill.min(n) {
+        // Spread over the peers, old and young.
+        let i = (2 * k + 1) * n / (2 * plan.kill.min(n));
+        let (name, node) = &mut net.peers[i];
+        node.kill().await;
+        if let Some(id) = ids.get(name.as_str()) {
+            kills.insert(id.clone(), hearsay_net::now().0);
+            say.line(&format!("killed {name} ({:.8})", id));
+        }
+    }
+    if !kills.is_empty() {
+        let bound = t.ping_interval * 4 + t.verdict_timeout + Duration::from_secs(20);
+        let removed = wait_until(bound, || async {
+            for s in &net.seeds {
+                let Ok(st) = hearsay_net::fetch_status(*s, Duration::from_secs(2)).await else {
+                    return false;
+                };
+                if st.peers.iter().any(|p| kills.contains_key(&p.id.to_hex())) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        p.update(&plan.dir);
+        say.line(&format!(
+            "suspicions {}, removals {}: {}",
+            p.suspicions,
+            p.removed.len(),
+            if removed {
+                "every seed removed the killed peers"
+            } else {
+                "not every seed removed them in time"
+            }
+        ));
+    }
+    // Let the last events and counters land.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = hearsay_net::fetch_status(net.seeds[0], Duration::from_secs(5))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let status = summary::status_json(&status);
+    std::fs::write(
+        plan.dir.join("topology.json"),
+        serde_json::to_string_pretty(&status)?,
+    )?;
+    Ok(summary::summarise_dir(
+        &plan.dir,
+        &status,
+        net.seeds.len(),
+        &kills,
+    ))
+}
+
+/// Writes the run's config: the given one, or `seeds` fresh local ports.
+fn write_config(plan: &Plan) -> anyhow::Result<Config> {
+    let text = match plan.seeds {
+        Some(n) => {
+            let listeners: Vec<std::net::TcpListener> = (0..n.max(1))
+                .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+                .collect::<Result<_, _>>()?;
+            let mut text = String::from("# written by hearsay up\n");
+            for l in &listeners {
+                text += &format!("{}\n", l.local_addr()?);
+            }
+            text
+        }
+        None => std::fs::read_to_string(&plan.config)
+            .with_context(|| format!("cannot read the config {}", plan.config.display()))?,
+    };
+    let path = plan.dir.join("config.txt");
+    std::fs::write(&path, &text)?;
+    let config = crate::load_config(&path)?;
+    if plan.seeds.is_none() && config.seeds.iter().any(|s| !s.addr.ip().is_loopback()) {
+        bail!(
+            "{} lists seeds that are not on 127.0.0.1: pass --seeds N for a local network",
+            plan.config.display()
+        );
+    }
+    Ok(config)
+}
+
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let path = me.with_file_name(name);
+    if !path.exists() {
+        bail!(
+            "cannot find the `{name}` program beside {}: build it with `cargo build --release`",
+            me.display()
+        );
+    }
+    Ok(path)
+}
+
+fn common_args(dir: &Path, cfg: &Path, events: &str) -> Vec<String> {
+    vec![
+        "--config".into(),
+        cfg.display().to_string(),
+        "--out".into(),
+        dir.join("outputfile.txt").display().to_string(),
+        "--events".into(),
+        dir.join(events).display().to_string(),
+        "--data-dir".into(),
+        dir.join("data").display().to_string(),
+        "--quiet".into(),
+    ]
+}
+
+async fn start_seeds(
+    plan: &Plan,
+    config: &Config,
+    cfg: &Path,
+    net: &mut Network,
+) -> anyhow::Result<()> {
+    if !plan.in_process {
+        // Every peer of a local network comes from 127.0.0.1: the per-source rate limit
+        // must let them all register at once.
+        let burst = (64 + 2 * plan.peers).to_string();
+        let child = Command::new(sibling("seed")?)
+            .args(common_args(&plan.dir, cfg, "seeds.jsonl"))
+            .args(["--rate-burst", &burst])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start the seeds")?;
+        net.seed_nodes.push(Node::Process(child));
+        return Ok(());
+    }
+    let log = logger(&plan.dir, "seeds.jsonl")?;
+    for s in &config.seeds {
+        let listener = tokio::net::TcpListener::bind(s.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", s.addr))?;
+        let key = hearsay_net::identity::ephemeral_key();
+        let settings = seed::Settings {
+            rate_burst: (64 + 2 * plan.peers) as u32,
+            ..seed::Settings::default()
+        };
+        let machine = seed::State::new(
+            hearsay_net::now(),
+            key.clone(),
+            s.addr,
+            config.clone(),
+            settings,
+            hearsay_net::random(),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let me = Identity {
+            key,
+            role: Role::Seed,
+            addr: s.addr,
+        };
+        let cancel = CancellationToken::new();
+        let log = log.for_node(s.addr.to_string(), "seed");
+        tokio::spawn(hearsay_net::run(
+            machine,
+            listener,
+            me,
+            hearsay_net::Options::default(),
+            log,
+            cancel.clone(),
+        ));
+        net.seed_nodes.push(Node::Task(cancel));
+    }
+    Ok(())
+}
+
+async fn start_peer(
+    plan: &Plan,
+    config: &Config,
+    cfg: &Path,
+    t: &Timings,
+    i: usize,
+    checks: &Arc<SharedChecks>,
+) -> anyhow::Result<Node> {
+    let events = format!("peer{i}.jsonl");
+    if !plan.in_process {
+        let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
+        let child = Command::new(sibling("peer")?)
+            .args(common_args(&plan.dir, cfg, &events))
+            .args([
+                "--gossip-delay",
+                &ms(t.gossip_delay),
+                "--gossip-interval",
+                &ms(t.gossip_interval),
+            ])
+            .args(["--gossip-count", &t.gossip_count.to_string()])
+            .args([
+                "--ping-interval",
+                &ms(t.ping_interval),
+                "--verdict-timeout",
+                &ms(t.verdict_timeout),
+            ])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start a peer")?;
+        return Ok(Node::Process(child));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let key = hearsay_net::identity::ephemeral_key();
+    let settings = peer::Settings {
+        gossip_delay: t.gossip_delay,
+        gossip_interval: t.gossip_interval,
+        gossip_count: t.gossip_count,
+        ping_interval: t.ping_interval,
+        verdict_timeout: t.verdict_timeout,
+        ..peer::Settings::default()
+    };
+    let mut machine = peer::State::new(
+        hearsay_net::now(),
+        key.clone(),
+        addr,
+        1,
+        config.clone(),
+        settings,
+        hearsay_net::random(),
+    );
+    machine.share_checks(checks.clone());
+    let me = Identity {
+        key,
+        role: Role::Peer,
+        addr,
+    };
+    let cancel = CancellationToken::new();
+    let log = logger(&plan.dir, &events)?.for_node(addr.to_string(), "peer");
+    tokio::spawn(hearsay_net::run(
+        machine,
+        listener,
+        me,
+        hearsay_net::Options::default(),
+        log,
+        cancel.clone(),
+    ));
+    Ok(Node::Task(cancel))
+}
+
+fn logger(dir: &Path, events: &str) -> anyhow::Result<hearsay_net::Logger> {
+    let out = hearsay_net::log::open_append(&dir.join("outputfile.txt"))?;
+    let ev = hearsay_net::log::open_append(&dir.join(events))?;
+    Ok(hearsay_net::Logger::new(
+        String::new(),
+        "peer",
+        false,
+        Some(out),
+        Some(ev),
+    ))
+}
+
+async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Counts for the progress line, read incrementally from the events files: only the bytes
+/// added since the last look, and without parsing the JSON.
+#[derive(Default)]
+struct Progress {
+    offsets: BTreeMap<PathBuf, u64>,
+    admitted: usize,
+    deliveries: usize,
+    suspicions: usize,
+    removed: std::collections::BTreeSet<String>,
+}
+
+impl Progress {
+    fn update(&mut self, dir: &Path) {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.extension().is_none_or(|e| e != "jsonl") {
+                continue;
+            }
+            let at = self.offsets.get(&path).copied().unwrap_or(0);
+            let Ok(mut f) = std::fs::File::open(&path) else {
+                continue;
+            };
+            let mut buf = Vec::new();
+            if f.seek(SeekFrom::Start(at)).is_err() || f.read_to_end(&mut buf).is_err() {
+                continue;
+            }
+            // Only whole lines; a line still being written is read next time.
+            let whole = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            self.offsets.insert(path, at + whole as u64);
+            for line in String::from_utf8_lossy(&buf[..whole]).lines() {
+                self.count(line);
+            }
+        }
+    }
+
+    fn count(&mut self, line: &str) {
+        if line.contains("\"event\":\"gossip_received\"") {
+            self.deliveries += 1;
+        } else if line.contains("\"event\":\"registered\"") {
+            self.admitted += 1;
+        } else if line.contains("\"event\":\"suspicion_started\"") {
+            self.suspicions += 1;
+        } else if line.contains("\"event\":\"removal_committed\"") {
+            if let Some(peer) = serde_json::from_str::<Value>(line)
+                .ok()
+                .and_then(|v| v["peer"].as_str().map(str::to_string))
+            {
+                self.removed.insert(peer);
+            }
+        }
+    }
+}
+
+/// Each peer's id by its name (`peerN`, from its events file).
+fn peer_ids(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Some(name) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| s.starts_with("peer"))
+        else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let started = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|e| e["event"] == "started");
+        if let Some(id) = started.and_then(|e| e["id"].as_str().map(str::to_string)) {
+            out.insert(name.to_string(), id);
+        }
+    }
+    out
+}
+
+/// Progress on the terminal: one line rewritten in place, or plain lines when stdout is not
+/// a terminal (only when something changed, at most once a second).
+struct Narrator {
+    tty: bool,
+    last: String,
+    last_at: Option<Instant>,
+}
+
+impl Narrator {
+    fn new() -> Narrator {
+        Narrator {
+            tty: std::io::stdout().is_terminal(),
+            last: String::new(),
+            last_at: None,
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        self.done();
+        println!("{text}");
+    }
+
+    fn progress(&mut self, text: &str) {
+        if text == self.last {
+            return;
+        }
+        if self.tty {
+            print!("\r\x1b[2K{text}");
+            let _ = std::io::stdout().flush();
+        } else if self
+            .last_at
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            println!("{text}");
+            self.last_at = Some(Instant::now());
+        } else {
+            return;
+        }
+        self.last = text.to_string();
+    }
+
+    fn done(&mut self) {
+        if self.tty && !self.last.is_empty() {
+            println!();
+        }
+        self.last.clear();
+    }
+}
+
+/// Writes the summary as JSON (when asked) and the plots into the run directory.
+pub fn write_outputs(plan: &Plan, summary: &Summary, json: Option<&Path>) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(summary)?;
+    std::fs::write(plan.dir.join("summary.json"), &text)?;
+    if let Some(path) = json {
+        std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let fit = summary.power_law.as_ref();
+    let mut written = degree_plots(&plan.dir, &summary.overlay.degrees, fit)?;
+    written.extend(crate::plots::latency_cdf(
+        &plan.dir,
+        &summary.gossip.latencies,
+    )?);
+    let names: Vec<String> = written
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    println!(
+        "files in {}: outputfile.txt, topology.json, summary.json, {}",
+        plan.dir.display(),
+        names.join(", ")
+    );
+    Ok(())
+}
+
+/// The degree plots, with the fitted power law drawn on the CCDF.
+pub fn degree_plots(
+    dir: &Path,
+    degrees: &[u64],
+    fit: Option<&crate::fit::PowerLawFit>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let line = fit.map(|f| {
+        let max = degrees.iter().copied().max().unwrap_or(f.x_min);
+        let points = (f.x_min..=max.max(f.x_min))
+            .map(|x| (x, crate::fit::model_ccdf(f, degrees, x)))
+            .collect();
+        crate::plots::FitLine {
+            alpha: f.alpha,
+            x_min: f.x_min,
+            points,
+        }
+    });
+    crate::plots::degree_plots(dir, degrees, line.as_ref())
+}
