@@ -67,6 +67,8 @@ pub enum NetEvent {
         /// Why.
         reason: String,
     },
+    /// A line typed on stdin.
+    Command(String),
     /// An ICMP echo finished.
     Echo {
         /// The host.

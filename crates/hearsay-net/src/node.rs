@@ -45,6 +45,9 @@ pub struct Options {
     /// Fault injection for tests and figures: the share of this node's liveness replies
     /// (`Pong`) dropped on purpose. 0 in any real use.
     pub drop_pongs: f64,
+    /// Read commands from stdin, one a line, and print the answers (for a peer run by hand
+    /// in a terminal).
+    pub commands: bool,
 }
 
 impl Default for Options {
@@ -56,6 +59,7 @@ impl Default for Options {
             max_connections: 1024,
             max_dials: 512,
             drop_pongs: 0.0,
+            commands: false,
         }
     }
 }
@@ -91,6 +95,9 @@ pub async fn run<M: Machine>(
         stop.clone(),
     ));
     let mut links: HashMap<LinkId, Link> = HashMap::new();
+    if opts.commands {
+        tokio::spawn(read_commands(tx.clone(), stop.clone()));
+    }
     let mut echo = crate::echo::Echo::default();
     loop {
         while let Some(out) = machine.poll_output() {
@@ -143,6 +150,10 @@ pub async fn run<M: Machine>(
                     None => machine.handle(now(), Input::Echo { ip, answered: None }),
                 },
                 Output::Event(e) => log.log(now(), &e),
+                Output::Reply(text) => {
+                    use std::io::Write;
+                    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+                }
                 Output::Stop(result) => return result,
             }
         }
@@ -209,9 +220,30 @@ fn on_net_event<M: Machine>(
             machine.handle(now(), Input::DialFailed { token, reason });
         }
         NetEvent::Echo { ip, answered } => machine.handle(now(), Input::Echo { ip, answered }),
+        NetEvent::Command(line) => machine.handle(now(), Input::Command { line }),
         NetEvent::Refused { from, reason } => {
             let remote = from.to_string();
             log.log(now(), &Event::ProtocolError { remote, reason });
+        }
+    }
+}
+
+/// Lines typed on stdin, as commands for the node.
+async fn read_commands(tx: mpsc::Sender<NetEvent>, stop: CancellationToken) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        let line = tokio::select! {
+            _ = stop.cancelled() => return,
+            line = lines.next_line() => line,
+        };
+        match line {
+            Ok(Some(line)) => {
+                if tx.send(NetEvent::Command(line)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) | Err(_) => return,
         }
     }
 }

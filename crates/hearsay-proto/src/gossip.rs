@@ -721,7 +721,10 @@ mod tests {
         };
         assert!(checks.verify(&real));
         assert!(checks.verify(&real), "remembered");
-        assert!(!checks.verify(&forged), "same id, other signature: checked, and refused");
+        assert!(
+            !checks.verify(&forged),
+            "same id, other signature: checked, and refused"
+        );
         for i in 2..6 {
             assert!(checks.verify(&Gossip::new(&key(1), text(Time(0), LOCAL, i))));
         }

@@ -89,6 +89,12 @@ pub enum Input {
     },
     /// The time from [`Machine::poll_timeout`] has come.
     Timeout,
+    /// A command typed by the node's operator (e.g. `peers`); answered with
+    /// [`Output::Reply`].
+    Command {
+        /// The line typed.
+        line: String,
+    },
     /// The answer to [`Output::Echo`]: whether the host answered an ICMP echo; `None` when
     /// this system lets the node send none.
     Echo {
@@ -129,6 +135,8 @@ pub enum Output {
     },
     /// Log an event (SPEC §7).
     Event(Event),
+    /// The answer to [`Input::Command`], for the operator's terminal only (not logged).
+    Reply(String),
     /// The node is done: `Err` carries the one sentence to print before exiting non-zero.
     Stop(Result<(), String>),
 }

@@ -399,6 +399,8 @@ impl Net {
                 let answered = Some(!self.down.iter().any(|a| a.ip() == ip));
                 self.queue.push_back((from, Input::Echo { ip, answered }));
             }
+            // For the operator's terminal: the test reads it from the outputs.
+            Output::Reply(_) => {}
         }
     }
 
@@ -2255,4 +2257,43 @@ fn a_peer_the_seeds_removed_while_alive_comes_back_past_its_tombstone() {
         let m = &net.seed(s).peer_list()[&id];
         assert_eq!((m.addr, m.incarnation), (p, 2), "{s}");
     }
+}
+
+/// Issue 5: a peer answers its operator's short commands, as the task's write-ups describe.
+#[test]
+fn a_peer_answers_peers_messages_and_help() {
+    let (mut net, p, [l5, ..]) = peer_with_three_neighbours();
+    let reply = |net: &mut Net, line: &str| -> String {
+        let outs = net.inject(p, Input::Command { line: line.into() });
+        match &outs[..] {
+            [Output::Reply(text)] => text.clone(),
+            other => panic!("{line}: {other:?}"),
+        }
+    };
+    let peers = reply(&mut net, "peers");
+    assert!(peers.starts_with("3 neighbours"), "{peers}");
+    for i in 5..8 {
+        assert!(peers.contains(&peer_key(i).id().to_string()), "{peers}");
+    }
+    assert_eq!(reply(&mut net, "1"), peers);
+    let g = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(g.clone()),
+        },
+    );
+    let messages = reply(&mut net, "messages");
+    assert!(
+        messages.contains(&g.text) && messages.contains("received 1"),
+        "{messages}"
+    );
+    assert!(
+        messages.contains(&format!("from {}", peer_addr(5))),
+        "{messages}"
+    );
+    assert_eq!(reply(&mut net, "2"), messages);
+    assert!(reply(&mut net, "help").contains("messages, 2"));
+    assert!(reply(&mut net, "bogus").starts_with("unknown command"));
 }

@@ -125,6 +125,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cancel = shutdown_on_signals();
     let opts = hearsay_net::Options {
         drop_pongs: args.fault_drop_pongs,
+        // Commands when a person is at the terminal (`peers`, `messages`, `help`).
+        commands: std::io::IsTerminal::is_terminal(&std::io::stdin()),
         ..hearsay_net::Options::default()
     };
     hearsay_net::run(machine, listener, me, opts, log, cancel)

@@ -36,6 +36,13 @@ pub(super) struct Lost {
     misses: u32,
 }
 
+impl Lost {
+    /// Where it was.
+    pub(super) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
 #[derive(Debug)]
 struct Suspicion {
     addr: SocketAddr,

@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+mod console;
 mod liveness;
 mod relay;
 
@@ -905,6 +906,10 @@ impl Machine for State {
                 self.drop_link(link);
             }
             Input::Echo { ip, answered } => self.on_echo(ip, answered),
+            Input::Command { line } => {
+                let text = self.answer(&line);
+                self.out.push_back(Output::Reply(text));
+            }
             Input::DialFailed { token, .. } => self.on_dial_failed(token),
             Input::Frame { link, msg } => self.on_frame(link, msg),
             Input::Timeout => self.on_timeout(),

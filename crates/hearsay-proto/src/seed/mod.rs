@@ -668,8 +668,8 @@ impl Machine for State {
             Input::DialFailed { token, reason } => self.on_dial_failed(token, reason),
             Input::Frame { link, msg } => self.on_frame(link, msg),
             Input::Timeout => self.on_timeout(),
-            // Seeds send no echo.
-            Input::Echo { .. } => {}
+            // Seeds send no echo and take no typed commands (one process may run several).
+            Input::Echo { .. } | Input::Command { .. } => {}
         }
     }
 

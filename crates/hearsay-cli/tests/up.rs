@@ -1,0 +1,223 @@
+//! Issue 5 acceptance: `hearsay up` runs, narrates and sums up a whole local network.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// A fresh directory with a config of 3 seeds on free local ports.
+fn workdir(name: &str) -> std::path::PathBuf {
+    let net = Net::new(name, 3);
+    let dir = net.dir.clone();
+    std::mem::forget(net); // nothing started: keep the directory, nothing to stop
+    dir
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder
+        .read_info()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut buf = vec![0; reader.output_buffer_size()];
+    reader
+        .next_frame(&mut buf)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (reader.info().width, reader.info().height)
+}
+
+/// `hearsay up --peers 12 --speed 20 --kill 2 --json out.json` exits 0; every message
+/// generated while all were alive reached everyone; both killed peers are removed by every
+/// seed; no live peer is; the overlay is connected; the plots decode and parse.
+#[test]
+fn up_runs_a_network_and_sums_it_up() {
+    let dir = workdir("up12");
+    let out = Command::new(HEARSAY)
+        .current_dir(&dir)
+        .args([
+            "up", "--peers", "12", "--speed", "20", "--kill", "2", "--json", "out.json", "--dir",
+            "run",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("summary") && stdout.contains("false removals"),
+        "{stdout}"
+    );
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();
+    assert_eq!(s["peers"], 12);
+    assert_eq!(s["gossip"]["messages"], 120, "{s}");
+    assert_eq!(s["gossip"]["full_coverage_share"], 1.0, "{s}");
+    assert_eq!(s["failures"]["killed"], 2);
+    assert_eq!(s["failures"]["removed"], 2, "{s}");
+    assert_eq!(s["failures"]["false_removals"], 0);
+    assert_eq!(s["overlay"]["connected"], true);
+    assert_eq!(
+        s["overlay"]["peers"], 10,
+        "the 2 killed are gone from the PL"
+    );
+    let run = dir.join("run");
+    for f in ["outputfile.txt", "topology.json", "summary.json"] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    for stem in ["degree-histogram", "degree-ccdf", "latency-cdf"] {
+        assert_eq!(png_size(&run.join(format!("{stem}.png"))), (800, 600));
+        let svg = std::fs::read_to_string(run.join(format!("{stem}.svg"))).unwrap();
+        assert!(
+            svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{stem}.svg"
+        );
+    }
+}
+
+/// `hearsay up --in-process --peers 300 --speed 50` reaches coverage 1.0.
+#[test]
+fn three_hundred_peers_in_one_process_reach_full_coverage() {
+    let dir = workdir("up300");
+    let out = Command::new(HEARSAY)
+        .current_dir(&dir)
+        .args([
+            "up",
+            "--in-process",
+            "--peers",
+            "300",
+            "--speed",
+            "50",
+            "--json",
+            "out.json",
+            "--dir",
+            "run",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();
+    assert_eq!(s["peers"], 300);
+    assert_eq!(s["gossip"]["messages"], 3000, "{s}");
+    assert_eq!(s["gossip"]["full_coverage_share"], 1.0, "{s}");
+    assert_eq!(s["failures"]["false_removals"], 0, "{s}");
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    let out = Command::new("ps")
+        .args(["-o", "pid=", "--ppid", &pid.to_string()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn running(pid: u32) -> bool {
+    // A zombie has exited: only its parent's wait is missing.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// SIGINT to `hearsay up` mid-run: every child process is gone within 5 s.
+#[test]
+fn ctrl_c_stops_every_child() {
+    let dir = workdir("upint");
+    let mut up = Command::new(HEARSAY)
+        .current_dir(&dir)
+        .args(["up", "--peers", "6", "--speed", "2", "--dir", "run"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = dir.join("run");
+    wait_for("six peers admitted", Duration::from_secs(30), || {
+        let n = std::fs::read_dir(&run)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("peer"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if n == 6 {
+            Ok(())
+        } else {
+            Err(format!("{n} peers"))
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let kids = children(up.id());
+    assert_eq!(kids.len(), 7, "the seed process and 6 peers: {kids:?}");
+    assert!(Command::new("kill")
+        .args(["-INT", &up.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let start = Instant::now();
+    loop {
+        let alive: Vec<u32> = kids.iter().copied().filter(|k| running(*k)).collect();
+        let done = up.try_wait().unwrap().is_some();
+        if alive.is_empty() && done {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "still running after 5 s: {alive:?}, hearsay exited: {done}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The newcomer's path: the README's main command (`hearsay up`, no arguments, beside the
+/// repo's config.txt) runs the task's timings to the end and prints the summary.
+#[test]
+fn the_main_command_with_no_arguments_ends_with_the_summary() {
+    let dir = workdir("upmain");
+    let repo_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.txt");
+    std::fs::copy(repo_config, dir.join("config.txt")).unwrap();
+    let out = Command::new(HEARSAY)
+        .current_dir(&dir)
+        .arg("up")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = stdout.split("summary").nth(1).unwrap_or_default();
+    assert!(
+        summary.contains("peers / seeds                       10 / 3"),
+        "{stdout}"
+    );
+    assert!(
+        summary.contains("peers killed / removed              1 / 1 by every seed"),
+        "{stdout}"
+    );
+    assert!(
+        summary.contains("false removals                      0"),
+        "{stdout}"
+    );
+    let runs: Vec<_> = std::fs::read_dir(dir.join("runs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1, "one fresh runs/<time>/ directory");
+}
