@@ -80,6 +80,39 @@ fn up_runs_a_network_and_sums_it_up() {
             "{stem}.svg"
         );
     }
+    // `hearsay analyze` reads the run's topology back: the same overlay, fitted and plotted.
+    let out = Command::new(HEARSAY)
+        .current_dir(&dir)
+        .args(["analyze", "run/topology.json", "--dir", "analysis"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let links = s["overlay"]["links"].as_u64().unwrap();
+    assert!(
+        text.starts_with(&format!("peers 10, links {links},")),
+        "{text}"
+    );
+    assert!(
+        text.contains("power law: α = ") && text.contains("KS distance"),
+        "{text}"
+    );
+    for stem in ["degree-histogram", "degree-ccdf"] {
+        assert_eq!(
+            png_size(&dir.join("analysis").join(format!("{stem}.png"))),
+            (800, 600)
+        );
+    }
+    let bad = Command::new(HEARSAY)
+        .args(["analyze", "/nonexistent.json"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent.json"));
 }
 
 /// `hearsay up --in-process --peers 300 --speed 50` reaches coverage 1.0.
