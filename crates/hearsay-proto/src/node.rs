@@ -150,3 +150,54 @@ pub trait Machine {
     /// When the machine next wants [`Input::Timeout`].
     fn poll_timeout(&self) -> Option<Time>;
 }
+
+/// A machine's outbox: its outputs in order, and the dials in flight with their purposes.
+#[derive(Debug)]
+pub(crate) struct Outbox<D> {
+    out: std::collections::VecDeque<Output>,
+    /// Dials not answered yet, by token.
+    pub(crate) dials: std::collections::BTreeMap<DialToken, D>,
+    next_token: u64,
+}
+
+impl<D> Default for Outbox<D> {
+    fn default() -> Self {
+        Outbox {
+            out: Default::default(),
+            dials: Default::default(),
+            next_token: 0,
+        }
+    }
+}
+
+impl<D> Outbox<D> {
+    pub(crate) fn push(&mut self, o: Output) {
+        self.out.push_back(o);
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    pub(crate) fn event(&mut self, e: Event) {
+        self.push(Output::Event(e));
+    }
+
+    pub(crate) fn send(&mut self, link: LinkId, msg: Msg) {
+        self.push(Output::Send { link, msg });
+    }
+
+    /// Dials `addr`; the answer will carry a token that [`Outbox::answered`] turns back into
+    /// `purpose`.
+    pub(crate) fn dial(&mut self, addr: SocketAddr, purpose: D) {
+        let token = DialToken(self.next_token);
+        self.next_token += 1;
+        self.dials.insert(token, purpose);
+        self.push(Output::Dial { token, addr });
+    }
+
+    /// The purpose of an answered dial (once).
+    pub(crate) fn answered(&mut self, token: DialToken) -> Option<D> {
+        self.dials.remove(&token)
+    }
+}

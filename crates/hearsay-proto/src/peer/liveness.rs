@@ -135,7 +135,7 @@ impl State {
             if n.misses >= self.settings.suspect_after {
                 suspects.push((*n, n.misses));
             }
-            self.send(link, Msg::Ping(nonce));
+            self.io.send(link, Msg::Ping(nonce));
         }
         for (n, misses) in suspects {
             let target = Target {
@@ -147,6 +147,7 @@ impl State {
         let lost: Vec<(PeerId, Lost)> = self.live.lost.iter().map(|(id, l)| (*id, *l)).collect();
         for (id, l) in lost {
             let dialling = self
+                .io
                 .dials
                 .values()
                 .any(|d| matches!(d, Dial::Redial(t) if t.id == id));
@@ -155,7 +156,7 @@ impl State {
                     id,
                     incarnation: l.incarnation,
                 };
-                self.dial(l.addr, Dial::Redial(target));
+                self.io.dial(l.addr, Dial::Redial(target));
             }
         }
         let hosts: BTreeSet<IpAddr> = self
@@ -167,7 +168,7 @@ impl State {
         self.live.echo.retain(|ip, _| hosts.contains(ip));
         if !self.live.echo_unavailable {
             for ip in hosts {
-                self.out.push_back(Output::Echo { ip });
+                self.io.push(Output::Echo { ip });
             }
         }
     }
@@ -182,7 +183,7 @@ impl State {
                 self.live.echo_unavailable = true;
                 let text =
                     "ICMP echo is not available on this system: liveness uses link pings only";
-                self.event(Event::Notice { text: text.into() });
+                self.io.event(Event::Notice { text: text.into() });
             }
             None => {}
         }
@@ -238,7 +239,7 @@ impl State {
         if self.live.suspicions.contains_key(&target.id) {
             return;
         }
-        self.event(Event::SuspicionStarted {
+        self.io.event(Event::SuspicionStarted {
             peer: target.id.to_hex(),
             addr: addr.to_string(),
             misses,
@@ -257,7 +258,7 @@ impl State {
         };
         self.live.suspicions.insert(target.id, suspicion);
         match self.seed_links.values().next().copied() {
-            Some(seed) => self.send(seed, Msg::GetNeighbors(target.id)),
+            Some(seed) => self.io.send(seed, Msg::GetNeighbors(target.id)),
             None => {
                 let own = self.own_witnesses(target.id);
                 self.ask_witnesses(target.id, own);
@@ -311,19 +312,14 @@ impl State {
                 .find(|(_, n)| n.id == w)
                 .map(|(l, _)| *l)
             {
-                Some(link) => self.out.push_back(Output::Send { link, msg: ask }),
-                None => {
-                    let token = crate::node::DialToken(self.next_token);
-                    self.next_token += 1;
-                    self.dials.insert(
-                        token,
-                        Dial::Witness {
-                            suspect,
-                            witness: w,
-                        },
-                    );
-                    self.out.push_back(Output::Dial { token, addr: at });
-                }
+                Some(link) => self.io.send(link, ask),
+                None => self.io.dial(
+                    at,
+                    Dial::Witness {
+                        suspect,
+                        witness: w,
+                    },
+                ),
             }
         }
         if s.waiting.is_empty() {
@@ -352,7 +348,7 @@ impl State {
             incarnation: s.incarnation,
         };
         self.live.witness_links.insert(link, suspect);
-        self.send(link, ask);
+        self.io.send(link, ask);
     }
 
     /// A temporary witness link closed: if its verdict had not come, it never will.
@@ -383,7 +379,7 @@ impl State {
             return;
         }
         self.live.probes += 1;
-        self.dial(addr, Dial::Probe { suspect, asker });
+        self.io.dial(addr, Dial::Probe { suspect, asker });
     }
 
     /// The probe's outcome, signed and sent to the asker.
@@ -391,7 +387,7 @@ impl State {
         self.live.probes = self.live.probes.saturating_sub(1);
         let v = Verdict::new(&self.key, suspect.id, suspect.incarnation, alive, self.now);
         if self.links.contains_key(&asker) {
-            self.send(asker, Msg::Verdict(v));
+            self.io.send(asker, Msg::Verdict(v));
         }
     }
 
@@ -422,7 +418,7 @@ impl State {
         if !suspicion::confirmed(dead, s.verdicts.len()) {
             return self.cleared(suspect, &s);
         }
-        self.event(Event::SuspicionConfirmed {
+        self.io.event(Event::SuspicionConfirmed {
             peer: suspect.to_hex(),
             addr: s.addr.to_string(),
             dead,
@@ -448,9 +444,9 @@ impl State {
         );
         let seeds: Vec<LinkId> = self.seed_links.values().copied().collect();
         for &l in &seeds {
-            self.send(l, Msg::DeadReport(Box::new(report.clone())));
+            self.io.send(l, Msg::DeadReport(Box::new(report.clone())));
         }
-        self.event(Event::DeadNodeReported {
+        self.io.event(Event::DeadNodeReported {
             line,
             peer: suspect.to_hex(),
             seeds: seeds.len(),
@@ -459,7 +455,7 @@ impl State {
 
     fn cleared(&mut self, suspect: PeerId, s: &Suspicion) {
         let dead = s.verdicts.iter().filter(|v| !v.alive).count();
-        self.event(Event::SuspicionCleared {
+        self.io.event(Event::SuspicionCleared {
             peer: suspect.to_hex(),
             addr: s.addr.to_string(),
             dead,
@@ -488,7 +484,7 @@ impl State {
             "removed by the seeds at incarnation {} while alive: registering again at incarnation {}",
             c.incarnation, self.incarnation
         );
-        self.event(Event::Notice { text });
+        self.io.event(Event::Notice { text });
         self.register();
     }
 }

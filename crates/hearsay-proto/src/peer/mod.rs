@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::gossip::{Counters, MessageList, Wants};
 use crate::id::{Keypair, PeerId};
-use crate::node::{DialToken, Input, LinkId, Machine, Output, Remote, Role};
+use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Role};
 use crate::time::Time;
 use crate::wire::{Msg, NeighborReport, PeerInfo, Registration, MAX_NEIGHBORS};
 
@@ -148,8 +148,6 @@ pub struct State {
     seed_links: BTreeMap<usize, LinkId>,
     seed_fails: BTreeMap<usize, u32>,
     seed_next_try: BTreeMap<usize, Time>,
-    dials: BTreeMap<DialToken, Dial>,
-    next_token: u64,
     links: BTreeMap<LinkId, Remote>,
     registered_with: BTreeSet<usize>,
     register_again: Option<Time>,
@@ -169,7 +167,7 @@ pub struct State {
     gossip: relay::GossipState,
     live: liveness::Liveness,
     shared_checks: Option<std::sync::Arc<crate::gossip::SharedChecks>>,
-    out: VecDeque<Output>,
+    io: Outbox<Dial>,
 }
 
 impl State {
@@ -206,8 +204,6 @@ impl State {
             seed_links: BTreeMap::new(),
             seed_fails: BTreeMap::new(),
             seed_next_try: BTreeMap::new(),
-            dials: BTreeMap::new(),
-            next_token: 0,
             links: BTreeMap::new(),
             registered_with: BTreeSet::new(),
             register_again: None,
@@ -236,9 +232,9 @@ impl State {
                 stats_due: None,
                 logged_bad: VecDeque::new(),
             },
-            out: VecDeque::new(),
+            io: Outbox::default(),
         };
-        s.event(Event::Started {
+        s.io.event(Event::Started {
             id: s.key.id().to_hex(),
             addr: addr.to_string(),
         });
@@ -273,25 +269,10 @@ impl State {
         &self.gossip.ml
     }
 
-    fn event(&mut self, e: Event) {
-        self.out.push_back(Output::Event(e));
-    }
-
-    fn send(&mut self, link: LinkId, msg: Msg) {
-        self.out.push_back(Output::Send { link, msg });
-    }
-
     fn close(&mut self, link: LinkId) {
         self.links.remove(&link);
         self.pending.remove(&link);
-        self.out.push_back(Output::Close { link });
-    }
-
-    fn dial(&mut self, addr: SocketAddr, purpose: Dial) {
-        let token = DialToken(self.next_token);
-        self.next_token += 1;
-        self.dials.insert(token, purpose);
-        self.out.push_back(Output::Dial { token, addr });
+        self.io.push(Output::Close { link });
     }
 
     fn protocol_error(&mut self, link: LinkId, reason: String) {
@@ -299,7 +280,7 @@ impl State {
             .links
             .get(&link)
             .map_or_else(|| format!("link {}", link.0), |r| r.source.to_string());
-        self.event(Event::ProtocolError { remote, reason });
+        self.io.event(Event::ProtocolError { remote, reason });
         self.drop_link(link);
         self.close(link);
     }
@@ -321,19 +302,20 @@ impl State {
             .filter(|&i| self.seed_keys[i].is_none() && !self.seed_links.contains_key(&i))
             .filter(|&i| {
                 !self
+                    .io
                     .dials
                     .values()
                     .any(|d| matches!(d, Dial::Seed(j) | Dial::Key(j) if *j == i))
             })
             .collect();
         for i in unknown {
-            self.dial(self.config.seeds[i].addr, Dial::Key(i));
+            self.io.dial(self.config.seeds[i].addr, Dial::Key(i));
         }
     }
 
     /// A key-learning dial answered.
     fn on_key_link(&mut self, i: usize, link: LinkId, remote: Remote) {
-        self.out.push_back(Output::Close { link });
+        self.io.push(Output::Close { link });
         let pinned = self.config.seeds[i].key;
         if remote.role == Role::Seed && pinned.is_none_or(|k| k == remote.id) {
             self.seed_keys[i] = Some(remote.id);
@@ -358,6 +340,7 @@ impl State {
     fn keep_seeds(&mut self) {
         let q = self.config.quorum();
         let dialling = self
+            .io
             .dials
             .values()
             .filter(|d| matches!(d, Dial::Seed(_)))
@@ -370,12 +353,13 @@ impl State {
             }
             let busy = self.seed_links.contains_key(&i)
                 || self
+                    .io
                     .dials
                     .values()
                     .any(|d| matches!(d, Dial::Seed(j) if *j == i));
             let ready = self.seed_next_try.get(&i).is_none_or(|t| *t <= self.now);
             if !busy && ready {
-                self.dial(self.config.seeds[i].addr, Dial::Seed(i));
+                self.io.dial(self.config.seeds[i].addr, Dial::Seed(i));
                 want -= 1;
             }
         }
@@ -409,13 +393,13 @@ impl State {
         self.seed_fails.remove(&i);
         self.links.insert(link, remote);
         self.seed_links.insert(i, link);
-        self.event(Event::SeedConnected {
+        self.io.event(Event::SeedConnected {
             addr: addr.to_string(),
             id: remote.id.to_hex(),
         });
         if self.cert.is_some() {
             let report = self.report_now();
-            self.send(link, Msg::Neighbors(report));
+            self.io.send(link, Msg::Neighbors(report));
         }
         self.register();
     }
@@ -434,7 +418,7 @@ impl State {
             .collect();
         for (i, link) in todo {
             self.registered_with.insert(i);
-            self.send(link, Msg::Register(reg.clone()));
+            self.io.send(link, Msg::Register(reg.clone()));
         }
     }
 
@@ -455,9 +439,9 @@ impl State {
                 .get(&link)
                 .map_or(String::new(), |r| r.source.to_string());
             let reason = format!("admission certificate rejected: {e}");
-            return self.event(Event::ProtocolError { remote, reason });
+            return self.io.event(Event::ProtocolError { remote, reason });
         }
-        self.event(Event::Registered {
+        self.io.event(Event::Registered {
             incarnation: self.incarnation,
             signers: cert.signers().iter().map(PeerId::to_hex).collect(),
             latency_ms: self.now.since(self.started).as_millis() as u64,
@@ -474,7 +458,7 @@ impl State {
         if let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) {
             self.registered_with.remove(&i);
             let addr = self.config.seeds[i].addr;
-            self.event(Event::Notice {
+            self.io.event(Event::Notice {
                 text: format!("registration refused by seed {addr}: {reason}"),
             });
         }
@@ -500,7 +484,7 @@ impl State {
             None => format!("could not register within {waited}: no certificate came back"),
         };
         self.stopped = true;
-        self.out.push_back(Output::Stop(Err(why)));
+        self.io.push(Output::Stop(Err(why)));
     }
 
     // ---- peer lists and neighbours -----------------------------------------------------
@@ -510,7 +494,7 @@ impl State {
         self.tried.clear();
         let links: Vec<LinkId> = self.seed_links.values().copied().collect();
         for l in links {
-            self.send(l, Msg::GetPeers);
+            self.io.send(l, Msg::GetPeers);
         }
         self.lists_due = Some(self.now + self.settings.peer_list_wait);
     }
@@ -520,7 +504,7 @@ impl State {
         let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) else {
             return;
         };
-        self.event(Event::PeerListReceived {
+        self.io.event(Event::PeerListReceived {
             seed: self.config.seeds[i].addr.to_string(),
             peers: list.iter().map(|p| p.addr.to_string()).collect(),
         });
@@ -554,7 +538,7 @@ impl State {
             .neighbors
             .values()
             .map(|n| n.id)
-            .chain(self.dials.values().filter_map(|d| match d {
+            .chain(self.io.dials.values().filter_map(|d| match d {
                 Dial::Neighbor(t) | Dial::Redial(t) => Some(t.id),
                 Dial::Seed(_) | Dial::Key(_) | Dial::Witness { .. } | Dial::Probe { .. } => None,
             }))
@@ -577,7 +561,7 @@ impl State {
                 id: p.id,
                 incarnation: p.incarnation,
             };
-            self.dial(p.addr, Dial::Neighbor(target));
+            self.io.dial(p.addr, Dial::Neighbor(target));
         }
         self.schedule_refill();
         self.maybe_start_gossip();
@@ -585,6 +569,7 @@ impl State {
 
     fn outbound_in_flight(&self) -> usize {
         let dialling = self
+            .io
             .dials
             .values()
             .filter(|d| matches!(d, Dial::Neighbor(_)))
@@ -613,7 +598,7 @@ impl State {
             return self.close(link);
         };
         self.pending.insert(link, Some(target));
-        self.send(link, Msg::Link(cert));
+        self.io.send(link, Msg::Link(cert));
     }
 
     fn on_link_request(&mut self, link: LinkId, remote: Remote, cert: Certificate) {
@@ -642,11 +627,11 @@ impl State {
         };
         match refusal {
             Some(reason) => {
-                self.send(link, Msg::LinkRefused { reason });
+                self.io.send(link, Msg::LinkRefused { reason });
                 self.close(link);
             }
             None => {
-                self.send(link, Msg::LinkAccepted);
+                self.io.send(link, Msg::LinkAccepted);
                 self.add_neighbor(link, remote.id, c.addr, c.incarnation, false);
             }
         }
@@ -655,6 +640,7 @@ impl State {
     /// Whether this peer is dialling `id` as a neighbour, or waiting for it to accept.
     fn linking_to(&self, id: PeerId) -> bool {
         let dialling = self
+            .io
             .dials
             .values()
             .any(|d| matches!(d, Dial::Neighbor(t) | Dial::Redial(t) if t.id == id));
@@ -679,7 +665,7 @@ impl State {
             awaiting: None,
         };
         self.neighbors.insert(link, n);
-        self.event(Event::NeighborAdded {
+        self.io.event(Event::NeighborAdded {
             peer: id.to_hex(),
             addr: addr.to_string(),
             outbound,
@@ -704,7 +690,7 @@ impl State {
         let report = self.report_now();
         let links: Vec<LinkId> = self.seed_links.values().copied().collect();
         for l in links {
-            self.send(l, Msg::Neighbors(report.clone()));
+            self.io.send(l, Msg::Neighbors(report.clone()));
         }
     }
 
@@ -718,7 +704,7 @@ impl State {
             self.seed_links.remove(&i);
             self.registered_with.remove(&i);
             let addr = self.config.seeds[i].addr.to_string();
-            self.event(Event::SeedDisconnected { addr });
+            self.io.event(Event::SeedDisconnected { addr });
             self.seed_next_try.insert(i, self.now + self.settings.retry);
             self.keep_seeds();
         }
@@ -726,7 +712,7 @@ impl State {
             self.want(next, id);
         }
         if let Some(n) = self.neighbors.remove(&link) {
-            self.event(Event::NeighborRemoved {
+            self.io.event(Event::NeighborRemoved {
                 peer: n.id.to_hex(),
                 addr: n.addr.to_string(),
                 degree: self.degree(),
@@ -740,7 +726,7 @@ impl State {
     // ---- inputs ------------------------------------------------------------------------
 
     fn on_link_up(&mut self, link: LinkId, remote: Remote, dial: Option<DialToken>) {
-        match dial.and_then(|t| self.dials.remove(&t)) {
+        match dial.and_then(|t| self.io.answered(t)) {
             Some(Dial::Seed(i)) => self.on_seed_link(i, link, remote),
             Some(Dial::Key(i)) => self.on_key_link(i, link, remote),
             Some(Dial::Neighbor(t) | Dial::Redial(t)) => self.on_neighbor_link(t, link, remote),
@@ -748,7 +734,7 @@ impl State {
                 self.on_witness_link(suspect, witness, link, remote)
             }
             Some(Dial::Probe { suspect, asker }) => {
-                self.out.push_back(Output::Close { link });
+                self.io.push(Output::Close { link });
                 self.answer_probe(suspect, asker, remote.id == suspect.id);
             }
             None => {
@@ -761,7 +747,7 @@ impl State {
     }
 
     fn on_dial_failed(&mut self, token: DialToken) {
-        match self.dials.remove(&token) {
+        match self.io.answered(token) {
             Some(Dial::Seed(i)) => self.seed_failed(i),
             Some(Dial::Key(_)) => {}
             Some(Dial::Neighbor(_)) => self.fill(),
@@ -791,7 +777,7 @@ impl State {
             }
             (Msg::Removed(cert), Some(_)) => self.on_removed(cert),
             (Msg::Ping(n), None) if self.neighbors.contains_key(&link) => {
-                self.send(link, Msg::Pong(n))
+                self.io.send(link, Msg::Pong(n))
             }
             // Heard from it (see `heard_from` above), which is all a pong says.
             (Msg::Pong(_), None) if self.neighbors.contains_key(&link) => {}
@@ -833,7 +819,7 @@ impl State {
                 if let Some(Some(t)) = self.pending.get(&link) {
                     self.live.lost.remove(&t.id);
                 }
-                self.event(Event::Notice {
+                self.io.event(Event::Notice {
                     text: format!("{} refused to be a neighbour: {reason}", remote.addr),
                 });
                 self.pending.remove(&link);
@@ -874,7 +860,7 @@ impl State {
         }
         if self.gossip.stats_due.is_some_and(|t| t <= now) {
             self.gossip.stats_due = None;
-            self.event(Event::GossipStats {
+            self.io.event(Event::GossipStats {
                 counters: self.gossip.counters,
                 ml_size: self.gossip.ml.len(),
             });
@@ -908,7 +894,7 @@ impl Machine for State {
             Input::Echo { ip, answered } => self.on_echo(ip, answered),
             Input::Command { line } => {
                 let text = self.answer(&line);
-                self.out.push_back(Output::Reply(text));
+                self.io.push(Output::Reply(text));
             }
             Input::DialFailed { token, .. } => self.on_dial_failed(token),
             Input::Frame { link, msg } => self.on_frame(link, msg),
@@ -917,7 +903,7 @@ impl Machine for State {
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        self.io.pop()
     }
 
     fn poll_timeout(&self) -> Option<Time> {

@@ -52,14 +52,14 @@ impl State {
         g.counters.forwarded += targets.len() as u64;
         let interval = self.settings.gossip_interval;
         g.next = (seq < self.settings.gossip_count).then(|| self.now + interval);
-        self.event(Event::GossipGenerated {
+        self.io.event(Event::GossipGenerated {
             id: hex::encode(id.0),
             seq,
             text: msg.text.clone(),
             forwarded: targets.len(),
         });
         for l in targets {
-            self.send(l, Msg::Gossip(msg.clone()));
+            self.io.send(l, Msg::Gossip(msg.clone()));
         }
         self.counters_changed();
     }
@@ -73,7 +73,7 @@ impl State {
         // Only checked messages are listed, so a listed id needs no second check.
         if self.gossip.ml.seen_again(&id, link) {
             self.gossip.counters.duplicates += 1;
-            self.event(Event::GossipDuplicate {
+            self.io.event(Event::GossipDuplicate {
                 id: hex::encode(id.0),
                 from: from.to_string(),
             });
@@ -109,7 +109,7 @@ impl State {
             .announce_to(&id, self.neighbors.keys().copied());
         self.gossip.counters.received += 1;
         self.gossip.counters.announced += targets.len() as u64;
-        self.event(Event::GossipReceived {
+        self.io.event(Event::GossipReceived {
             id: hex::encode(id.0),
             origin: msg.origin.to_hex(),
             seq,
@@ -120,7 +120,7 @@ impl State {
             announced: targets.len(),
         });
         for l in targets {
-            self.send(l, Msg::Have(id));
+            self.io.send(l, Msg::Have(id));
         }
         self.counters_changed();
     }
@@ -139,14 +139,14 @@ impl State {
     pub(super) fn on_want(&mut self, link: LinkId, id: MsgId) {
         if let Some(body) = self.gossip.ml.serve(&id, link) {
             self.gossip.counters.forwarded += 1;
-            self.send(link, Msg::Gossip(body));
+            self.io.send(link, Msg::Gossip(body));
             self.counters_changed();
         }
     }
 
     pub(super) fn want(&mut self, link: LinkId, id: MsgId) {
         self.gossip.counters.requested += 1;
-        self.send(link, Msg::Want(id));
+        self.io.send(link, Msg::Want(id));
     }
 
     /// Drops and counts a bad message and logs it once; if it answered a request, asks the
@@ -159,7 +159,7 @@ impl State {
                 self.gossip.logged_bad.pop_front();
             }
             self.gossip.logged_bad.push_back(id);
-            self.event(Event::ProtocolError {
+            self.io.event(Event::ProtocolError {
                 remote: from.to_string(),
                 reason: format!("{reason}; dropped"),
             });

@@ -42,7 +42,7 @@ impl State {
         if self.coordinating.len() >= self.settings.max_pending {
             let reason = "the seed is busy: too many decisions in flight".to_string();
             if let Some(l) = waiter {
-                self.send(l, Msg::Refused { reason });
+                self.io.send(l, Msg::Refused { reason });
             }
             return;
         }
@@ -54,7 +54,7 @@ impl State {
             let reason = format!("only {reachable} of {n} seeds reachable, a quorum needs {q}");
             self.abort_event(change, &reason);
             if let Some(l) = waiter {
-                self.send(l, Msg::Refused { reason });
+                self.io.send(l, Msg::Refused { reason });
             }
             return;
         }
@@ -73,7 +73,7 @@ impl State {
             source,
         };
         for l in seeds {
-            self.send(l, Msg::Propose(Box::new(proposal.clone())));
+            self.io.send(l, Msg::Propose(Box::new(proposal.clone())));
         }
         self.on_propose(proposal, Reply::Local);
     }
@@ -112,7 +112,7 @@ impl State {
                     evidence_error,
                 };
                 self.validating.insert(digest, validation);
-                self.dial(p.change.addr, Dial::Probe(digest));
+                self.io.dial(p.change.addr, Dial::Probe(digest));
             }
         }
     }
@@ -243,7 +243,7 @@ impl State {
                 let reason = format!("the accused answered this seed's own probe at {addr}");
                 let reporter = v.reporter.map(|r| r.to_hex()).unwrap_or_default();
                 self.remember(format!("false accusation of {} by {reporter:.8}", c.peer));
-                self.event(Event::FalseAccusation {
+                self.io.event(Event::FalseAccusation {
                     peer: c.peer.to_hex(),
                     addr: addr.to_string(),
                     reporter,
@@ -281,7 +281,7 @@ impl State {
         if self.voted.len() < MAX_VOTES {
             self.voted.insert(change.digest(), (vote.clone(), self.now));
         }
-        self.event(Event::Vote {
+        self.io.event(Event::Vote {
             op: change.op_name(),
             peer: change.peer.to_hex(),
             addr: change.addr.to_string(),
@@ -307,7 +307,7 @@ impl State {
     fn reply(&mut self, to: Reply, vote: Vote) {
         match to {
             Reply::Local => self.on_vote(vote),
-            Reply::Link(link) => self.send(link, Msg::Vote(vote)),
+            Reply::Link(link) => self.io.send(link, Msg::Vote(vote)),
         }
     }
 
@@ -344,11 +344,11 @@ impl State {
             return self.abort_event(c.change, &format!("own certificate rejected: {e}"));
         }
         for l in self.other_seed_links() {
-            self.send(l, Msg::Commit(cert.clone()));
+            self.io.send(l, Msg::Commit(cert.clone()));
         }
         for l in c.waiters {
             if self.links.contains_key(&l) {
-                self.send(l, Msg::Admitted(cert.clone()));
+                self.io.send(l, Msg::Admitted(cert.clone()));
             }
         }
     }
@@ -361,14 +361,14 @@ impl State {
         for l in c.waiters {
             if self.links.contains_key(&l) {
                 let reason = reason.to_string();
-                self.send(l, Msg::Refused { reason });
+                self.io.send(l, Msg::Refused { reason });
             }
         }
     }
 
     fn proposed_event(&mut self, c: Change, evidence: &Evidence) {
         let (peer, addr, incarnation) = (c.peer.to_hex(), c.addr.to_string(), c.incarnation);
-        self.event(match evidence {
+        self.io.event(match evidence {
             Evidence::Registration(_) => Event::RegistrationProposed {
                 peer,
                 addr,
@@ -392,7 +392,7 @@ impl State {
         ));
         let (peer, addr, incarnation) = (c.peer.to_hex(), c.addr.to_string(), c.incarnation);
         let reason = reason.to_string();
-        self.event(match c.op {
+        self.io.event(match c.op {
             Op::Add => Event::RegistrationAborted {
                 peer,
                 addr,
@@ -437,7 +437,7 @@ impl State {
                     "admitted {} at {} (incarnation {incarnation})",
                     c.peer, c.addr
                 ));
-                self.event(Event::RegistrationCommitted {
+                self.io.event(Event::RegistrationCommitted {
                     peer,
                     addr,
                     incarnation,
@@ -461,7 +461,7 @@ impl State {
                     "removed {} at {} (incarnation {incarnation})",
                     c.peer, c.addr
                 ));
-                self.event(Event::RemovalCommitted {
+                self.io.event(Event::RemovalCommitted {
                     peer,
                     addr,
                     incarnation,
@@ -476,7 +476,7 @@ impl State {
                     .map(|(l, _)| *l)
                     .collect();
                 for l in links {
-                    self.send(l, Msg::Removed(cert.clone()));
+                    self.io.send(l, Msg::Removed(cert.clone()));
                 }
             }
         }

@@ -18,7 +18,7 @@ use crate::cert::{Certificate, Change, Digest, Evidence, Op, SeedSet, Vote};
 use crate::config::Config;
 use crate::event::Event;
 use crate::id::{Keypair, PeerId};
-use crate::node::{DialToken, Input, LinkId, Machine, Output, Remote, Role};
+use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Role};
 use crate::quorum::Tally;
 use crate::suspicion::DeadReport;
 use crate::time::Time;
@@ -131,8 +131,6 @@ pub struct State {
     links: BTreeMap<LinkId, Remote>,
     seed_out: BTreeMap<usize, LinkId>,
     seed_redial: BTreeMap<usize, Time>,
-    dials: BTreeMap<DialToken, Dial>,
-    next_token: u64,
     pl: BTreeMap<PeerId, Member>,
     /// Tombstones: the newest removal certificate of every removed peer. Kept for good, so
     /// that no replayed registration of a removed incarnation can come back.
@@ -146,7 +144,7 @@ pub struct State {
     promised: BTreeMap<(PeerId, u64), SocketAddr>,
     buckets: BTreeMap<IpAddr, Bucket>,
     recent: VecDeque<String>,
-    out: VecDeque<Output>,
+    io: Outbox<Dial>,
 }
 
 /// Why a seed could not be made.
@@ -191,8 +189,6 @@ impl State {
                 .map(|i| (i, now))
                 .collect(),
             config,
-            dials: BTreeMap::new(),
-            next_token: 0,
             pl: BTreeMap::new(),
             removed: BTreeMap::new(),
             topology: BTreeMap::new(),
@@ -202,9 +198,9 @@ impl State {
             promised: BTreeMap::new(),
             buckets: BTreeMap::new(),
             recent: VecDeque::new(),
-            out: VecDeque::new(),
+            io: Outbox::default(),
         };
-        s.event(Event::Started {
+        s.io.event(Event::Started {
             id: s.key.id().to_hex(),
             addr: addr.to_string(),
         });
@@ -225,29 +221,14 @@ impl State {
         }
     }
 
-    fn event(&mut self, e: Event) {
-        self.out.push_back(Output::Event(e));
-    }
-
-    fn send(&mut self, link: LinkId, msg: Msg) {
-        self.out.push_back(Output::Send { link, msg });
-    }
-
-    fn dial(&mut self, addr: SocketAddr, purpose: Dial) {
-        let token = DialToken(self.next_token);
-        self.next_token += 1;
-        self.dials.insert(token, purpose);
-        self.out.push_back(Output::Dial { token, addr });
-    }
-
     fn protocol_error(&mut self, link: LinkId, reason: String) {
         let remote = self
             .links
             .remove(&link)
             .map_or_else(|| format!("link {}", link.0), |r| r.source.to_string());
         self.forget_link(link);
-        self.event(Event::ProtocolError { remote, reason });
-        self.out.push_back(Output::Close { link });
+        self.io.event(Event::ProtocolError { remote, reason });
+        self.io.push(Output::Close { link });
     }
 
     fn seed_index(&self, id: PeerId) -> Option<usize> {
@@ -283,7 +264,7 @@ impl State {
         for i in due {
             self.seed_redial.remove(&i);
             let addr = self.config.seeds[i].addr;
-            self.dial(addr, Dial::Seed(i));
+            self.io.dial(addr, Dial::Seed(i));
         }
     }
 
@@ -297,9 +278,9 @@ impl State {
     // ---- links -------------------------------------------------------------------------
 
     fn on_link_up(&mut self, link: LinkId, remote: Remote, dial: Option<DialToken>) {
-        match dial.and_then(|t| self.dials.remove(&t)) {
+        match dial.and_then(|t| self.io.answered(t)) {
             Some(Dial::Probe(d)) => {
-                self.out.push_back(Output::Close { link });
+                self.io.push(Output::Close { link });
                 self.on_probe(d, Ok(remote.id));
             }
             Some(Dial::Seed(i)) => self.on_seed_dialled(i, link, remote),
@@ -350,9 +331,9 @@ impl State {
             .chain(self.removed.values().cloned())
             .collect();
         for cert in certs {
-            self.send(link, Msg::Commit(cert));
+            self.io.send(link, Msg::Commit(cert));
         }
-        self.event(Event::SeedConnected {
+        self.io.event(Event::SeedConnected {
             addr: addr.to_string(),
             id: remote.id.to_hex(),
         });
@@ -364,12 +345,12 @@ impl State {
             self.seed_redial
                 .insert(i, self.now + self.settings.seed_retry);
             let addr = self.config.seeds[i].addr.to_string();
-            self.event(Event::SeedDisconnected { addr });
+            self.io.event(Event::SeedDisconnected { addr });
         }
     }
 
     fn on_dial_failed(&mut self, token: DialToken, reason: String) {
-        match self.dials.remove(&token) {
+        match self.io.answered(token) {
             Some(Dial::Seed(i)) => {
                 self.seed_redial
                     .insert(i, self.now + self.settings.seed_retry);
@@ -390,11 +371,11 @@ impl State {
             Msg::Register(reg) if remote.role == Role::Peer => self.on_register(link, remote, reg),
             Msg::GetNeighbors(peer) if remote.role == Role::Peer => {
                 let neighbors = self.neighbors_of(&peer);
-                self.send(link, Msg::NeighborsOf { peer, neighbors });
+                self.io.send(link, Msg::NeighborsOf { peer, neighbors });
             }
             Msg::GetPeers if remote.role == Role::Peer => {
                 let list = self.sample_peer_list(remote.id);
-                self.send(link, Msg::PeerList(list));
+                self.io.send(link, Msg::PeerList(list));
             }
             Msg::Neighbors(report) if remote.role == Role::Peer || from_seed => {
                 if report.peer != remote.id && !from_seed {
@@ -405,7 +386,7 @@ impl State {
             }
             Msg::StatusRequest { offset } => {
                 let status = self.status(offset as usize);
-                self.send(link, Msg::Status(status));
+                self.io.send(link, Msg::Status(status));
             }
             Msg::DeadReport(r) if remote.role == Role::Peer => self.on_dead_report(link, remote, r),
             Msg::Propose(p) if from_seed => self.on_propose(*p, Reply::Link(link)),
@@ -419,7 +400,7 @@ impl State {
             }
             Msg::Commit(cert) if from_seed => {
                 if let Err(e) = self.apply(&cert) {
-                    self.event(Event::ProtocolError {
+                    self.io.event(Event::ProtocolError {
                         remote: remote.source.to_string(),
                         reason: format!("certificate rejected: {e}"),
                     });
@@ -451,14 +432,14 @@ impl State {
         if let Some(m) = self.pl.get(&reg.peer) {
             if m.incarnation == reg.incarnation && m.addr == reg.addr {
                 let cert = m.cert.clone();
-                return self.send(link, Msg::Admitted(cert));
+                return self.io.send(link, Msg::Admitted(cert));
             }
         }
         // Removed at this incarnation or a later one: say so, so the peer moves past it.
         if let Some(cert) = self.removed.get(&reg.peer) {
             if cert.change.incarnation >= reg.incarnation {
                 let cert = cert.clone();
-                return self.send(link, Msg::Removed(cert));
+                return self.io.send(link, Msg::Removed(cert));
             }
         }
         let change = Change {
@@ -475,7 +456,7 @@ impl State {
         if report.reporter != remote.id {
             return self.protocol_error(link, "a dead-node report signed for another peer".into());
         }
-        self.event(Event::DeadNodeReportReceived {
+        self.io.event(Event::DeadNodeReportReceived {
             line: report.line.clone(),
             reporter: report.reporter.to_hex(),
         });
@@ -558,7 +539,7 @@ impl State {
         }
         if from_peer {
             for l in self.other_seed_links() {
-                self.send(l, Msg::Neighbors(report.clone()));
+                self.io.send(l, Msg::Neighbors(report.clone()));
             }
         }
         self.topology.insert(report.peer, report);
@@ -674,7 +655,7 @@ impl Machine for State {
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        self.io.pop()
     }
 
     fn poll_timeout(&self) -> Option<Time> {
