@@ -481,11 +481,7 @@ fn one_seed_process_runs_every_local_seed_and_stops_on_sigterm() {
             }
         },
     );
-    let term = Command::new("kill")
-        .args(["-TERM", &seeds.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    signal(seeds.id(), "TERM");
     let start = Instant::now();
     let code = loop {
         if let Some(code) = seeds.try_wait().unwrap() {

@@ -149,17 +149,6 @@ fn three_hundred_peers_in_one_process_reach_full_coverage() {
     assert_eq!(s["failures"]["false_removals"], 0, "{s}");
 }
 
-fn children(pid: u32) -> Vec<u32> {
-    let out = Command::new("ps")
-        .args(["-o", "pid=", "--ppid", &pid.to_string()])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
 fn running(pid: u32) -> bool {
     // A zombie has exited: only its parent's wait is missing.
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
@@ -197,11 +186,7 @@ fn ctrl_c_stops_every_child() {
     std::thread::sleep(Duration::from_millis(500));
     let kids = children(up.id());
     assert_eq!(kids.len(), 7, "the seed process and 6 peers: {kids:?}");
-    assert!(Command::new("kill")
-        .args(["-INT", &up.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    signal(up.id(), "INT");
     let start = Instant::now();
     loop {
         let alive: Vec<u32> = kids.iter().copied().filter(|k| running(*k)).collect();

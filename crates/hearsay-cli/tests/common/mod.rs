@@ -231,6 +231,36 @@ pub fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> Result<(
     }
 }
 
+/// Sends `signal` (e.g. "INT", "TERM") to `pid` with the shell's own `kill`, which every
+/// system has (the `kill` program may not be installed).
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {pid}")])
+        .status()
+        .expect("sh");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// The ids of `pid`'s child processes, read from /proc (no `ps` needed).
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // "pid (comm) state ppid …": the command may hold spaces, so read after the ')'.
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1));
+        if ppid.and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
 /// Whether the undirected graph on `nodes` with `edges` is connected.
 pub fn connected(nodes: &BTreeSet<String>, edges: &[(String, String)]) -> bool {
     let mut adj: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
