@@ -209,20 +209,6 @@ fn event_files(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// Every event of every `*.jsonl` file in `dir` (lines that do not parse, such as a line
-/// still being written, are skipped). For small runs; [`summarise_dir`] streams instead.
-pub fn read_events(dir: &Path) -> Vec<Value> {
-    let mut out = Vec::new();
-    for f in event_files(dir) {
-        let text = std::fs::read_to_string(&f).unwrap_or_default();
-        out.extend(
-            text.lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok()),
-        );
-    }
-    out
-}
-
 /// Numbers for strings, so that a million events need little memory.
 #[derive(Default)]
 struct Names {
@@ -297,7 +283,7 @@ fn text(v: &Value, key: &str) -> String {
     v[key].as_str().unwrap_or_default().to_string()
 }
 
-/// Computes the summary from events. `kills` maps each killed peer's id to when it was
+/// Computes the summary from events (for tests and small runs; [`summarise_dir`] streams). `kills` maps each killed peer's id to when it was
 /// killed (Unix ms).
 pub fn summarise(
     events: &[Value],

@@ -24,25 +24,42 @@ use tokio_util::sync::CancellationToken;
 
 use crate::summary::{self, Summary};
 
-/// What `hearsay up` was asked for.
-#[derive(Clone, Debug)]
+/// What `hearsay up` was asked for (its flags).
+#[derive(clap::Args, Clone, Debug)]
 pub struct Plan {
-    /// The seed list to use (ignored with `seeds`).
-    pub config: PathBuf,
     /// Peers to start.
+    #[arg(long, default_value_t = 10)]
     pub peers: usize,
-    /// Seeds on fresh local ports instead of the config's.
+    /// Seeds on fresh local ports (default: the config's seeds).
+    #[arg(long)]
     pub seeds: Option<usize>,
-    /// Peers to kill after the gossip rounds.
+    /// Peers to crash on purpose after the gossip rounds.
+    #[arg(long, default_value_t = 1)]
     pub kill: usize,
-    /// Every interval is divided by this.
+    /// Divide every interval by this (20: a 5 s gossip interval becomes 250 ms).
+    #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
-    /// Nodes as tasks of this process instead of child processes.
+    /// Run every node as a task of this process (for thousands of peers).
+    #[arg(long)]
     pub in_process: bool,
-    /// Stay up until Ctrl+C after the summary.
+    /// Stay up after the summary until Ctrl+C.
+    #[arg(long)]
     pub keep: bool,
-    /// Where the run's files go.
+    /// Also write the summary as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Where the run's files go (default: a fresh runs/<time>/).
+    #[arg(long, default_value_os_t = run_dir(), hide_default_value = true)]
     pub dir: PathBuf,
+    /// The seed list (ignored with --seeds).
+    #[arg(long, default_value = "config.txt")]
+    pub config: PathBuf,
+}
+
+/// `runs/<UTC time>`, fresh for every run.
+fn run_dir() -> PathBuf {
+    let t = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    PathBuf::from("runs").join(t.replace(':', "-"))
 }
 
 /// The task's timings (SPEC §9), divided by `speed`.
@@ -356,17 +373,8 @@ async fn start_seeds(
             role: Role::Seed,
             addr: s.addr,
         };
-        let cancel = CancellationToken::new();
         let log = log.for_node(s.addr.to_string(), "seed");
-        tokio::spawn(hearsay_net::run(
-            machine,
-            listener,
-            me,
-            hearsay_net::Options::default(),
-            log,
-            cancel.clone(),
-        ));
-        net.seed_nodes.push(Node::Task(cancel));
+        net.seed_nodes.push(spawn(machine, listener, me, log));
     }
     Ok(())
 }
@@ -429,17 +437,31 @@ async fn start_peer(
         role: Role::Peer,
         addr,
     };
-    let cancel = CancellationToken::new();
     let log = logger(&plan.dir, &events)?.for_node(addr.to_string(), "peer");
+    Ok(spawn(machine, listener, me, log))
+}
+
+/// Runs a node as a task of this process.
+fn spawn<M>(
+    machine: M,
+    listener: tokio::net::TcpListener,
+    me: Identity,
+    log: hearsay_net::Logger,
+) -> Node
+where
+    M: hearsay_proto::Machine + Send + 'static,
+{
+    let cancel = CancellationToken::new();
+    let opts = hearsay_net::Options::default();
     tokio::spawn(hearsay_net::run(
         machine,
         listener,
         me,
-        hearsay_net::Options::default(),
+        opts,
         log,
         cancel.clone(),
     ));
-    Ok(Node::Task(cancel))
+    Node::Task(cancel)
 }
 
 fn logger(dir: &Path, events: &str) -> anyhow::Result<hearsay_net::Logger> {
@@ -604,10 +626,10 @@ impl Narrator {
 }
 
 /// Writes the summary as JSON (when asked) and the plots into the run directory.
-pub fn write_outputs(plan: &Plan, summary: &Summary, json: Option<&Path>) -> anyhow::Result<()> {
+pub fn write_outputs(plan: &Plan, summary: &Summary) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(summary)?;
     std::fs::write(plan.dir.join("summary.json"), &text)?;
-    if let Some(path) = json {
+    if let Some(path) = &plan.json {
         std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let fit = summary.power_law.as_ref();

@@ -19,6 +19,23 @@ fn workdir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// Runs `hearsay up ARGS --json out.json --dir run` in `dir`; it must exit 0. Returns what it
+/// printed and the summary it wrote.
+fn run_up(dir: &Path, args: &[&str]) -> (String, Value) {
+    let out = Command::new(HEARSAY)
+        .current_dir(dir)
+        .arg("up")
+        .args(args)
+        .args(["--json", "out.json", "--dir", "run"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary = std::fs::read_to_string(dir.join("out.json")).unwrap();
+    (stdout, serde_json::from_str(&summary).unwrap())
+}
+
 fn png_size(path: &Path) -> (u32, u32) {
     let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
     let mut reader = decoder
@@ -37,26 +54,11 @@ fn png_size(path: &Path) -> (u32, u32) {
 #[test]
 fn up_runs_a_network_and_sums_it_up() {
     let dir = workdir("up12");
-    let out = Command::new(HEARSAY)
-        .current_dir(&dir)
-        .args([
-            "up", "--peers", "12", "--speed", "20", "--kill", "2", "--json", "out.json", "--dir",
-            "run",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, s) = run_up(&dir, &["--peers", "12", "--speed", "20", "--kill", "2"]);
     assert!(
         stdout.contains("summary") && stdout.contains("false removals"),
         "{stdout}"
     );
-    let s: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();
     assert_eq!(s["peers"], 12);
     assert_eq!(s["gossip"]["messages"], 120, "{s}");
     assert_eq!(s["gossip"]["full_coverage_share"], 1.0, "{s}");
@@ -119,30 +121,7 @@ fn up_runs_a_network_and_sums_it_up() {
 #[test]
 fn three_hundred_peers_in_one_process_reach_full_coverage() {
     let dir = workdir("up300");
-    let out = Command::new(HEARSAY)
-        .current_dir(&dir)
-        .args([
-            "up",
-            "--in-process",
-            "--peers",
-            "300",
-            "--speed",
-            "50",
-            "--json",
-            "out.json",
-            "--dir",
-            "run",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();
+    let (_, s) = run_up(&dir, &["--in-process", "--peers", "300", "--speed", "50"]);
     assert_eq!(s["peers"], 300);
     assert_eq!(s["gossip"]["messages"], 3000, "{s}");
     assert_eq!(s["gossip"]["full_coverage_share"], 1.0, "{s}");

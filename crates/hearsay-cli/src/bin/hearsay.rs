@@ -25,35 +25,7 @@ struct Args {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a whole local network: seeds, peers, gossip, a crash; then a summary.
-    Up {
-        /// Peers to start.
-        #[arg(long, default_value_t = 10)]
-        peers: usize,
-        /// Seeds on fresh local ports (default: the config's seeds).
-        #[arg(long)]
-        seeds: Option<usize>,
-        /// Peers to crash on purpose after the gossip rounds.
-        #[arg(long, default_value_t = 1)]
-        kill: usize,
-        /// Divide every interval by this (20: a 5 s gossip interval becomes 250 ms).
-        #[arg(long, default_value_t = 1.0)]
-        speed: f64,
-        /// Run every node as a task of this process (for thousands of peers).
-        #[arg(long)]
-        in_process: bool,
-        /// Stay up after the summary until Ctrl+C.
-        #[arg(long)]
-        keep: bool,
-        /// Also write the summary as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Where the run's files go (default: a fresh runs/<time>/).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// The seed list (ignored with --seeds).
-        #[arg(long, default_value = "config.txt")]
-        config: PathBuf,
-    },
+    Up(Plan),
     /// Fit and plot the degree distribution of a topology (a `hearsay status --json` file).
     Analyze {
         /// The topology file (e.g. a run's topology.json).
@@ -82,40 +54,16 @@ enum Command {
 #[tokio::main]
 async fn main() {
     match Args::parse().command {
-        Command::Up {
-            peers,
-            seeds,
-            kill,
-            speed,
-            in_process,
-            keep,
-            json,
-            dir,
-            config,
-        } => {
-            if speed.is_nan() || speed <= 0.0 {
-                fail(
-                    "hearsay up",
-                    &anyhow::anyhow!("--speed must be more than 0"),
-                    2,
-                );
+        Command::Up(plan) => {
+            if plan.speed.is_nan() || plan.speed <= 0.0 {
+                let what = anyhow::anyhow!("--speed must be more than 0");
+                fail("hearsay up", &what, 2);
             }
-            let dir = dir.unwrap_or_else(run_dir);
-            let plan = Plan {
-                config,
-                peers,
-                seeds,
-                kill,
-                speed,
-                in_process,
-                keep,
-                dir,
-            };
             let cancel = hearsay_cli::shutdown_on_signals();
             match up::up(plan.clone(), cancel).await {
                 Ok(summary) => {
                     say(&format!("\nsummary\n{}", summary::table(&summary)));
-                    if let Err(e) = up::write_outputs(&plan, &summary, json.as_deref()) {
+                    if let Err(e) = up::write_outputs(&plan, &summary) {
                         fail("hearsay up", &e, 1);
                     }
                 }
@@ -141,12 +89,6 @@ async fn main() {
             Err(e) => fail("hearsay status", &anyhow::anyhow!(e), 1),
         },
     }
-}
-
-/// `runs/<UTC time>`, fresh for every run.
-fn run_dir() -> PathBuf {
-    let t = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    PathBuf::from("runs").join(t.replace(':', "-"))
 }
 
 /// `hearsay analyze`: the overlay's degrees, the power-law fit, and the plots.
