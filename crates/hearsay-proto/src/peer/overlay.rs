@@ -1,0 +1,220 @@
+//! The overlay half of a peer (SPEC §6 Neighbours, PROTOCOL §7–§8): peer lists, the
+//! choice of neighbours by preferential attachment, link requests, and neighbour reports.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use super::{Dial, Neighbor, State, Target};
+use crate::attach;
+use crate::cert::{CertError, Certificate, Op};
+use crate::event::Event;
+use crate::id::PeerId;
+use crate::node::{LinkId, Remote, Role};
+use crate::wire::{Msg, NeighborReport, PeerInfo, MAX_NEIGHBORS};
+
+impl State {
+    pub(super) fn ask_peer_lists(&mut self) {
+        self.lists.clear();
+        self.tried.clear();
+        let links: Vec<LinkId> = self.seed_links.values().copied().collect();
+        for l in links {
+            self.io.send(l, Msg::GetPeers);
+        }
+        self.lists_due = Some(self.now + self.settings.peer_list_wait);
+    }
+
+    pub(super) fn on_peer_list(&mut self, link: LinkId, mut list: Vec<PeerInfo>) {
+        list.truncate(crate::wire::MAX_LIST);
+        let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) else {
+            return;
+        };
+        self.io.event(Event::PeerListReceived {
+            seed: self.config.seeds[i].addr.to_string(),
+            peers: list.iter().map(|p| p.addr.to_string()).collect(),
+        });
+        self.lists.insert(i, list);
+        if self.lists_due.is_some() && self.lists.len() >= self.seed_links.len() {
+            self.union_and_choose();
+        }
+    }
+
+    pub(super) fn union_and_choose(&mut self) {
+        self.lists_due = None;
+        let me = self.key.id();
+        self.candidates.clear();
+        for p in self.lists.values().flatten() {
+            if p.id == me {
+                continue;
+            }
+            let e = self.candidates.entry(p.id).or_insert(*p);
+            e.degree = e.degree.max(p.degree);
+        }
+        self.fill();
+    }
+
+    pub(super) fn degree(&self) -> usize {
+        self.neighbors.len()
+    }
+
+    /// Dials neighbours by preferential attachment until `links` are up or being set up.
+    pub(super) fn fill(&mut self) {
+        let busy: BTreeSet<PeerId> = self
+            .neighbors
+            .values()
+            .map(|n| n.id)
+            .chain(self.io.dials.values().filter_map(|d| match d {
+                Dial::Neighbor(t) | Dial::Redial(t) => Some(t.id),
+                Dial::Seed(_) | Dial::Key(_) | Dial::Witness { .. } | Dial::Probe { .. } => None,
+            }))
+            .chain(self.pending.values().flatten().map(|t| t.id))
+            .chain(self.live.lost.keys().copied())
+            .collect();
+        let need = self
+            .settings
+            .links
+            .saturating_sub(self.degree() + self.outbound_in_flight());
+        let pool: Vec<(PeerInfo, usize)> = self
+            .candidates
+            .values()
+            .filter(|p| !busy.contains(&p.id) && !self.tried.contains(&p.id))
+            .map(|p| (*p, p.degree as usize))
+            .collect();
+        for p in attach::choose(&pool, need, &mut self.rng) {
+            self.tried.insert(p.id);
+            let target = Target {
+                id: p.id,
+                incarnation: p.incarnation,
+            };
+            self.io.dial(p.addr, Dial::Neighbor(target));
+        }
+        self.schedule_refill();
+        self.maybe_start_gossip();
+    }
+
+    pub(super) fn outbound_in_flight(&self) -> usize {
+        let dialling = self
+            .io
+            .dials
+            .values()
+            .filter(|d| matches!(d, Dial::Neighbor(_)))
+            .count();
+        dialling + self.pending.values().filter(|p| p.is_some()).count()
+    }
+
+    /// While short of `links`, asks for fresh peer lists later, backing off.
+    pub(super) fn schedule_refill(&mut self) {
+        let short = self.degree() + self.outbound_in_flight() < self.settings.links;
+        if short && self.refill_at.is_none() && self.lists_due.is_none() {
+            let wait = self.settings.refill * 2u32.pow(self.refill_round.min(4));
+            self.refill_round += 1;
+            self.refill_at = Some(self.now + wait);
+        }
+    }
+
+    pub(super) fn on_neighbor_link(&mut self, target: Target, link: LinkId, remote: Remote) {
+        let id = target.id;
+        self.links.insert(link, remote);
+        if remote.id != id || remote.role != Role::Peer {
+            self.close(link);
+            return self.fill();
+        }
+        let Some(cert) = self.cert.clone() else {
+            return self.close(link);
+        };
+        self.pending.insert(link, Some(target));
+        self.io.send(link, Msg::Link(cert));
+    }
+
+    pub(super) fn on_link_request(&mut self, link: LinkId, remote: Remote, cert: Certificate) {
+        if self.pending.get(&link) != Some(&None) {
+            return self.protocol_error(link, "a link request out of place".into());
+        }
+        self.pending.remove(&link);
+        let c = cert.change;
+        let refusal = if c.op != Op::Add || c.peer != remote.id {
+            Some("the certificate is not this peer's admission".to_string())
+        } else if let Err(e) = cert.verify(&self.seed_set()) {
+            if let CertError::UnknownSigner(_) = e {
+                // Refused now; the key is learned for its next try.
+                self.learn_keys();
+            }
+            Some(format!("its admission certificate does not verify: {e}"))
+        } else if self.neighbors.values().any(|n| n.id == remote.id) {
+            Some("already neighbours".to_string())
+        } else if self.linking_to(remote.id) && self.key.id() < remote.id {
+            // Both dialled at once: the link the lower id dialled is the one kept.
+            Some("this peer is dialling you too; its link is kept".to_string())
+        } else if self.degree() >= self.settings.max_links.min(MAX_NEIGHBORS) {
+            Some(format!("this peer is full ({} links)", self.degree()))
+        } else {
+            None
+        };
+        match refusal {
+            Some(reason) => {
+                self.io.send(link, Msg::LinkRefused { reason });
+                self.close(link);
+            }
+            None => {
+                self.io.send(link, Msg::LinkAccepted);
+                self.add_neighbor(link, remote.id, c.addr, c.incarnation, false);
+            }
+        }
+    }
+
+    /// Whether this peer is dialling `id` as a neighbour, or waiting for it to accept.
+    pub(super) fn linking_to(&self, id: PeerId) -> bool {
+        let dialling = self
+            .io
+            .dials
+            .values()
+            .any(|d| matches!(d, Dial::Neighbor(t) | Dial::Redial(t) if t.id == id));
+        dialling || self.pending.values().flatten().any(|t| t.id == id)
+    }
+
+    pub(super) fn add_neighbor(
+        &mut self,
+        link: LinkId,
+        id: PeerId,
+        addr: SocketAddr,
+        incarnation: u64,
+        outbound: bool,
+    ) {
+        self.live.lost.remove(&id);
+        let n = Neighbor {
+            id,
+            addr,
+            incarnation,
+            outbound,
+            misses: 0,
+            awaiting: None,
+        };
+        self.neighbors.insert(link, n);
+        self.io.event(Event::NeighborAdded {
+            peer: id.to_hex(),
+            addr: addr.to_string(),
+            outbound,
+            degree: self.degree(),
+        });
+        self.report();
+        self.maybe_start_gossip();
+    }
+
+    /// A fresh signed neighbour report.
+    pub(super) fn report_now(&mut self) -> NeighborReport {
+        self.report_seq += 1;
+        let ids: BTreeSet<PeerId> = self.neighbors.values().map(|n| n.id).collect();
+        NeighborReport::new(&self.key, self.report_seq, ids.into_iter().collect())
+    }
+
+    /// Sends the neighbour set to every seed (SPEC §5 Topology).
+    pub(super) fn report(&mut self) {
+        if self.cert.is_none() {
+            return;
+        }
+        let report = self.report_now();
+        let links: Vec<LinkId> = self.seed_links.values().copied().collect();
+        for l in links {
+            self.io.send(l, Msg::Neighbors(report.clone()));
+        }
+    }
+}
