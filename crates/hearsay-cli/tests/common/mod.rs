@@ -363,3 +363,28 @@ where
     });
     cancel
 }
+
+/// A fresh directory with a config of 3 seeds on free local ports.
+pub fn workdir(name: &str) -> std::path::PathBuf {
+    let net = Net::new(name, 3);
+    let dir = net.dir.clone();
+    std::mem::forget(net); // nothing started: keep the directory, nothing to stop
+    dir
+}
+
+/// Runs `hearsay up ARGS --json out.json --dir run` in `dir`; it must exit 0. Returns what it
+/// printed and the summary it wrote.
+pub fn run_up(dir: &Path, args: &[&str]) -> (String, Value) {
+    let out = Command::new(HEARSAY)
+        .current_dir(dir)
+        .arg("up")
+        .args(args)
+        .args(["--json", "out.json", "--dir", "run"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary = std::fs::read_to_string(dir.join("out.json")).unwrap();
+    (stdout, serde_json::from_str(&summary).unwrap())
+}
