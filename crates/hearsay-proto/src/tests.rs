@@ -2297,3 +2297,67 @@ fn a_peer_answers_peers_messages_and_help() {
     assert!(reply(&mut net, "help").contains("messages, 2"));
     assert!(reply(&mut net, "bogus").starts_with("unknown command"));
 }
+
+/// PROTOCOL §7, SPEC §8: a peer that reports neighbours it does not have (to draw links by
+/// preferential attachment) is listed with only the neighbours that report it back.
+#[test]
+fn a_peer_cannot_draw_links_by_claiming_neighbours() {
+    let mut net = Net::seeds(seed::Settings::default());
+    for i in 0..4 {
+        net.add_peer(i);
+        net.run_for(Duration::from_secs(1));
+    }
+    let liar = peer_key(0);
+    let real: Vec<PeerId> = net.peer(peer_addr(0)).neighbors().into_iter().collect();
+    assert!(!real.is_empty());
+    // Made-up ids (peer keys start at 100, seed keys at 1), and the real ones twice over.
+    let fake: Vec<PeerId> = (200..250)
+        .map(|i| Keypair::from_secret([i; 32]).id())
+        .collect();
+    let claimed: Vec<PeerId> = real.iter().chain(&real).copied().chain(fake).collect();
+    let report = crate::wire::NeighborReport::new(&liar, u64::MAX / 2, claimed);
+    let s = seed_addr(0);
+    let (from_liar, asker) = (LinkId(3_000_000), LinkId(3_000_001));
+    let up = |link, id| Input::LinkUp {
+        link,
+        remote: remote(id, Role::Peer, peer_addr(9)),
+        dial: None,
+    };
+    net.inject(s, up(from_liar, liar.id()));
+    net.inject(
+        s,
+        Input::Frame {
+            link: from_liar,
+            msg: Msg::Neighbors(report),
+        },
+    );
+    net.inject(s, up(asker, peer_key(9).id()));
+    let outs = net.inject(
+        s,
+        Input::Frame {
+            link: asker,
+            msg: Msg::GetPeers,
+        },
+    );
+    let list = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                msg: Msg::PeerList(l),
+                ..
+            } => Some(l.clone()),
+            _ => None,
+        })
+        .expect("a peer list");
+    let listed = list
+        .iter()
+        .find(|p| p.id == liar.id())
+        .expect("the liar is listed");
+    assert_eq!(
+        listed.degree as usize,
+        real.len(),
+        "{} claimed, {} real",
+        2 * real.len() + 50,
+        real.len()
+    );
+}

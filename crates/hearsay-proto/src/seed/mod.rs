@@ -5,7 +5,7 @@
 //! a quorum of yes votes and applies only certificates that verify. Its Peer List is derived
 //! from those certificates alone. Proposals, votes and certificates are in `decide`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -480,10 +480,22 @@ impl State {
 
     // ---- peer lists, topology, status --------------------------------------------------
 
+    /// A peer's degree as peer lists give it: its reported neighbours that are admitted and
+    /// report the link back. A peer cannot draw links by claiming neighbours it does not
+    /// have (PROTOCOL §7).
     fn degree(&self, id: &PeerId) -> u32 {
-        self.topology
-            .get(id)
-            .map_or(0, |r| r.neighbors.len() as u32)
+        let Some(report) = self.topology.get(id) else {
+            return 0;
+        };
+        let mutual = |n: &PeerId| {
+            self.pl.contains_key(n)
+                && self
+                    .topology
+                    .get(n)
+                    .is_some_and(|r| r.neighbors.contains(id))
+        };
+        let distinct: BTreeSet<&PeerId> = report.neighbors.iter().filter(|n| mutual(n)).collect();
+        distinct.len() as u32
     }
 
     fn sample_peer_list(&mut self, asker: PeerId) -> Vec<PeerInfo> {
