@@ -45,8 +45,19 @@ pub struct Scenario {
     pub gossip_count: u32,
     /// Between two of a peer's messages.
     pub gossip_interval: Duration,
-    /// Virtual time to run.
-    pub duration: Duration,
+    /// Virtual time to run; `None`: long enough for every peer to join, generate, and the
+    /// gossip to settle ([`Scenario::natural_duration`]).
+    pub duration: Option<Duration>,
+}
+
+impl Scenario {
+    /// Joins (twice over, for slow admissions), the gossip delay, the gossip rounds, and 30 s
+    /// to settle.
+    pub fn natural_duration(&self) -> Duration {
+        let joins = self.join_every * self.peers as u32;
+        let gossip = self.gossip_interval * self.gossip_count;
+        Duration::from_secs(3) + joins * 2 + gossip + Duration::from_secs(30)
+    }
 }
 
 impl Default for Scenario {
@@ -60,7 +71,7 @@ impl Default for Scenario {
             join_every: Duration::from_millis(50),
             gossip_count: 3,
             gossip_interval: Duration::from_secs(1),
-            duration: Duration::from_secs(60),
+            duration: None,
         }
     }
 }
@@ -405,7 +416,11 @@ impl Sim {
 
     /// Runs the scenario to its end and returns what it measured.
     pub fn run(mut self) -> Metrics {
-        let end = T0 + self.scenario.duration;
+        let end = T0
+            + self
+                .scenario
+                .duration
+                .unwrap_or_else(|| self.scenario.natural_duration());
         while let Some(Reverse((at, _, ev))) = self.queue.pop() {
             if at > end {
                 break;
@@ -483,7 +498,7 @@ mod tests {
         Scenario {
             peers: 12,
             seed,
-            duration: Duration::from_secs(20),
+            duration: Some(Duration::from_secs(20)),
             ..Scenario::default()
         }
     }
@@ -512,7 +527,7 @@ mod tests {
     fn gossip_gets_through_five_percent_frame_loss() {
         let lossy = Scenario {
             loss: 0.05,
-            duration: Duration::from_secs(40),
+            duration: Some(Duration::from_secs(40)),
             ..small(3)
         };
         let m = Sim::new(lossy).run();

@@ -46,9 +46,10 @@ enum Command {
         /// Gossip messages per peer.
         #[arg(long, default_value_t = 3)]
         gossip_count: u32,
-        /// Virtual time to run.
-        #[arg(long, default_value = "60s", value_parser = duration)]
-        duration: Duration,
+        /// Virtual time to run (default: until every peer has joined, generated, and the
+        /// gossip has settled).
+        #[arg(long, value_parser = duration)]
+        duration: Option<Duration>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
