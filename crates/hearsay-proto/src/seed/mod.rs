@@ -114,6 +114,8 @@ struct Bucket {
 }
 
 const RECENT: usize = 64;
+/// How often remembered votes are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Budget of one status page, well under [`wire::MAX_FRAME`].
 const STATUS_PAGE_BYTES: usize = 768 * 1024;
 const EXTRA_REPORTS: usize = 1024;
@@ -142,6 +144,8 @@ pub struct State {
     /// The address this seed voted yes for, per (peer, incarnation): it never votes yes for
     /// two, so no two certificates of one incarnation can exist (quorums overlap).
     promised: BTreeMap<(PeerId, u64), SocketAddr>,
+    /// When remembered votes are next swept.
+    sweep_at: Time,
     buckets: BTreeMap<IpAddr, Bucket>,
     recent: VecDeque<String>,
     io: Outbox<Dial>,
@@ -196,6 +200,7 @@ impl State {
             validating: BTreeMap::new(),
             voted: BTreeMap::new(),
             promised: BTreeMap::new(),
+            sweep_at: now,
             buckets: BTreeMap::new(),
             recent: VecDeque::new(),
             io: Outbox::default(),
@@ -603,6 +608,32 @@ impl State {
 
     // ---- time --------------------------------------------------------------------------
 
+    /// Forgets votes past their memory, and the promises that went with them. Once a second
+    /// rather than at each vote's own deadline: finding that deadline would mean a scan of
+    /// every vote after every input.
+    fn sweep(&mut self) {
+        let now = self.now;
+        self.sweep_at = now + SWEEP_EVERY;
+        let voted = std::mem::take(&mut self.voted);
+        self.voted = voted
+            .into_iter()
+            .filter(|(_, (v, at))| *at + self.vote_memory(v) > now)
+            .collect();
+        // A promise outlives its vote only while the PL holds that peer: the PL then keeps
+        // the address itself (see `check_add`).
+        let (voted, pl) = (&self.voted, &self.pl);
+        self.promised.retain(|(peer, inc), addr| {
+            let change = Change {
+                op: Op::Add,
+                peer: *peer,
+                addr: *addr,
+                incarnation: *inc,
+            };
+            let admitted = pl.get(peer).is_some_and(|m| m.incarnation >= *inc);
+            voted.contains_key(&change.digest()) && !admitted
+        });
+    }
+
     fn on_timeout(&mut self) {
         let now = self.now;
         let late: Vec<Digest> = self
@@ -627,24 +658,9 @@ impl State {
         for d in late {
             self.on_probe(d, Err("timed out".into()));
         }
-        let voted = std::mem::take(&mut self.voted);
-        self.voted = voted
-            .into_iter()
-            .filter(|(_, (v, at))| *at + self.vote_memory(v) > now)
-            .collect();
-        // A promise outlives its vote only while the PL holds that peer: the PL then keeps
-        // the address itself (see `check_add`).
-        let (voted, pl) = (&self.voted, &self.pl);
-        self.promised.retain(|(peer, inc), addr| {
-            let change = Change {
-                op: Op::Add,
-                peer: *peer,
-                addr: *addr,
-                incarnation: *inc,
-            };
-            let admitted = pl.get(peer).is_some_and(|m| m.incarnation >= *inc);
-            voted.contains_key(&change.digest()) && !admitted
-        });
+        if self.sweep_at <= now {
+            self.sweep();
+        }
         self.redial_seeds();
     }
 }
@@ -671,11 +687,7 @@ impl Machine for State {
     }
 
     fn poll_timeout(&self) -> Option<Time> {
-        let votes = self
-            .voted
-            .values()
-            .map(|(v, at)| *at + self.vote_memory(v))
-            .min();
+        let votes = (!self.voted.is_empty()).then_some(self.sweep_at);
         self.coordinating
             .values()
             .map(|c| c.deadline)
