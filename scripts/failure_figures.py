@@ -8,20 +8,10 @@ replies on purpose; false removals must stay 0.
 
     cargo build --release && scripts/failure_figures.py [--kills 10] [--drop 0.1]
 """
-import argparse, json, os, socket, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
 
-def ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    out = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return out
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from figures_common import pct, ports  # noqa: E402
 
 def events(path):
     try:

@@ -6,20 +6,10 @@ frames per message against the topology's link count.
 
     cargo build --release && scripts/gossip_figures.py [--peers 40]
 """
-import argparse, json, os, socket, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
 
-def ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    out = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return out
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from figures_common import pct, ports  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser()

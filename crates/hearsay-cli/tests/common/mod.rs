@@ -110,14 +110,19 @@ impl Net {
         self.peers.push((name.to_string(), child));
     }
 
-    /// Waits for peer `name` to exit (within `limit`) and returns its output.
-    pub fn wait_peer(&mut self, name: &str, limit: Duration) -> process::Output {
+    /// Takes peer `name`'s process out of the network's care.
+    fn take_peer(&mut self, name: &str) -> Child {
         let i = self
             .peers
             .iter()
             .position(|(n, _)| n == name)
             .expect("no such peer");
-        let (_, mut child) = self.peers.remove(i);
+        self.peers.remove(i).1
+    }
+
+    /// Waits for peer `name` to exit (within `limit`) and returns its output.
+    pub fn wait_peer(&mut self, name: &str, limit: Duration) -> process::Output {
+        let mut child = self.take_peer(name);
         let start = Instant::now();
         loop {
             if child.try_wait().expect("wait").is_some() {
@@ -133,12 +138,7 @@ impl Net {
 
     /// SIGKILLs peer `name`.
     pub fn kill_peer(&mut self, name: &str) {
-        let i = self
-            .peers
-            .iter()
-            .position(|(n, _)| n == name)
-            .expect("no such peer");
-        let (_, mut child) = self.peers.remove(i);
+        let mut child = self.take_peer(name);
         let _ = child.kill();
         let _ = child.wait();
     }
