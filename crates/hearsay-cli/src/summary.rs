@@ -31,7 +31,17 @@ pub fn status_json(s: &Status) -> serde_json::Value {
         "quorum": s.quorum,
         "peers": peers,
         "recent": s.recent,
+        "certificates": s.certificates,
+        "agreed_ms_ago": agreed_json(s),
     })
+}
+
+/// When the seed last agreed with each other seed, in ms, by address (`null`: never).
+pub fn agreed_json(s: &Status) -> serde_json::Value {
+    let m: serde_json::Map<String, Value> = (s.agreed.iter())
+        .map(|(a, ms)| (a.to_string(), json!(ms)))
+        .collect();
+    Value::Object(m)
 }
 
 /// Percentiles of a sample.

@@ -460,6 +460,8 @@ where
         opts,
         log,
         cancel.clone(),
+        // In-process seeds have ephemeral keys: nothing of theirs could be restored.
+        None,
     ));
     Node::Task(cancel)
 }

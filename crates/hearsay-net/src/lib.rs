@@ -10,6 +10,7 @@ pub mod identity;
 pub mod log;
 pub mod node;
 pub mod status;
+pub mod store;
 
 pub use identity::{load_or_create_key, next_incarnation};
 pub use log::Logger;

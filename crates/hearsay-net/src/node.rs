@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use hearsay_proto::event::Event;
 use hearsay_proto::node::DialToken;
+use hearsay_proto::seed::Record;
 use hearsay_proto::wire::Msg;
 use hearsay_proto::{wire, Input, LinkId, Machine, Output, Time};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::conn::{handshake, run_link, Identity, NetEvent};
 use crate::log::Logger;
+use crate::store::Store;
 
 /// The wall clock as the protocol sees it.
 pub fn now() -> Time {
@@ -70,8 +72,14 @@ fn next_link() -> LinkId {
     LinkId(NEXT_LINK.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Records written in one transaction at most: a bound on what a burst of inputs may leave
+/// unwritten before the store catches up.
+const MAX_UNWRITTEN: usize = 4096;
+
 /// Runs `machine` on `listener` until it stops or `cancel` fires. `Err` carries the
-/// sentence the machine stopped with.
+/// sentence the machine stopped with. What the machine asks to persist goes to `store`
+/// (a seed's), durably, before any later frame is sent: inputs that arrive together are
+/// written in one transaction.
 pub async fn run<M: Machine>(
     mut machine: M,
     listener: TcpListener,
@@ -79,7 +87,18 @@ pub async fn run<M: Machine>(
     opts: Options,
     log: Logger,
     cancel: CancellationToken,
+    store: Option<Store>,
 ) -> Result<(), String> {
+    let mut unwritten: Vec<Record> = Vec::new();
+    let write = |unwritten: &mut Vec<Record>| -> Result<(), String> {
+        if let Some(store) = &store {
+            if !unwritten.is_empty() {
+                store.write(unwritten).map_err(|e| e.to_string())?;
+            }
+        }
+        unwritten.clear();
+        Ok(())
+    };
     let me = Arc::new(me);
     let (tx, mut rx) = mpsc::channel::<NetEvent>(4096);
     let slots = Arc::new(Semaphore::new(opts.max_connections));
@@ -102,7 +121,9 @@ pub async fn run<M: Machine>(
     loop {
         while let Some(out) = machine.poll_output() {
             match out {
+                Output::Persist(r) => unwritten.push(r),
                 Output::Send { link, msg } => {
+                    write(&mut unwritten)?;
                     let Some(l) = links.get(&link) else { continue };
                     if matches!(msg, Msg::Pong(_)) && rand::random::<f64>() < opts.drop_pongs {
                         continue;
@@ -154,15 +175,28 @@ pub async fn run<M: Machine>(
                     use std::io::Write;
                     let _ = std::io::stdout().lock().write_all(text.as_bytes());
                 }
-                Output::Stop(result) => return result,
+                Output::Stop(result) => {
+                    write(&mut unwritten)?;
+                    return result;
+                }
             }
+        }
+        if !unwritten.is_empty() {
+            // Take whatever else has arrived before paying for one durable write.
+            if unwritten.len() < MAX_UNWRITTEN {
+                if let Ok(ev) = rx.try_recv() {
+                    on_net_event(&mut machine, &mut links, &log, ev);
+                    continue;
+                }
+            }
+            write(&mut unwritten)?;
         }
         let deadline = machine.poll_timeout().map(|t| {
             let wait = t.since(now());
             tokio::time::Instant::now() + wait
         });
         tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
+            _ = cancel.cancelled() => return write(&mut unwritten),
             ev = rx.recv() => {
                 let Some(ev) = ev else { return Ok(()) };
                 on_net_event(&mut machine, &mut links, &log, ev);

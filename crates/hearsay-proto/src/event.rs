@@ -262,6 +262,23 @@ pub enum Event {
         /// What was wrong.
         reason: String,
     },
+    /// A seed rebuilt its Peer List from its own store before serving (PROTOCOL §13).
+    Restored {
+        /// Certificates read.
+        certificates: u64,
+        /// Peers in the Peer List after it.
+        peers: u64,
+        /// Removed peers (tombstones) after it.
+        removed: u64,
+    },
+    /// A seed found that another holds different certificates, and is exchanging the buckets
+    /// that differ (PROTOCOL §13).
+    CatchUp {
+        /// The other seed's address.
+        seed: String,
+        /// How many of the 256 buckets differ.
+        buckets: u32,
+    },
     /// A notice that fits no other event.
     Notice {
         /// The text.
@@ -298,6 +315,8 @@ impl Event {
             Event::GossipDuplicate { .. } => "gossip_duplicate",
             Event::GossipStats { .. } => "gossip_stats",
             Event::ProtocolError { .. } => "protocol_error",
+            Event::Restored { .. } => "restored",
+            Event::CatchUp { .. } => "catch_up",
             Event::Notice { .. } => "notice",
         }
     }
@@ -444,6 +463,17 @@ impl Event {
             ),
             Event::ProtocolError { remote, reason } => {
                 write!(s, "protocol error from {remote}: {reason}")
+            }
+            Event::Restored {
+                certificates,
+                peers,
+                removed,
+            } => write!(
+                s,
+                "restored {certificates} certificates from the store: {peers} peers, {removed} removed"
+            ),
+            Event::CatchUp { seed, buckets } => {
+                write!(s, "catching up with seed {seed}: {buckets} of 256 buckets differ")
             }
             Event::Notice { text } => write!(s, "{text}"),
         };

@@ -133,6 +133,10 @@ pub enum Output {
         /// The host.
         ip: IpAddr,
     },
+    /// Keep this durably (a seed's certificates and learned seed keys, PROTOCOL §13). The
+    /// runtime must have it on disk before it carries out any later `Send`: a seed
+    /// acknowledges nothing it could lose in a crash.
+    Persist(crate::seed::Record),
     /// Log an event (SPEC §7).
     Event(Event),
     /// The answer to [`Input::Command`], for the operator's terminal only (not logged).

@@ -152,6 +152,8 @@ struct Net {
     /// Nodes that are down: they get no input and no timer, dials to them fail, frames to
     /// them are lost, and their host does not answer ICMP echo.
     down: BTreeSet<SocketAddr>,
+    /// What each seed persisted, in order: its store.
+    stores: BTreeMap<SocketAddr, Vec<seed::Record>>,
 }
 
 impl Net {
@@ -165,6 +167,7 @@ impl Net {
             frames: Vec::new(),
             outputs: Vec::new(),
             down: BTreeSet::new(),
+            stores: BTreeMap::new(),
         }
     }
 
@@ -249,6 +252,36 @@ impl Net {
             }
         }
         self.drain();
+    }
+
+    /// Starts seed `i` again after `take_down`, as a new process: a fresh machine that
+    /// restores what its store holds (or nothing, with `lose_store`) before its first input.
+    fn restart_seed(&mut self, i: usize, settings: seed::Settings, lose_store: bool) {
+        let (key, at) = (seed_key(i), seed_addr(i));
+        if lose_store {
+            self.stores.remove(&at);
+        }
+        let mut keys = Vec::new();
+        let mut certs = Vec::new();
+        for r in self.stores.get(&at).into_iter().flatten() {
+            match r {
+                seed::Record::Certificate(c) => certs.push(c.clone()),
+                seed::Record::SeedKey { addr, id } => keys.push((*addr, *id)),
+            }
+        }
+        let id = key.id();
+        let mut s = seed::State::new(self.now, key, at, config(), settings, 50 + i as u64).unwrap();
+        s.restore(keys, certs);
+        self.down.remove(&at);
+        let links: Vec<LinkId> = (self.ends.iter())
+            .filter(|(_, e)| e.at == at)
+            .map(|(l, _)| *l)
+            .collect();
+        for link in links {
+            self.carry_out(at, Output::Close { link });
+        }
+        self.nodes.remove(&at);
+        self.add(at, Kind::Seed(Box::new(s)), id, at);
     }
 
     fn add_peer(&mut self, i: usize) {
@@ -394,6 +427,7 @@ impl Net {
                 node.logged_at.push(self.now);
             }
             Output::Stop(r) => self.nodes.get_mut(&from).unwrap().stop = Some(r),
+            Output::Persist(r) => self.stores.entry(from).or_default().push(r),
             // A host answers unless a node on it is down.
             Output::Echo { ip } => {
                 let answered = Some(!self.down.iter().any(|a| a.ip() == ip));
@@ -691,16 +725,25 @@ fn a_forged_commit_from_a_seed_link_is_not_applied() {
     assert!(net.seed(at).peer_list().is_empty());
 
     // The same path applies a genuine certificate.
-    let good = Msg::Commit(cert(change, &[0, 2]));
+    let good = cert(change, &[0, 2]);
     let signers = vec![seed_key(0).id().to_hex(), seed_key(2).id().to_hex()];
     assert_eq!(
-        net.inject(at, Input::Frame { link, msg: good }),
-        [Output::Event(Event::RegistrationCommitted {
-            peer: change.peer.to_hex(),
-            addr: change.addr.to_string(),
-            incarnation: 1,
-            signers
-        })]
+        net.inject(
+            at,
+            Input::Frame {
+                link,
+                msg: Msg::Commit(good.clone())
+            }
+        ),
+        [
+            Output::Persist(seed::Record::Certificate(good)),
+            Output::Event(Event::RegistrationCommitted {
+                peer: change.peer.to_hex(),
+                addr: change.addr.to_string(),
+                incarnation: 1,
+                signers
+            })
+        ]
     );
     assert!(net.seed(at).peer_list().contains_key(&change.peer));
 }
@@ -2149,12 +2192,15 @@ fn a_removal_certificate_without_a_quorum_of_seeds_is_rejected() {
         let good = || Msg::Commit(cert(gone, &[0, 1]));
         assert_eq!(
             net.inject(at, Input::Frame { link, msg: good() }),
-            [Output::Event(Event::RemovalCommitted {
-                peer: id5.to_hex(),
-                addr: peer_addr(5).to_string(),
-                incarnation: 1,
-                signers: signers.clone()
-            })],
+            [
+                Output::Persist(seed::Record::Certificate(cert(gone, &[0, 1]))),
+                Output::Event(Event::RemovalCommitted {
+                    peer: id5.to_hex(),
+                    addr: peer_addr(5).to_string(),
+                    incarnation: 1,
+                    signers: signers.clone()
+                })
+            ],
             "{at}"
         );
         assert!(!net.seed(at).peer_list().contains_key(&id5));
@@ -2360,4 +2406,262 @@ fn a_peer_cannot_draw_links_by_claiming_neighbours() {
         2 * real.len() + 50,
         real.len()
     );
+}
+
+// ---- durability and anti-entropy (SPEC §5 "Convergence and durability", PROTOCOL §13) ---
+
+/// Every peer of every seed's Peer List, as (id, addr, incarnation), and its tombstones.
+fn held(net: &Net, i: usize) -> (Vec<(PeerId, SocketAddr, u64)>, usize) {
+    let s = net.seed(seed_addr(i));
+    let pl = (s.peer_list().iter())
+        .map(|(id, m)| (*id, m.addr, m.incarnation))
+        .collect();
+    let status = s.status(0);
+    (pl, status.certificates as usize - s.peer_list().len())
+}
+
+/// A seed persists a certificate before it acknowledges it: at the coordinator, the
+/// `Persist` of the admission comes before the `Admitted` sent to the peer and the `Commit`
+/// sent to the other seeds.
+#[test]
+fn a_seed_persists_a_certificate_before_it_sends_it_anywhere() {
+    let mut net = Net::seeds(seed::Settings::default());
+    net.add_peer(0);
+    net.run_for(Duration::from_secs(3));
+    let change = add(0, peer_addr(0));
+    let mut checked = 0;
+    for i in 0..3 {
+        let outs: Vec<&Output> = (net.outputs.iter())
+            .filter(|(at, _)| *at == seed_addr(i))
+            .map(|(_, o)| o)
+            .collect();
+        let persisted = outs.iter().position(
+            |o| matches!(o, Output::Persist(seed::Record::Certificate(c)) if c.change == change),
+        );
+        let persisted = persisted.unwrap_or_else(|| panic!("seed {i} persisted the admission"));
+        let acked = outs.iter().position(|o| {
+            matches!(o, Output::Send { msg: Msg::Admitted(c) | Msg::Commit(c), .. } if c.change == change)
+        });
+        if let Some(acked) = acked {
+            assert!(
+                persisted < acked,
+                "seed {i} sent the certificate before persisting it"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "some seed coordinated the admission");
+    // Each seed persisted the keys of the two others, learned by handshake.
+    for i in 0..3 {
+        let keys: BTreeSet<(SocketAddr, PeerId)> = (net.stores[&seed_addr(i)].iter())
+            .filter_map(|r| match r {
+                seed::Record::SeedKey { addr, id } => Some((*addr, *id)),
+                seed::Record::Certificate(_) => None,
+            })
+            .collect();
+        let others: BTreeSet<(SocketAddr, PeerId)> = (0..3)
+            .filter(|&j| j != i)
+            .map(|j| (seed_addr(j), seed_key(j).id()))
+            .collect();
+        assert_eq!(keys, others, "seed {i}");
+    }
+}
+
+/// A restarted seed rebuilds its Peer List and tombstones from its store alone, quietly
+/// (one `restored` event, no commits logged again), and verifies later certificates with the
+/// seed keys it stored.
+#[test]
+fn a_restarted_seed_rebuilds_its_peer_list_from_its_store_before_it_serves() {
+    let mut net = seeds_and_peers(3);
+    // Remove peer 2 (down, so it does not come back) by a certificate of seeds 0 and 1.
+    net.take_down(peer_addr(2), true);
+    let gone = cert(removal(2, peer_addr(2), 1), &[0, 1]);
+    for i in 0..3 {
+        let (l, _) = net.link(seed_addr(i), seed_addr((i + 1) % 3));
+        net.inject(
+            seed_addr(i),
+            Input::Frame {
+                link: l,
+                msg: Msg::Commit(gone.clone()),
+            },
+        );
+    }
+    let before = held(&net, 0);
+    assert_eq!((before.0.len(), before.1), (2, 1));
+
+    // Cut it off from everything, so only its store can rebuild it.
+    net.take_down(seed_addr(0), true);
+    net.take_down(seed_addr(1), true);
+    net.take_down(seed_addr(2), true);
+    net.restart_seed(0, seed::Settings::default(), false);
+    assert_eq!(held(&net, 0), before);
+    let events = net.events(seed_addr(0));
+    let restored: Vec<&Event> = events.iter().filter(|e| e.name() == "restored").collect();
+    assert_eq!(
+        restored,
+        [&Event::Restored {
+            certificates: 3 + 1,
+            peers: 2,
+            removed: 1
+        }],
+        "one event for the whole store: 3 admissions and 1 removal"
+    );
+    assert_eq!(
+        net.count(seed_addr(0), "registration_committed", peer_key(0).id()),
+        0
+    );
+    // The stored seed keys let it verify a certificate signed by the others at once, from
+    // a seed it has not dialled yet.
+    let l = LinkId(9_999);
+    let remote = remote(seed_key(1).id(), Role::Seed, seed_addr(1));
+    net.inject(
+        seed_addr(0),
+        Input::LinkUp {
+            link: l,
+            remote,
+            dial: None,
+        },
+    );
+    let late = cert(add(7, peer_addr(7)), &[1, 2]);
+    net.inject(
+        seed_addr(0),
+        Input::Frame {
+            link: l,
+            msg: Msg::Commit(late),
+        },
+    );
+    assert!(net
+        .seed(seed_addr(0))
+        .peer_list()
+        .contains_key(&peer_key(7).id()));
+}
+
+/// A seed that was down while a peer was admitted and another removed learns both from the
+/// others by anti-entropy soon after it is back, and reports when it last agreed with each.
+#[test]
+fn a_seed_that_was_down_during_decisions_catches_up_by_anti_entropy() {
+    let mut net = seeds_and_peers(2);
+    net.take_down(seed_addr(2), true);
+    net.add_peer(2);
+    net.run_for(Duration::from_secs(3));
+    assert!(
+        net.peer(peer_addr(2)).certificate().is_some(),
+        "two seeds are a quorum"
+    );
+    net.take_down(peer_addr(0), true);
+    let gone = cert(removal(0, peer_addr(0), 1), &[0, 1]);
+    for i in 0..2 {
+        let (l, _) = net.link(seed_addr(i), seed_addr(1 - i));
+        net.inject(
+            seed_addr(i),
+            Input::Frame {
+                link: l,
+                msg: Msg::Commit(gone.clone()),
+            },
+        );
+    }
+    let want = held(&net, 0);
+    assert_eq!(held(&net, 1), want);
+    assert_ne!(held(&net, 2), want);
+
+    let back = net.now;
+    net.restart_seed(2, seed::Settings::default(), false);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(
+        held(&net, 2),
+        want,
+        "caught up within a second of its return"
+    );
+    assert!(net
+        .events(seed_addr(2))
+        .iter()
+        .any(|e| e.name() == "catch_up"));
+    // Nothing it learned was proposed again: it was learned by certificate.
+    assert_eq!(
+        net.count(seed_addr(2), "registration_proposed", peer_key(2).id()),
+        0
+    );
+    net.run_for(Duration::from_secs(3));
+    for i in 0..3 {
+        let status = net.seed(seed_addr(i)).status(0);
+        assert_eq!(status.agreed.len(), 2, "seed {i}");
+        for (addr, ago) in &status.agreed {
+            let ago = ago.unwrap_or_else(|| panic!("seed {i} never agreed with {addr}"));
+            assert!(
+                ago <= net.now.since(back).as_millis() as u64,
+                "seed {i}: {ago} ms"
+            );
+        }
+    }
+}
+
+/// A seed whose store is lost comes back empty and rebuilds the whole Peer List and every
+/// tombstone from the others; its catch-up goes in batches, never one frame per certificate.
+#[test]
+fn a_seed_that_lost_its_store_rebuilds_everything_from_the_others() {
+    let mut net = seeds_and_peers(4);
+    net.take_down(peer_addr(3), true);
+    let gone = cert(removal(3, peer_addr(3), 1), &[0, 1]);
+    for i in 0..3 {
+        let (l, _) = net.link(seed_addr(i), seed_addr((i + 1) % 3));
+        net.inject(
+            seed_addr(i),
+            Input::Frame {
+                link: l,
+                msg: Msg::Commit(gone.clone()),
+            },
+        );
+    }
+    let want = held(&net, 0);
+    net.take_down(seed_addr(1), true);
+    let mark = net.frames.len();
+    net.restart_seed(1, seed::Settings::default(), true);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(held(&net, 1), want);
+    let batches = net.frames[mark..]
+        .iter()
+        .filter(|(_, to, m)| *to == seed_addr(1) && matches!(m, Msg::Certificates(_)))
+        .count();
+    let commits = net.frames[mark..]
+        .iter()
+        .filter(|(_, to, m)| *to == seed_addr(1) && matches!(m, Msg::Commit(_)))
+        .count();
+    assert_eq!(commits, 0, "the catch-up uses batches");
+    assert!(
+        (1..=4).contains(&batches),
+        "{batches} batches from two seeds"
+    );
+}
+
+/// Seeds that hold the same certificates exchange one root each way and nothing more.
+#[test]
+fn seeds_in_agreement_send_only_their_roots() {
+    let mut net = seeds_and_peers(2);
+    let mark = net.frames.len();
+    net.run_for(Duration::from_secs(10));
+    let sync: BTreeSet<&str> = net.frames[mark..]
+        .iter()
+        .filter(|(from, to, _)| from.port() < 7000 && to.port() < 7000)
+        .map(|(_, _, m)| m.name())
+        .collect();
+    assert_eq!(sync, BTreeSet::from(["SyncRoot"]));
+}
+
+/// A bucket list of the wrong length is a protocol error that closes that link only.
+#[test]
+fn a_bucket_list_of_the_wrong_length_closes_the_link() {
+    let mut net = Net::seeds(seed::Settings::default());
+    let (l, _) = net.link(seed_addr(0), seed_addr(1));
+    let outs = net.inject(
+        seed_addr(0),
+        Input::Frame {
+            link: l,
+            msg: Msg::SyncBuckets(vec![crate::cert::Digest([0; 32]); 3]),
+        },
+    );
+    assert!(outs.contains(&Output::Close { link: l }), "{outs:?}");
+    assert!(net.events(seed_addr(0)).iter().any(|e| matches!(
+        e,
+        Event::ProtocolError { reason, .. } if reason.contains("3 bucket hashes, not 256")
+    )));
 }

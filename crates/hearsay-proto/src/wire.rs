@@ -87,6 +87,19 @@ pub enum Msg {
     Have(crate::gossip::MsgId),
     /// Peer → peer: "send me this message", answering a `Have`.
     Want(crate::gossip::MsgId),
+    /// Seed → seed: the summary of the certificates I hold (PROTOCOL §13).
+    SyncRoot {
+        /// The hash over my bucket hashes.
+        root: crate::cert::Digest,
+        /// How many certificates I hold.
+        count: u32,
+    },
+    /// Seed → seed: my bucket hashes, answering a `SyncRoot` that differs from mine.
+    SyncBuckets(Vec<crate::cert::Digest>),
+    /// Seed → seed: send me your certificates in these buckets.
+    SyncFetch(Vec<u8>),
+    /// Seed → seed: certificates to verify and apply (a catch-up batch).
+    Certificates(Vec<Certificate>),
     /// Client → seed: a page of status, from this offset into the Peer List (PROTOCOL §9).
     StatusRequest {
         /// First peer of the page.
@@ -123,6 +136,10 @@ impl Msg {
             Msg::Link(_) => "Link",
             Msg::LinkAccepted => "LinkAccepted",
             Msg::LinkRefused { .. } => "LinkRefused",
+            Msg::SyncRoot { .. } => "SyncRoot",
+            Msg::SyncBuckets(_) => "SyncBuckets",
+            Msg::SyncFetch(_) => "SyncFetch",
+            Msg::Certificates(_) => "Certificates",
             Msg::StatusRequest { .. } => "StatusRequest",
             Msg::Status(_) => "Status",
         }
@@ -232,6 +249,11 @@ pub struct Status {
     pub peers: Vec<StatusPeer>,
     /// The latest decisions, newest last (first page only).
     pub recent: Vec<String>,
+    /// Certificates held: admissions and removals.
+    pub certificates: u32,
+    /// Every other seed of the config, with how long ago this seed last found it held the
+    /// same certificates (`None`: not yet).
+    pub agreed: Vec<(SocketAddr, Option<u64>)>,
 }
 
 /// A peer as the status shows it.

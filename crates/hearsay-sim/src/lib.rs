@@ -330,7 +330,8 @@ impl Sim {
                 );
             }
             Output::Event(e) => self.on_event(n, &e),
-            Output::Reply(_) | Output::Stop(_) => {}
+            // Seeds in the simulator do not crash yet, so nothing needs to be kept.
+            Output::Persist(_) | Output::Reply(_) | Output::Stop(_) => {}
         }
     }
 

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hearsay_cli::summary::{self, status_json};
 use hearsay_cli::up::{self, Plan};
-use hearsay_cli::{duration, fail};
+use hearsay_cli::{duration, fail, load_config};
 use hearsay_proto::wire::Status;
 
 /// Tools for a hearsay network.
@@ -65,11 +65,16 @@ enum Command {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Ask a seed for its Peer List, topology and recent decisions.
+    /// Ask a seed for its Peer List, topology and recent decisions; without `--seed`, ask
+    /// every seed of the config how many certificates it holds and when it last agreed
+    /// with each other seed.
     Status {
         /// The seed's address.
         #[arg(long)]
-        seed: SocketAddr,
+        seed: Option<SocketAddr>,
+        /// The config whose seeds to ask, without `--seed`.
+        #[arg(long, default_value = "config.txt")]
+        config: PathBuf,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -154,14 +159,34 @@ async fn main() {
             }
         }
         Command::Status {
-            seed,
+            seed: Some(seed),
             json,
             timeout,
+            ..
         } => match hearsay_net::fetch_status(seed, timeout).await {
             Ok(status) if json => say(&format!("{}\n", status_json(&status))),
             Ok(status) => say(&status_table(&status)),
             Err(e) => fail("hearsay status", &anyhow::anyhow!(e), 1),
         },
+        Command::Status {
+            seed: None,
+            config,
+            json,
+            timeout,
+        } => {
+            let config = load_config(&config).unwrap_or_else(|e| fail("hearsay status", &e, 2));
+            let asks = config
+                .seeds
+                .iter()
+                .map(|s| async move { (s.addr, hearsay_net::fetch_status(s.addr, timeout).await) });
+            let answers = futures::future::join_all(asks).await;
+            if json {
+                let rows: Vec<_> = answers.iter().map(|(a, r)| seed_json(*a, r)).collect();
+                say(&format!("{}\n", serde_json::Value::Array(rows)));
+            } else {
+                say(&seeds_table(&answers));
+            }
+        }
     }
 }
 
@@ -222,11 +247,63 @@ fn say(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
+/// "12.3 s ago", or "never".
+fn ago(ms: Option<u64>) -> String {
+    ms.map_or_else(
+        || "never".into(),
+        |ms| format!("{:.1} s ago", ms as f64 / 1000.0),
+    )
+}
+
+/// One seed's line of `hearsay status --json` without `--seed`.
+fn seed_json(addr: SocketAddr, answer: &Result<Status, String>) -> serde_json::Value {
+    match answer {
+        Ok(s) => serde_json::json!({
+            "seed": addr.to_string(),
+            "reachable": true,
+            "peers": s.total,
+            "certificates": s.certificates,
+            "agreed_ms_ago": summary::agreed_json(s),
+        }),
+        Err(e) => serde_json::json!({"seed": addr.to_string(), "reachable": false, "error": e}),
+    }
+}
+
+/// Every seed of the config: its Peer List size, certificates, and last agreement with each
+/// other seed.
+fn seeds_table(answers: &[(SocketAddr, Result<Status, String>)]) -> String {
+    let mut out = format!(
+        "{:<22} {:>6} {:>12}  last agreed with\n",
+        "seed", "peers", "certificates"
+    );
+    for (addr, answer) in answers {
+        match answer {
+            Ok(s) => {
+                let agreed: Vec<String> = (s.agreed.iter())
+                    .map(|(a, ms)| format!("{a} {}", ago(*ms)))
+                    .collect();
+                out += &format!(
+                    "{:<22} {:>6} {:>12}  {}\n",
+                    addr.to_string(),
+                    s.total,
+                    s.certificates,
+                    agreed.join(", ")
+                );
+            }
+            Err(e) => out += &format!("{:<22} unreachable: {e}\n", addr.to_string()),
+        }
+    }
+    out
+}
+
 fn status_table(s: &Status) -> String {
     let mut out = format!(
-        "seed {} (id {})  quorum {} of {}  peers {}\n",
-        s.seed, s.id, s.quorum, s.seeds, s.total
+        "seed {} (id {})  quorum {} of {}  peers {}  certificates {}\n",
+        s.seed, s.id, s.quorum, s.seeds, s.total, s.certificates
     );
+    for (a, ms) in &s.agreed {
+        out += &format!("last agreed with seed {a}: {}\n", ago(*ms));
+    }
     out += &format!(
         "{:<10} {:<22} {:>4} {:>6}  neighbours\n",
         "id", "addr", "inc", "degree"

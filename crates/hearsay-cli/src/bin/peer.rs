@@ -129,7 +129,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         commands: std::io::IsTerminal::is_terminal(&std::io::stdin()),
         ..hearsay_net::Options::default()
     };
-    hearsay_net::run(machine, listener, me, opts, log, cancel)
+    hearsay_net::run(machine, listener, me, opts, log, cancel, None)
         .await
         .map_err(|e| anyhow!(e))
 }

@@ -11,6 +11,7 @@ use clap::Parser;
 use hearsay_cli::{duration, fail, load_config, logger, node_dir, shutdown_on_signals, Common};
 use hearsay_net::conn::Identity;
 use hearsay_net::random;
+use hearsay_net::store::{Loaded, Store};
 use hearsay_proto::config::Config;
 use hearsay_proto::{seed, Role};
 use tokio::net::TcpListener;
@@ -35,6 +36,13 @@ struct Args {
     /// One more registration per source IP every this long.
     #[arg(long, default_value = "100ms", value_parser = duration)]
     rate_refill: Duration,
+    /// How often to compare certificates with the other seeds (anti-entropy).
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    sync_interval: Duration,
+    /// Move the store aside (say, one that cannot be read) and start empty: the other seeds
+    /// send every certificate back, and each verifies itself.
+    #[arg(long)]
+    rebuild: bool,
 }
 
 #[tokio::main]
@@ -99,11 +107,14 @@ fn start(
     advertise: SocketAddr,
     cancel: CancellationToken,
 ) -> anyhow::Result<JoinHandle<Result<(), String>>> {
-    let key = hearsay_net::load_or_create_key(&node_dir(&args.common.data_dir, "seed", advertise))?;
+    let dir = node_dir(&args.common.data_dir, "seed", advertise);
+    let key = hearsay_net::load_or_create_key(&dir)?;
+    let (store, loaded) = open_store(&dir, args.rebuild)?;
     let settings = seed::Settings {
         proposal_timeout: args.proposal_timeout,
         rate_burst: args.rate_burst,
         rate_refill: args.rate_refill,
+        sync_interval: args.sync_interval,
         ..seed::Settings::default()
     };
     let me = Identity {
@@ -112,11 +123,37 @@ fn start(
         addr: advertise,
     };
     let now = hearsay_net::now();
-    let machine = seed::State::new(now, key, advertise, config.clone(), settings, random())
+    let mut machine = seed::State::new(now, key, advertise, config.clone(), settings, random())
         .map_err(|e| anyhow!("{e}"))?;
+    // The Peer List is rebuilt before the node serves anything.
+    machine.restore(loaded.keys, loaded.certs);
     let log = logger(&args.common, advertise, "seed")?;
     let opts = hearsay_net::Options::default();
     Ok(tokio::spawn(hearsay_net::run(
-        machine, listener, me, opts, log, cancel,
+        machine,
+        listener,
+        me,
+        opts,
+        log,
+        cancel,
+        Some(store),
     )))
+}
+
+/// Opens the seed's store. With `rebuild`, the store is moved aside first and the seed
+/// starts empty; otherwise one that cannot be read stops the seed.
+fn open_store(dir: &std::path::Path, rebuild: bool) -> anyhow::Result<(Store, Loaded)> {
+    if rebuild {
+        let aside = Store::move_aside(dir)
+            .with_context(|| format!("cannot move the store in {} aside", dir.display()))?;
+        if let Some(to) = aside {
+            eprintln!(
+                "seed: moved the store to {}; starting empty, to rebuild from the other seeds",
+                to.display()
+            );
+        }
+    }
+    Store::open(dir).map_err(|e| {
+        anyhow!("the store cannot be read: {e}\n(start with --rebuild to move it aside and rebuild it from the other seeds)")
+    })
 }

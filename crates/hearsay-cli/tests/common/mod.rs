@@ -68,9 +68,15 @@ impl Net {
     }
 
     pub fn start_seed(&mut self, i: usize) {
+        self.start_seed_with(i, &[]);
+    }
+
+    /// Starts seed `i` with extra flags.
+    pub fn start_seed_with(&mut self, i: usize, extra: &[&str]) {
         let child = Command::new(SEED)
             .args(self.common_args(&format!("seed{i}")))
             .args(["--addr", &self.seeds[i].to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -98,6 +104,30 @@ impl Net {
         }
     }
 
+    /// Waits until seed `i` listens.
+    pub fn wait_seed_listening(&self, i: usize) {
+        let s = self.seeds[i];
+        wait_for("the seed listening", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(s).map_err(|e| format!("{s}: {e}"))?;
+            Ok(())
+        });
+    }
+
+    /// Waits for seed `i` to exit (within `limit`) and returns its output.
+    pub fn wait_seed_exit(&mut self, i: usize, limit: Duration) -> process::Output {
+        let child = self.seed_procs.remove(&i).expect("no such seed");
+        wait_exit(child, &format!("seed{i}"), limit)
+    }
+
+    /// Seed `i`'s store file.
+    pub fn seed_store(&self, i: usize) -> PathBuf {
+        let s = self.seeds[i];
+        self.dir
+            .join("data")
+            .join(format!("seed-{}-{}", s.ip(), s.port()))
+            .join("store.redb")
+    }
+
     /// Starts a peer named `name` (its events go to `<name>.jsonl`).
     pub fn start_peer(&mut self, name: &str, extra: &[&str]) {
         let child = Command::new(PEER)
@@ -122,18 +152,8 @@ impl Net {
 
     /// Waits for peer `name` to exit (within `limit`) and returns its output.
     pub fn wait_peer(&mut self, name: &str, limit: Duration) -> process::Output {
-        let mut child = self.take_peer(name);
-        let start = Instant::now();
-        loop {
-            if child.try_wait().expect("wait").is_some() {
-                return child.wait_with_output().expect("output");
-            }
-            if start.elapsed() > limit {
-                let _ = child.kill();
-                panic!("peer {name} still running after {limit:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = self.take_peer(name);
+        wait_exit(child, &format!("peer {name}"), limit)
     }
 
     /// SIGKILLs peer `name`.
@@ -185,6 +205,21 @@ impl Drop for Net {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// Waits for `child` to exit (within `limit`) and returns its output.
+fn wait_exit(mut child: Child, what: &str, limit: Duration) -> process::Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{what} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -357,6 +392,7 @@ where
                 hearsay_net::Options::default(),
                 log,
                 stop,
+                None,
             )
             .await;
         });

@@ -8,10 +8,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Bucket, Coordination, Dial, Member, Reply, State, Validation};
+use super::{Bucket, Coordination, Dial, Member, Record, Reply, State, Validation};
 use crate::cert::{CertError, Certificate, Change, Digest, Evidence, Op, Proposal, Vote};
 use crate::event::Event;
 use crate::id::PeerId;
+use crate::node::Output;
 use crate::quorum::{Outcome, Tally};
 use crate::wire::Msg;
 
@@ -412,10 +413,16 @@ impl State {
     /// Applying the same change again changes nothing.
     pub(super) fn apply(&mut self, cert: &Certificate) -> Result<(), CertError> {
         cert.verify(&self.seed_set())?;
+        self.admit(cert, true);
+        Ok(())
+    }
+
+    /// Applies a verified certificate. `live`: it is news (not a restore from the store), so
+    /// it is persisted, logged, and a removed peer still linked to this seed hears of it.
+    /// Applying certificates in any order gives the same Peer List and tombstones.
+    pub(super) fn admit(&mut self, cert: &Certificate, live: bool) {
         let c = cert.change;
         let removed_at = self.removed.get(&c.peer).map(|r| r.change.incarnation);
-        let signers = || cert.signers().iter().map(PeerId::to_hex).collect();
-        let (peer, addr, incarnation) = (c.peer.to_hex(), c.addr.to_string(), c.incarnation);
         match c.op {
             Op::Add => {
                 // Two certificates of one incarnation need a corrupt quorum (see `promised`);
@@ -425,14 +432,45 @@ impl State {
                         || (m.incarnation == c.incarnation && c.digest() < m.cert.change.digest())
                 });
                 if removed_at.is_some_and(|k| k >= c.incarnation) || !wins {
-                    return Ok(());
+                    return;
                 }
                 let member = Member {
                     addr: c.addr,
                     incarnation: c.incarnation,
                     cert: cert.clone(),
                 };
-                self.pl.insert(c.peer, member);
+                self.put_member(c.peer, member);
+            }
+            Op::Remove => {
+                if removed_at.is_some_and(|k| k >= c.incarnation) {
+                    return;
+                }
+                self.put_tombstone(cert.clone());
+                let held = self
+                    .pl
+                    .get(&c.peer)
+                    .is_some_and(|m| m.incarnation <= c.incarnation);
+                if held {
+                    self.drop_member(&c.peer);
+                    self.topology.remove(&c.peer);
+                }
+            }
+        }
+        if live {
+            self.io
+                .push(Output::Persist(Record::Certificate(cert.clone())));
+            self.announce(cert);
+        }
+    }
+
+    /// Logs a change just applied; a removed peer that is still there learns it, and can
+    /// come back later with a higher incarnation.
+    fn announce(&mut self, cert: &Certificate) {
+        let c = cert.change;
+        let signers = cert.signers().iter().map(PeerId::to_hex).collect();
+        let (peer, addr, incarnation) = (c.peer.to_hex(), c.addr.to_string(), c.incarnation);
+        match c.op {
+            Op::Add => {
                 self.remember(format!(
                     "admitted {} at {} (incarnation {incarnation})",
                     c.peer, c.addr
@@ -441,22 +479,10 @@ impl State {
                     peer,
                     addr,
                     incarnation,
-                    signers: signers(),
+                    signers,
                 });
             }
             Op::Remove => {
-                if removed_at.is_some_and(|k| k >= c.incarnation) {
-                    return Ok(());
-                }
-                self.removed.insert(c.peer, cert.clone());
-                let held = self
-                    .pl
-                    .get(&c.peer)
-                    .is_some_and(|m| m.incarnation <= c.incarnation);
-                if held {
-                    self.pl.remove(&c.peer);
-                    self.topology.remove(&c.peer);
-                }
                 self.remember(format!(
                     "removed {} at {} (incarnation {incarnation})",
                     c.peer, c.addr
@@ -465,10 +491,8 @@ impl State {
                     peer,
                     addr,
                     incarnation,
-                    signers: signers(),
+                    signers,
                 });
-                // A removed peer that is still there learns it, and can come back later
-                // with a higher incarnation.
                 let links: Vec<_> = self
                     .links
                     .iter()
@@ -480,6 +504,5 @@ impl State {
                 }
             }
         }
-        Ok(())
     }
 }

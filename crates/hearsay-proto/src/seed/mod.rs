@@ -10,6 +10,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 mod decide;
+mod sync;
+
+pub use sync::{Record, BUCKETS};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -43,6 +46,9 @@ pub struct Settings {
     pub max_sources: usize,
     /// Yes votes are remembered this long, so a repeated proposal gets the same answer.
     pub vote_memory: Duration,
+    /// How often a seed compares the certificates it holds with every other seed's
+    /// (PROTOCOL §13); it also does whenever its link to one comes up.
+    pub sync_interval: Duration,
 }
 
 impl Default for Settings {
@@ -56,6 +62,7 @@ impl Default for Settings {
             max_pending: 1024,
             max_sources: 4096,
             vote_memory: Duration::from_secs(600),
+            sync_interval: Duration::from_secs(2),
         }
     }
 }
@@ -146,6 +153,12 @@ pub struct State {
     promised: BTreeMap<(PeerId, u64), SocketAddr>,
     /// When remembered votes are next swept.
     sweep_at: Time,
+    /// The summary of `pl` and `removed` that seeds compare (PROTOCOL §13).
+    ledger: sync::Ledger,
+    /// When this seed last found it held the same certificates as seed `i`.
+    agreed: BTreeMap<usize, Time>,
+    /// When the ledger's root next goes to the other seeds.
+    sync_at: Time,
     buckets: BTreeMap<IpAddr, Bucket>,
     recent: VecDeque<String>,
     io: Outbox<Dial>,
@@ -179,6 +192,7 @@ impl State {
             Some(pinned) if pinned != key.id() => return Err(NewError::WrongKey(key.id(), addr)),
             _ => seed_keys[me] = Some(key.id()),
         }
+        let sync_at = now + settings.sync_interval;
         let mut s = State {
             key,
             addr,
@@ -201,6 +215,9 @@ impl State {
             voted: BTreeMap::new(),
             promised: BTreeMap::new(),
             sweep_at: now,
+            ledger: sync::Ledger::new(),
+            agreed: BTreeMap::new(),
+            sync_at,
             buckets: BTreeMap::new(),
             recent: VecDeque::new(),
             io: Outbox::default(),
@@ -251,10 +268,14 @@ impl State {
         })
     }
 
-    fn other_seed_links(&self) -> Vec<LinkId> {
+    /// The config indices of the other seeds.
+    fn other_seeds(&self) -> impl Iterator<Item = usize> + '_ {
         let me = self.config.position(self.addr);
-        (0..self.config.seeds.len())
-            .filter(|&i| Some(i) != me)
+        (0..self.config.seeds.len()).filter(move |&i| Some(i) != me)
+    }
+
+    fn other_seed_links(&self) -> Vec<LinkId> {
+        self.other_seeds()
             .filter_map(|i| self.seed_link(i))
             .collect()
     }
@@ -327,17 +348,11 @@ impl State {
                 .insert(i, self.now + self.settings.seed_retry);
             return;
         }
-        self.seed_keys[i] = Some(remote.id);
+        self.learn_seed_key(i, remote.id);
         self.links.insert(link, remote);
         self.seed_out.insert(i, link);
-        // Catch up: whatever it missed while we were apart, it gets now. Certificates verify
-        // themselves and applying one twice changes nothing.
-        let certs: Vec<Certificate> = (self.pl.values().map(|m| m.cert.clone()))
-            .chain(self.removed.values().cloned())
-            .collect();
-        for cert in certs {
-            self.io.send(link, Msg::Commit(cert));
-        }
+        // Catch up on whatever either side missed while we were apart.
+        self.send_root(link);
         self.io.event(Event::SeedConnected {
             addr: addr.to_string(),
             id: remote.id.to_hex(),
@@ -403,6 +418,10 @@ impl State {
                 }
                 self.on_vote(v);
             }
+            Msg::SyncRoot { root, .. } if from_seed => self.on_sync_root(link, remote.id, root),
+            Msg::SyncBuckets(b) if from_seed => self.on_sync_buckets(link, remote.id, b),
+            Msg::SyncFetch(b) if from_seed => self.on_sync_fetch(link, b),
+            Msg::Certificates(certs) if from_seed => self.on_certificates(remote.source, certs),
             Msg::Commit(cert) if from_seed => {
                 if let Err(e) = self.apply(&cert) {
                     self.io.event(Event::ProtocolError {
@@ -413,7 +432,14 @@ impl State {
             }
             // A seed whose key this seed has not learned yet (its own dial is on the way):
             // nothing it says can be checked, and the catch-up at link-up brings it again.
-            Msg::Propose(_) | Msg::Vote(_) | Msg::Commit(_) | Msg::Neighbors(_)
+            Msg::Propose(_)
+            | Msg::Vote(_)
+            | Msg::Commit(_)
+            | Msg::Neighbors(_)
+            | Msg::SyncRoot { .. }
+            | Msg::SyncBuckets(_)
+            | Msg::SyncFetch(_)
+            | Msg::Certificates(_)
                 if remote.role == Role::Seed
                     && !from_seed
                     && self
@@ -565,7 +591,7 @@ impl State {
     /// One page of status from `offset`: at most [`wire::MAX_LIST`] peers, and as many as
     /// fit in [`STATUS_PAGE_BYTES`] (a peer's reported neighbours can be long). Every page
     /// holds at least one peer, so paging always moves on.
-    fn status(&self, offset: usize) -> Status {
+    pub fn status(&self, offset: usize) -> Status {
         let mut bytes = 0;
         let peers = self
             .pl
@@ -603,6 +629,17 @@ impl State {
             } else {
                 Vec::new()
             },
+            certificates: self.ledger.count(),
+            agreed: self
+                .other_seeds()
+                .map(|i| {
+                    let ago = self
+                        .agreed
+                        .get(&i)
+                        .map(|t| self.now.since(*t).as_millis() as u64);
+                    (self.config.seeds[i].addr, ago)
+                })
+                .collect(),
         }
     }
 
@@ -661,6 +698,9 @@ impl State {
         if self.sweep_at <= now {
             self.sweep();
         }
+        if self.sync_at <= now {
+            self.sync_all();
+        }
         self.redial_seeds();
     }
 }
@@ -694,6 +734,7 @@ impl Machine for State {
             .chain(self.validating.values().map(|v| v.deadline))
             .chain(self.seed_redial.values().copied())
             .chain(votes)
+            .chain([self.sync_at])
             .min()
     }
 }
