@@ -181,10 +181,10 @@ fn seeds_all_restarted_hold_exactly_the_peer_lists_they_had() {
     }
     // Peers find their seeds again; give them time to (wrongly) register anew.
     std::thread::sleep(Duration::from_secs(5));
-    for i in 0..3 {
+    for (i, mark) in marks.into_iter().enumerate() {
         assert_eq!(pl_of(&net, i).unwrap(), before, "seed{i}");
         let name = format!("seed{i}");
-        let after = &net.events(&name)[marks[i]..];
+        let after = &net.events(&name)[mark..];
         let restored: Vec<&Value> = after.iter().filter(|e| e["event"] == "restored").collect();
         assert_eq!(restored.len(), 1, "{name}");
         assert_eq!(restored[0]["peers"], 10, "{name}");
