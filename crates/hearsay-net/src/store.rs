@@ -184,3 +184,110 @@ fn cert_key(c: &Certificate) -> [u8; 33] {
     };
     k
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearsay_proto::cert::{Change, Vote};
+    use hearsay_proto::Keypair;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("hearsay-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn cert(peer: u8, op: Op, incarnation: u64) -> Certificate {
+        let change = Change {
+            op,
+            peer: Keypair::from_secret([peer; 32]).id(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 7000 + u16::from(peer))),
+            incarnation,
+        };
+        let votes: Vec<Vote> = (1..=2u8)
+            .map(|s| Vote::new(&Keypair::from_secret([s; 32]), change, true, ""))
+            .collect();
+        Certificate::from_votes(change, &votes)
+    }
+
+    #[test]
+    fn what_is_written_is_read_back_newest_per_peer_and_operation() {
+        let d = dir("roundtrip");
+        let (store, loaded) = Store::open(&d).unwrap();
+        assert!(loaded.keys.is_empty() && loaded.certs.is_empty());
+        let seed = SocketAddr::from(([127, 0, 0, 1], 6000));
+        let key = Keypair::from_secret([9; 32]).id();
+        let records = [
+            Record::Certificate(cert(1, Op::Add, 1)),
+            Record::Certificate(cert(1, Op::Remove, 1)),
+            Record::SeedKey {
+                addr: seed,
+                id: key,
+            },
+        ];
+        store.write(&records).unwrap();
+        store
+            .write(&[
+                Record::Certificate(cert(1, Op::Add, 2)),
+                Record::Certificate(cert(2, Op::Add, 1)),
+            ])
+            .unwrap();
+        drop(store);
+        let (_, loaded) = Store::open(&d).unwrap();
+        assert_eq!(loaded.keys, [(seed, key)]);
+        let mut want = vec![
+            cert(1, Op::Add, 2),
+            cert(1, Op::Remove, 1),
+            cert(2, Op::Add, 1),
+        ];
+        want.sort_by_key(cert_key);
+        assert_eq!(loaded.certs, want);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_truncated_store_is_an_error_naming_the_file_and_is_left_alone() {
+        let d = dir("truncated");
+        let (store, _) = Store::open(&d).unwrap();
+        store
+            .write(&[Record::Certificate(cert(1, Op::Add, 1))])
+            .unwrap();
+        drop(store);
+        let path = d.join(FILE);
+        let len = std::fs::metadata(&path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len / 2).unwrap();
+        drop(f);
+        let e = Store::open(&d).unwrap_err();
+        assert_eq!(e.path, path);
+        assert!(
+            e.to_string().starts_with(&path.display().to_string()),
+            "{e}"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len / 2);
+        let aside = Store::move_aside(&d).unwrap().unwrap();
+        assert!(aside.exists() && !path.exists());
+        let (_, loaded) = Store::open(&d).unwrap();
+        assert!(loaded.certs.is_empty());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_store_or_of_another_layout_is_an_error() {
+        let d = dir("garbage");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(FILE), b"certainly not a database").unwrap();
+        let e = Store::open(&d).unwrap_err();
+        assert!(e.reason.contains("cannot open it"), "{e}");
+        std::fs::remove_file(d.join(FILE)).unwrap();
+
+        let (store, _) = Store::open(&d).unwrap();
+        let tx = store.db.begin_write().unwrap();
+        tx.open_table(META).unwrap().insert("format", 99).unwrap();
+        tx.commit().unwrap();
+        drop(store);
+        let e = Store::open(&d).unwrap_err();
+        assert!(e.reason.contains("layout version 99"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

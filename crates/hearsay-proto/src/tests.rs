@@ -2665,3 +2665,34 @@ fn a_bucket_list_of_the_wrong_length_closes_the_link() {
         Event::ProtocolError { reason, .. } if reason.contains("3 bucket hashes, not 256")
     )));
 }
+
+/// A catch-up batch is checked certificate by certificate: the genuine ones are applied, a
+/// forged one is dropped with one `protocol_error` for the batch, and the link stays up.
+#[test]
+fn a_catch_up_batch_applies_what_verifies_and_drops_what_does_not() {
+    let mut net = Net::seeds(seed::Settings::default());
+    let at = seed_addr(2);
+    let (link, _) = net.link(at, seed_addr(0));
+    let good = cert(add(5, peer_addr(5)), &[0, 1]);
+    let forged = cert(add(6, peer_addr(6)), &[0]);
+    let outs = net.inject(
+        at,
+        Input::Frame {
+            link,
+            msg: Msg::Certificates(vec![forged, good.clone()]),
+        },
+    );
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::Close { .. })),
+        "{outs:?}"
+    );
+    let pl = net.seed(at).peer_list();
+    assert!(pl.contains_key(&peer_key(5).id()) && !pl.contains_key(&peer_key(6).id()));
+    let errors: Vec<&Event> = (net.events(at).iter())
+        .filter(|e| e.name() == "protocol_error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(matches!(errors[0], Event::ProtocolError { reason, .. }
+        if reason.starts_with("1 certificates rejected, the last: ")));
+    assert!(outs.contains(&Output::Persist(seed::Record::Certificate(good))));
+}

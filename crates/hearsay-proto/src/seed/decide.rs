@@ -411,10 +411,31 @@ impl State {
 
     /// Verifies a certificate and applies it to the Peer List (PROTOCOL §5.3).
     /// Applying the same change again changes nothing.
+    /// A certificate that would change nothing is not verified: the common case of a
+    /// catch-up batch, which mostly holds what this seed has.
     pub(super) fn apply(&mut self, cert: &Certificate) -> Result<(), CertError> {
-        cert.verify(&self.seed_set())?;
-        self.admit(cert, true);
+        if self.changes(&cert.change) {
+            cert.verify(&self.seed_set())?;
+            self.admit(cert, true);
+        }
         Ok(())
+    }
+
+    /// Whether applying a certificate of `c` would change the Peer List or the tombstones.
+    fn changes(&self, c: &Change) -> bool {
+        let removed_at = self.removed.get(&c.peer).map(|r| r.change.incarnation);
+        if removed_at.is_some_and(|k| k >= c.incarnation) {
+            return false;
+        }
+        match c.op {
+            // Two certificates of one incarnation need a corrupt quorum (see `promised`);
+            // should they meet, the lower digest wins, so the order of arrival does not.
+            Op::Add => self.pl.get(&c.peer).is_none_or(|m| {
+                m.incarnation < c.incarnation
+                    || (m.incarnation == c.incarnation && c.digest() < m.cert.change.digest())
+            }),
+            Op::Remove => true,
+        }
     }
 
     /// Applies a verified certificate. `live`: it is news (not a restore from the store), so
@@ -422,18 +443,11 @@ impl State {
     /// Applying certificates in any order gives the same Peer List and tombstones.
     pub(super) fn admit(&mut self, cert: &Certificate, live: bool) {
         let c = cert.change;
-        let removed_at = self.removed.get(&c.peer).map(|r| r.change.incarnation);
+        if !self.changes(&c) {
+            return;
+        }
         match c.op {
             Op::Add => {
-                // Two certificates of one incarnation need a corrupt quorum (see `promised`);
-                // should they meet, the lower digest wins, so the order of arrival does not.
-                let wins = self.pl.get(&c.peer).is_none_or(|m| {
-                    m.incarnation < c.incarnation
-                        || (m.incarnation == c.incarnation && c.digest() < m.cert.change.digest())
-                });
-                if removed_at.is_some_and(|k| k >= c.incarnation) || !wins {
-                    return;
-                }
                 let member = Member {
                     addr: c.addr,
                     incarnation: c.incarnation,
@@ -442,9 +456,6 @@ impl State {
                 self.put_member(c.peer, member);
             }
             Op::Remove => {
-                if removed_at.is_some_and(|k| k >= c.incarnation) {
-                    return;
-                }
                 self.put_tombstone(cert.clone());
                 let held = self
                     .pl
