@@ -2696,3 +2696,41 @@ fn a_catch_up_batch_applies_what_verifies_and_drops_what_does_not() {
         if reason.starts_with("1 certificates rejected, the last: ")));
     assert!(outs.contains(&Output::Persist(seed::Record::Certificate(good))));
 }
+
+/// PROTOCOL §12.4: a peer removed while it was cut off from every seed learns it when it
+/// links up to one again, and comes back at the next incarnation.
+#[test]
+fn a_peer_removed_while_cut_off_learns_it_when_it_links_up_again_and_comes_back() {
+    let mut net = seeds_and_peers(2);
+    let (me, id) = (peer_addr(1), peer_key(1).id());
+    // Cut the peer off: its links close, and while it is away the seeds remove it.
+    let mine: Vec<LinkId> = (net.ends.iter())
+        .filter(|(_, e)| e.at == me)
+        .map(|(l, _)| *l)
+        .collect();
+    net.take_down(me, true);
+    let gone = cert(removal(1, me, 1), &[0, 1]);
+    for i in 0..3 {
+        let (l, _) = net.link(seed_addr(i), seed_addr((i + 1) % 3));
+        net.inject(
+            seed_addr(i),
+            Input::Frame {
+                link: l,
+                msg: Msg::Commit(gone.clone()),
+            },
+        );
+    }
+    assert!(!net.seed(seed_addr(0)).peer_list().contains_key(&id));
+    // Back: it redials its seeds, is told, and registers at incarnation 2.
+    net.down.remove(&me);
+    for link in mine {
+        net.inject(me, Input::LinkDown { link });
+    }
+    net.run_for(Duration::from_secs(30));
+    let cert = net.peer(me).certificate().cloned().expect("admitted again");
+    assert_eq!((cert.change.incarnation, cert.change.addr), (2, me));
+    for i in 0..3 {
+        let m = &net.seed(seed_addr(i)).peer_list()[&id];
+        assert_eq!(m.incarnation, 2, "seed {i}");
+    }
+}

@@ -313,6 +313,13 @@ impl State {
             None => {
                 self.links.insert(link, remote);
                 match remote.role {
+                    // A peer removed while it was cut off learns it as soon as it links up
+                    // again, and comes back at a higher incarnation (PROTOCOL §12.4).
+                    Role::Peer if !self.pl.contains_key(&remote.id) => {
+                        if let Some(cert) = self.removed.get(&remote.id) {
+                            self.io.send(link, Msg::Removed(cert.clone()));
+                        }
+                    }
                     Role::Peer => {}
                     Role::Seed => {
                         // A seed we have no link of our own to: dial it now rather than later.
