@@ -142,7 +142,13 @@ fn a_seed_killed_during_fifty_registrations_comes_back_with_the_same_peer_list()
     eprintln!("seed1 caught up {:?} after its restart", back.elapsed());
     let restored = net.events_named("seed1", "restored");
     assert_eq!(restored.len(), 2, "one restore per start");
-    assert!(restored[1]["certificates"].as_u64().unwrap() >= 5);
+    // The log shows a commit only once it is on disk, so the store holds every commit
+    // seed1 logged before it died: it restarted with them, not from the others.
+    let kept = restored[1]["certificates"].as_u64().unwrap() as usize;
+    assert!(
+        kept >= before.max(5),
+        "restored {kept} of the {before} commits it logged"
+    );
     for n in &all {
         let id = net.id_of(n).unwrap();
         assert!(

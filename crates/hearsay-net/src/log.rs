@@ -80,13 +80,7 @@ impl Logger {
 
     /// The JSON line for an event.
     pub fn json(&self, now: Time, e: &Event) -> String {
-        let mut v = serde_json::to_value(e).unwrap_or_default();
-        if let Some(map) = v.as_object_mut() {
-            map.insert("ts".into(), now.0.into());
-            map.insert("node".into(), self.node.clone().into());
-            map.insert("role".into(), self.role.into());
-        }
-        format!("{v}\n")
+        e.json(now, &self.node, self.role)
     }
 
     /// Logs an event everywhere it should go. A failed write is reported on stderr once per

@@ -72,9 +72,51 @@ fn next_link() -> LinkId {
     LinkId(NEXT_LINK.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Records written in one transaction at most: a bound on what a burst of inputs may leave
-/// unwritten before the store catches up.
-const MAX_UNWRITTEN: usize = 4096;
+/// Inputs taken at most while records wait to be written: a bound on how long a steady
+/// stream of inputs can put off the write (and the timers).
+const MAX_ABSORBED: usize = 256;
+
+/// What waits to be made durable, and the events that wait for it: the log never shows a
+/// decision the store could still lose.
+struct Durable {
+    store: Option<Arc<Store>>,
+    unwritten: Vec<Record>,
+    deferred: Vec<Event>,
+    /// Inputs taken since the first unwritten record.
+    absorbed: usize,
+}
+
+impl Durable {
+    fn pending(&self) -> bool {
+        !self.unwritten.is_empty()
+    }
+
+    fn event(&mut self, log: &Logger, e: Event) {
+        if self.pending() {
+            self.deferred.push(e);
+        } else {
+            log.log(now(), &e);
+        }
+    }
+
+    /// Writes what is pending in one transaction, off the runtime's threads, then logs the
+    /// events that waited for it.
+    async fn flush(&mut self, log: &Logger) -> Result<(), String> {
+        let records = std::mem::take(&mut self.unwritten);
+        self.absorbed = 0;
+        if let (Some(store), false) = (&self.store, records.is_empty()) {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.write(&records))
+                .await
+                .map_err(|e| format!("the store writer failed: {e}"))?
+                .map_err(|e| e.to_string())?;
+        }
+        for e in self.deferred.drain(..) {
+            log.log(now(), &e);
+        }
+        Ok(())
+    }
+}
 
 /// Runs `machine` on `listener` until it stops or `cancel` fires. `Err` carries the
 /// sentence the machine stopped with. What the machine asks to persist goes to `store`
@@ -89,15 +131,11 @@ pub async fn run<M: Machine>(
     cancel: CancellationToken,
     store: Option<Store>,
 ) -> Result<(), String> {
-    let mut unwritten: Vec<Record> = Vec::new();
-    let write = |unwritten: &mut Vec<Record>| -> Result<(), String> {
-        if let Some(store) = &store {
-            if !unwritten.is_empty() {
-                store.write(unwritten).map_err(|e| e.to_string())?;
-            }
-        }
-        unwritten.clear();
-        Ok(())
+    let mut durable = Durable {
+        store: store.map(Arc::new),
+        unwritten: Vec::new(),
+        deferred: Vec::new(),
+        absorbed: 0,
     };
     let me = Arc::new(me);
     let (tx, mut rx) = mpsc::channel::<NetEvent>(4096);
@@ -121,9 +159,11 @@ pub async fn run<M: Machine>(
     loop {
         while let Some(out) = machine.poll_output() {
             match out {
-                Output::Persist(r) => unwritten.push(r),
+                Output::Persist(r) => durable.unwritten.push(r),
                 Output::Send { link, msg } => {
-                    write(&mut unwritten)?;
+                    if durable.pending() {
+                        durable.flush(&log).await?;
+                    }
                     let Some(l) = links.get(&link) else { continue };
                     if matches!(msg, Msg::Pong(_)) && rand::random::<f64>() < opts.drop_pongs {
                         continue;
@@ -170,33 +210,34 @@ pub async fn run<M: Machine>(
                     }
                     None => machine.handle(now(), Input::Echo { ip, answered: None }),
                 },
-                Output::Event(e) => log.log(now(), &e),
+                Output::Event(e) => durable.event(&log, e),
                 Output::Reply(text) => {
                     use std::io::Write;
                     let _ = std::io::stdout().lock().write_all(text.as_bytes());
                 }
                 Output::Stop(result) => {
-                    write(&mut unwritten)?;
+                    durable.flush(&log).await?;
                     return result;
                 }
             }
         }
-        if !unwritten.is_empty() {
+        if durable.pending() {
             // Take whatever else has arrived before paying for one durable write.
-            if unwritten.len() < MAX_UNWRITTEN {
+            if durable.absorbed < MAX_ABSORBED {
                 if let Ok(ev) = rx.try_recv() {
+                    durable.absorbed += 1;
                     on_net_event(&mut machine, &mut links, &log, ev);
                     continue;
                 }
             }
-            write(&mut unwritten)?;
+            durable.flush(&log).await?;
         }
         let deadline = machine.poll_timeout().map(|t| {
             let wait = t.since(now());
             tokio::time::Instant::now() + wait
         });
         tokio::select! {
-            _ = cancel.cancelled() => return write(&mut unwritten),
+            _ = cancel.cancelled() => return durable.flush(&log).await,
             ev = rx.recv() => {
                 let Some(ev) = ev else { return Ok(()) };
                 on_net_event(&mut machine, &mut links, &log, ev);

@@ -321,6 +321,19 @@ impl Event {
         }
     }
 
+    /// The JSON line of the `--events` format: the event's fields, tagged `event`, plus
+    /// `ts` (Unix ms), `node` and `role`. The runtime's logs and the simulator's traces share
+    /// it, so the same tools read both.
+    pub fn json(&self, now: crate::time::Time, node: &str, role: &str) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = v.as_object_mut() {
+            map.insert("ts".into(), now.0.into());
+            map.insert("node".into(), node.into());
+            map.insert("role".into(), role.into());
+        }
+        format!("{v}\n")
+    }
+
     /// The human log line (without time and node, which the driver adds).
     pub fn text(&self) -> String {
         let short = |id: &str| id.get(..8).unwrap_or(id).to_string();

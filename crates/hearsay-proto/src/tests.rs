@@ -255,23 +255,32 @@ impl Net {
     }
 
     /// Starts seed `i` again after `take_down`, as a new process: a fresh machine that
-    /// restores what its store holds (or nothing, with `lose_store`) before its first input.
+    /// restores what its store holds before its first input, or, with `lose_store`, starts
+    /// empty and rebuilding. The store keeps the last record per (peer, operation) and per
+    /// seed address, as the real one does.
     fn restart_seed(&mut self, i: usize, settings: seed::Settings, lose_store: bool) {
         let (key, at) = (seed_key(i), seed_addr(i));
         if lose_store {
             self.stores.remove(&at);
         }
-        let mut keys = Vec::new();
-        let mut certs = Vec::new();
+        let mut keys = BTreeMap::new();
+        let mut certs = BTreeMap::new();
         for r in self.stores.get(&at).into_iter().flatten() {
             match r {
-                seed::Record::Certificate(c) => certs.push(c.clone()),
-                seed::Record::SeedKey { addr, id } => keys.push((*addr, *id)),
+                seed::Record::Certificate(c) => {
+                    certs.insert((c.change.peer, c.change.op == Op::Remove), c.clone());
+                }
+                seed::Record::SeedKey { addr, id } => {
+                    keys.insert(*addr, *id);
+                }
             }
         }
         let id = key.id();
         let mut s = seed::State::new(self.now, key, at, config(), settings, 50 + i as u64).unwrap();
-        s.restore(keys, certs);
+        s.restore(keys, certs.into_values());
+        if lose_store {
+            s.rebuild();
+        }
         self.down.remove(&at);
         let links: Vec<LinkId> = (self.ends.iter())
             .filter(|(_, e)| e.at == at)
@@ -2733,4 +2742,162 @@ fn a_peer_removed_while_cut_off_learns_it_when_it_links_up_again_and_comes_back(
         let m = &net.seed(seed_addr(i)).peer_list()[&id];
         assert_eq!(m.incarnation, 2, "seed {i}");
     }
+}
+
+/// PROTOCOL §13.2: a commit one seed never got (a lost frame) is repaired on the live link
+/// within one sync interval, and then the seeds agree both ways.
+#[test]
+fn a_missed_commit_is_repaired_on_a_live_link_within_one_sync_interval() {
+    let mut net = Net::seeds(seed::Settings::default());
+    let late = cert(add(7, peer_addr(7)), &[0, 1]);
+    for i in 0..2 {
+        let (l, _) = net.link(seed_addr(i), seed_addr(1 - i));
+        net.inject(
+            seed_addr(i),
+            Input::Frame {
+                link: l,
+                msg: Msg::Commit(late.clone()),
+            },
+        );
+    }
+    assert!(!net
+        .seed(seed_addr(2))
+        .peer_list()
+        .contains_key(&peer_key(7).id()));
+    let t = net.now;
+    net.run_for(seed::Settings::default().sync_interval + Duration::from_millis(10));
+    assert!(net
+        .seed(seed_addr(2))
+        .peer_list()
+        .contains_key(&peer_key(7).id()));
+    for i in 0..3 {
+        for (addr, ago) in net.seed(seed_addr(i)).status(0).agreed {
+            let ago = ago.unwrap_or_else(|| panic!("seed {i} never agreed with {addr}"));
+            assert!(
+                ago <= net.now.since(t).as_millis() as u64,
+                "seed {i} with {addr}"
+            );
+        }
+    }
+}
+
+/// A seed answers only what it asked for: bucket hashes it did not ask for and a fetch
+/// that follows no bucket hashes of its own get nothing, so another seed cannot make it
+/// send its whole store at will.
+#[test]
+fn a_seed_sends_certificates_only_when_an_exchange_asks_for_them() {
+    let mut net = seeds_and_peers(2);
+    let at = seed_addr(0);
+    let (link, _) = net.link(at, seed_addr(1));
+    let fetch = Msg::SyncFetch((0..=u8::MAX).collect());
+    let outs = net.inject(at, Input::Frame { link, msg: fetch });
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::Send { .. })),
+        "{outs:?}"
+    );
+    let zeros = vec![crate::cert::Digest([0; 32]); seed::BUCKETS];
+    let outs = net.inject(
+        at,
+        Input::Frame {
+            link,
+            msg: Msg::SyncBuckets(zeros),
+        },
+    );
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::Send { .. })),
+        "{outs:?}"
+    );
+    // A root that differs gets bucket hashes once per sync interval, not once per ask.
+    let root = Msg::SyncRoot {
+        root: crate::cert::Digest([1; 32]),
+        reply: false,
+    };
+    let buckets = |outs: &[Output]| {
+        outs.iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Output::Send {
+                        msg: Msg::SyncBuckets(_),
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    let first = net.inject(
+        at,
+        Input::Frame {
+            link,
+            msg: root.clone(),
+        },
+    );
+    let second = net.inject(at, Input::Frame { link, msg: root });
+    assert_eq!((buckets(&first), buckets(&second)), (1, 0));
+}
+
+/// A seed rebuilding from nothing votes no and coordinates nothing until it has agreed with
+/// another seed; then it takes part again.
+#[test]
+fn a_rebuilding_seed_takes_no_part_in_decisions_until_it_has_caught_up() {
+    let mut net = seeds_and_peers(2);
+    net.take_down(seed_addr(1), true);
+    net.take_down(seed_addr(2), true);
+    net.restart_seed(2, seed::Settings::default(), true);
+    // With a lost store: a proposal gets a no.
+    let l = LinkId(9_998);
+    let remote = remote(seed_key(0).id(), Role::Seed, seed_addr(0));
+    net.inject(
+        seed_addr(2),
+        Input::LinkUp {
+            link: l,
+            remote,
+            dial: None,
+        },
+    );
+    let reg = Registration::new(&peer_key(5), peer_addr(5), 1);
+    let proposal = Proposal {
+        change: add(5, peer_addr(5)),
+        evidence: Evidence::Registration(reg),
+        source: peer_addr(5).ip(),
+    };
+    let outs = net.inject(
+        seed_addr(2),
+        Input::Frame {
+            link: l,
+            msg: Msg::Propose(Box::new(proposal)),
+        },
+    );
+    let votes: Vec<&Vote> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                msg: Msg::Vote(v), ..
+            } => Some(v),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(votes.len(), 1, "{outs:?}");
+    assert!(
+        !votes[0].yes && votes[0].reason.contains("rebuilding"),
+        "{votes:?}"
+    );
+    // It cannot take seed 0's certificates yet: they are co-signed by seed 1, whose key it
+    // lost with its store and can learn only from seed 1 itself.
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(held(&net, 2).0, []);
+    // Seed 1 comes back: seed 2 learns its key, takes every certificate, agrees, and votes.
+    net.restart_seed(1, seed::Settings::default(), false);
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(held(&net, 2), held(&net, 0));
+    assert!(net.events(seed_addr(2)).iter().any(|e| matches!(
+        e, Event::Notice { text } if text.starts_with("caught up")
+    )));
+    net.add_peer(6);
+    net.run_for(Duration::from_secs(3));
+    assert!(net.peer(peer_addr(6)).certificate().is_some());
+    assert!(net
+        .votes(seed_addr(2), peer_key(6).id())
+        .iter()
+        .any(|(yes, _)| *yes));
 }

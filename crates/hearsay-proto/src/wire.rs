@@ -91,8 +91,8 @@ pub enum Msg {
     SyncRoot {
         /// The hash over my bucket hashes.
         root: crate::cert::Digest,
-        /// How many certificates I hold.
-        count: u32,
+        /// An answer to a `SyncRoot` equal to this one: both sides record the agreement.
+        reply: bool,
     },
     /// Seed → seed: my bucket hashes, answering a `SyncRoot` that differs from mine.
     SyncBuckets(Vec<crate::cert::Digest>),

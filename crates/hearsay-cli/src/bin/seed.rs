@@ -39,8 +39,8 @@ struct Args {
     /// How often to compare certificates with the other seeds (anti-entropy).
     #[arg(long, default_value = "2s", value_parser = duration)]
     sync_interval: Duration,
-    /// Move the store aside (say, one that cannot be read) and start empty: the other seeds
-    /// send every certificate back, and each verifies itself.
+    /// If the store cannot be read, move it aside and start empty: the other seeds send
+    /// every certificate back, each verified on arrival. A readable store is kept.
     #[arg(long)]
     rebuild: bool,
 }
@@ -109,7 +109,7 @@ fn start(
 ) -> anyhow::Result<JoinHandle<Result<(), String>>> {
     let dir = node_dir(&args.common.data_dir, "seed", advertise);
     let key = hearsay_net::load_or_create_key(&dir)?;
-    let (store, loaded) = open_store(&dir, args.rebuild)?;
+    let (store, loaded, rebuilt) = open_store(&dir, args.rebuild)?;
     let settings = seed::Settings {
         proposal_timeout: args.proposal_timeout,
         rate_burst: args.rate_burst,
@@ -127,6 +127,9 @@ fn start(
         .map_err(|e| anyhow!("{e}"))?;
     // The Peer List is rebuilt before the node serves anything.
     machine.restore(loaded.keys, loaded.certs);
+    if rebuilt {
+        machine.rebuild();
+    }
     let log = logger(&args.common, advertise, "seed")?;
     let opts = hearsay_net::Options::default();
     Ok(tokio::spawn(hearsay_net::run(
@@ -140,20 +143,26 @@ fn start(
     )))
 }
 
-/// Opens the seed's store. With `rebuild`, the store is moved aside first and the seed
-/// starts empty; otherwise one that cannot be read stops the seed.
-fn open_store(dir: &std::path::Path, rebuild: bool) -> anyhow::Result<(Store, Loaded)> {
-    if rebuild {
-        let aside = Store::move_aside(dir)
-            .with_context(|| format!("cannot move the store in {} aside", dir.display()))?;
-        if let Some(to) = aside {
-            eprintln!(
-                "seed: moved the store to {}; starting empty, to rebuild from the other seeds",
-                to.display()
-            );
-        }
+/// Opens the seed's store. One that cannot be read stops the seed, unless `rebuild` says
+/// to move it aside and start empty (the third value: whether it did).
+fn open_store(dir: &std::path::Path, rebuild: bool) -> anyhow::Result<(Store, Loaded, bool)> {
+    let e = match Store::open(dir) {
+        Ok((store, loaded)) => return Ok((store, loaded, false)),
+        Err(e) => e,
+    };
+    if !rebuild {
+        bail!(
+            "the store cannot be read: {e}\n(start with --rebuild to move it aside and rebuild it from the other seeds)"
+        );
     }
-    Store::open(dir).map_err(|e| {
-        anyhow!("the store cannot be read: {e}\n(start with --rebuild to move it aside and rebuild it from the other seeds)")
-    })
+    let aside = Store::move_aside(dir)
+        .with_context(|| format!("cannot move the store {} aside", e.path.display()))?;
+    if let Some(to) = aside {
+        eprintln!(
+            "seed: {e}\nseed: moved it to {}; starting empty, to rebuild from the other seeds",
+            to.display()
+        );
+    }
+    let (store, loaded) = Store::open(dir)?;
+    Ok((store, loaded, true))
 }

@@ -20,6 +20,8 @@ use crate::wire::Msg;
 const MAX_WAITERS: usize = 16;
 /// Votes remembered (PROTOCOL §10).
 const MAX_VOTES: usize = 100_000;
+/// Why a rebuilding seed takes no part in decisions.
+const REBUILDING: &str = "this seed is rebuilding its Peer List from the other seeds";
 
 impl State {
     /// Starts or joins the decision on `change`. `waiter` (the registering peer's link)
@@ -40,8 +42,15 @@ impl State {
             }
             return;
         }
-        if self.coordinating.len() >= self.settings.max_pending {
-            let reason = "the seed is busy: too many decisions in flight".to_string();
+        let busy = if self.rebuilding {
+            Some(REBUILDING)
+        } else if self.coordinating.len() >= self.settings.max_pending {
+            Some("the seed is busy: too many decisions in flight")
+        } else {
+            None
+        };
+        if let Some(reason) = busy {
+            let reason = reason.to_string();
             if let Some(l) = waiter {
                 self.io.send(l, Msg::Refused { reason });
             }
@@ -94,6 +103,9 @@ impl State {
         }
         if self.validating.len() >= self.settings.max_pending {
             return self.cast(p.change, false, "the seed is busy", vec![reply]);
+        }
+        if self.rebuilding {
+            return self.cast(p.change, false, REBUILDING, vec![reply]);
         }
         let checked = match &p.evidence {
             Evidence::Registration(_) => self.check_add(&p).map(|()| (None, None)),
@@ -422,19 +434,21 @@ impl State {
     }
 
     /// Whether applying a certificate of `c` would change the Peer List or the tombstones.
+    /// Two certificates of one kind and incarnation need a corrupt quorum or a seed that
+    /// lost its promises (see `promised`); should they meet, the lower digest wins, so the
+    /// order of arrival does not matter.
     fn changes(&self, c: &Change) -> bool {
-        let removed_at = self.removed.get(&c.peer).map(|r| r.change.incarnation);
-        if removed_at.is_some_and(|k| k >= c.incarnation) {
-            return false;
-        }
+        let newer = |held: &Change| {
+            held.incarnation < c.incarnation
+                || (held.incarnation == c.incarnation && c.digest() < held.digest())
+        };
+        let tombstone = self.removed.get(&c.peer).map(|r| &r.change);
         match c.op {
-            // Two certificates of one incarnation need a corrupt quorum (see `promised`);
-            // should they meet, the lower digest wins, so the order of arrival does not.
-            Op::Add => self.pl.get(&c.peer).is_none_or(|m| {
-                m.incarnation < c.incarnation
-                    || (m.incarnation == c.incarnation && c.digest() < m.cert.change.digest())
-            }),
-            Op::Remove => true,
+            Op::Add => {
+                tombstone.is_none_or(|r| r.incarnation < c.incarnation)
+                    && self.pl.get(&c.peer).is_none_or(|m| newer(&m.cert.change))
+            }
+            Op::Remove => tombstone.is_none_or(newer),
         }
     }
 

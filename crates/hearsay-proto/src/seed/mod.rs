@@ -159,6 +159,11 @@ pub struct State {
     agreed: BTreeMap<usize, Time>,
     /// When the ledger's root next goes to the other seeds.
     sync_at: Time,
+    /// Anti-entropy exchanges under way, per link.
+    exchanges: BTreeMap<LinkId, (sync::Exchange, Time)>,
+    /// Started from nothing in place of a lost store: no votes and no coordinating until
+    /// this seed has agreed with another one (PROTOCOL §13.1).
+    rebuilding: bool,
     buckets: BTreeMap<IpAddr, Bucket>,
     recent: VecDeque<String>,
     io: Outbox<Dial>,
@@ -218,6 +223,8 @@ impl State {
             ledger: sync::Ledger::new(),
             agreed: BTreeMap::new(),
             sync_at,
+            exchanges: BTreeMap::new(),
+            rebuilding: false,
             buckets: BTreeMap::new(),
             recent: VecDeque::new(),
             io: Outbox::default(),
@@ -367,6 +374,7 @@ impl State {
     }
 
     fn forget_link(&mut self, link: LinkId) {
+        self.exchanges.remove(&link);
         if let Some((&i, _)) = self.seed_out.iter().find(|(_, l)| **l == link) {
             self.seed_out.remove(&i);
             self.seed_redial
@@ -425,7 +433,9 @@ impl State {
                 }
                 self.on_vote(v);
             }
-            Msg::SyncRoot { root, .. } if from_seed => self.on_sync_root(link, remote.id, root),
+            Msg::SyncRoot { root, reply } if from_seed => {
+                self.on_sync_root(link, remote.id, root, reply)
+            }
             Msg::SyncBuckets(b) if from_seed => self.on_sync_buckets(link, remote.id, b),
             Msg::SyncFetch(b) if from_seed => self.on_sync_fetch(link, b),
             Msg::Certificates(certs) if from_seed => self.on_certificates(remote.source, certs),
@@ -636,7 +646,7 @@ impl State {
             } else {
                 Vec::new()
             },
-            certificates: self.ledger.count(),
+            certificates: self.certificates() as u32,
             agreed: self
                 .other_seeds()
                 .map(|i| {

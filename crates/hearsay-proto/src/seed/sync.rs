@@ -43,32 +43,32 @@ pub enum Record {
 #[derive(Clone, Debug)]
 pub(super) struct Ledger {
     buckets: Vec<[u8; 32]>,
-    count: u32,
+}
+
+/// Where an exchange this seed took part in stands, per link: a seed answers only what it
+/// was asked, so another seed cannot make it send its whole store unasked, over and over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Exchange {
+    /// This seed sent its root and waits for bucket hashes (or an agreeing reply).
+    RootSent,
+    /// This seed sent its bucket hashes and may be asked for buckets.
+    BucketsSent,
 }
 
 impl Ledger {
     pub(super) fn new() -> Ledger {
         Ledger {
             buckets: vec![[0; 32]; BUCKETS],
-            count: 0,
         }
     }
 
-    fn toggle(&mut self, cert: &Certificate, present: bool) {
+    /// Adds a certificate's change to its bucket, or takes it out: XOR does both.
+    fn toggle(&mut self, cert: &Certificate) {
         let d = cert.change.digest();
         let b = &mut self.buckets[usize::from(cert.change.peer.0[0])];
         for (x, y) in b.iter_mut().zip(d.0) {
             *x ^= y;
         }
-        if present {
-            self.count += 1;
-        } else {
-            self.count = self.count.saturating_sub(1);
-        }
-    }
-
-    pub(super) fn count(&self) -> u32 {
-        self.count
     }
 
     fn root(&self) -> Digest {
@@ -88,23 +88,28 @@ impl State {
     // ---- the held set: every change to it goes through these ---------------------------
 
     pub(super) fn put_member(&mut self, peer: PeerId, member: Member) {
-        self.ledger.toggle(&member.cert, true);
+        self.ledger.toggle(&member.cert);
         if let Some(old) = self.pl.insert(peer, member) {
-            self.ledger.toggle(&old.cert, false);
+            self.ledger.toggle(&old.cert);
         }
     }
 
     pub(super) fn drop_member(&mut self, peer: &PeerId) {
         if let Some(old) = self.pl.remove(peer) {
-            self.ledger.toggle(&old.cert, false);
+            self.ledger.toggle(&old.cert);
         }
     }
 
     pub(super) fn put_tombstone(&mut self, cert: Certificate) {
-        self.ledger.toggle(&cert, true);
+        self.ledger.toggle(&cert);
         if let Some(old) = self.removed.insert(cert.change.peer, cert) {
-            self.ledger.toggle(&old, false);
+            self.ledger.toggle(&old);
         }
+    }
+
+    /// Certificates held: admissions and removals.
+    pub(super) fn certificates(&self) -> usize {
+        self.pl.len() + self.removed.len()
     }
 
     /// Rebuilds this seed from its own store before it serves anything: the seed keys it
@@ -116,10 +121,11 @@ impl State {
         keys: impl IntoIterator<Item = (SocketAddr, PeerId)>,
         certs: impl IntoIterator<Item = Certificate>,
     ) {
+        let me = self.config.position(self.addr);
         for (addr, id) in keys {
             if let Some(i) = self.config.position(addr) {
-                // A key pinned in the config wins over a stored one.
-                if self.config.seeds[i].key.is_none() {
+                // A key pinned in the config wins over a stored one; our own is our own.
+                if Some(i) != me && self.config.seeds[i].key.is_none() {
                     self.seed_keys[i] = Some(id);
                 }
             }
@@ -134,6 +140,13 @@ impl State {
             peers: self.pl.len() as u64,
             removed: self.removed.len() as u64,
         });
+    }
+
+    /// Marks this seed as rebuilding: it started empty in place of a store it could not
+    /// read, so it holds none of the decisions it took part in. Until it has agreed with
+    /// another seed it votes no and coordinates nothing.
+    pub fn rebuild(&mut self) {
+        self.rebuilding = true;
     }
 
     /// Remembers a seed key learned first hand, durably.
@@ -157,20 +170,45 @@ impl State {
     }
 
     pub(super) fn send_root(&mut self, link: LinkId) {
-        let (root, count) = (self.ledger.root(), self.ledger.count());
-        self.io.send(link, Msg::SyncRoot { root, count });
+        self.exchanges.insert(link, (Exchange::RootSent, self.now));
+        let root = self.ledger.root();
+        self.io.send(link, Msg::SyncRoot { root, reply: false });
     }
 
     fn agreed_with(&mut self, seed: PeerId) {
         if let Some(i) = self.seed_index(seed) {
             self.agreed.insert(i, self.now);
         }
+        if self.rebuilding {
+            self.rebuilding = false;
+            let text = "caught up with another seed: voting and coordinating again".into();
+            self.io.event(Event::Notice { text });
+        }
     }
 
-    pub(super) fn on_sync_root(&mut self, link: LinkId, seed: PeerId, root: Digest) {
-        if root == self.ledger.root() {
+    pub(super) fn on_sync_root(&mut self, link: LinkId, seed: PeerId, root: Digest, reply: bool) {
+        let mine = self.ledger.root();
+        if reply {
+            // The answer to our own root: equal, or the race of a change in between.
+            if self.exchanges.get(&link).map(|e| e.0) == Some(Exchange::RootSent) {
+                self.exchanges.remove(&link);
+                if root == mine {
+                    self.agreed_with(seed);
+                }
+            }
+            return;
+        }
+        if root == mine {
             self.agreed_with(seed);
-        } else {
+            return self.io.send(link, Msg::SyncRoot { root, reply: true });
+        }
+        // At most one set of bucket hashes per link and sync interval.
+        let recent = self.exchanges.get(&link).is_some_and(|(e, at)| {
+            *e == Exchange::BucketsSent && *at + self.settings.sync_interval > self.now
+        });
+        if !recent {
+            self.exchanges
+                .insert(link, (Exchange::BucketsSent, self.now));
             self.io.send(link, Msg::SyncBuckets(self.ledger.hashes()));
         }
     }
@@ -180,6 +218,10 @@ impl State {
             let reason = format!("{} bucket hashes, not {BUCKETS}", theirs.len());
             return self.protocol_error(link, reason);
         }
+        if self.exchanges.get(&link).map(|e| e.0) != Some(Exchange::RootSent) {
+            return; // not asked for
+        }
+        self.exchanges.remove(&link);
         let differ: Vec<u8> = (0..=u8::MAX)
             .filter(|&b| theirs[usize::from(b)].0 != self.ledger.buckets[usize::from(b)])
             .collect();
@@ -196,6 +238,10 @@ impl State {
     }
 
     pub(super) fn on_sync_fetch(&mut self, link: LinkId, mut buckets: Vec<u8>) {
+        if self.exchanges.get(&link).map(|e| e.0) != Some(Exchange::BucketsSent) {
+            return; // not after our bucket hashes: not asked for
+        }
+        self.exchanges.remove(&link);
         buckets.sort_unstable();
         buckets.dedup();
         self.send_buckets(link, &buckets);
