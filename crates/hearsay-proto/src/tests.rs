@@ -2707,7 +2707,8 @@ fn a_catch_up_batch_applies_what_verifies_and_drops_what_does_not() {
 }
 
 /// PROTOCOL §12.4: a peer removed while it was cut off from every seed learns it when it
-/// links up to one again, and comes back at the next incarnation.
+/// links up to one again, and comes back at the next incarnation, with a join timeout of
+/// its own (the simulator's partition scenario found the peer giving up at once).
 #[test]
 fn a_peer_removed_while_cut_off_learns_it_when_it_links_up_again_and_comes_back() {
     let mut net = seeds_and_peers(2);
@@ -2730,11 +2731,20 @@ fn a_peer_removed_while_cut_off_learns_it_when_it_links_up_again_and_comes_back(
         );
     }
     assert!(!net.seed(seed_addr(0)).peer_list().contains_key(&id));
-    // Back: it redials its seeds, is told, and registers at incarnation 2.
+    // Away for longer than the join timeout, and back while two seeds are down: it is told
+    // at once, and waits for a quorum with a join timeout of its own instead of giving up.
+    net.run_for(peer_settings().join_timeout * 2);
+    net.take_down(seed_addr(1), true);
+    net.take_down(seed_addr(2), true);
     net.down.remove(&me);
     for link in mine {
         net.inject(me, Input::LinkDown { link });
     }
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.nodes[&me].stop, None, "it gave up at once");
+    // The seeds return: it is admitted at incarnation 2.
+    net.restart_seed(1, seed::Settings::default(), false);
+    net.restart_seed(2, seed::Settings::default(), false);
     net.run_for(Duration::from_secs(30));
     let cert = net.peer(me).certificate().cloned().expect("admitted again");
     assert_eq!((cert.change.incarnation, cert.change.addr), (2, me));

@@ -1,33 +1,41 @@
 //! hearsay's deterministic simulator (issue 6): the real seed and peer state machines of
-//! `hearsay-proto`, driven in virtual time over a simulated network.
+//! `hearsay-proto`, driven in virtual time over a simulated network, with faults, attackers
+//! and invariant checks.
 //!
 //! Every message goes through the real codec (`wire::encode` then `wire::decode`), so codec
-//! bugs show up here too. Latency and frame loss come from one seeded RNG, and every map
-//! whose order matters is a `BTreeMap`, so the same scenario and seed give the same trace,
-//! byte for byte. This first slice covers plain gossip with latency and loss; the fault
-//! and attack knobs of issue 6 build on it.
+//! bugs show up here too. Latency, loss and every fault come from one seeded RNG, and every
+//! map whose order matters is a `BTreeMap`, so the same scenario and seed give the same trace,
+//! byte for byte.
 
 #![deny(missing_docs)]
 
+mod adversary;
+mod check;
+
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use hearsay_proto::cert::SeedSet;
 use hearsay_proto::config::Config;
+use hearsay_proto::event::Event;
+use hearsay_proto::gossip::SharedChecks;
 use hearsay_proto::node::DialToken;
 use hearsay_proto::wire::{self, Msg};
-use hearsay_proto::{
-    peer, seed, Input, Keypair, LinkId, Machine, Output, PeerId, Remote, Role, Time,
-};
+use hearsay_proto::{peer, seed, Input, Keypair, LinkId, Output, PeerId, Remote, Role, Time};
+use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use adversary::{Forger, LyingSeed, SimMachine};
+
 /// What to simulate.
 #[derive(Clone, Debug)]
 pub struct Scenario {
-    /// Peers.
+    /// Peers that join at the start.
     pub peers: usize,
     /// Seeds.
     pub seeds: usize,
@@ -37,7 +45,7 @@ pub struct Scenario {
     pub latency_ms: (u64, u64),
     /// Share of frames lost on the wire. Links are TCP: a lost segment is sent again after a
     /// retransmission timeout ([`RTO`]), so a loss delays the frame and every later frame
-    /// on its link; frames are never dropped or reordered on a live link.
+    /// on its link; frames are never dropped, duplicated or reordered on a live link.
     pub loss: f64,
     /// Virtual time between two peers' starts.
     pub join_every: Duration,
@@ -45,18 +53,73 @@ pub struct Scenario {
     pub gossip_count: u32,
     /// Between two of a peer's messages.
     pub gossip_interval: Duration,
+    /// Peers' liveness round (suspicion after 3 missed rounds).
+    pub ping_interval: Duration,
     /// Virtual time to run; `None`: long enough for every peer to join, generate, and the
     /// gossip to settle ([`Scenario::natural_duration`]).
     pub duration: Option<Duration>,
+    /// Faults and attackers.
+    pub faults: Faults,
+    /// Check the invariants at every step (costs memory at large N).
+    pub check: bool,
 }
 
+/// Faults and attackers, all between `start` and `stop` (virtual time from the start).
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// When the faults begin.
+    pub start: Duration,
+    /// When they end: partitions heal, crashed peers restart (with `restart`).
+    pub stop: Duration,
+    /// Share of the peers crashed (killed) at `start`.
+    pub crash: f64,
+    /// Crashed peers start again at `stop`, at their next incarnation.
+    pub restart: bool,
+    /// Share of the peers cut off, with a minority of the seeds, from `start` to `stop`.
+    pub partition: f64,
+    /// Churn: every this long one peer leaves (killed) and a new one joins.
+    pub churn_every: Option<Duration>,
+    /// Colluding peers that report live peers dead, one report a second, with each other's
+    /// signed dead verdicts (at least 2 make a report).
+    pub liars: usize,
+    /// Peers whose every gossip frame is forged (altered after signing).
+    pub forgers: usize,
+    /// Seeds that vote yes to everything and send forged certificates (a minority).
+    pub lying_seeds: usize,
+}
+
+impl Faults {
+    fn any(&self) -> bool {
+        self.crash > 0.0
+            || self.partition > 0.0
+            || self.churn_every.is_some()
+            || self.liars > 0
+            || self.forgers > 0
+            || self.lying_seeds > 0
+    }
+}
+
+/// After the faults stop, this long to settle before the invariants of a healed network must
+/// hold: detection, removal, coming back, and overlay repair.
+pub const SETTLE: Duration = Duration::from_secs(15);
+
 impl Scenario {
-    /// Joins (twice over, for slow admissions), the gossip delay, the gossip rounds, and 30 s
-    /// to settle.
+    /// Joins (twice over, for slow admissions), the gossip delay, the gossip rounds, the
+    /// faults, and time to settle.
     pub fn natural_duration(&self) -> Duration {
         let joins = self.join_every * self.peers as u32;
-        let gossip = self.gossip_interval * self.gossip_count;
-        Duration::from_secs(3) + joins * 2 + gossip + Duration::from_secs(30)
+        let gossip = self.gossip_delay() + self.gossip_interval * self.gossip_count;
+        let faults = if self.faults.any() {
+            self.faults.stop + SETTLE
+        } else {
+            Duration::ZERO
+        };
+        Duration::from_secs(3) + joins + gossip.max(faults) + Duration::from_secs(30)
+    }
+
+    /// Everyone joins before anyone generates.
+    fn gossip_delay(&self) -> Duration {
+        self.join_every * self.peers as u32 + Duration::from_secs(2)
     }
 }
 
@@ -71,7 +134,10 @@ impl Default for Scenario {
             join_every: Duration::from_millis(50),
             gossip_count: 3,
             gossip_interval: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(1),
             duration: None,
+            faults: Faults::default(),
+            check: true,
         }
     }
 }
@@ -79,44 +145,92 @@ impl Default for Scenario {
 /// What a run measured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Metrics {
-    /// Peers admitted (holding their certificate).
+    /// Peers admitted (holding their certificate) at some point.
     pub admitted: usize,
-    /// Messages generated.
+    /// Messages generated by honest peers.
     pub messages: usize,
     /// First-time deliveries.
     pub deliveries: usize,
-    /// Of the deliveries owed (every message to every other peer admitted before it was
-    /// generated), the share made.
+    /// Of the deliveries owed (every honest message to every peer admitted before it was
+    /// generated and alive at the end), the share made.
     pub coverage: f64,
     /// Generation to delivery, in virtual ms: median, 99th percentile and largest.
     pub latency_ms: (u64, u64, u64),
+    /// Hops of each message's last delivery: median and largest.
+    pub hops_last: (u64, u64),
     /// Frames carrying a message, per message.
     pub frames_per_message: f64,
+    /// Relative message redundancy: frames per message over (receivers − 1), minus 1.
+    pub rmr: f64,
     /// Frames sent of any kind, and frames lost once (and sent again).
     pub frames: (u64, u64),
+    /// Start to certificate, per registration: median and 99th percentile (ms).
+    pub registration_ms: (u64, u64),
+    /// Peers crashed (churn included).
+    pub crashed: usize,
+    /// Peers that gave up and exited (could not register in time).
+    pub stopped: usize,
+    /// Crash to removal at the last honest seed: median and largest (ms).
+    pub detection_to_removal_ms: (u64, u64),
+    /// Peers (incarnations) removed by the honest seeds.
+    pub removals: usize,
+    /// Removals of a peer a quorum of seeds could reach.
+    pub false_removals: usize,
+    /// False accusations the honest seeds caught.
+    pub false_accusations: usize,
+    /// From the end of the faults to the last change of any honest seed's Peer List (ms).
+    pub seeds_agree_ms: u64,
+    /// Inputs and timers handled.
+    pub steps: u64,
+    /// Invariants that did not hold (the first 100), and how many in all.
+    pub violations: Vec<String>,
+    /// How many invariant violations in all.
+    pub violation_count: usize,
     /// blake3 of the whole event trace: the same scenario and seed give the same digest.
     pub trace_digest: String,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
-    /// A node gets an input.
-    Input(usize, InputKey),
-    /// A node's timer may be due.
-    Timer(usize),
-    /// Peer `n` starts.
+    /// A node gets an input (node, epoch, key).
+    Input(usize, u32, InputKey),
+    /// A node's timer may be due (node, epoch).
+    Timer(usize, u32),
+    /// Peer number `n` starts.
     Start(usize),
+    FaultsBegin,
+    FaultsEnd,
+    Churn,
+    Lie,
 }
 
 /// Inputs wait in a side table (they are not `Ord`); the queue holds their keys.
 type InputKey = u64;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Seed,
+    LyingSeed,
+    Peer,
+    Liar,
+    Forger,
+}
+
 struct SimNode {
-    machine: Box<dyn Machine>,
+    machine: Box<dyn SimMachine>,
+    key: Keypair,
     id: PeerId,
     role: Role,
+    kind: Kind,
     addr: SocketAddr,
     timer: Option<Time>,
+    /// Bumped at every crash: inputs and timers of an earlier life are dropped.
+    epoch: u32,
+    up: bool,
+    incarnation: u64,
+    /// On the cut-off side of a partition.
+    cut_off: bool,
+    crashed_at: Option<Time>,
 }
 
 struct End {
@@ -128,6 +242,8 @@ struct End {
 
 /// TCP's retransmission timeout, the delay a lost segment adds.
 pub const RTO: Duration = Duration::from_millis(200);
+/// How long a dial across a partition waits before it fails.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A running simulation.
 pub struct Sim {
@@ -136,22 +252,27 @@ pub struct Sim {
     rng: ChaCha8Rng,
     nodes: Vec<SimNode>,
     by_addr: BTreeMap<SocketAddr, usize>,
+    by_id: BTreeMap<PeerId, usize>,
     ends: BTreeMap<LinkId, End>,
+    /// Link ends held by an attacker outside its machine: what arrives there is dropped.
+    ghosts: BTreeSet<LinkId>,
     next_link: u64,
+    next_peer: usize,
     queue: BinaryHeap<Reverse<(Time, u64, Ev)>>,
     inputs: BTreeMap<InputKey, Input>,
     seq: u64,
     trace: blake3::Hasher,
-    /// (message id, born, origin node) and (message id, receiver, latency).
-    generated: Vec<(String, Time, usize)>,
-    received: Vec<(String, usize, u64)>,
-    admitted_at: BTreeMap<usize, Time>,
-    carried: u64,
-    frames: (u64, u64),
+    trace_out: Option<Box<dyn std::io::Write>>,
     config: Config,
+    seed_set: SeedSet,
+    checks: Arc<SharedChecks>,
+    partitioned: bool,
+    faults_over: Option<Time>,
+    log: check::Log,
 }
 
-const T0: Time = Time(1_700_000_000_000);
+/// Virtual time starts here (a Unix time in ms, so gossip timestamps look real).
+pub const T0: Time = Time(1_700_000_000_000);
 
 impl Sim {
     /// A simulation of `scenario`: seeds at 10.0.0.x:6000, peers at 10.1.x.y:7000 joining
@@ -162,33 +283,45 @@ impl Sim {
             .collect();
         let text: String = seeds.iter().map(|s| format!("{s}\n")).collect();
         let config = Config::parse("sim", &text).unwrap_or(Config { seeds: Vec::new() });
+        let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
+        let keys: Vec<Keypair> = (0..seeds.len())
+            .map(|_| Keypair::from_secret(rng.random()))
+            .collect();
+        let lying = scenario.faults.lying_seeds.min(seeds.len());
+        let liars: Vec<Keypair> = keys[seeds.len() - lying..].to_vec();
         let mut sim = Sim {
-            rng: ChaCha8Rng::seed_from_u64(scenario.seed),
-            scenario,
+            rng,
             now: T0,
             nodes: Vec::new(),
             by_addr: BTreeMap::new(),
+            by_id: BTreeMap::new(),
             ends: BTreeMap::new(),
+            ghosts: BTreeSet::new(),
             next_link: 1,
+            next_peer: scenario.peers,
             queue: BinaryHeap::new(),
             inputs: BTreeMap::new(),
             seq: 0,
             trace: blake3::Hasher::new(),
-            generated: Vec::new(),
-            received: Vec::new(),
-            admitted_at: BTreeMap::new(),
-            carried: 0,
-            frames: (0, 0),
+            trace_out: None,
+            seed_set: SeedSet {
+                n: seeds.len(),
+                keys: keys.iter().map(Keypair::id).collect(),
+            },
             config,
+            checks: Arc::new(SharedChecks::new(1 << 20)),
+            partitioned: false,
+            faults_over: None,
+            log: check::Log::default(),
+            scenario,
         };
-        for addr in seeds {
-            let key = Keypair::from_secret(sim.rng.random());
+        for (i, (addr, key)) in seeds.into_iter().zip(keys).enumerate() {
             let settings = seed::Settings {
                 rate_burst: (64 + 2 * sim.scenario.peers) as u32,
                 ..seed::Settings::default()
             };
             let rng_seed = sim.rng.random();
-            let machine = seed::State::new(
+            let state = seed::State::new(
                 T0,
                 key.clone(),
                 addr,
@@ -196,28 +329,63 @@ impl Sim {
                 settings,
                 rng_seed,
             );
-            if let Ok(m) = machine {
-                sim.add(Box::new(m), key.id(), Role::Seed, addr);
-            }
+            let Ok(state) = state else { continue };
+            let (machine, kind): (Box<dyn SimMachine>, Kind) = if i >= sim.scenario.seeds - lying {
+                let m = LyingSeed::new(state, key.clone(), liars.clone(), T0);
+                (Box::new(m), Kind::LyingSeed)
+            } else {
+                (Box::new(state), Kind::Seed)
+            };
+            sim.add(machine, key, Role::Seed, kind, addr, 0);
         }
         for n in 0..sim.scenario.peers {
             let at = T0 + Duration::from_secs(1) + sim.scenario.join_every * n as u32;
             sim.schedule(at, Ev::Start(n));
         }
+        if sim.scenario.faults.any() {
+            let f = &sim.scenario.faults;
+            let (start, stop) = (T0 + f.start, T0 + f.stop.max(f.start));
+            sim.schedule(start, Ev::FaultsBegin);
+            sim.schedule(stop, Ev::FaultsEnd);
+        }
         sim
     }
 
-    fn add(&mut self, machine: Box<dyn Machine>, id: PeerId, role: Role, addr: SocketAddr) {
+    /// Writes every event as a JSON line of the `--events` format to `out`.
+    pub fn with_trace(mut self, out: Box<dyn std::io::Write>) -> Sim {
+        self.trace_out = Some(out);
+        self
+    }
+
+    fn add(
+        &mut self,
+        machine: Box<dyn SimMachine>,
+        key: Keypair,
+        role: Role,
+        kind: Kind,
+        addr: SocketAddr,
+        incarnation: u64,
+    ) -> usize {
         let n = self.nodes.len();
+        let id = key.id();
         self.nodes.push(SimNode {
             machine,
+            key,
             id,
             role,
+            kind,
             addr,
             timer: None,
+            epoch: 0,
+            up: true,
+            incarnation,
+            cut_off: false,
+            crashed_at: None,
         });
         self.by_addr.insert(addr, n);
+        self.by_id.insert(id, n);
         self.after_input(n);
+        n
     }
 
     fn schedule(&mut self, at: Time, ev: Ev) {
@@ -229,7 +397,8 @@ impl Sim {
         self.seq += 1;
         let key = self.seq;
         self.inputs.insert(key, input);
-        self.schedule(at, Ev::Input(node, key));
+        let epoch = self.nodes[node].epoch;
+        self.schedule(at, Ev::Input(node, epoch, key));
     }
 
     fn latency(&mut self) -> Duration {
@@ -237,28 +406,71 @@ impl Sim {
         Duration::from_millis(self.rng.random_range(lo..=hi.max(lo)))
     }
 
-    fn start_peer(&mut self, n: usize) {
-        let addr = SocketAddr::from(([10, 1, (n / 250) as u8, (n % 250 + 1) as u8], 7000));
-        let key = Keypair::from_secret(self.rng.random());
-        let settings = peer::Settings {
-            gossip_count: self.scenario.gossip_count,
-            gossip_interval: self.scenario.gossip_interval,
-            // Everyone joins before anyone generates.
-            gossip_delay: self.scenario.join_every * self.scenario.peers as u32
-                + Duration::from_secs(2),
+    fn peer_settings(&self) -> peer::Settings {
+        let s = &self.scenario;
+        peer::Settings {
+            gossip_count: s.gossip_count,
+            gossip_interval: s.gossip_interval,
+            gossip_delay: s.gossip_delay(),
+            ping_interval: s.ping_interval,
             ..peer::Settings::default()
+        }
+    }
+
+    /// Starts peer number `n` at its own address, or restarts node `again` at its next
+    /// incarnation.
+    fn start_peer(&mut self, n: usize, again: Option<usize>) {
+        let (key, addr, incarnation) = match again {
+            Some(i) => {
+                let node = &self.nodes[i];
+                (node.key.clone(), node.addr, node.incarnation + 1)
+            }
+            None => {
+                let addr = SocketAddr::from(([10, 1, (n / 250) as u8, (n % 250 + 1) as u8], 7000));
+                (Keypair::from_secret(self.rng.random()), addr, 1)
+            }
         };
+        let mut settings = self.peer_settings();
+        if again.is_some() {
+            // A restarted peer generates nothing more: its messages would not be new.
+            settings.gossip_count = 0;
+        }
         let rng_seed = self.rng.random();
-        let m = peer::State::new(
+        let mut state = peer::State::new(
             self.now,
             key.clone(),
             addr,
-            1,
+            incarnation,
             self.config.clone(),
             settings,
             rng_seed,
         );
-        self.add(Box::new(m), key.id(), Role::Peer, addr);
+        state.share_checks(self.checks.clone());
+        let f = &self.scenario.faults;
+        let kind = match again {
+            Some(i) => self.nodes[i].kind,
+            None if n < f.liars => Kind::Liar,
+            None if n < f.liars + f.forgers => Kind::Forger,
+            None => Kind::Peer,
+        };
+        let machine: Box<dyn SimMachine> = match kind {
+            Kind::Forger => Box::new(Forger(state)),
+            _ => Box::new(state),
+        };
+        match again {
+            Some(i) => {
+                let node = &mut self.nodes[i];
+                node.machine = machine;
+                node.incarnation = incarnation;
+                node.up = true;
+                node.timer = None;
+                node.crashed_at = None;
+                self.after_input(i);
+            }
+            None => {
+                self.add(machine, key, Role::Peer, kind, addr, incarnation);
+            }
+        }
     }
 
     /// Carries out a node's outputs and re-arms its timer.
@@ -270,7 +482,8 @@ impl Sim {
         if next != self.nodes[n].timer {
             self.nodes[n].timer = next;
             if let Some(t) = next {
-                self.schedule(t.max(self.now), Ev::Timer(n));
+                let epoch = self.nodes[n].epoch;
+                self.schedule(t.max(self.now), Ev::Timer(n, epoch));
             }
         }
     }
@@ -285,27 +498,44 @@ impl Sim {
         }
     }
 
+    /// Whether a partition separates nodes `a` and `b` now.
+    fn cut(&self, a: usize, b: usize) -> bool {
+        self.partitioned && self.nodes[a].cut_off != self.nodes[b].cut_off
+    }
+
+    fn honest_seed(&self, n: usize) -> bool {
+        self.nodes[n].kind == Kind::Seed
+    }
+
     fn carry_out(&mut self, n: usize, out: Output) {
         match out {
             Output::Send { link, msg } => {
-                if !self.ends.contains_key(&link) {
+                let Some(end) = self.ends.get(&link) else {
                     return;
-                }
-                self.frames.0 += 1;
-                if matches!(msg, Msg::Gossip(_)) {
-                    self.carried += 1;
+                };
+                self.log.frames.0 += 1;
+                if let Msg::Gossip(g) = &msg {
+                    self.log.carried += 1;
+                    if self.scenario.check {
+                        let pair = link.0.min(end.other.0);
+                        self.log.crossed(pair, &g.id(), g.hops);
+                    }
                 }
                 // Through the real codec, both ways.
                 let Ok(msg) = wire::decode::<Msg>(&wire::encode(&msg)) else {
+                    self.log
+                        .violation(format!("a {} did not survive the codec", msg.name()));
                     return;
                 };
                 let mut delay = self.latency();
                 if self.rng.random::<f64>() < self.scenario.loss {
-                    self.frames.1 += 1;
+                    self.log.frames.1 += 1;
                     delay += RTO;
                 }
                 let (to, other, at) = self.in_order(link, delay);
-                self.deliver(at, to, Input::Frame { link: other, msg });
+                if !self.ghosts.contains(&other) {
+                    self.deliver(at, to, Input::Frame { link: other, msg });
+                }
             }
             Output::Dial { token, addr } => self.dial(n, token, addr),
             Output::Close { link } => {
@@ -315,23 +545,32 @@ impl Sim {
                     let (to, other, at) = self.in_order(link, delay);
                     self.ends.remove(&link);
                     self.ends.remove(&other);
-                    self.deliver(at, to, Input::LinkDown { link: other });
+                    if !self.ghosts.contains(&other) {
+                        self.deliver(at, to, Input::LinkDown { link: other });
+                    }
                 }
             }
             Output::Echo { ip } => {
+                let answered = self
+                    .by_addr
+                    .range(SocketAddr::new(ip, 0)..=SocketAddr::new(ip, u16::MAX))
+                    .any(|(_, &m)| self.nodes[m].up && !self.cut(n, m));
                 let at = self.now + self.latency() * 2;
-                self.deliver(
-                    at,
-                    n,
-                    Input::Echo {
-                        ip,
-                        answered: Some(true),
-                    },
-                );
+                let answered = Some(answered);
+                self.deliver(at, n, Input::Echo { ip, answered });
+            }
+            Output::Persist(record) => {
+                if self.honest_seed(n) {
+                    self.on_persist(n, record);
+                }
             }
             Output::Event(e) => self.on_event(n, &e),
-            // Seeds in the simulator do not crash yet, so nothing needs to be kept.
-            Output::Persist(_) | Output::Reply(_) | Output::Stop(_) => {}
+            // The process exits (a peer that could not register in time).
+            Output::Stop(_) => {
+                self.log.stops += 1;
+                self.crash(n);
+            }
+            Output::Reply(_) => {}
         }
     }
 
@@ -347,69 +586,288 @@ impl Sim {
         (end.node, end.other, at)
     }
 
+    /// A new link between `n` (holding the first id) and `m`, up at `at`.
+    fn link(&mut self, n: usize, m: usize, at: Time) -> (LinkId, LinkId) {
+        let (a, b) = (LinkId(self.next_link), LinkId(self.next_link + 1));
+        self.next_link += 2;
+        let end = |node, other| End {
+            node,
+            other,
+            busy_until: at,
+        };
+        self.ends.insert(a, end(m, b));
+        self.ends.insert(b, end(n, a));
+        (a, b)
+    }
+
     fn dial(&mut self, n: usize, token: DialToken, addr: SocketAddr) {
         // Connect and handshake: two round trips.
         let rtt = self.latency() * 2;
         let at = self.now + rtt * 2;
-        let Some(&m) = self.by_addr.get(&addr) else {
-            let reason = "connection refused".to_string();
-            return self.deliver(at, n, Input::DialFailed { token, reason });
+        let target = self.by_addr.get(&addr).copied();
+        let m = match target {
+            Some(m) if self.cut(n, m) => {
+                let reason = "no answer within 3s".to_string();
+                let at = self.now + DIAL_TIMEOUT;
+                return self.deliver(at, n, Input::DialFailed { token, reason });
+            }
+            Some(m) if self.nodes[m].up => m,
+            _ => {
+                let reason = "connection refused".to_string();
+                return self.deliver(at, n, Input::DialFailed { token, reason });
+            }
         };
-        let (a, b) = (LinkId(self.next_link), LinkId(self.next_link + 1));
-        self.next_link += 2;
-        self.ends.insert(
-            a,
-            End {
-                node: m,
-                other: b,
-                busy_until: at,
-            },
-        );
-        self.ends.insert(
-            b,
-            End {
-                node: n,
-                other: a,
-                busy_until: at,
-            },
-        );
+        let (a, b) = self.link(n, m, at);
         let (rm, rn) = (self.remote(m), self.remote(n));
-        self.deliver(
-            at,
-            n,
-            Input::LinkUp {
-                link: a,
-                remote: rm,
-                dial: Some(token),
-            },
-        );
-        self.deliver(
-            at,
-            m,
-            Input::LinkUp {
-                link: b,
-                remote: rn,
-                dial: None,
-            },
-        );
+        let up = |link, remote, dial| Input::LinkUp { link, remote, dial };
+        self.deliver(at, n, up(a, rm, Some(token)));
+        self.deliver(at, m, up(b, rn, None));
     }
 
-    fn on_event(&mut self, n: usize, e: &hearsay_proto::event::Event) {
-        use hearsay_proto::event::Event as E;
-        let line = format!(
-            "{} {} {}\n",
-            self.now.0,
-            n,
-            serde_json::to_string(e).unwrap_or_default()
-        );
-        self.trace.update(line.as_bytes());
-        match e {
-            E::Registered { .. } => {
-                self.admitted_at.entry(n).or_insert(self.now);
+    /// Closes every link whose two holders `doomed` names, telling each holder that is up,
+    /// as a host does when its peer's process dies (or a partition cuts the path).
+    fn close_links(&mut self, doomed: &[(LinkId, LinkId, usize, usize)]) {
+        for &(a, b, ha, hb) in doomed {
+            self.ends.remove(&a);
+            self.ends.remove(&b);
+            for (link, holder) in [(a, ha), (b, hb)] {
+                if self.nodes[holder].up && !self.ghosts.contains(&link) {
+                    let at = self.now + self.latency();
+                    self.deliver(at, holder, Input::LinkDown { link });
+                }
             }
-            E::GossipGenerated { id, .. } => self.generated.push((id.clone(), self.now, n)),
-            E::GossipReceived { id, latency_ms, .. } => {
-                self.received.push((id.clone(), n, *latency_ms))
+        }
+    }
+
+    /// Every link once, as (link, other end, holder of link, holder of other end).
+    fn links_where(
+        &self,
+        pick: impl Fn(usize, usize) -> bool,
+    ) -> Vec<(LinkId, LinkId, usize, usize)> {
+        (self.ends.iter())
+            .filter(|(l, e)| l.0 < e.other.0)
+            .filter_map(|(l, e)| Some((*l, e.other, self.ends.get(&e.other)?.node, e.node)))
+            .filter(|&(_, _, a, b)| pick(a, b))
+            .collect()
+    }
+
+    fn crash(&mut self, n: usize) {
+        let node = &mut self.nodes[n];
+        node.up = false;
+        node.epoch += 1;
+        node.timer = None;
+        node.crashed_at = Some(self.now);
+        self.log.crashes.push((node.id, node.incarnation, self.now));
+        let doomed = self.links_where(|a, b| a == n || b == n);
+        self.close_links(&doomed);
+    }
+
+    fn live_peers(&self, kinds: &[Kind]) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up && kinds.contains(&self.nodes[i].kind))
+            .collect()
+    }
+
+    fn on_faults_begin(&mut self) {
+        let f = self.scenario.faults.clone();
+        let victims = self.live_peers(&[Kind::Peer]);
+        if f.crash > 0.0 {
+            let k = ((victims.len() as f64) * f.crash).round() as usize;
+            let chosen: Vec<usize> = victims.choose_multiple(&mut self.rng, k).copied().collect();
+            for n in chosen {
+                self.crash(n);
+            }
+        }
+        if f.partition > 0.0 {
+            let peers = self.live_peers(&[Kind::Peer, Kind::Forger]);
+            let k = ((peers.len() as f64) * f.partition).round() as usize;
+            let side: Vec<usize> = peers.choose_multiple(&mut self.rng, k).copied().collect();
+            for n in side {
+                self.nodes[n].cut_off = true;
+            }
+            // A minority of the seeds, honest ones first from the end.
+            let minority = (self.scenario.seeds - 1) / 2;
+            for n in (0..self.scenario.seeds).rev().take(minority) {
+                self.nodes[n].cut_off = true;
+            }
+            self.partitioned = true;
+            self.log.were_cut = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].cut_off)
+                .collect();
+            let doomed = self.links_where(|a, b| self.cut(a, b));
+            self.close_links(&doomed);
+        }
+        if let Some(every) = f.churn_every {
+            self.schedule(self.now + every, Ev::Churn);
+        }
+        if f.liars >= 2 {
+            self.schedule(self.now + Duration::from_secs(1), Ev::Lie);
+        }
+    }
+
+    fn on_faults_end(&mut self) {
+        if self.partitioned {
+            self.log.healed_at = Some(self.now);
+        }
+        self.partitioned = false;
+        for node in &mut self.nodes {
+            node.cut_off = false;
+        }
+        self.faults_over = Some(self.now);
+        if self.scenario.faults.restart {
+            let down: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| !self.nodes[i].up && self.nodes[i].role == Role::Peer)
+                .collect();
+            for n in down {
+                self.start_peer(0, Some(n));
+            }
+        }
+    }
+
+    fn faults_on(&self) -> bool {
+        self.faults_over.is_none()
+    }
+
+    fn on_churn(&mut self) {
+        if !self.faults_on() {
+            return;
+        }
+        let live = self.live_peers(&[Kind::Peer]);
+        if let Some(&n) = live.choose(&mut self.rng) {
+            self.crash(n);
+        }
+        let n = self.next_peer;
+        self.next_peer += 1;
+        self.start_peer(n, None);
+        if let Some(every) = self.scenario.faults.churn_every {
+            self.schedule(self.now + every, Ev::Churn);
+        }
+    }
+
+    /// One false dead-node report, by one liar with all liars' verdicts, to every seed.
+    fn on_lie(&mut self) {
+        if !self.faults_on() {
+            return;
+        }
+        self.schedule(self.now + Duration::from_secs(1), Ev::Lie);
+        let liars = self.live_peers(&[Kind::Liar]);
+        let targets: Vec<usize> = self
+            .live_peers(&[Kind::Peer])
+            .into_iter()
+            .filter(|&i| {
+                self.nodes[i]
+                    .machine
+                    .peer()
+                    .is_some_and(|p| p.certificate().is_some())
+            })
+            .collect();
+        let Some(&t) = targets.choose(&mut self.rng) else {
+            return;
+        };
+        if liars.len() < 2 {
+            return;
+        }
+        let keys: Vec<(&Keypair, SocketAddr)> = (liars.iter())
+            .map(|&i| (&self.nodes[i].key, self.nodes[i].addr))
+            .collect();
+        let target = &self.nodes[t];
+        let suspect = (target.id, target.addr, target.incarnation);
+        let report = adversary::false_report(&keys, suspect, self.now);
+        self.log.lies += 1;
+        let reporter = liars[0];
+        for s in 0..self.scenario.seeds {
+            if !self.nodes[s].up || self.cut(reporter, s) {
+                continue;
+            }
+            // A link of the liar's own, outside its machine.
+            let at = self.now + self.latency() * 4;
+            let (mine, theirs) = self.link(reporter, s, at);
+            self.ghosts.insert(mine);
+            let remote = self.remote(reporter);
+            self.deliver(
+                at,
+                s,
+                Input::LinkUp {
+                    link: theirs,
+                    remote,
+                    dial: None,
+                },
+            );
+            let msg = Msg::DeadReport(Box::new(report.clone()));
+            self.carry_out(reporter, Output::Send { link: mine, msg });
+        }
+    }
+
+    fn on_persist(&mut self, n: usize, record: seed::Record) {
+        let seed::Record::Certificate(cert) = record else {
+            return;
+        };
+        self.log.pl_changed = self.now;
+        if !self.scenario.check {
+            return;
+        }
+        if let Err(e) = cert.verify(&self.seed_set) {
+            let c = cert.change;
+            self.log.violation(format!(
+                "seed {} applied a certificate that does not verify ({e}): {} {} at {}",
+                self.nodes[n].addr,
+                c.op_name(),
+                c.peer,
+                c.addr
+            ));
+        }
+        if cert.change.op == hearsay_proto::cert::Op::Remove {
+            let c = cert.change;
+            self.log
+                .removals
+                .entry((c.peer, c.incarnation))
+                .or_default()
+                .push(self.now);
+            self.check_removal(n, c.peer, c.incarnation);
+        }
+    }
+
+    fn on_event(&mut self, n: usize, e: &Event) {
+        let node = &self.nodes[n];
+        let role = if node.role == Role::Seed {
+            "seed"
+        } else {
+            "peer"
+        };
+        let line = e.json(self.now, &node.addr.to_string(), role);
+        self.trace.update(line.as_bytes());
+        if let Some(out) = &mut self.trace_out {
+            let _ = out.write_all(line.as_bytes());
+        }
+        let forger = node.kind == Kind::Forger;
+        match e {
+            Event::Registered { latency_ms, .. } => {
+                self.log.admitted_at.insert(n, self.now);
+                self.log.ever_admitted.insert(n);
+                self.log.registration_ms.push(*latency_ms);
+            }
+            Event::GossipGenerated { id, .. } => {
+                self.log.generated_ids.insert(id.clone());
+                if !forger {
+                    self.log.generated.push((id.clone(), self.now, n));
+                }
+            }
+            Event::GossipReceived {
+                id,
+                latency_ms,
+                hops,
+                ..
+            } => {
+                if self.scenario.check && !self.log.generated_ids.contains(id) {
+                    self.log.violation(format!(
+                        "peer {} delivered {id}, which nobody generated",
+                        node.addr
+                    ));
+                }
+                self.log.received.push((id.clone(), n, *latency_ms, *hops));
+            }
+            Event::FalseAccusation { .. } if self.honest_seed(n) => {
+                self.log.false_accusations += 1;
             }
             _ => {}
         }
@@ -427,70 +885,42 @@ impl Sim {
                 break;
             }
             self.now = at;
+            self.log.steps += 1;
             match ev {
-                Ev::Start(n) => self.start_peer(n),
-                Ev::Input(n, key) => {
-                    if let Some(input) = self.inputs.remove(&key) {
-                        self.nodes[n].machine.handle(at, input);
+                Ev::Start(n) => self.start_peer(n, None),
+                Ev::Input(n, epoch, key) => {
+                    let input = self.inputs.remove(&key);
+                    if let Some(input) = input.filter(|_| self.nodes[n].epoch == epoch) {
+                        if self.nodes[n].up {
+                            self.nodes[n].machine.handle(at, input);
+                            self.after_input(n);
+                        }
+                    }
+                }
+                Ev::Timer(n, epoch) => {
+                    let node = &mut self.nodes[n];
+                    if node.up && node.epoch == epoch && node.timer.is_some_and(|t| t <= at) {
+                        node.timer = None;
+                        node.machine.handle(at, Input::Timeout);
                         self.after_input(n);
                     }
                 }
-                Ev::Timer(n) => {
-                    if self.nodes[n].timer.is_some_and(|t| t <= at) {
-                        self.nodes[n].timer = None;
-                        self.nodes[n].machine.handle(at, Input::Timeout);
-                        self.after_input(n);
-                    }
-                }
+                Ev::FaultsBegin => self.on_faults_begin(),
+                Ev::FaultsEnd => self.on_faults_end(),
+                Ev::Churn => self.on_churn(),
+                Ev::Lie => self.on_lie(),
             }
+        }
+        self.now = self.now.max(end);
+        if let Some(out) = &mut self.trace_out {
+            let _ = out.flush();
+        }
+        if self.scenario.check {
+            self.check_healed();
         }
         self.metrics()
     }
-
-    fn metrics(self) -> Metrics {
-        let mut got: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (id, n, _) in &self.received {
-            got.entry(id).or_default().push(*n);
-        }
-        let (mut owed, mut made) = (0usize, 0usize);
-        for (id, born, origin) in &self.generated {
-            let receivers = got.get(id.as_str());
-            for (n, at) in &self.admitted_at {
-                if n != origin && at <= born {
-                    owed += 1;
-                    made += usize::from(receivers.is_some_and(|r| r.contains(n)));
-                }
-            }
-        }
-        let mut lat: Vec<u64> = self.received.iter().map(|(_, _, l)| *l).collect();
-        lat.sort_unstable();
-        let pick = |p: f64| {
-            lat.get(((lat.len().max(1) - 1) as f64 * p).round() as usize)
-                .copied()
-                .unwrap_or(0)
-        };
-        let messages = self.generated.len();
-        Metrics {
-            admitted: self.admitted_at.len(),
-            messages,
-            deliveries: self.received.len(),
-            coverage: if owed == 0 {
-                1.0
-            } else {
-                made as f64 / owed as f64
-            },
-            latency_ms: (pick(0.5), pick(0.99), lat.last().copied().unwrap_or(0)),
-            frames_per_message: if messages == 0 {
-                0.0
-            } else {
-                self.carried as f64 / messages as f64
-            },
-            frames: self.frames,
-            trace_digest: self.trace.finalize().to_hex().to_string(),
-        }
-    }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

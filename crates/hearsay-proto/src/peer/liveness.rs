@@ -480,6 +480,9 @@ impl State {
         self.incarnation = c.incarnation + 1;
         self.cert = None;
         self.registered_with.clear();
+        // The new incarnation gets the whole join timeout: the old start would make a peer
+        // that was cut off for long give up at once.
+        self.started = self.now;
         let text = format!(
             "removed by the seeds at incarnation {} while alive: registering again at incarnation {}",
             c.incarnation, self.incarnation

@@ -1,0 +1,298 @@
+//! What a run records, the invariants checked as it goes and once it has healed, and the
+//! metrics (issue 6).
+//!
+//! At every step:
+//! - no Peer List change without a valid certificate: every certificate an honest seed
+//!   persists verifies against the real seed keys;
+//! - no removal of a peer a quorum of seeds can reach: when an honest seed removes a peer,
+//!   that incarnation is dead, or was cut off by a partition lately;
+//! - no message crosses a link twice (either way);
+//! - no peer delivers a message nobody generated (forged gossip).
+//!
+//! Once the faults have stopped and [`SETTLE`] has passed: every honest seed holds the same
+//! Peer List, and it is exactly the live peers; the overlay of live peers is connected; and
+//! every live peer has every message generated after that (and after it joined).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use hearsay_proto::gossip::MsgId;
+use hearsay_proto::{PeerId, Role, Time};
+
+use crate::{Metrics, Sim, SETTLE};
+
+/// Violations kept word for word; the rest are counted.
+const KEEP: usize = 100;
+/// How long after a partition heals a removal decided during it may still commit.
+const GRACE: Duration = Duration::from_secs(20);
+
+/// What a run records for the checks and the metrics.
+#[derive(Default)]
+pub(crate) struct Log {
+    pub frames: (u64, u64),
+    pub carried: u64,
+    /// (link pair, message) pairs that crossed.
+    crossed: HashSet<(u64, [u8; 32])>,
+    pub violations: Vec<String>,
+    pub violation_count: usize,
+    /// When each node's current incarnation was admitted.
+    pub admitted_at: BTreeMap<usize, Time>,
+    pub ever_admitted: BTreeSet<usize>,
+    pub registration_ms: Vec<u64>,
+    pub generated_ids: HashSet<String>,
+    /// Honest messages: (id, born, origin).
+    pub generated: Vec<(String, Time, usize)>,
+    /// (id, receiver, latency ms, hops).
+    pub received: Vec<(String, usize, u64, u16)>,
+    /// (peer, incarnation, when).
+    pub crashes: Vec<(PeerId, u64, Time)>,
+    /// When each honest seed removed each (peer, incarnation).
+    pub removals: BTreeMap<(PeerId, u64), Vec<Time>>,
+    pub false_removals: usize,
+    pub false_accusations: usize,
+    pub stops: usize,
+    pub lies: u64,
+    /// The last change of any honest seed's Peer List.
+    pub pl_changed: Time,
+    pub steps: u64,
+    /// Nodes on the cut-off side of the partition, and when it healed.
+    pub were_cut: BTreeSet<usize>,
+    pub healed_at: Option<Time>,
+}
+
+impl Log {
+    pub fn violation(&mut self, what: String) {
+        self.violation_count += 1;
+        if self.violations.len() < KEEP {
+            self.violations.push(what);
+        }
+    }
+
+    /// A message crossed the link pair `pair`: the second time is a violation.
+    pub fn crossed(&mut self, pair: u64, id: &MsgId, hops: u16) {
+        if !self.crossed.insert((pair, id.0)) {
+            self.violation(format!(
+                "message {} crossed link {pair} a second time (hop {hops})",
+                hex(&id.0)
+            ));
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().take(4).map(|x| format!("{x:02x}")).collect()
+}
+
+/// The `p` quantile of sorted `xs` (0 when empty).
+fn pick(xs: &[u64], p: f64) -> u64 {
+    xs.get(((xs.len().max(1) - 1) as f64 * p).round() as usize)
+        .copied()
+        .unwrap_or(0)
+}
+
+impl Sim {
+    /// An honest seed removed `peer` at `incarnation`: that must be a dead incarnation, or
+    /// one a partition cut off from a quorum of seeds lately.
+    pub(crate) fn check_removal(&mut self, seed: usize, peer: PeerId, incarnation: u64) {
+        let Some(&n) = self.by_id.get(&peer) else {
+            return;
+        };
+        let node = &self.nodes[n];
+        let live = node.up && node.incarnation == incarnation;
+        let cut = self.log.were_cut.contains(&n)
+            && (self.partitioned || self.log.healed_at.is_some_and(|h| self.now <= h + GRACE));
+        if live && !cut {
+            self.log.false_removals += 1;
+            let what = format!(
+                "seed {} removed {} ({}), alive and reachable",
+                self.nodes[seed].addr, node.addr, node.id
+            );
+            self.log.violation(what);
+        }
+    }
+
+    fn honest_seeds(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.honest_seed(i))
+            .collect()
+    }
+
+    /// Live peers holding a certificate.
+    fn live_members(&self) -> BTreeMap<PeerId, usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up && self.nodes[i].role == Role::Peer)
+            .filter(|&i| (self.nodes[i].machine.peer()).is_some_and(|p| p.certificate().is_some()))
+            .map(|i| (self.nodes[i].id, i))
+            .collect()
+    }
+
+    /// The invariants of a healed network, checked at the end of a run that left them time.
+    pub(crate) fn check_healed(&mut self) {
+        let after = match self.faults_over {
+            Some(t) => t + SETTLE,
+            None if self.scenario.faults.any() => return,
+            None => crate::T0,
+        };
+        if self.now < after {
+            return;
+        }
+        // Every honest seed holds the same Peer List, and it is exactly the live peers.
+        let seeds = self.honest_seeds();
+        let pls: Vec<BTreeMap<PeerId, (std::net::SocketAddr, u64)>> = (seeds.iter())
+            .filter_map(|&s| self.nodes[s].machine.seed())
+            .map(|s| {
+                (s.peer_list().iter())
+                    .map(|(id, m)| (*id, (m.addr, m.incarnation)))
+                    .collect()
+            })
+            .collect();
+        for (k, pl) in pls.iter().enumerate().skip(1) {
+            if *pl != pls[0] {
+                let (a, b) = (self.nodes[seeds[0]].addr, self.nodes[seeds[k]].addr);
+                let what = format!("seeds {a} and {b} hold different Peer Lists after healing");
+                self.log.violation(what);
+            }
+        }
+        let live = self.live_members();
+        if let Some(pl) = pls.first() {
+            let held: BTreeSet<&PeerId> = pl.keys().collect();
+            let want: BTreeSet<&PeerId> = live.keys().collect();
+            for id in held.difference(&want) {
+                self.log
+                    .violation(format!("the Peer List holds {id}, which is not alive"));
+            }
+            for id in want.difference(&held) {
+                self.log
+                    .violation(format!("live peer {id} is missing from the Peer List"));
+            }
+        }
+        // The overlay of live peers is connected.
+        let mut seen = BTreeSet::new();
+        let mut todo: VecDeque<PeerId> = live.keys().next().copied().into_iter().collect();
+        seen.extend(todo.iter().copied());
+        while let Some(id) = todo.pop_front() {
+            let Some(p) = self.nodes[live[&id]].machine.peer() else {
+                continue;
+            };
+            for m in p.neighbors() {
+                if live.contains_key(&m) && seen.insert(m) {
+                    todo.push_back(m);
+                }
+            }
+        }
+        if seen.len() != live.len() {
+            let what = format!(
+                "the overlay of the {} live peers is not connected ({} reachable from one)",
+                live.len(),
+                seen.len()
+            );
+            self.log.violation(what);
+        }
+        // Every live peer has every message generated after healing and after it joined.
+        let mut got: HashMap<&str, BTreeSet<usize>> = HashMap::new();
+        for (id, n, _, _) in &self.log.received {
+            got.entry(id.as_str()).or_default().insert(*n);
+        }
+        let mut missing = Vec::new();
+        for (id, born, origin) in &self.log.generated {
+            if *born < after {
+                continue;
+            }
+            for &n in live.values() {
+                let joined = self.log.admitted_at.get(&n).is_some_and(|t| t <= born);
+                let has = got.get(id.as_str()).is_some_and(|r| r.contains(&n));
+                if n != *origin && joined && !has {
+                    missing.push(format!(
+                        "peer {} never got message {id:.8}",
+                        self.nodes[n].addr
+                    ));
+                }
+            }
+        }
+        for m in missing {
+            self.log.violation(m);
+        }
+    }
+
+    pub(crate) fn metrics(self) -> Metrics {
+        let log = &self.log;
+        let mut got: HashMap<&str, Vec<(usize, u64, u16)>> = HashMap::new();
+        for (id, n, lat, hops) in &log.received {
+            got.entry(id.as_str()).or_default().push((*n, *lat, *hops));
+        }
+        let (mut owed, mut made) = (0usize, 0usize);
+        let mut hops_last = Vec::new();
+        for (id, born, origin) in &log.generated {
+            let receivers = got.get(id.as_str());
+            for (n, at) in &log.admitted_at {
+                if n != origin && at <= born && self.nodes[*n].up {
+                    owed += 1;
+                    made += usize::from(receivers.is_some_and(|r| r.iter().any(|x| x.0 == *n)));
+                }
+            }
+            if let Some(last) = receivers.and_then(|r| r.iter().max_by_key(|x| (x.1, x.2))) {
+                hops_last.push(u64::from(last.2));
+            }
+        }
+        hops_last.sort_unstable();
+        let mut lat: Vec<u64> = log.received.iter().map(|r| r.2).collect();
+        lat.sort_unstable();
+        let mut reg = log.registration_ms.clone();
+        reg.sort_unstable();
+        let honest = self.honest_seeds().len();
+        let mut removal: Vec<u64> = (log.crashes.iter())
+            .filter_map(|(id, inc, at)| {
+                let times = log.removals.get(&(*id, *inc))?;
+                let last = times.iter().max()?;
+                (times.len() >= honest).then(|| last.since(*at).as_millis() as u64)
+            })
+            .collect();
+        removal.sort_unstable();
+        let messages = log.generated.len();
+        let deliveries = log.received.len();
+        Metrics {
+            admitted: log.ever_admitted.len(),
+            messages,
+            deliveries,
+            coverage: if owed == 0 {
+                1.0
+            } else {
+                made as f64 / owed as f64
+            },
+            latency_ms: (
+                pick(&lat, 0.5),
+                pick(&lat, 0.99),
+                lat.last().copied().unwrap_or(0),
+            ),
+            hops_last: (
+                pick(&hops_last, 0.5),
+                hops_last.last().copied().unwrap_or(0),
+            ),
+            frames_per_message: if messages == 0 {
+                0.0
+            } else {
+                log.carried as f64 / messages as f64
+            },
+            rmr: if deliveries == 0 {
+                0.0
+            } else {
+                log.carried as f64 / deliveries as f64 - 1.0
+            },
+            frames: log.frames,
+            registration_ms: (pick(&reg, 0.5), pick(&reg, 0.99)),
+            crashed: log.crashes.len() - log.stops,
+            stopped: log.stops,
+            detection_to_removal_ms: (pick(&removal, 0.5), removal.last().copied().unwrap_or(0)),
+            removals: log.removals.len(),
+            false_removals: log.false_removals,
+            false_accusations: log.false_accusations,
+            seeds_agree_ms: self
+                .faults_over
+                .map_or(0, |f| log.pl_changed.since(f).as_millis() as u64),
+            steps: log.steps,
+            violations: log.violations.clone(),
+            violation_count: log.violation_count,
+            trace_digest: self.trace.finalize().to_hex().to_string(),
+        }
+    }
+}
