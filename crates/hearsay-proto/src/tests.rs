@@ -2911,3 +2911,28 @@ fn a_rebuilding_seed_takes_no_part_in_decisions_until_it_has_caught_up() {
         .iter()
         .any(|(yes, _)| *yes));
 }
+
+/// A no to a false accusation is not remembered: when the accused dies right after, the
+/// next report is validated afresh and removes it (the simulator's churn-with-liars
+/// scenarios found dead peers shielded by the remembered no).
+#[test]
+fn a_peer_that_dies_right_after_a_false_accusation_is_still_removed() {
+    let mut net = seeds_and_peers(4);
+    let now = net.now;
+    let verdicts = |now| vec![dead(0, 1, 1, now), dead(2, 1, 1, now), dead(3, 1, 1, now)];
+    deliver_report(&mut net, report(0, 1, peer_addr(1), 1, verdicts(now), now));
+    let id1 = peer_key(1).id();
+    assert!(net.seed(seed_addr(0)).peer_list().contains_key(&id1));
+    // It dies a second later, well within a proposal timeout; a true report comes.
+    net.run_for(Duration::from_secs(1));
+    net.take_down(peer_addr(1), true);
+    let now = net.now;
+    deliver_report(&mut net, report(0, 1, peer_addr(1), 1, verdicts(now), now));
+    net.run_for(Duration::from_secs(1));
+    for s in (0..3).map(seed_addr) {
+        assert!(
+            !net.seed(s).peer_list().contains_key(&id1),
+            "{s} still holds it"
+        );
+    }
+}

@@ -176,6 +176,8 @@ pub struct Metrics {
     pub removals: usize,
     /// Removals of a peer a quorum of seeds could reach.
     pub false_removals: usize,
+    /// Dead peers still in the honest seeds' Peer List at the end of a healed run.
+    pub dead_in_pl: usize,
     /// False accusations the honest seeds caught.
     pub false_accusations: usize,
     /// From the end of the faults to the last change of any honest seed's Peer List (ms).

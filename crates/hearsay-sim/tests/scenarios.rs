@@ -16,15 +16,23 @@ fn seed_or(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// 20 peers gossiping a message a second for 40 s; faults from 8 s to 18 s (or later).
+/// 20 peers gossiping a message a second for 40 s; faults from 8 s to 18 s unless given.
 fn base(seed: u64, faults: Faults) -> Scenario {
     Scenario {
         peers: 20,
         seed: seed_or(seed),
         gossip_count: 40,
         faults: Faults {
-            start: Duration::from_secs(8),
-            stop: faults.stop.max(Duration::from_secs(18)),
+            start: if faults.start.is_zero() {
+                Duration::from_secs(8)
+            } else {
+                faults.start
+            },
+            stop: if faults.stop.is_zero() {
+                Duration::from_secs(18)
+            } else {
+                faults.stop
+            },
             ..faults
         },
         ..Scenario::default()
@@ -62,7 +70,8 @@ fn crashes_and_restarts() {
     };
     let m = run("crashes", base(12, faults));
     assert_eq!(m.crashed, 4, "{m:?}");
-    assert_eq!(m.false_removals, 0);
+    assert_eq!(m.removals, 4, "{m:?}");
+    assert_eq!((m.false_removals, m.dead_in_pl), (0, 0), "{m:?}");
     assert!(
         m.detection_to_removal_ms.1 > 0,
         "the crashed were removed: {m:?}"
@@ -94,6 +103,7 @@ fn churn() {
         ..Faults::default()
     };
     let m = run("churn", base(14, faults));
+    assert_eq!(m.dead_in_pl, 0, "{m:?}");
     assert_eq!(
         m.crashed, 4,
         "one leaves every 2 s from 10 s to 16 s: {m:?}"
@@ -135,4 +145,48 @@ fn five_percent_frame_loss() {
     let m = run("5% loss", s);
     assert!(m.frames.1 > 0);
     assert_eq!(m.coverage, 1.0, "{m:?}");
+}
+
+/// Two partitions the random scenarios once left split in two, kept as fixed cases. In the
+/// first, the cut-off peers are removed and come back: they must choose new neighbours from
+/// the whole Peer List. In the second, nobody is removed: the links the partition cut must
+/// be dialled again once the witnesses clear them.
+#[test]
+fn partitions_heal_into_one_overlay() {
+    let removed_and_back = Scenario {
+        peers: 10,
+        loss: 0.0327,
+        gossip_count: 23,
+        gossip_interval: Duration::from_secs(2),
+        ..base(
+            120,
+            Faults {
+                partition: 0.396,
+                start: Duration::from_secs(6),
+                stop: Duration::from_secs(16),
+                ..Faults::default()
+            },
+        )
+    };
+    let m = run("partition: removed and back", removed_and_back);
+    assert!(m.removals >= 3, "{m:?}");
+    let short = Scenario {
+        peers: 10,
+        seeds: 5,
+        loss: 0.0317,
+        gossip_count: 21,
+        gossip_interval: Duration::from_secs(2),
+        ..base(
+            159,
+            Faults {
+                partition: 0.365,
+                forgers: 1,
+                start: Duration::from_secs(6),
+                stop: Duration::from_secs(12),
+                ..Faults::default()
+            },
+        )
+    };
+    let m = run("partition: nobody removed", short);
+    assert_eq!(m.removals, 0, "{m:?}");
 }

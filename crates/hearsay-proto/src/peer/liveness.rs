@@ -461,9 +461,21 @@ impl State {
             dead,
             verdicts: s.verdicts.len(),
         });
-        // Alive, by the witnesses' word: a lost link is let go (refilling covers the
-        // degree), a live one starts counting again.
-        self.live.lost.remove(&suspect);
+        // Alive, by the witnesses' word: a lost link gets one more dial, then is let go
+        // (refilling covers the degree); a live one starts counting again. The one dial
+        // mends links a healed partition cut: both sides may have refilled meanwhile, and
+        // without it the overlay would stay split (the simulator found such splits).
+        if let Some(l) = self.live.lost.remove(&suspect) {
+            let dialling = (self.io.dials.values())
+                .any(|d| matches!(d, Dial::Redial(t) | Dial::Neighbor(t) if t.id == suspect));
+            if !dialling && !self.neighbors.values().any(|n| n.id == suspect) {
+                let target = Target {
+                    id: suspect,
+                    incarnation: l.incarnation,
+                };
+                self.io.dial(l.addr, Dial::Redial(target));
+            }
+        }
         for n in self.neighbors.values_mut().filter(|n| n.id == suspect) {
             n.misses = 0;
         }
@@ -483,6 +495,15 @@ impl State {
         // The new incarnation gets the whole join timeout: the old start would make a peer
         // that was cut off for long give up at once.
         self.started = self.now;
+        // And neighbours of its own choosing, from the whole Peer List once it is admitted
+        // again: the links it kept may all lie on its side of a partition that has healed,
+        // where the others have given it up (the simulator's random scenarios found such
+        // overlays split in two).
+        let links: Vec<LinkId> = self.neighbors.keys().copied().collect();
+        for l in links {
+            self.drop_link(l);
+            self.close(l);
+        }
         let text = format!(
             "removed by the seeds at incarnation {} while alive: registering again at incarnation {}",
             c.incarnation, self.incarnation

@@ -291,7 +291,11 @@ impl State {
         }
         let vote = Vote::new(&self.key, change, yes, &reason);
         // Beyond the bound a vote is not remembered: a repeat is validated again instead.
-        if self.voted.len() < MAX_VOTES {
+        // Nor is a no to a removal: the accused may die right after it answered a probe,
+        // and the next report must get a probe of its own (a false accusation would
+        // otherwise shield a peer that dies within the memory).
+        let remember = yes || change.op == Op::Add;
+        if remember && self.voted.len() < MAX_VOTES {
             self.voted.insert(change.digest(), (vote.clone(), self.now));
         }
         self.io.event(Event::Vote {
