@@ -3,6 +3,7 @@
 
 pub mod fit;
 pub mod plots;
+pub mod sim;
 pub mod summary;
 pub mod up;
 

@@ -40,3 +40,66 @@ fn hearsay_sim_is_deterministic_and_gossip_covers_everyone() {
     assert!(lossy["frames"][1].as_u64().unwrap() > 0, "{lossy}");
     assert_eq!(lossy["coverage"], 1.0, "{lossy}");
 }
+
+/// Faults from the command line: crashes with restarts, colluding liars and a forger; every
+/// invariant holds, and `--trace` writes the events as the `--events` JSON lines.
+#[test]
+fn hearsay_sim_runs_faults_from_the_command_line_and_writes_a_trace() {
+    let dir = workdir("sim-trace");
+    let trace = dir.join("trace.jsonl");
+    let m = sim(&[
+        "--peers",
+        "15",
+        "--seed",
+        "4",
+        "--gossip-count",
+        "30",
+        "--faults",
+        "8s",
+        "14s",
+        "--crash",
+        "0.2",
+        "--restart",
+        "--liars",
+        "2",
+        "--forgers",
+        "1",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(m["violation_count"], 0, "{m}");
+    // A fifth of the 12 honest peers (liars and forgers are not crashed).
+    assert_eq!(m["crashed"], 2, "{m}");
+    assert!(m["false_accusations"].as_u64().unwrap() > 0, "{m}");
+    assert_eq!(m["false_removals"], 0, "{m}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        assert!(
+            e["ts"].is_u64() && e["node"].is_string() && e["role"].is_string(),
+            "{e}"
+        );
+        names.insert(e["event"].as_str().unwrap().to_string());
+    }
+    for want in [
+        "registered",
+        "gossip_received",
+        "false_accusation",
+        "removal_committed",
+    ] {
+        assert!(names.contains(want), "no {want} in the trace");
+    }
+}
+
+/// A lying majority is refused with a sentence, not simulated.
+#[test]
+fn hearsay_sim_refuses_a_lying_majority() {
+    let out = Command::new(HEARSAY)
+        .args(["sim", "--seeds", "3", "--lying-seeds", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a minority"), "{err}");
+}

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use hearsay_cli::sim::SimArgs;
 use hearsay_cli::summary::{self, status_json};
 use hearsay_cli::up::{self, Plan};
 use hearsay_cli::{duration, fail, load_config};
@@ -27,33 +28,7 @@ enum Command {
     /// Run a whole local network: seeds, peers, gossip, a crash; then a summary.
     Up(Plan),
     /// Simulate a network deterministically: the real protocol code in virtual time.
-    Sim {
-        /// Peers.
-        #[arg(long, default_value_t = 100)]
-        peers: usize,
-        /// Seeds.
-        #[arg(long, default_value_t = 3)]
-        seeds: usize,
-        /// The seed of every random choice: the same seed, the same run.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Share of frames lost on the wire (each loss delays its link by a retransmission).
-        #[arg(long, default_value_t = 0.0)]
-        loss: f64,
-        /// One-way latency, drawn uniformly between these (ms).
-        #[arg(long, num_args = 2, default_values_t = [1u64, 20])]
-        latency_ms: Vec<u64>,
-        /// Gossip messages per peer.
-        #[arg(long, default_value_t = 3)]
-        gossip_count: u32,
-        /// Virtual time to run (default: until every peer has joined, generated, and the
-        /// gossip has settled).
-        #[arg(long, value_parser = duration)]
-        duration: Option<Duration>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Sim(SimArgs),
     /// Fit and plot the degree distribution of a topology (a `hearsay status --json` file).
     Analyze {
         /// The topology file (e.g. a run's topology.json).
@@ -103,52 +78,22 @@ async fn main() {
                 Err(e) => fail("hearsay up", &e, 1),
             }
         }
-        Command::Sim {
-            peers,
-            seeds,
-            seed,
-            loss,
-            latency_ms,
-            gossip_count,
-            duration,
-            json,
-        } => {
-            let scenario = hearsay_sim::Scenario {
-                peers,
-                seeds,
-                seed,
-                loss,
-                latency_ms: (latency_ms[0], latency_ms[1]),
-                gossip_count,
-                duration,
-                ..hearsay_sim::Scenario::default()
-            };
-            let m = hearsay_sim::Sim::new(scenario).run();
-            if json {
-                say(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&m).unwrap_or_default()
-                ));
-            } else {
-                say(&format!(
-                    "peers admitted {}, messages {}, deliveries {}, coverage {:.4}\n\
-                     latency p50 {} ms, p99 {} ms, max {} ms (virtual)\n\
-                     frames carrying a message per message {:.1}; frames {} ({} lost and sent again)\n\
-                     trace digest {}\n",
-                    m.admitted,
-                    m.messages,
-                    m.deliveries,
-                    m.coverage,
-                    m.latency_ms.0,
-                    m.latency_ms.1,
-                    m.latency_ms.2,
-                    m.frames_per_message,
-                    m.frames.0,
-                    m.frames.1,
-                    m.trace_digest
-                ));
+        Command::Sim(args) => match hearsay_cli::sim::run(&args) {
+            Ok(m) => {
+                if args.json {
+                    say(&format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&m).unwrap_or_default()
+                    ));
+                } else {
+                    say(&hearsay_cli::sim::table(&m));
+                }
+                if m.violation_count > 0 {
+                    std::process::exit(1);
+                }
             }
-        }
+            Err(e) => fail("hearsay sim", &e, 2),
+        },
         Command::Analyze {
             topology,
             seed,

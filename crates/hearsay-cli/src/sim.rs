@@ -1,0 +1,167 @@
+//! `hearsay sim` (issue 6): the command line of the deterministic simulator.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use hearsay_sim::{Faults, Metrics, Scenario, Sim};
+
+use crate::duration;
+
+/// Simulate a network deterministically: the real protocol code in virtual time, with faults
+/// and attackers, every invariant checked.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Peers that join at the start.
+    #[arg(long, default_value_t = 100)]
+    pub peers: usize,
+    /// Seeds.
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
+    /// The seed of every random choice: the same seed, the same run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of frames lost on the wire (each loss delays its link by a retransmission).
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// One-way latency, drawn uniformly between these (ms).
+    #[arg(long, num_args = 2, default_values_t = [1u64, 20])]
+    pub latency_ms: Vec<u64>,
+    /// Gossip messages per peer.
+    #[arg(long, default_value_t = 3)]
+    pub gossip_count: u32,
+    /// Between two of a peer's messages.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub gossip_interval: Duration,
+    /// Virtual time to run (default: until every peer has joined and generated, the
+    /// faults are over and healed, and the gossip has settled).
+    #[arg(long, value_parser = duration)]
+    pub duration: Option<Duration>,
+    /// When the faults begin and end (virtual time from the start).
+    #[arg(long, num_args = 2, value_parser = duration, default_values = ["10s", "20s"])]
+    pub faults: Vec<Duration>,
+    /// Share of the peers killed when the faults begin.
+    #[arg(long, default_value_t = 0.0)]
+    pub crash: f64,
+    /// Killed peers start again when the faults end, at their next incarnation.
+    #[arg(long)]
+    pub restart: bool,
+    /// Share of the peers cut off, with a minority of the seeds, until the faults end.
+    #[arg(long, default_value_t = 0.0)]
+    pub partition: f64,
+    /// While the faults last, one peer leaves and one joins every this long.
+    #[arg(long, value_parser = duration)]
+    pub churn_every: Option<Duration>,
+    /// Colluding peers that report live peers dead (one report a second; 2 or more).
+    #[arg(long, default_value_t = 0)]
+    pub liars: usize,
+    /// Peers whose gossip is forged.
+    #[arg(long, default_value_t = 0)]
+    pub forgers: usize,
+    /// Seeds that vote yes to everything and forge certificates (keep them a minority).
+    #[arg(long, default_value_t = 0)]
+    pub lying_seeds: usize,
+    /// Write every event as a JSON line (the `--events` format) to this file.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Skip the invariant checks (saves memory at very large N).
+    #[arg(long)]
+    pub no_checks: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SimArgs {
+    /// The scenario these flags describe.
+    pub fn scenario(&self) -> Scenario {
+        Scenario {
+            peers: self.peers,
+            seeds: self.seeds,
+            seed: self.seed,
+            loss: self.loss,
+            latency_ms: (self.latency_ms[0], self.latency_ms[1]),
+            gossip_count: self.gossip_count,
+            gossip_interval: self.gossip_interval,
+            duration: self.duration,
+            faults: Faults {
+                start: self.faults[0],
+                stop: self.faults[1],
+                crash: self.crash,
+                restart: self.restart,
+                partition: self.partition,
+                churn_every: self.churn_every,
+                liars: self.liars,
+                forgers: self.forgers,
+                lying_seeds: self.lying_seeds,
+            },
+            check: !self.no_checks,
+            ..Scenario::default()
+        }
+    }
+}
+
+/// Runs the simulation, prints what it measured, and fails when an invariant did not hold.
+pub fn run(args: &SimArgs) -> anyhow::Result<Metrics> {
+    if args.lying_seeds * 2 >= args.seeds {
+        anyhow::bail!(
+            "--lying-seeds {} of {} seeds is not a minority: no protocol can hold then",
+            args.lying_seeds,
+            args.seeds
+        );
+    }
+    let mut sim = Sim::new(args.scenario());
+    if let Some(path) = &args.trace {
+        let f = std::fs::File::create(path)
+            .with_context(|| format!("cannot create the trace {}", path.display()))?;
+        sim = sim.with_trace(Box::new(std::io::BufWriter::new(f)));
+    }
+    Ok(sim.run())
+}
+
+/// The table of `hearsay sim`.
+pub fn table(m: &Metrics) -> String {
+    let mut out = format!(
+        "peers admitted {}, messages {}, deliveries {}, coverage {:.4}\n\
+         latency p50 {} ms, p99 {} ms, max {} ms (virtual); hops of the last delivery p50 {}, max {}\n\
+         frames carrying a message per message {:.1} (relative redundancy {:.3}); frames {} ({} lost and sent again)\n\
+         registration p50 {} ms, p99 {} ms\n\
+         crashed {}, removed {}, crash to removal p50 {} ms, max {} ms; false removals {}; false accusations caught {}; dead peers left in the Peer List {}\n\
+         seeds agree {} ms after the faults end; {} steps\n\
+         trace digest {}\n",
+        m.admitted,
+        m.messages,
+        m.deliveries,
+        m.coverage,
+        m.latency_ms.0,
+        m.latency_ms.1,
+        m.latency_ms.2,
+        m.hops_last.0,
+        m.hops_last.1,
+        m.frames_per_message,
+        m.rmr,
+        m.frames.0,
+        m.frames.1,
+        m.registration_ms.0,
+        m.registration_ms.1,
+        m.crashed,
+        m.removals,
+        m.detection_to_removal_ms.0,
+        m.detection_to_removal_ms.1,
+        m.false_removals,
+        m.false_accusations,
+        m.dead_in_pl,
+        m.seeds_agree_ms,
+        m.steps,
+        m.trace_digest
+    );
+    if m.violation_count == 0 {
+        out += "every invariant held\n";
+    } else {
+        out += &format!("{} INVARIANT VIOLATIONS:\n", m.violation_count);
+        for v in &m.violations {
+            out += &format!("  {v}\n");
+        }
+    }
+    out
+}
