@@ -33,6 +33,12 @@ pub struct SimArgs {
     /// Between two of a peer's messages.
     #[arg(long, default_value = "1s", value_parser = duration)]
     pub gossip_interval: Duration,
+    /// Between two peers' starts.
+    #[arg(long, default_value = "50ms", value_parser = duration)]
+    pub join_every: Duration,
+    /// Peers' liveness round.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub ping_interval: Duration,
     /// Virtual time to run (default: until every peer has joined and generated, the
     /// faults are over and healed, and the gossip has settled).
     #[arg(long, value_parser = duration)]
@@ -83,6 +89,8 @@ impl SimArgs {
             latency_ms: (self.latency_ms[0], self.latency_ms[1]),
             gossip_count: self.gossip_count,
             gossip_interval: self.gossip_interval,
+            join_every: self.join_every,
+            ping_interval: self.ping_interval,
             duration: self.duration,
             faults: Faults {
                 start: self.faults[0],
@@ -117,6 +125,23 @@ pub fn run(args: &SimArgs) -> anyhow::Result<Metrics> {
         sim = sim.with_trace(Box::new(std::io::BufWriter::new(f)));
     }
     Ok(sim.run())
+}
+
+/// The power-law fit of the final overlay's degrees, as JSON (`null` with too few peers).
+pub fn fit_json(m: &Metrics) -> serde_json::Value {
+    let degrees: Vec<u64> = m.degrees.iter().map(|&d| d as u64).collect();
+    match crate::fit::fit(&degrees) {
+        Some(f) => serde_json::json!({
+            "alpha": f.alpha,
+            "x_min": f.x_min,
+            "ks": f.ks,
+            "n_tail": f.n_tail,
+            "llr_vs_exponential": f.llr,
+            "p_value": f.p_value,
+            "favours_power_law": f.favours_power_law(),
+        }),
+        None => serde_json::Value::Null,
+    }
 }
 
 /// The table of `hearsay sim`.
@@ -155,6 +180,18 @@ pub fn table(m: &Metrics) -> String {
         m.steps,
         m.trace_digest
     );
+    let fit = fit_json(m);
+    if !fit.is_null() {
+        out += &format!(
+            "overlay of {} peers: power law α = {:.3} (x_min {}), KS {:.4}, against an exponential R = {:.2} (p = {:.3})\n",
+            m.degrees.len(),
+            fit["alpha"].as_f64().unwrap_or_default(),
+            fit["x_min"],
+            fit["ks"].as_f64().unwrap_or_default(),
+            fit["llr_vs_exponential"].as_f64().unwrap_or_default(),
+            fit["p_value"].as_f64().unwrap_or_default(),
+        );
+    }
     if m.violation_count == 0 {
         out += "every invariant held\n";
     } else {

@@ -296,6 +296,10 @@ impl Sim {
             violations: log.violations.clone(),
             violation_count: log.violation_count,
             trace_digest: self.trace.finalize().to_hex().to_string(),
+            degrees: (self.live_members().values())
+                .filter_map(|&n| self.nodes[n].machine.peer())
+                .map(|p| p.neighbors().len())
+                .collect(),
         }
     }
 }

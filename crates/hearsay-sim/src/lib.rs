@@ -190,6 +190,9 @@ pub struct Metrics {
     pub violation_count: usize,
     /// blake3 of the whole event trace: the same scenario and seed give the same digest.
     pub trace_digest: String,
+    /// The overlay degree of every live admitted peer at the end (for the power-law fit).
+    #[serde(skip)]
+    pub degrees: Vec<usize>,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -81,9 +81,11 @@ async fn main() {
         Command::Sim(args) => match hearsay_cli::sim::run(&args) {
             Ok(m) => {
                 if args.json {
+                    let mut v = serde_json::to_value(&m).unwrap_or_default();
+                    v["degree_fit"] = hearsay_cli::sim::fit_json(&m);
                     say(&format!(
                         "{}\n",
-                        serde_json::to_string_pretty(&m).unwrap_or_default()
+                        serde_json::to_string_pretty(&v).unwrap_or_default()
                     ));
                 } else {
                     say(&hearsay_cli::sim::table(&m));

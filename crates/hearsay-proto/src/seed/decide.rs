@@ -166,11 +166,8 @@ impl State {
                 return Err(format!("this seed voted for incarnation {inc} at {addr}"));
             }
         }
-        let holder = self
-            .pl
-            .iter()
-            .find(|(id, m)| m.addr == c.addr && **id != c.peer);
-        if let Some((holder, _)) = holder {
+        let holder = (self.index.holders.get(&c.addr)).filter(|h| **h != c.peer);
+        if let Some(holder) = holder {
             return Err(format!("address {} is held by peer {holder}", c.addr));
         }
         if !self.take_token(p.source) {

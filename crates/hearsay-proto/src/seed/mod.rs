@@ -155,6 +155,8 @@ pub struct State {
     sweep_at: Time,
     /// The summary of `pl` and `removed` that seeds compare (PROTOCOL §13).
     ledger: sync::Ledger,
+    /// Positions and addresses of the members.
+    index: sync::Index,
     /// When this seed last found it held the same certificates as seed `i`.
     agreed: BTreeMap<usize, Time>,
     /// When the ledger's root next goes to the other seeds.
@@ -221,6 +223,7 @@ impl State {
             promised: BTreeMap::new(),
             sweep_at: now,
             ledger: sync::Ledger::new(),
+            index: sync::Index::default(),
             agreed: BTreeMap::new(),
             sync_at,
             exchanges: BTreeMap::new(),
@@ -547,25 +550,34 @@ impl State {
     }
 
     fn sample_peer_list(&mut self, asker: PeerId) -> Vec<PeerInfo> {
-        let all: Vec<(&PeerId, &Member)> = self.pl.iter().filter(|(id, _)| **id != asker).collect();
         let max = self.settings.peer_list_max.min(wire::MAX_LIST);
-        let picked: Vec<usize> = if all.len() <= max {
-            (0..all.len()).collect()
+        let picked: Vec<PeerId> = if self.pl.len() <= max + 1 {
+            self.pl
+                .keys()
+                .copied()
+                .filter(|id| *id != asker)
+                .take(max)
+                .collect()
         } else {
-            let mut idx = rand::seq::index::sample(&mut self.rng, all.len(), max).into_vec();
+            // One more than needed, in case the asker is among them.
+            let members = &self.index.members;
+            let mut idx =
+                rand::seq::index::sample(&mut self.rng, members.len(), max + 1).into_vec();
             idx.sort_unstable();
-            idx
+            (idx.into_iter().map(|i| members[i]))
+                .filter(|id| *id != asker)
+                .take(max)
+                .collect()
         };
-        picked
-            .into_iter()
-            .map(|i| {
-                let (id, m) = all[i];
-                PeerInfo {
+        (picked.iter())
+            .filter_map(|id| {
+                let m = self.pl.get(id)?;
+                Some(PeerInfo {
                     id: *id,
                     addr: m.addr,
                     incarnation: m.incarnation,
                     degree: self.degree(id),
-                }
+                })
             })
             .collect()
     }
@@ -583,14 +595,17 @@ impl State {
     }
 
     fn on_neighbors(&mut self, report: NeighborReport, from_peer: bool) {
-        if !report.verify() {
-            return;
-        }
+        // Not newer than the one held: dropped before the signature check, which is most
+        // of a seed's work with many peers (every report also comes forwarded by the other
+        // seeds). A forged newer one is still checked, and dropped.
         if self
             .topology
             .get(&report.peer)
             .is_some_and(|r| r.seq >= report.seq)
         {
+            return;
+        }
+        if !report.verify() {
             return;
         }
         let known = self.pl.contains_key(&report.peer) || self.topology.contains_key(&report.peer);

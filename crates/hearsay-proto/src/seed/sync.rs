@@ -9,6 +9,7 @@
 //! and asks for the other's. Certificates verify themselves, and applying one twice changes
 //! nothing, so either side may send too much but never anything harmful.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use super::{Member, State};
@@ -55,6 +56,26 @@ pub(super) enum Exchange {
     BucketsSent,
 }
 
+/// Indexes over the Peer List, so that no check or sample scans it: with tens of thousands
+/// of peers a scan per registration makes joining quadratic.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Index {
+    /// Every member, in no particular order, for sampling by position.
+    pub members: Vec<PeerId>,
+    /// Each member's position in `members`.
+    pub at: BTreeMap<PeerId, usize>,
+    /// Who holds each address.
+    pub holders: BTreeMap<SocketAddr, PeerId>,
+}
+
+impl Index {
+    fn release(&mut self, addr: SocketAddr, peer: PeerId) {
+        if self.holders.get(&addr) == Some(&peer) {
+            self.holders.remove(&addr);
+        }
+    }
+}
+
 impl Ledger {
     pub(super) fn new() -> Ledger {
         Ledger {
@@ -89,14 +110,29 @@ impl State {
 
     pub(super) fn put_member(&mut self, peer: PeerId, member: Member) {
         self.ledger.toggle(&member.cert);
-        if let Some(old) = self.pl.insert(peer, member) {
-            self.ledger.toggle(&old.cert);
+        self.index.holders.insert(member.addr, peer);
+        match self.pl.insert(peer, member) {
+            Some(old) => {
+                self.ledger.toggle(&old.cert);
+                self.index.release(old.addr, peer);
+            }
+            None => {
+                self.index.at.insert(peer, self.index.members.len());
+                self.index.members.push(peer);
+            }
         }
     }
 
     pub(super) fn drop_member(&mut self, peer: &PeerId) {
         if let Some(old) = self.pl.remove(peer) {
             self.ledger.toggle(&old.cert);
+            self.index.release(old.addr, *peer);
+            if let Some(i) = self.index.at.remove(peer) {
+                self.index.members.swap_remove(i);
+                if let Some(moved) = self.index.members.get(i) {
+                    self.index.at.insert(*moved, i);
+                }
+            }
         }
     }
 
