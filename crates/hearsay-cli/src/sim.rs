@@ -104,7 +104,6 @@ impl SimArgs {
                 lying_seeds: self.lying_seeds,
             },
             check: !self.no_checks,
-            ..Scenario::default()
         }
     }
 }
