@@ -12,16 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-/// Fast liveness: 200 ms rounds, suspicion after 3 misses, 2 s for verdicts.
-const FAST: [&str; 6] = [
-    "--ping-interval",
-    "200ms",
-    "--suspect-after",
-    "3",
-    "--verdict-timeout",
-    "2s",
-];
-
 /// The bound this file holds a returning seed to: it dials the others at once and compares
 /// certificates on every link that comes up, so a few seconds cover a loaded machine.
 const CATCH_UP: Duration = Duration::from_secs(10);

@@ -15,15 +15,6 @@ use hearsay_proto::wire::Msg;
 use hearsay_proto::{peer, Keypair, Output, PeerId};
 use serde_json::Value;
 
-/// Fast liveness: 200 ms rounds, suspicion after 3 misses, 2 s for verdicts.
-const FAST: [&str; 6] = [
-    "--ping-interval",
-    "200ms",
-    "--suspect-after",
-    "3",
-    "--verdict-timeout",
-    "2s",
-];
 /// suspect_after × ping_interval.
 const DETECT: Duration = Duration::from_millis(600);
 /// The consensus bound this test holds the system to: peer verdicts (≤ 2 s) plus the seeds'

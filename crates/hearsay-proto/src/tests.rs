@@ -293,6 +293,17 @@ impl Net {
         self.add(at, Kind::Seed(Box::new(s)), id, at);
     }
 
+    /// Hands `cert` to each of `seeds` as a `Commit` from another seed, as if that seed had
+    /// decided it.
+    fn commit_at(&mut self, seeds: &[usize], cert: &Certificate) {
+        for &i in seeds {
+            let from = if i == 0 { 1 } else { 0 };
+            let (link, _) = self.link(seed_addr(i), seed_addr(from));
+            let msg = Msg::Commit(cert.clone());
+            self.inject(seed_addr(i), Input::Frame { link, msg });
+        }
+    }
+
     fn add_peer(&mut self, i: usize) {
         self.add_peer_at(i, peer_addr(i), peer_addr(i));
     }
@@ -2485,16 +2496,7 @@ fn a_restarted_seed_rebuilds_its_peer_list_from_its_store_before_it_serves() {
     // Remove peer 2 (down, so it does not come back) by a certificate of seeds 0 and 1.
     net.take_down(peer_addr(2), true);
     let gone = cert(removal(2, peer_addr(2), 1), &[0, 1]);
-    for i in 0..3 {
-        let (l, _) = net.link(seed_addr(i), seed_addr((i + 1) % 3));
-        net.inject(
-            seed_addr(i),
-            Input::Frame {
-                link: l,
-                msg: Msg::Commit(gone.clone()),
-            },
-        );
-    }
+    net.commit_at(&[0, 1, 2], &gone);
     let before = held(&net, 0);
     assert_eq!((before.0.len(), before.1), (2, 1));
 
@@ -2559,16 +2561,7 @@ fn a_seed_that_was_down_during_decisions_catches_up_by_anti_entropy() {
     );
     net.take_down(peer_addr(0), true);
     let gone = cert(removal(0, peer_addr(0), 1), &[0, 1]);
-    for i in 0..2 {
-        let (l, _) = net.link(seed_addr(i), seed_addr(1 - i));
-        net.inject(
-            seed_addr(i),
-            Input::Frame {
-                link: l,
-                msg: Msg::Commit(gone.clone()),
-            },
-        );
-    }
+    net.commit_at(&[0, 1], &gone);
     let want = held(&net, 0);
     assert_eq!(held(&net, 1), want);
     assert_ne!(held(&net, 2), want);
@@ -2592,14 +2585,18 @@ fn a_seed_that_was_down_during_decisions_catches_up_by_anti_entropy() {
     );
     net.run_for(Duration::from_secs(3));
     for i in 0..3 {
-        let status = net.seed(seed_addr(i)).status(0);
-        assert_eq!(status.agreed.len(), 2, "seed {i}");
-        for (addr, ago) in &status.agreed {
+        assert_eq!(net.seed(seed_addr(i)).status(0).agreed.len(), 2, "seed {i}");
+    }
+    assert_all_agreed_since(&net, back);
+}
+
+/// Every seed has agreed with each other seed since `t`.
+fn assert_all_agreed_since(net: &Net, t: Time) {
+    for i in 0..3 {
+        for (addr, ago) in net.seed(seed_addr(i)).status(0).agreed {
             let ago = ago.unwrap_or_else(|| panic!("seed {i} never agreed with {addr}"));
-            assert!(
-                ago <= net.now.since(back).as_millis() as u64,
-                "seed {i}: {ago} ms"
-            );
+            let since = net.now.since(t).as_millis() as u64;
+            assert!(ago <= since, "seed {i} with {addr}: {ago} ms ago");
         }
     }
 }
@@ -2611,16 +2608,7 @@ fn a_seed_that_lost_its_store_rebuilds_everything_from_the_others() {
     let mut net = seeds_and_peers(4);
     net.take_down(peer_addr(3), true);
     let gone = cert(removal(3, peer_addr(3), 1), &[0, 1]);
-    for i in 0..3 {
-        let (l, _) = net.link(seed_addr(i), seed_addr((i + 1) % 3));
-        net.inject(
-            seed_addr(i),
-            Input::Frame {
-                link: l,
-                msg: Msg::Commit(gone.clone()),
-            },
-        );
-    }
+    net.commit_at(&[0, 1, 2], &gone);
     let want = held(&net, 0);
     net.take_down(seed_addr(1), true);
     let mark = net.frames.len();
@@ -2720,16 +2708,7 @@ fn a_peer_removed_while_cut_off_learns_it_when_it_links_up_again_and_comes_back(
         .collect();
     net.take_down(me, true);
     let gone = cert(removal(1, me, 1), &[0, 1]);
-    for i in 0..3 {
-        let (l, _) = net.link(seed_addr(i), seed_addr((i + 1) % 3));
-        net.inject(
-            seed_addr(i),
-            Input::Frame {
-                link: l,
-                msg: Msg::Commit(gone.clone()),
-            },
-        );
-    }
+    net.commit_at(&[0, 1, 2], &gone);
     assert!(!net.seed(seed_addr(0)).peer_list().contains_key(&id));
     // Away for longer than the join timeout, and back while two seeds are down: it is told
     // at once, and waits for a quorum with a join timeout of its own instead of giving up.
@@ -2760,16 +2739,7 @@ fn a_peer_removed_while_cut_off_learns_it_when_it_links_up_again_and_comes_back(
 fn a_missed_commit_is_repaired_on_a_live_link_within_one_sync_interval() {
     let mut net = Net::seeds(seed::Settings::default());
     let late = cert(add(7, peer_addr(7)), &[0, 1]);
-    for i in 0..2 {
-        let (l, _) = net.link(seed_addr(i), seed_addr(1 - i));
-        net.inject(
-            seed_addr(i),
-            Input::Frame {
-                link: l,
-                msg: Msg::Commit(late.clone()),
-            },
-        );
-    }
+    net.commit_at(&[0, 1], &late);
     assert!(!net
         .seed(seed_addr(2))
         .peer_list()
@@ -2780,15 +2750,7 @@ fn a_missed_commit_is_repaired_on_a_live_link_within_one_sync_interval() {
         .seed(seed_addr(2))
         .peer_list()
         .contains_key(&peer_key(7).id()));
-    for i in 0..3 {
-        for (addr, ago) in net.seed(seed_addr(i)).status(0).agreed {
-            let ago = ago.unwrap_or_else(|| panic!("seed {i} never agreed with {addr}"));
-            assert!(
-                ago <= net.now.since(t).as_millis() as u64,
-                "seed {i} with {addr}"
-            );
-        }
-    }
+    assert_all_agreed_since(&net, t);
 }
 
 /// A seed answers only what it asked for: bucket hashes it did not ask for and a fetch

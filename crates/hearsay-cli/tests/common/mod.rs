@@ -19,6 +19,16 @@ pub const SEED: &str = env!("CARGO_BIN_EXE_seed");
 pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
 pub const HEARSAY: &str = env!("CARGO_BIN_EXE_hearsay");
 
+/// Fast liveness: 200 ms rounds, suspicion after 3 misses, 2 s for verdicts.
+pub const FAST: [&str; 6] = [
+    "--ping-interval",
+    "200ms",
+    "--suspect-after",
+    "3",
+    "--verdict-timeout",
+    "2s",
+];
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
