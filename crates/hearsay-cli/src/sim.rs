@@ -12,6 +12,10 @@ use crate::duration;
 /// and attackers, every invariant checked.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SimArgs {
+    /// Read the scenario from this TOML file (its keys are the flags below, with `_` for `-`,
+    /// and the fault flags under `[faults]`); the scenario flags are then ignored.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
     /// Peers that join at the start.
     #[arg(long, default_value_t = 100)]
     pub peers: usize,
@@ -108,16 +112,106 @@ impl SimArgs {
     }
 }
 
+/// A scenario file: every key optional, the defaults those of the flags.
+#[derive(serde::Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    peers: Option<usize>,
+    seeds: Option<usize>,
+    seed: Option<u64>,
+    loss: Option<f64>,
+    latency_ms: Option<(u64, u64)>,
+    gossip_count: Option<u32>,
+    gossip_interval: Option<String>,
+    join_every: Option<String>,
+    ping_interval: Option<String>,
+    duration: Option<String>,
+    #[serde(default)]
+    faults: FaultsFile,
+}
+
+#[derive(serde::Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FaultsFile {
+    start: Option<String>,
+    stop: Option<String>,
+    crash: Option<f64>,
+    restart: Option<bool>,
+    partition: Option<f64>,
+    churn_every: Option<String>,
+    liars: Option<usize>,
+    forgers: Option<usize>,
+    lying_seeds: Option<usize>,
+}
+
+/// Reads a scenario file over the flags' defaults. Errors name the file, and the line.
+pub fn read_scenario(path: &std::path::Path) -> anyhow::Result<Scenario> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the scenario {}", path.display()))?;
+    let f: ScenarioFile = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    let time = |key: &str, v: &Option<String>, default: Duration| -> anyhow::Result<Duration> {
+        v.as_deref().map_or(Ok(default), |t| {
+            duration(t).map_err(|e| anyhow::anyhow!("{}: {key}: {e}", path.display()))
+        })
+    };
+    // The flags' defaults, as the command line would give them.
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        args: SimArgs,
+    }
+    let flags = <Defaults as clap::Parser>::parse_from(["sim"])
+        .args
+        .scenario();
+    let ff = &f.faults;
+    let faults = Faults {
+        start: time("faults.start", &ff.start, flags.faults.start)?,
+        stop: time("faults.stop", &ff.stop, flags.faults.stop)?,
+        crash: ff.crash.unwrap_or_default(),
+        restart: ff.restart.unwrap_or_default(),
+        partition: ff.partition.unwrap_or_default(),
+        churn_every: match &ff.churn_every {
+            Some(_) => Some(time("faults.churn_every", &ff.churn_every, Duration::ZERO)?),
+            None => None,
+        },
+        liars: ff.liars.unwrap_or_default(),
+        forgers: ff.forgers.unwrap_or_default(),
+        lying_seeds: ff.lying_seeds.unwrap_or_default(),
+    };
+    Ok(Scenario {
+        peers: f.peers.unwrap_or(flags.peers),
+        seeds: f.seeds.unwrap_or(flags.seeds),
+        seed: f.seed.unwrap_or(flags.seed),
+        loss: f.loss.unwrap_or(flags.loss),
+        latency_ms: f.latency_ms.unwrap_or(flags.latency_ms),
+        gossip_count: f.gossip_count.unwrap_or(flags.gossip_count),
+        gossip_interval: time("gossip_interval", &f.gossip_interval, flags.gossip_interval)?,
+        join_every: time("join_every", &f.join_every, flags.join_every)?,
+        ping_interval: time("ping_interval", &f.ping_interval, flags.ping_interval)?,
+        duration: match &f.duration {
+            Some(_) => Some(time("duration", &f.duration, Duration::ZERO)?),
+            None => None,
+        },
+        faults,
+        check: flags.check,
+    })
+}
+
 /// Runs the simulation, prints what it measured, and fails when an invariant did not hold.
 pub fn run(args: &SimArgs) -> anyhow::Result<Metrics> {
-    if args.lying_seeds * 2 >= args.seeds {
+    let mut scenario = match &args.scenario {
+        Some(path) => read_scenario(path)?,
+        None => args.scenario(),
+    };
+    scenario.check = !args.no_checks;
+    let (lying, seeds) = (scenario.faults.lying_seeds, scenario.seeds);
+    if lying * 2 >= seeds {
         anyhow::bail!(
-            "--lying-seeds {} of {} seeds is not a minority: no protocol can hold then",
-            args.lying_seeds,
-            args.seeds
+            "{lying} lying seeds of {seeds} are not a minority: no protocol can hold then"
         );
     }
-    let mut sim = Sim::new(args.scenario());
+    let mut sim = Sim::new(scenario);
     if let Some(path) = &args.trace {
         let f = std::fs::File::create(path)
             .with_context(|| format!("cannot create the trace {}", path.display()))?;

@@ -127,3 +127,35 @@ fn the_overlay_of_two_thousand_simulated_peers_fits_a_power_law() {
     assert_eq!(fit["favours_power_law"], true, "{fit}");
     assert!(fit["llr_vs_exponential"].as_f64().unwrap() > 0.0, "{fit}");
 }
+
+/// The shipped scenario files (`scenarios/*.toml`) each run with every invariant holding;
+/// a bad key is an error that names the file.
+#[test]
+fn every_shipped_scenario_file_runs_with_every_invariant_holding() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 7, "{files:?}");
+    for f in &files {
+        let m = sim(&["--scenario", f.to_str().unwrap()]);
+        assert_eq!(m["violation_count"], 0, "{}: {m}", f.display());
+        assert!(
+            m["admitted"].as_u64().unwrap() >= 20,
+            "{}: {m}",
+            f.display()
+        );
+    }
+    let bad = workdir("sim-bad-scenario").join("bad.toml");
+    std::fs::write(&bad, "peers = 20\npeeers = 3\n").unwrap();
+    let out = Command::new(HEARSAY)
+        .args(["sim", "--scenario", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("peeers"), "{err}");
+}
