@@ -135,6 +135,100 @@ pub fn latency_cdf(dir: &Path, latencies_ms: &[u64]) -> anyhow::Result<Vec<PathB
     write(dir, "latency-cdf", &plot)
 }
 
+/// Writes `coverage-over-time.svg` and `.png` into `dir`; returns the paths written.
+///
+/// `per_message` holds, per message, when it was generated (ms from the start), the
+/// deliveries it owed and those made. The plot shows, for the messages generated in each
+/// second, the share of their owed deliveries made, with the fault window (`faults`, in ms)
+/// marked. With no messages the plot says "no data".
+pub fn coverage_over_time(
+    dir: &Path,
+    per_message: &[(u64, u32, u32)],
+    faults: Option<(u64, u64)>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut buckets: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for &(born, owed, made) in per_message {
+        let b = buckets.entry(born / 1000).or_default();
+        (b.0, b.1) = (b.0 + u64::from(owed), b.1 + u64::from(made));
+    }
+    let points: Vec<(f64, f64)> = (buckets.into_iter())
+        .filter(|(_, (owed, _))| *owed > 0)
+        .map(|(s, (owed, made))| (s as f64, made as f64 / owed as f64))
+        .collect();
+    let (owed, made) = per_message.iter().fold((0u64, 0u64), |(o, m), x| {
+        (o + u64::from(x.1), m + u64::from(x.2))
+    });
+    let note = if owed == 0 {
+        "no data".to_string()
+    } else {
+        format!(
+            "{} messages · coverage {:.4} overall · by second of generation",
+            per_message.len(),
+            made as f64 / owed as f64
+        )
+    };
+    let plot = Coverage {
+        points,
+        faults: faults.map(|(a, b)| (a as f64 / 1000.0, b as f64 / 1000.0)),
+        note,
+    };
+    write(dir, "coverage-over-time", &plot)
+}
+
+/// Coverage by second of generation, with the fault window.
+struct Coverage {
+    points: Vec<(f64, f64)>,
+    faults: Option<(f64, f64)>,
+    note: String,
+}
+
+impl Plot for Coverage {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let area = titled(root, "Gossip coverage over time", &self.note)?;
+        let max = (self.points.iter().map(|p| p.0))
+            .chain(self.faults.map(|f| f.1))
+            .fold(10.0_f64, f64::max);
+        let low = self.points.iter().map(|p| p.1).fold(1.0_f64, f64::min);
+        let y_low = (low - 0.05).clamp(0.0, 0.95);
+        let mut chart = ChartBuilder::on(&area)
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..max * 1.05, y_low..1.01)?;
+        chart
+            .configure_mesh()
+            .x_desc("generated at (s of virtual time)")
+            .y_desc("share of owed deliveries made")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.2}"))
+            .axis_desc_style((FONT, 18))
+            .label_style((FONT, 14))
+            .draw()?;
+        chart
+            .draw_series(LineSeries::new(self.points.clone(), BLUE.stroke_width(2)))?
+            .label("coverage")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+        if let Some((a, b)) = self.faults {
+            let colour = RED.mix(0.8);
+            for (x, label) in [(a, "faults begin"), (b, "faults end")] {
+                chart
+                    .draw_series(LineSeries::new(
+                        [(x, y_low), (x, 1.0)],
+                        colour.stroke_width(2),
+                    ))?
+                    .label(label)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                    });
+            }
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
+    }
+}
+
 /// The line under the degree plots' titles.
 fn degree_note(degrees: &[u64]) -> String {
     let zeros = degrees.iter().filter(|&&d| d == 0).count();

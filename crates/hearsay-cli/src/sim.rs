@@ -74,6 +74,10 @@ pub struct SimArgs {
     /// Write every event as a JSON line (the `--events` format) to this file.
     #[arg(long)]
     pub trace: Option<PathBuf>,
+    /// Write the plots here: degree distribution with the fit, latency CDF, coverage over
+    /// time (SVG and PNG).
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
     /// Skip the invariant checks (saves memory at very large N).
     #[arg(long)]
     pub no_checks: bool,
@@ -211,13 +215,38 @@ pub fn run(args: &SimArgs) -> anyhow::Result<Metrics> {
             "{lying} lying seeds of {seeds} are not a minority: no protocol can hold then"
         );
     }
+    let f = &scenario.faults;
+    let window = (f.any()).then(|| (f.start.as_millis() as u64, f.stop.as_millis() as u64));
     let mut sim = Sim::new(scenario);
     if let Some(path) = &args.trace {
         let f = std::fs::File::create(path)
             .with_context(|| format!("cannot create the trace {}", path.display()))?;
         sim = sim.with_trace(Box::new(std::io::BufWriter::new(f)));
     }
-    Ok(sim.run())
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if terminal {
+        sim = sim.with_progress(Box::new(|done, total| {
+            let share = done.as_secs_f64() / total.as_secs_f64().max(1e-9);
+            eprint!(
+                "\rsimulating: {:>3.0}% ({:.0} s of {:.0} s virtual)",
+                share * 100.0,
+                done.as_secs_f64(),
+                total.as_secs_f64()
+            );
+        }));
+    }
+    let m = sim.run();
+    if terminal {
+        eprint!("\r\x1b[K");
+    }
+    if let Some(dir) = &args.plots {
+        let degrees: Vec<u64> = m.degrees.iter().map(|&d| d as u64).collect();
+        let fit = crate::fit::fit(&degrees);
+        crate::up::degree_plots(dir, &degrees, fit.as_ref())?;
+        crate::plots::latency_cdf(dir, &m.latencies)?;
+        crate::plots::coverage_over_time(dir, &m.per_message, window)?;
+    }
+    Ok(m)
 }
 
 /// The power-law fit of the final overlay's degrees, as JSON (`null` with too few peers).

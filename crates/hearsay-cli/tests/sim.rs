@@ -66,6 +66,8 @@ fn hearsay_sim_runs_faults_from_the_command_line_and_writes_a_trace() {
         "1",
         "--trace",
         trace.to_str().unwrap(),
+        "--plots",
+        dir.join("plots").to_str().unwrap(),
     ]);
     assert_eq!(m["violation_count"], 0, "{m}");
     // A fifth of the 12 honest peers (liars and forgers are not crashed).
@@ -89,6 +91,18 @@ fn hearsay_sim_runs_faults_from_the_command_line_and_writes_a_trace() {
         "removal_committed",
     ] {
         assert!(names.contains(want), "no {want} in the trace");
+    }
+    for stem in [
+        "degree-histogram",
+        "degree-ccdf",
+        "latency-cdf",
+        "coverage-over-time",
+    ] {
+        for ext in ["svg", "png"] {
+            let f = dir.join("plots").join(format!("{stem}.{ext}"));
+            let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+            assert!(len > 1000, "{} is missing or empty", f.display());
+        }
     }
 }
 

@@ -224,14 +224,18 @@ impl Sim {
         }
         let (mut owed, mut made) = (0usize, 0usize);
         let mut hops_last = Vec::new();
+        let mut per_message = Vec::with_capacity(log.generated.len());
         for (id, born, origin) in &log.generated {
             let receivers = got.get(id.as_str());
+            let (mut o, mut m) = (0u32, 0u32);
             for (n, at) in &log.admitted_at {
                 if n != origin && at <= born && self.nodes[*n].up {
-                    owed += 1;
-                    made += usize::from(receivers.is_some_and(|r| r.iter().any(|x| x.0 == *n)));
+                    o += 1;
+                    m += u32::from(receivers.is_some_and(|r| r.iter().any(|x| x.0 == *n)));
                 }
             }
+            (owed, made) = (owed + o as usize, made + m as usize);
+            per_message.push((born.since(crate::T0).as_millis() as u64, o, m));
             if let Some(last) = receivers.and_then(|r| r.iter().max_by_key(|x| (x.1, x.2))) {
                 hops_last.push(u64::from(last.2));
             }
@@ -239,6 +243,7 @@ impl Sim {
         hops_last.sort_unstable();
         let mut lat: Vec<u64> = log.received.iter().map(|r| r.2).collect();
         lat.sort_unstable();
+        per_message.sort_unstable();
         let mut reg = log.registration_ms.clone();
         reg.sort_unstable();
         let honest = self.honest_seeds().len();
@@ -296,6 +301,8 @@ impl Sim {
             violations: log.violations.clone(),
             violation_count: log.violation_count,
             trace_digest: self.trace.finalize().to_hex().to_string(),
+            latencies: lat.clone(),
+            per_message,
             degrees: (self.live_members().values())
                 .filter_map(|&n| self.nodes[n].machine.peer())
                 .map(|p| p.neighbors().len())

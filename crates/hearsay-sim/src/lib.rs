@@ -89,7 +89,8 @@ pub struct Faults {
 }
 
 impl Faults {
-    fn any(&self) -> bool {
+    /// Whether there is any fault or attacker at all.
+    pub fn any(&self) -> bool {
         self.crash > 0.0
             || self.partition > 0.0
             || self.churn_every.is_some()
@@ -193,6 +194,13 @@ pub struct Metrics {
     /// The overlay degree of every live admitted peer at the end (for the power-law fit).
     #[serde(skip)]
     pub degrees: Vec<usize>,
+    /// Every delivery's latency (ms), for the latency CDF.
+    #[serde(skip)]
+    pub latencies: Vec<u64>,
+    /// Per honest message: when it was generated (ms from the start), the deliveries it
+    /// owed, and those made. For coverage over time.
+    #[serde(skip)]
+    pub per_message: Vec<(u64, u32, u32)>,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -268,6 +276,7 @@ pub struct Sim {
     seq: u64,
     trace: blake3::Hasher,
     trace_out: Option<Box<dyn std::io::Write>>,
+    progress: Option<Box<dyn FnMut(Duration, Duration)>>,
     config: Config,
     seed_set: SeedSet,
     checks: Arc<SharedChecks>,
@@ -309,6 +318,7 @@ impl Sim {
             seq: 0,
             trace: blake3::Hasher::new(),
             trace_out: None,
+            progress: None,
             seed_set: SeedSet {
                 n: seeds.len(),
                 keys: keys.iter().map(Keypair::id).collect(),
@@ -359,6 +369,13 @@ impl Sim {
     /// Writes every event as a JSON line of the `--events` format to `out`.
     pub fn with_trace(mut self, out: Box<dyn std::io::Write>) -> Sim {
         self.trace_out = Some(out);
+        self
+    }
+
+    /// Calls `report(done, total)` (virtual time) now and then while it runs: for a
+    /// progress bar. It does not change the run.
+    pub fn with_progress(mut self, report: Box<dyn FnMut(Duration, Duration)>) -> Sim {
+        self.progress = Some(report);
         self
     }
 
@@ -891,6 +908,11 @@ impl Sim {
             }
             self.now = at;
             self.log.steps += 1;
+            if self.log.steps % 65_536 == 0 {
+                if let Some(report) = &mut self.progress {
+                    report(at.since(T0), end.since(T0));
+                }
+            }
             match ev {
                 Ev::Start(n) => self.start_peer(n, None),
                 Ev::Input(n, epoch, key) => {
