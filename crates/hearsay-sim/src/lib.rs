@@ -908,7 +908,7 @@ impl Sim {
             }
             self.now = at;
             self.log.steps += 1;
-            if self.log.steps % 65_536 == 0 {
+            if self.log.steps.is_multiple_of(65_536) {
                 if let Some(report) = &mut self.progress {
                     report(at.since(T0), end.since(T0));
                 }
