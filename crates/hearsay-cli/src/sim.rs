@@ -216,7 +216,7 @@ pub fn run(args: &SimArgs) -> anyhow::Result<Metrics> {
         );
     }
     let f = &scenario.faults;
-    let window = (f.any()).then(|| (f.start.as_millis() as u64, f.stop.as_millis() as u64));
+    let window = (f.any()).then_some((f.start.as_millis() as u64, f.stop.as_millis() as u64));
     let mut sim = Sim::new(scenario);
     if let Some(path) = &args.trace {
         let f = std::fs::File::create(path)
