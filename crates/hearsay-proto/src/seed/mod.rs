@@ -157,6 +157,9 @@ pub struct State {
     ledger: sync::Ledger,
     /// Positions and addresses of the members.
     index: sync::Index,
+    /// Degrees as peer lists give them, computed when first asked for and forgotten when a
+    /// report or a membership they depend on changes: a peer list holds up to 1000 of them.
+    degrees: BTreeMap<PeerId, u32>,
     /// When this seed last found it held the same certificates as seed `i`.
     agreed: BTreeMap<usize, Time>,
     /// When the ledger's root next goes to the other seeds.
@@ -224,6 +227,7 @@ impl State {
             sweep_at: now,
             ledger: sync::Ledger::new(),
             index: sync::Index::default(),
+            degrees: BTreeMap::new(),
             agreed: BTreeMap::new(),
             sync_at,
             exchanges: BTreeMap::new(),
@@ -534,7 +538,16 @@ impl State {
     /// A peer's degree as peer lists give it: its reported neighbours that are admitted and
     /// report the link back. A peer cannot draw links by claiming neighbours it does not
     /// have (PROTOCOL §7).
-    fn degree(&self, id: &PeerId) -> u32 {
+    fn degree(&mut self, id: &PeerId) -> u32 {
+        if let Some(d) = self.degrees.get(id) {
+            return *d;
+        }
+        let d = self.count_degree(id);
+        self.degrees.insert(*id, d);
+        d
+    }
+
+    fn count_degree(&self, id: &PeerId) -> u32 {
         let Some(report) = self.topology.get(id) else {
             return 0;
         };
@@ -569,17 +582,29 @@ impl State {
                 .take(max)
                 .collect()
         };
-        (picked.iter())
-            .filter_map(|id| {
-                let m = self.pl.get(id)?;
-                Some(PeerInfo {
-                    id: *id,
-                    addr: m.addr,
-                    incarnation: m.incarnation,
-                    degree: self.degree(id),
-                })
-            })
-            .collect()
+        let mut list = Vec::with_capacity(picked.len());
+        for id in picked {
+            let degree = self.degree(&id);
+            if let Some(m) = self.pl.get(&id) {
+                let (addr, incarnation) = (m.addr, m.incarnation);
+                list.push(PeerInfo {
+                    id,
+                    addr,
+                    incarnation,
+                    degree,
+                });
+            }
+        }
+        list
+    }
+
+    /// Forgets the cached degrees a change to `peer` (its report or its membership) can
+    /// change: its own, and those of the peers it names.
+    pub(super) fn forget_degrees(&mut self, peer: PeerId, named: &[PeerId]) {
+        self.degrees.remove(&peer);
+        for n in named {
+            self.degrees.remove(n);
+        }
     }
 
     /// A peer's reported neighbours that are in the Peer List, with their addresses.
@@ -617,6 +642,11 @@ impl State {
                 self.io.send(l, Msg::Neighbors(report.clone()));
             }
         }
+        if let Some(old) = self.topology.get(&report.peer) {
+            let old = old.neighbors.clone();
+            self.forget_degrees(report.peer, &old);
+        }
+        self.forget_degrees(report.peer, &report.neighbors);
         self.topology.insert(report.peer, report);
     }
 
