@@ -31,9 +31,12 @@ pub struct SimArgs {
     /// One-way latency, drawn uniformly between these (ms).
     #[arg(long, num_args = 2, default_values_t = [1u64, 20])]
     pub latency_ms: Vec<u64>,
-    /// Gossip messages per peer.
+    /// Gossip messages per generating peer.
     #[arg(long, default_value_t = 3)]
     pub gossip_count: u32,
+    /// Only the first N peers generate gossip (default: every peer).
+    #[arg(long)]
+    pub originators: Option<usize>,
     /// Between two of a peer's messages.
     #[arg(long, default_value = "1s", value_parser = duration)]
     pub gossip_interval: Duration,
@@ -96,6 +99,7 @@ impl SimArgs {
             loss: self.loss,
             latency_ms: (self.latency_ms[0], self.latency_ms[1]),
             gossip_count: self.gossip_count,
+            originators: self.originators,
             gossip_interval: self.gossip_interval,
             join_every: self.join_every,
             ping_interval: self.ping_interval,
@@ -126,6 +130,7 @@ struct ScenarioFile {
     loss: Option<f64>,
     latency_ms: Option<(u64, u64)>,
     gossip_count: Option<u32>,
+    originators: Option<usize>,
     gossip_interval: Option<String>,
     join_every: Option<String>,
     ping_interval: Option<String>,
@@ -190,6 +195,7 @@ pub fn read_scenario(path: &std::path::Path) -> anyhow::Result<Scenario> {
         loss: f.loss.unwrap_or(flags.loss),
         latency_ms: f.latency_ms.unwrap_or(flags.latency_ms),
         gossip_count: f.gossip_count.unwrap_or(flags.gossip_count),
+        originators: f.originators.or(flags.originators),
         gossip_interval: time("gossip_interval", &f.gossip_interval, flags.gossip_interval)?,
         join_every: time("join_every", &f.join_every, flags.join_every)?,
         ping_interval: time("ping_interval", &f.ping_interval, flags.ping_interval)?,

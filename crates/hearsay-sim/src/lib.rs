@@ -49,8 +49,10 @@ pub struct Scenario {
     pub loss: f64,
     /// Virtual time between two peers' starts.
     pub join_every: Duration,
-    /// Gossip messages per peer.
+    /// Gossip messages per generating peer.
     pub gossip_count: u32,
+    /// How many peers generate gossip (the first ones to join); `None`: every peer.
+    pub originators: Option<usize>,
     /// Between two of a peer's messages.
     pub gossip_interval: Duration,
     /// Peers' liveness round (suspicion after 3 missed rounds).
@@ -134,6 +136,7 @@ impl Default for Scenario {
             loss: 0.0,
             join_every: Duration::from_millis(50),
             gossip_count: 3,
+            originators: None,
             gossip_interval: Duration::from_secs(1),
             ping_interval: Duration::from_secs(1),
             duration: None,
@@ -453,6 +456,9 @@ impl Sim {
             }
         };
         let mut settings = self.peer_settings();
+        if self.scenario.originators.is_some_and(|k| n >= k) {
+            settings.gossip_count = 0;
+        }
         if again.is_some() {
             // A restarted peer generates nothing more: its messages would not be new.
             settings.gossip_count = 0;
