@@ -225,6 +225,35 @@ fn a_seed_down_during_a_removal_learns_it_when_it_returns() {
     assert!(!net.events_named("seed2", "catch_up").is_empty());
     // It learned the certificate; it did not take part in the decision.
     assert!(net.events_named("seed2", "removal_proposed").is_empty());
+
+    // `hearsay status` without `--seed`: every seed holds 7 admissions and 1 removal, and
+    // has agreed with each other seed since seed2 came back.
+    let config = net.dir.join("config.txt");
+    wait_for("every seed agreeing with the others", CATCH_UP, || {
+        let out = std::process::Command::new(HEARSAY)
+            .args(["status", "--json", "--config", config.to_str().unwrap()])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let rows: Vec<Value> = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+        if rows.len() != 3 {
+            return Err(format!("{} rows", rows.len()));
+        }
+        let since = back.elapsed().as_millis() as u64;
+        for r in &rows {
+            if r["reachable"] != true || r["certificates"] != 8 || r["peers"] != 7 {
+                return Err(format!("{r}"));
+            }
+            let agreed = r["agreed_ms_ago"].as_object().ok_or("no agreed_ms_ago")?;
+            let fresh = agreed.len() == 2
+                && agreed
+                    .values()
+                    .all(|v| v.as_u64().is_some_and(|ms| ms <= since));
+            if !fresh {
+                return Err(format!("{r}"));
+            }
+        }
+        Ok(())
+    });
 }
 
 /// Acceptance 4: a truncated store stops the seed with a message naming the file; with
