@@ -42,11 +42,13 @@ impl State {
         self.lists_due = None;
         let me = self.key.id();
         self.candidates.clear();
-        for p in self.lists.values().flatten() {
+        // The lists are done with once merged (the next round asks for fresh ones): with
+        // thousands of peers, keeping them is most of a peer's memory.
+        for p in std::mem::take(&mut self.lists).into_values().flatten() {
             if p.id == me {
                 continue;
             }
-            let e = self.candidates.entry(p.id).or_insert(*p);
+            let e = self.candidates.entry(p.id).or_insert(p);
             e.degree = e.degree.max(p.degree);
         }
         self.fill();
