@@ -208,8 +208,8 @@ pub fn read_scenario(path: &std::path::Path) -> anyhow::Result<Scenario> {
     })
 }
 
-/// Runs the simulation, prints what it measured, and fails when an invariant did not hold.
-pub fn run(args: &SimArgs) -> anyhow::Result<Metrics> {
+/// Runs the simulation; returns what it measured and how long it took on the wall clock.
+pub fn run(args: &SimArgs) -> anyhow::Result<(Metrics, Duration)> {
     let mut scenario = match &args.scenario {
         Some(path) => read_scenario(path)?,
         None => args.scenario(),
@@ -241,7 +241,9 @@ pub fn run(args: &SimArgs) -> anyhow::Result<Metrics> {
             );
         }));
     }
+    let started = std::time::Instant::now();
     let m = sim.run();
+    let wall = started.elapsed();
     if terminal {
         eprint!("\r\x1b[K");
     }
@@ -252,7 +254,7 @@ pub fn run(args: &SimArgs) -> anyhow::Result<Metrics> {
         crate::plots::latency_cdf(dir, &m.latencies)?;
         crate::plots::coverage_over_time(dir, &m.per_message, window)?;
     }
-    Ok(m)
+    Ok((m, wall))
 }
 
 /// The power-law fit of the final overlay's degrees, as JSON (`null` with too few peers).
@@ -273,14 +275,14 @@ pub fn fit_json(m: &Metrics) -> serde_json::Value {
 }
 
 /// The table of `hearsay sim`.
-pub fn table(m: &Metrics) -> String {
+pub fn table(m: &Metrics, wall: Duration) -> String {
     let mut out = format!(
         "peers admitted {}, messages {}, deliveries {}, coverage {:.4}\n\
          latency p50 {} ms, p99 {} ms, max {} ms (virtual); hops of the last delivery p50 {}, max {}\n\
          frames carrying a message per message {:.1} (relative redundancy {:.3}); frames {} ({} lost and sent again)\n\
          registration p50 {} ms, p99 {} ms\n\
          crashed {}, removed {}, crash to removal p50 {} ms, max {} ms; false removals {}; false accusations caught {}; dead peers left in the Peer List {}\n\
-         seeds agree {} ms after the faults end; {} steps\n\
+         seeds agree {} ms after the faults end; {} steps in {:.1} s ({:.0} a second)\n\
          trace digest {}\n",
         m.admitted,
         m.messages,
@@ -306,6 +308,8 @@ pub fn table(m: &Metrics) -> String {
         m.dead_in_pl,
         m.seeds_agree_ms,
         m.steps,
+        wall.as_secs_f64(),
+        m.steps as f64 / wall.as_secs_f64().max(1e-9),
         m.trace_digest
     );
     let fit = fit_json(m);

@@ -79,16 +79,18 @@ async fn main() {
             }
         }
         Command::Sim(args) => match hearsay_cli::sim::run(&args) {
-            Ok(m) => {
+            Ok((m, wall)) => {
                 if args.json {
                     let mut v = serde_json::to_value(&m).unwrap_or_default();
                     v["degree_fit"] = hearsay_cli::sim::fit_json(&m);
+                    v["wall_ms"] = (wall.as_millis() as u64).into();
+                    v["steps_per_second"] = (m.steps as f64 / wall.as_secs_f64()).round().into();
                     say(&format!(
                         "{}\n",
                         serde_json::to_string_pretty(&v).unwrap_or_default()
                     ));
                 } else {
-                    say(&hearsay_cli::sim::table(&m));
+                    say(&hearsay_cli::sim::table(&m, wall));
                 }
                 if m.violation_count > 0 {
                     std::process::exit(1);
