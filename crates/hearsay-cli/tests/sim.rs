@@ -123,14 +123,14 @@ fn hearsay_sim_refuses_a_lying_majority() {
     assert!(err.contains("not a minority"), "{err}");
 }
 
-/// SPEC §6: preferential attachment gives a power-law overlay. 2,000 simulated peers (the
-/// 20,000 of issue 6 take minutes; their figure is in the README): α in [2, 3.5], and the
-/// likelihood ratio favours a power law over an exponential.
+/// Issue 6 acceptance 4, SPEC §6: at N = 20,000 with preferential attachment the fitted α
+/// lies in [2, 3.5], and the KS distance and the likelihood ratio favour a power law over an
+/// exponential. About 200 s and 6 GB here (the protocol crates are optimised in tests).
 #[test]
-fn the_overlay_of_two_thousand_simulated_peers_fits_a_power_law() {
+fn the_overlay_of_twenty_thousand_simulated_peers_fits_a_power_law() {
     let m = sim(&[
         "--peers",
-        "2000",
+        "20000",
         "--gossip-count",
         "0",
         "--join-every",
@@ -139,12 +139,16 @@ fn the_overlay_of_two_thousand_simulated_peers_fits_a_power_law() {
         "60s",
         "--no-checks",
     ]);
-    assert_eq!(m["admitted"], 2000, "{m}");
+    assert_eq!(m["admitted"], 20000, "{m}");
     let fit = &m["degree_fit"];
     let alpha = fit["alpha"].as_f64().unwrap();
     assert!((2.0..=3.5).contains(&alpha), "{fit}");
-    assert_eq!(fit["favours_power_law"], true, "{fit}");
+    // The tail is a good fit (KS well under the 0.05 a poor one would show), and the
+    // likelihood ratio is positive and significant.
+    assert!(fit["ks"].as_f64().unwrap() < 0.05, "{fit}");
     assert!(fit["llr_vs_exponential"].as_f64().unwrap() > 0.0, "{fit}");
+    assert!(fit["p_value"].as_f64().unwrap() < 0.05, "{fit}");
+    assert_eq!(fit["favours_power_law"], true, "{fit}");
 }
 
 /// The shipped scenario files (`scenarios/*.toml`) each run with every invariant holding;
