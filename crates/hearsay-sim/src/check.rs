@@ -293,6 +293,7 @@ impl Sim {
             removals: log.removals.len(),
             dead_in_pl: log.dead_in_pl,
             false_removals: log.false_removals,
+            false_reports: log.lies,
             false_accusations: log.false_accusations,
             seeds_agree_ms: self
                 .faults_over

@@ -182,7 +182,9 @@ pub struct Metrics {
     pub false_removals: usize,
     /// Dead peers still in the honest seeds' Peer List at the end of a healed run.
     pub dead_in_pl: usize,
-    /// False accusations the honest seeds caught.
+    /// False dead-node reports the liars sent (each to every seed).
+    pub false_reports: u64,
+    /// False accusations the honest seeds caught (one per seed and report).
     pub false_accusations: usize,
     /// From the end of the faults to the last change of any honest seed's Peer List (ms).
     pub seeds_agree_ms: u64,
@@ -246,7 +248,6 @@ struct SimNode {
     incarnation: u64,
     /// On the cut-off side of a partition.
     cut_off: bool,
-    crashed_at: Option<Time>,
 }
 
 struct End {
@@ -405,7 +406,6 @@ impl Sim {
             up: true,
             incarnation,
             cut_off: false,
-            crashed_at: None,
         });
         self.by_addr.insert(addr, n);
         self.by_id.insert(id, n);
@@ -492,7 +492,6 @@ impl Sim {
                 node.incarnation = incarnation;
                 node.up = true;
                 node.timer = None;
-                node.crashed_at = None;
                 self.after_input(i);
             }
             None => {
@@ -684,7 +683,6 @@ impl Sim {
         node.up = false;
         node.epoch += 1;
         node.timer = None;
-        node.crashed_at = Some(self.now);
         self.log.crashes.push((node.id, node.incarnation, self.now));
         let doomed = self.links_where(|a, b| a == n || b == n);
         self.close_links(&doomed);
