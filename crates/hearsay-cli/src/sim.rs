@@ -281,7 +281,7 @@ pub fn table(m: &Metrics, wall: Duration) -> String {
          latency p50 {} ms, p99 {} ms, max {} ms (virtual); hops of the last delivery p50 {}, max {}\n\
          frames carrying a message per message {:.1} (relative redundancy {:.3}); frames {} ({} lost and sent again)\n\
          registration p50 {} ms, p99 {} ms\n\
-         crashed {}, removed {}, crash to removal p50 {} ms, max {} ms; false removals {}; false accusations caught {}; dead peers left in the Peer List {}\n\
+         crashed {}, removed {}, crash to removal p50 {} ms, max {} ms; false removals {}; false reports {}, accusations caught {}; dead peers left in the Peer List {}\n\
          seeds agree {} ms after the faults end; {} steps in {:.1} s ({:.0} a second)\n\
          trace digest {}\n",
         m.admitted,
@@ -304,6 +304,7 @@ pub fn table(m: &Metrics, wall: Duration) -> String {
         m.detection_to_removal_ms.0,
         m.detection_to_removal_ms.1,
         m.false_removals,
+        m.false_reports,
         m.false_accusations,
         m.dead_in_pl,
         m.seeds_agree_ms,
