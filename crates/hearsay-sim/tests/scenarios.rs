@@ -117,7 +117,10 @@ fn false_accusations_by_colluding_peers() {
         ..Faults::default()
     };
     let m = run("colluding liars", base(15, faults));
-    assert!(m.false_reports >= 8, "the liars reported, one a second: {m:?}");
+    assert!(
+        m.false_reports >= 8,
+        "the liars reported, one a second: {m:?}"
+    );
     assert!(m.false_accusations >= 10, "the seeds caught them: {m:?}");
     assert_eq!(m.false_removals, 0);
 }
