@@ -500,10 +500,15 @@ impl SharedChecks {
     pub fn verify(&self, g: &Gossip) -> bool {
         let key =
             *blake3::hash(&signed(b"hearsay-checked-v1", &(g.origin, &g.text, g.sig))).as_bytes();
+        self.check(key, || g.verify())
+    }
+
+    /// `verify()`, unless a check under `key` already passed; a pass is remembered.
+    pub fn check(&self, key: [u8; 32], verify: impl FnOnce() -> bool) -> bool {
         if self.inner.lock().is_ok_and(|i| i.keys.contains(&key)) {
             return true;
         }
-        let ok = g.verify();
+        let ok = verify();
         if ok {
             if let Ok(mut i) = self.inner.lock() {
                 if i.keys.insert(key) {

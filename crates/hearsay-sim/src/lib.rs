@@ -296,6 +296,8 @@ impl Sim {
     /// A simulation of `scenario`: seeds at 10.0.0.x:6000, peers at 10.1.x.y:7000 joining
     /// every `join_every`.
     pub fn new(scenario: Scenario) -> Sim {
+        // Thousands of nodes check the same signatures: each is checked once.
+        hearsay_proto::id::memoize_verifications(1 << 21);
         let seeds: Vec<SocketAddr> = (0..scenario.seeds)
             .map(|i| SocketAddr::from(([10, 0, 0, (i + 1) as u8], 6000)))
             .collect();
