@@ -444,62 +444,60 @@ impl Sim {
         }
     }
 
-    /// Starts peer number `n` at its own address, or restarts node `again` at its next
-    /// incarnation.
-    fn start_peer(&mut self, n: usize, again: Option<usize>) {
-        let (key, addr, incarnation) = match again {
-            Some(i) => {
-                let node = &self.nodes[i];
-                (node.key.clone(), node.addr, node.incarnation + 1)
-            }
-            None => {
-                let addr = SocketAddr::from(([10, 1, (n / 250) as u8, (n % 250 + 1) as u8], 7000));
-                (Keypair::from_secret(self.rng.random()), addr, 1)
-            }
-        };
+    /// A peer machine of `kind`, generating gossip or not.
+    fn peer_machine(
+        &mut self,
+        key: Keypair,
+        addr: SocketAddr,
+        incarnation: u64,
+        gossip: bool,
+        kind: Kind,
+    ) -> Box<dyn SimMachine> {
         let mut settings = self.peer_settings();
-        if self.scenario.originators.is_some_and(|k| n >= k) {
-            settings.gossip_count = 0;
-        }
-        if again.is_some() {
-            // A restarted peer generates nothing more: its messages would not be new.
+        if !gossip {
             settings.gossip_count = 0;
         }
         let rng_seed = self.rng.random();
-        let mut state = peer::State::new(
-            self.now,
-            key.clone(),
-            addr,
-            incarnation,
-            self.config.clone(),
-            settings,
-            rng_seed,
-        );
+        let config = self.config.clone();
+        let mut state =
+            peer::State::new(self.now, key, addr, incarnation, config, settings, rng_seed);
         state.share_checks(self.checks.clone());
-        let f = &self.scenario.faults;
-        let kind = match again {
-            Some(i) => self.nodes[i].kind,
-            None if n < f.liars => Kind::Liar,
-            None if n < f.liars + f.forgers => Kind::Forger,
-            None => Kind::Peer,
-        };
-        let machine: Box<dyn SimMachine> = match kind {
+        match kind {
             Kind::Forger => Box::new(Forger(state)),
             _ => Box::new(state),
-        };
-        match again {
-            Some(i) => {
-                let node = &mut self.nodes[i];
-                node.machine = machine;
-                node.incarnation = incarnation;
-                node.up = true;
-                node.timer = None;
-                self.after_input(i);
-            }
-            None => {
-                self.add(machine, key, Role::Peer, kind, addr, incarnation);
-            }
         }
+    }
+
+    /// Starts peer number `n` at its own address.
+    fn start_peer(&mut self, n: usize) {
+        let addr = SocketAddr::from(([10, 1, (n / 250) as u8, (n % 250 + 1) as u8], 7000));
+        let key = Keypair::from_secret(self.rng.random());
+        let f = &self.scenario.faults;
+        let kind = if n < f.liars {
+            Kind::Liar
+        } else if n < f.liars + f.forgers {
+            Kind::Forger
+        } else {
+            Kind::Peer
+        };
+        let gossip = self.scenario.originators.is_none_or(|k| n < k);
+        let machine = self.peer_machine(key.clone(), addr, 1, gossip, kind);
+        self.add(machine, key, Role::Peer, kind, addr, 1);
+    }
+
+    /// Starts crashed node `i` again at its next incarnation. It generates nothing more:
+    /// its messages would not be new.
+    fn restart_peer(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let (key, addr, kind, incarnation) =
+            (node.key.clone(), node.addr, node.kind, node.incarnation + 1);
+        let machine = self.peer_machine(key, addr, incarnation, false, kind);
+        let node = &mut self.nodes[i];
+        node.machine = machine;
+        node.incarnation = incarnation;
+        node.up = true;
+        node.timer = None;
+        self.after_input(i);
     }
 
     /// Carries out a node's outputs and re-arms its timer.
@@ -747,7 +745,7 @@ impl Sim {
                 .filter(|&i| !self.nodes[i].up && self.nodes[i].role == Role::Peer)
                 .collect();
             for n in down {
-                self.start_peer(0, Some(n));
+                self.restart_peer(n);
             }
         }
     }
@@ -766,7 +764,7 @@ impl Sim {
         }
         let n = self.next_peer;
         self.next_peer += 1;
-        self.start_peer(n, None);
+        self.start_peer(n);
         if let Some(every) = self.scenario.faults.churn_every {
             self.schedule(self.now + every, Ev::Churn);
         }
@@ -920,7 +918,7 @@ impl Sim {
                 }
             }
             match ev {
-                Ev::Start(n) => self.start_peer(n, None),
+                Ev::Start(n) => self.start_peer(n),
                 Ev::Input(n, epoch, key) => {
                     let input = self.inputs.remove(&key);
                     if let Some(input) = input.filter(|_| self.nodes[n].epoch == epoch) {
