@@ -599,10 +599,11 @@ impl State {
     }
 
     /// Forgets the cached degrees a change to `peer` (its report or its membership) can
-    /// change: its own, and those of the peers it names.
-    pub(super) fn forget_degrees(&mut self, peer: PeerId, named: &[PeerId]) {
+    /// change: its own, and those of the peers it names (in its report, old or new).
+    pub(super) fn forget_degrees(&mut self, peer: PeerId, new_report: Option<&[PeerId]>) {
         self.degrees.remove(&peer);
-        for n in named {
+        let old = self.topology.get(&peer).map(|r| r.neighbors.as_slice());
+        for n in old.into_iter().chain(new_report).flatten() {
             self.degrees.remove(n);
         }
     }
@@ -642,11 +643,7 @@ impl State {
                 self.io.send(l, Msg::Neighbors(report.clone()));
             }
         }
-        if let Some(old) = self.topology.get(&report.peer) {
-            let old = old.neighbors.clone();
-            self.forget_degrees(report.peer, &old);
-        }
-        self.forget_degrees(report.peer, &report.neighbors);
+        self.forget_degrees(report.peer, Some(&report.neighbors));
         self.topology.insert(report.peer, report);
     }
 

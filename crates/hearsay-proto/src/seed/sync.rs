@@ -109,7 +109,8 @@ impl State {
     // ---- the held set: every change to it goes through these ---------------------------
 
     pub(super) fn put_member(&mut self, peer: PeerId, member: Member) {
-        self.membership_changed(peer);
+        // Degrees count only admitted neighbours.
+        self.forget_degrees(peer, None);
         self.ledger.toggle(&member.cert);
         self.index.holders.insert(member.addr, peer);
         match self.pl.insert(peer, member) {
@@ -125,7 +126,7 @@ impl State {
     }
 
     pub(super) fn drop_member(&mut self, peer: &PeerId) {
-        self.membership_changed(*peer);
+        self.forget_degrees(*peer, None);
         if let Some(old) = self.pl.remove(peer) {
             self.ledger.toggle(&old.cert);
             self.index.release(old.addr, *peer);
@@ -143,13 +144,6 @@ impl State {
         if let Some(old) = self.removed.insert(cert.change.peer, cert) {
             self.ledger.toggle(&old);
         }
-    }
-
-    /// Degrees count only admitted neighbours: a change of membership changes the degrees of
-    /// the peers this one names.
-    fn membership_changed(&mut self, peer: PeerId) {
-        let named = (self.topology.get(&peer)).map(|r| r.neighbors.clone());
-        self.forget_degrees(peer, named.as_deref().unwrap_or_default());
     }
 
     /// Certificates held: admissions and removals.
