@@ -302,7 +302,7 @@ impl Sim {
             violations: log.violations.clone(),
             violation_count: log.violation_count,
             trace_digest: self.trace.finalize().to_hex().to_string(),
-            latencies: lat.clone(),
+            latencies: lat,
             per_message,
             degrees: (self.live_members().values())
                 .filter_map(|&n| self.nodes[n].machine.peer())
