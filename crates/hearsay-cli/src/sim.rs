@@ -81,6 +81,9 @@ pub struct SimArgs {
     /// time (SVG and PNG).
     #[arg(long)]
     pub plots: Option<PathBuf>,
+    /// Most peers in one seed's peer list (a uniform sample of its Peer List).
+    #[arg(long, default_value_t = hearsay_sim::PEER_LIST)]
+    pub peer_list: usize,
     /// Skip the invariant checks (saves memory at very large N).
     #[arg(long)]
     pub no_checks: bool,
@@ -115,6 +118,7 @@ impl SimArgs {
                 forgers: self.forgers,
                 lying_seeds: self.lying_seeds,
             },
+            peer_list: self.peer_list,
             check: !self.no_checks,
         }
     }
@@ -135,6 +139,7 @@ struct ScenarioFile {
     join_every: Option<String>,
     ping_interval: Option<String>,
     duration: Option<String>,
+    peer_list: Option<usize>,
     #[serde(default)]
     faults: FaultsFile,
 }
@@ -204,6 +209,7 @@ pub fn read_scenario(path: &std::path::Path) -> anyhow::Result<Scenario> {
             None => None,
         },
         faults,
+        peer_list: f.peer_list.unwrap_or(flags.peer_list),
         check: flags.check,
     })
 }

@@ -324,14 +324,25 @@ impl Event {
     /// The JSON line of the `--events` format: the event's fields, tagged `event`, plus
     /// `ts` (Unix ms), `node` and `role`. The runtime's logs and the simulator's traces share
     /// it, so the same tools read both.
+    ///
+    /// Written straight out, `ts`, `node` and `role` first, then the event's own object
+    /// without its opening brace: no intermediate JSON value (the simulator writes millions).
     pub fn json(&self, now: crate::time::Time, node: &str, role: &str) -> String {
-        let mut v = serde_json::to_value(self).unwrap_or_default();
-        if let Some(map) = v.as_object_mut() {
-            map.insert("ts".into(), now.0.into());
-            map.insert("node".into(), node.into());
-            map.insert("role".into(), role.into());
+        let mut buf = Vec::with_capacity(256);
+        buf.extend_from_slice(b"{\"ts\":");
+        buf.extend_from_slice(now.0.to_string().as_bytes());
+        for (key, value) in [("node", node), ("role", role)] {
+            buf.extend_from_slice(format!(",\"{key}\":").as_bytes());
+            // Serializing a string into memory cannot fail.
+            let _ = serde_json::to_writer(&mut buf, value);
         }
-        format!("{v}\n")
+        buf.push(b',');
+        let body = buf.len();
+        let _ = serde_json::to_writer(&mut buf, self);
+        // The event is an object (`{"event":…}`): its fields join the line's.
+        buf.remove(body);
+        buf.push(b'\n');
+        String::from_utf8(buf).unwrap_or_default()
     }
 
     /// The human log line (without time and node, which the driver adds).
@@ -497,6 +508,7 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Time;
 
     #[test]
     fn the_json_form_is_tagged_with_the_stable_name() {
@@ -514,5 +526,29 @@ mod tests {
             e.text(),
             "registration aborted: peer abababab at 127.0.0.1:7000: timed out"
         );
+    }
+    #[test]
+    fn the_json_line_is_one_object_with_ts_node_and_role_first() {
+        let e = Event::Notice {
+            text: "a \"quoted\"\nline".into(),
+        };
+        assert_eq!(
+            e.json(Time(1_700_000_000_123), "10.0.0.1:6000", "seed"),
+            "{\"ts\":1700000000123,\"node\":\"10.0.0.1:6000\",\"role\":\"seed\",\
+             \"event\":\"notice\",\"text\":\"a \\\"quoted\\\"\\nline\"}\n"
+        );
+        // Flattened fields (the gossip counters) join the same object.
+        let stats = Event::GossipStats {
+            counters: crate::gossip::Counters::default(),
+            ml_size: 3,
+        };
+        let line = stats.json(Time(5), "n", "peer");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (v["event"].as_str(), v["ml_size"].as_u64()),
+            (Some("gossip_stats"), Some(3))
+        );
+        assert_eq!(v["ts"], 5);
+        assert!(line.ends_with("}\n") && line.matches('\n').count() == 1);
     }
 }

@@ -2367,6 +2367,66 @@ fn a_peer_answers_peers_messages_and_help() {
 /// PROTOCOL §7, SPEC §8: a peer that reports neighbours it does not have (to draw links by
 /// preferential attachment) is listed with only the neighbours that report it back.
 #[test]
+fn a_seeds_kept_degrees_equal_a_recount_through_reports_admissions_and_removals() {
+    use rand::{Rng, SeedableRng};
+    let mut net = Net::seeds(seed::Settings::default());
+    let s = seed_addr(0);
+    const N: usize = 12;
+    let ids: Vec<PeerId> = (0..N).map(|i| peer_key(i).id()).collect();
+    let links: Vec<LinkId> = (0..N).map(|i| LinkId(4_000_000 + i as u64)).collect();
+    for i in 0..N {
+        let remote = remote(ids[i], Role::Peer, peer_addr(i));
+        let up = Input::LinkUp {
+            link: links[i],
+            remote,
+            dial: None,
+        };
+        net.inject(s, up);
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let (mut seq, mut admitted, mut removed) = (0, BTreeSet::new(), BTreeSet::new());
+    let mut most = 0;
+    for step in 0..600 {
+        let i = rng.random_range(0..N);
+        match rng.random_range(0..10) {
+            0..=1 if !admitted.contains(&i) && !removed.contains(&i) => {
+                admitted.insert(i);
+                net.commit_at(&[0], &cert(add(i, peer_addr(i)), &[0, 1, 2]));
+            }
+            2 if step > 300 && admitted.remove(&i) => {
+                removed.insert(i);
+                net.commit_at(&[0], &cert(removal(i, peer_addr(i), 1), &[0, 1, 2]));
+            }
+            _ => {
+                // Any subset, itself and removed peers included.
+                let named: Vec<PeerId> = (ids.iter())
+                    .filter(|_| rng.random_bool(0.4))
+                    .copied()
+                    .collect();
+                seq += 1;
+                let report = crate::wire::NeighborReport::new(&peer_key(i), seq, named);
+                let msg = Msg::Neighbors(report);
+                net.inject(
+                    s,
+                    Input::Frame {
+                        link: links[i],
+                        msg,
+                    },
+                );
+            }
+        }
+        let seed = net.seed(s);
+        for id in &ids {
+            assert_eq!(seed.degree(id), seed.count_degree(id), "step {step}");
+            most = most.max(seed.degree(id));
+        }
+    }
+    // The run made links, and removals broke some.
+    assert!(most >= 3, "{most}");
+    assert!(removed.len() >= 3, "{removed:?}");
+}
+
+#[test]
 fn a_peer_cannot_draw_links_by_claiming_neighbours() {
     let mut net = Net::seeds(seed::Settings::default());
     for i in 0..4 {

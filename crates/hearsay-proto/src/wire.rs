@@ -190,15 +190,18 @@ pub struct NeighborReport {
     pub peer: PeerId,
     /// Grows with every report of this peer: a lower one is stale.
     pub seq: u64,
-    /// Its neighbours, at most [`MAX_NEIGHBORS`].
+    /// Its neighbours, at most [`MAX_NEIGHBORS`], in ascending order, each once (so a seed
+    /// can look one up by binary search).
     pub neighbors: Vec<PeerId>,
     /// The peer's signature over the fields above.
     pub sig: Signature,
 }
 
 impl NeighborReport {
-    /// Makes a signed report.
-    pub fn new(key: &Keypair, seq: u64, neighbors: Vec<PeerId>) -> NeighborReport {
+    /// Makes a signed report (of the neighbours sorted, each once).
+    pub fn new(key: &Keypair, seq: u64, mut neighbors: Vec<PeerId>) -> NeighborReport {
+        neighbors.sort_unstable();
+        neighbors.dedup();
         let peer = key.id();
         let sig = key.sign(&signed(b"hearsay-neighbors-v1", &(peer, seq, &neighbors)));
         NeighborReport {
@@ -209,13 +212,18 @@ impl NeighborReport {
         }
     }
 
-    /// Whether the report is within bounds and its signature holds.
+    /// Whether the report is within bounds, its neighbours in ascending order each once,
+    /// and its signature holds.
     pub fn verify(&self) -> bool {
+        let sorted = self.neighbors.windows(2).all(|w| w[0] < w[1]);
+        if self.neighbors.len() > MAX_NEIGHBORS || !sorted {
+            return false;
+        }
         let bytes = signed(
             b"hearsay-neighbors-v1",
             &(self.peer, self.seq, &self.neighbors),
         );
-        self.neighbors.len() <= MAX_NEIGHBORS && self.peer.verify(&bytes, &self.sig)
+        self.peer.verify(&bytes, &self.sig)
     }
 }
 
@@ -321,6 +329,24 @@ mod tests {
     }
 
     #[test]
+    fn a_neighbour_report_is_sorted_and_one_out_of_order_is_refused_though_signed() {
+        let k = key(1);
+        let (a, b) = (key(2).id().min(key(3).id()), key(2).id().max(key(3).id()));
+        let r = NeighborReport::new(&k, 1, vec![b, a, b]);
+        assert_eq!(r.neighbors, vec![a, b]);
+        assert!(r.verify());
+        // Validly signed, but out of order: a seed's binary search could miss a neighbour.
+        let unsorted = vec![b, a];
+        let bad = NeighborReport {
+            sig: k.sign(&signed(b"hearsay-neighbors-v1", &(k.id(), 2u64, &unsorted))),
+            seq: 2,
+            neighbors: unsorted,
+            peer: k.id(),
+        };
+        assert!(!bad.verify());
+    }
+
+    #[test]
     fn a_registration_verifies_and_an_altered_one_does_not() {
         let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         let reg = Registration::new(&key(1), addr, 3);
@@ -337,7 +363,16 @@ mod tests {
     fn a_neighbor_report_over_the_bound_does_not_verify() {
         let ok = NeighborReport::new(&key(1), 1, vec![key(2).id()]);
         assert!(ok.verify());
-        let big = NeighborReport::new(&key(1), 1, vec![key(2).id(); MAX_NEIGHBORS + 1]);
+        // Distinct ids: a report is deduplicated when made.
+        let many = (0..=MAX_NEIGHBORS as u32)
+            .map(|i| {
+                let mut secret = [0; 32];
+                secret[..4].copy_from_slice(&i.to_le_bytes());
+                Keypair::from_secret(secret).id()
+            })
+            .collect();
+        let big = NeighborReport::new(&key(1), 1, many);
+        assert_eq!(big.neighbors.len(), MAX_NEIGHBORS + 1);
         assert!(!big.verify());
     }
 

@@ -35,19 +35,22 @@ const GRACE: Duration = Duration::from_secs(20);
 pub(crate) struct Log {
     pub frames: (u64, u64),
     pub carried: u64,
-    /// (link pair, message) pairs that crossed.
-    crossed: HashSet<(u64, [u8; 32])>,
+    /// (link pair, the first 8 bytes of a message's id) pairs that crossed.
+    crossed: HashSet<(u64, u64)>,
     pub violations: Vec<String>,
     pub violation_count: usize,
     /// When each node's current incarnation was admitted.
     pub admitted_at: BTreeMap<usize, Time>,
     pub ever_admitted: BTreeSet<usize>,
     pub registration_ms: Vec<u64>,
-    pub generated_ids: HashSet<String>,
-    /// Honest messages: (id, born, origin).
-    pub generated: Vec<(String, Time, usize)>,
-    /// (id, receiver, latency ms, hops).
-    pub received: Vec<(String, usize, u64, u16)>,
+    /// Every message generated (a forger's too), with its place in `generated` if honest.
+    pub generated_ids: HashMap<String, Option<usize>>,
+    /// Honest messages, in the order generated.
+    pub generated: Vec<Born>,
+    /// Deliveries (first receipts) of any message.
+    pub deliveries: usize,
+    /// Every delivery's latency (ms).
+    pub latencies: Vec<u64>,
     /// (peer, incarnation, when).
     pub crashes: Vec<(PeerId, u64, Time)>,
     /// When each honest seed removed each (peer, incarnation).
@@ -65,6 +68,42 @@ pub(crate) struct Log {
     pub healed_at: Option<Time>,
 }
 
+/// An honest message: when and where it was born, and who has it.
+pub(crate) struct Born {
+    pub at: Time,
+    pub origin: usize,
+    /// The nodes that delivered it, a bit each.
+    got: Vec<u64>,
+    /// The last delivery: (latency ms, hops).
+    last: Option<(u64, u16)>,
+}
+
+impl Born {
+    pub fn new(at: Time, origin: usize) -> Born {
+        Born {
+            at,
+            origin,
+            got: Vec::new(),
+            last: None,
+        }
+    }
+
+    pub fn delivered(&mut self, node: usize, latency_ms: u64, hops: u16) {
+        let (word, bit) = (node / 64, node % 64);
+        if self.got.len() <= word {
+            self.got.resize(word + 1, 0);
+        }
+        self.got[word] |= 1 << bit;
+        self.last = self.last.max(Some((latency_ms, hops)));
+    }
+
+    pub fn has(&self, node: usize) -> bool {
+        self.got
+            .get(node / 64)
+            .is_some_and(|w| w & (1 << (node % 64)) != 0)
+    }
+}
+
 impl Log {
     pub fn violation(&mut self, what: String) {
         self.violation_count += 1;
@@ -75,7 +114,9 @@ impl Log {
 
     /// A message crossed the link pair `pair`: the second time is a violation.
     pub fn crossed(&mut self, pair: u64, id: &MsgId, hops: u16) {
-        if !self.crossed.insert((pair, id.0)) {
+        let mut prefix = [0; 8];
+        prefix.copy_from_slice(&id.0[..8]);
+        if !self.crossed.insert((pair, u64::from_le_bytes(prefix))) {
             self.violation(format!(
                 "message {} crossed link {pair} a second time (hop {hops})",
                 hex(&id.0)
@@ -191,22 +232,18 @@ impl Sim {
             self.log.violation(what);
         }
         // Every live peer has every message generated after healing and after it joined.
-        let mut got: HashMap<&str, BTreeSet<usize>> = HashMap::new();
-        for (id, n, _, _) in &self.log.received {
-            got.entry(id.as_str()).or_default().insert(*n);
-        }
         let mut missing = Vec::new();
-        for (id, born, origin) in &self.log.generated {
-            if *born < after {
+        for (k, m) in self.log.generated.iter().enumerate() {
+            if m.at < after {
                 continue;
             }
             for &n in live.values() {
-                let joined = self.log.admitted_at.get(&n).is_some_and(|t| t <= born);
-                let has = got.get(id.as_str()).is_some_and(|r| r.contains(&n));
-                if n != *origin && joined && !has {
+                let joined = self.log.admitted_at.get(&n).is_some_and(|t| *t <= m.at);
+                if n != m.origin && joined && !m.has(n) {
                     missing.push(format!(
-                        "peer {} never got message {id:.8}",
-                        self.nodes[n].addr
+                        "peer {} never got message {k} (born at {} ms)",
+                        self.nodes[n].addr,
+                        m.at.since(crate::T0).as_millis()
                     ));
                 }
             }
@@ -216,32 +253,27 @@ impl Sim {
         }
     }
 
-    pub(crate) fn metrics(self) -> Metrics {
-        let log = &self.log;
-        let mut got: HashMap<&str, Vec<(usize, u64, u16)>> = HashMap::new();
-        for (id, n, lat, hops) in &log.received {
-            got.entry(id.as_str()).or_default().push((*n, *lat, *hops));
-        }
+    pub(crate) fn metrics(mut self) -> Metrics {
+        let mut log = std::mem::take(&mut self.log);
         let (mut owed, mut made) = (0usize, 0usize);
         let mut hops_last = Vec::new();
         let mut per_message = Vec::with_capacity(log.generated.len());
-        for (id, born, origin) in &log.generated {
-            let receivers = got.get(id.as_str());
+        for born in &log.generated {
             let (mut o, mut m) = (0u32, 0u32);
-            for (n, at) in &log.admitted_at {
-                if n != origin && at <= born && self.nodes[*n].up {
+            for (&n, at) in &log.admitted_at {
+                if n != born.origin && *at <= born.at && self.nodes[n].up {
                     o += 1;
-                    m += u32::from(receivers.is_some_and(|r| r.iter().any(|x| x.0 == *n)));
+                    m += u32::from(born.has(n));
                 }
             }
             (owed, made) = (owed + o as usize, made + m as usize);
-            per_message.push((born.since(crate::T0).as_millis() as u64, o, m));
-            if let Some(last) = receivers.and_then(|r| r.iter().max_by_key(|x| (x.1, x.2))) {
-                hops_last.push(u64::from(last.2));
+            per_message.push((born.at.since(crate::T0).as_millis() as u64, o, m));
+            if let Some((_, hops)) = born.last {
+                hops_last.push(u64::from(hops));
             }
         }
         hops_last.sort_unstable();
-        let mut lat: Vec<u64> = log.received.iter().map(|r| r.2).collect();
+        let mut lat = std::mem::take(&mut log.latencies);
         lat.sort_unstable();
         per_message.sort_unstable();
         let mut reg = log.registration_ms.clone();
@@ -256,7 +288,7 @@ impl Sim {
             .collect();
         removal.sort_unstable();
         let messages = log.generated.len();
-        let deliveries = log.received.len();
+        let deliveries = log.deliveries;
         Metrics {
             admitted: log.ever_admitted.len(),
             messages,

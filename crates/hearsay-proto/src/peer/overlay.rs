@@ -191,6 +191,12 @@ impl State {
             awaiting: None,
         };
         self.neighbors.insert(link, n);
+        if self.degree() >= self.settings.links {
+            // Enough links: the candidates are done with. A later loss asks for fresh peer
+            // lists (`schedule_refill`), whose degrees are current; with thousands of peers in
+            // the lists, keeping these would be most of an idle peer's memory.
+            self.candidates.clear();
+        }
         self.io.event(Event::NeighborAdded {
             peer: id.to_hex(),
             addr: addr.to_string(),

@@ -478,7 +478,7 @@ impl State {
                     .is_some_and(|m| m.incarnation <= c.incarnation);
                 if held {
                     self.drop_member(&c.peer);
-                    self.topology.remove(&c.peer);
+                    self.set_report(c.peer, None);
                 }
             }
         }

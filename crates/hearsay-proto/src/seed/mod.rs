@@ -5,7 +5,7 @@
 //! a quorum of yes votes and applies only certificates that verify. Its Peer List is derived
 //! from those certificates alone. Proposals, votes and certificates are in `decide`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -157,8 +157,8 @@ pub struct State {
     ledger: sync::Ledger,
     /// Positions and addresses of the members.
     index: sync::Index,
-    /// Degrees as peer lists give them, computed when first asked for and forgotten when a
-    /// report or a membership they depend on changes: a peer list holds up to 1000 of them.
+    /// Degrees as peer lists give them ([`State::degree`]), kept up to date as reports and
+    /// memberships change: a peer list holds up to 1000 of them. Zero is not stored.
     degrees: BTreeMap<PeerId, u32>,
     /// When this seed last found it held the same certificates as seed `i`.
     agreed: BTreeMap<usize, Time>,
@@ -538,28 +538,73 @@ impl State {
     /// A peer's degree as peer lists give it: its reported neighbours that are admitted and
     /// report the link back. A peer cannot draw links by claiming neighbours it does not
     /// have (PROTOCOL §7).
-    fn degree(&mut self, id: &PeerId) -> u32 {
-        if let Some(d) = self.degrees.get(id) {
-            return *d;
-        }
-        let d = self.count_degree(id);
-        self.degrees.insert(*id, d);
-        d
+    ///
+    /// Kept incrementally: a report or a membership change adjusts only the links it makes
+    /// or breaks. [`State::count_degree`] is the same number counted from scratch.
+    pub(crate) fn degree(&self, id: &PeerId) -> u32 {
+        self.degrees.get(id).copied().unwrap_or(0)
     }
 
-    fn count_degree(&self, id: &PeerId) -> u32 {
+    /// [`State::degree`] counted from the topology (the definition; tests compare the two).
+    #[cfg(test)]
+    pub(crate) fn count_degree(&self, id: &PeerId) -> u32 {
         let Some(report) = self.topology.get(id) else {
             return 0;
         };
-        let mutual = |n: &PeerId| {
-            self.pl.contains_key(n)
-                && self
-                    .topology
-                    .get(n)
-                    .is_some_and(|r| r.neighbors.contains(id))
-        };
-        let distinct: BTreeSet<&PeerId> = report.neighbors.iter().filter(|n| mutual(n)).collect();
-        distinct.len() as u32
+        let mutual = |n: &&PeerId| *n != id && self.pl.contains_key(*n) && self.names(n, id);
+        report.neighbors.iter().filter(mutual).count() as u32
+    }
+
+    /// Whether `peer`'s report names `other` (verified reports are sorted, each id once).
+    fn names(&self, peer: &PeerId, other: &PeerId) -> bool {
+        (self.topology.get(peer)).is_some_and(|r| r.neighbors.binary_search(other).is_ok())
+    }
+
+    fn bump_degree(&mut self, id: PeerId, up: bool) {
+        let d = self.degrees.entry(id).or_insert(0);
+        *d = if up { *d + 1 } else { d.saturating_sub(1) };
+        if *d == 0 {
+            self.degrees.remove(&id);
+        }
+    }
+
+    /// `peer`'s report becomes `report` (or goes): the mutual links it makes or breaks
+    /// count at each end whose other end is admitted.
+    pub(super) fn set_report(&mut self, peer: PeerId, report: Option<NeighborReport>) {
+        let old = self.topology.remove(&peer);
+        let (old_n, new_n) = (
+            old.as_ref().map_or(&[][..], |r| &r.neighbors[..]),
+            report.as_ref().map_or(&[][..], |r| &r.neighbors[..]),
+        );
+        let gone = old_n.iter().filter(|n| new_n.binary_search(n).is_err());
+        let came = new_n.iter().filter(|n| old_n.binary_search(n).is_err());
+        let changes: Vec<(PeerId, bool)> = (gone.map(|n| (*n, false)))
+            .chain(came.map(|n| (*n, true)))
+            .filter(|(n, _)| *n != peer && self.names(n, &peer))
+            .collect();
+        let admitted = self.pl.contains_key(&peer);
+        for (n, up) in changes {
+            if self.pl.contains_key(&n) {
+                self.bump_degree(peer, up);
+            }
+            if admitted {
+                self.bump_degree(n, up);
+            }
+        }
+        if let Some(r) = report {
+            self.topology.insert(peer, r);
+        }
+    }
+
+    /// `peer` joins or leaves the Peer List: its mutual links count at their other ends.
+    pub(super) fn membership_changed(&mut self, peer: PeerId, admitted: bool) {
+        let mutual: Vec<PeerId> = (self.topology.get(&peer).into_iter())
+            .flat_map(|r| r.neighbors.iter().copied())
+            .filter(|n| *n != peer && self.names(n, &peer))
+            .collect();
+        for n in mutual {
+            self.bump_degree(n, admitted);
+        }
     }
 
     fn sample_peer_list(&mut self, asker: PeerId) -> Vec<PeerInfo> {
@@ -598,16 +643,6 @@ impl State {
         list
     }
 
-    /// Forgets the cached degrees a change to `peer` (its report or its membership) can
-    /// change: its own, and those of the peers it names (in its report, old or new).
-    pub(super) fn forget_degrees(&mut self, peer: PeerId, new_report: Option<&[PeerId]>) {
-        self.degrees.remove(&peer);
-        let old = self.topology.get(&peer).map(|r| r.neighbors.as_slice());
-        for n in old.into_iter().chain(new_report).flatten() {
-            self.degrees.remove(n);
-        }
-    }
-
     /// A peer's reported neighbours that are in the Peer List, with their addresses.
     fn neighbors_of(&self, peer: &PeerId) -> Vec<(PeerId, SocketAddr)> {
         let Some(report) = self.topology.get(peer) else {
@@ -643,8 +678,7 @@ impl State {
                 self.io.send(l, Msg::Neighbors(report.clone()));
             }
         }
-        self.forget_degrees(report.peer, Some(&report.neighbors));
-        self.topology.insert(report.peer, report);
+        self.set_report(report.peer, Some(report));
     }
 
     /// One page of status from `offset`: at most [`wire::MAX_LIST`] peers, and as many as

@@ -109,8 +109,6 @@ impl State {
     // ---- the held set: every change to it goes through these ---------------------------
 
     pub(super) fn put_member(&mut self, peer: PeerId, member: Member) {
-        // Degrees count only admitted neighbours.
-        self.forget_degrees(peer, None);
         self.ledger.toggle(&member.cert);
         self.index.holders.insert(member.addr, peer);
         match self.pl.insert(peer, member) {
@@ -121,13 +119,15 @@ impl State {
             None => {
                 self.index.at.insert(peer, self.index.members.len());
                 self.index.members.push(peer);
+                // Degrees count only admitted neighbours.
+                self.membership_changed(peer, true);
             }
         }
     }
 
     pub(super) fn drop_member(&mut self, peer: &PeerId) {
-        self.forget_degrees(*peer, None);
         if let Some(old) = self.pl.remove(peer) {
+            self.membership_changed(*peer, false);
             self.ledger.toggle(&old.cert);
             self.index.release(old.addr, *peer);
             if let Some(i) = self.index.at.remove(peer) {
