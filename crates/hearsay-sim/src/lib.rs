@@ -10,10 +10,10 @@
 #![deny(missing_docs)]
 
 mod adversary;
+mod agenda;
 mod check;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use adversary::{Forger, LyingSeed, SimMachine};
+use agenda::Agenda;
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -217,10 +218,9 @@ pub struct Metrics {
     pub per_message: Vec<(u64, u32, u32)>,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
-    /// A node gets an input (node, epoch, key).
-    Input(usize, u32, InputKey),
+    /// A node gets an input (node, epoch).
+    Input(usize, u32, Input),
     /// A node's timer may be due (node, epoch).
     Timer(usize, u32),
     /// Peer number `n` starts.
@@ -230,9 +230,6 @@ enum Ev {
     Churn,
     Lie,
 }
-
-/// Inputs wait in a side table (they are not `Ord`); the queue holds their keys.
-type InputKey = u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -284,9 +281,7 @@ pub struct Sim {
     ghosts: BTreeSet<LinkId>,
     next_link: u64,
     next_peer: usize,
-    queue: BinaryHeap<Reverse<(Time, u64, Ev)>>,
-    inputs: BTreeMap<InputKey, Input>,
-    seq: u64,
+    agenda: Agenda<Ev>,
     trace: blake3::Hasher,
     trace_out: Option<Box<dyn std::io::Write>>,
     progress: Option<Box<dyn FnMut(Duration, Duration)>>,
@@ -328,9 +323,7 @@ impl Sim {
             ghosts: BTreeSet::new(),
             next_link: 1,
             next_peer: scenario.peers,
-            queue: BinaryHeap::new(),
-            inputs: BTreeMap::new(),
-            seq: 0,
+            agenda: Agenda::new(T0),
             trace: blake3::Hasher::new(),
             trace_out: None,
             progress: None,
@@ -426,16 +419,12 @@ impl Sim {
     }
 
     fn schedule(&mut self, at: Time, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Reverse((at, self.seq, ev)));
+        self.agenda.push(at, ev);
     }
 
     fn deliver(&mut self, at: Time, node: usize, input: Input) {
-        self.seq += 1;
-        let key = self.seq;
-        self.inputs.insert(key, input);
         let epoch = self.nodes[node].epoch;
-        self.schedule(at, Ev::Input(node, epoch, key));
+        self.schedule(at, Ev::Input(node, epoch, input));
     }
 
     fn latency(&mut self) -> Duration {
@@ -921,7 +910,7 @@ impl Sim {
                 .scenario
                 .duration
                 .unwrap_or_else(|| self.scenario.natural_duration());
-        while let Some(Reverse((at, _, ev))) = self.queue.pop() {
+        while let Some((at, ev)) = self.agenda.pop() {
             if at > end {
                 break;
             }
@@ -934,13 +923,10 @@ impl Sim {
             }
             match ev {
                 Ev::Start(n) => self.start_peer(n),
-                Ev::Input(n, epoch, key) => {
-                    let input = self.inputs.remove(&key);
-                    if let Some(input) = input.filter(|_| self.nodes[n].epoch == epoch) {
-                        if self.nodes[n].up {
-                            self.nodes[n].machine.handle(at, input);
-                            self.after_input(n);
-                        }
+                Ev::Input(n, epoch, input) => {
+                    if self.nodes[n].epoch == epoch && self.nodes[n].up {
+                        self.nodes[n].machine.handle(at, input);
+                        self.after_input(n);
                     }
                 }
                 Ev::Timer(n, epoch) => {
