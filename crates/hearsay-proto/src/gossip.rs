@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::id::{Keypair, PeerId, Signature};
 use crate::node::LinkId;
@@ -123,19 +124,57 @@ pub struct Entry {
     pub first_seen: Time,
     /// Its timestamp: the entry lives until `born + window`.
     pub born: Time,
-    /// Links it, or its announcement, came in on.
-    pub came_in: Vec<LinkId>,
-    /// Links it, or its announcement, went out on.
-    pub went_out: Vec<LinkId>,
-    /// Links the message itself went out on: at most once each.
-    pub sent: Vec<LinkId>,
+    /// Each link it (or its announcement) crossed, in the order first crossed, with how:
+    /// [`CAME_IN`], [`WENT_OUT`], [`SENT`]. One small list, inline for the few links most
+    /// peers have: a peer holds thousands of entries, and a simulation millions.
+    links: SmallVec<[(LinkId, u8); 4]>,
     /// The message, to answer requests with.
     pub body: Gossip,
 }
 
+/// It, or its announcement, came in on the link.
+const CAME_IN: u8 = 1;
+/// It, or its announcement, went out on the link.
+const WENT_OUT: u8 = 2;
+/// The message itself went out on the link (at most once).
+const SENT: u8 = 4;
+
 impl Entry {
+    fn has(&self, link: LinkId, how: u8) -> bool {
+        self.links.iter().any(|(l, f)| *l == link && f & how != 0)
+    }
+
+    fn mark(&mut self, link: LinkId, how: u8) {
+        match self.links.iter_mut().find(|(l, _)| *l == link) {
+            Some((_, f)) => *f |= how,
+            None => self.links.push((link, how)),
+        }
+    }
+
     fn crossed(&self, link: LinkId) -> bool {
-        self.came_in.contains(&link) || self.went_out.contains(&link)
+        self.has(link, CAME_IN | WENT_OUT)
+    }
+
+    fn marked(&self, how: u8) -> Vec<LinkId> {
+        (self.links.iter())
+            .filter(|(_, f)| f & how != 0)
+            .map(|(l, _)| *l)
+            .collect()
+    }
+
+    /// Links it, or its announcement, came in on.
+    pub fn came_in(&self) -> Vec<LinkId> {
+        self.marked(CAME_IN)
+    }
+
+    /// Links it, or its announcement, went out on.
+    pub fn went_out(&self) -> Vec<LinkId> {
+        self.marked(WENT_OUT)
+    }
+
+    /// Links the message itself went out on.
+    pub fn sent(&self) -> Vec<LinkId> {
+        self.marked(SENT)
     }
 }
 
@@ -216,9 +255,7 @@ impl MessageList {
         let Some(e) = self.entries.get_mut(id) else {
             return false;
         };
-        if !e.came_in.contains(&link) {
-            e.came_in.push(link);
-        }
+        e.mark(link, CAME_IN);
         true
     }
 
@@ -244,9 +281,7 @@ impl MessageList {
         let entry = Entry {
             first_seen: now,
             born,
-            came_in: link.into_iter().collect(),
-            went_out: Vec::new(),
-            sent: Vec::new(),
+            links: link.into_iter().map(|l| (l, CAME_IN)).collect(),
             body,
         };
         self.entries.insert(id, entry);
@@ -265,7 +300,9 @@ impl MessageList {
             return Vec::new();
         };
         let out: Vec<LinkId> = links.into_iter().filter(|l| !e.crossed(*l)).collect();
-        e.went_out.extend(&out);
+        for l in &out {
+            e.mark(*l, WENT_OUT);
+        }
         out
     }
 
@@ -274,7 +311,9 @@ impl MessageList {
     pub fn push_to(&mut self, id: &MsgId, links: impl IntoIterator<Item = LinkId>) -> Vec<LinkId> {
         let out = self.announce_to(id, links);
         if let Some(e) = self.entries.get_mut(id) {
-            e.sent.extend(&out);
+            for l in &out {
+                e.mark(*l, SENT);
+            }
         }
         out
     }
@@ -283,13 +322,10 @@ impl MessageList {
     pub fn serve(&mut self, id: &MsgId, link: LinkId) -> Option<Gossip> {
         let e = self.entries.get_mut(id)?;
         // Sent there before, or it came from there (so the asker has it): not again.
-        if e.sent.contains(&link) || e.came_in.contains(&link) {
+        if e.has(link, SENT | CAME_IN) {
             return None;
         }
-        e.sent.push(link);
-        if !e.went_out.contains(&link) {
-            e.went_out.push(link);
-        }
+        e.mark(link, SENT | WENT_OUT);
         Some(e.body.clone())
     }
 
@@ -610,11 +646,8 @@ mod tests {
         assert_eq!(ml.serve(&id, l3), None);
         assert_eq!(ml.serve(&id, l1), None);
         let e = ml.get(&id).unwrap();
-        assert_eq!(
-            (e.came_in.clone(), e.went_out.clone()),
-            (vec![l1, l2], vec![l3, l4])
-        );
-        assert_eq!(e.sent, vec![l3]);
+        assert_eq!((e.came_in(), e.went_out()), (vec![l1, l2], vec![l3, l4]));
+        assert_eq!(e.sent(), vec![l3]);
     }
 
     #[test]

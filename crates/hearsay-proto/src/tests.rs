@@ -1282,9 +1282,9 @@ fn a_message_crosses_each_link_at_most_once() {
         (1, 1, 1, 2)
     );
     let e = net.peer(p).message_list().get(&id).unwrap();
-    assert_eq!(e.came_in, vec![l5, l6]);
-    assert_eq!(e.went_out, vec![l6, l7]);
-    assert_eq!(e.sent, vec![l7]);
+    assert_eq!(e.came_in(), vec![l5, l6]);
+    assert_eq!(e.went_out(), vec![l6, l7]);
+    assert_eq!(e.sent(), vec![l7]);
 }
 
 /// PROTOCOL §11.3: an announced message is asked of one neighbour at a time; a forged

@@ -65,7 +65,7 @@ impl State {
         let skip = ml.len().saturating_sub(SHOWN);
         for (id, e) in ml.iter().skip(skip) {
             let from = e
-                .came_in
+                .came_in()
                 .first()
                 .and_then(|l| self.links.get(l))
                 .map_or_else(
@@ -76,8 +76,8 @@ impl State {
                 s,
                 "  {id}  {:<32} {from}; announced on {} links, sent on {}",
                 e.body.text,
-                e.went_out.len() - e.sent.len(),
-                e.sent.len()
+                e.went_out().len() - e.sent().len(),
+                e.sent().len()
             );
         }
         s
