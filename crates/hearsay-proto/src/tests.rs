@@ -1160,6 +1160,59 @@ fn peer_with_three_neighbours() -> (Net, SocketAddr, [LinkId; 3]) {
     (net, p, links)
 }
 
+/// PROTOCOL §7: a change right after a report waits out `report_every`, and goes out with
+/// the changes made meanwhile, as one report.
+#[test]
+fn neighbour_changes_right_after_a_report_go_to_the_seeds_together() {
+    let mut net = Net::seeds(seed::Settings::default());
+    net.add_peer(0);
+    net.run_for(Duration::from_secs(3));
+    let p = peer_addr(0);
+    // The sizes of the neighbour reports the peer sent since output `from`.
+    let reports = |net: &Net, from: usize| -> Vec<usize> {
+        (net.outputs[from..].iter())
+            .filter(|(at, _)| *at == p)
+            .filter_map(|(_, o)| match o {
+                Output::Send {
+                    msg: Msg::Neighbors(r),
+                    ..
+                } => Some(r.neighbors.len()),
+                _ => None,
+            })
+            .collect()
+    };
+    let start = net.outputs.len();
+    let t0 = net.now;
+    for i in 5..8 {
+        let change = add(i, peer_addr(i));
+        let link = LinkId(2_000_000 + i as u64);
+        let remote = remote(change.peer, Role::Peer, peer_addr(i));
+        net.inject(
+            p,
+            Input::LinkUp {
+                link,
+                remote,
+                dial: None,
+            },
+        );
+        let msg = Msg::Link(cert(change, &[0, 1]));
+        net.inject(p, Input::Frame { link, msg });
+    }
+    // The first change at once, to each of its two seeds; the other two wait.
+    assert_eq!(reports(&net, start), vec![1, 1]);
+    net.run_for(Duration::from_millis(499));
+    assert_eq!(reports(&net, start), vec![1, 1]);
+    net.run_for(Duration::from_millis(1));
+    assert_eq!(net.now, t0 + peer::Settings::default().report_every);
+    assert_eq!(reports(&net, start), vec![1, 1, 3, 3]);
+    // Quiet since: the next change goes out at once again.
+    net.run_for(Duration::from_secs(1));
+    let from = net.outputs.len();
+    let link = LinkId(2_000_005);
+    net.inject(p, Input::LinkDown { link });
+    assert_eq!(reports(&net, from), vec![2, 2]);
+}
+
 fn sends(outs: &[Output]) -> Vec<(LinkId, Gossip)> {
     outs.iter()
         .filter_map(|o| match o {

@@ -65,6 +65,10 @@ pub struct Settings {
     pub suspect_after: u32,
     /// How long a suspicion waits for witnesses' verdicts before deciding on those that came.
     pub verdict_timeout: Duration,
+    /// Neighbour reports go to the seeds at most this often: a change right after a report
+    /// goes out with whatever else changed by the end of this wait (PROTOCOL §7). A peer
+    /// that many others link to at once sends a few reports, not one per link.
+    pub report_every: Duration,
 }
 
 impl Default for Settings {
@@ -85,6 +89,7 @@ impl Default for Settings {
             ping_interval: Duration::from_secs(13),
             suspect_after: 3,
             verdict_timeout: Duration::from_secs(5),
+            report_every: Duration::from_millis(500),
         }
     }
 }
@@ -165,6 +170,9 @@ pub struct State {
     /// Outbound links waiting for `LinkAccepted`, and inbound ones waiting for `Link`.
     pending: BTreeMap<LinkId, Option<Target>>,
     report_seq: u64,
+    /// When the last neighbour report went out, and when the next is due (changes waiting).
+    reported_at: Option<Time>,
+    report_due: Option<Time>,
     gossip: relay::GossipState,
     live: liveness::Liveness,
     shared_checks: Option<std::sync::Arc<crate::gossip::SharedChecks>>,
@@ -221,6 +229,8 @@ impl State {
             pending: BTreeMap::new(),
             // Above any sequence number an earlier run of this peer can have used.
             report_seq: now.as_millis().saturating_mul(1000),
+            reported_at: None,
+            report_due: None,
             live,
             shared_checks: None,
             gossip: relay::GossipState {
@@ -640,6 +650,9 @@ impl State {
         if self.lists_due.is_some_and(|t| t <= now) {
             self.union_and_choose();
         }
+        if self.report_due.is_some_and(|t| t <= now) {
+            self.send_report();
+        }
         if self.refill_at.is_some_and(|t| t <= now) {
             self.refill_at = None;
             if self.degree() + self.outbound_in_flight() < self.settings.links {
@@ -719,6 +732,7 @@ impl Machine for State {
             self.register_again,
             self.lists_due,
             self.refill_at,
+            self.report_due,
             g.next,
             g.stats_due,
             g.wants.next_deadline(self.settings.want_patience),

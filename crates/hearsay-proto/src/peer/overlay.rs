@@ -214,11 +214,21 @@ impl State {
         NeighborReport::new(&self.key, self.report_seq, ids.into_iter().collect())
     }
 
-    /// Sends the neighbour set to every seed (SPEC §5 Topology).
+    /// The neighbour set changed: reports it to every seed (SPEC §5 Topology) now, or, within
+    /// `report_every` of the last report, once that has passed.
     pub(super) fn report(&mut self) {
-        if self.cert.is_none() {
+        if self.cert.is_none() || self.report_due.is_some() {
             return;
         }
+        match self.reported_at.map(|t| t + self.settings.report_every) {
+            Some(next) if next > self.now => self.report_due = Some(next),
+            _ => self.send_report(),
+        }
+    }
+
+    pub(super) fn send_report(&mut self) {
+        self.reported_at = Some(self.now);
+        self.report_due = None;
         let report = self.report_now();
         let links: Vec<LinkId> = self.seed_links.values().copied().collect();
         for l in links {
