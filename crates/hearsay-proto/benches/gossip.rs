@@ -1,6 +1,7 @@
 //! The gossip receive path of a peer state machine (issue 3): messages per second per core
 //! for a first receipt (verify → record → announce), the same bookkeeping without the
-//! signature check, the check alone, and the duplicate path.
+//! signature check, the check alone, and the duplicate path; and one signature made and
+//! checked (the floor of a simulated peer's cost).
 //!
 //! `cargo bench -p hearsay-proto --bench gossip`
 
@@ -231,5 +232,21 @@ fn receive(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, receive);
+/// One signature made and one checked: the floor of a simulated peer's cost, since each
+/// admission and each neighbour report is signed once and checked once even with every
+/// repeated check memoized (issue 6).
+fn signatures(c: &mut Criterion) {
+    let mut g = c.benchmark_group("signatures");
+    g.throughput(Throughput::Elements(1));
+    let key = seed_key(9);
+    let neighbours: Vec<_> = (1..=6).map(|i| seed_key(i).id()).collect();
+    g.bench_function("sign_neighbour_report", |b| {
+        b.iter(|| hearsay_proto::wire::NeighborReport::new(&key, 1, neighbours.clone()))
+    });
+    let report = hearsay_proto::wire::NeighborReport::new(&key, 1, neighbours.clone());
+    g.bench_function("verify_neighbour_report", |b| b.iter(|| report.verify()));
+    g.finish();
+}
+
+criterion_group!(benches, receive, signatures);
 criterion_main!(benches);
