@@ -181,7 +181,7 @@ async fn register_directly(seed: SocketAddr, key: &Keypair, addr: SocketAddr) ->
         .await
         .expect("handshake");
     let reg = Registration::new(key, addr, 1);
-    wire.send(Bytes::from(wire::encode(&Msg::Register(reg))))
+    wire.send(Bytes::from(wire::encode(&Msg::Register(Box::new(reg)))))
         .await
         .expect("send");
     let frame = tokio::time::timeout(Duration::from_secs(15), wire.next())

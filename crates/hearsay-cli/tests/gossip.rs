@@ -168,7 +168,7 @@ fn the_same_text_from_two_peers_on_one_ip_reaches_everyone_twice() {
                 let text = gossip::text(born, "127.0.0.1".parse().unwrap(), seq);
                 vec![Output::Send {
                     link,
-                    msg: Msg::Gossip(Gossip::new(&key, text)),
+                    msg: Msg::Gossip(Box::new(Gossip::new(&key, text))),
                 }]
             }
             other => vec![other],
@@ -252,11 +252,11 @@ fn forged_gossip_is_received_by_nobody() {
                 let forged = Gossip {
                     origin: victim,
                     text,
-                    ..g
+                    ..*g
                 };
                 vec![Output::Send {
                     link,
-                    msg: Msg::Gossip(forged),
+                    msg: Msg::Gossip(Box::new(forged)),
                 }]
             }
             other => vec![other],

@@ -45,7 +45,7 @@ pub async fn fetch_status(addr: SocketAddr, limit: Duration) -> Result<Status, S
             };
             let done = page.peers.is_empty();
             match status.as_mut() {
-                None => status = Some(page),
+                None => status = Some(*page),
                 Some(s) => s.peers.extend(page.peers),
             }
             let s = status.as_ref().ok_or("no status")?;

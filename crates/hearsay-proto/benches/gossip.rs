@@ -88,7 +88,7 @@ fn peer_with_neighbours() -> peer::State {
         NOW,
         Input::Frame {
             link: LinkId(0),
-            msg: Msg::Admitted(admitted(&key, me)),
+            msg: Msg::Admitted(Box::new(admitted(&key, me))),
         },
     );
     for n in 0..3u8 {
@@ -113,7 +113,7 @@ fn peer_with_neighbours() -> peer::State {
             NOW,
             Input::Frame {
                 link,
-                msg: Msg::Link(admitted(&k, at)),
+                msg: Msg::Link(Box::new(admitted(&k, at))),
             },
         );
     }
@@ -160,7 +160,7 @@ fn receive(c: &mut Criterion) {
                 if i > 0 && i % POOL == 0 {
                     p = peer_with_neighbours();
                 }
-                let msg = Msg::Gossip(pool[(i % POOL) as usize].clone());
+                let msg = Msg::Gossip(Box::new(pool[(i % POOL) as usize].clone()));
                 lap(&mut total, || {
                     p.handle(
                         NOW,
@@ -209,7 +209,7 @@ fn receive(c: &mut Criterion) {
         NOW,
         Input::Frame {
             link: LinkId(100),
-            msg: Msg::Gossip(known.clone()),
+            msg: Msg::Gossip(Box::new(known.clone())),
         },
     );
     drain(&mut p);
@@ -221,7 +221,7 @@ fn receive(c: &mut Criterion) {
                     NOW,
                     Input::Frame {
                         link: LinkId(101),
-                        msg: Msg::Gossip(m),
+                        msg: Msg::Gossip(Box::new(m)),
                     },
                 );
                 drain(&mut p)

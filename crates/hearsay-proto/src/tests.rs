@@ -299,7 +299,7 @@ impl Net {
         for &i in seeds {
             let from = if i == 0 { 1 } else { 0 };
             let (link, _) = self.link(seed_addr(i), seed_addr(from));
-            let msg = Msg::Commit(cert.clone());
+            let msg = Msg::Commit(Box::new(cert.clone()));
             self.inject(seed_addr(i), Input::Frame { link, msg });
         }
     }
@@ -649,7 +649,7 @@ fn a_lone_seed_admits_nobody() {
             s,
             Input::Frame {
                 link,
-                msg: Msg::Register(reg)
+                msg: Msg::Register(Box::new(reg))
             }
         ),
         [
@@ -733,10 +733,10 @@ fn a_forged_commit_from_a_seed_link_is_not_applied() {
         })]
     };
 
-    let one = Msg::Commit(cert(change, &[0]));
+    let one = Msg::Commit(Box::new(cert(change, &[0])));
     let e = CertError::TooFewSignatures { have: 1, need: 2 };
     assert_eq!(net.inject(at, Input::Frame { link, msg: one }), rejected(e));
-    let twice = Msg::Commit(cert(change, &[0, 0]));
+    let twice = Msg::Commit(Box::new(cert(change, &[0, 0])));
     let e = CertError::DuplicateSigner(seed_key(0).id());
     assert_eq!(
         net.inject(at, Input::Frame { link, msg: twice }),
@@ -752,7 +752,7 @@ fn a_forged_commit_from_a_seed_link_is_not_applied() {
             at,
             Input::Frame {
                 link,
-                msg: Msg::Commit(good.clone())
+                msg: Msg::Commit(Box::new(good.clone()))
             }
         ),
         [
@@ -775,7 +775,7 @@ fn a_vote_or_proposal_from_a_link_that_is_not_a_seed_is_a_protocol_error() {
     let mut net = Net::seeds(seed::Settings::default());
     let s = seed_addr(0);
     let change = add(5, peer_addr(5));
-    let vote = Msg::Vote(Vote::new(&seed_key(1), change, true, ""));
+    let vote = Msg::Vote(Box::new(Vote::new(&seed_key(1), change, true, "")));
     let reg = Registration::new(&peer_key(5), peer_addr(5), 1);
     let propose = Msg::Propose(Box::new(Proposal {
         change,
@@ -942,7 +942,7 @@ fn peers_choose_links_neighbours_and_the_seeds_know_the_topology() {
         let Ok(Msg::Status(status)) = wire::decode::<Msg>(&wire::encode(msg)) else {
             panic!("a status reply, not {msg:?}");
         };
-        let status: Status = status;
+        let status: Status = *status;
         assert_eq!((status.seed, status.quorum, status.total), (s, 2, n as u32));
         let listed: BTreeMap<PeerId, Vec<PeerId>> = status
             .peers
@@ -996,7 +996,7 @@ fn a_peer_refuses_a_link_request_whose_certificate_does_not_verify() {
                 p,
                 Input::Frame {
                     link,
-                    msg: Msg::Link(bad)
+                    msg: Msg::Link(Box::new(bad))
                 }
             ),
             [
@@ -1024,7 +1024,7 @@ fn a_peer_refuses_a_link_request_whose_certificate_does_not_verify() {
         p,
         Input::Frame {
             link,
-            msg: Msg::Link(cert(change, &[0, 1])),
+            msg: Msg::Link(Box::new(cert(change, &[0, 1]))),
         },
     );
     assert_eq!(
@@ -1069,10 +1069,13 @@ fn one_incarnation_of_a_peer_is_admitted_at_one_address_only() {
     let mut fresh = Net::seeds(seed::Settings::default());
     let (l1, _) = fresh.link(seed_addr(1), seed_addr(0));
     let (l2, _) = fresh.link(seed_addr(2), seed_addr(0));
-    for msg in [Msg::Commit(a.clone()), Msg::Commit(b.clone())] {
+    for msg in [
+        Msg::Commit(Box::new(a.clone())),
+        Msg::Commit(Box::new(b.clone())),
+    ] {
         fresh.inject(seed_addr(1), Input::Frame { link: l1, msg });
     }
-    for msg in [Msg::Commit(b), Msg::Commit(a)] {
+    for msg in [Msg::Commit(Box::new(b)), Msg::Commit(Box::new(a))] {
         fresh.inject(seed_addr(2), Input::Frame { link: l2, msg });
     }
     let at = |s: usize| fresh.seed(seed_addr(s)).peer_list()[&peer_key(0).id()].addr;
@@ -1153,7 +1156,7 @@ fn peer_with_three_neighbours() -> (Net, SocketAddr, [LinkId; 3]) {
                 dial: None,
             },
         );
-        let msg = Msg::Link(cert(change, &[0, 1]));
+        let msg = Msg::Link(Box::new(cert(change, &[0, 1])));
         net.inject(p, Input::Frame { link, msg });
     }
     assert_eq!(net.peer(p).neighbors().len(), 3);
@@ -1195,7 +1198,7 @@ fn neighbour_changes_right_after_a_report_go_to_the_seeds_together() {
                 dial: None,
             },
         );
-        let msg = Msg::Link(cert(change, &[0, 1]));
+        let msg = Msg::Link(Box::new(cert(change, &[0, 1])));
         net.inject(p, Input::Frame { link, msg });
     }
     // The first change at once, to each of its two seeds; the other two wait.
@@ -1219,7 +1222,7 @@ fn sends(outs: &[Output]) -> Vec<(LinkId, Gossip)> {
             Output::Send {
                 link,
                 msg: Msg::Gossip(g),
-            } => Some((*link, g.clone())),
+            } => Some((*link, (**g).clone())),
             _ => None,
         })
         .collect()
@@ -1249,7 +1252,7 @@ fn a_message_crosses_each_link_at_most_once() {
         p,
         Input::Frame {
             link: l5,
-            msg: Msg::Gossip(g.clone()),
+            msg: Msg::Gossip(Box::new(g.clone())),
         },
     );
     assert_eq!(haves(&outs), vec![l6, l7]);
@@ -1320,7 +1323,7 @@ fn a_message_crosses_each_link_at_most_once() {
         p,
         Input::Frame {
             link: l6,
-            msg: Msg::Gossip(g.clone()),
+            msg: Msg::Gossip(Box::new(g.clone())),
         },
     );
     assert_eq!(sends(&outs), vec![]);
@@ -1379,7 +1382,7 @@ fn an_announced_message_is_asked_of_one_neighbour_at_a_time() {
         p,
         Input::Frame {
             link: l5,
-            msg: Msg::Gossip(forged),
+            msg: Msg::Gossip(Box::new(forged)),
         },
     );
     assert_eq!(outs.last(), Some(&want(l6)), "{outs:?}");
@@ -1389,7 +1392,7 @@ fn an_announced_message_is_asked_of_one_neighbour_at_a_time() {
         p,
         Input::Frame {
             link: l6,
-            msg: Msg::Gossip(g),
+            msg: Msg::Gossip(Box::new(g)),
         },
     );
     assert_eq!(haves(&outs), vec![l7]);
@@ -1442,7 +1445,7 @@ fn a_gossip_message_with_a_bad_signature_is_not_forwarded() {
         p,
         Input::Frame {
             link: l5,
-            msg: Msg::Gossip(forged.clone()),
+            msg: Msg::Gossip(Box::new(forged.clone())),
         },
     );
     assert_eq!((sends(&outs), haves(&outs)), (vec![], vec![]));
@@ -1454,7 +1457,7 @@ fn a_gossip_message_with_a_bad_signature_is_not_forwarded() {
         p,
         Input::Frame {
             link: l6,
-            msg: Msg::Gossip(forged),
+            msg: Msg::Gossip(Box::new(forged)),
         },
     );
     assert_eq!(again, [], "logged once");
@@ -1465,7 +1468,7 @@ fn a_gossip_message_with_a_bad_signature_is_not_forwarded() {
         p,
         Input::Frame {
             link: l6,
-            msg: Msg::Gossip(real),
+            msg: Msg::Gossip(Box::new(real)),
         },
     );
     assert_eq!(haves(&outs).len(), 2);
@@ -1490,7 +1493,7 @@ fn a_message_older_than_the_window_is_refused() {
         p,
         Input::Frame {
             link: l5,
-            msg: Msg::Gossip(old),
+            msg: Msg::Gossip(Box::new(old)),
         },
     );
     assert_eq!(sends(&outs), vec![]);
@@ -1877,7 +1880,15 @@ fn a_suspicion_without_a_witness_majority_sends_no_report() {
             },
         ]
     );
-    let alive = |w: usize| Msg::Verdict(Verdict::new(&peer_key(w), id5, inc, true, net.now));
+    let alive = |w: usize| {
+        Msg::Verdict(Box::new(Verdict::new(
+            &peer_key(w),
+            id5,
+            inc,
+            true,
+            net.now,
+        )))
+    };
     let (v6, v7) = (alive(6), alive(7));
     assert_eq!(net.inject(p, Input::Frame { link: l6, msg: v6 }), []);
     assert_eq!(
@@ -2108,7 +2119,7 @@ fn a_verdict_about_an_older_incarnation_does_not_count_at_the_peer() {
         .unwrap();
     // Peer 5 is linked at incarnation 1; verdicts about incarnation 0 are stale.
     for (w, link) in [(6, l6), (7, l7)] {
-        let stale = Msg::Verdict(dead(w, 5, 0, net.now));
+        let stale = Msg::Verdict(Box::new(dead(w, 5, 0, net.now)));
         assert_eq!(
             net.inject(p, Input::Frame { link, msg: stale }),
             [],
@@ -2214,7 +2225,7 @@ fn a_removal_certificate_without_a_quorum_of_seeds_is_rejected() {
     let id5 = change.peer;
     for at in [1, 2].map(seed_addr) {
         let (link, _) = net.link(at, seed_addr(0));
-        let msg = Msg::Commit(cert(change, &[0, 1]));
+        let msg = Msg::Commit(Box::new(cert(change, &[0, 1])));
         net.inject(at, Input::Frame { link, msg });
         assert!(net.seed(at).peer_list().contains_key(&id5));
     }
@@ -2244,7 +2255,7 @@ fn a_removal_certificate_without_a_quorum_of_seeds_is_rejected() {
                     at,
                     Input::Frame {
                         link,
-                        msg: Msg::Commit(bad)
+                        msg: Msg::Commit(Box::new(bad))
                     }
                 ),
                 [Output::Event(Event::ProtocolError {
@@ -2262,7 +2273,7 @@ fn a_removal_certificate_without_a_quorum_of_seeds_is_rejected() {
     let signers = vec![seed_key(0).id().to_hex(), seed_key(1).id().to_hex()];
     for at in [1, 2].map(seed_addr) {
         let (link, _) = net.link(at, seed_addr(0));
-        let good = || Msg::Commit(cert(gone, &[0, 1]));
+        let good = || Msg::Commit(Box::new(cert(gone, &[0, 1])));
         assert_eq!(
             net.inject(at, Input::Frame { link, msg: good() }),
             [
@@ -2296,7 +2307,7 @@ fn a_live_peer_told_of_its_own_removal_registers_again_at_a_higher_incarnation()
     let links = net.seed_links_of(p);
     assert_eq!(links.len(), 2);
     let told = |net: &mut Net, c: Certificate| {
-        let msg = Msg::Removed(c);
+        let msg = Msg::Removed(Box::new(c));
         net.inject(
             p,
             Input::Frame {
@@ -2320,7 +2331,7 @@ fn a_live_peer_told_of_its_own_removal_registers_again_at_a_higher_incarnation()
     let mut expected = vec![Output::Event(Event::Notice { text: text.into() })];
     expected.extend(links.iter().map(|&link| Output::Send {
         link,
-        msg: Msg::Register(reg.clone()),
+        msg: Msg::Register(Box::new(reg.clone())),
     }));
     assert_eq!(told(&mut net, cert(removal(0, p, 1), &[0, 1])), expected);
     net.run_for(Duration::from_secs(3));
@@ -2356,7 +2367,7 @@ fn a_peer_the_seeds_removed_while_alive_comes_back_past_its_tombstone() {
     let gone = cert(removal(0, p, 1), &[0, 1]);
     for (at, from) in [(0, 1), (1, 0), (2, 0)] {
         let (link, _) = net.link(seed_addr(at), seed_addr(from));
-        let msg = Msg::Commit(gone.clone());
+        let msg = Msg::Commit(Box::new(gone.clone()));
         net.inject(seed_addr(at), Input::Frame { link, msg });
     }
     net.run_for(Duration::from_secs(3));
@@ -2400,7 +2411,7 @@ fn a_peer_answers_peers_messages_and_help() {
         p,
         Input::Frame {
             link: l5,
-            msg: Msg::Gossip(g.clone()),
+            msg: Msg::Gossip(Box::new(g.clone())),
         },
     );
     let messages = reply(&mut net, "messages");
@@ -2458,7 +2469,7 @@ fn a_seeds_kept_degrees_equal_a_recount_through_reports_admissions_and_removals(
                     .collect();
                 seq += 1;
                 let report = crate::wire::NeighborReport::new(&peer_key(i), seq, named);
-                let msg = Msg::Neighbors(report);
+                let msg = Msg::Neighbors(Box::new(report));
                 net.inject(
                     s,
                     Input::Frame {
@@ -2507,7 +2518,7 @@ fn a_peer_cannot_draw_links_by_claiming_neighbours() {
         s,
         Input::Frame {
             link: from_liar,
-            msg: Msg::Neighbors(report),
+            msg: Msg::Neighbors(Box::new(report)),
         },
     );
     net.inject(s, up(asker, peer_key(9).id()));
@@ -2651,7 +2662,7 @@ fn a_restarted_seed_rebuilds_its_peer_list_from_its_store_before_it_serves() {
         seed_addr(0),
         Input::Frame {
             link: l,
-            msg: Msg::Commit(late),
+            msg: Msg::Commit(Box::new(late)),
         },
     );
     assert!(net
@@ -2958,7 +2969,7 @@ fn a_rebuilding_seed_takes_no_part_in_decisions_until_it_has_caught_up() {
         .filter_map(|o| match o {
             Output::Send {
                 msg: Msg::Vote(v), ..
-            } => Some(v),
+            } => Some(&**v),
             _ => None,
         })
         .collect();

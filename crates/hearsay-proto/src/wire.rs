@@ -21,16 +21,20 @@ pub const MAX_LIST: usize = 2000;
 pub const MAX_NEIGHBORS: usize = 4096;
 
 /// Every message after the handshake.
+///
+/// Payloads over a few dozen bytes are boxed (the encoding is the same), so a `Msg` is small
+/// to move and to queue: the pings, announcements and requests that make up most traffic
+/// carry no more than they need, and a simulation holds millions of them in flight.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Msg {
     /// Peer → seed: admit me (PROTOCOL §6).
-    Register(Registration),
+    Register(Box<Registration>),
     /// Peer → seed: send me your peer list (PROTOCOL §7).
     GetPeers,
     /// Peer → seed, and seed → seed: a peer's signed neighbour set (PROTOCOL §7).
-    Neighbors(NeighborReport),
+    Neighbors(Box<NeighborReport>),
     /// Seed → peer: the certificate of its admission.
-    Admitted(Certificate),
+    Admitted(Box<Certificate>),
     /// Seed → peer: the registration failed.
     Refused {
         /// Why.
@@ -41,11 +45,11 @@ pub enum Msg {
     /// Seed → seed: please validate and vote (PROTOCOL §6).
     Propose(Box<Proposal>),
     /// Seed → coordinating seed: a signed vote.
-    Vote(Vote),
+    Vote(Box<Vote>),
     /// Seed → seed: a certificate to verify and apply.
-    Commit(Certificate),
+    Commit(Box<Certificate>),
     /// Peer → peer: let us be neighbours; here is my admission (PROTOCOL §8).
-    Link(Certificate),
+    Link(Box<Certificate>),
     /// Peer → peer: accepted.
     LinkAccepted,
     /// Peer → peer: refused, and why.
@@ -56,7 +60,7 @@ pub enum Msg {
     /// Peer → seed: a neighbour is dead, with the verdicts (PROTOCOL §12).
     DeadReport(Box<crate::suspicion::DeadReport>),
     /// Seed → peer: the certificate of this peer's removal.
-    Removed(Certificate),
+    Removed(Box<Certificate>),
     /// Peer → seed: the neighbours of this peer, please (to pick witnesses).
     GetNeighbors(PeerId),
     /// Seed → peer: a peer's reported neighbours, with their addresses.
@@ -80,9 +84,9 @@ pub enum Msg {
         incarnation: u64,
     },
     /// Witness → peer: the signed answer to `ProbeRequest`.
-    Verdict(crate::suspicion::Verdict),
+    Verdict(Box<crate::suspicion::Verdict>),
     /// Peer → peer: a gossip message (PROTOCOL §11).
-    Gossip(crate::gossip::Gossip),
+    Gossip(Box<crate::gossip::Gossip>),
     /// Peer → peer: "I have this message" (PROTOCOL §11.3).
     Have(crate::gossip::MsgId),
     /// Peer → peer: "send me this message", answering a `Have`.
@@ -106,7 +110,7 @@ pub enum Msg {
         offset: u32,
     },
     /// Seed → client: one page of status.
-    Status(Status),
+    Status(Box<Status>),
 }
 
 impl Msg {
@@ -329,6 +333,11 @@ mod tests {
     }
 
     #[test]
+    fn a_message_is_small_to_move() {
+        assert!(std::mem::size_of::<Msg>() <= 96, "{}", std::mem::size_of::<Msg>());
+    }
+
+    #[test]
     fn a_neighbour_report_is_sorted_and_one_out_of_order_is_refused_though_signed() {
         let k = key(1);
         let (a, b) = (key(2).id().min(key(3).id()), key(2).id().max(key(3).id()));
@@ -413,7 +422,7 @@ mod tests {
                 Msg::StatusRequest { offset },
                 Msg::Refused { reason: reason.clone() },
                 Msg::PeerList(peers),
-                Msg::Register(Registration::new(&key(9), "[::1]:9".parse().unwrap(), 1)),
+                Msg::Register(Box::new(Registration::new(&key(9), "[::1]:9".parse().unwrap(), 1))),
             ] {
                 prop_assert_eq!(decode::<Msg>(&encode(&msg)), Ok(msg));
             }

@@ -117,7 +117,7 @@ impl LyingSeed {
         for &link in &self.seed_links {
             self.extra.push(Output::Send {
                 link,
-                msg: Msg::Commit(cert.clone()),
+                msg: Msg::Commit(Box::new(cert.clone())),
             });
         }
     }
@@ -151,7 +151,7 @@ impl Machine for LyingSeed {
                 msg: Msg::Vote(v),
             } if !v.yes => Some(Output::Send {
                 link,
-                msg: Msg::Vote(Vote::new(&self.key, v.change, true, "")),
+                msg: Msg::Vote(Box::new(Vote::new(&self.key, v.change, true, ""))),
             }),
             Output::Close { link } if self.seed_links.contains(&link) => {
                 // It keeps its links to the other seeds, whatever they said.

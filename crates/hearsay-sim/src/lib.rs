@@ -295,6 +295,19 @@ pub struct Sim {
     log: check::Log,
 }
 
+/// Peer number `n`'s address: 10.1.0.1, 10.1.0.2, … 250 to the third octet and 62,500 to
+/// the second (10.2.0.1 is peer 62,500), so every peer of a run has its own.
+fn peer_addr(n: usize) -> SocketAddr {
+    let octet = |x: usize| x.min(255) as u8;
+    let ip = [
+        10,
+        octet(1 + n / 62_500),
+        octet(n / 250 % 250),
+        octet(n % 250 + 1),
+    ];
+    SocketAddr::from((ip, 7000))
+}
+
 /// Virtual time starts here (a Unix time in ms, so gossip timestamps look real).
 pub const T0: Time = Time(1_700_000_000_000);
 
@@ -472,7 +485,7 @@ impl Sim {
 
     /// Starts peer number `n` at its own address.
     fn start_peer(&mut self, n: usize) {
-        let addr = SocketAddr::from(([10, 1, (n / 250) as u8, (n % 250 + 1) as u8], 7000));
+        let addr = peer_addr(n);
         let key = Keypair::from_secret(self.rng.random());
         let f = &self.scenario.faults;
         let kind = if n < f.liars {
@@ -983,6 +996,15 @@ impl Sim {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_peer_of_a_large_run_has_its_own_address() {
+        assert_eq!(peer_addr(0), "10.1.0.1:7000".parse().unwrap());
+        assert_eq!(peer_addr(62_499), "10.1.249.250:7000".parse().unwrap());
+        assert_eq!(peer_addr(62_500), "10.2.0.1:7000".parse().unwrap());
+        let all: BTreeSet<SocketAddr> = (0..200_000).map(peer_addr).collect();
+        assert_eq!(all.len(), 200_000);
+    }
 
     fn small(seed: u64) -> Scenario {
         Scenario {

@@ -387,7 +387,7 @@ impl State {
         self.live.probes = self.live.probes.saturating_sub(1);
         let v = Verdict::new(&self.key, suspect.id, suspect.incarnation, alive, self.now);
         if self.links.contains_key(&asker) {
-            self.io.send(asker, Msg::Verdict(v));
+            self.io.send(asker, Msg::Verdict(Box::new(v)));
         }
     }
 

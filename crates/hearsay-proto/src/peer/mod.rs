@@ -410,7 +410,7 @@ impl State {
         });
         if self.cert.is_some() {
             let report = self.report_now();
-            self.io.send(link, Msg::Neighbors(report));
+            self.io.send(link, Msg::Neighbors(Box::new(report)));
         }
         self.register();
     }
@@ -429,7 +429,7 @@ impl State {
             .collect();
         for (i, link) in todo {
             self.registered_with.insert(i);
-            self.io.send(link, Msg::Register(reg.clone()));
+            self.io.send(link, Msg::Register(Box::new(reg.clone())));
         }
     }
 
@@ -573,13 +573,13 @@ impl State {
             .map(|(i, _)| *i);
         self.heard_from(link);
         match (msg, seed) {
-            (Msg::Admitted(cert), Some(_)) => self.on_admitted(link, cert),
+            (Msg::Admitted(cert), Some(_)) => self.on_admitted(link, *cert),
             (Msg::Refused { reason }, Some(_)) => self.on_refused(link, reason),
             (Msg::PeerList(list), Some(_)) => self.on_peer_list(link, list),
             (Msg::NeighborsOf { peer, neighbors }, Some(_)) => {
                 self.on_witness_list(peer, neighbors)
             }
-            (Msg::Removed(cert), Some(_)) => self.on_removed(cert),
+            (Msg::Removed(cert), Some(_)) => self.on_removed(*cert),
             (Msg::Ping(n), None) if self.neighbors.contains_key(&link) => {
                 self.io.send(link, Msg::Pong(n))
             }
@@ -600,13 +600,13 @@ impl State {
                 self.on_probe_request(link, target, addr)
             }
             (Msg::Verdict(v), None) if remote.role == Role::Peer => {
-                self.on_verdict(link, remote, v)
+                self.on_verdict(link, remote, *v)
             }
             (Msg::Link(cert), None) if remote.role == Role::Peer => {
-                self.on_link_request(link, remote, cert)
+                self.on_link_request(link, remote, *cert)
             }
             (Msg::Gossip(g), None) if self.neighbors.contains_key(&link) => {
-                self.on_gossip(link, remote.addr, g)
+                self.on_gossip(link, remote.addr, *g)
             }
             (Msg::Have(id), None) if self.neighbors.contains_key(&link) => self.on_have(link, id),
             (Msg::Want(id), None) if self.neighbors.contains_key(&link) => self.on_want(link, id),

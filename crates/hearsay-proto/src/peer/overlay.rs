@@ -124,7 +124,7 @@ impl State {
             return self.close(link);
         };
         self.pending.insert(link, Some(target));
-        self.io.send(link, Msg::Link(cert));
+        self.io.send(link, Msg::Link(Box::new(cert)));
     }
 
     pub(super) fn on_link_request(&mut self, link: LinkId, remote: Remote, cert: Certificate) {
@@ -232,7 +232,7 @@ impl State {
         let report = self.report_now();
         let links: Vec<LinkId> = self.seed_links.values().copied().collect();
         for l in links {
-            self.io.send(l, Msg::Neighbors(report.clone()));
+            self.io.send(l, Msg::Neighbors(Box::new(report.clone())));
         }
     }
 }

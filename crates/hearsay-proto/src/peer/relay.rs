@@ -59,7 +59,7 @@ impl State {
             forwarded: targets.len(),
         });
         for l in targets {
-            self.io.send(l, Msg::Gossip(msg.clone()));
+            self.io.send(l, Msg::Gossip(Box::new(msg.clone())));
         }
         self.counters_changed();
     }
@@ -139,7 +139,7 @@ impl State {
     pub(super) fn on_want(&mut self, link: LinkId, id: MsgId) {
         if let Some(body) = self.gossip.ml.serve(&id, link) {
             self.gossip.counters.forwarded += 1;
-            self.io.send(link, Msg::Gossip(body));
+            self.io.send(link, Msg::Gossip(Box::new(body)));
             self.counters_changed();
         }
     }

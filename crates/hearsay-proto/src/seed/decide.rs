@@ -321,7 +321,7 @@ impl State {
     fn reply(&mut self, to: Reply, vote: Vote) {
         match to {
             Reply::Local => self.on_vote(vote),
-            Reply::Link(link) => self.io.send(link, Msg::Vote(vote)),
+            Reply::Link(link) => self.io.send(link, Msg::Vote(Box::new(vote))),
         }
     }
 
@@ -358,11 +358,11 @@ impl State {
             return self.abort_event(c.change, &format!("own certificate rejected: {e}"));
         }
         for l in self.other_seed_links() {
-            self.io.send(l, Msg::Commit(cert.clone()));
+            self.io.send(l, Msg::Commit(Box::new(cert.clone())));
         }
         for l in c.waiters {
             if self.links.contains_key(&l) {
-                self.io.send(l, Msg::Admitted(cert.clone()));
+                self.io.send(l, Msg::Admitted(Box::new(cert.clone())));
             }
         }
     }
@@ -526,7 +526,7 @@ impl State {
                     .map(|(l, _)| *l)
                     .collect();
                 for l in links {
-                    self.io.send(l, Msg::Removed(cert.clone()));
+                    self.io.send(l, Msg::Removed(Box::new(cert.clone())));
                 }
             }
         }

@@ -331,7 +331,7 @@ impl State {
                     // again, and comes back at a higher incarnation (PROTOCOL §12.4).
                     Role::Peer if !self.pl.contains_key(&remote.id) => {
                         if let Some(cert) = self.removed.get(&remote.id) {
-                            self.io.send(link, Msg::Removed(cert.clone()));
+                            self.io.send(link, Msg::Removed(Box::new(cert.clone())));
                         }
                     }
                     Role::Peer => {}
@@ -410,7 +410,7 @@ impl State {
         };
         let from_seed = remote.role == Role::Seed && self.seed_index(remote.id).is_some();
         match msg {
-            Msg::Register(reg) if remote.role == Role::Peer => self.on_register(link, remote, reg),
+            Msg::Register(reg) if remote.role == Role::Peer => self.on_register(link, remote, *reg),
             Msg::GetNeighbors(peer) if remote.role == Role::Peer => {
                 let neighbors = self.neighbors_of(&peer);
                 self.io.send(link, Msg::NeighborsOf { peer, neighbors });
@@ -424,11 +424,11 @@ impl State {
                     return self
                         .protocol_error(link, "neighbour report signed for another peer".into());
                 }
-                self.on_neighbors(report, !from_seed);
+                self.on_neighbors(*report, !from_seed);
             }
             Msg::StatusRequest { offset } => {
                 let status = self.status(offset as usize);
-                self.io.send(link, Msg::Status(status));
+                self.io.send(link, Msg::Status(Box::new(status)));
             }
             Msg::DeadReport(r) if remote.role == Role::Peer => self.on_dead_report(link, remote, r),
             Msg::Propose(p) if from_seed => self.on_propose(*p, Reply::Link(link)),
@@ -438,7 +438,7 @@ impl State {
                 if v.voter != remote.id || !v.verify() {
                     return self.protocol_error(link, "a vote that does not verify".into());
                 }
-                self.on_vote(v);
+                self.on_vote(*v);
             }
             Msg::SyncRoot { root, reply } if from_seed => {
                 self.on_sync_root(link, remote.id, root, reply)
@@ -487,14 +487,14 @@ impl State {
         if let Some(m) = self.pl.get(&reg.peer) {
             if m.incarnation == reg.incarnation && m.addr == reg.addr {
                 let cert = m.cert.clone();
-                return self.io.send(link, Msg::Admitted(cert));
+                return self.io.send(link, Msg::Admitted(Box::new(cert)));
             }
         }
         // Removed at this incarnation or a later one: say so, so the peer moves past it.
         if let Some(cert) = self.removed.get(&reg.peer) {
             if cert.change.incarnation >= reg.incarnation {
                 let cert = cert.clone();
-                return self.io.send(link, Msg::Removed(cert));
+                return self.io.send(link, Msg::Removed(Box::new(cert)));
             }
         }
         let change = Change {
@@ -675,7 +675,7 @@ impl State {
         }
         if from_peer {
             for l in self.other_seed_links() {
-                self.io.send(l, Msg::Neighbors(report.clone()));
+                self.io.send(l, Msg::Neighbors(Box::new(report.clone())));
             }
         }
         self.set_report(report.peer, Some(report));
