@@ -334,7 +334,11 @@ mod tests {
 
     #[test]
     fn a_message_is_small_to_move() {
-        assert!(std::mem::size_of::<Msg>() <= 96, "{}", std::mem::size_of::<Msg>());
+        assert!(
+            std::mem::size_of::<Msg>() <= 96,
+            "{}",
+            std::mem::size_of::<Msg>()
+        );
     }
 
     #[test]

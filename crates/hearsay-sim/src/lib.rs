@@ -868,11 +868,16 @@ impl Sim {
             return;
         };
         self.log.pl_changed = self.now;
+        let c = cert.change;
+        if c.op == hearsay_proto::cert::Op::Remove {
+            // A metric (crash to removal) as well as a check.
+            let times = self.log.removals.entry((c.peer, c.incarnation));
+            times.or_default().push(self.now);
+        }
         if !self.scenario.check {
             return;
         }
         if let Err(e) = cert.verify(&self.seed_set) {
-            let c = cert.change;
             self.log.violation(format!(
                 "seed {} applied a certificate that does not verify ({e}): {} {} at {}",
                 self.nodes[n].addr,
@@ -881,13 +886,7 @@ impl Sim {
                 c.addr
             ));
         }
-        if cert.change.op == hearsay_proto::cert::Op::Remove {
-            let c = cert.change;
-            self.log
-                .removals
-                .entry((c.peer, c.incarnation))
-                .or_default()
-                .push(self.now);
+        if c.op == hearsay_proto::cert::Op::Remove {
             self.check_removal(n, c.peer, c.incarnation);
         }
     }
@@ -996,6 +995,28 @@ impl Sim {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn turning_the_checks_off_changes_no_metric() {
+        let checked = Scenario {
+            faults: Faults {
+                start: Duration::from_secs(5),
+                stop: Duration::from_secs(6),
+                crash: 0.25,
+                ..Faults::default()
+            },
+            duration: Some(Duration::from_secs(25)),
+            ..small(4)
+        };
+        let unchecked = Scenario {
+            check: false,
+            ..checked.clone()
+        };
+        let (a, b) = (Sim::new(checked).run(), Sim::new(unchecked).run());
+        assert!(a.crashed > 0 && a.removals == a.crashed, "{a:?}");
+        assert_eq!(a.violation_count, 0, "{:?}", a.violations);
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn every_peer_of_a_large_run_has_its_own_address() {
