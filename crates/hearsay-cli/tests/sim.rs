@@ -125,7 +125,7 @@ fn hearsay_sim_refuses_a_lying_majority() {
 
 /// Issue 6 acceptance 4, SPEC §6: at N = 20,000 with preferential attachment the fitted α
 /// lies in [2, 3.5], and the KS distance and the likelihood ratio favour a power law over an
-/// exponential. About 200 s and 6 GB here (the protocol crates are optimised in tests).
+/// exponential. About 35 s and 0.4 GB here (the protocol crates are optimised in tests).
 #[test]
 fn the_overlay_of_twenty_thousand_simulated_peers_fits_a_power_law() {
     let m = sim(&[

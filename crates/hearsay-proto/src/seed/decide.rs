@@ -76,6 +76,7 @@ impl State {
             no: Vec::new(),
             deadline: self.now + self.settings.proposal_timeout,
         };
+        self.deadlines.insert((coordination.deadline, digest, true));
         self.coordinating.insert(digest, coordination);
         let proposal = Proposal {
             change,
@@ -124,6 +125,7 @@ impl State {
                     reporter,
                     evidence_error,
                 };
+                self.deadlines.insert((validation.deadline, digest, false));
                 self.validating.insert(digest, validation);
                 self.io.dial(p.change.addr, Dial::Probe(digest));
             }
@@ -240,6 +242,7 @@ impl State {
         let Some(v) = self.validating.remove(&digest) else {
             return;
         };
+        self.deadlines.remove(&(v.deadline, digest, false));
         let (c, addr) = (v.change, v.change.addr);
         let alive = matches!(answer, Ok(id) if id == c.peer);
         let (yes, reason) = match (c.op, answer) {
@@ -352,6 +355,7 @@ impl State {
         let Some(c) = self.coordinating.remove(&digest) else {
             return;
         };
+        self.deadlines.remove(&(c.deadline, digest, true));
         let cert = Certificate::from_votes(c.change, &c.yes);
         if let Err(e) = self.apply(&cert) {
             // Only if our own seed table changed under us; abort rather than send it.
@@ -371,6 +375,7 @@ impl State {
         let Some(c) = self.coordinating.remove(&digest) else {
             return;
         };
+        self.deadlines.remove(&(c.deadline, digest, true));
         self.abort_event(c.change, reason);
         for l in c.waiters {
             if self.links.contains_key(&l) {
@@ -439,9 +444,10 @@ impl State {
     /// lost its promises (see `promised`); should they meet, the lower digest wins, so the
     /// order of arrival does not matter.
     fn changes(&self, c: &Change) -> bool {
+        // The same change (anti-entropy brings many a seed holds) is not newer: no digests.
         let newer = |held: &Change| {
             held.incarnation < c.incarnation
-                || (held.incarnation == c.incarnation && c.digest() < held.digest())
+                || (held.incarnation == c.incarnation && held != c && c.digest() < held.digest())
         };
         let tombstone = self.removed.get(&c.peer).map(|r| &r.change);
         match c.op {
