@@ -5,7 +5,9 @@
 //! a quorum of yes votes and applies only certificates that verify. Its Peer List is derived
 //! from those certificates alone. Proposals, votes and certificates are in `decide`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -162,7 +164,7 @@ pub struct State {
     index: sync::Index,
     /// Degrees as peer lists give them ([`State::degree`]), kept up to date as reports and
     /// memberships change: a peer list holds up to 1000 of them. Zero is not stored.
-    degrees: BTreeMap<PeerId, u32>,
+    degrees: HashMap<PeerId, u32, BuildHasherDefault<DefaultHasher>>,
     /// When this seed last found it held the same certificates as seed `i`.
     agreed: BTreeMap<usize, Time>,
     /// When the ledger's root next goes to the other seeds.
@@ -231,7 +233,7 @@ impl State {
             sweep_at: now,
             ledger: sync::Ledger::new(),
             index: sync::Index::default(),
-            degrees: BTreeMap::new(),
+            degrees: HashMap::default(),
             agreed: BTreeMap::new(),
             sync_at,
             exchanges: BTreeMap::new(),
