@@ -13,7 +13,9 @@ mod adversary;
 mod agenda;
 mod check;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -278,7 +280,8 @@ pub struct Sim {
     nodes: Vec<SimNode>,
     by_addr: BTreeMap<SocketAddr, usize>,
     by_id: BTreeMap<PeerId, usize>,
-    ends: BTreeMap<LinkId, End>,
+    /// Every open link's two ends (millions at large N: hashed, not ordered).
+    ends: HashMap<LinkId, End, BuildHasherDefault<DefaultHasher>>,
     /// Link ends held by an attacker outside its machine: what arrives there is dropped.
     ghosts: BTreeSet<LinkId>,
     next_link: u64,
@@ -334,7 +337,7 @@ impl Sim {
             nodes: Vec::new(),
             by_addr: BTreeMap::new(),
             by_id: BTreeMap::new(),
-            ends: BTreeMap::new(),
+            ends: HashMap::default(),
             ghosts: BTreeSet::new(),
             next_link: 1,
             next_peer: scenario.peers,
@@ -697,11 +700,13 @@ impl Sim {
         &self,
         pick: impl Fn(usize, usize) -> bool,
     ) -> Vec<(LinkId, LinkId, usize, usize)> {
-        (self.ends.iter())
+        let mut picked: Vec<_> = (self.ends.iter())
             .filter(|(l, e)| l.0 < e.other.0)
             .filter_map(|(l, e)| Some((*l, e.other, self.ends.get(&e.other)?.node, e.node)))
             .filter(|&(_, _, a, b)| pick(a, b))
-            .collect()
+            .collect();
+        picked.sort_unstable();
+        picked
     }
 
     fn crash(&mut self, n: usize) {
