@@ -49,8 +49,8 @@ pub(crate) struct Log {
     pub generated: Vec<Born>,
     /// Deliveries (first receipts) of any message.
     pub deliveries: usize,
-    /// Every delivery's latency (ms).
-    pub latencies: Vec<u64>,
+    /// Every delivery's latency (ms; u32 holds 49 days, and there are millions).
+    pub latencies: Vec<u32>,
     /// (peer, incarnation, when).
     pub crashes: Vec<(PeerId, u64, Time)>,
     /// When each honest seed removed each (peer, incarnation).
@@ -273,7 +273,8 @@ impl Sim {
             }
         }
         hops_last.sort_unstable();
-        let mut lat = std::mem::take(&mut log.latencies);
+        let mut lat: Vec<u64> = log.latencies.iter().map(|&l| u64::from(l)).collect();
+        log.latencies = Vec::new();
         lat.sort_unstable();
         per_message.sort_unstable();
         let mut reg = log.registration_ms.clone();

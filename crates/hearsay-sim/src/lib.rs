@@ -938,7 +938,9 @@ impl Sim {
                     None => {}
                 }
                 self.log.deliveries += 1;
-                self.log.latencies.push(*latency_ms);
+                self.log
+                    .latencies
+                    .push(u32::try_from(*latency_ms).unwrap_or(u32::MAX));
             }
             Event::FalseAccusation { .. } if self.honest_seed(n) => {
                 self.log.false_accusations += 1;
