@@ -273,8 +273,8 @@ impl Sim {
             }
         }
         hops_last.sort_unstable();
-        let mut lat: Vec<u64> = log.latencies.iter().map(|&l| u64::from(l)).collect();
-        log.latencies = Vec::new();
+        let lat = std::mem::take(&mut log.latencies);
+        let mut lat: Vec<u64> = lat.into_iter().map(u64::from).collect();
         lat.sort_unstable();
         per_message.sort_unstable();
         let mut reg = log.registration_ms.clone();
