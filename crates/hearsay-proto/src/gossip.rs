@@ -428,6 +428,11 @@ impl Wants {
 
     fn forget(&mut self, id: &MsgId) -> Option<Want> {
         let w = self.map.remove(id)?;
+        if self.map.is_empty() {
+            // A burst of announcements is over: give back the table it grew (a hash map
+            // keeps its capacity), which across many peers is most of their idle memory.
+            self.map = Map::default();
+        }
         self.deadlines.remove(&(w.at, *id));
         self.asking(w.asked, -1);
         Some(w)
