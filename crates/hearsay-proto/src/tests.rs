@@ -1138,6 +1138,20 @@ fn every_peer_receives_every_other_peers_gossip_once() {
     }
 }
 
+/// Peer `i` (admitted by seeds 0 and 1) links to the peer at `p` on `link`, inbound there.
+fn link_from(net: &mut Net, p: SocketAddr, i: usize, link: LinkId) {
+    let change = add(i, peer_addr(i));
+    let remote = remote(change.peer, Role::Peer, peer_addr(i));
+    let up = Input::LinkUp {
+        link,
+        remote,
+        dial: None,
+    };
+    net.inject(p, up);
+    let msg = Msg::Link(Box::new(cert(change, &[0, 1])));
+    net.inject(p, Input::Frame { link, msg });
+}
+
 /// A registered peer with three inbound neighbours (peers 5, 6 and 7), for gossip tests.
 fn peer_with_three_neighbours() -> (Net, SocketAddr, [LinkId; 3]) {
     let mut net = Net::seeds(seed::Settings::default());
@@ -1146,18 +1160,7 @@ fn peer_with_three_neighbours() -> (Net, SocketAddr, [LinkId; 3]) {
     let p = peer_addr(0);
     let links = [LinkId(2_000_005), LinkId(2_000_006), LinkId(2_000_007)];
     for (i, link) in (5..8).zip(links) {
-        let change = add(i, peer_addr(i));
-        let remote = remote(change.peer, Role::Peer, peer_addr(i));
-        net.inject(
-            p,
-            Input::LinkUp {
-                link,
-                remote,
-                dial: None,
-            },
-        );
-        let msg = Msg::Link(Box::new(cert(change, &[0, 1])));
-        net.inject(p, Input::Frame { link, msg });
+        link_from(&mut net, p, i, link);
     }
     assert_eq!(net.peer(p).neighbors().len(), 3);
     (net, p, links)
@@ -1187,19 +1190,7 @@ fn neighbour_changes_right_after_a_report_go_to_the_seeds_together() {
     let start = net.outputs.len();
     let t0 = net.now;
     for i in 5..8 {
-        let change = add(i, peer_addr(i));
-        let link = LinkId(2_000_000 + i as u64);
-        let remote = remote(change.peer, Role::Peer, peer_addr(i));
-        net.inject(
-            p,
-            Input::LinkUp {
-                link,
-                remote,
-                dial: None,
-            },
-        );
-        let msg = Msg::Link(Box::new(cert(change, &[0, 1])));
-        net.inject(p, Input::Frame { link, msg });
+        link_from(&mut net, p, i, LinkId(2_000_000 + i as u64));
     }
     // The first change at once, to each of its two seeds; the other two wait.
     assert_eq!(reports(&net, start), vec![1, 1]);
