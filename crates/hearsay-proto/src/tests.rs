@@ -960,10 +960,7 @@ fn peers_choose_links_neighbours_and_the_seeds_know_the_topology() {
 /// SPEC §6 Neighbours and §8: a link needs an admission certificate of q distinct seeds.
 #[test]
 fn a_peer_refuses_a_link_request_whose_certificate_does_not_verify() {
-    let mut net = Net::seeds(seed::Settings::default());
-    net.add_peer(0);
-    net.run_for(Duration::from_secs(3));
-    let p = peer_addr(0);
+    let (mut net, p) = registered_peer();
     assert!(net.peer(p).certificate().is_some());
     let change = add(5, peer_addr(5));
     let r = remote(change.peer, Role::Peer, peer_addr(5));
@@ -1138,6 +1135,14 @@ fn every_peer_receives_every_other_peers_gossip_once() {
     }
 }
 
+/// Three seeds and peer 0, registered (3 s of virtual time), and its address.
+fn registered_peer() -> (Net, SocketAddr) {
+    let mut net = Net::seeds(seed::Settings::default());
+    net.add_peer(0);
+    net.run_for(Duration::from_secs(3));
+    (net, peer_addr(0))
+}
+
 /// Peer `i` (admitted by seeds 0 and 1) links to the peer at `p` on `link`, inbound there.
 fn link_from(net: &mut Net, p: SocketAddr, i: usize, link: LinkId) {
     let change = add(i, peer_addr(i));
@@ -1154,10 +1159,7 @@ fn link_from(net: &mut Net, p: SocketAddr, i: usize, link: LinkId) {
 
 /// A registered peer with three inbound neighbours (peers 5, 6 and 7), for gossip tests.
 fn peer_with_three_neighbours() -> (Net, SocketAddr, [LinkId; 3]) {
-    let mut net = Net::seeds(seed::Settings::default());
-    net.add_peer(0);
-    net.run_for(Duration::from_secs(3));
-    let p = peer_addr(0);
+    let (mut net, p) = registered_peer();
     let links = [LinkId(2_000_005), LinkId(2_000_006), LinkId(2_000_007)];
     for (i, link) in (5..8).zip(links) {
         link_from(&mut net, p, i, link);
@@ -1170,10 +1172,7 @@ fn peer_with_three_neighbours() -> (Net, SocketAddr, [LinkId; 3]) {
 /// the changes made meanwhile, as one report.
 #[test]
 fn neighbour_changes_right_after_a_report_go_to_the_seeds_together() {
-    let mut net = Net::seeds(seed::Settings::default());
-    net.add_peer(0);
-    net.run_for(Duration::from_secs(3));
-    let p = peer_addr(0);
+    let (mut net, p) = registered_peer();
     // The sizes of the neighbour reports the peer sent since output `from`.
     let reports = |net: &Net, from: usize| -> Vec<usize> {
         (net.outputs[from..].iter())
@@ -2291,10 +2290,8 @@ fn a_removal_certificate_without_a_quorum_of_seeds_is_rejected() {
 /// a live peer told of its own removal registers at incarnation + 1 and is admitted again.
 #[test]
 fn a_live_peer_told_of_its_own_removal_registers_again_at_a_higher_incarnation() {
-    let mut net = Net::seeds(seed::Settings::default());
-    net.add_peer(0);
-    net.run_for(Duration::from_secs(3));
-    let (p, id) = (peer_addr(0), peer_key(0).id());
+    let (mut net, p) = registered_peer();
+    let id = peer_key(0).id();
     let links = net.seed_links_of(p);
     assert_eq!(links.len(), 2);
     let told = |net: &mut Net, c: Certificate| {
@@ -2351,10 +2348,8 @@ fn a_live_peer_told_of_its_own_removal_registers_again_at_a_higher_incarnation()
 /// tell it, and it comes back at incarnation 2 past the tombstone of incarnation 1.
 #[test]
 fn a_peer_the_seeds_removed_while_alive_comes_back_past_its_tombstone() {
-    let mut net = Net::seeds(seed::Settings::default());
-    net.add_peer(0);
-    net.run_for(Duration::from_secs(3));
-    let (p, id) = (peer_addr(0), peer_key(0).id());
+    let (mut net, p) = registered_peer();
+    let id = peer_key(0).id();
     let gone = cert(removal(0, p, 1), &[0, 1]);
     for (at, from) in [(0, 1), (1, 0), (2, 0)] {
         let (link, _) = net.link(seed_addr(at), seed_addr(from));
