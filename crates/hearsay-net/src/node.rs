@@ -275,6 +275,7 @@ fn on_net_event<M: Machine>(
             cancel,
         } => {
             links.insert(link, Link { tx, cancel });
+            let remote = Box::new(remote);
             machine.handle(now(), Input::LinkUp { link, remote, dial });
         }
         NetEvent::Frame { link, msg } => {

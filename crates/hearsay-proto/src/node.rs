@@ -63,8 +63,8 @@ pub enum Input {
     LinkUp {
         /// The new link.
         link: LinkId,
-        /// Who is on the other end.
-        remote: Remote,
+        /// Who is on the other end (boxed: every queued input would carry its size).
+        remote: Box<Remote>,
         /// The dial this answers, if this node dialled.
         dial: Option<DialToken>,
     },

@@ -421,7 +421,7 @@ impl Net {
                     at,
                     Input::LinkUp {
                         link: a,
-                        remote: theirs,
+                        remote: Box::new(theirs),
                         dial: da,
                     },
                 ));
@@ -429,7 +429,7 @@ impl Net {
                     to,
                     Input::LinkUp {
                         link: b,
-                        remote: mine,
+                        remote: Box::new(mine),
                         dial: db,
                     },
                 ));
@@ -635,7 +635,7 @@ fn a_lone_seed_admits_nobody() {
             s,
             Input::LinkUp {
                 link,
-                remote: r,
+                remote: Box::new(r),
                 dial: None
             }
         ),
@@ -816,7 +816,7 @@ fn a_vote_or_proposal_from_a_link_that_is_not_a_seed_is_a_protocol_error() {
             s,
             Input::LinkUp {
                 link,
-                remote: r,
+                remote: Box::new(r),
                 dial: None,
             },
         );
@@ -922,7 +922,7 @@ fn peers_choose_links_neighbours_and_the_seeds_know_the_topology() {
                 s,
                 Input::LinkUp {
                     link,
-                    remote: client,
+                    remote: Box::new(client),
                     dial: None
                 }
             ),
@@ -981,7 +981,7 @@ fn a_peer_refuses_a_link_request_whose_certificate_does_not_verify() {
                 p,
                 Input::LinkUp {
                     link,
-                    remote: r,
+                    remote: Box::new(r),
                     dial: None
                 }
             ),
@@ -1013,7 +1013,7 @@ fn a_peer_refuses_a_link_request_whose_certificate_does_not_verify() {
         p,
         Input::LinkUp {
             link,
-            remote: r,
+            remote: Box::new(r),
             dial: None,
         },
     );
@@ -1149,7 +1149,7 @@ fn link_from(net: &mut Net, p: SocketAddr, i: usize, link: LinkId) {
     let remote = remote(change.peer, Role::Peer, peer_addr(i));
     let up = Input::LinkUp {
         link,
-        remote,
+        remote: Box::new(remote),
         dial: None,
     };
     net.inject(p, up);
@@ -1530,7 +1530,7 @@ fn liveness_output(o: &Output) -> bool {
         ),
         Output::Send { msg, .. } => matches!(
             msg,
-            Msg::GetNeighbors(_) | Msg::ProbeRequest { .. } | Msg::Verdict(_) | Msg::DeadReport(_)
+            Msg::GetNeighbors(_) | Msg::ProbeRequest(_) | Msg::Verdict(_) | Msg::DeadReport(_)
         ),
         _ => false,
     }
@@ -1701,8 +1701,8 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
         assert_eq!(*peer, hex);
         let outs = net.outputs_of(me, mark);
         let asked = outs.iter().filter(|o| {
-            matches!(o, Output::Send { msg: Msg::ProbeRequest { suspect, addr, incarnation: 1 }, .. }
-                if *suspect == dead_id && *addr == dead)
+            matches!(o, Output::Send { msg: Msg::ProbeRequest(ask), .. }
+                if ask.suspect == dead_id && ask.addr == dead && ask.incarnation == 1)
         });
         assert!(asked.count() >= 1, "peer {i} asked no witness");
         let confirmed = net.events(me).iter().find_map(|e| match e {
@@ -1837,11 +1837,11 @@ fn a_suspicion_without_a_witness_majority_sends_no_report() {
     let (id5, inc) = (peer_key(5).id(), 1);
     let start = suspect(&mut net, p, l5);
     let seed_link = net.seed_links_of(p)[0];
-    let probe = Msg::ProbeRequest {
+    let probe = Msg::ProbeRequest(Box::new(wire::ProbeRequest {
         suspect: id5,
         addr: peer_addr(5),
         incarnation: inc,
-    };
+    }));
     let suspected = Event::SuspicionStarted {
         peer: id5.to_hex(),
         addr: peer_addr(5).to_string(),
@@ -2428,7 +2428,7 @@ fn a_seeds_kept_degrees_equal_a_recount_through_reports_admissions_and_removals(
         let remote = remote(ids[i], Role::Peer, peer_addr(i));
         let up = Input::LinkUp {
             link: links[i],
-            remote,
+            remote: Box::new(remote),
             dial: None,
         };
         net.inject(s, up);
@@ -2496,7 +2496,7 @@ fn a_peer_cannot_draw_links_by_claiming_neighbours() {
     let (from_liar, asker) = (LinkId(3_000_000), LinkId(3_000_001));
     let up = |link, id| Input::LinkUp {
         link,
-        remote: remote(id, Role::Peer, peer_addr(9)),
+        remote: Box::new(remote(id, Role::Peer, peer_addr(9))),
         dial: None,
     };
     net.inject(s, up(from_liar, liar.id()));
@@ -2639,7 +2639,7 @@ fn a_restarted_seed_rebuilds_its_peer_list_from_its_store_before_it_serves() {
         seed_addr(0),
         Input::LinkUp {
             link: l,
-            remote,
+            remote: Box::new(remote),
             dial: None,
         },
     );
@@ -2933,7 +2933,7 @@ fn a_rebuilding_seed_takes_no_part_in_decisions_until_it_has_caught_up() {
         seed_addr(2),
         Input::LinkUp {
             link: l,
-            remote,
+            remote: Box::new(remote),
             dial: None,
         },
     );

@@ -533,14 +533,14 @@ impl Sim {
         }
     }
 
-    fn remote(&self, n: usize) -> Remote {
+    fn remote(&self, n: usize) -> Box<Remote> {
         let node = &self.nodes[n];
-        Remote {
+        Box::new(Remote {
             id: node.id,
             role: node.role,
             addr: node.addr,
             source: node.addr,
-        }
+        })
     }
 
     /// Whether a partition separates nodes `a` and `b` now.

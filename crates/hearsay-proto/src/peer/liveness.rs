@@ -19,7 +19,7 @@ use crate::id::PeerId;
 use crate::node::{LinkId, Output, Remote};
 use crate::suspicion::{self, DeadReport, Verdict};
 use crate::time::Time;
-use crate::wire::Msg;
+use crate::wire::{Msg, ProbeRequest};
 
 /// Most witnesses asked about one suspect.
 const MAX_WITNESSES: usize = 8;
@@ -301,11 +301,11 @@ impl State {
             if !s.waiting.insert(w) {
                 continue;
             }
-            let ask = Msg::ProbeRequest {
+            let ask = Msg::ProbeRequest(Box::new(ProbeRequest {
                 suspect,
                 addr,
                 incarnation,
-            };
+            }));
             match self
                 .neighbors
                 .iter()
@@ -342,11 +342,11 @@ impl State {
             self.close(link);
             return self.witness_unreachable(suspect, w);
         }
-        let ask = Msg::ProbeRequest {
+        let ask = Msg::ProbeRequest(Box::new(ProbeRequest {
             suspect,
             addr: s.addr,
             incarnation: s.incarnation,
-        };
+        }));
         self.live.witness_links.insert(link, suspect);
         self.io.send(link, ask);
     }

@@ -576,28 +576,19 @@ impl State {
             (Msg::Admitted(cert), Some(_)) => self.on_admitted(link, *cert),
             (Msg::Refused { reason }, Some(_)) => self.on_refused(link, reason),
             (Msg::PeerList(list), Some(_)) => self.on_peer_list(link, list),
-            (Msg::NeighborsOf { peer, neighbors }, Some(_)) => {
-                self.on_witness_list(peer, neighbors)
-            }
+            (Msg::NeighborsOf(of), Some(_)) => self.on_witness_list(of.peer, of.neighbors),
             (Msg::Removed(cert), Some(_)) => self.on_removed(*cert),
             (Msg::Ping(n), None) if self.neighbors.contains_key(&link) => {
                 self.io.send(link, Msg::Pong(n))
             }
             // Heard from it (see `heard_from` above), which is all a pong says.
             (Msg::Pong(_), None) if self.neighbors.contains_key(&link) => {}
-            (
-                Msg::ProbeRequest {
-                    suspect,
-                    addr,
-                    incarnation,
-                },
-                None,
-            ) if remote.role == Role::Peer => {
+            (Msg::ProbeRequest(ask), None) if remote.role == Role::Peer => {
                 let target = Target {
-                    id: suspect,
-                    incarnation,
+                    id: ask.suspect,
+                    incarnation: ask.incarnation,
                 };
-                self.on_probe_request(link, target, addr)
+                self.on_probe_request(link, target, ask.addr)
             }
             (Msg::Verdict(v), None) if remote.role == Role::Peer => {
                 self.on_verdict(link, remote, *v)
@@ -684,7 +675,7 @@ impl Machine for State {
         }
         self.now = self.now.max(now);
         match input {
-            Input::LinkUp { link, remote, dial } => self.on_link_up(link, remote, dial),
+            Input::LinkUp { link, remote, dial } => self.on_link_up(link, *remote, dial),
             Input::LinkDown { link } => {
                 if let Some(n) = self.neighbors.get(&link).copied() {
                     let others = self

@@ -27,7 +27,9 @@ use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Rol
 use crate::quorum::Tally;
 use crate::suspicion::DeadReport;
 use crate::time::Time;
-use crate::wire::{self, Msg, NeighborReport, PeerInfo, Registration, Status, StatusPeer};
+use crate::wire::{
+    self, Msg, NeighborReport, NeighborsOf, PeerInfo, Registration, Status, StatusPeer,
+};
 
 /// A seed's tunables. The defaults suit a real network; tests shorten them.
 #[derive(Clone, Debug)]
@@ -419,7 +421,10 @@ impl State {
             Msg::Register(reg) if remote.role == Role::Peer => self.on_register(link, remote, *reg),
             Msg::GetNeighbors(peer) if remote.role == Role::Peer => {
                 let neighbors = self.neighbors_of(&peer);
-                self.io.send(link, Msg::NeighborsOf { peer, neighbors });
+                self.io.send(
+                    link,
+                    Msg::NeighborsOf(Box::new(NeighborsOf { peer, neighbors })),
+                );
             }
             Msg::GetPeers if remote.role == Role::Peer => {
                 let list = self.sample_peer_list(remote.id);
@@ -808,7 +813,7 @@ impl Machine for State {
     fn handle(&mut self, now: Time, input: Input) {
         self.now = self.now.max(now);
         match input {
-            Input::LinkUp { link, remote, dial } => self.on_link_up(link, remote, dial),
+            Input::LinkUp { link, remote, dial } => self.on_link_up(link, *remote, dial),
             Input::LinkDown { link } => {
                 self.links.remove(&link);
                 self.forget_link(link);
