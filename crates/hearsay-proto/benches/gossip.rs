@@ -69,12 +69,12 @@ fn peer_with_neighbours() -> peer::State {
         .collect();
     for (n, (token, at)) in dials.into_iter().enumerate() {
         let i = (at.port() - 6000) as u8;
-        let remote = Remote {
+        let remote = Box::new(Remote {
             id: seed_key(i).id(),
             role: Role::Seed,
             addr: at,
             source: at,
-        };
+        });
         p.handle(
             NOW,
             Input::LinkUp {
@@ -95,12 +95,12 @@ fn peer_with_neighbours() -> peer::State {
         let k = Keypair::from_secret([60 + n; 32]);
         let at = addr(7100 + u16::from(n));
         let link = LinkId(100 + u64::from(n));
-        let remote = Remote {
+        let remote = Box::new(Remote {
             id: k.id(),
             role: Role::Peer,
             addr: at,
             source: at,
-        };
+        });
         p.handle(
             NOW,
             Input::LinkUp {
