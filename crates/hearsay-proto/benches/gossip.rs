@@ -194,7 +194,7 @@ fn receive(c: &mut Criterion) {
                 lap(&mut total, || {
                     let id = m.id();
                     if !ml.seen_again(&id, links[0]) {
-                        ml.record(NOW, NOW, m, Some(links[0]));
+                        ml.record(NOW, NOW, id, m, Some(links[0]));
                         ml.announce_to(&id, links);
                     }
                 });

@@ -9,7 +9,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -33,6 +33,33 @@ pub const MAX_WANTS_PER_LINK: usize = 1024;
 
 /// A hash map with a fixed hasher: proto takes no randomness from the OS, not even there.
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+
+/// A hash map keyed by a cryptographic hash (a message id, a digest), which is its own hash.
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<PrefixHasher>>;
+
+/// Hashes a key that is itself a cryptographic hash by its first eight bytes: uniform
+/// already, and no easier to aim at a bucket than SipHash under proto's fixed key (either
+/// way, an id that lands in a chosen bucket costs signing messages until one does). Looking
+/// ids up is most of what a peer does while a message spreads.
+#[derive(Default)]
+struct PrefixHasher(u64);
+
+impl Hasher for PrefixHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        match bytes.first_chunk::<8>() {
+            Some(prefix) => self.0 ^= u64::from_le_bytes(*prefix),
+            // Not a hash: still a deterministic function of every byte.
+            None => (bytes.iter()).for_each(|b| self.0 = self.0.rotate_left(8) ^ u64::from(*b)),
+        }
+    }
+
+    /// An array's length, written before its bytes: the same for every key.
+    fn write_usize(&mut self, _: usize) {}
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// A gossip message as it travels.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,7 +233,7 @@ pub enum Seen {
 /// [`SWEEP_SLACK`] of `cap` messages.
 #[derive(Debug)]
 pub struct MessageList {
-    entries: Map<MsgId, Entry>,
+    entries: IdMap<MsgId, Entry>,
     cap: usize,
     window: Duration,
     /// The timestamp of the newest message evicted early (for the cap): messages born then
@@ -228,7 +255,7 @@ impl MessageList {
     /// `window`.
     pub fn new(cap: usize, window: Duration) -> MessageList {
         MessageList {
-            entries: Map::default(),
+            entries: IdMap::default(),
             cap: cap.max(1),
             window,
             horizon: Time(0),
@@ -283,9 +310,16 @@ impl MessageList {
     }
 
     /// Records a checked message born at `born` that arrived on `link` (`None`: generated
-    /// here).
-    pub fn record(&mut self, now: Time, born: Time, body: Gossip, link: Option<LinkId>) -> Seen {
-        let id = body.id();
+    /// here); `id` is its [`Gossip::id`], which the caller has already computed.
+    pub fn record(
+        &mut self,
+        now: Time,
+        born: Time,
+        id: MsgId,
+        body: Gossip,
+        link: Option<LinkId>,
+    ) -> Seen {
+        debug_assert_eq!(id, body.id());
         let known = match link {
             Some(l) => self.seen_again(&id, l),
             None => self.entries.contains_key(&id),
@@ -400,7 +434,7 @@ impl MessageList {
         });
         self.sweep_at = (self.expiry(next)).max(now + window / SWEEP_SLACK);
         if self.entries.is_empty() {
-            self.entries = Map::default();
+            self.entries = IdMap::default();
             self.sweep_at = Time(u64::MAX);
         }
     }
@@ -410,7 +444,7 @@ impl MessageList {
 /// (PROTOCOL §11.3). Bounded like the Message List.
 #[derive(Debug, Default)]
 pub struct Wants {
-    map: Map<MsgId, Want>,
+    map: IdMap<MsgId, Want>,
     /// (when asked, id): the order in which requests run out of patience.
     deadlines: BTreeSet<(Time, MsgId)>,
     /// Requests outstanding per link asked.
@@ -499,7 +533,7 @@ impl Wants {
         if self.map.is_empty() {
             // A burst of announcements is over: give back the table it grew (a hash map
             // keeps its capacity), which across many peers is most of their idle memory.
-            self.map = Map::default();
+            self.map = IdMap::default();
         }
         self.deadlines.remove(&(w.at, *id));
         self.asking(w.asked(), -1);
@@ -597,7 +631,7 @@ pub struct SharedChecks {
 /// The keys of checked signatures, and their order for forgetting the oldest.
 #[derive(Debug, Default)]
 struct Checked {
-    keys: std::collections::HashSet<[u8; 32], BuildHasherDefault<DefaultHasher>>,
+    keys: std::collections::HashSet<[u8; 32], BuildHasherDefault<PrefixHasher>>,
     order: VecDeque<[u8; 32]>,
 }
 
@@ -662,6 +696,11 @@ pub struct Counters {
 mod tests {
     use super::*;
 
+    /// Records `g` under its own id.
+    fn record(ml: &mut MessageList, now: Time, born: Time, g: Gossip, l: Option<LinkId>) -> Seen {
+        ml.record(now, born, g.id(), g, l)
+    }
+
     fn key(n: u8) -> Keypair {
         Keypair::from_secret([n; 32])
     }
@@ -714,7 +753,10 @@ mod tests {
         let g = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
         let id = g.id();
         let (l1, l2, l3, l4) = (LinkId(1), LinkId(2), LinkId(3), LinkId(4));
-        assert_eq!(ml.record(Time(0), Time(0), g.clone(), Some(l1)), Seen::New);
+        assert_eq!(
+            record(&mut ml, Time(0), Time(0), g.clone(), Some(l1)),
+            Seen::New
+        );
         assert!(ml.seen_again(&id, l2));
         // Came in on 1 and 2: announced on 3 and 4 only, and only once.
         assert_eq!(ml.announce_to(&id, [l1, l2, l3, l4]), vec![l3, l4]);
@@ -733,7 +775,7 @@ mod tests {
         let mut ml = MessageList::new(10, Duration::from_secs(60));
         let g = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
         let id = g.id();
-        assert_eq!(ml.record(Time(0), Time(0), g, None), Seen::New);
+        assert_eq!(record(&mut ml, Time(0), Time(0), g, None), Seen::New);
         assert_eq!(
             ml.push_to(&id, [LinkId(1), LinkId(2)]),
             vec![LinkId(1), LinkId(2)]
@@ -757,7 +799,10 @@ mod tests {
         let mut ml = MessageList::new(1000, Duration::from_secs(3600));
         for i in 0..50_000u32 {
             let at = Time(u64::from(i));
-            assert_eq!(ml.record(at, at, unsigned(i), Some(LinkId(1))), Seen::New);
+            assert_eq!(
+                record(&mut ml, at, at, unsigned(i), Some(LinkId(1))),
+                Seen::New
+            );
             assert!(ml.len() <= 1000);
         }
         assert_eq!(ml.len(), 1000);
@@ -773,12 +818,12 @@ mod tests {
         let born = |i: u32| (i * 37) % 64;
         for i in 0..64 {
             let b = Time(u64::from(born(i)));
-            ml.record(Time(0), b, unsigned(born(i)), Some(LinkId(1)));
+            record(&mut ml, Time(0), b, unsigned(born(i)), Some(LinkId(1)));
         }
         assert_eq!(ml.len(), 64);
         for j in 0..64u32 {
             let b = Time(100 + u64::from(j));
-            ml.record(Time(0), b, unsigned(100 + j), Some(LinkId(1)));
+            record(&mut ml, Time(0), b, unsigned(100 + j), Some(LinkId(1)));
             assert_eq!(ml.len(), 64, "full, not over and not under");
             for i in 0..64 {
                 let listed = ml.contains(&unsigned(i).id());
@@ -803,7 +848,7 @@ mod tests {
         let mut ml = MessageList::new(10_000, window);
         for i in 0..400u32 {
             let now = Time(u64::from(i) * 100);
-            ml.record(now, now, unsigned(i), None);
+            record(&mut ml, now, now, unsigned(i), None);
             for k in 0..=i {
                 let born = Time(u64::from(k) * 100);
                 let listed = ml.contains(&unsigned(k).id());
@@ -826,7 +871,7 @@ mod tests {
     #[test]
     fn entries_expire_with_the_window_and_older_messages_are_refused() {
         let mut ml = MessageList::new(100, Duration::from_secs(10));
-        ml.record(Time(0), Time(0), unsigned(1), None);
+        record(&mut ml, Time(0), Time(0), unsigned(1), None);
         ml.expire(Time(10_001));
         assert!(ml.is_empty());
         assert!(ml.outside_window(Time(10_001), Time(0)));
@@ -847,7 +892,7 @@ mod tests {
             ml.outside_window(Time(0), Time(0) + MAX_SKEW + Duration::from_millis(1)),
             "too far ahead"
         );
-        ml.record(Time(0), Time(50_000), ahead, None);
+        record(&mut ml, Time(0), Time(50_000), ahead, None);
         ml.expire(Time(59_000));
         assert_eq!(
             ml.len(),

@@ -843,6 +843,75 @@ fn a_vote_or_proposal_from_a_link_that_is_not_a_seed_is_a_protocol_error() {
     assert_eq!(net.inject(s, Input::Frame { link, msg: vote }), []);
 }
 
+/// A seed samples a large Peer List by position; what it sends of each sampled peer is what
+/// the list holds now, through a re-admission at a new address and a removal.
+#[test]
+fn a_sampled_peer_list_carries_each_members_current_address_and_incarnation() {
+    let mut net = Net::seeds(seed::Settings {
+        peer_list_max: 3,
+        ..seed::Settings::default()
+    });
+    let s = seed_addr(0);
+    for i in 0..8 {
+        net.commit_at(&[0], &cert(add(i, peer_addr(i)), &[0, 1]));
+    }
+    let moved = addr("10.9.9.9:7003");
+    let back = Change {
+        addr: moved,
+        incarnation: 2,
+        ..add(3, moved)
+    };
+    net.commit_at(&[0], &cert(back, &[0, 1]));
+    net.commit_at(&[0], &cert(removal(5, peer_addr(5), 1), &[0, 1]));
+    assert_eq!(net.seed(s).peer_list().len(), 7);
+
+    let asker = peer_key(7).id();
+    let link = LinkId(2_000_000);
+    let r = Box::new(remote(asker, Role::Peer, peer_addr(7)));
+    net.inject(
+        s,
+        Input::LinkUp {
+            link,
+            remote: r,
+            dial: None,
+        },
+    );
+    let mut seen = BTreeSet::new();
+    for _ in 0..60 {
+        let outs = net.inject(
+            s,
+            Input::Frame {
+                link,
+                msg: Msg::GetPeers,
+            },
+        );
+        let [Output::Send {
+            msg: Msg::PeerList(list),
+            ..
+        }] = outs.as_slice()
+        else {
+            panic!("{outs:?}");
+        };
+        assert_eq!(list.len(), 3);
+        for p in list {
+            let i = (0..8).find(|&i| peer_key(i).id() == p.id).unwrap();
+            assert!(i != 5 && i != 7, "peer {i}: removed, or the asker");
+            let now = if i == 3 {
+                (moved, 2)
+            } else {
+                (peer_addr(i), 1)
+            };
+            assert_eq!((p.addr, p.incarnation), now, "peer {i}");
+            seen.insert(i);
+        }
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from([0, 1, 2, 3, 4, 6]),
+        "samples reach every member"
+    );
+}
+
 /// SPEC §5 Validating an add: registrations from one source are rate-limited.
 #[test]
 fn a_third_registration_from_one_source_ip_within_the_refill_time_is_refused() {

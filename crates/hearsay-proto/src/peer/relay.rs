@@ -46,7 +46,7 @@ impl State {
         let seq = g.generated;
         let msg = Gossip::new(&self.key, gossip::text(self.now, self.addr.ip(), seq));
         let id = msg.id();
-        g.ml.record(self.now, self.now, msg.clone(), None);
+        g.ml.record(self.now, self.now, id, msg.clone(), None);
         let targets = g.ml.push_to(&id, self.neighbors.keys().copied());
         g.counters.generated += 1;
         g.counters.forwarded += targets.len() as u64;
@@ -99,7 +99,7 @@ impl State {
         };
         self.gossip
             .ml
-            .record(self.now, born, msg.clone(), Some(link));
+            .record(self.now, born, id, msg.clone(), Some(link));
         for l in announcers {
             self.gossip.ml.seen_again(&id, l);
         }

@@ -131,6 +131,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const STATUS_PAGE_BYTES: usize = 768 * 1024;
 const EXTRA_REPORTS: usize = 1024;
 
+/// A hash map with a fixed hasher (proto takes no randomness from the OS), for maps with a
+/// hundred thousand entries that are looked up by key and never walked.
+pub(super) type FixedMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+
 /// A seed.
 pub struct State {
     key: Keypair,
@@ -148,7 +152,8 @@ pub struct State {
     /// Tombstones: the newest removal certificate of every removed peer. Kept for good, so
     /// that no replayed registration of a removed incarnation can come back.
     removed: BTreeMap<PeerId, Certificate>,
-    topology: BTreeMap<PeerId, NeighborReport>,
+    /// Each peer's newest neighbour report: looked up by id only, never walked.
+    topology: FixedMap<PeerId, NeighborReport>,
     coordinating: BTreeMap<Digest, Coordination>,
     validating: BTreeMap<Digest, Validation>,
     /// The deadlines of both, (deadline, digest, coordinating), so the next is found without
@@ -166,7 +171,7 @@ pub struct State {
     index: sync::Index,
     /// Degrees as peer lists give them ([`State::degree`]), kept up to date as reports and
     /// memberships change: a peer list holds up to 1000 of them. Zero is not stored.
-    degrees: HashMap<PeerId, u32, BuildHasherDefault<DefaultHasher>>,
+    degrees: FixedMap<PeerId, u32>,
     /// When this seed last found it held the same certificates as seed `i`.
     agreed: BTreeMap<usize, Time>,
     /// When the ledger's root next goes to the other seeds.
@@ -226,7 +231,7 @@ impl State {
             config,
             pl: BTreeMap::new(),
             removed: BTreeMap::new(),
-            topology: BTreeMap::new(),
+            topology: FixedMap::default(),
             coordinating: BTreeMap::new(),
             validating: BTreeMap::new(),
             deadlines: BTreeSet::new(),
@@ -593,9 +598,9 @@ impl State {
             .chain(came.map(|n| (*n, true)))
             .filter(|(n, _)| *n != peer && self.names(n, &peer))
             .collect();
-        let admitted = self.pl.contains_key(&peer);
+        let admitted = self.is_member(&peer);
         for (n, up) in changes {
-            if self.pl.contains_key(&n) {
+            if self.is_member(&n) {
                 self.bump_degree(peer, up);
             }
             if admitted {
@@ -620,12 +625,11 @@ impl State {
 
     fn sample_peer_list(&mut self, asker: PeerId) -> Vec<PeerInfo> {
         let max = self.settings.peer_list_max.min(wire::MAX_LIST);
-        let picked: Vec<PeerId> = if self.pl.len() <= max + 1 {
-            self.pl
-                .keys()
-                .copied()
-                .filter(|id| *id != asker)
+        let picked: Vec<(PeerId, SocketAddr, u64)> = if self.pl.len() <= max + 1 {
+            (self.pl.iter())
+                .filter(|(id, _)| **id != asker)
                 .take(max)
+                .map(|(id, m)| (*id, m.addr, m.incarnation))
                 .collect()
         } else {
             // One more than needed, in case the asker is among them.
@@ -634,24 +638,18 @@ impl State {
                 rand::seq::index::sample(&mut self.rng, members.len(), max + 1).into_vec();
             idx.sort_unstable();
             (idx.into_iter().map(|i| members[i]))
-                .filter(|id| *id != asker)
+                .filter(|(id, _, _)| *id != asker)
                 .take(max)
                 .collect()
         };
-        let mut list = Vec::with_capacity(picked.len());
-        for id in picked {
-            let degree = self.degree(&id);
-            if let Some(m) = self.pl.get(&id) {
-                let (addr, incarnation) = (m.addr, m.incarnation);
-                list.push(PeerInfo {
-                    id,
-                    addr,
-                    incarnation,
-                    degree,
-                });
-            }
-        }
-        list
+        (picked.into_iter())
+            .map(|(id, addr, incarnation)| PeerInfo {
+                id,
+                addr,
+                incarnation,
+                degree: self.degree(&id),
+            })
+            .collect()
     }
 
     /// A peer's reported neighbours that are in the Peer List, with their addresses.
@@ -680,7 +678,7 @@ impl State {
         if !report.verify() {
             return;
         }
-        let known = self.pl.contains_key(&report.peer) || self.topology.contains_key(&report.peer);
+        let known = self.is_member(&report.peer) || self.topology.contains_key(&report.peer);
         if !known && self.topology.len() >= self.pl.len() + EXTRA_REPORTS {
             return;
         }
