@@ -227,10 +227,10 @@ pub enum Seen {
 /// The Message List: message identity → [`Entry`], bounded by `cap` entries and by `window`
 /// of age. It holds only messages whose signature was checked.
 ///
-/// It keeps no index by age (at a simulation's millions of entries that index was an eighth
-/// of the list): expired entries go in a sweep over the table, at most every
-/// [`SWEEP_SLACK`] of the window, and a full list picks its oldest entries in one scan per
-/// [`SWEEP_SLACK`] of `cap` messages.
+/// It keeps no index by age (at a simulation's millions of entries that index was a tenth
+/// of the list): expired entries go in a sweep over the table, at most once per
+/// 1/[`SWEEP_SLACK`] of the window, and a full list picks its oldest `cap / SWEEP_SLACK`
+/// entries to evict in one scan.
 #[derive(Debug)]
 pub struct MessageList {
     entries: IdMap<MsgId, Entry>,
@@ -351,22 +351,12 @@ impl MessageList {
 
     /// Evicts the oldest entry (of those picked at the last scan), for room.
     fn evict_one(&mut self) {
-        loop {
+        while !self.entries.is_empty() {
+            if self.doomed.is_empty() {
+                self.doomed = self.oldest(self.cap / SWEEP_SLACK as usize);
+            }
             let Some((born, id)) = self.doomed.pop() else {
-                // Pick the oldest few entries in one scan.
-                let mut all: Vec<(Time, MsgId)> =
-                    self.entries.iter().map(|(id, e)| (e.born, *id)).collect();
-                let k = (self.cap / SWEEP_SLACK as usize).clamp(1, all.len().max(1));
-                if k < all.len() {
-                    all.select_nth_unstable(k);
-                    all.truncate(k);
-                }
-                all.sort_unstable_by(|a, b| b.cmp(a));
-                self.doomed = all;
-                if self.doomed.is_empty() {
-                    return;
-                }
-                continue;
+                return;
             };
             // It may have expired since it was picked.
             if self.entries.remove(&id).is_some() {
@@ -374,6 +364,19 @@ impl MessageList {
                 return;
             }
         }
+    }
+
+    /// The `k` (at least one) oldest entries, in one scan: the oldest last.
+    fn oldest(&self, k: usize) -> Vec<(Time, MsgId)> {
+        let mut all: Vec<(Time, MsgId)> =
+            (self.entries.iter()).map(|(id, e)| (e.born, *id)).collect();
+        let k = k.max(1);
+        if k < all.len() {
+            all.select_nth_unstable(k);
+            all.truncate(k);
+        }
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        all
     }
 
     /// Of `links`, those `id` (or its announcement) has crossed in neither direction;
@@ -927,6 +930,29 @@ mod tests {
         w.done(&id(1));
         assert!(w.is_empty());
         assert_eq!(w.next_deadline(Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn a_closed_link_is_not_asked_next_but_every_announcer_is_told_when_the_message_comes() {
+        let mut w = Wants::new(10);
+        let id = unsigned(1).id();
+        let patience = Duration::from_secs(1);
+        assert_eq!(
+            w.announced(Time(0), id, LinkId(1)),
+            Some(Ask::Ask(LinkId(1)))
+        );
+        for l in [2, 3, 4, 3] {
+            assert_eq!(w.announced(Time(0), id, LinkId(l)), Some(Ask::Wait));
+        }
+        // Link 1 does not answer: link 2 is asked next.
+        assert_eq!(w.overdue(Time(1000), patience), vec![(id, LinkId(2))]);
+        // Link 3, still to be asked, closes: nothing to do now, and it is not asked later.
+        assert_eq!(w.link_closed(Time(1500), LinkId(3)), vec![]);
+        assert_eq!(w.overdue(Time(2000), patience), vec![(id, LinkId(4))]);
+        assert_eq!(w.asked(&id), Some(LinkId(4)));
+        // Those asked before it (1 and 2) announced it: they need not get it back.
+        assert_eq!(w.done(&id), vec![LinkId(1), LinkId(2), LinkId(4)]);
+        assert!(w.is_empty());
     }
 
     #[test]
