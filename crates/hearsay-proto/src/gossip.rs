@@ -6,7 +6,6 @@
 //! direction, so that no message crosses a link twice. It is bounded in size and in age, and
 //! messages older than its window are refused, so an expired entry cannot be replayed.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -30,9 +29,6 @@ pub const MAX_SKEW: Duration = Duration::from_secs(60);
 /// Most requests outstanding with one neighbour: one neighbour's announcements cannot take
 /// the whole table.
 pub const MAX_WANTS_PER_LINK: usize = 1024;
-
-/// A hash map with a fixed hasher: proto takes no randomness from the OS, not even there.
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
 /// A hash map keyed by a cryptographic hash (a message id, a digest), which is its own hash.
 type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<PrefixHasher>>;
@@ -451,7 +447,7 @@ pub struct Wants {
     /// (when asked, id): the order in which requests run out of patience.
     deadlines: BTreeSet<(Time, MsgId)>,
     /// Requests outstanding per link asked.
-    per_link: Map<LinkId, usize>,
+    per_link: crate::FixedMap<LinkId, usize>,
     cap: usize,
 }
 

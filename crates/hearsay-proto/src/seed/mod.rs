@@ -5,9 +5,7 @@
 //! a quorum of yes votes and applies only certificates that verify. Its Peer List is derived
 //! from those certificates alone. Proposals, votes and certificates are in `decide`.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -30,6 +28,7 @@ use crate::time::Time;
 use crate::wire::{
     self, Msg, NeighborReport, NeighborsOf, PeerInfo, Registration, Status, StatusPeer,
 };
+use crate::FixedMap;
 
 /// A seed's tunables. The defaults suit a real network; tests shorten them.
 #[derive(Clone, Debug)]
@@ -130,10 +129,6 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Budget of one status page, well under [`wire::MAX_FRAME`].
 const STATUS_PAGE_BYTES: usize = 768 * 1024;
 const EXTRA_REPORTS: usize = 1024;
-
-/// A hash map with a fixed hasher (proto takes no randomness from the OS), for maps with a
-/// hundred thousand entries that are looked up by key and never walked.
-pub(super) type FixedMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
 /// A seed.
 pub struct State {
@@ -240,7 +235,7 @@ impl State {
             sweep_at: now,
             ledger: sync::Ledger::new(),
             index: sync::Index::default(),
-            degrees: HashMap::default(),
+            degrees: FixedMap::default(),
             agreed: BTreeMap::new(),
             sync_at,
             exchanges: BTreeMap::new(),

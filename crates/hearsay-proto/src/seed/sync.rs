@@ -65,7 +65,7 @@ pub(super) struct Index {
     /// per sampled peer was a seventh of a seed's time at 100,000 peers).
     pub members: Vec<(PeerId, SocketAddr, u64)>,
     /// Each member's position in `members`.
-    pub at: super::FixedMap<PeerId, usize>,
+    pub at: crate::FixedMap<PeerId, usize>,
     /// Who holds each address.
     pub holders: BTreeMap<SocketAddr, PeerId>,
 }
