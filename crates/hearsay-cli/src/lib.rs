@@ -78,6 +78,12 @@ pub fn logger(common: &Common, node: SocketAddr, role: &'static str) -> anyhow::
     ))
 }
 
+/// How long an ICMP answer is reused, for nodes pinging every `ping_interval`: just under
+/// one round, so each host is echoed about once a round however many nodes ask.
+pub fn echo_reuse(ping_interval: Duration) -> Duration {
+    ping_interval.mul_f64(0.9)
+}
+
 /// A token cancelled on Ctrl+C or SIGTERM.
 pub fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
@@ -103,6 +109,7 @@ pub fn shutdown_on_signals() -> CancellationToken {
 
 /// Prints `program: error` (with its causes) and exits with `code`.
 pub fn fail(program: &str, err: &anyhow::Error, code: i32) -> ! {
+    hearsay_net::log::flush(Duration::from_secs(2));
     eprintln!("{program}: {err:#}");
     std::process::exit(code)
 }

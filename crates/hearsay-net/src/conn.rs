@@ -6,12 +6,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use hearsay_proto::handshake::{self, Hello, Proof};
 use hearsay_proto::node::DialToken;
 use hearsay_proto::wire::{self, Msg, MAX_FRAME};
 use hearsay_proto::{Keypair, LinkId, Remote, Role};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
@@ -42,16 +44,16 @@ pub enum NetEvent {
         /// Set if this node dialled.
         dial: Option<DialToken>,
         /// The link's send queue.
-        tx: mpsc::Sender<Bytes>,
+        tx: mpsc::Sender<Msg>,
         /// Ends the link at once, queued frames or not.
         cancel: CancellationToken,
     },
-    /// A frame arrived.
-    Frame {
+    /// Frames arrived (every whole frame of one read, in order).
+    Frames {
         /// The link.
         link: LinkId,
-        /// The message.
-        msg: Msg,
+        /// The messages.
+        msgs: Vec<Msg>,
     },
     /// The connection ended; `error` is set when bad bytes ended it.
     Down {
@@ -149,64 +151,123 @@ pub async fn handshake(
 }
 
 /// A write that takes longer than this means the other side stopped reading: the link is
-/// dropped.
+/// dropped. One deadline covers each batch written, not each frame.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Frames are gathered from the send queue into one write until it holds this much.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// A batch buffer grown past this (by one large frame) is given back after its write.
+const KEEP_BYTES: usize = 4 * BATCH_BYTES;
 
 /// Moves frames until either side ends the link or `cancel` fires, then says `Down`.
 ///
 /// Reading and writing are two tasks, so a stalled write never stops reading (nor the
-/// reverse). When the node drops the queue's sender, what is queued is flushed first.
+/// reverse). The writer encodes every frame waiting in the queue into one reused buffer and
+/// writes it at once; the reader decodes every whole frame that one read brought and hands
+/// them to the node together. When the node drops the queue's sender, what is queued is
+/// flushed first.
 pub async fn run_link(
     wire: Wire,
     link: LinkId,
     node: mpsc::Sender<NetEvent>,
-    mut queue: mpsc::Receiver<Bytes>,
+    queue: mpsc::Receiver<Msg>,
     cancel: CancellationToken,
 ) {
-    let (mut sink, mut stream) = wire.split();
-    let writer_cancel = cancel.clone();
-    let writer = tokio::spawn(async move {
-        loop {
-            let next = tokio::select! {
-                _ = writer_cancel.cancelled() => break,
-                next = queue.recv() => next,
-            };
-            let Some(bytes) = next else {
-                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
-                break;
-            };
-            match tokio::time::timeout(WRITE_TIMEOUT, sink.send(bytes)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => break,
-            }
-        }
-        writer_cancel.cancel();
-    });
-    let error = loop {
-        let frame = tokio::select! {
-            _ = cancel.cancelled() => break None,
-            frame = stream.next() => frame,
-        };
-        match frame {
-            Some(Ok(bytes)) => match wire::decode::<Msg>(&bytes) {
-                Ok(msg) => {
-                    let sent = tokio::select! {
-                        _ = cancel.cancelled() => break None,
-                        sent = node.send(NetEvent::Frame { link, msg }) => sent,
-                    };
-                    if sent.is_err() {
-                        break None;
-                    }
-                }
-                Err(e) => break Some(e.to_string()),
-            },
-            Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
-                break Some(format!("bad frame: {e}"));
-            }
-            Some(Err(_)) | None => break None,
-        }
-    };
+    // Bytes the handshake read past its last frame belong to the first frames.
+    let parts = wire.into_parts();
+    let (reader, writer) = parts.io.into_split();
+    let writer = tokio::spawn(write_frames(writer, queue, cancel.clone()));
+    let error = read_frames(reader, parts.read_buf, link, &node, &cancel).await;
     cancel.cancel();
     let _ = writer.await;
     let _ = node.send(NetEvent::Down { link, error }).await;
 }
+
+/// The writing half: batches of queued frames, one write each.
+async fn write_frames(
+    mut sink: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Msg>,
+    cancel: CancellationToken,
+) {
+    let mut buf = Vec::with_capacity(BATCH_BYTES);
+    loop {
+        let next = tokio::select! {
+            _ = cancel.cancelled() => break,
+            next = queue.recv() => next,
+        };
+        let Some(msg) = next else {
+            let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.shutdown()).await;
+            break;
+        };
+        buf.clear();
+        // A frame over the limit is a bug of ours, not the other side's: the link goes.
+        if wire::put_frame(&msg, &mut buf).is_err() {
+            break;
+        }
+        while buf.len() < BATCH_BYTES {
+            let Ok(msg) = queue.try_recv() else { break };
+            if wire::put_frame(&msg, &mut buf).is_err() {
+                break;
+            }
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, sink.write_all(&buf)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+        if buf.capacity() > KEEP_BYTES {
+            buf = Vec::with_capacity(BATCH_BYTES);
+        }
+    }
+    cancel.cancel();
+}
+
+/// The reading half: every whole frame of each read, decoded and handed over together.
+/// Returns why bad bytes ended the link, if they did.
+async fn read_frames(
+    mut source: OwnedReadHalf,
+    mut buf: BytesMut,
+    link: LinkId,
+    node: &mpsc::Sender<NetEvent>,
+    cancel: &CancellationToken,
+) -> Option<String> {
+    loop {
+        let mut msgs = Vec::new();
+        loop {
+            match wire::next_frame(&buf, MAX_FRAME) {
+                Ok(Some((start, end))) => {
+                    match wire::decode::<Msg>(&buf[start..end]) {
+                        Ok(msg) => msgs.push(msg),
+                        Err(e) => return Some(e.to_string()),
+                    }
+                    buf.advance(end);
+                }
+                Ok(None) => break,
+                Err(e) => return Some(format!("bad frame: {e}")),
+            }
+        }
+        if !msgs.is_empty() {
+            let sent = tokio::select! {
+                _ = cancel.cancelled() => return None,
+                sent = node.send(NetEvent::Frames { link, msgs }) => sent,
+            };
+            if sent.is_err() {
+                return None;
+            }
+        }
+        if buf.capacity() - buf.len() < READ_BYTES / 2 {
+            buf.reserve(READ_BYTES);
+        }
+        let read = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            read = source.read_buf(&mut buf) => read,
+        };
+        match read {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Room made for each read.
+const READ_BYTES: usize = 16 * 1024;

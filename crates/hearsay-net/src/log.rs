@@ -1,17 +1,27 @@
 //! Logs (SPEC §7): a human line on the console and in the `--out` file, and a JSON line in
 //! the `--events` file.
 //!
-//! Files are opened for appending and each line goes out in one `write`, so several
-//! processes can share one file without interleaving their lines.
+//! Lines are formatted on the node's task and handed to one writer thread per process, so
+//! a node never waits on a disk or a terminal. The writer takes everything queued, then
+//! writes it with one `write` per file: whole lines only, to files opened for appending, so
+//! several processes can share one file without interleaving their lines. Under overload the
+//! log falls behind (up to [`MAX_QUEUED`] bytes, then lines are dropped and counted), the
+//! node does not. [`flush`] waits until everything logged so far is written; the runtime
+//! calls it on every way out.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, UNIX_EPOCH};
 
 use hearsay_proto::event::Event;
 use hearsay_proto::Time;
+
+/// Most bytes waiting for the writer; lines beyond are dropped (and counted), never waited for.
+pub const MAX_QUEUED: usize = 64 << 20;
 
 /// Where one node's events go. Cheap to clone; clones share the files.
 #[derive(Clone)]
@@ -31,6 +41,119 @@ pub fn open_append(path: &Path) -> std::io::Result<Arc<File>> {
     Ok(Arc::new(
         OpenOptions::new().create(true).append(true).open(path)?,
     ))
+}
+
+/// Where a line is written: the console, or a shared file.
+enum Target {
+    Stdout,
+    File(Arc<File>),
+}
+
+impl Target {
+    fn same(&self, other: &Target) -> bool {
+        match (self, other) {
+            (Target::Stdout, Target::Stdout) => true,
+            (Target::File(a), Target::File(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Target::Stdout => std::io::stdout().lock().write_all(bytes),
+            Target::File(f) => (&**f).write_all(bytes),
+        }
+    }
+}
+
+enum Job {
+    Line(Target, String),
+    Flush(mpsc::Sender<()>),
+}
+
+/// The process's log writer: a queue and the thread that empties it.
+struct Writer {
+    queue: mpsc::Sender<Job>,
+    queued: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+}
+
+fn writer() -> &'static Writer {
+    static WRITER: OnceLock<Writer> = OnceLock::new();
+    WRITER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (q, d) = (queued.clone(), dropped.clone());
+        let spawned = std::thread::Builder::new()
+            .name("hearsay-log".into())
+            .spawn(move || write_lines(rx, &q, &d));
+        if let Err(e) = spawned {
+            eprintln!("hearsay: cannot start the log writer: {e}");
+        }
+        Writer {
+            queue: tx,
+            queued,
+            dropped,
+        }
+    })
+}
+
+/// The writer thread: everything queued, grouped by target, one write per target.
+fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU64) {
+    let mut batch: Vec<(Target, Vec<u8>)> = Vec::new();
+    let mut acks = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(job) = next {
+            match job {
+                Job::Line(target, line) => {
+                    taken += line.len();
+                    match batch.iter_mut().find(|(t, _)| t.same(&target)) {
+                        Some((_, buf)) => buf.extend_from_slice(line.as_bytes()),
+                        None => batch.push((target, line.into_bytes())),
+                    }
+                }
+                Job::Flush(ack) => acks.push(ack),
+            }
+            // Write at least every MiB, so a flood is not held in two places at once.
+            next = if taken < 1 << 20 { rx.try_recv().ok() } else { None };
+        }
+        let lost = dropped.swap(0, Ordering::Relaxed);
+        if lost > 0 {
+            eprintln!("hearsay: the log fell behind: {lost} lines were dropped");
+        }
+        for (target, buf) in batch.drain(..) {
+            if let Err(err) = target.write(&buf) {
+                eprintln!("hearsay: could not write the log: {err}");
+            }
+        }
+        queued.fetch_sub(taken, Ordering::Relaxed);
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}
+
+/// Waits (at most `limit`) until every line logged so far in this process is written.
+/// Returns whether it was.
+pub fn flush(limit: Duration) -> bool {
+    let (tx, rx) = mpsc::channel();
+    writer().queue.send(Job::Flush(tx)).is_ok() && rx.recv_timeout(limit).is_ok()
+}
+
+fn enqueue(target: Target, line: String) {
+    let w = writer();
+    if w.queued.fetch_add(line.len(), Ordering::Relaxed) + line.len() > MAX_QUEUED {
+        w.queued.fetch_sub(line.len(), Ordering::Relaxed);
+        w.dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let len = line.len();
+    if w.queue.send(Job::Line(target, line)).is_err() {
+        w.queued.fetch_sub(len, Ordering::Relaxed);
+    }
 }
 
 impl Logger {
@@ -83,22 +206,22 @@ impl Logger {
         e.json(now, &self.node, self.role)
     }
 
-    /// Logs an event everywhere it should go. A failed write is reported on stderr once per
-    /// event; the node carries on.
+    /// Logs an event everywhere it should go, without waiting for any of it to be written.
     pub fn log(&self, now: Time, e: &Event) {
-        let line = self.line(now, e);
-        if self.console {
-            let _ = std::io::stdout().lock().write_all(line.as_bytes());
-        }
-        if let Some(f) = &self.out {
-            if let Err(err) = (&**f).write_all(line.as_bytes()) {
-                eprintln!("hearsay: could not write the log file: {err}");
+        if self.console || self.out.is_some() {
+            let line = self.line(now, e);
+            if let Some(f) = &self.out {
+                let copy = if self.console { line.clone() } else { String::new() };
+                enqueue(Target::File(f.clone()), line);
+                if self.console {
+                    enqueue(Target::Stdout, copy);
+                }
+            } else {
+                enqueue(Target::Stdout, line);
             }
         }
         if let Some(f) = &self.events {
-            if let Err(err) = (&**f).write_all(self.json(now, e).as_bytes()) {
-                eprintln!("hearsay: could not write the events file: {err}");
-            }
+            enqueue(Target::File(f.clone()), self.json(now, e));
         }
     }
 }
@@ -162,6 +285,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+        assert!(flush(Duration::from_secs(10)), "the writer did not catch up");
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2000);
         for line in text.lines() {
@@ -170,5 +294,29 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn every_line_logged_is_written_in_order_once_flush_returns() {
+        let dir = std::env::temp_dir().join(format!("hearsay-flush-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = open_append(&dir.join("out.txt")).unwrap();
+        let events = open_append(&dir.join("events.jsonl")).unwrap();
+        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events));
+        for i in 0..20_000 {
+            log.log(Time(i), &Event::Notice { text: i.to_string() });
+        }
+        assert!(flush(Duration::from_secs(10)), "the writer did not catch up");
+        let out = std::fs::read_to_string(dir.join("out.txt")).unwrap();
+        let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+        let texts: Vec<&str> = out.lines().map(|l| l.rsplit("| ").next().unwrap()).collect();
+        let expected: Vec<String> = (0..20_000).map(|i: u64| i.to_string()).collect();
+        assert_eq!(texts, expected);
+        let ts: Vec<u64> = events
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ts, (0..20_000).collect::<Vec<u64>>());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,18 +1,17 @@
 //! The node task: owns one state machine, feeds it link events, frames and timers, and
 //! carries out its outputs (ENGINEERING.md "The seam").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use hearsay_proto::event::Event;
 use hearsay_proto::node::DialToken;
 use hearsay_proto::seed::Record;
 use hearsay_proto::wire::Msg;
-use hearsay_proto::{wire, Input, LinkId, Machine, Output, Time};
+use hearsay_proto::{Input, LinkId, Machine, Output, Time};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Semaphore};
@@ -47,6 +46,10 @@ pub struct Options {
     /// Fault injection for tests and figures: the share of this node's liveness replies
     /// (`Pong`) dropped on purpose. 0 in any real use.
     pub drop_pongs: f64,
+    /// An ICMP answer younger than this is given again instead of a new echo to the same
+    /// host, to every node of the process (set it just under the ping interval: at most about
+    /// one echo per host per round, however many nodes share the process).
+    pub echo_reuse: Duration,
     /// Read commands from stdin, one a line, and print the answers (for a peer run by hand
     /// in a terminal).
     pub commands: bool,
@@ -61,6 +64,7 @@ impl Default for Options {
             max_connections: 1024,
             max_dials: 512,
             drop_pongs: 0.0,
+            echo_reuse: Duration::ZERO,
             commands: false,
         }
     }
@@ -123,12 +127,34 @@ impl Durable {
 /// (a seed's), durably, before any later frame is sent: inputs that arrive together are
 /// written in one transaction.
 pub async fn run<M: Machine>(
-    mut machine: M,
+    machine: M,
     listener: TcpListener,
     me: Identity,
     opts: Options,
     log: Logger,
     cancel: CancellationToken,
+    store: Option<Store>,
+) -> Result<(), String> {
+    let result = drive(machine, listener, me, opts, &log, &cancel, store).await;
+    if cancel.is_cancelled() {
+        let reason = "asked to stop (Ctrl+C, SIGTERM or its launcher)".into();
+        log.log(now(), &Event::Stopped { reason });
+    }
+    // Every line logged reaches its file before the process may exit.
+    let _ = tokio::task::spawn_blocking(|| crate::log::flush(LOG_FLUSH)).await;
+    result
+}
+
+/// How long a stopping node waits for its log to be written.
+const LOG_FLUSH: Duration = Duration::from_secs(5);
+
+async fn drive<M: Machine>(
+    mut machine: M,
+    listener: TcpListener,
+    me: Identity,
+    opts: Options,
+    log: &Logger,
+    cancel: &CancellationToken,
     store: Option<Store>,
 ) -> Result<(), String> {
     let mut durable = Durable {
@@ -152,23 +178,23 @@ pub async fn run<M: Machine>(
         stop.clone(),
     ));
     let mut links: HashMap<LinkId, Link> = HashMap::new();
+    let mut backlog = Backlog::new();
     if opts.commands {
         tokio::spawn(read_commands(tx.clone(), stop.clone()));
     }
-    let mut echo = crate::echo::Echo::default();
     loop {
         while let Some(out) = machine.poll_output() {
             match out {
                 Output::Persist(r) => durable.unwritten.push(r),
                 Output::Send { link, msg } => {
                     if durable.pending() {
-                        durable.flush(&log).await?;
+                        durable.flush(log).await?;
                     }
                     let Some(l) = links.get(&link) else { continue };
                     if matches!(msg, Msg::Pong(_)) && rand::random::<f64>() < opts.drop_pongs {
                         continue;
                     }
-                    match l.tx.try_send(Bytes::from(wire::encode(&msg))) {
+                    match l.tx.try_send(msg) {
                         Ok(()) => {}
                         // The connection task is gone; its Down event is on the way.
                         Err(TrySendError::Closed(_)) => {}
@@ -200,47 +226,51 @@ pub async fn run<M: Machine>(
                 Output::Close { link } => {
                     links.remove(&link);
                 }
-                Output::Echo { ip } => match echo.client(ip) {
-                    Some(client) => {
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            let answered = Some(crate::echo::echo(client, ip).await);
-                            let _ = tx.send(NetEvent::Echo { ip, answered }).await;
-                        });
-                    }
-                    None => machine.handle(now(), Input::Echo { ip, answered: None }),
-                },
-                Output::Event(e) => durable.event(&log, e),
+                Output::Echo { ip } => {
+                    let (tx, reuse) = (tx.clone(), opts.echo_reuse);
+                    tokio::spawn(async move {
+                        let answered = crate::echo::echo(ip, reuse).await;
+                        let _ = tx.send(NetEvent::Echo { ip, answered }).await;
+                    });
+                }
+                Output::Event(e) => durable.event(log, e),
                 Output::Reply(text) => {
                     use std::io::Write;
                     let _ = std::io::stdout().lock().write_all(text.as_bytes());
                 }
                 Output::Stop(result) => {
-                    durable.flush(&log).await?;
+                    durable.flush(log).await?;
                     return result;
                 }
             }
+        }
+        if let Some((link, msg)) = backlog.pop_front() {
+            // A frame may have closed its own link: the rest of its batch is dropped.
+            if links.contains_key(&link) {
+                machine.handle(now(), Input::Frame { link, msg });
+            }
+            continue;
         }
         if durable.pending() {
             // Take whatever else has arrived before paying for one durable write.
             if durable.absorbed < MAX_ABSORBED {
                 if let Ok(ev) = rx.try_recv() {
                     durable.absorbed += 1;
-                    on_net_event(&mut machine, &mut links, &log, ev);
+                    on_net_event(&mut machine, &mut links, &mut backlog, log, ev);
                     continue;
                 }
             }
-            durable.flush(&log).await?;
+            durable.flush(log).await?;
         }
         let deadline = machine.poll_timeout().map(|t| {
             let wait = t.since(now());
             tokio::time::Instant::now() + wait
         });
         tokio::select! {
-            _ = cancel.cancelled() => return durable.flush(&log).await,
+            _ = cancel.cancelled() => return durable.flush(log).await,
             ev = rx.recv() => {
                 let Some(ev) = ev else { return Ok(()) };
-                on_net_event(&mut machine, &mut links, &log, ev);
+                on_net_event(&mut machine, &mut links, &mut backlog, log, ev);
             }
             _ = sleep_until(deadline) => machine.handle(now(), Input::Timeout),
         }
@@ -256,13 +286,18 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 /// The node's end of a link.
 struct Link {
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Msg>,
     cancel: CancellationToken,
 }
+
+/// Frames that arrived together, taken one at a time: each one's outputs are carried out
+/// before the next is handled, as if it had come alone.
+type Backlog = VecDeque<(LinkId, Msg)>;
 
 fn on_net_event<M: Machine>(
     machine: &mut M,
     links: &mut HashMap<LinkId, Link>,
+    backlog: &mut Backlog,
     log: &Logger,
     ev: NetEvent,
 ) {
@@ -278,11 +313,7 @@ fn on_net_event<M: Machine>(
             let remote = Box::new(remote);
             machine.handle(now(), Input::LinkUp { link, remote, dial });
         }
-        NetEvent::Frame { link, msg } => {
-            if links.contains_key(&link) {
-                machine.handle(now(), Input::Frame { link, msg });
-            }
-        }
+        NetEvent::Frames { link, msgs } => backlog.extend(msgs.into_iter().map(|m| (link, m))),
         NetEvent::Down { link, error } => {
             if links.remove(&link).is_some() {
                 if let Some(reason) = error {

@@ -279,6 +279,11 @@ pub enum Event {
         /// How many of the 256 buckets differ.
         buckets: u32,
     },
+    /// The node was asked to stop (Ctrl+C, SIGTERM) and did: its last event.
+    Stopped {
+        /// What asked it.
+        reason: String,
+    },
     /// A notice that fits no other event.
     Notice {
         /// The text.
@@ -317,6 +322,7 @@ impl Event {
             Event::ProtocolError { .. } => "protocol_error",
             Event::Restored { .. } => "restored",
             Event::CatchUp { .. } => "catch_up",
+            Event::Stopped { .. } => "stopped",
             Event::Notice { .. } => "notice",
         }
     }
@@ -499,6 +505,7 @@ impl Event {
             Event::CatchUp { seed, buckets } => {
                 write!(s, "catching up with seed {seed}: {buckets} of 256 buckets differ")
             }
+            Event::Stopped { reason } => write!(s, "stopped: {reason}"),
             Event::Notice { text } => write!(s, "{text}"),
         };
         s

@@ -331,6 +331,53 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     Ok(value)
 }
 
+/// Bytes of a frame's length prefix.
+pub const PREFIX: usize = 4;
+
+/// Appends `value` to `out` as one frame: the 4-byte big-endian length, then the body. A
+/// body over [`MAX_FRAME`] (or one that cannot be encoded) is not appended: `out` is left as
+/// it was. Encoding into a buffer
+/// that is kept and cleared between writes allocates nothing once it has grown.
+pub fn put_frame<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    /// Lets postcard append to a borrowed buffer.
+    struct Tail<'a>(&'a mut Vec<u8>);
+    impl Extend<u8> for Tail<'_> {
+        fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+            self.0.extend(bytes);
+        }
+    }
+    let start = out.len();
+    out.extend_from_slice(&[0; PREFIX]);
+    let encoded = postcard::to_extend(value, Tail(out)).map(|_| ());
+    let len = out.len() - start - PREFIX;
+    if let Err(e) = encoded {
+        out.truncate(start);
+        return Err(DecodeError::Malformed(e.to_string()));
+    }
+    if len > MAX_FRAME {
+        out.truncate(start);
+        return Err(DecodeError::TooLarge(len));
+    }
+    out[start..start + PREFIX].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// The first whole frame's body in `buf`, as (body start, body end); `Ok(None)` while it
+/// is still incomplete. A length over `max` is refused as soon as its prefix is in, so
+/// nobody can make a node buffer more than `max` bytes for one frame.
+pub fn next_frame(buf: &[u8], max: usize) -> Result<Option<(usize, usize)>, DecodeError> {
+    let Some(prefix) = buf.get(..PREFIX) else {
+        return Ok(None);
+    };
+    let mut len = [0; PREFIX];
+    len.copy_from_slice(prefix);
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        return Err(DecodeError::TooLarge(len));
+    }
+    Ok((buf.len() >= PREFIX + len).then_some((PREFIX, PREFIX + len)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,5 +488,52 @@ mod tests {
                 prop_assert_eq!(decode::<Msg>(&encode(&msg)), Ok(msg));
             }
         }
+    }
+
+    #[test]
+    fn frames_put_into_one_buffer_come_out_whole_and_in_order() {
+        let msgs = [
+            Msg::StatusRequest { offset: 7 },
+            Msg::Refused {
+                reason: "x".repeat(300),
+            },
+            Msg::StatusRequest { offset: 0 },
+        ];
+        let mut buf = Vec::new();
+        for m in &msgs {
+            put_frame(m, &mut buf).unwrap();
+        }
+        // The prefix is the body's length, big-endian (PROTOCOL §2).
+        let first = encode(&msgs[0]);
+        assert_eq!(buf[..PREFIX], (first.len() as u32).to_be_bytes());
+        assert_eq!(buf[PREFIX..PREFIX + first.len()], first[..]);
+        let mut rest = &buf[..];
+        let mut out = Vec::new();
+        while let Some((start, end)) = next_frame(rest, MAX_FRAME).unwrap() {
+            out.push(decode::<Msg>(&rest[start..end]).unwrap());
+            rest = &rest[end..];
+        }
+        assert_eq!(out, msgs);
+        assert!(rest.is_empty());
+        // Every cut short of a whole frame waits for more bytes.
+        for cut in 0..PREFIX + first.len() {
+            assert_eq!(next_frame(&buf[..cut], MAX_FRAME), Ok(None), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn an_oversize_frame_is_refused_by_its_prefix_and_never_put() {
+        let prefix = ((MAX_FRAME + 1) as u32).to_be_bytes();
+        assert_eq!(
+            next_frame(&prefix, MAX_FRAME),
+            Err(DecodeError::TooLarge(MAX_FRAME + 1))
+        );
+        assert_eq!(next_frame(&[0, 0, 2, 1], 512), Err(DecodeError::TooLarge(513)));
+        let mut buf = vec![1, 2, 3];
+        let huge = Msg::Refused {
+            reason: "x".repeat(MAX_FRAME),
+        };
+        assert!(matches!(put_frame(&huge, &mut buf), Err(DecodeError::TooLarge(_))));
+        assert_eq!(buf, [1, 2, 3], "a refused frame leaves the buffer as it was");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
-use hearsay_cli::{duration, fail, load_config, logger, node_dir, shutdown_on_signals, Common};
+use hearsay_cli::{duration, echo_reuse, fail, load_config, logger, node_dir, shutdown_on_signals, Common};
 use hearsay_net::conn::Identity;
 use hearsay_proto::{peer, Role};
 use tokio::net::TcpListener;
@@ -55,7 +55,9 @@ struct Args {
     fault_drop_pongs: f64,
 }
 
-#[tokio::main]
+// One state machine needs no worker pool: a single thread, and no wake-ups between workers
+// for every frame (the log writer and the ICMP prober have threads of their own).
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
     if let Err(e) = run(args).await {
@@ -125,6 +127,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cancel = shutdown_on_signals();
     let opts = hearsay_net::Options {
         drop_pongs: args.fault_drop_pongs,
+        echo_reuse: echo_reuse(args.ping_interval),
         // Commands when a person is at the terminal (`peers`, `messages`, `help`).
         commands: std::io::IsTerminal::is_terminal(&std::io::stdin()),
         ..hearsay_net::Options::default()
