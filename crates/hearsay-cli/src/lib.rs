@@ -2,6 +2,7 @@
 //! logs, signals and exit codes (SPEC §1).
 
 pub mod fit;
+pub mod os;
 pub mod plots;
 pub mod sim;
 pub mod summary;

@@ -203,6 +203,31 @@ pub struct Summary {
     pub gossip: GossipSummary,
     /// Failures.
     pub failures: FailureSummary,
+    /// The CPU the run's nodes used, when it was measured.
+    pub cpu: Option<Cpu>,
+}
+
+/// The CPU a run used: every node, child processes included, up to the summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Cpu {
+    /// User plus system time, in seconds.
+    pub seconds: f64,
+    /// That, per first-time delivery of a gossip message, in µs.
+    pub per_delivery_us: f64,
+}
+
+impl Cpu {
+    /// `seconds` of CPU spread over `deliveries`.
+    pub fn new(seconds: f64, deliveries: usize) -> Cpu {
+        Cpu {
+            seconds,
+            per_delivery_us: if deliveries == 0 {
+                0.0
+            } else {
+                seconds * 1e6 / deliveries as f64
+            },
+        }
+    }
 }
 
 /// The `*.jsonl` files of `dir`, in name order.
@@ -417,6 +442,7 @@ fn finish(t: Tally, status: &Value, seeds: usize, kills: &BTreeMap<String, u64>)
         power_law,
         gossip,
         failures,
+        cpu: None,
     }
 }
 
@@ -485,6 +511,16 @@ pub fn table(s: &Summary) -> String {
         ),
         ("kill → removal", spread(&f.detection_to_removal_ms)),
         ("false removals", f.false_removals.to_string()),
+        (
+            "CPU (user + system)",
+            match &s.cpu {
+                Some(c) => format!(
+                    "{:.1} s, {:.1} µs per delivery",
+                    c.seconds, c.per_delivery_us
+                ),
+                None => "not measured".into(),
+            },
+        ),
     ];
     let width = rows
         .iter()

@@ -1,7 +1,8 @@
 //! `hearsay up`: one command runs, narrates and sums up a whole local network (issue 5).
 //!
-//! It starts the config's seeds and `--peers` peers (as child processes of the `seed` and
-//! `peer` binaries beside this one, or with `--in-process` as tasks of this runtime), shows
+//! It starts the config's seeds (one child process of the `seed` binary beside this one) and
+//! `--peers` peers (child processes of the `peer` binary, or with `--in-process` tasks of
+//! this runtime), shows
 //! progress, lets gossip run, kills `--kill` peers and follows them until every seed has
 //! removed them, then prints the summary and stops everything. Ctrl+C at any moment stops
 //! every child.
@@ -17,7 +18,7 @@ use anyhow::{bail, Context};
 use hearsay_net::conn::Identity;
 use hearsay_proto::config::Config;
 use hearsay_proto::gossip::SharedChecks;
-use hearsay_proto::{peer, seed, Role};
+use hearsay_proto::{peer, Role};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,12 @@ pub struct Plan {
     /// Divide every interval by this (20: a 5 s gossip interval becomes 250 ms).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// Gossip messages each originating peer generates.
+    #[arg(long, default_value_t = 10)]
+    pub gossip_count: u32,
+    /// Only the first N peers generate gossip (default: every peer).
+    #[arg(long)]
+    pub originators: Option<usize>,
     /// Run every node as a task of this process (for thousands of peers).
     #[arg(long)]
     pub in_process: bool,
@@ -78,7 +85,7 @@ impl Timings {
             // Long enough for every peer to join first, so that coverage means something.
             gossip_delay: Duration::from_secs(2) + Duration::from_millis(20 * plan.peers as u64),
             gossip_interval: scaled(Duration::from_secs(5)),
-            gossip_count: 10,
+            gossip_count: plan.gossip_count,
             ping_interval: scaled(Duration::from_secs(13)),
             verdict_timeout: scaled(Duration::from_secs(5)).max(Duration::from_millis(500)),
         }
@@ -92,32 +99,105 @@ enum Node {
 }
 
 impl Node {
-    async fn kill(&mut self) {
+    /// Kills it; returns the CPU seconds a child process had used.
+    async fn kill(&mut self) -> f64 {
         match self {
             Node::Process(c) => {
+                let used = c.id().map_or(0.0, crate::os::cpu_of);
                 let _ = c.kill().await;
+                used
             }
-            Node::Task(t) => t.cancel(),
+            Node::Task(t) => {
+                t.cancel();
+                0.0
+            }
         }
     }
+
+    /// CPU seconds used so far by a live child process (a task's count in this process's).
+    fn cpu(&self) -> f64 {
+        match self {
+            Node::Process(c) => c.id().map_or(0.0, crate::os::cpu_of),
+            Node::Task(_) => 0.0,
+        }
+    }
+}
+
+/// A started peer: its name (`peerN`), how it runs, and its id when known at start.
+struct Started {
+    name: String,
+    node: Node,
+    id: Option<String>,
 }
 
 /// Everything started, stopped when dropped (child processes are killed on drop too).
 struct Network {
     seeds: Vec<SocketAddr>,
     seed_nodes: Vec<Node>,
-    peers: Vec<(String, Node)>,
+    peers: Vec<Started>,
+    /// CPU seconds of child processes already killed.
+    cpu_of_killed: f64,
 }
 
 impl Network {
     async fn stop(&mut self) {
-        for (_, p) in &mut self.peers {
-            p.kill().await;
+        for p in &mut self.peers {
+            p.node.kill().await;
         }
         for s in &mut self.seed_nodes {
             s.kill().await;
         }
     }
+
+    /// CPU seconds used by the whole network so far: this process and every child.
+    fn cpu(&self) -> f64 {
+        crate::os::cpu_of(std::process::id())
+            + self.cpu_of_killed
+            + self.seed_nodes.iter().map(Node::cpu).sum::<f64>()
+            + self.peers.iter().map(|p| p.node.cpu()).sum::<f64>()
+    }
+}
+
+/// Open files the busiest process of `plan`'s network needs, given `seeds` seeds: in-process
+/// peers each hold a listener, both ends of their overlay links (`links` dialled each) and
+/// their end of `q` seed links; the seed process holds the other end of every seed link; a
+/// peer process holds at most `max_links` links. Dial-backs, probes and status queries in
+/// flight add a sixteenth, and every process needs a few dozen of its own.
+pub fn open_files_needed(plan: &Plan, seeds: usize) -> u64 {
+    let s = peer::Settings::default();
+    let (n, q) = (plan.peers as u64, (seeds / 2 + 1) as u64);
+    let in_flight = n / 16;
+    let seed_process = 64 + q * n + in_flight;
+    let busiest = if plan.in_process {
+        64 + n * (1 + 2 * s.links as u64 + q) + in_flight
+    } else {
+        // This process holds a handle per child; a peer process, its links.
+        (64 + n).max(64 + s.max_links as u64 + q)
+    };
+    busiest.max(seed_process)
+}
+
+/// Raises the open-file limit as far as allowed; refuses, with one sentence naming the need,
+/// the limit and `ulimit -n`, a network that would not fit. Starts and writes nothing.
+pub fn check_open_files(plan: &Plan) -> anyhow::Result<()> {
+    let seeds = match plan.seeds {
+        Some(n) => n.max(1),
+        None => crate::load_config(&plan.config)?.seeds.len(),
+    };
+    let need = open_files_needed(plan, seeds);
+    let limit = crate::os::raise_open_files();
+    if need > limit {
+        let how = if plan.in_process {
+            " in one process"
+        } else {
+            ""
+        };
+        bail!(
+            "{} peers{how} need about {need} open files, but the limit here is {limit}: raise it with `ulimit -n {need}` or start fewer peers",
+            plan.peers
+        );
+    }
+    Ok(())
 }
 
 /// Runs the whole thing; returns the summary.
@@ -139,6 +219,7 @@ pub async fn up(plan: Plan, cancel: CancellationToken) -> anyhow::Result<Summary
         seeds: config.seeds.iter().map(|s| s.addr).collect(),
         seed_nodes: Vec::new(),
         peers: Vec::new(),
+        cpu_of_killed: 0.0,
     };
     let result = tokio::select! {
         r = run(&plan, &config, &timings, &mut net, &mut say) => r,
@@ -160,7 +241,7 @@ async fn run(
     say: &mut Narrator,
 ) -> anyhow::Result<Summary> {
     let cfg_path = plan.dir.join("config.txt");
-    start_seeds(plan, config, &cfg_path, net).await?;
+    start_seeds(plan, &cfg_path, net)?;
     wait_until(Duration::from_secs(15), || async {
         for s in &net.seeds {
             if hearsay_net::fetch_status(*s, Duration::from_secs(1))
@@ -183,16 +264,32 @@ async fn run(
 
     // In-process peers trust each other's signature checks: one check per message, not one
     // per message and peer (process mode checks in every process, as a real network does).
-    let checks = Arc::new(SharedChecks::new(1_000_000));
-    for i in 0..plan.peers {
-        let node = start_peer(plan, config, &cfg_path, t, i, &checks).await?;
-        net.peers.push((format!("peer{i}"), node));
+    // They share one events file, so that a thousand peers need no thousand open files.
+    let shared = match plan.in_process {
+        true => Some(InProcess {
+            checks: Arc::new(SharedChecks::new(1_000_000)),
+            log: logger(&plan.dir, "peers.jsonl")?,
+        }),
+        false => None,
+    };
+    let n = plan.peers;
+    let originators = plan.originators.unwrap_or(n).min(n);
+    for i in 0..n {
+        let count = if i < originators { t.gossip_count } else { 0 };
+        let (node, id) = match &shared {
+            Some(s) => {
+                let (node, id) = start_task(config, t, count, s).await?;
+                (node, Some(id))
+            }
+            None => (start_process(plan, &cfg_path, t, i, count)?, None),
+        };
+        let name = format!("peer{i}");
+        net.peers.push(Started { name, node, id });
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     // Gossip: wait for every message to reach every peer, within a bound.
-    let n = plan.peers;
-    let expected = n * n.saturating_sub(1) * t.gossip_count as usize;
+    let expected = originators * n.saturating_sub(1) * t.gossip_count as usize;
     // Every delivery in, or none for 5 s once the last message was due (or 10 minutes).
     let due = t.gossip_delay + t.gossip_interval * t.gossip_count + Duration::from_secs(2);
     let start = Instant::now();
@@ -220,15 +317,20 @@ async fn run(
 
     // Crash some peers on purpose and follow them until every seed has removed them.
     let mut kills = BTreeMap::new();
-    let ids = peer_ids(&plan.dir);
+    // Child processes' ids are in their events files (read only when needed: they are large).
+    let ids = if plan.in_process || plan.kill == 0 {
+        BTreeMap::new()
+    } else {
+        peer_ids(&plan.dir)
+    };
     for k in 0..plan.kill.min(n) {
         // Spread over the peers, old and young.
         let i = (2 * k + 1) * n / (2 * plan.kill.min(n));
-        let (name, node) = &mut net.peers[i];
-        node.kill().await;
-        if let Some(id) = ids.get(name.as_str()) {
+        let p = &mut net.peers[i];
+        net.cpu_of_killed += p.node.kill().await;
+        if let Some(id) = p.id.as_ref().or_else(|| ids.get(p.name.as_str())) {
             kills.insert(id.clone(), hearsay_net::now().0);
-            say.line(&format!("killed {name} ({:.8})", id));
+            say.line(&format!("killed {} ({:.8})", p.name, id));
         }
     }
     if !kills.is_empty() {
@@ -267,12 +369,10 @@ async fn run(
         plan.dir.join("topology.json"),
         serde_json::to_string_pretty(&status)?,
     )?;
-    Ok(summary::summarise_dir(
-        &plan.dir,
-        &status,
-        net.seeds.len(),
-        &kills,
-    ))
+    let cpu = net.cpu();
+    let mut summary = summary::summarise_dir(&plan.dir, &status, net.seeds.len(), &kills);
+    summary.cpu = Some(summary::Cpu::new(cpu, summary.gossip.latency_ms.n));
+    Ok(summary)
 }
 
 /// Writes the run's config: the given one, or `seeds` fresh local ports.
@@ -329,95 +429,75 @@ fn common_args(dir: &Path, cfg: &Path, events: &str) -> Vec<String> {
     ]
 }
 
-async fn start_seeds(
-    plan: &Plan,
-    config: &Config,
-    cfg: &Path,
-    net: &mut Network,
-) -> anyhow::Result<()> {
-    if !plan.in_process {
-        // Every peer of a local network comes from 127.0.0.1: the per-source rate limit
-        // must let them all register at once.
-        let burst = (64 + 2 * plan.peers).to_string();
-        let child = Command::new(sibling("seed")?)
-            .args(common_args(&plan.dir, cfg, "seeds.jsonl"))
-            .args(["--rate-burst", &burst])
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start the seeds")?;
-        net.seed_nodes.push(Node::Process(child));
-        return Ok(());
-    }
-    let log = logger(&plan.dir, "seeds.jsonl")?;
-    for s in &config.seeds {
-        let listener = tokio::net::TcpListener::bind(s.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", s.addr))?;
-        let key = hearsay_net::identity::ephemeral_key();
-        let settings = seed::Settings {
-            rate_burst: (64 + 2 * plan.peers) as u32,
-            ..seed::Settings::default()
-        };
-        let machine = seed::State::new(
-            hearsay_net::now(),
-            key.clone(),
-            s.addr,
-            config.clone(),
-            settings,
-            hearsay_net::random(),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let me = Identity {
-            key,
-            role: Role::Seed,
-            addr: s.addr,
-        };
-        let log = log.for_node(s.addr.to_string(), "seed");
-        net.seed_nodes.push(spawn(machine, listener, me, log));
-    }
+/// Starts the seeds: one `seed` process serving every seed of the config, in either mode
+/// (in-process peers too), so that their connections count against its own open-file limit.
+fn start_seeds(plan: &Plan, cfg: &Path, net: &mut Network) -> anyhow::Result<()> {
+    // Every peer of a local network comes from 127.0.0.1: the per-source rate limit must let
+    // them all register at once.
+    let burst = (64 + 2 * plan.peers).to_string();
+    let child = Command::new(sibling("seed")?)
+        .args(common_args(&plan.dir, cfg, "seeds.jsonl"))
+        .args(["--rate-burst", &burst])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start the seeds")?;
+    net.seed_nodes.push(Node::Process(child));
     Ok(())
 }
 
-async fn start_peer(
+/// What in-process peers share.
+struct InProcess {
+    checks: Arc<SharedChecks>,
+    log: hearsay_net::Logger,
+}
+
+/// Starts peer `i` as a child process, generating `gossip_count` messages.
+fn start_process(
     plan: &Plan,
-    config: &Config,
     cfg: &Path,
     t: &Timings,
     i: usize,
-    checks: &Arc<SharedChecks>,
+    gossip_count: u32,
 ) -> anyhow::Result<Node> {
-    let events = format!("peer{i}.jsonl");
-    if !plan.in_process {
-        let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
-        let child = Command::new(sibling("peer")?)
-            .args(common_args(&plan.dir, cfg, &events))
-            .args([
-                "--gossip-delay",
-                &ms(t.gossip_delay),
-                "--gossip-interval",
-                &ms(t.gossip_interval),
-            ])
-            .args(["--gossip-count", &t.gossip_count.to_string()])
-            .args([
-                "--ping-interval",
-                &ms(t.ping_interval),
-                "--verdict-timeout",
-                &ms(t.verdict_timeout),
-            ])
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start a peer")?;
-        return Ok(Node::Process(child));
-    }
+    let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
+    let child = Command::new(sibling("peer")?)
+        .args(common_args(&plan.dir, cfg, &format!("peer{i}.jsonl")))
+        .args([
+            "--gossip-delay",
+            &ms(t.gossip_delay),
+            "--gossip-interval",
+            &ms(t.gossip_interval),
+        ])
+        .args(["--gossip-count", &gossip_count.to_string()])
+        .args([
+            "--ping-interval",
+            &ms(t.ping_interval),
+            "--verdict-timeout",
+            &ms(t.verdict_timeout),
+        ])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start a peer")?;
+    Ok(Node::Process(child))
+}
+
+/// Starts a peer as a task of this process, generating `gossip_count` messages; returns it
+/// with its id.
+async fn start_task(
+    config: &Config,
+    t: &Timings,
+    gossip_count: u32,
+    shared: &InProcess,
+) -> anyhow::Result<(Node, String)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let key = hearsay_net::identity::ephemeral_key();
     let settings = peer::Settings {
         gossip_delay: t.gossip_delay,
         gossip_interval: t.gossip_interval,
-        gossip_count: t.gossip_count,
+        gossip_count,
         ping_interval: t.ping_interval,
         verdict_timeout: t.verdict_timeout,
         ..peer::Settings::default()
@@ -431,28 +511,20 @@ async fn start_peer(
         settings,
         hearsay_net::random(),
     );
-    machine.share_checks(checks.clone());
+    machine.share_checks(shared.checks.clone());
+    let id = key.id().to_hex();
     let me = Identity {
         key,
         role: Role::Peer,
         addr,
     };
-    let log = logger(&plan.dir, &events)?.for_node(addr.to_string(), "peer");
-    Ok(spawn(machine, listener, me, log))
-}
-
-/// Runs a node as a task of this process.
-fn spawn<M>(
-    machine: M,
-    listener: tokio::net::TcpListener,
-    me: Identity,
-    log: hearsay_net::Logger,
-) -> Node
-where
-    M: hearsay_proto::Machine + Send + 'static,
-{
+    let log = shared.log.for_node(addr.to_string(), "peer");
     let cancel = CancellationToken::new();
-    let opts = hearsay_net::Options::default();
+    let opts = hearsay_net::Options {
+        echo_reuse: crate::echo_reuse(t.ping_interval),
+        ..hearsay_net::Options::default()
+    };
+    // In-process peers have ephemeral keys and nothing to restore: no store.
     tokio::spawn(hearsay_net::run(
         machine,
         listener,
@@ -460,10 +532,9 @@ where
         opts,
         log,
         cancel.clone(),
-        // In-process seeds have ephemeral keys: nothing of theirs could be restored.
         None,
     ));
-    Node::Task(cancel)
+    Ok((Node::Task(cancel), id))
 }
 
 fn logger(dir: &Path, events: &str) -> anyhow::Result<hearsay_net::Logger> {

@@ -308,3 +308,48 @@ fn forged_gossip_is_received_by_nobody() {
     );
     stop.cancel();
 }
+
+/// Issue 13: logs are written off the node's task, yet a peer stopped by SIGTERM in the
+/// middle of a gossip storm has every event it emitted in both of its logs: as many human
+/// lines as JSON lines, each whole, and its `stopped` event last in both.
+#[test]
+fn a_peer_stopped_by_sigterm_has_logged_every_event_it_emitted() {
+    let mut net = Net::new("sigterm-log", 3);
+    net.start_seeds();
+    let busy = [
+        "--gossip-interval",
+        "5ms",
+        "--gossip-count",
+        "100000",
+        "--ping-interval",
+        "50ms",
+    ];
+    for n in ["a", "b", "c"] {
+        net.start_peer(n, &busy);
+    }
+    wait_for("a gossip storm", Duration::from_secs(30), || {
+        match net.events_named("a", "gossip_received").len() {
+            got if got >= 500 => Ok(()),
+            got => Err(format!("a has received {got}")),
+        }
+    });
+    let pid = net.pid_of("a");
+    signal(pid, "TERM");
+    let out = net.wait_peer("a", Duration::from_secs(10));
+    assert!(out.status.success(), "{out:?}");
+    let events = net.events("a");
+    assert!(events.len() > 500, "{} events", events.len());
+    assert_eq!(events.last().unwrap()["event"], "stopped");
+    let addr = events[0]["node"].as_str().unwrap().to_string();
+    let human: Vec<String> = net
+        .log()
+        .lines()
+        .filter(|l| l.contains(&format!(" peer {addr} | ")))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(human.len(), events.len(), "human lines against JSON lines");
+    assert!(human
+        .last()
+        .unwrap()
+        .ends_with(" | stopped: asked to stop (Ctrl+C, SIGTERM or its launcher)"));
+}

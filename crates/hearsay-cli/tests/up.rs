@@ -181,3 +181,31 @@ fn the_main_command_with_no_arguments_ends_with_the_summary() {
         .collect();
     assert_eq!(runs.len(), 1, "one fresh runs/<time>/ directory");
 }
+
+/// Issue 13: with too low a limit on open files, `hearsay up --in-process --peers 500` exits 2
+/// with one sentence naming the need, the limit and `ulimit -n`, and starts nothing: no run
+/// directory, no seed listening.
+#[test]
+fn up_refuses_a_network_the_open_file_limit_cannot_hold() {
+    let dir = workdir("up-nofile");
+    let hearsay = HEARSAY;
+    let out = Command::new("sh")
+        .current_dir(&dir)
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 256 && exec {hearsay} up --in-process --peers 500 --seeds 3 --dir run"
+            ),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("hearsay up: 500 peers in one process need about ")
+            && stderr.contains(" open files, but the limit here is 256: raise it with `ulimit -n ")
+            && stderr.trim_end().lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(!dir.join("run").exists(), "a run directory was made");
+}

@@ -168,7 +168,10 @@ mod tests {
     #[tokio::test]
     async fn asks_about_one_host_share_one_echo() {
         let ip: IpAddr = "127.0.0.2".parse().unwrap();
-        if echo("127.0.0.1".parse().unwrap(), Duration::ZERO).await.is_none() {
+        if echo("127.0.0.1".parse().unwrap(), Duration::ZERO)
+            .await
+            .is_none()
+        {
             return; // No ICMP here: the test above checks that.
         }
         let before = echoes_sent(ip).await;

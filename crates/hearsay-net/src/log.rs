@@ -3,7 +3,7 @@
 //!
 //! Lines are formatted on the node's task and handed to one writer thread per process, so
 //! a node never waits on a disk or a terminal. The writer takes everything queued, then
-//! writes it with one `write` per file: whole lines only, to files opened for appending, so
+//! writes it with one `write` per file, at most every [`GATHER`]: whole lines only, to files opened for appending, so
 //! several processes can share one file without interleaving their lines. Under overload the
 //! log falls behind (up to [`MAX_QUEUED`] bytes, then lines are dropped and counted), the
 //! node does not. [`flush`] waits until everything logged so far is written; the runtime
@@ -118,8 +118,13 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
                 Job::Flush(ack) => acks.push(ack),
             }
             // Write at least every MiB, so a flood is not held in two places at once.
-            next = if taken < 1 << 20 { rx.try_recv().ok() } else { None };
+            next = if taken < 1 << 20 {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
         }
+        let more = taken >= 1 << 20;
         let lost = dropped.swap(0, Ordering::Relaxed);
         if lost > 0 {
             eprintln!("hearsay: the log fell behind: {lost} lines were dropped");
@@ -130,11 +135,21 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
             }
         }
         queued.fetch_sub(taken, Ordering::Relaxed);
+        let flushed = !acks.is_empty();
         for ack in acks.drain(..) {
             let _ = ack.send(());
         }
+        // Unless more is waiting, let lines gather for a moment: a writer woken for every
+        // line costs more than the writing (a flush asked meanwhile waits at most this long).
+        if !flushed && !more {
+            std::thread::sleep(GATHER);
+        }
     }
 }
+
+/// How long the writer lets lines gather after a write: each line reaches its file within
+/// about this long.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// Waits (at most `limit`) until every line logged so far in this process is written.
 /// Returns whether it was.
@@ -211,7 +226,11 @@ impl Logger {
         if self.console || self.out.is_some() {
             let line = self.line(now, e);
             if let Some(f) = &self.out {
-                let copy = if self.console { line.clone() } else { String::new() };
+                let copy = if self.console {
+                    line.clone()
+                } else {
+                    String::new()
+                };
                 enqueue(Target::File(f.clone()), line);
                 if self.console {
                     enqueue(Target::Stdout, copy);
@@ -285,7 +304,10 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert!(flush(Duration::from_secs(10)), "the writer did not catch up");
+        assert!(
+            flush(Duration::from_secs(10)),
+            "the writer did not catch up"
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2000);
         for line in text.lines() {
@@ -304,17 +326,32 @@ mod tests {
         let events = open_append(&dir.join("events.jsonl")).unwrap();
         let log = Logger::new("n".into(), "peer", false, Some(out), Some(events));
         for i in 0..20_000 {
-            log.log(Time(i), &Event::Notice { text: i.to_string() });
+            log.log(
+                Time(i),
+                &Event::Notice {
+                    text: i.to_string(),
+                },
+            );
         }
-        assert!(flush(Duration::from_secs(10)), "the writer did not catch up");
+        assert!(
+            flush(Duration::from_secs(10)),
+            "the writer did not catch up"
+        );
         let out = std::fs::read_to_string(dir.join("out.txt")).unwrap();
         let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
-        let texts: Vec<&str> = out.lines().map(|l| l.rsplit("| ").next().unwrap()).collect();
+        let texts: Vec<&str> = out
+            .lines()
+            .map(|l| l.rsplit("| ").next().unwrap())
+            .collect();
         let expected: Vec<String> = (0..20_000).map(|i: u64| i.to_string()).collect();
         assert_eq!(texts, expected);
         let ts: Vec<u64> = events
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"].as_u64().unwrap())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"]
+                    .as_u64()
+                    .unwrap()
+            })
             .collect();
         assert_eq!(ts, (0..20_000).collect::<Vec<u64>>());
         let _ = std::fs::remove_dir_all(&dir);

@@ -244,10 +244,22 @@ async fn drive<M: Machine>(
                 }
             }
         }
-        if let Some((link, msg)) = backlog.pop_front() {
-            // A frame may have closed its own link: the rest of its batch is dropped.
-            if links.contains_key(&link) {
-                machine.handle(now(), Input::Frame { link, msg });
+        if !backlog.is_empty() {
+            // A turn: every frame that arrived together, then whatever else is waiting
+            // already, before the outputs are carried out, so that what goes to one link in
+            // the turn goes together (PROTOCOL §11.3). A machine ignores frames on a link it
+            // has closed meanwhile.
+            let mut taken = 0;
+            while let Some((link, msg)) = backlog.pop_front() {
+                if links.contains_key(&link) {
+                    machine.handle(now(), Input::Frame { link, msg });
+                }
+                taken += 1;
+                if backlog.is_empty() && taken < MAX_TURN {
+                    if let Ok(ev) = rx.try_recv() {
+                        on_net_event(&mut machine, &mut links, &mut backlog, log, ev);
+                    }
+                }
             }
             continue;
         }
@@ -290,9 +302,11 @@ struct Link {
     cancel: CancellationToken,
 }
 
-/// Frames that arrived together, taken one at a time: each one's outputs are carried out
-/// before the next is handled, as if it had come alone.
+/// Frames that arrived and wait for their turn.
 type Backlog = VecDeque<(LinkId, Msg)>;
+
+/// Most frames handled in one turn, before the outputs are carried out.
+const MAX_TURN: usize = 256;
 
 fn on_net_event<M: Machine>(
     machine: &mut M,

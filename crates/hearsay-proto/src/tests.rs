@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::cert::{CertError, Certificate, Change, Evidence, Op, Proposal, Vote};
 use crate::config::Config;
 use crate::event::Event;
-use crate::gossip::{self, Gossip};
+use crate::gossip::{self, Gossip, MsgId};
 use crate::id::{Keypair, PeerId};
 use crate::node::{Input, LinkId, Machine, Output, Remote, Role};
 use crate::suspicion::{DeadReport, Verdict};
@@ -320,6 +320,23 @@ impl Net {
             .machine()
             .handle(now, input);
         self.flush(at)
+    }
+
+    /// Hands `inputs` to the node at `at` one after the other, as a driver does with frames
+    /// that arrived together, then carries out all their outputs, returns them, and runs
+    /// the network until no input is left.
+    fn inject_together(&mut self, at: SocketAddr, inputs: Vec<Input>) -> Vec<Output> {
+        let now = self.now;
+        for input in inputs {
+            self.nodes
+                .get_mut(&at)
+                .unwrap()
+                .machine()
+                .handle(now, input);
+        }
+        let outs = self.flush(at);
+        self.drain();
+        outs
     }
 
     /// Like `handle`, then runs the network until no input is left (time stands still).
@@ -1400,6 +1417,120 @@ fn a_message_crosses_each_link_at_most_once() {
     assert_eq!(e.came_in(), vec![l5, l6]);
     assert_eq!(e.went_out(), vec![l6, l7]);
     assert_eq!(e.sent(), vec![l7]);
+}
+
+/// The frames a node sent, in order: (link, message), gossip bodies by their id.
+fn frames_out(outs: &[Output]) -> Vec<(LinkId, String)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { link, msg } => Some((
+                *link,
+                match msg {
+                    Msg::Gossip(g) => format!("Gossip {:.6}", hex::encode(g.id().0)),
+                    Msg::Have(id) => format!("Have {:.6}", hex::encode(id.0)),
+                    Msg::Want(id) => format!("Want {:.6}", hex::encode(id.0)),
+                    Msg::Haves(ids) | Msg::Wants(ids) => format!(
+                        "{} {}",
+                        msg.name(),
+                        ids.iter()
+                            .map(|id| format!("{:.6}", hex::encode(id.0)))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    other => other.name().to_string(),
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 13, PROTOCOL §11.3: what a peer announces and requests while handling frames that
+/// arrived together goes out as one frame per neighbour and kind, and every message still
+/// crosses each link at most once.
+#[test]
+fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let g1 = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let g2 = Gossip::new(&peer_key(8), gossip::text(net.now, peer_addr(8).ip(), 1));
+    let (m1, m2) = (g1.id(), g2.id());
+    let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
+    let frame = |link, msg| Input::Frame { link, msg };
+    // m1 comes from 5 and m2 from 6 in one turn: 7 hears of both in one frame, 6 and 5 of
+    // the one they did not send, alone.
+    let outs = net.inject_together(
+        p,
+        vec![
+            frame(l5, Msg::Gossip(Box::new(g1.clone()))),
+            frame(l6, Msg::Gossip(Box::new(g2.clone()))),
+        ],
+    );
+    assert_eq!(
+        frames_out(&outs),
+        vec![
+            (l6, format!("Have {}", short(m1))),
+            (l7, format!("Haves {},{}", short(m1), short(m2))),
+            (l5, format!("Have {}", short(m2))),
+        ]
+    );
+    // 7 asks for both in one frame: each body goes once, however often it asks again.
+    let outs = net.inject(p, frame(l7, Msg::Wants(vec![m1, m2])));
+    assert_eq!(
+        frames_out(&outs),
+        vec![
+            (l7, format!("Gossip {}", short(m1))),
+            (l7, format!("Gossip {}", short(m2)))
+        ]
+    );
+    let outs = net.inject(p, frame(l7, Msg::Wants(vec![m2, m1, m1])));
+    assert_eq!(frames_out(&outs), vec![]);
+    // 5 asks for m1, which it sent: nothing goes back over the link it came on.
+    assert_eq!(
+        frames_out(&net.inject(p, frame(l5, Msg::Wants(vec![m1, m2])))),
+        vec![(l5, format!("Gossip {}", short(m2)))]
+    );
+    for (id, came, out) in [(m1, l5, vec![l6, l7]), (m2, l6, vec![l5, l7])] {
+        let e = net.peer(p).message_list().get(&id).unwrap();
+        assert_eq!(e.came_in(), vec![came]);
+        assert_eq!(e.went_out(), out);
+    }
+    // Two neighbours announce three new messages in one turn: one request per message, to
+    // the first announcer, in one frame per neighbour.
+    let ids: Vec<MsgId> = (1..4)
+        .map(|n| Gossip::new(&peer_key(7), gossip::text(net.now, peer_addr(7).ip(), n)).id())
+        .collect();
+    let outs = net.inject_together(
+        p,
+        vec![
+            frame(l5, Msg::Haves(vec![ids[0], ids[1]])),
+            frame(l6, Msg::Haves(vec![ids[1], ids[2]])),
+            frame(l7, Msg::Have(ids[2])),
+        ],
+    );
+    assert_eq!(
+        frames_out(&outs),
+        vec![
+            (l5, format!("Wants {},{}", short(ids[0]), short(ids[1]))),
+            (l6, format!("Want {}", short(ids[2]))),
+        ]
+    );
+}
+
+/// A `Haves` or `Wants` frame over the bound is a protocol error: the link goes.
+#[test]
+fn a_frame_of_more_ids_than_the_bound_closes_its_link() {
+    let (mut net, p, [l5, _, _]) = peer_with_three_neighbours();
+    let ids = vec![MsgId([7; 32]); crate::wire::MAX_IDS + 1];
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Haves(ids),
+        },
+    );
+    assert!(outs.contains(&Output::Close { link: l5 }), "{outs:?}");
+    assert_eq!(frames_out(&outs), vec![]);
+    assert_eq!(net.peer(p).neighbors().len(), 2);
 }
 
 /// PROTOCOL §11.3: an announced message is asked of one neighbour at a time; a forged

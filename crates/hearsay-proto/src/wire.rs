@@ -17,6 +17,9 @@ pub const MAX_FRAME: usize = 1 << 20;
 /// Most peers in one `PeerList` or `Status` page: keeps either well under [`MAX_FRAME`].
 pub const MAX_LIST: usize = 2000;
 
+/// Most message ids in one `Haves` or `Wants` frame (32 KiB of ids).
+pub const MAX_IDS: usize = 1024;
+
 /// Most neighbours in one neighbour report.
 pub const MAX_NEIGHBORS: usize = 4096;
 
@@ -99,6 +102,10 @@ pub enum Msg {
     },
     /// Seed → client: one page of status.
     Status(Box<Status>),
+    /// Peer → peer: several `Have`s in one frame, at most [`MAX_IDS`] (PROTOCOL §11.3).
+    Haves(Vec<crate::gossip::MsgId>),
+    /// Peer → peer: several `Want`s in one frame, at most [`MAX_IDS`].
+    Wants(Vec<crate::gossip::MsgId>),
 }
 
 /// Seed → peer: a peer's reported neighbours, with their addresses (`Msg::NeighborsOf`).
@@ -154,6 +161,8 @@ impl Msg {
             Msg::Certificates(_) => "Certificates",
             Msg::StatusRequest { .. } => "StatusRequest",
             Msg::Status(_) => "Status",
+            Msg::Haves(_) => "Haves",
+            Msg::Wants(_) => "Wants",
         }
     }
 }
@@ -528,12 +537,22 @@ mod tests {
             next_frame(&prefix, MAX_FRAME),
             Err(DecodeError::TooLarge(MAX_FRAME + 1))
         );
-        assert_eq!(next_frame(&[0, 0, 2, 1], 512), Err(DecodeError::TooLarge(513)));
+        assert_eq!(
+            next_frame(&[0, 0, 2, 1], 512),
+            Err(DecodeError::TooLarge(513))
+        );
         let mut buf = vec![1, 2, 3];
         let huge = Msg::Refused {
             reason: "x".repeat(MAX_FRAME),
         };
-        assert!(matches!(put_frame(&huge, &mut buf), Err(DecodeError::TooLarge(_))));
-        assert_eq!(buf, [1, 2, 3], "a refused frame leaves the buffer as it was");
+        assert!(matches!(
+            put_frame(&huge, &mut buf),
+            Err(DecodeError::TooLarge(_))
+        ));
+        assert_eq!(
+            buf,
+            [1, 2, 3],
+            "a refused frame leaves the buffer as it was"
+        );
     }
 }

@@ -59,6 +59,9 @@ enum Command {
     },
 }
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     match Args::parse().command {
@@ -66,6 +69,9 @@ async fn main() {
             if plan.speed.is_nan() || plan.speed <= 0.0 {
                 let what = anyhow::anyhow!("--speed must be more than 0");
                 fail("hearsay up", &what, 2);
+            }
+            if let Err(e) = up::check_open_files(&plan) {
+                fail("hearsay up", &e, 2);
             }
             let cancel = hearsay_cli::shutdown_on_signals();
             match up::up(plan.clone(), cancel).await {

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
-use hearsay_cli::{duration, echo_reuse, fail, load_config, logger, node_dir, shutdown_on_signals, Common};
+use hearsay_cli::{
+    duration, echo_reuse, fail, load_config, logger, node_dir, shutdown_on_signals, Common,
+};
 use hearsay_net::conn::Identity;
 use hearsay_proto::{peer, Role};
 use tokio::net::TcpListener;
@@ -60,6 +62,8 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
+    // Every link is an open file: take what the system allows.
+    hearsay_cli::os::raise_open_files();
     if let Err(e) = run(args).await {
         fail("peer", &e, 1);
     }

@@ -48,6 +48,8 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // Every link is an open file: take what the system allows.
+    hearsay_cli::os::raise_open_files();
     let config = load_config(&args.common.config).unwrap_or_else(|e| fail("seed", &e, 2));
     let listeners = bind(&args, &config)
         .await

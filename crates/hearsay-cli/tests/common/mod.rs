@@ -160,6 +160,16 @@ impl Net {
         self.peers.remove(i).1
     }
 
+    /// Peer `name`'s process id.
+    pub fn pid_of(&self, name: &str) -> u32 {
+        let (_, child) = self
+            .peers
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("no such peer");
+        child.id()
+    }
+
     /// Waits for peer `name` to exit (within `limit`) and returns its output.
     pub fn wait_peer(&mut self, name: &str, limit: Duration) -> process::Output {
         let child = self.take_peer(name);

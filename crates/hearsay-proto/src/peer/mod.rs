@@ -242,6 +242,8 @@ impl State {
                 counters: Counters::default(),
                 stats_due: None,
                 logged_bad: VecDeque::new(),
+                haves: Vec::new(),
+                wants_out: Vec::new(),
             },
             io: Outbox::default(),
         };
@@ -601,6 +603,12 @@ impl State {
             }
             (Msg::Have(id), None) if self.neighbors.contains_key(&link) => self.on_have(link, id),
             (Msg::Want(id), None) if self.neighbors.contains_key(&link) => self.on_want(link, id),
+            (Msg::Haves(ids), None) if self.neighbors.contains_key(&link) => {
+                self.on_ids(link, ids, Self::on_have)
+            }
+            (Msg::Wants(ids), None) if self.neighbors.contains_key(&link) => {
+                self.on_ids(link, ids, Self::on_want)
+            }
             (Msg::LinkAccepted, None) => match self.pending.remove(&link) {
                 // A link in the other direction won meanwhile: one link per pair.
                 Some(Some(t)) if self.neighbors.values().any(|n| n.id == t.id) => self.close(link),
@@ -701,7 +709,11 @@ impl Machine for State {
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        self.io.pop()
+        match self.io.pop() {
+            Some(out) => Some(out),
+            None if self.batched() => self.io.pop(),
+            None => None,
+        }
     }
 
     fn poll_timeout(&self) -> Option<Time> {

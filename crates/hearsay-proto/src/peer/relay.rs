@@ -23,6 +23,10 @@ pub(super) struct GossipState {
     pub(super) stats_due: Option<Time>,
     /// Forged messages already logged, so each is logged once (bounded).
     pub(super) logged_bad: VecDeque<MsgId>,
+    /// Announcements (`Have`) not handed out yet, in order (see [`State::batched`]).
+    pub(super) haves: Vec<(LinkId, MsgId)>,
+    /// Requests (`Want`) answering announcements, not handed out yet.
+    pub(super) wants_out: Vec<(LinkId, MsgId)>,
 }
 
 const LOGGED_BAD: usize = 1024;
@@ -119,9 +123,9 @@ impl State {
             latency_ms: self.now.since(born).as_millis() as u64,
             announced: targets.len(),
         });
-        for l in targets {
-            self.io.send(l, Msg::Have(id));
-        }
+        self.gossip
+            .haves
+            .extend(targets.into_iter().map(|l| (l, id)));
         self.counters_changed();
     }
 
@@ -131,7 +135,29 @@ impl State {
             return;
         }
         if let Some(Ask::Ask(l)) = self.gossip.wants.announced(self.now, id, link) {
-            self.want(l, id);
+            self.gossip.counters.requested += 1;
+            self.gossip.wants_out.push((l, id));
+        }
+    }
+
+    /// Several announcements or requests in one frame (`Haves`, `Wants`): each as if it had
+    /// come alone. More than [`crate::wire::MAX_IDS`] is a protocol error.
+    pub(super) fn on_ids(
+        &mut self,
+        link: LinkId,
+        ids: Vec<MsgId>,
+        each: fn(&mut Self, LinkId, MsgId),
+    ) {
+        if ids.len() > crate::wire::MAX_IDS {
+            let reason = format!(
+                "{} ids in one frame (at most {})",
+                ids.len(),
+                crate::wire::MAX_IDS
+            );
+            return self.protocol_error(link, reason);
+        }
+        for id in ids {
+            each(self, link, id);
         }
     }
 
@@ -144,6 +170,7 @@ impl State {
         }
     }
 
+    /// Asks again at once (a retry after a timeout or a forged answer).
     pub(super) fn want(&mut self, link: LinkId, id: MsgId) {
         self.gossip.counters.requested += 1;
         self.io.send(link, Msg::Want(id));
@@ -171,9 +198,53 @@ impl State {
         }
     }
 
+    /// Hands out the announcements and requests made since the outputs were last drained:
+    /// one frame per link and kind, in the order they were made (PROTOCOL §11.3). Drained
+    /// after every input (as the simulator does), each goes alone, as `Have` or `Want`; a
+    /// driver that handles every frame of a read before draining sends them together, as
+    /// `Haves` or `Wants`. Returns whether it handed out anything.
+    pub(super) fn batched(&mut self) -> bool {
+        let haves = std::mem::take(&mut self.gossip.haves);
+        let wants = std::mem::take(&mut self.gossip.wants_out);
+        let any = !haves.is_empty() || !wants.is_empty();
+        for (link, ids) in by_link(haves) {
+            for chunk in ids.chunks(crate::wire::MAX_IDS) {
+                let msg = match chunk {
+                    [id] => Msg::Have(*id),
+                    _ => Msg::Haves(chunk.to_vec()),
+                };
+                self.io.send(link, msg);
+            }
+        }
+        for (link, ids) in by_link(wants) {
+            for chunk in ids.chunks(crate::wire::MAX_IDS) {
+                let msg = match chunk {
+                    [id] => Msg::Want(*id),
+                    _ => Msg::Wants(chunk.to_vec()),
+                };
+                self.io.send(link, msg);
+            }
+        }
+        any
+    }
+
     pub(super) fn counters_changed(&mut self) {
         if self.gossip.stats_due.is_none() {
             self.gossip.stats_due = Some(self.now + STATS_EVERY);
         }
     }
+}
+
+/// Ids grouped by link, links in order of their first id, ids in the order given.
+fn by_link(items: Vec<(LinkId, MsgId)>) -> Vec<(LinkId, Vec<MsgId>)> {
+    let mut out: Vec<(LinkId, Vec<MsgId>)> = Vec::new();
+    let mut at: crate::FixedMap<LinkId, usize> = crate::FixedMap::default();
+    for (link, id) in items {
+        let i = *at.entry(link).or_insert_with(|| {
+            out.push((link, Vec::new()));
+            out.len() - 1
+        });
+        out[i].1.push(id);
+    }
+    out
 }
