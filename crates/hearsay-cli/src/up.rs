@@ -435,9 +435,14 @@ fn start_seeds(plan: &Plan, cfg: &Path, net: &mut Network) -> anyhow::Result<()>
     // Every peer of a local network comes from 127.0.0.1: the per-source rate limit must let
     // them all register at once.
     let burst = (64 + 2 * plan.peers).to_string();
+    // Any seed may be one of every peer's quorum, with dial-backs and probes besides.
+    let slots = hearsay_net::Options::default()
+        .max_connections
+        .max(plan.peers + plan.peers / 16 + 64)
+        .to_string();
     let child = Command::new(sibling("seed")?)
         .args(common_args(&plan.dir, cfg, "seeds.jsonl"))
-        .args(["--rate-burst", &burst])
+        .args(["--rate-burst", &burst, "--max-connections", &slots])
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()

@@ -449,6 +449,40 @@ pub struct Wants {
     /// Requests outstanding per link asked.
     per_link: crate::FixedMap<LinkId, usize>,
     cap: usize,
+    /// How long answered requests took.
+    rtt: RoundTrip,
+}
+
+/// The smoothed round trip of requests and its variation, in ms (RFC 6298's estimator,
+/// in integers so that a simulation stays exact).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundTrip {
+    srtt: u64,
+    rttvar: u64,
+    sampled: bool,
+}
+
+impl RoundTrip {
+    /// Most patience, in multiples of the least: a neighbour that stopped answering is given
+    /// up on within this, however slow the answers were.
+    pub const MAX_FACTOR: u32 = 10;
+
+    /// One request answered after `ms`.
+    pub fn sample(&mut self, ms: u64) {
+        if !self.sampled {
+            (self.srtt, self.rttvar, self.sampled) = (ms, ms / 2, true);
+        } else {
+            self.rttvar = (3 * self.rttvar + self.srtt.abs_diff(ms)) / 4;
+            self.srtt = (7 * self.srtt + ms) / 8;
+        }
+    }
+
+    /// How long to wait for an answer: the smoothed round trip plus four times its
+    /// variation, at least `floor`, at most [`Self::MAX_FACTOR`] times `floor`.
+    pub fn patience(&self, floor: Duration) -> Duration {
+        let rto = Duration::from_millis(self.srtt + 4 * self.rttvar);
+        rto.clamp(floor, floor * Self::MAX_FACTOR)
+    }
 }
 
 #[derive(Debug)]
@@ -518,13 +552,24 @@ impl Wants {
         Some(Ask::Ask(link))
     }
 
-    /// The message arrived: forgets the request and returns every link that announced it
-    /// (they have it: nothing need go back to them).
-    pub fn done(&mut self, id: &MsgId) -> Vec<LinkId> {
+    /// The message arrived on `from`: forgets the request and returns every link that
+    /// announced it (they have it: nothing need go back to them). An answer from the link
+    /// asked times the round trip; one from a link asked before is not (it may answer
+    /// either request: Karn's rule).
+    pub fn done(&mut self, now: Time, id: &MsgId, from: LinkId) -> Vec<LinkId> {
         let Some(w) = self.forget(id) else {
             return Vec::new();
         };
+        if w.asked() == from {
+            self.rtt.sample(now.since(w.at).as_millis() as u64);
+        }
         w.links.into_vec()
+    }
+
+    /// How long a request waits before the next announcer is asked: the measured round trip
+    /// of requests ([`RoundTrip::patience`]), at least `floor`.
+    pub fn patience(&self, floor: Duration) -> Duration {
+        self.rtt.patience(floor)
     }
 
     fn forget(&mut self, id: &MsgId) -> Option<Want> {
@@ -565,8 +610,10 @@ impl Wants {
         Some(next)
     }
 
-    /// Requests older than `patience`: (id, next link to ask).
-    pub fn overdue(&mut self, now: Time, patience: Duration) -> Vec<(MsgId, LinkId)> {
+    /// Requests older than their [`Wants::patience`] (at least `floor`): (id, next link to
+    /// ask).
+    pub fn overdue(&mut self, now: Time, floor: Duration) -> Vec<(MsgId, LinkId)> {
+        let patience = self.patience(floor);
         let late: Vec<MsgId> = self
             .deadlines
             .iter()
@@ -606,8 +653,9 @@ impl Wants {
             .collect()
     }
 
-    /// When the oldest request runs out of patience.
-    pub fn next_deadline(&self, patience: Duration) -> Option<Time> {
+    /// When the oldest request runs out of patience (at least `floor`).
+    pub fn next_deadline(&self, floor: Duration) -> Option<Time> {
+        let patience = self.patience(floor);
         self.deadlines.first().map(|(at, _)| *at + patience)
     }
 
@@ -923,9 +971,55 @@ mod tests {
         assert_eq!(w.link_closed(Time(5), LinkId(1)), vec![(id(1), LinkId(2))]);
         assert_eq!(w.len(), 1, "id 2 had nobody else to ask");
         assert_eq!(w.overdue(Time(6), Duration::from_secs(1)), vec![]);
-        w.done(&id(1));
+        w.done(Time(6), &id(1), LinkId(1));
         assert!(w.is_empty());
         assert_eq!(w.next_deadline(Duration::from_secs(1)), None);
+    }
+
+    /// Issue 13, PROTOCOL §11.3: under load answers come slowly, and asking the next
+    /// announcer after a fixed second would fetch a second copy; the wait follows the
+    /// measured round trip of requests (RFC 6298), between the floor and ten times it.
+    #[test]
+    fn the_wait_before_asking_the_next_announcer_follows_the_measured_round_trip() {
+        let floor = Duration::from_secs(1);
+        let mut w = Wants::new(10);
+        let id = |i: u32| unsigned(i).id();
+        assert_eq!(w.patience(floor), floor, "nothing measured yet");
+        // Answers within a few ms keep the floor.
+        for i in 0..8 {
+            w.announced(Time(i * 100), id(i as u32), LinkId(1));
+            w.done(Time(i * 100 + 5), &id(i as u32), LinkId(1));
+        }
+        assert_eq!(w.patience(floor), floor);
+        // Answers that take 2 s: srtt and rttvar follow them up.
+        let mut t = 10_000;
+        for i in 10..30 {
+            w.announced(Time(t), id(i), LinkId(1));
+            t += 2_000;
+            w.done(Time(t), &id(i), LinkId(1));
+        }
+        let patience = w.patience(floor);
+        assert!(
+            patience > Duration::from_millis(2_000) && patience < Duration::from_millis(4_000),
+            "{patience:?}"
+        );
+        // So a request now is not given up on after one second, but after that patience.
+        w.announced(Time(t), id(40), LinkId(1));
+        w.announced(Time(t), id(40), LinkId(2));
+        assert_eq!(w.overdue(Time(t + 1_000), floor), vec![]);
+        assert_eq!(w.next_deadline(floor), Some(Time(t) + patience));
+        assert_eq!(
+            w.overdue(Time(t) + patience, floor),
+            vec![(id(40), LinkId(2))]
+        );
+        // An answer from the link asked before is not timed (it may answer either request).
+        let before = w.rtt;
+        w.done(Time(t + 9_000), &id(40), LinkId(1));
+        assert_eq!(w.rtt, before);
+        // However slow the answers, a silent neighbour is given up on within ten times the
+        // floor.
+        w.rtt.sample(60_000);
+        assert_eq!(w.patience(floor), floor * RoundTrip::MAX_FACTOR);
     }
 
     #[test]
@@ -947,7 +1041,10 @@ mod tests {
         assert_eq!(w.overdue(Time(2000), patience), vec![(id, LinkId(4))]);
         assert_eq!(w.asked(&id), Some(LinkId(4)));
         // Those asked before it (1 and 2) announced it: they need not get it back.
-        assert_eq!(w.done(&id), vec![LinkId(1), LinkId(2), LinkId(4)]);
+        assert_eq!(
+            w.done(Time(2500), &id, LinkId(4)),
+            vec![LinkId(1), LinkId(2), LinkId(4)]
+        );
         assert!(w.is_empty());
     }
 

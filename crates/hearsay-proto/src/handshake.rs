@@ -17,7 +17,7 @@ use crate::wire::signed;
 pub const MAGIC: [u8; 4] = *b"HSAY";
 
 /// The protocol version this build speaks.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
 /// The first frame each side sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

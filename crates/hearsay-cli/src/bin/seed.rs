@@ -39,6 +39,10 @@ struct Args {
     /// How often to compare certificates with the other seeds (anti-entropy).
     #[arg(long, default_value = "2s", value_parser = duration)]
     sync_interval: Duration,
+    /// Most inbound connections each seed holds at once (every peer keeps one to a quorum
+    /// of seeds; beyond this, new connections wait to be accepted).
+    #[arg(long, default_value_t = hearsay_net::Options::default().max_connections)]
+    max_connections: usize,
     /// If the store cannot be read, move it aside and start empty: the other seeds send
     /// every certificate back, each verified on arrival. A readable store is kept.
     #[arg(long)]
@@ -133,7 +137,10 @@ fn start(
         machine.rebuild();
     }
     let log = logger(&args.common, advertise, "seed")?;
-    let opts = hearsay_net::Options::default();
+    let opts = hearsay_net::Options {
+        max_connections: args.max_connections,
+        ..hearsay_net::Options::default()
+    };
     Ok(tokio::spawn(hearsay_net::run(
         machine,
         listener,

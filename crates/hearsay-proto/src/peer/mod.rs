@@ -55,8 +55,9 @@ pub struct Settings {
     pub ml_cap: usize,
     /// How long the Message List remembers a message; older messages are refused.
     pub ml_window: Duration,
-    /// How long to wait for a requested message before asking another neighbour that
-    /// announced it.
+    /// The least time to wait for a requested message before asking another neighbour that
+    /// announced it; the wait grows with the measured round trip of requests, up to ten
+    /// times this (PROTOCOL §11.3).
     pub want_patience: Duration,
     /// Between two liveness rounds (SPEC: `ping_interval`). Must not be zero.
     pub ping_interval: Duration,

@@ -96,7 +96,7 @@ impl State {
             let reason = "a gossip message outside the time window (a replay?)";
             return self.drop_bad(id, link, from, reason);
         }
-        let announcers = self.gossip.wants.done(&id);
+        let announcers = self.gossip.wants.done(self.now, &id, link);
         let msg = Gossip {
             hops: msg.hops.saturating_add(1),
             ..msg
