@@ -101,6 +101,8 @@ fn writer() -> &'static Writer {
 
 /// The writer thread: everything queued, grouped by target, one write per target.
 fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU64) {
+    // One buffer per target, kept from one write to the next: a buffer grown anew for every
+    // write costs more in fresh pages than the writing.
     let mut batch: Vec<(Target, Vec<u8>)> = Vec::new();
     let mut acks = Vec::new();
     while let Ok(first) = rx.recv() {
@@ -118,21 +120,25 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
                 Job::Flush(ack) => acks.push(ack),
             }
             // Write at least every MiB, so a flood is not held in two places at once.
-            next = if taken < 1 << 20 {
+            next = if taken < MAX_BATCH {
                 rx.try_recv().ok()
             } else {
                 None
             };
         }
-        let more = taken >= 1 << 20;
+        let more = taken >= MAX_BATCH;
         let lost = dropped.swap(0, Ordering::Relaxed);
         if lost > 0 {
             eprintln!("hearsay: the log fell behind: {lost} lines were dropped");
         }
-        for (target, buf) in batch.drain(..) {
-            if let Err(err) = target.write(&buf) {
+        // A target with nothing this time is let go (its file may be closed by now).
+        batch.retain(|(_, buf)| !buf.is_empty());
+        for (target, buf) in &mut batch {
+            if let Err(err) = target.write(buf) {
                 eprintln!("hearsay: could not write the log: {err}");
             }
+            buf.clear();
+            buf.shrink_to(2 * MAX_BATCH);
         }
         queued.fetch_sub(taken, Ordering::Relaxed);
         let flushed = !acks.is_empty();
@@ -146,6 +152,9 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
         }
     }
 }
+
+/// Bytes of lines the writer takes before it writes.
+const MAX_BATCH: usize = 1 << 20;
 
 /// How long the writer lets lines gather after a write: each line reaches its file within
 /// about this long.
@@ -201,19 +210,23 @@ impl Logger {
     /// The human line for an event. Text from the network may hold anything: control
     /// characters are escaped, so an event is always exactly one line.
     pub fn line(&self, now: Time, e: &Event) -> String {
+        use std::fmt::Write as _;
         let t = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(now.0));
-        let text: String = e
-            .text()
-            .chars()
-            .flat_map(|c| {
-                let escaped = c.is_control().then(|| c.escape_default());
-                escaped
-                    .into_iter()
-                    .flatten()
-                    .chain((!c.is_control()).then_some(c))
-            })
-            .collect();
-        format!("{t} {} {} | {text}\n", self.role, self.node)
+        let text = e.text();
+        let mut line = String::with_capacity(text.len() + self.node.len() + 48);
+        let _ = write!(line, "{t} {} {} | ", self.role, self.node);
+        if text.chars().any(char::is_control) {
+            for c in text.chars() {
+                match c.is_control() {
+                    true => line.extend(c.escape_default()),
+                    false => line.push(c),
+                }
+            }
+        } else {
+            line.push_str(&text);
+        }
+        line.push('\n');
+        line
     }
 
     /// The JSON line for an event.
