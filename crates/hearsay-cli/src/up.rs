@@ -610,13 +610,19 @@ impl Progress {
     }
 
     fn count(&mut self, line: &str) {
-        if line.contains("\"event\":\"gossip_received\"") {
+        // The event's name comes right after `"event":"` (the fourth key, PROTOCOL §10):
+        // one search a line, not one per name.
+        const KEY: &str = "\"event\":\"";
+        let Some(at) = line.find(KEY) else { return };
+        let name = &line[at + KEY.len()..];
+        let is = |event: &str| name.starts_with(event) && name[event.len()..].starts_with('"');
+        if is("gossip_received") {
             self.deliveries += 1;
-        } else if line.contains("\"event\":\"registered\"") {
+        } else if is("registered") {
             self.admitted += 1;
-        } else if line.contains("\"event\":\"suspicion_started\"") {
+        } else if is("suspicion_started") {
             self.suspicions += 1;
-        } else if line.contains("\"event\":\"removal_committed\"") {
+        } else if is("removal_committed") {
             if let Some(peer) = serde_json::from_str::<Value>(line)
                 .ok()
                 .and_then(|v| v["peer"].as_str().map(str::to_string))

@@ -59,9 +59,6 @@ enum Command {
     },
 }
 
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() {
     match Args::parse().command {
