@@ -40,6 +40,16 @@ fn up_runs_a_network_and_sums_it_up() {
     assert_eq!(s["failures"]["removed"], 2, "{s}");
     assert_eq!(s["failures"]["false_removals"], 0);
     assert_eq!(s["overlay"]["connected"], true);
+    // Issue 13: the CPU the run used (children included), per delivery too.
+    let (cpu, per) = (&s["cpu"]["seconds"], &s["cpu"]["per_delivery_us"]);
+    assert!(cpu.as_f64().unwrap() > 0.0, "{s}");
+    let deliveries = s["gossip"]["latency_ms"]["n"].as_f64().unwrap();
+    let expected = cpu.as_f64().unwrap() * 1e6 / deliveries;
+    assert!(
+        (per.as_f64().unwrap() - expected).abs() < 1e-6 * expected,
+        "{s}"
+    );
+    assert!(stdout.contains("CPU (user + system)"), "{stdout}");
     assert_eq!(
         s["overlay"]["peers"], 10,
         "the 2 killed are gone from the PL"
@@ -208,4 +218,36 @@ fn up_refuses_a_network_the_open_file_limit_cannot_hold() {
         "{stderr}"
     );
     assert!(!dir.join("run").exists(), "a run directory was made");
+}
+
+/// Issue 13: `--gossip-count` and `--originators` make a light run: only the first peers
+/// generate, each as many messages as asked, and every one reaches every other peer.
+#[test]
+fn up_takes_the_simulators_gossip_count_and_originators() {
+    let dir = workdir("up-light");
+    let (_, s) = run_up(
+        &dir,
+        &[
+            "--in-process",
+            "--peers",
+            "20",
+            "--speed",
+            "20",
+            "--kill",
+            "0",
+            "--gossip-count",
+            "2",
+            "--originators",
+            "5",
+        ],
+    );
+    assert_eq!(s["gossip"]["messages"], 10, "{s}");
+    assert_eq!(s["gossip"]["latency_ms"]["n"], 10 * 19, "{s}");
+    assert_eq!(s["gossip"]["full_coverage_share"], 1.0, "{s}");
+    let run = dir.join("run");
+    assert!(
+        run.join("peers.jsonl").exists(),
+        "in-process peers share one events file"
+    );
+    assert!(!run.join("peer0.jsonl").exists());
 }
