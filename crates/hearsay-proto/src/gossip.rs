@@ -691,11 +691,15 @@ impl SharedChecks {
         }
     }
 
-    /// [`Gossip::verify`], done once per message and signature among the sharers.
-    pub fn verify(&self, g: &Gossip) -> bool {
-        let key =
-            *blake3::hash(&signed(b"hearsay-checked-v1", &(g.origin, &g.text, g.sig))).as_bytes();
-        self.check(key, || g.verify())
+    /// [`Gossip::verify`], done once per message and signature among the sharers. `id` is
+    /// `g.id()`, which the caller has (it commits to the origin and the text, so the key
+    /// needs only it and the signature).
+    pub fn verify(&self, id: &MsgId, g: &Gossip) -> bool {
+        let mut key = blake3::Hasher::new();
+        key.update(b"hearsay-checked-v2");
+        key.update(&id.0);
+        key.update(&g.sig.0);
+        self.check(*key.finalize().as_bytes(), || g.verify())
     }
 
     /// `verify()`, unless a check under `key` already passed; a pass is remembered.
@@ -1056,14 +1060,16 @@ mod tests {
             sig: Gossip::new(&key(2), real.text.clone()).sig,
             ..real.clone()
         };
-        assert!(checks.verify(&real));
-        assert!(checks.verify(&real), "remembered");
+        let check = |g: &Gossip| checks.verify(&g.id(), g);
+        assert!(check(&real));
+        assert!(check(&real), "remembered");
+        assert_eq!(real.id(), forged.id());
         assert!(
-            !checks.verify(&forged),
+            !check(&forged),
             "same id, other signature: checked, and refused"
         );
         for i in 2..6 {
-            assert!(checks.verify(&Gossip::new(&key(1), text(Time(0), LOCAL, i))));
+            assert!(check(&Gossip::new(&key(1), text(Time(0), LOCAL, i))));
         }
         assert!(checks.inner.lock().unwrap().order.len() <= 2, "bounded");
     }

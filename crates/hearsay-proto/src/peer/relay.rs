@@ -85,7 +85,7 @@ impl State {
         }
         // `verify` also checks that the text parses.
         let checked = match &self.shared_checks {
-            Some(shared) => shared.verify(&msg),
+            Some(shared) => shared.verify(&id, &msg),
             None => msg.verify(),
         };
         let Some((born, seq)) = gossip::parse_text(&msg.text).filter(|_| checked) else {
