@@ -165,7 +165,10 @@ impl Network {
 /// flight add a sixteenth, and every process needs a few dozen of its own.
 pub fn open_files_needed(plan: &Plan, seeds: usize) -> u64 {
     let s = peer::Settings::default();
-    let (n, q) = (plan.peers as u64, (seeds / 2 + 1) as u64);
+    let (n, q) = (
+        plan.peers as u64,
+        hearsay_proto::quorum::quorum(seeds) as u64,
+    );
     let in_flight = n / 16;
     let seed_process = 64 + q * n + in_flight;
     let busiest = if plan.in_process {

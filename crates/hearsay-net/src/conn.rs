@@ -191,9 +191,12 @@ async fn write_frames(
     cancel: CancellationToken,
 ) {
     let mut buf = Vec::with_capacity(BATCH_BYTES);
+    // One wait for the cancellation for the link's whole life, not one per batch.
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
     loop {
         let next = tokio::select! {
-            _ = cancel.cancelled() => break,
+            _ = &mut cancelled => break,
             next = queue.recv() => next,
         };
         let Some(msg) = next else {
@@ -231,6 +234,8 @@ async fn read_frames(
     node: &mpsc::Sender<NetEvent>,
     cancel: &CancellationToken,
 ) -> Option<String> {
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
     loop {
         let mut msgs = Vec::new();
         loop {
@@ -248,7 +253,7 @@ async fn read_frames(
         }
         if !msgs.is_empty() {
             let sent = tokio::select! {
-                _ = cancel.cancelled() => return None,
+                _ = &mut cancelled => return None,
                 sent = node.send(NetEvent::Frames { link, msgs }) => sent,
             };
             if sent.is_err() {
@@ -259,7 +264,7 @@ async fn read_frames(
             buf.reserve(READ_BYTES);
         }
         let read = tokio::select! {
-            _ = cancel.cancelled() => return None,
+            _ = &mut cancelled => return None,
             read = source.read_buf(&mut buf) => read,
         };
         match read {

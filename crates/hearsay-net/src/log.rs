@@ -3,8 +3,9 @@
 //!
 //! Lines are formatted on the node's task and handed to one writer thread per process, so
 //! a node never waits on a disk or a terminal. The writer takes everything queued, then
-//! writes it with one `write` per file, at most every [`GATHER`]: whole lines only, to files opened for appending, so
-//! several processes can share one file without interleaving their lines. Under overload the
+//! writes it with one `write` per file (under load, at most every [`GATHER`]): whole lines
+//! only, to files opened for appending, so several processes can share one file without
+//! interleaving their lines. Under overload the
 //! log falls behind (up to [`MAX_QUEUED`] bytes, then lines are dropped and counted), the
 //! node does not. [`flush`] waits until everything logged so far is written; the runtime
 //! calls it on every way out.
@@ -145,9 +146,10 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
         for ack in acks.drain(..) {
             let _ = ack.send(());
         }
-        // Unless more is waiting, let lines gather for a moment: a writer woken for every
-        // line costs more than the writing (a flush asked meanwhile waits at most this long).
-        if !flushed && !more {
+        // Under load (a large batch, and no more waiting yet), let lines gather for a
+        // moment: a writer woken for every few lines costs more than the writing. A quiet
+        // node's lines are written as soon as they come.
+        if !flushed && !more && taken >= GATHER_FROM {
             std::thread::sleep(GATHER);
         }
     }
@@ -156,9 +158,12 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
 /// Bytes of lines the writer takes before it writes.
 const MAX_BATCH: usize = 1 << 20;
 
-/// How long the writer lets lines gather after a write: each line reaches its file within
-/// about this long.
+/// How long the writer lets lines gather after a large write: under load each line reaches
+/// its file within about this long.
 const GATHER: Duration = Duration::from_millis(20);
+
+/// A write of this many bytes or more means load: the writer lets the next lines gather.
+const GATHER_FROM: usize = 16 * 1024;
 
 /// Waits (at most `limit`) until every line logged so far in this process is written.
 /// Returns whether it was.

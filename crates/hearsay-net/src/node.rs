@@ -179,6 +179,12 @@ async fn drive<M: Machine>(
     ));
     let mut links: HashMap<LinkId, Link> = HashMap::new();
     let mut backlog = Backlog::new();
+    // One cancellation wait and one timer for the node's whole life, not one per input.
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut armed: Option<Time> = None;
     if opts.commands {
         tokio::spawn(read_commands(tx.clone(), stop.clone()));
     }
@@ -274,25 +280,27 @@ async fn drive<M: Machine>(
             }
             durable.flush(log).await?;
         }
-        let deadline = machine.poll_timeout().map(|t| {
-            let wait = t.since(now());
-            tokio::time::Instant::now() + wait
-        });
+        // The timer is set again only when the machine's deadline moves.
+        let due = machine.poll_timeout();
+        if due != armed {
+            if let Some(t) = due {
+                timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + t.since(now()));
+            }
+            armed = due;
+        }
         tokio::select! {
-            _ = cancel.cancelled() => return durable.flush(log).await,
+            _ = &mut cancelled => return durable.flush(log).await,
             ev = rx.recv() => {
                 let Some(ev) = ev else { return Ok(()) };
                 on_net_event(&mut machine, &mut links, &mut backlog, log, ev);
             }
-            _ = sleep_until(deadline) => machine.handle(now(), Input::Timeout),
+            _ = &mut timer, if armed.is_some() => {
+                armed = None;
+                machine.handle(now(), Input::Timeout);
+            }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -149,7 +149,10 @@ pub enum Output {
 pub trait Machine {
     /// Takes one input at time `now`.
     fn handle(&mut self, now: Time, input: Input);
-    /// The next output, if any. Drain it after every `handle`.
+    /// The next output, if any. Drain it after every `handle`, or after a turn of several
+    /// (frames that arrived together): the outputs come in the order they were made, and a
+    /// peer sends what it announced or requested in the turn to each neighbour in one frame
+    /// (PROTOCOL §11.3). A machine ignores frames on a link it closed itself.
     fn poll_output(&mut self) -> Option<Output>;
     /// When the machine next wants [`Input::Timeout`].
     fn poll_timeout(&self) -> Option<Time>;
