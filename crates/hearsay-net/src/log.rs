@@ -32,6 +32,8 @@ pub struct Logger {
     console: bool,
     out: Option<Arc<File>>,
     events: Option<Arc<File>>,
+    /// Written by the caller, not the writer thread (see [`Logger::direct`]).
+    direct: bool,
 }
 
 /// Opens a file for appending, creating it and its folder.
@@ -77,6 +79,8 @@ struct Writer {
     queue: mpsc::Sender<Job>,
     queued: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
+    /// The writer thread, woken early from its gathering by a flush.
+    thread: Option<std::thread::Thread>,
 }
 
 fn writer() -> &'static Writer {
@@ -89,13 +93,18 @@ fn writer() -> &'static Writer {
         let spawned = std::thread::Builder::new()
             .name("hearsay-log".into())
             .spawn(move || write_lines(rx, &q, &d));
-        if let Err(e) = spawned {
-            eprintln!("hearsay: cannot start the log writer: {e}");
-        }
+        let thread = match spawned {
+            Ok(handle) => Some(handle.thread().clone()),
+            Err(e) => {
+                eprintln!("hearsay: cannot start the log writer: {e}");
+                None
+            }
+        };
         Writer {
             queue: tx,
             queued,
             dropped,
+            thread,
         }
     })
 }
@@ -135,9 +144,7 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
         // A target with nothing this time is let go (its file may be closed by now).
         batch.retain(|(_, buf)| !buf.is_empty());
         for (target, buf) in &mut batch {
-            if let Err(err) = target.write(buf) {
-                eprintln!("hearsay: could not write the log: {err}");
-            }
+            write_now(target, buf);
             buf.clear();
             buf.shrink_to(2 * MAX_BATCH);
         }
@@ -148,9 +155,9 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
         }
         // Under load (a large batch, and no more waiting yet), let lines gather for a
         // moment: a writer woken for every few lines costs more than the writing. A quiet
-        // node's lines are written as soon as they come.
+        // node's lines are written as soon as they come, and a flush cuts the wait short.
         if !flushed && !more && taken >= GATHER_FROM {
-            std::thread::sleep(GATHER);
+            std::thread::park_timeout(GATHER);
         }
     }
 }
@@ -169,7 +176,20 @@ const GATHER_FROM: usize = 16 * 1024;
 /// Returns whether it was.
 pub fn flush(limit: Duration) -> bool {
     let (tx, rx) = mpsc::channel();
-    writer().queue.send(Job::Flush(tx)).is_ok() && rx.recv_timeout(limit).is_ok()
+    let w = writer();
+    let sent = w.queue.send(Job::Flush(tx)).is_ok();
+    // A writer letting lines gather writes them now.
+    if let Some(t) = &w.thread {
+        t.unpark();
+    }
+    sent && rx.recv_timeout(limit).is_ok()
+}
+
+/// Writes at once; a failure is reported on stderr and the node carries on.
+fn write_now(target: &Target, bytes: &[u8]) {
+    if let Err(err) = target.write(bytes) {
+        eprintln!("hearsay: could not write the log: {err}");
+    }
 }
 
 fn enqueue(target: Target, line: String) {
@@ -200,6 +220,18 @@ impl Logger {
             console,
             out,
             events,
+            direct: false,
+        }
+    }
+
+    /// The same logger, writing each line itself as it is logged: slower, but a line is in
+    /// its file before the caller does anything next. Seeds log this way (few lines, and
+    /// nobody may hear of a decision their log does not show yet); peers, whose gossip makes
+    /// most lines, through the writer thread.
+    pub fn direct(self) -> Logger {
+        Logger {
+            direct: true,
+            ..self
         }
     }
 
@@ -239,8 +271,13 @@ impl Logger {
         e.json(now, &self.node, self.role)
     }
 
-    /// Logs an event everywhere it should go, without waiting for any of it to be written.
+    /// Logs an event everywhere it should go: through the writer thread, without waiting
+    /// for any of it to be written, or itself if [`Logger::direct`].
     pub fn log(&self, now: Time, e: &Event) {
+        let put = |target: Target, line: String| match self.direct {
+            true => write_now(&target, line.as_bytes()),
+            false => enqueue(target, line),
+        };
         if self.console || self.out.is_some() {
             let line = self.line(now, e);
             if let Some(f) = &self.out {
@@ -249,16 +286,16 @@ impl Logger {
                 } else {
                     String::new()
                 };
-                enqueue(Target::File(f.clone()), line);
+                put(Target::File(f.clone()), line);
                 if self.console {
-                    enqueue(Target::Stdout, copy);
+                    put(Target::Stdout, copy);
                 }
             } else {
-                enqueue(Target::Stdout, line);
+                put(Target::Stdout, line);
             }
         }
         if let Some(f) = &self.events {
-            enqueue(Target::File(f.clone()), self.json(now, e));
+            put(Target::File(f.clone()), self.json(now, e));
         }
     }
 }
@@ -373,5 +410,31 @@ mod tests {
             .collect();
         assert_eq!(ts, (0..20_000).collect::<Vec<u64>>());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_direct_logger_has_written_each_line_when_log_returns() {
+        let path = std::env::temp_dir().join(format!("hearsay-direct-{}.txt", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let log = Logger::new(
+            "s".into(),
+            "seed",
+            false,
+            Some(open_append(&path).unwrap()),
+            None,
+        )
+        .direct();
+        for i in 0..100 {
+            log.log(
+                Time(0),
+                &Event::Notice {
+                    text: i.to_string(),
+                },
+            );
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(text.lines().count(), i + 1);
+            assert!(text.ends_with(&format!("| {i}\n")));
+        }
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -136,7 +136,8 @@ fn start(
     if rebuilt {
         machine.rebuild();
     }
-    let log = logger(&args.common, advertise, "seed")?;
+    // A seed's few lines are written as they come, in order with its decisions.
+    let log = logger(&args.common, advertise, "seed")?.direct();
     let opts = hearsay_net::Options {
         max_connections: args.max_connections,
         ..hearsay_net::Options::default()
