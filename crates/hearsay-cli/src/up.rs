@@ -532,16 +532,19 @@ async fn start_task(
         echo_reuse: crate::echo_reuse(t.ping_interval),
         ..hearsay_net::Options::default()
     };
-    // In-process peers have ephemeral keys and nothing to restore: no store.
-    tokio::spawn(hearsay_net::run(
-        machine,
-        listener,
-        me,
-        opts,
-        log,
-        cancel.clone(),
-        None,
-    ));
+    // In-process peers have ephemeral keys and nothing to restore: no store. A peer that
+    // gives up (it could not register) says why in the log, as a peer process would on its
+    // stderr.
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let said = log.clone();
+        if let Err(text) = hearsay_net::run(machine, listener, me, opts, log, stop, None).await {
+            said.log(
+                hearsay_net::now(),
+                &hearsay_proto::event::Event::Notice { text },
+            );
+        }
+    });
     Ok((Node::Task(cancel), id))
 }
 

@@ -5,10 +5,10 @@
 //! a node never waits on a disk or a terminal. The writer takes everything queued, then
 //! writes it with one `write` per file (under load, at most every [`GATHER`]): whole lines
 //! only, to files opened for appending, so several processes can share one file without
-//! interleaving their lines. Under overload the
-//! log falls behind (up to [`MAX_QUEUED`] bytes, then lines are dropped and counted), the
-//! node does not. [`flush`] waits until everything logged so far is written; the runtime
-//! calls it on every way out.
+//! interleaving their lines. Under overload the log falls behind (up to [`MAX_QUEUED`]
+//! bytes, then lines are dropped and counted), the node does not. [`flush`] waits until
+//! everything logged so far is written; the runtime calls it on every way out. A seed's
+//! logger is [`Logger::direct`]: it writes each line itself.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -343,10 +343,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
 /// Bytes of a frame's length prefix.
 pub const PREFIX: usize = 4;
 
-/// Appends `value` to `out` as one frame: the 4-byte big-endian length, then the body. A
-/// body over [`MAX_FRAME`] (or one that cannot be encoded) is not appended: `out` is left as
-/// it was. Encoding into a buffer
-/// that is kept and cleared between writes allocates nothing once it has grown.
+/// Appends `value` to `out` as one frame (PROTOCOL §3): the 4-byte big-endian length, then
+/// the body. A body over [`MAX_FRAME`] (or one that cannot be encoded) is not appended:
+/// `out` is left as it was. A buffer kept and cleared between writes allocates nothing once
+/// it has grown.
 pub fn put_frame<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     /// Lets postcard append to a borrowed buffer.
     struct Tail<'a>(&'a mut Vec<u8>);
@@ -512,7 +512,7 @@ mod tests {
         for m in &msgs {
             put_frame(m, &mut buf).unwrap();
         }
-        // The prefix is the body's length, big-endian (PROTOCOL §2).
+        // The prefix is the body's length, big-endian (PROTOCOL §3).
         let first = encode(&msgs[0]);
         assert_eq!(buf[..PREFIX], (first.len() as u32).to_be_bytes());
         assert_eq!(buf[PREFIX..PREFIX + first.len()], first[..]);
