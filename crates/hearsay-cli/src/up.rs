@@ -101,17 +101,14 @@ enum Node {
 impl Node {
     /// Kills it; returns the CPU seconds a child process had used.
     async fn kill(&mut self) -> f64 {
+        let used = self.cpu();
         match self {
             Node::Process(c) => {
-                let used = c.id().map_or(0.0, crate::os::cpu_of);
                 let _ = c.kill().await;
-                used
             }
-            Node::Task(t) => {
-                t.cancel();
-                0.0
-            }
+            Node::Task(t) => t.cancel(),
         }
+        used
     }
 
     /// CPU seconds used so far by a live child process (a task's count in this process's).

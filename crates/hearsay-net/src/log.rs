@@ -280,18 +280,14 @@ impl Logger {
         };
         if self.console || self.out.is_some() {
             let line = self.line(now, e);
-            if let Some(f) = &self.out {
-                let copy = if self.console {
-                    line.clone()
-                } else {
-                    String::new()
-                };
-                put(Target::File(f.clone()), line);
-                if self.console {
-                    put(Target::Stdout, copy);
+            match &self.out {
+                Some(f) => {
+                    if self.console {
+                        put(Target::Stdout, line.clone());
+                    }
+                    put(Target::File(f.clone()), line);
                 }
-            } else {
-                put(Target::Stdout, line);
+                None => put(Target::Stdout, line),
             }
         }
         if let Some(f) = &self.events {

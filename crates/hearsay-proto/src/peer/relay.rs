@@ -204,28 +204,31 @@ impl State {
     /// driver that handles every frame of a read before draining sends them together, as
     /// `Haves` or `Wants`. Returns whether it handed out anything.
     pub(super) fn batched(&mut self) -> bool {
-        let haves = std::mem::take(&mut self.gossip.haves);
-        let wants = std::mem::take(&mut self.gossip.wants_out);
-        let any = !haves.is_empty() || !wants.is_empty();
-        for (link, ids) in by_link(haves) {
-            for chunk in ids.chunks(crate::wire::MAX_IDS) {
-                let msg = match chunk {
-                    [id] => Msg::Have(*id),
-                    _ => Msg::Haves(chunk.to_vec()),
-                };
-                self.io.send(link, msg);
-            }
-        }
-        for (link, ids) in by_link(wants) {
-            for chunk in ids.chunks(crate::wire::MAX_IDS) {
-                let msg = match chunk {
-                    [id] => Msg::Want(*id),
-                    _ => Msg::Wants(chunk.to_vec()),
-                };
-                self.io.send(link, msg);
-            }
-        }
+        let haves = by_link(self.gossip.haves.drain(..));
+        let wants = by_link(self.gossip.wants_out.drain(..));
+        let any = !(haves.is_empty() && wants.is_empty());
+        self.send_ids(haves, Msg::Have, Msg::Haves);
+        self.send_ids(wants, Msg::Want, Msg::Wants);
         any
+    }
+
+    /// One frame per link: `one` for a single id, `many` for more (at most
+    /// [`crate::wire::MAX_IDS`] a frame).
+    fn send_ids(
+        &mut self,
+        by_link: Vec<(LinkId, Vec<MsgId>)>,
+        one: fn(MsgId) -> Msg,
+        many: fn(Vec<MsgId>) -> Msg,
+    ) {
+        for (link, ids) in by_link {
+            for chunk in ids.chunks(crate::wire::MAX_IDS) {
+                let msg = match chunk {
+                    [id] => one(*id),
+                    _ => many(chunk.to_vec()),
+                };
+                self.io.send(link, msg);
+            }
+        }
     }
 
     pub(super) fn counters_changed(&mut self) {
@@ -236,7 +239,7 @@ impl State {
 }
 
 /// Ids grouped by link, links in order of their first id, ids in the order given.
-fn by_link(items: Vec<(LinkId, MsgId)>) -> Vec<(LinkId, Vec<MsgId>)> {
+fn by_link(items: impl IntoIterator<Item = (LinkId, MsgId)>) -> Vec<(LinkId, Vec<MsgId>)> {
     let mut out: Vec<(LinkId, Vec<MsgId>)> = Vec::new();
     let mut at: crate::FixedMap<LinkId, usize> = crate::FixedMap::default();
     for (link, id) in items {
