@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use hearsay_net::store::Store;
 use hearsay_proto::cert::{Certificate, Change, Op, Vote};
-use hearsay_proto::seed::Record;
+use hearsay_proto::node::Record;
 use hearsay_proto::Keypair;
 
 fn free_addr() -> SocketAddr {

@@ -11,13 +11,12 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hearsay_net::conn::Identity;
 use hearsay_proto::config::Config;
-use hearsay_proto::gossip::SharedChecks;
+use hearsay_proto::sig::Checks;
 use hearsay_proto::{peer, Role};
 use serde_json::Value;
 use tokio::process::{Child, Command};
@@ -267,7 +266,7 @@ async fn run(
     // They share one events file, so that a thousand peers need no thousand open files.
     let shared = match plan.in_process {
         true => Some(InProcess {
-            checks: Arc::new(SharedChecks::new(1_000_000)),
+            checks: Checks::shared(1_000_000),
             log: logger(&plan.dir, "peers.jsonl")?,
         }),
         false => None,
@@ -453,7 +452,7 @@ fn start_seeds(plan: &Plan, cfg: &Path, net: &mut Network) -> anyhow::Result<()>
 
 /// What in-process peers share.
 struct InProcess {
-    checks: Arc<SharedChecks>,
+    checks: Checks,
     log: hearsay_net::Logger,
 }
 

@@ -15,8 +15,9 @@ use bytes::Bytes;
 use common::*;
 use futures::{SinkExt, StreamExt};
 use hearsay_net::conn::{handshake, Identity};
+use hearsay_proto::cert::Registration;
 use hearsay_proto::handshake::Hello;
-use hearsay_proto::wire::{self, Msg, Registration};
+use hearsay_proto::wire::{self, Msg};
 use hearsay_proto::{Keypair, Role};
 
 const LINKS: usize = 3;

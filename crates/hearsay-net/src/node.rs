@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hearsay_proto::event::Event;
 use hearsay_proto::node::DialToken;
-use hearsay_proto::seed::Record;
+use hearsay_proto::node::Record;
 use hearsay_proto::wire::Msg;
 use hearsay_proto::{Input, LinkId, Machine, Output, Time};
 use tokio::net::{TcpListener, TcpStream};

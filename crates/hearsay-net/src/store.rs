@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use hearsay_proto::cert::{Certificate, Op};
-use hearsay_proto::seed::Record;
+use hearsay_proto::node::Record;
 use hearsay_proto::{wire, PeerId};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 

@@ -13,6 +13,7 @@ use hearsay_proto::cert::{Certificate, Change, Op, Vote};
 use hearsay_proto::config::Config;
 use hearsay_proto::gossip::{self, Gossip, MessageList};
 use hearsay_proto::node::DialToken;
+use hearsay_proto::sig::Checks;
 use hearsay_proto::wire::Msg;
 use hearsay_proto::{peer, Input, Keypair, LinkId, Machine, Output, Remote, Role, Time};
 
@@ -178,7 +179,7 @@ fn receive(c: &mut Criterion) {
 
     g.bench_function("verify_only", |b| {
         let m = &pool[0];
-        b.iter(|| m.verify())
+        b.iter(|| m.verify(&Checks::default()))
     });
 
     let links = [LinkId(100), LinkId(101), LinkId(102)];
@@ -241,10 +242,12 @@ fn signatures(c: &mut Criterion) {
     let key = seed_key(9);
     let neighbours: Vec<_> = (1..=6).map(|i| seed_key(i).id()).collect();
     g.bench_function("sign_neighbour_report", |b| {
-        b.iter(|| hearsay_proto::wire::NeighborReport::new(&key, 1, neighbours.clone()))
+        b.iter(|| hearsay_proto::cert::NeighborReport::new(&key, 1, neighbours.clone()))
     });
-    let report = hearsay_proto::wire::NeighborReport::new(&key, 1, neighbours.clone());
-    g.bench_function("verify_neighbour_report", |b| b.iter(|| report.verify()));
+    let report = hearsay_proto::cert::NeighborReport::new(&key, 1, neighbours.clone());
+    g.bench_function("verify_neighbour_report", |b| {
+        b.iter(|| report.verify(&Checks::default()))
+    });
     g.finish();
 }
 

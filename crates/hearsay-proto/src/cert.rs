@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{Keypair, PeerId, Signature};
 use crate::quorum::quorum;
-use crate::wire::{signed, Registration};
+use crate::sig::{signed, Checks};
 
 /// Add or remove.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -121,9 +121,10 @@ impl Vote {
     }
 
     /// Whether the voter's signature holds.
-    pub fn verify(&self) -> bool {
+    pub fn verify(&self, checks: &Checks) -> bool {
         (!self.yes || self.reason.is_empty())
-            && self.voter.verify(
+            && checks.signature(
+                &self.voter,
                 &vote_bytes(self.change.digest(), self.yes, &self.reason),
                 &self.sig,
             )
@@ -188,7 +189,7 @@ impl Certificate {
 
     /// Checks every signature: all must be by distinct configured seeds and hold, and there
     /// must be at least a quorum of them.
-    pub fn verify(&self, seeds: &SeedSet) -> Result<(), CertError> {
+    pub fn verify(&self, seeds: &SeedSet, checks: &Checks) -> Result<(), CertError> {
         let need = seeds.quorum();
         if self.sigs.len() < need {
             return Err(CertError::TooFewSignatures {
@@ -205,7 +206,7 @@ impl Certificate {
             if !seen.insert(*signer) {
                 return Err(CertError::DuplicateSigner(*signer));
             }
-            if !signer.verify(&bytes, sig) {
+            if !checks.signature(signer, &bytes, sig) {
                 return Err(CertError::BadSignature(*signer));
             }
         }
@@ -215,6 +216,90 @@ impl Certificate {
     /// The signing seeds.
     pub fn signers(&self) -> Vec<PeerId> {
         self.sigs.iter().map(|(s, _)| *s).collect()
+    }
+}
+
+/// Most neighbours in one neighbour report.
+pub const MAX_NEIGHBORS: usize = 4096;
+
+/// A peer's signed request to be admitted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The peer.
+    pub peer: PeerId,
+    /// The address it listens on and asks to be known by.
+    pub addr: SocketAddr,
+    /// Its incarnation: higher after every restart.
+    pub incarnation: u64,
+    /// The peer's signature over the fields above.
+    pub sig: Signature,
+}
+
+impl Registration {
+    /// Makes a signed registration.
+    pub fn new(key: &Keypair, addr: SocketAddr, incarnation: u64) -> Registration {
+        let peer = key.id();
+        let sig = key.sign(&Self::signed_bytes(peer, addr, incarnation));
+        Registration {
+            peer,
+            addr,
+            incarnation,
+            sig,
+        }
+    }
+
+    /// Whether the peer's signature holds.
+    pub fn verify(&self, checks: &Checks) -> bool {
+        let bytes = Self::signed_bytes(self.peer, self.addr, self.incarnation);
+        checks.signature(&self.peer, &bytes, &self.sig)
+    }
+
+    fn signed_bytes(peer: PeerId, addr: SocketAddr, incarnation: u64) -> Vec<u8> {
+        signed(b"hearsay-register-v1", &(peer, addr, incarnation))
+    }
+}
+
+/// A peer's signed neighbour set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighborReport {
+    /// The reporting peer.
+    pub peer: PeerId,
+    /// Grows with every report of this peer: a lower one is stale.
+    pub seq: u64,
+    /// Its neighbours, at most [`MAX_NEIGHBORS`], in ascending order, each once (so a seed
+    /// can look one up by binary search).
+    pub neighbors: Vec<PeerId>,
+    /// The peer's signature over the fields above.
+    pub sig: Signature,
+}
+
+impl NeighborReport {
+    /// Makes a signed report (of the neighbours sorted, each once).
+    pub fn new(key: &Keypair, seq: u64, mut neighbors: Vec<PeerId>) -> NeighborReport {
+        neighbors.sort_unstable();
+        neighbors.dedup();
+        let peer = key.id();
+        let sig = key.sign(&signed(b"hearsay-neighbors-v1", &(peer, seq, &neighbors)));
+        NeighborReport {
+            peer,
+            seq,
+            neighbors,
+            sig,
+        }
+    }
+
+    /// Whether the report is within bounds, its neighbours in ascending order each once,
+    /// and its signature holds.
+    pub fn verify(&self, checks: &Checks) -> bool {
+        let sorted = self.neighbors.windows(2).all(|w| w[0] < w[1]);
+        if self.neighbors.len() > MAX_NEIGHBORS || !sorted {
+            return false;
+        }
+        let bytes = signed(
+            b"hearsay-neighbors-v1",
+            &(self.peer, self.seq, &self.neighbors),
+        );
+        checks.signature(&self.peer, &bytes, &self.sig)
     }
 }
 
@@ -253,19 +338,25 @@ mod tests {
 
     #[test]
     fn a_certificate_with_a_quorum_of_distinct_seeds_verifies() {
-        assert_eq!(cert(&[1, 2]).verify(&seeds(3)), Ok(()));
-        assert_eq!(cert(&[1, 2, 3]).verify(&seeds(3)), Ok(()));
-        assert_eq!(cert(&[2, 4, 5]).verify(&seeds(5)), Ok(()));
+        assert_eq!(cert(&[1, 2]).verify(&seeds(3), &Checks::default()), Ok(()));
+        assert_eq!(
+            cert(&[1, 2, 3]).verify(&seeds(3), &Checks::default()),
+            Ok(())
+        );
+        assert_eq!(
+            cert(&[2, 4, 5]).verify(&seeds(5), &Checks::default()),
+            Ok(())
+        );
     }
 
     #[test]
     fn a_certificate_with_fewer_than_q_signatures_is_rejected() {
         assert_eq!(
-            cert(&[1]).verify(&seeds(3)),
+            cert(&[1]).verify(&seeds(3), &Checks::default()),
             Err(CertError::TooFewSignatures { have: 1, need: 2 })
         );
         assert_eq!(
-            cert(&[1, 2]).verify(&seeds(5)),
+            cert(&[1, 2]).verify(&seeds(5), &Checks::default()),
             Err(CertError::TooFewSignatures { have: 2, need: 3 })
         );
     }
@@ -273,7 +364,7 @@ mod tests {
     #[test]
     fn a_duplicated_signer_is_rejected() {
         assert_eq!(
-            cert(&[1, 1]).verify(&seeds(3)),
+            cert(&[1, 1]).verify(&seeds(3), &Checks::default()),
             Err(CertError::DuplicateSigner(key(1).id()))
         );
     }
@@ -281,7 +372,7 @@ mod tests {
     #[test]
     fn a_signer_not_in_the_config_is_rejected() {
         assert_eq!(
-            cert(&[1, 9]).verify(&seeds(3)),
+            cert(&[1, 9]).verify(&seeds(3), &Checks::default()),
             Err(CertError::UnknownSigner(key(9).id()))
         );
     }
@@ -291,7 +382,7 @@ mod tests {
         let mut c = cert(&[1, 2]);
         c.sigs[1].1 = c.sigs[0].1; // seed 1's signature under seed 2's name
         assert_eq!(
-            c.verify(&seeds(3)),
+            c.verify(&seeds(3), &Checks::default()),
             Err(CertError::BadSignature(key(2).id()))
         );
     }
@@ -301,12 +392,12 @@ mod tests {
         let mut c = cert(&[1, 2]);
         c.change.incarnation = 2;
         assert_eq!(
-            c.verify(&seeds(3)),
+            c.verify(&seeds(3), &Checks::default()),
             Err(CertError::BadSignature(key(1).id()))
         );
         let mut c = cert(&[1, 2]);
         c.change.op = Op::Remove;
-        assert!(c.verify(&seeds(3)).is_err());
+        assert!(c.verify(&seeds(3), &Checks::default()).is_err());
     }
 
     #[test]
@@ -315,10 +406,10 @@ mod tests {
             .iter()
             .map(|&i| Vote::new(&key(i), change(), false, "dial-back failed"))
             .collect();
-        assert!(votes.iter().all(Vote::verify));
+        assert!(votes.iter().all(|v| v.verify(&Checks::default())));
         let c = Certificate::from_votes(change(), &votes);
         assert_eq!(
-            c.verify(&seeds(3)),
+            c.verify(&seeds(3), &Checks::default()),
             Err(CertError::BadSignature(key(1).id()))
         );
     }
@@ -326,9 +417,9 @@ mod tests {
     #[test]
     fn a_yes_vote_with_a_smuggled_reason_does_not_verify() {
         let mut v = Vote::new(&key(1), change(), true, "");
-        assert!(v.verify());
+        assert!(v.verify(&Checks::default()));
         v.reason = "x".into();
-        assert!(!v.verify());
+        assert!(!v.verify(&Checks::default()));
     }
 
     #[test]
@@ -337,5 +428,53 @@ mod tests {
         let mut other = change();
         other.incarnation = 2;
         assert_ne!(change().digest(), other.digest());
+    }
+
+    #[test]
+    fn a_neighbour_report_is_sorted_and_one_out_of_order_is_refused_though_signed() {
+        let k = key(1);
+        let (a, b) = (key(2).id().min(key(3).id()), key(2).id().max(key(3).id()));
+        let r = NeighborReport::new(&k, 1, vec![b, a, b]);
+        assert_eq!(r.neighbors, vec![a, b]);
+        assert!(r.verify(&Checks::default()));
+        // Validly signed, but out of order: a seed's binary search could miss a neighbour.
+        let unsorted = vec![b, a];
+        let bad = NeighborReport {
+            sig: k.sign(&signed(b"hearsay-neighbors-v1", &(k.id(), 2u64, &unsorted))),
+            seq: 2,
+            neighbors: unsorted,
+            peer: k.id(),
+        };
+        assert!(!bad.verify(&Checks::default()));
+    }
+
+    #[test]
+    fn a_registration_verifies_and_an_altered_one_does_not() {
+        let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let reg = Registration::new(&key(1), addr, 3);
+        assert!(reg.verify(&Checks::default()));
+        let mut moved = reg.clone();
+        moved.addr = "127.0.0.1:7001".parse().unwrap();
+        assert!(!moved.verify(&Checks::default()));
+        let mut bumped = reg;
+        bumped.incarnation = 4;
+        assert!(!bumped.verify(&Checks::default()));
+    }
+
+    #[test]
+    fn a_neighbor_report_over_the_bound_does_not_verify() {
+        let ok = NeighborReport::new(&key(1), 1, vec![key(2).id()]);
+        assert!(ok.verify(&Checks::default()));
+        // Distinct ids: a report is deduplicated when made.
+        let many = (0..=MAX_NEIGHBORS as u32)
+            .map(|i| {
+                let mut secret = [0; 32];
+                secret[..4].copy_from_slice(&i.to_le_bytes());
+                Keypair::from_secret(secret).id()
+            })
+            .collect();
+        let big = NeighborReport::new(&key(1), 1, many);
+        assert_eq!(big.neighbors.len(), MAX_NEIGHBORS + 1);
+        assert!(!big.verify(&Checks::default()));
     }
 }

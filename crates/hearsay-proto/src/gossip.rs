@@ -6,9 +6,8 @@
 //! direction, so that no message crosses a link twice. It is bounded in size and in age, and
 //! messages older than its window are refused, so an expired entry cannot be replayed.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::BTreeSet;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -16,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use crate::id::{Keypair, PeerId, Signature};
-use crate::node::LinkId;
+use crate::link::LinkId;
+use crate::sig::{signed, Checks, IdMap};
 use crate::time::Time;
-use crate::wire::signed;
 
 /// Longest gossip text accepted, in bytes.
 pub const MAX_TEXT: usize = 128;
@@ -29,33 +28,6 @@ pub const MAX_SKEW: Duration = Duration::from_secs(60);
 /// Most requests outstanding with one neighbour: one neighbour's announcements cannot take
 /// the whole table.
 pub const MAX_WANTS_PER_LINK: usize = 1024;
-
-/// A hash map keyed by a cryptographic hash (a message id, a digest), which is its own hash.
-type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<PrefixHasher>>;
-
-/// Hashes a key that is itself a cryptographic hash by its first eight bytes: uniform
-/// already, and no easier to aim at a bucket than SipHash under proto's fixed key (either
-/// way, an id that lands in a chosen bucket costs signing messages until one does). Looking
-/// ids up is most of what a peer does while a message spreads.
-#[derive(Default)]
-struct PrefixHasher(u64);
-
-impl Hasher for PrefixHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        match bytes.first_chunk::<8>() {
-            Some(prefix) => self.0 ^= u64::from_le_bytes(*prefix),
-            // Not a hash: still a deterministic function of every byte.
-            None => (bytes.iter()).for_each(|b| self.0 = self.0.rotate_left(8) ^ u64::from(*b)),
-        }
-    }
-
-    /// An array's length, written before its bytes: the same for every key.
-    fn write_usize(&mut self, _: usize) {}
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 /// A gossip message as it travels.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,10 +102,11 @@ impl Gossip {
     }
 
     /// Whether the text is well-formed and within bounds and the origin's signature holds.
-    pub fn verify(&self) -> bool {
+    pub fn verify(&self, checks: &Checks) -> bool {
         self.text.len() <= MAX_TEXT
             && parse_text(&self.text).is_some()
-            && self.origin.verify(
+            && checks.signature(
+                &self.origin,
                 &signed(b"hearsay-gossip-v1", &(self.origin, &self.text)),
                 &self.sig,
             )
@@ -447,7 +420,7 @@ pub struct Wants {
     /// (when asked, id): the order in which requests run out of patience.
     deadlines: BTreeSet<(Time, MsgId)>,
     /// Requests outstanding per link asked.
-    per_link: crate::FixedMap<LinkId, usize>,
+    per_link: crate::sig::FixedMap<LinkId, usize>,
     cap: usize,
     /// How long answered requests took.
     rtt: RoundTrip,
@@ -665,65 +638,6 @@ impl Wants {
     }
 }
 
-/// Signatures already checked, shared by peers that trust each other's checks: the peers of
-/// one process (`hearsay up --in-process`), where checking the same bytes once per peer is
-/// wasted work. Keyed by the message and its signature, so a forged copy of a known message
-/// misses and is checked. Bounded: the oldest keys are forgotten first.
-#[derive(Debug)]
-pub struct SharedChecks {
-    inner: std::sync::Mutex<Checked>,
-    cap: usize,
-}
-
-/// The keys of checked signatures, and their order for forgetting the oldest.
-#[derive(Debug, Default)]
-struct Checked {
-    keys: std::collections::HashSet<[u8; 32], BuildHasherDefault<PrefixHasher>>,
-    order: VecDeque<[u8; 32]>,
-}
-
-impl SharedChecks {
-    /// Remembers at most `cap` checked signatures.
-    pub fn new(cap: usize) -> SharedChecks {
-        SharedChecks {
-            inner: std::sync::Mutex::new(Default::default()),
-            cap: cap.max(1),
-        }
-    }
-
-    /// [`Gossip::verify`], done once per message and signature among the sharers. `id` is
-    /// `g.id()`, which the caller has (it commits to the origin and the text, so the key
-    /// needs only it and the signature).
-    pub fn verify(&self, id: &MsgId, g: &Gossip) -> bool {
-        let mut key = blake3::Hasher::new();
-        key.update(b"hearsay-checked-v2");
-        key.update(&id.0);
-        key.update(&g.sig.0);
-        self.check(*key.finalize().as_bytes(), || g.verify())
-    }
-
-    /// `verify()`, unless a check under `key` already passed; a pass is remembered.
-    pub fn check(&self, key: [u8; 32], verify: impl FnOnce() -> bool) -> bool {
-        if self.inner.lock().is_ok_and(|i| i.keys.contains(&key)) {
-            return true;
-        }
-        let ok = verify();
-        if ok {
-            if let Ok(mut i) = self.inner.lock() {
-                if i.keys.insert(key) {
-                    i.order.push_back(key);
-                }
-                while i.order.len() > self.cap {
-                    if let Some(old) = i.order.pop_front() {
-                        i.keys.remove(&old);
-                    }
-                }
-            }
-        }
-        ok
-    }
-}
-
 /// A peer's gossip counters (reported in `gossip_stats` events).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
@@ -776,7 +690,7 @@ mod tests {
         let t = text(Time(1_000), LOCAL, 1);
         let (a, b) = (Gossip::new(&key(1), t.clone()), Gossip::new(&key(2), t));
         assert_ne!(a.id(), b.id());
-        assert!(a.verify() && b.verify());
+        assert!(a.verify(&Checks::default()) && b.verify(&Checks::default()));
     }
 
     #[test]
@@ -784,10 +698,10 @@ mod tests {
         let real = Gossip::new(&key(1), text(Time(1_000), LOCAL, 1));
         let mut altered = real.clone();
         altered.text = text(Time(1_000), LOCAL, 2);
-        assert!(!altered.verify());
+        assert!(!altered.verify(&Checks::default()));
         let mut forged = Gossip::new(&key(9), real.text.clone());
         forged.origin = key(1).id(); // claims peer 1 as origin, signed by 9
-        assert!(!forged.verify());
+        assert!(!forged.verify(&Checks::default()));
         assert_eq!(
             forged.id(),
             real.id(),
@@ -795,7 +709,7 @@ mod tests {
         );
         let mut hopped = real.clone();
         hopped.hops = 9;
-        assert!(hopped.verify(), "hops are not signed");
+        assert!(hopped.verify(&Checks::default()), "hops are not signed");
     }
 
     #[test]
@@ -1054,24 +968,19 @@ mod tests {
 
     #[test]
     fn shared_checks_never_pass_a_forged_copy_of_a_checked_message() {
-        let checks = SharedChecks::new(2);
+        let checks = Checks::shared(2);
         let real = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
         let forged = Gossip {
             sig: Gossip::new(&key(2), real.text.clone()).sig,
             ..real.clone()
         };
-        let check = |g: &Gossip| checks.verify(&g.id(), g);
-        assert!(check(&real));
-        assert!(check(&real), "remembered");
+        assert!(real.verify(&checks));
+        assert!(real.verify(&checks), "remembered");
         assert_eq!(real.id(), forged.id());
         assert!(
-            !check(&forged),
+            !forged.verify(&checks),
             "same id, other signature: checked, and refused"
         );
-        for i in 2..6 {
-            assert!(check(&Gossip::new(&key(1), text(Time(0), LOCAL, i))));
-        }
-        assert!(checks.inner.lock().unwrap().order.len() <= 2, "bounded");
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{Keypair, PeerId, Signature};
-use crate::node::Role;
-use crate::wire::signed;
+use crate::link::Role;
+use crate::sig::signed;
 
 /// The first four bytes of every Hello.
 pub const MAGIC: [u8; 4] = *b"HSAY";

@@ -32,41 +32,15 @@ impl PeerId {
     }
 
     /// Checks `sig` over `msg` with this id as the public key (strict verification: no
-    /// malleable or small-order keys). Once [`memoize_verifications`] is on, a signature
-    /// that passed is not checked again in this process.
+    /// malleable or small-order keys). A pure function: machines check through a
+    /// [`crate::sig::Checks`], which may share passed checks among them.
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> bool {
-        match MEMO.get() {
-            None => self.verify_now(msg, sig),
-            Some(memo) => {
-                let mut h = blake3::Hasher::new();
-                h.update(b"hearsay-verified-v1");
-                h.update(&self.0);
-                h.update(&sig.0);
-                h.update(msg);
-                memo.check(*h.finalize().as_bytes(), || self.verify_now(msg, sig))
-            }
-        }
-    }
-
-    fn verify_now(&self, msg: &[u8], sig: &Signature) -> bool {
         let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
             return false;
         };
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
         key.verify_strict(msg, &sig).is_ok()
     }
-}
-
-/// Signatures that passed, remembered process-wide once [`memoize_verifications`] is on.
-static MEMO: std::sync::OnceLock<crate::gossip::SharedChecks> = std::sync::OnceLock::new();
-
-/// Makes every later signature check in this process remember up to `cap` signatures that
-/// passed, and pass them again without the curve arithmetic. Verification is a pure function
-/// of (key, message, signature), so this changes no result; it is for drivers that run many
-/// nodes in one process (the simulator checks every registration at every seed, every
-/// certificate at every neighbour). The first call sets the bound; later calls do nothing.
-pub fn memoize_verifications(cap: usize) {
-    let _ = MEMO.set(crate::gossip::SharedChecks::new(cap));
 }
 
 impl fmt::Debug for PeerId {
@@ -155,23 +129,6 @@ mod tests {
         assert!(a.id().verify(b"hello", &sig));
         assert!(!a.id().verify(b"hellO", &sig));
         assert!(!b.id().verify(b"hello", &sig));
-    }
-
-    /// With memoized checks on, a passed signature passes again, and nothing else does: a
-    /// different key, message or signature is still checked (and fails).
-    #[test]
-    fn memoized_verification_gives_the_same_answers() {
-        memoize_verifications(1 << 10);
-        let a = Keypair::from_secret([3; 32]);
-        let b = Keypair::from_secret([4; 32]);
-        let sig = a.sign(b"memo");
-        let other = a.sign(b"other");
-        for _ in 0..2 {
-            assert!(a.id().verify(b"memo", &sig));
-            assert!(!a.id().verify(b"memO", &sig));
-            assert!(!b.id().verify(b"memo", &sig));
-            assert!(!a.id().verify(b"memo", &other));
-        }
     }
 
     #[test]

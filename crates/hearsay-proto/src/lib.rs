@@ -13,24 +13,18 @@ pub mod event;
 pub mod gossip;
 pub mod handshake;
 pub mod id;
+pub mod link;
 pub mod node;
 pub mod peer;
 pub mod quorum;
 pub mod seed;
+pub mod sig;
 pub mod suspicion;
 pub mod time;
 pub mod wire;
 
 #[cfg(test)]
 mod tests;
-
-/// A hash map with a fixed hasher (proto takes no randomness from the OS, not even there),
-/// for maps that are looked up by key and never walked, so their order cannot leak out.
-pub(crate) type FixedMap<K, V> = std::collections::HashMap<
-    K,
-    V,
-    std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
->;
 
 pub use id::{Keypair, PeerId, Signature};
 pub use node::{Input, LinkId, Machine, Output, Remote, Role};

@@ -6,55 +6,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use serde::{Deserialize, Serialize};
-
+use crate::cert::Certificate;
 use crate::event::Event;
 use crate::id::PeerId;
+pub use crate::link::{DialToken, LinkId, Remote, Role};
 use crate::time::Time;
 use crate::wire::Msg;
-
-/// A link (one authenticated connection), numbered by the driver.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LinkId(pub u64);
-
-/// Names a dial the machine asked for, so the driver's answer finds its purpose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DialToken(pub u64);
-
-/// What a node is, as its handshake says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Role {
-    /// A seed: a member of the membership authority.
-    Seed,
-    /// A peer of the gossip overlay.
-    Peer,
-    /// A tool such as `hearsay status`: may only ask for status.
-    Client,
-}
-
-impl Role {
-    /// The role's name in logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Seed => "seed",
-            Role::Peer => "peer",
-            Role::Client => "client",
-        }
-    }
-}
-
-/// The other end of a link, as its handshake proved it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Remote {
-    /// Its id: the handshake proved it holds the key.
-    pub id: PeerId,
-    /// Its role.
-    pub role: Role,
-    /// The address it says it listens on (not proved by the handshake).
-    pub addr: SocketAddr,
-    /// Where the connection actually comes from.
-    pub source: SocketAddr,
-}
 
 /// Something that happened to a node.
 #[derive(Clone, Debug, PartialEq)]
@@ -136,7 +93,7 @@ pub enum Output {
     /// Keep this durably (a seed's certificates and learned seed keys, PROTOCOL §13). The
     /// runtime must have it on disk before it carries out any later `Send`: a seed
     /// acknowledges nothing it could lose in a crash.
-    Persist(crate::seed::Record),
+    Persist(Record),
     /// Log an event (SPEC §7).
     Event(Event),
     /// The answer to [`Input::Command`], for the operator's terminal only (not logged).
@@ -206,5 +163,32 @@ impl<D> Outbox<D> {
     /// The purpose of an answered dial (once).
     pub(crate) fn answered(&mut self, token: DialToken) -> Option<D> {
         self.dials.remove(&token)
+    }
+}
+
+/// Durable state a seed hands its runtime (see [`Output::Persist`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// A certificate this seed applied. Keep the newest per (peer, operation).
+    Certificate(Certificate),
+    /// The key of a configured seed, learned by a handshake at its address.
+    SeedKey {
+        /// The seed's configured address.
+        addr: SocketAddr,
+        /// Its key.
+        id: PeerId,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_and_an_input_are_small_to_move() {
+        // Every frame queued in a peer's outbox or in flight in the simulator has this size:
+        // large payloads are boxed.
+        let (msg, input) = (std::mem::size_of::<Msg>(), std::mem::size_of::<Input>());
+        assert!(msg <= 40 && input <= 48, "Msg {msg} bytes, Input {input}");
     }
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{Keypair, PeerId, Signature};
+use crate::sig::{signed, Checks};
 use crate::time::Time;
-use crate::wire::signed;
 
 /// Most verdicts a report may carry.
 pub const MAX_VERDICTS: usize = 16;
@@ -57,7 +57,7 @@ impl Verdict {
     }
 
     /// Whether the witness's signature holds.
-    pub fn verify(&self) -> bool {
+    pub fn verify(&self, checks: &Checks) -> bool {
         let bytes = signed(
             b"hearsay-verdict-v1",
             &(
@@ -68,7 +68,7 @@ impl Verdict {
                 self.at,
             ),
         );
-        self.witness.verify(&bytes, &self.sig)
+        checks.signature(&self.witness, &bytes, &self.sig)
     }
 }
 
@@ -138,7 +138,12 @@ impl DeadReport {
     /// verdicts, each signed, recent, about this suspect and incarnation, from distinct
     /// admitted peers (`member`) other than the suspect; the reporter's own among them; and
     /// [`confirmed`] by them. `Err` says what is wrong.
-    pub fn check(&self, now: Time, member: impl Fn(&PeerId) -> bool) -> Result<(), String> {
+    pub fn check(
+        &self,
+        now: Time,
+        member: impl Fn(&PeerId) -> bool,
+        checks: &Checks,
+    ) -> Result<(), String> {
         let bytes = signed(
             b"hearsay-dead-report-v1",
             &(
@@ -150,7 +155,7 @@ impl DeadReport {
                 &self.verdicts,
             ),
         );
-        if !self.reporter.verify(&bytes, &self.sig) {
+        if !checks.signature(&self.reporter, &bytes, &self.sig) {
             return Err("the reporter's signature does not hold".into());
         }
         if self.verdicts.len() > MAX_VERDICTS {
@@ -162,7 +167,7 @@ impl DeadReport {
         let mut witnesses = BTreeSet::new();
         let mut dead = 0;
         for v in &self.verdicts {
-            if !v.verify() {
+            if !v.verify(checks) {
                 return Err(format!("the verdict of {} does not verify", v.witness));
             }
             if (v.suspect, v.incarnation) != (self.suspect, self.incarnation) {
@@ -241,28 +246,33 @@ mod tests {
     #[test]
     fn a_report_with_a_majority_of_signed_verdicts_holds() {
         let r = report(vec![verdict(1, false), verdict(2, false), verdict(3, true)]);
-        assert_eq!(r.check(NOW, |_| true), Ok(()));
+        assert_eq!(r.check(NOW, |_| true, &Checks::default()), Ok(()));
     }
 
     #[test]
     fn a_report_without_valid_evidence_is_refused() {
         let all = |_: &PeerId| true;
         // Missing verdicts: the reporter alone.
-        let e = report(vec![verdict(1, false)]).check(NOW, all).unwrap_err();
+        let e = report(vec![verdict(1, false)])
+            .check(NOW, all, &Checks::default())
+            .unwrap_err();
         assert!(e.contains("only 1 of 1"), "{e}");
         // A witness majority says alive.
         let r = report(vec![verdict(1, false), verdict(2, true), verdict(3, true)]);
-        assert!(r.check(NOW, all).unwrap_err().contains("only 1 of 3"));
+        assert!(r
+            .check(NOW, all, &Checks::default())
+            .unwrap_err()
+            .contains("only 1 of 3"));
         // A forged verdict: witness 2's name, someone else's signature.
         let mut forged = verdict(2, false);
         forged.sig = verdict(4, false).sig;
         let e = report(vec![verdict(1, false), forged])
-            .check(NOW, all)
+            .check(NOW, all, &Checks::default())
             .unwrap_err();
         assert!(e.contains("does not verify"), "{e}");
         // The reporter's own verdict missing; a witness twice; a stale verdict.
         assert!(report(vec![verdict(2, false), verdict(3, false)])
-            .check(NOW, all)
+            .check(NOW, all, &Checks::default())
             .unwrap_err()
             .contains("own verdict"));
         assert!(report(vec![
@@ -270,7 +280,7 @@ mod tests {
             verdict(2, false),
             verdict(2, false)
         ])
-        .check(NOW, all)
+        .check(NOW, all, &Checks::default())
         .unwrap_err()
         .contains("two verdicts"));
         let old = Verdict::new(
@@ -281,12 +291,12 @@ mod tests {
             NOW - VERDICT_WINDOW - Duration::from_secs(1),
         );
         assert!(report(vec![verdict(1, false), old])
-            .check(NOW, all)
+            .check(NOW, all, &Checks::default())
             .unwrap_err()
             .contains("stale"));
         // A witness that is not an admitted peer.
         let e = report(vec![verdict(1, false), verdict(2, false)])
-            .check(NOW, |p| *p != key(2).id())
+            .check(NOW, |p| *p != key(2).id(), &Checks::default())
             .unwrap_err();
         assert!(e.contains("not an admitted witness"), "{e}");
     }
@@ -295,7 +305,7 @@ mod tests {
     fn a_verdict_about_an_older_incarnation_is_refused() {
         let stale = Verdict::new(&key(2), key(9).id(), 2, false, NOW);
         let e = report(vec![verdict(1, false), stale])
-            .check(NOW, |_| true)
+            .check(NOW, |_| true, &Checks::default())
             .unwrap_err();
         assert!(e.contains("another peer or incarnation"), "{e}");
     }
@@ -305,7 +315,7 @@ mod tests {
         let mut r = report(vec![verdict(1, false), verdict(2, false)]);
         r.addr = "127.0.0.1:7010".parse().unwrap();
         assert!(r
-            .check(NOW, |_| true)
+            .check(NOW, |_| true, &Checks::default())
             .unwrap_err()
             .contains("reporter's signature"));
     }

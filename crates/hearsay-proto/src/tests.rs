@@ -6,16 +6,17 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::cert::{CertError, Certificate, Change, Evidence, Op, Proposal, Vote};
+use crate::cert::{CertError, Certificate, Change, Evidence, Op, Proposal, Registration, Vote};
 use crate::config::Config;
 use crate::event::Event;
 use crate::gossip::{self, Gossip, MsgId};
 use crate::id::{Keypair, PeerId};
 use crate::node::{Input, LinkId, Machine, Output, Remote, Role};
+use crate::sig::Checks;
 use crate::suspicion::{DeadReport, Verdict};
 use crate::time::Time;
-use crate::wire::{self, Msg, Registration, Status};
-use crate::{peer, seed};
+use crate::wire::{self, Msg, Status};
+use crate::{node, peer, seed};
 
 const SEEDS: [&str; 3] = ["127.0.0.1:6000", "127.0.0.1:6001", "127.0.0.1:6002"];
 const T0: Time = Time(1_000_000);
@@ -153,7 +154,7 @@ struct Net {
     /// them are lost, and their host does not answer ICMP echo.
     down: BTreeSet<SocketAddr>,
     /// What each seed persisted, in order: its store.
-    stores: BTreeMap<SocketAddr, Vec<seed::Record>>,
+    stores: BTreeMap<SocketAddr, Vec<node::Record>>,
 }
 
 impl Net {
@@ -267,10 +268,10 @@ impl Net {
         let mut certs = BTreeMap::new();
         for r in self.stores.get(&at).into_iter().flatten() {
             match r {
-                seed::Record::Certificate(c) => {
+                node::Record::Certificate(c) => {
                     certs.insert((c.change.peer, c.change.op == Op::Remove), c.clone());
                 }
-                seed::Record::SeedKey { addr, id } => {
+                node::Record::SeedKey { addr, id } => {
                     keys.insert(*addr, *id);
                 }
             }
@@ -579,7 +580,11 @@ fn three_seeds_admit_one_peer_by_a_certificate_of_a_quorum() {
     assert!(signers.len() >= 2, "{signers:?}");
     for i in 0..3 {
         let s = net.seed(seed_addr(i));
-        assert_eq!(cert.verify(&s.seed_set()), Ok(()), "seed {i}");
+        assert_eq!(
+            cert.verify(&s.seed_set(), &Checks::default()),
+            Ok(()),
+            "seed {i}"
+        );
         let member = s.peer_list().get(&id).expect("every seed admits the peer");
         assert_eq!((member.addr, member.incarnation), (peer_addr(0), 1));
         let committed = net.count(seed_addr(i), "registration_committed", id);
@@ -773,7 +778,7 @@ fn a_forged_commit_from_a_seed_link_is_not_applied() {
             }
         ),
         [
-            Output::Persist(seed::Record::Certificate(good)),
+            Output::Persist(node::Record::Certificate(good)),
             Output::Event(Event::RegistrationCommitted {
                 peer: change.peer.to_hex(),
                 addr: change.addr.to_string(),
@@ -1928,7 +1933,7 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
                     assert!(r
                         .verdicts
                         .iter()
-                        .all(|v| v.verify() && v.suspect == dead_id));
+                        .all(|v| v.verify(&Checks::default()) && v.suspect == dead_id));
                     Some(*to)
                 }
                 _ => None,
@@ -2262,7 +2267,7 @@ fn a_seed_whose_own_probe_reaches_the_accused_votes_no_and_logs_a_false_accusati
     let r = report(0, 1, peer_addr(1), 1, verdicts, now);
     let pl = net.seed(seed_addr(0)).peer_list();
     assert_eq!(
-        r.check(now, |p| pl.contains_key(p)),
+        r.check(now, |p| pl.contains_key(p), &Checks::default()),
         Ok(()),
         "the evidence holds"
     );
@@ -2467,7 +2472,7 @@ fn a_removal_certificate_without_a_quorum_of_seeds_is_rejected() {
         assert_eq!(
             net.inject(at, Input::Frame { link, msg: good() }),
             [
-                Output::Persist(seed::Record::Certificate(cert(gone, &[0, 1]))),
+                Output::Persist(node::Record::Certificate(cert(gone, &[0, 1]))),
                 Output::Event(Event::RemovalCommitted {
                     peer: id5.to_hex(),
                     addr: peer_addr(5).to_string(),
@@ -2654,7 +2659,7 @@ fn a_seeds_kept_degrees_equal_a_recount_through_reports_admissions_and_removals(
                     .copied()
                     .collect();
                 seq += 1;
-                let report = crate::wire::NeighborReport::new(&peer_key(i), seq, named);
+                let report = crate::cert::NeighborReport::new(&peer_key(i), seq, named);
                 let msg = Msg::Neighbors(Box::new(report));
                 net.inject(
                     s,
@@ -2691,7 +2696,7 @@ fn a_peer_cannot_draw_links_by_claiming_neighbours() {
         .map(|i| Keypair::from_secret([i; 32]).id())
         .collect();
     let claimed: Vec<PeerId> = real.iter().chain(&real).copied().chain(fake).collect();
-    let report = crate::wire::NeighborReport::new(&liar, u64::MAX / 2, claimed);
+    let report = crate::cert::NeighborReport::new(&liar, u64::MAX / 2, claimed);
     let s = seed_addr(0);
     let (from_liar, asker) = (LinkId(3_000_000), LinkId(3_000_001));
     let up = |link, id| Input::LinkUp {
@@ -2766,7 +2771,7 @@ fn a_seed_persists_a_certificate_before_it_sends_it_anywhere() {
             .map(|(_, o)| o)
             .collect();
         let persisted = outs.iter().position(
-            |o| matches!(o, Output::Persist(seed::Record::Certificate(c)) if c.change == change),
+            |o| matches!(o, Output::Persist(node::Record::Certificate(c)) if c.change == change),
         );
         let persisted = persisted.unwrap_or_else(|| panic!("seed {i} persisted the admission"));
         let acked = outs.iter().position(|o| {
@@ -2785,8 +2790,8 @@ fn a_seed_persists_a_certificate_before_it_sends_it_anywhere() {
     for i in 0..3 {
         let keys: BTreeSet<(SocketAddr, PeerId)> = (net.stores[&seed_addr(i)].iter())
             .filter_map(|r| match r {
-                seed::Record::SeedKey { addr, id } => Some((*addr, *id)),
-                seed::Record::Certificate(_) => None,
+                node::Record::SeedKey { addr, id } => Some((*addr, *id)),
+                node::Record::Certificate(_) => None,
             })
             .collect();
         let others: BTreeSet<(SocketAddr, PeerId)> = (0..3)
@@ -3001,7 +3006,7 @@ fn a_catch_up_batch_applies_what_verifies_and_drops_what_does_not() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(matches!(errors[0], Event::ProtocolError { reason, .. }
         if reason.starts_with("1 certificates rejected, the last: ")));
-    assert!(outs.contains(&Output::Persist(seed::Record::Certificate(good))));
+    assert!(outs.contains(&Output::Persist(node::Record::Certificate(good))));
 }
 
 /// PROTOCOL §12.4: a peer removed while it was cut off from every seed learns it when it

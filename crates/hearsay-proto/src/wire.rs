@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::cert::{Certificate, Proposal, Vote};
-use crate::id::{Keypair, PeerId, Signature};
+use crate::cert::{Certificate, NeighborReport, Proposal, Registration, Vote};
+use crate::id::PeerId;
 
 /// The largest frame body a node accepts or sends, in bytes.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -19,9 +19,6 @@ pub const MAX_LIST: usize = 2000;
 
 /// Most message ids in one `Haves` or `Wants` frame (32 KiB of ids).
 pub const MAX_IDS: usize = 1024;
-
-/// Most neighbours in one neighbour report.
-pub const MAX_NEIGHBORS: usize = 4096;
 
 /// Every message after the handshake.
 ///
@@ -167,87 +164,6 @@ impl Msg {
     }
 }
 
-/// A peer's signed request to be admitted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Registration {
-    /// The peer.
-    pub peer: PeerId,
-    /// The address it listens on and asks to be known by.
-    pub addr: SocketAddr,
-    /// Its incarnation: higher after every restart.
-    pub incarnation: u64,
-    /// The peer's signature over the fields above.
-    pub sig: Signature,
-}
-
-impl Registration {
-    /// Makes a signed registration.
-    pub fn new(key: &Keypair, addr: SocketAddr, incarnation: u64) -> Registration {
-        let peer = key.id();
-        let sig = key.sign(&Self::signed_bytes(peer, addr, incarnation));
-        Registration {
-            peer,
-            addr,
-            incarnation,
-            sig,
-        }
-    }
-
-    /// Whether the peer's signature holds.
-    pub fn verify(&self) -> bool {
-        let bytes = Self::signed_bytes(self.peer, self.addr, self.incarnation);
-        self.peer.verify(&bytes, &self.sig)
-    }
-
-    fn signed_bytes(peer: PeerId, addr: SocketAddr, incarnation: u64) -> Vec<u8> {
-        signed(b"hearsay-register-v1", &(peer, addr, incarnation))
-    }
-}
-
-/// A peer's signed neighbour set.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NeighborReport {
-    /// The reporting peer.
-    pub peer: PeerId,
-    /// Grows with every report of this peer: a lower one is stale.
-    pub seq: u64,
-    /// Its neighbours, at most [`MAX_NEIGHBORS`], in ascending order, each once (so a seed
-    /// can look one up by binary search).
-    pub neighbors: Vec<PeerId>,
-    /// The peer's signature over the fields above.
-    pub sig: Signature,
-}
-
-impl NeighborReport {
-    /// Makes a signed report (of the neighbours sorted, each once).
-    pub fn new(key: &Keypair, seq: u64, mut neighbors: Vec<PeerId>) -> NeighborReport {
-        neighbors.sort_unstable();
-        neighbors.dedup();
-        let peer = key.id();
-        let sig = key.sign(&signed(b"hearsay-neighbors-v1", &(peer, seq, &neighbors)));
-        NeighborReport {
-            peer,
-            seq,
-            neighbors,
-            sig,
-        }
-    }
-
-    /// Whether the report is within bounds, its neighbours in ascending order each once,
-    /// and its signature holds.
-    pub fn verify(&self) -> bool {
-        let sorted = self.neighbors.windows(2).all(|w| w[0] < w[1]);
-        if self.neighbors.len() > MAX_NEIGHBORS || !sorted {
-            return false;
-        }
-        let bytes = signed(
-            b"hearsay-neighbors-v1",
-            &(self.peer, self.seq, &self.neighbors),
-        );
-        self.peer.verify(&bytes, &self.sig)
-    }
-}
-
 /// One entry of a peer list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerInfo {
@@ -298,14 +214,6 @@ pub struct StatusPeer {
     pub neighbors: Vec<PeerId>,
     /// The seeds that signed its admission.
     pub signers: Vec<PeerId>,
-}
-
-/// Bytes to sign: a domain tag, then the postcard encoding of `value`.
-pub(crate) fn signed<T: Serialize>(domain: &[u8], value: &T) -> Vec<u8> {
-    let mut out = domain.to_vec();
-    // Encoding our own plain data cannot fail.
-    out.extend(postcard::to_stdvec(value).unwrap_or_default());
-    out
 }
 
 /// Why bytes did not decode.
@@ -390,69 +298,11 @@ pub fn next_frame(buf: &[u8], max: usize) -> Result<Option<(usize, usize)>, Deco
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::Keypair;
     use proptest::prelude::*;
 
     fn key(n: u8) -> Keypair {
         Keypair::from_secret([n; 32])
-    }
-
-    #[test]
-    fn a_message_and_an_input_are_small_to_move() {
-        // Every frame queued in a peer's outbox or in flight in the simulator has this size:
-        // large payloads are boxed.
-        let (msg, input) = (
-            std::mem::size_of::<Msg>(),
-            std::mem::size_of::<crate::node::Input>(),
-        );
-        assert!(msg <= 40 && input <= 48, "Msg {msg} bytes, Input {input}");
-    }
-
-    #[test]
-    fn a_neighbour_report_is_sorted_and_one_out_of_order_is_refused_though_signed() {
-        let k = key(1);
-        let (a, b) = (key(2).id().min(key(3).id()), key(2).id().max(key(3).id()));
-        let r = NeighborReport::new(&k, 1, vec![b, a, b]);
-        assert_eq!(r.neighbors, vec![a, b]);
-        assert!(r.verify());
-        // Validly signed, but out of order: a seed's binary search could miss a neighbour.
-        let unsorted = vec![b, a];
-        let bad = NeighborReport {
-            sig: k.sign(&signed(b"hearsay-neighbors-v1", &(k.id(), 2u64, &unsorted))),
-            seq: 2,
-            neighbors: unsorted,
-            peer: k.id(),
-        };
-        assert!(!bad.verify());
-    }
-
-    #[test]
-    fn a_registration_verifies_and_an_altered_one_does_not() {
-        let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-        let reg = Registration::new(&key(1), addr, 3);
-        assert!(reg.verify());
-        let mut moved = reg.clone();
-        moved.addr = "127.0.0.1:7001".parse().unwrap();
-        assert!(!moved.verify());
-        let mut bumped = reg;
-        bumped.incarnation = 4;
-        assert!(!bumped.verify());
-    }
-
-    #[test]
-    fn a_neighbor_report_over_the_bound_does_not_verify() {
-        let ok = NeighborReport::new(&key(1), 1, vec![key(2).id()]);
-        assert!(ok.verify());
-        // Distinct ids: a report is deduplicated when made.
-        let many = (0..=MAX_NEIGHBORS as u32)
-            .map(|i| {
-                let mut secret = [0; 32];
-                secret[..4].copy_from_slice(&i.to_le_bytes());
-                Keypair::from_secret(secret).id()
-            })
-            .collect();
-        let big = NeighborReport::new(&key(1), 1, many);
-        assert_eq!(big.neighbors.len(), MAX_NEIGHBORS + 1);
-        assert!(!big.verify());
     }
 
     #[test]

@@ -17,14 +17,13 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use hearsay_proto::cert::SeedSet;
 use hearsay_proto::config::Config;
 use hearsay_proto::event::Event;
-use hearsay_proto::gossip::SharedChecks;
-use hearsay_proto::node::DialToken;
+use hearsay_proto::node::{self, DialToken};
+use hearsay_proto::sig::Checks;
 use hearsay_proto::wire::{self, Msg};
 use hearsay_proto::{peer, seed, Input, Keypair, LinkId, Output, PeerId, Remote, Role, Time};
 use rand::seq::IndexedRandom;
@@ -292,7 +291,8 @@ pub struct Sim {
     progress: Option<Box<dyn FnMut(Duration, Duration)>>,
     config: Config,
     seed_set: SeedSet,
-    checks: Arc<SharedChecks>,
+    /// Every node checks signatures through this one handle: each signature once.
+    checks: Checks,
     partitioned: bool,
     faults_over: Option<Time>,
     log: check::Log,
@@ -318,8 +318,6 @@ impl Sim {
     /// A simulation of `scenario`: seeds at 10.0.0.x:6000, peers at 10.1.x.y:7000 joining
     /// every `join_every`.
     pub fn new(scenario: Scenario) -> Sim {
-        // Thousands of nodes check the same signatures: each is checked once.
-        hearsay_proto::id::memoize_verifications(1 << 21);
         let seeds: Vec<SocketAddr> = (0..scenario.seeds)
             .map(|i| SocketAddr::from(([10, 0, 0, (i + 1) as u8], 6000)))
             .collect();
@@ -350,7 +348,8 @@ impl Sim {
                 keys: keys.iter().map(Keypair::id).collect(),
             },
             config,
-            checks: Arc::new(SharedChecks::new(1 << 20)),
+            // Thousands of nodes check the same signatures: each is checked once.
+            checks: Checks::shared(3 << 20),
             partitioned: false,
             faults_over: None,
             log: check::Log::default(),
@@ -371,7 +370,8 @@ impl Sim {
                 settings,
                 rng_seed,
             );
-            let Ok(state) = state else { continue };
+            let Ok(mut state) = state else { continue };
+            state.share_checks(sim.checks.clone());
             let (machine, kind): (Box<dyn SimMachine>, Kind) = if i >= sim.scenario.seeds - lying {
                 let m = LyingSeed::new(state, key.clone(), liars.clone(), T0);
                 (Box::new(m), Kind::LyingSeed)
@@ -868,8 +868,8 @@ impl Sim {
         }
     }
 
-    fn on_persist(&mut self, n: usize, record: seed::Record) {
-        let seed::Record::Certificate(cert) = record else {
+    fn on_persist(&mut self, n: usize, record: node::Record) {
+        let node::Record::Certificate(cert) = record else {
             return;
         };
         self.log.pl_changed = self.now;
@@ -882,7 +882,7 @@ impl Sim {
         if !self.scenario.check {
             return;
         }
-        if let Err(e) = cert.verify(&self.seed_set) {
+        if let Err(e) = cert.verify(&self.seed_set, &self.checks) {
             self.log.violation(format!(
                 "seed {} applied a certificate that does not verify ({e}): {} {} at {}",
                 self.nodes[n].addr,

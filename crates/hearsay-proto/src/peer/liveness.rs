@@ -399,7 +399,8 @@ impl State {
         let Some(s) = self.live.suspicions.get_mut(&suspect) else {
             return;
         };
-        let fits = v.witness == remote.id && v.incarnation == s.incarnation && v.verify();
+        let fits =
+            v.witness == remote.id && v.incarnation == s.incarnation && v.verify(&self.checks);
         if !fits || !s.waiting.remove(&v.witness) {
             return;
         }
@@ -486,7 +487,10 @@ impl State {
     pub(super) fn on_removed(&mut self, cert: Certificate) {
         let c = cert.change;
         let mine = c.op == Op::Remove && c.peer == self.key.id();
-        if !mine || c.incarnation < self.incarnation || cert.verify(&self.seed_set()).is_err() {
+        if !mine
+            || c.incarnation < self.incarnation
+            || cert.verify(&self.seed_set(), &self.checks).is_err()
+        {
             return;
         }
         self.incarnation = c.incarnation + 1;

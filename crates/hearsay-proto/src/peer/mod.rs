@@ -20,14 +20,15 @@ mod liveness;
 mod overlay;
 mod relay;
 
-use crate::cert::{CertError, Certificate, Change, Op, SeedSet};
+use crate::cert::{CertError, Certificate, Change, Op, Registration, SeedSet};
 use crate::config::Config;
 use crate::event::Event;
 use crate::gossip::{Counters, MessageList, Wants};
 use crate::id::{Keypair, PeerId};
 use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Role};
+use crate::sig::Checks;
 use crate::time::Time;
-use crate::wire::{Msg, PeerInfo, Registration};
+use crate::wire::{Msg, PeerInfo};
 
 /// A peer's tunables (SPEC §9). The defaults are the task's; tests shorten the times.
 #[derive(Clone, Debug)]
@@ -176,7 +177,8 @@ pub struct State {
     report_due: Option<Time>,
     gossip: relay::GossipState,
     live: liveness::Liveness,
-    shared_checks: Option<std::sync::Arc<crate::gossip::SharedChecks>>,
+    /// How this peer checks signatures: alone, or sharing passed checks ([`Checks`]).
+    checks: Checks,
     io: Outbox<Dial>,
 }
 
@@ -233,7 +235,7 @@ impl State {
             reported_at: None,
             report_due: None,
             live,
-            shared_checks: None,
+            checks: Checks::default(),
             gossip: relay::GossipState {
                 started: false,
                 next: None,
@@ -257,10 +259,9 @@ impl State {
         s
     }
 
-    /// Shares gossip signature checks with other peers of this process (see
-    /// [`crate::gossip::SharedChecks`]).
-    pub fn share_checks(&mut self, checks: std::sync::Arc<crate::gossip::SharedChecks>) {
-        self.shared_checks = Some(checks);
+    /// Shares signature checks with other machines of this process (see [`Checks`]).
+    pub fn share_checks(&mut self, checks: Checks) {
+        self.checks = checks;
     }
 
     /// The certificate of this peer's admission, once it has one.
@@ -443,11 +444,11 @@ impl State {
         if cert.change != self.my_change() {
             return self.protocol_error(link, "a certificate for another change".into());
         }
-        if let Err(CertError::UnknownSigner(_)) = cert.verify(&self.seed_set()) {
+        if let Err(CertError::UnknownSigner(_)) = cert.verify(&self.seed_set(), &self.checks) {
             self.unverified = Some((cert, link));
             return self.learn_keys();
         }
-        if let Err(e) = cert.verify(&self.seed_set()) {
+        if let Err(e) = cert.verify(&self.seed_set(), &self.checks) {
             let remote = self
                 .links
                 .get(&link)

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 
 use super::{Dial, Neighbor, State, Target};
 use crate::attach;
-use crate::cert::{CertError, Certificate, Op};
+use crate::cert::{CertError, Certificate, NeighborReport, Op, MAX_NEIGHBORS};
 use crate::event::Event;
 use crate::id::PeerId;
 use crate::node::{LinkId, Remote, Role};
-use crate::wire::{Msg, NeighborReport, PeerInfo, MAX_NEIGHBORS};
+use crate::wire::{Msg, PeerInfo};
 
 impl State {
     pub(super) fn ask_peer_lists(&mut self) {
@@ -135,7 +135,7 @@ impl State {
         let c = cert.change;
         let refusal = if c.op != Op::Add || c.peer != remote.id {
             Some("the certificate is not this peer's admission".to_string())
-        } else if let Err(e) = cert.verify(&self.seed_set()) {
+        } else if let Err(e) = cert.verify(&self.seed_set(), &self.checks) {
             if let CertError::UnknownSigner(_) = e {
                 // Refused now; the key is learned for its next try.
                 self.learn_keys();

@@ -84,10 +84,7 @@ impl State {
             return self.counters_changed();
         }
         // `verify` also checks that the text parses.
-        let checked = match &self.shared_checks {
-            Some(shared) => shared.verify(&id, &msg),
-            None => msg.verify(),
-        };
+        let checked = msg.verify(&self.checks);
         let Some((born, seq)) = gossip::parse_text(&msg.text).filter(|_| checked) else {
             let reason = "a gossip message whose origin signature does not hold";
             return self.drop_bad(id, link, from, reason);
@@ -241,7 +238,7 @@ impl State {
 /// Ids grouped by link, links in order of their first id, ids in the order given.
 fn by_link(items: impl IntoIterator<Item = (LinkId, MsgId)>) -> Vec<(LinkId, Vec<MsgId>)> {
     let mut out: Vec<(LinkId, Vec<MsgId>)> = Vec::new();
-    let mut at: crate::FixedMap<LinkId, usize> = crate::FixedMap::default();
+    let mut at: crate::sig::FixedMap<LinkId, usize> = crate::sig::FixedMap::default();
     for (link, id) in items {
         let i = *at.entry(link).or_insert_with(|| {
             out.push((link, Vec::new()));

@@ -8,11 +8,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Bucket, Coordination, Dial, Member, Record, Reply, State, Validation};
+use super::{Bucket, Coordination, Dial, Member, Reply, State, Validation};
 use crate::cert::{CertError, Certificate, Change, Digest, Evidence, Op, Proposal, Vote};
 use crate::event::Event;
 use crate::id::PeerId;
-use crate::node::Output;
+use crate::node::{Output, Record};
 use crate::quorum::{Outcome, Tally};
 use crate::wire::Msg;
 
@@ -144,7 +144,7 @@ impl State {
         if (reg.peer, reg.addr, reg.incarnation) != (c.peer, c.addr, c.incarnation) {
             return Err("the registration does not match the change".into());
         }
-        if !reg.verify() {
+        if !reg.verify(&self.checks) {
             return Err("the peer's signature does not hold".into());
         }
         if let Some(cert) = self.removed.get(&c.peer) {
@@ -208,7 +208,8 @@ impl State {
             ));
         }
         let pl = &self.pl;
-        Ok(r.check(self.now, |w| pl.contains_key(w)).err())
+        Ok(r.check(self.now, |w| pl.contains_key(w), &self.checks)
+            .err())
     }
 
     fn take_token(&mut self, ip: IpAddr) -> bool {
@@ -433,7 +434,7 @@ impl State {
     /// catch-up batch, which mostly holds what this seed has.
     pub(super) fn apply(&mut self, cert: &Certificate) -> Result<(), CertError> {
         if self.changes(&cert.change) {
-            cert.verify(&self.seed_set())?;
+            cert.verify(&self.seed_set(), &self.checks)?;
             self.admit(cert, true);
         }
         Ok(())

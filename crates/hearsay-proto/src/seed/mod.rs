@@ -12,23 +12,23 @@ use std::time::Duration;
 mod decide;
 mod sync;
 
-pub use sync::{Record, BUCKETS};
+pub use sync::BUCKETS;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::cert::{Certificate, Change, Digest, Evidence, Op, SeedSet, Vote};
+use crate::cert::{
+    Certificate, Change, Digest, Evidence, NeighborReport, Op, Registration, SeedSet, Vote,
+};
 use crate::config::Config;
 use crate::event::Event;
 use crate::id::{Keypair, PeerId};
 use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Role};
 use crate::quorum::Tally;
+use crate::sig::{Checks, FixedMap};
 use crate::suspicion::DeadReport;
 use crate::time::Time;
-use crate::wire::{
-    self, Msg, NeighborReport, NeighborsOf, PeerInfo, Registration, Status, StatusPeer,
-};
-use crate::FixedMap;
+use crate::wire::{self, Msg, NeighborsOf, PeerInfo, Status, StatusPeer};
 
 /// A seed's tunables. The defaults suit a real network; tests shorten them.
 #[derive(Clone, Debug)]
@@ -138,6 +138,8 @@ pub struct State {
     settings: Settings,
     rng: ChaCha8Rng,
     now: Time,
+    /// How this seed checks signatures: alone, or sharing passed checks ([`Checks`]).
+    checks: Checks,
     /// Known keys, by config index (this seed's own included).
     seed_keys: Vec<Option<PeerId>>,
     links: BTreeMap<LinkId, Remote>,
@@ -216,6 +218,7 @@ impl State {
             settings,
             rng: ChaCha8Rng::seed_from_u64(rng_seed),
             now,
+            checks: Checks::default(),
             seed_keys,
             links: BTreeMap::new(),
             seed_out: BTreeMap::new(),
@@ -250,6 +253,11 @@ impl State {
         });
         s.redial_seeds();
         Ok(s)
+    }
+
+    /// Shares signature checks with other machines of this process (see [`Checks`]).
+    pub fn share_checks(&mut self, checks: Checks) {
+        self.checks = checks;
     }
 
     /// The Peer List.
@@ -446,7 +454,7 @@ impl State {
             Msg::Vote(v) if from_seed => {
                 // Votes go straight from voter to coordinator: a vote relayed by another
                 // seed could be an old one, replayed to veto.
-                if v.voter != remote.id || !v.verify() {
+                if v.voter != remote.id || !v.verify(&self.checks) {
                     return self.protocol_error(link, "a vote that does not verify".into());
                 }
                 self.on_vote(*v);
@@ -492,7 +500,7 @@ impl State {
         if reg.peer != remote.id {
             return self.protocol_error(link, "registration for another peer's id".into());
         }
-        if !reg.verify() {
+        if !reg.verify(&self.checks) {
             return self.protocol_error(link, "registration signature does not hold".into());
         }
         if let Some(m) = self.pl.get(&reg.peer) {
@@ -670,7 +678,7 @@ impl State {
         {
             return;
         }
-        if !report.verify() {
+        if !report.verify(&self.checks) {
             return;
         }
         let known = self.is_member(&report.peer) || self.topology.contains_key(&report.peer);

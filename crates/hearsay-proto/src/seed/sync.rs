@@ -16,27 +16,13 @@ use super::{Member, State};
 use crate::cert::{Certificate, Digest};
 use crate::event::Event;
 use crate::id::PeerId;
-use crate::node::{LinkId, Output};
+use crate::node::{LinkId, Output, Record};
 use crate::wire::{Msg, MAX_FRAME};
 
 /// Buckets of the ledger: the first byte of the peer id.
 pub const BUCKETS: usize = 256;
 /// Budget of one `Certificates` batch, well under [`MAX_FRAME`].
 const BATCH_BYTES: usize = MAX_FRAME / 2;
-
-/// Durable state a seed hands its runtime (see [`Output::Persist`]).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Record {
-    /// A certificate this seed applied. Keep the newest per (peer, operation).
-    Certificate(Certificate),
-    /// The key of a configured seed, learned by a handshake at its address.
-    SeedKey {
-        /// The seed's configured address.
-        addr: SocketAddr,
-        /// Its key.
-        id: PeerId,
-    },
-}
 
 /// An order-free summary of a set of certificates: per bucket, the XOR of the digests of their
 /// changes. Adding or dropping one certificate toggles one bucket, so the summary costs
@@ -65,7 +51,7 @@ pub(super) struct Index {
     /// per sampled peer was a seventh of a seed's time at 100,000 peers).
     pub members: Vec<(PeerId, SocketAddr, u64)>,
     /// Each member's position in `members`.
-    pub at: crate::FixedMap<PeerId, usize>,
+    pub at: crate::sig::FixedMap<PeerId, usize>,
     /// Who holds each address.
     pub holders: BTreeMap<SocketAddr, PeerId>,
 }

@@ -1,0 +1,185 @@
+//! What signed claims share (PROTOCOL §2): the bytes a signature covers, the checks that may
+//! be shared among the machines of one process, and the hash maps of proto.
+//!
+//! Every claim (`cert`, `suspicion`, `gossip`) signs `signed(domain, fields)` and is checked
+//! through a [`Checks`] its machine holds: a value handed to the machine, never a global, so a
+//! machine checks alone unless its driver chose to share.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::id::{PeerId, Signature};
+
+/// The bytes a signature covers: a domain tag, then the postcard encoding of the signed
+/// fields. The tag keeps a signature over one kind of claim from passing for another.
+pub fn signed<T: Serialize>(domain: &[u8], value: &T) -> Vec<u8> {
+    let mut out = domain.to_vec();
+    // Encoding our own plain data cannot fail.
+    out.extend(postcard::to_stdvec(value).unwrap_or_default());
+    out
+}
+
+/// A hash map with a fixed hasher (proto takes no randomness from the OS, not even there),
+/// for maps that are looked up by key and never walked, so their order cannot leak out.
+pub type FixedMap<K, V> =
+    HashMap<K, V, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+
+/// A hash map keyed by a cryptographic hash (a message id, a digest), which is its own hash.
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<PrefixHasher>>;
+
+/// Hashes a key that is itself a cryptographic hash by its first eight bytes: uniform
+/// already, and no easier to aim at a bucket than SipHash under proto's fixed key (either
+/// way, an id that lands in a chosen bucket costs signing messages until one does). Looking
+/// ids up is most of what a peer does while a message spreads.
+#[derive(Default)]
+pub struct PrefixHasher(u64);
+
+impl Hasher for PrefixHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        match bytes.first_chunk::<8>() {
+            Some(prefix) => self.0 ^= u64::from_le_bytes(*prefix),
+            // Not a hash: still a deterministic function of every byte.
+            None => (bytes.iter()).for_each(|b| self.0 = self.0.rotate_left(8) ^ u64::from(*b)),
+        }
+    }
+
+    /// An array's length, written before its bytes: the same for every key.
+    fn write_usize(&mut self, _: usize) {}
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// How a machine checks signatures. `Checks::default()` checks every signature it is given.
+/// [`Checks::shared`] makes a handle that machines trusting each other's checks share (the
+/// simulator's nodes, the peers of `hearsay up --in-process`): a signature that passed for one
+/// passes for all without the curve arithmetic. Verification is a pure function of (key,
+/// message, signature), so sharing changes no answer; a forged copy of a checked claim differs
+/// in its signature or its bytes, misses, and is checked.
+#[derive(Clone, Debug, Default)]
+pub struct Checks {
+    memo: Option<Arc<Memo>>,
+}
+
+/// Keys of checks that passed, bounded: the oldest are forgotten first.
+#[derive(Debug)]
+struct Memo {
+    inner: Mutex<Passed>,
+    cap: usize,
+}
+
+#[derive(Debug, Default)]
+struct Passed {
+    keys: HashSet<[u8; 32], BuildHasherDefault<PrefixHasher>>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Checks {
+    /// A handle to share, remembering at most `cap` passed checks.
+    pub fn shared(cap: usize) -> Checks {
+        Checks {
+            memo: Some(Arc::new(Memo {
+                inner: Mutex::new(Passed::default()),
+                cap: cap.max(1),
+            })),
+        }
+    }
+
+    /// Whether `sig` is `id`'s signature over `msg` ([`PeerId::verify`], or a remembered pass).
+    pub fn signature(&self, id: &PeerId, msg: &[u8], sig: &Signature) -> bool {
+        let Some(memo) = &self.memo else {
+            return id.verify(msg, sig);
+        };
+        let mut h = blake3::Hasher::new();
+        h.update(b"hearsay-verified-v1");
+        h.update(&id.0);
+        h.update(&sig.0);
+        h.update(msg);
+        memo.check(*h.finalize().as_bytes(), || id.verify(msg, sig))
+    }
+
+    /// How many passed checks are remembered (0 when not shared).
+    pub fn remembered(&self) -> usize {
+        self.memo
+            .as_ref()
+            .map_or(0, |m| m.inner.lock().map_or(0, |p| p.order.len()))
+    }
+}
+
+impl Memo {
+    /// `verify()`, unless a check under `key` already passed; a pass is remembered.
+    fn check(&self, key: [u8; 32], verify: impl FnOnce() -> bool) -> bool {
+        if self.inner.lock().is_ok_and(|p| p.keys.contains(&key)) {
+            return true;
+        }
+        let ok = verify();
+        if ok {
+            if let Ok(mut p) = self.inner.lock() {
+                if p.keys.insert(key) {
+                    p.order.push_back(key);
+                }
+                while p.order.len() > self.cap {
+                    if let Some(old) = p.order.pop_front() {
+                        p.keys.remove(&old);
+                    }
+                }
+            }
+        }
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::Keypair;
+
+    /// Shared or not, the answers are the same: a passed signature passes again, and a
+    /// different key, message or signature is still checked (and fails).
+    #[test]
+    fn shared_checks_give_the_same_answers_as_checking_alone() {
+        let a = Keypair::from_secret([3; 32]);
+        let b = Keypair::from_secret([4; 32]);
+        let sig = a.sign(b"memo");
+        let other = a.sign(b"other");
+        for checks in [Checks::default(), Checks::shared(1 << 10)] {
+            for _ in 0..2 {
+                assert!(checks.signature(&a.id(), b"memo", &sig));
+                assert!(!checks.signature(&a.id(), b"memO", &sig));
+                assert!(!checks.signature(&b.id(), b"memo", &sig));
+                assert!(!checks.signature(&a.id(), b"memo", &other));
+            }
+        }
+    }
+
+    /// A clone is the same memory; the memory is bounded; failures are never remembered.
+    #[test]
+    fn shared_checks_are_shared_by_clones_bounded_and_remember_only_passes() {
+        let a = Keypair::from_secret([5; 32]);
+        let checks = Checks::shared(2);
+        let clone = checks.clone();
+        let sig = a.sign(b"0");
+        assert!(checks.signature(&a.id(), b"0", &sig));
+        assert_eq!(clone.remembered(), 1);
+        assert!(!clone.signature(&a.id(), b"1", &sig));
+        assert_eq!(checks.remembered(), 1, "a failure is not remembered");
+        for i in 0..5u8 {
+            let m = [i];
+            assert!(clone.signature(&a.id(), &m, &a.sign(&m)));
+        }
+        assert_eq!(checks.remembered(), 2, "bounded");
+        assert_eq!(Checks::default().remembered(), 0);
+    }
+
+    #[test]
+    fn signed_bytes_start_with_their_domain() {
+        let a = signed(b"a-v1", &(1u8, 2u8));
+        let b = signed(b"b-v1", &(1u8, 2u8));
+        assert_eq!(a, b"a-v1\x01\x02");
+        assert_ne!(a, b);
+    }
+}
