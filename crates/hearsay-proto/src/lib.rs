@@ -24,7 +24,7 @@ pub mod time;
 pub mod wire;
 
 #[cfg(test)]
-mod tests;
+mod testkit;
 
 pub use id::{Keypair, PeerId, Signature};
 pub use node::{Input, LinkId, Machine, Output, Remote, Role};

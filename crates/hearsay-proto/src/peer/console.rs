@@ -89,3 +89,6 @@ const HELP: &str = "commands:
   messages, 2   the Message List (the latest messages)
   help          this list
 ";
+
+#[cfg(test)]
+mod tests;

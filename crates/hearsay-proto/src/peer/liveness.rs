@@ -516,3 +516,6 @@ impl State {
         self.register();
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -236,3 +236,6 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

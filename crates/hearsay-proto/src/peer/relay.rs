@@ -248,3 +248,6 @@ fn by_link(items: impl IntoIterator<Item = (LinkId, MsgId)>) -> Vec<(LinkId, Vec
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -539,3 +539,6 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

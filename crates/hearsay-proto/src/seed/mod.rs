@@ -11,6 +11,8 @@ use std::time::Duration;
 
 mod decide;
 mod sync;
+#[cfg(test)]
+mod tests;
 
 pub use sync::BUCKETS;
 

@@ -328,3 +328,6 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

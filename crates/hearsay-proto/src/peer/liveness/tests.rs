@@ -1,0 +1,554 @@
+//! Tests of failure detection (SPEC §5 Validating a removal, §6 Liveness and Suspicion,
+//! PROTOCOL §12): suspicion, witnesses, dead-node reports, removal and coming back.
+
+use crate::testkit::*;
+
+/// Takes the best connected peer of an `n`-peer overlay down, runs 90 s, checks that its
+/// neighbours suspected it within `window` (from the moment it went down) at `suspect_after`
+/// misses, that whoever reported it sent exactly the task's line and the witnesses'
+/// evidence to every seed it is connected to, and that every seed removed it and only it.
+fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32, u32)) {
+    let n = 6;
+    let mut net = overlay(n);
+    let victim = (0..n)
+        .max_by_key(|&i| (net.peer(host_addr(i)).neighbors().len(), i))
+        .unwrap();
+    let (dead, dead_id) = (host_addr(victim), peer_key(victim).id());
+    let hex = dead_id.to_hex();
+    let watchers: Vec<usize> = (0..n)
+        .filter(|&i| net.peer(host_addr(i)).neighbors().contains(&dead_id))
+        .collect();
+    assert!(watchers.len() >= 2, "peer {victim} has {watchers:?}");
+    let settings = peer::Settings::default();
+    let (t_down, mark) = (net.now, net.outputs.len());
+    net.take_down(dead, close_links);
+    net.run_for(Duration::from_secs(90));
+
+    // SPEC §6 Liveness: every neighbour suspects it after `suspect_after` missed rounds.
+    let round = settings.ping_interval;
+    let (earliest, latest) = (t_down + round * window.0, t_down + round * window.1);
+    for &w in &watchers {
+        let started: Vec<(Time, &Event)> = net
+            .timed_events(host_addr(w))
+            .filter(|(_, e)| matches!(e, Event::SuspicionStarted { peer, .. } if *peer == hex))
+            .collect();
+        assert_eq!(
+            started.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
+            [&Event::SuspicionStarted {
+                peer: hex.clone(),
+                addr: dead.to_string(),
+                misses: settings.suspect_after,
+                icmp: Some(false),
+            }],
+            "peer {w}"
+        );
+        let at = started[0].0;
+        assert!(
+            earliest < at && at <= latest,
+            "peer {w} suspected it {} ms after it went down",
+            at.since(t_down).as_millis()
+        );
+    }
+
+    // SPEC §6 Suspicion: witnesses asked, a majority of dead verdicts, the report to every
+    // seed the reporter is connected to, and the exact line.
+    let mut reporters = 0;
+    for i in (0..n).filter(|&i| i != victim) {
+        let me = host_addr(i);
+        let reported: Vec<(Time, Event)> = net
+            .timed_events(me)
+            .filter(|(_, e)| matches!(e, Event::DeadNodeReported { .. }))
+            .map(|(t, e)| (t, e.clone()))
+            .collect();
+        if reported.is_empty() {
+            continue;
+        }
+        reporters += 1;
+        assert!(
+            watchers.contains(&i),
+            "peer {i} reported a peer it had no link to"
+        );
+        let [(at, Event::DeadNodeReported { line, peer, seeds })] = reported.as_slice() else {
+            panic!("peer {i} reported {reported:?}");
+        };
+        assert_eq!(*line, expected_dead_line(dead, *at, me.ip()), "peer {i}");
+        assert_eq!(*peer, hex);
+        let outs = net.outputs_of(me, mark);
+        let asked = outs.iter().filter(|o| {
+            matches!(o, Output::Send { msg: Msg::ProbeRequest(ask), .. }
+                if ask.suspect == dead_id && ask.addr == dead && ask.incarnation == 1)
+        });
+        assert!(asked.count() >= 1, "peer {i} asked no witness");
+        let confirmed = net.events(me).iter().find_map(|e| match e {
+            Event::SuspicionConfirmed {
+                peer,
+                addr,
+                dead,
+                verdicts,
+            } if *peer == hex => Some((addr.clone(), *dead, *verdicts)),
+            _ => None,
+        });
+        let (addr, d, v) = confirmed.expect("a confirmed suspicion before the report");
+        assert_eq!(addr, dead.to_string());
+        assert!(crate::suspicion::confirmed(d, v), "{d} of {v}");
+        // The DeadReport frames: one per seed link, to distinct seeds, carrying the line and
+        // the verdicts.
+        let to_seeds: Vec<SocketAddr> = (net.frames.iter())
+            .filter_map(|(from, to, m)| match m {
+                Msg::DeadReport(r) if *from == me => {
+                    assert_eq!(r.line, *line);
+                    assert_eq!((r.suspect, r.addr, r.incarnation), (dead_id, dead, 1));
+                    assert_eq!(r.verdicts.len(), v);
+                    assert!(r
+                        .verdicts
+                        .iter()
+                        .all(|v| v.verify(&Checks::default()) && v.suspect == dead_id));
+                    Some(*to)
+                }
+                _ => None,
+            })
+            .collect();
+        let distinct: BTreeSet<SocketAddr> = to_seeds.iter().copied().collect();
+        assert_eq!(*seeds, 2, "a peer keeps q = 2 seed links");
+        assert_eq!(to_seeds.len(), *seeds, "peer {i} sent {to_seeds:?}");
+        assert_eq!(distinct.len(), *seeds);
+        assert!(distinct
+            .iter()
+            .all(|s| SEEDS.contains(&s.to_string().as_str())));
+        for s in distinct {
+            let received = net.events(s).iter().any(|e| {
+                matches!(e, Event::DeadNodeReportReceived { line: l, reporter }
+                    if l == line && *reporter == peer_key(i).id().to_hex())
+            });
+            assert!(received, "{s} did not log the line as sent");
+        }
+    }
+    assert!(reporters >= 1, "nobody reported peer {victim}");
+
+    // SPEC §5: every seed removes it, by a certificate of a quorum; nobody else.
+    for s in (0..3).map(seed_addr) {
+        assert_eq!(net.removals(s), std::slice::from_ref(&hex), "{s}");
+        let committed = net.events(s).iter().find_map(|e| match e {
+            Event::RemovalCommitted {
+                addr,
+                incarnation,
+                signers,
+                ..
+            } => Some((addr.clone(), *incarnation, signers.len())),
+            _ => None,
+        });
+        let (addr, incarnation, signers) = committed.unwrap();
+        assert_eq!((addr, incarnation), (dead.to_string(), 1));
+        assert!(signers >= 2);
+        assert!(net.remove_votes(s, dead_id).iter().all(|(yes, _)| *yes));
+        let pl: BTreeSet<PeerId> = net.seed(s).peer_list().keys().copied().collect();
+        let live: BTreeSet<PeerId> = (0..n)
+            .filter(|&i| i != victim)
+            .map(|i| peer_key(i).id())
+            .collect();
+        assert_eq!(pl, live, "{s}");
+    }
+    // The dead peer did nothing once down, and the live peers are still admitted.
+    assert_eq!(net.outputs_of(dead, mark), []);
+    for i in (0..n).filter(|&i| i != victim) {
+        let cert = net.peer(host_addr(i)).certificate().unwrap();
+        assert_eq!(cert.change, add(i, host_addr(i)));
+        assert!(!net.peer(host_addr(i)).neighbors().contains(&dead_id));
+    }
+}
+
+/// SPEC §6 Liveness and Suspicion, §5 Validating a removal and Seed log: a neighbour that
+/// hangs (its links stay up, it answers no ping, its host no echo) is suspected after
+/// `suspect_after` missed rounds, the witnesses confirm it, the reporter sends the task's
+/// `Dead Node:` line to its seeds, and the seeds remove it and no live peer.
+#[test]
+fn a_neighbour_that_stops_answering_pings_is_reported_dead_and_removed_by_the_seeds() {
+    // One round to send the unanswered ping, then `suspect_after` = 3 missed rounds.
+    a_dead_peer_is_detected_reported_and_removed(false, (3, 4));
+}
+
+/// SPEC §6 Liveness (PROTOCOL §12.1): a neighbour whose links close and that cannot be
+/// dialled again counts the lost link as one miss and each failed redial as another.
+#[test]
+fn a_crashed_neighbour_whose_redials_fail_is_reported_dead_and_removed_by_the_seeds() {
+    a_dead_peer_is_detected_reported_and_removed(true, (1, 2));
+}
+
+/// SPEC §6 Suspicion: witnesses that find the suspect alive clear the suspicion; nothing
+/// goes to the seeds.
+#[test]
+fn a_suspicion_without_a_witness_majority_sends_no_report() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let (id5, inc) = (peer_key(5).id(), 1);
+    let start = suspect(&mut net, p, l5);
+    let seed_link = net.seed_links_of(p)[0];
+    let probe = Msg::ProbeRequest(Box::new(wire::ProbeRequest {
+        suspect: id5,
+        addr: peer_addr(5),
+        incarnation: inc,
+    }));
+    let suspected = Event::SuspicionStarted {
+        peer: id5.to_hex(),
+        addr: peer_addr(5).to_string(),
+        misses: 3,
+        icmp: Some(true),
+    };
+    // The seeds know no topology of 5: its witnesses are p's own other neighbours.
+    let outs: Vec<Output> = (net.outputs_of(p, start).into_iter())
+        .filter(liveness_output)
+        .collect();
+    assert_eq!(
+        outs,
+        [
+            Output::Event(suspected),
+            Output::Send {
+                link: seed_link,
+                msg: Msg::GetNeighbors(id5)
+            },
+            Output::Send {
+                link: l6,
+                msg: probe.clone()
+            },
+            Output::Send {
+                link: l7,
+                msg: probe
+            },
+        ]
+    );
+    let alive = |w: usize| {
+        Msg::Verdict(Box::new(Verdict::new(
+            &peer_key(w),
+            id5,
+            inc,
+            true,
+            net.now,
+        )))
+    };
+    let (v6, v7) = (alive(6), alive(7));
+    assert_eq!(net.inject(p, Input::Frame { link: l6, msg: v6 }), []);
+    assert_eq!(
+        net.inject(p, Input::Frame { link: l7, msg: v7 }),
+        [Output::Event(Event::SuspicionCleared {
+            peer: id5.to_hex(),
+            addr: peer_addr(5).to_string(),
+            dead: 1,
+            verdicts: 3
+        })]
+    );
+    net.run_for(Duration::from_secs(10));
+    let reports = (net.outputs.iter())
+        .filter(|(_, o)| {
+            matches!(
+                o,
+                Output::Send {
+                    msg: Msg::DeadReport(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(reports, 0);
+    assert!(net.peer(p).neighbors().contains(&id5), "the link stays");
+    let confirmed = (net.events(p).iter())
+        .filter(|e| {
+            matches!(
+                e,
+                Event::SuspicionConfirmed { .. } | Event::DeadNodeReported { .. }
+            )
+        })
+        .count();
+    assert_eq!(confirmed, 0);
+}
+
+/// SPEC §6 Suspicion, §5 Conflicts: a verdict is about one incarnation of the suspect; a
+/// verdict about an older one does not count toward the peer's decision.
+#[test]
+fn a_verdict_about_an_older_incarnation_does_not_count_at_the_peer() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let id5 = peer_key(5).id();
+    suspect(&mut net, p, l5);
+    let started = (net.timed_events(p))
+        .find(|(_, e)| matches!(e, Event::SuspicionStarted { .. }))
+        .map(|(t, _)| t)
+        .unwrap();
+    // Peer 5 is linked at incarnation 1; verdicts about incarnation 0 are stale.
+    for (w, link) in [(6, l6), (7, l7)] {
+        let stale = Msg::Verdict(Box::new(dead(w, 5, 0, net.now)));
+        assert_eq!(
+            net.inject(p, Input::Frame { link, msg: stale }),
+            [],
+            "witness {w}"
+        );
+    }
+    let decided = |net: &Net| {
+        (net.events(p).iter())
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::SuspicionConfirmed { .. } | Event::SuspicionCleared { .. }
+                )
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(decided(&net), [], "undecided until the deadline");
+    // At the deadline only its own verdict counts: one is not enough.
+    let deadline = started + peer::Settings::default().verdict_timeout;
+    net.run_for(deadline.since(net.now) - Duration::from_millis(1));
+    assert_eq!(decided(&net), []);
+    net.run_for(Duration::from_millis(1));
+    assert_eq!(
+        decided(&net),
+        [Event::SuspicionCleared {
+            peer: id5.to_hex(),
+            addr: peer_addr(5).to_string(),
+            dead: 1,
+            verdicts: 1
+        }]
+    );
+    let reports = (net.outputs.iter())
+        .filter(|(_, o)| {
+            matches!(
+                o,
+                Output::Send {
+                    msg: Msg::DeadReport(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(reports, 0);
+}
+
+/// SPEC §5 Peer List and §8: a removal is applied only with a certificate of q distinct
+/// configured seeds; a forged majority is rejected, a genuine one applied once.
+#[test]
+fn a_removal_certificate_without_a_quorum_of_seeds_is_rejected() {
+    let mut net = Net::seeds(seed::Settings::default());
+    let change = add(5, peer_addr(5));
+    let id5 = change.peer;
+    for at in [1, 2].map(seed_addr) {
+        let (link, _) = net.link(at, seed_addr(0));
+        let msg = Msg::Commit(Box::new(cert(change, &[0, 1])));
+        net.inject(at, Input::Frame { link, msg });
+        assert!(net.seed(at).peer_list().contains_key(&id5));
+    }
+    let gone = removal(5, peer_addr(5), 1);
+    let mut forged_sig = cert(gone, &[0, 2]);
+    forged_sig.sigs[1].1 = forged_sig.sigs[0].1; // seed 0's signature under seed 2's name
+    let mut peer_signed = cert(gone, &[0]);
+    let v = Vote::new(&peer_key(0), gone, true, "");
+    peer_signed.sigs.push((v.voter, v.sig));
+    let cases = [
+        (
+            cert(gone, &[0]),
+            CertError::TooFewSignatures { have: 1, need: 2 },
+        ),
+        (
+            cert(gone, &[0, 0]),
+            CertError::DuplicateSigner(seed_key(0).id()),
+        ),
+        (forged_sig, CertError::BadSignature(seed_key(2).id())),
+        (peer_signed, CertError::UnknownSigner(peer_key(0).id())),
+    ];
+    for at in [1, 2].map(seed_addr) {
+        let (link, r) = net.link(at, seed_addr(0));
+        for (bad, e) in cases.clone() {
+            assert_eq!(
+                net.inject(
+                    at,
+                    Input::Frame {
+                        link,
+                        msg: Msg::Commit(Box::new(bad))
+                    }
+                ),
+                [Output::Event(Event::ProtocolError {
+                    remote: r.source.to_string(),
+                    reason: format!("certificate rejected: {e}"),
+                })],
+                "{at}: {e}"
+            );
+        }
+        let m = &net.seed(at).peer_list()[&id5];
+        assert_eq!((m.addr, m.incarnation), (peer_addr(5), 1));
+        assert_eq!(net.removals(at), Vec::<String>::new());
+    }
+    // A genuine removal certificate of two seeds, once, then again: applied once.
+    let signers = vec![seed_key(0).id().to_hex(), seed_key(1).id().to_hex()];
+    for at in [1, 2].map(seed_addr) {
+        let (link, _) = net.link(at, seed_addr(0));
+        let good = || Msg::Commit(Box::new(cert(gone, &[0, 1])));
+        assert_eq!(
+            net.inject(at, Input::Frame { link, msg: good() }),
+            [
+                Output::Persist(node::Record::Certificate(cert(gone, &[0, 1]))),
+                Output::Event(Event::RemovalCommitted {
+                    peer: id5.to_hex(),
+                    addr: peer_addr(5).to_string(),
+                    incarnation: 1,
+                    signers: signers.clone()
+                })
+            ],
+            "{at}"
+        );
+        assert!(!net.seed(at).peer_list().contains_key(&id5));
+        assert_eq!(
+            net.inject(at, Input::Frame { link, msg: good() }),
+            [],
+            "{at}"
+        );
+    }
+}
+
+/// SPEC §5 Conflicts: "a peer that comes back registers again with a higher incarnation" —
+/// a live peer told of its own removal registers at incarnation + 1 and is admitted again.
+#[test]
+fn a_live_peer_told_of_its_own_removal_registers_again_at_a_higher_incarnation() {
+    let (mut net, p) = registered_peer();
+    let id = peer_key(0).id();
+    let links = net.seed_links_of(p);
+    assert_eq!(links.len(), 2);
+    let told = |net: &mut Net, c: Certificate| {
+        let msg = Msg::Removed(Box::new(c));
+        net.inject(
+            p,
+            Input::Frame {
+                link: links[0],
+                msg,
+            },
+        )
+    };
+    // Not about it, not its incarnation, or not signed by a quorum: ignored.
+    assert_eq!(
+        told(&mut net, cert(removal(5, peer_addr(5), 1), &[0, 1])),
+        []
+    );
+    assert_eq!(told(&mut net, cert(removal(0, p, 0), &[0, 1])), []);
+    assert_eq!(told(&mut net, cert(removal(0, p, 1), &[0])), []);
+    assert_eq!(net.peer(p).certificate().map(|c| c.change), Some(add(0, p)));
+
+    let reg = Registration::new(&peer_key(0), p, 2);
+    let text =
+        "removed by the seeds at incarnation 1 while alive: registering again at incarnation 2";
+    let mut expected = vec![Output::Event(Event::Notice { text: text.into() })];
+    expected.extend(links.iter().map(|&link| Output::Send {
+        link,
+        msg: Msg::Register(Box::new(reg.clone())),
+    }));
+    assert_eq!(told(&mut net, cert(removal(0, p, 1), &[0, 1])), expected);
+    net.run_for(Duration::from_secs(3));
+
+    let again = Change {
+        incarnation: 2,
+        ..add(0, p)
+    };
+    assert_eq!(net.peer(p).certificate().map(|c| c.change), Some(again));
+    let registered: Vec<u64> = (net.events(p).iter())
+        .filter_map(|e| match e {
+            Event::Registered { incarnation, .. } => Some(*incarnation),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(registered, [1, 2]);
+    for s in (0..3).map(seed_addr) {
+        let m = &net.seed(s).peer_list()[&id];
+        assert_eq!((m.addr, m.incarnation), (p, 2), "{s}");
+    }
+    // The same removal again is stale now.
+    assert_eq!(told(&mut net, cert(removal(0, p, 1), &[0, 1])), []);
+}
+
+/// SPEC §5 Conflicts, end to end: the seeds apply a removal of a peer that is in fact alive,
+/// tell it, and it comes back at incarnation 2 past the tombstone of incarnation 1.
+#[test]
+fn a_peer_the_seeds_removed_while_alive_comes_back_past_its_tombstone() {
+    let (mut net, p) = registered_peer();
+    let id = peer_key(0).id();
+    let gone = cert(removal(0, p, 1), &[0, 1]);
+    for (at, from) in [(0, 1), (1, 0), (2, 0)] {
+        let (link, _) = net.link(seed_addr(at), seed_addr(from));
+        let msg = Msg::Commit(Box::new(gone.clone()));
+        net.inject(seed_addr(at), Input::Frame { link, msg });
+    }
+    net.run_for(Duration::from_secs(3));
+    let registers: Vec<u64> = (net.frames.iter())
+        .filter_map(|(from, _, m)| match m {
+            Msg::Register(r) if *from == p => Some(r.incarnation),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(registers, [1, 1, 2, 2]);
+    assert_eq!(
+        net.peer(p).certificate().map(|c| c.change.incarnation),
+        Some(2)
+    );
+    for s in (0..3).map(seed_addr) {
+        assert_eq!(net.removals(s), [id.to_hex()], "{s}");
+        let m = &net.seed(s).peer_list()[&id];
+        assert_eq!((m.addr, m.incarnation), (p, 2), "{s}");
+    }
+}
+
+/// PROTOCOL §12.4: a peer removed while it was cut off from every seed learns it when it
+/// links up to one again, and comes back at the next incarnation, with a join timeout of
+/// its own (the simulator's partition scenario found the peer giving up at once).
+#[test]
+fn a_peer_removed_while_cut_off_learns_it_when_it_links_up_again_and_comes_back() {
+    let mut net = seeds_and_peers(2);
+    let (me, id) = (peer_addr(1), peer_key(1).id());
+    // Cut the peer off: its links close, and while it is away the seeds remove it.
+    let mine: Vec<LinkId> = (net.ends.iter())
+        .filter(|(_, e)| e.at == me)
+        .map(|(l, _)| *l)
+        .collect();
+    net.take_down(me, true);
+    let gone = cert(removal(1, me, 1), &[0, 1]);
+    net.commit_at(&[0, 1, 2], &gone);
+    assert!(!net.seed(seed_addr(0)).peer_list().contains_key(&id));
+    // Away for longer than the join timeout, and back while two seeds are down: it is told
+    // at once, and waits for a quorum with a join timeout of its own instead of giving up.
+    net.run_for(peer_settings().join_timeout * 2);
+    net.take_down(seed_addr(1), true);
+    net.take_down(seed_addr(2), true);
+    net.down.remove(&me);
+    for link in mine {
+        net.inject(me, Input::LinkDown { link });
+    }
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.nodes[&me].stop, None, "it gave up at once");
+    // The seeds return: it is admitted at incarnation 2.
+    net.restart_seed(1, seed::Settings::default(), false);
+    net.restart_seed(2, seed::Settings::default(), false);
+    net.run_for(Duration::from_secs(30));
+    let cert = net.peer(me).certificate().cloned().expect("admitted again");
+    assert_eq!((cert.change.incarnation, cert.change.addr), (2, me));
+    for i in 0..3 {
+        let m = &net.seed(seed_addr(i)).peer_list()[&id];
+        assert_eq!(m.incarnation, 2, "seed {i}");
+    }
+}
+
+/// A no to a false accusation is not remembered: when the accused dies right after, the
+/// next report is validated afresh and removes it (the simulator's churn-with-liars
+/// scenarios found dead peers shielded by the remembered no).
+#[test]
+fn a_peer_that_dies_right_after_a_false_accusation_is_still_removed() {
+    let mut net = seeds_and_peers(4);
+    let now = net.now;
+    let verdicts = |now| vec![dead(0, 1, 1, now), dead(2, 1, 1, now), dead(3, 1, 1, now)];
+    deliver_report(&mut net, report(0, 1, peer_addr(1), 1, verdicts(now), now));
+    let id1 = peer_key(1).id();
+    assert!(net.seed(seed_addr(0)).peer_list().contains_key(&id1));
+    // It dies a second later, well within a proposal timeout; a true report comes.
+    net.run_for(Duration::from_secs(1));
+    net.take_down(peer_addr(1), true);
+    let now = net.now;
+    deliver_report(&mut net, report(0, 1, peer_addr(1), 1, verdicts(now), now));
+    net.run_for(Duration::from_secs(1));
+    for s in (0..3).map(seed_addr) {
+        assert!(
+            !net.seed(s).peer_list().contains_key(&id1),
+            "{s} still holds it"
+        );
+    }
+}

@@ -1,0 +1,458 @@
+//! Tests of the gossip relay (SPEC §6 Gossip, PROTOCOL §11): each message crosses each link
+//! at most once; announcements, requests and their batching; forged and stale messages.
+
+use crate::testkit::*;
+
+/// SPEC §6 Gossip: every peer generates `gossip_count` messages once its neighbours are
+/// connected, and every other peer receives each of them exactly once.
+#[test]
+fn every_peer_receives_every_other_peers_gossip_once() {
+    let mut net = Net::seeds(seed::Settings::default());
+    for i in 0..6 {
+        net.add_peer(i);
+        net.run_for(Duration::from_millis(500));
+    }
+    net.run_for(Duration::from_secs(60));
+    // Peers on one IP that generate at the same millisecond write the same text; their
+    // messages must still be told apart (the identity hashes the origin too).
+    let mut texts: BTreeMap<String, BTreeSet<SocketAddr>> = BTreeMap::new();
+    for i in 0..6 {
+        for e in net.events(peer_addr(i)) {
+            if let Event::GossipGenerated { text, .. } = e {
+                texts.entry(text.clone()).or_default().insert(peer_addr(i));
+            }
+        }
+    }
+    assert!(
+        texts.values().any(|who| who.len() >= 2),
+        "no two peers generated the same text at the same millisecond: {texts:?}"
+    );
+    // No message crosses a link twice: every frame carrying a message arrives as a first
+    // receipt or a duplicate, and there are at most as many as links in the overlay.
+    let degrees: usize = (0..6)
+        .map(|i| net.peer(peer_addr(i)).neighbors().len())
+        .sum();
+    let mut frames: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..6 {
+        for e in net.events(peer_addr(i)) {
+            match e {
+                Event::GossipReceived { id, .. } | Event::GossipDuplicate { id, .. } => {
+                    *frames.entry(id.clone()).or_default() += 1
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(frames.len(), 60);
+    for (id, n) in &frames {
+        assert!(
+            *n <= degrees / 2,
+            "message {id}: {n} frames over {} links",
+            degrees / 2
+        );
+    }
+    for i in 0..6 {
+        let c = net.peer(peer_addr(i)).counters();
+        assert_eq!(c.generated, 10, "peer {i}: {c:?}");
+        assert_eq!(c.received, 50, "peer {i}: {c:?}");
+        assert_eq!(c.dropped, 0, "peer {i}: {c:?}");
+    }
+}
+
+fn sends(outs: &[Output]) -> Vec<(LinkId, Gossip)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                link,
+                msg: Msg::Gossip(g),
+            } => Some((*link, (**g).clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn haves(outs: &[Output]) -> Vec<LinkId> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                link,
+                msg: Msg::Have(_),
+            } => Some(*link),
+            _ => None,
+        })
+        .collect()
+}
+
+/// SPEC §6 Gossip, PROTOCOL §11.3: a message arriving on one link is announced to the
+/// others; it goes to a neighbour only when asked, at most once per link, never back to
+/// where it came from, and its copies are dropped as duplicates.
+#[test]
+fn a_message_crosses_each_link_at_most_once() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let g = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let id = g.id();
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(Box::new(g.clone())),
+        },
+    );
+    assert_eq!(haves(&outs), vec![l6, l7]);
+    assert_eq!(sends(&outs), vec![]);
+    let received = outs.iter().filter(|o| {
+        matches!(
+            o,
+            Output::Event(Event::GossipReceived {
+                announced: 2,
+                hops: 1,
+                ..
+            })
+        )
+    });
+    assert_eq!(received.count(), 1, "{outs:?}");
+    // 6 announces it too (it got it elsewhere): nothing to do, and it is not asked.
+    assert_eq!(
+        net.inject(
+            p,
+            Input::Frame {
+                link: l6,
+                msg: Msg::Have(id)
+            }
+        ),
+        []
+    );
+    // 7 asks: it gets the message once, however often it asks.
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l7,
+            msg: Msg::Want(id),
+        },
+    );
+    assert_eq!(
+        sends(&outs),
+        vec![(
+            l7,
+            Gossip {
+                hops: 1,
+                ..g.clone()
+            }
+        )]
+    );
+    assert_eq!(
+        net.inject(
+            p,
+            Input::Frame {
+                link: l7,
+                msg: Msg::Want(id)
+            }
+        ),
+        []
+    );
+    // 5 sent it: asking for it back gets nothing.
+    assert_eq!(
+        net.inject(
+            p,
+            Input::Frame {
+                link: l5,
+                msg: Msg::Want(id)
+            }
+        ),
+        []
+    );
+    // A copy on another link is a duplicate: logged as such, not sent on.
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Gossip(Box::new(g.clone())),
+        },
+    );
+    assert_eq!(sends(&outs), vec![]);
+    assert_eq!(haves(&outs), vec![]);
+    assert!(
+        matches!(&outs[..], [Output::Event(Event::GossipDuplicate { .. })]),
+        "{outs:?}"
+    );
+    let c = net.peer(p).counters();
+    assert_eq!(
+        (c.received, c.duplicates, c.forwarded, c.announced),
+        (1, 1, 1, 2)
+    );
+    let e = net.peer(p).message_list().get(&id).unwrap();
+    assert_eq!(e.came_in(), vec![l5, l6]);
+    assert_eq!(e.went_out(), vec![l6, l7]);
+    assert_eq!(e.sent(), vec![l7]);
+}
+
+/// The frames a node sent, in order: (link, message), gossip bodies by their id.
+fn frames_out(outs: &[Output]) -> Vec<(LinkId, String)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { link, msg } => Some((
+                *link,
+                match msg {
+                    Msg::Gossip(g) => format!("Gossip {:.6}", hex::encode(g.id().0)),
+                    Msg::Have(id) => format!("Have {:.6}", hex::encode(id.0)),
+                    Msg::Want(id) => format!("Want {:.6}", hex::encode(id.0)),
+                    Msg::Haves(ids) | Msg::Wants(ids) => format!(
+                        "{} {}",
+                        msg.name(),
+                        ids.iter()
+                            .map(|id| format!("{:.6}", hex::encode(id.0)))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    other => other.name().to_string(),
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue 13, PROTOCOL §11.3: what a peer announces and requests while handling frames that
+/// arrived together goes out as one frame per neighbour and kind, and every message still
+/// crosses each link at most once.
+#[test]
+fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let g1 = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let g2 = Gossip::new(&peer_key(8), gossip::text(net.now, peer_addr(8).ip(), 1));
+    let (m1, m2) = (g1.id(), g2.id());
+    let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
+    let frame = |link, msg| Input::Frame { link, msg };
+    // m1 comes from 5 and m2 from 6 in one turn: 7 hears of both in one frame, 6 and 5 of
+    // the one they did not send, alone.
+    let outs = net.inject_together(
+        p,
+        vec![
+            frame(l5, Msg::Gossip(Box::new(g1.clone()))),
+            frame(l6, Msg::Gossip(Box::new(g2.clone()))),
+        ],
+    );
+    assert_eq!(
+        frames_out(&outs),
+        vec![
+            (l6, format!("Have {}", short(m1))),
+            (l7, format!("Haves {},{}", short(m1), short(m2))),
+            (l5, format!("Have {}", short(m2))),
+        ]
+    );
+    // 7 asks for both in one frame: each body goes once, however often it asks again.
+    let outs = net.inject(p, frame(l7, Msg::Wants(vec![m1, m2])));
+    assert_eq!(
+        frames_out(&outs),
+        vec![
+            (l7, format!("Gossip {}", short(m1))),
+            (l7, format!("Gossip {}", short(m2)))
+        ]
+    );
+    let outs = net.inject(p, frame(l7, Msg::Wants(vec![m2, m1, m1])));
+    assert_eq!(frames_out(&outs), vec![]);
+    // 5 asks for m1, which it sent: nothing goes back over the link it came on.
+    assert_eq!(
+        frames_out(&net.inject(p, frame(l5, Msg::Wants(vec![m1, m2])))),
+        vec![(l5, format!("Gossip {}", short(m2)))]
+    );
+    for (id, came, out) in [(m1, l5, vec![l6, l7]), (m2, l6, vec![l5, l7])] {
+        let e = net.peer(p).message_list().get(&id).unwrap();
+        assert_eq!(e.came_in(), vec![came]);
+        assert_eq!(e.went_out(), out);
+    }
+    // Two neighbours announce three new messages in one turn: one request per message, to
+    // the first announcer, in one frame per neighbour.
+    let ids: Vec<MsgId> = (1..4)
+        .map(|n| Gossip::new(&peer_key(7), gossip::text(net.now, peer_addr(7).ip(), n)).id())
+        .collect();
+    let outs = net.inject_together(
+        p,
+        vec![
+            frame(l5, Msg::Haves(vec![ids[0], ids[1]])),
+            frame(l6, Msg::Haves(vec![ids[1], ids[2]])),
+            frame(l7, Msg::Have(ids[2])),
+        ],
+    );
+    assert_eq!(
+        frames_out(&outs),
+        vec![
+            (l5, format!("Wants {},{}", short(ids[0]), short(ids[1]))),
+            (l6, format!("Want {}", short(ids[2]))),
+        ]
+    );
+}
+
+/// A `Haves` or `Wants` frame over the bound is a protocol error: the link goes.
+#[test]
+fn a_frame_of_more_ids_than_the_bound_closes_its_link() {
+    let (mut net, p, [l5, _, _]) = peer_with_three_neighbours();
+    let ids = vec![MsgId([7; 32]); crate::wire::MAX_IDS + 1];
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Haves(ids),
+        },
+    );
+    assert!(outs.contains(&Output::Close { link: l5 }), "{outs:?}");
+    assert_eq!(frames_out(&outs), vec![]);
+    assert_eq!(net.peer(p).neighbors().len(), 2);
+}
+
+/// PROTOCOL §11.3: an announced message is asked of one neighbour at a time; a forged
+/// answer gets the next announcer asked.
+#[test]
+fn an_announced_message_is_asked_of_one_neighbour_at_a_time() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let g = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let id = g.id();
+    let want = |link| Output::Send {
+        link,
+        msg: Msg::Want(id),
+    };
+    assert_eq!(
+        net.inject(
+            p,
+            Input::Frame {
+                link: l5,
+                msg: Msg::Have(id)
+            }
+        ),
+        [want(l5)]
+    );
+    assert_eq!(
+        net.inject(
+            p,
+            Input::Frame {
+                link: l6,
+                msg: Msg::Have(id)
+            }
+        ),
+        []
+    );
+    let forged = Gossip {
+        sig: Gossip::new(&peer_key(8), g.text.clone()).sig,
+        ..g.clone()
+    };
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(Box::new(forged)),
+        },
+    );
+    assert_eq!(outs.last(), Some(&want(l6)), "{outs:?}");
+    assert_eq!(sends(&outs), vec![]);
+    // 6 answers: received, and announced to the one link it has not crossed (7).
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Gossip(Box::new(g)),
+        },
+    );
+    assert_eq!(haves(&outs), vec![l7]);
+    assert_eq!(net.peer(p).counters().received, 1);
+}
+
+/// PROTOCOL §11.3: a neighbour that was asked and does not answer is given up on after
+/// `want_patience`, and the next announcer is asked.
+#[test]
+fn a_request_that_is_not_answered_goes_to_the_next_announcer() {
+    let (mut net, p, [l5, l6, _]) = peer_with_three_neighbours();
+    let id = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1)).id();
+    net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Have(id),
+        },
+    );
+    net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Have(id),
+        },
+    );
+    net.now = net.now + peer::Settings::default().want_patience;
+    let outs = net.inject(p, Input::Timeout);
+    assert!(
+        outs.contains(&Output::Send {
+            link: l6,
+            msg: Msg::Want(id)
+        }),
+        "{outs:?}"
+    );
+}
+
+/// SPEC §8: a forged message (another peer's origin, a bad signature) is dropped, counted,
+/// logged once and not passed on; and it does not stop the genuine message with the same
+/// identity from going through.
+#[test]
+fn a_gossip_message_with_a_bad_signature_is_not_forwarded() {
+    let (mut net, p, [l5, l6, _]) = peer_with_three_neighbours();
+    let real = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let forged = Gossip {
+        sig: Gossip::new(&peer_key(8), real.text.clone()).sig,
+        ..real.clone()
+    };
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(Box::new(forged.clone())),
+        },
+    );
+    assert_eq!((sends(&outs), haves(&outs)), (vec![], vec![]));
+    assert!(
+        matches!(&outs[..], [Output::Event(Event::ProtocolError { reason, .. })] if reason.contains("signature")),
+        "{outs:?}"
+    );
+    let again = net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Gossip(Box::new(forged)),
+        },
+    );
+    assert_eq!(again, [], "logged once");
+    assert_eq!(net.peer(p).counters().dropped, 2);
+    assert!(net.peer(p).message_list().get(&real.id()).is_none());
+    // The genuine message still goes through, announced to every link but its own.
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Gossip(Box::new(real)),
+        },
+    );
+    assert_eq!(haves(&outs).len(), 2);
+    assert_eq!(net.peer(p).counters().received, 1);
+}
+
+/// SPEC §8 Replays: a message older than the Message List's window is refused, so an entry
+/// that expired cannot be replayed.
+#[test]
+fn a_message_older_than_the_window_is_refused() {
+    let (mut net, p, [l5, ..]) = peer_with_three_neighbours();
+    let window = peer::Settings::default().ml_window;
+    let old = Gossip::new(
+        &peer_key(9),
+        gossip::text(
+            net.now - window - Duration::from_secs(1),
+            peer_addr(9).ip(),
+            1,
+        ),
+    );
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(Box::new(old)),
+        },
+    );
+    assert_eq!(sends(&outs), vec![]);
+    assert_eq!(net.peer(p).counters().dropped, 1);
+}
