@@ -51,8 +51,8 @@ impl State {
     }
 
     fn show_messages(&self) -> String {
-        let ml = &self.gossip.ml;
-        let c = self.gossip.counters;
+        let ml = self.relay.message_list();
+        let c = self.relay.counters();
         let mut s = format!(
             "Message List: {} entries (generated {}, received {}, duplicates {}, dropped {}); the last {}:\n",
             ml.len(),

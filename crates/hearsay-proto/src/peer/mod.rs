@@ -7,7 +7,7 @@
 //! change. Neighbours are in `overlay`, gossip relaying in `relay`, failure detection in
 //! `liveness`, and the operator's commands in `console`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ mod relay;
 use crate::cert::{CertError, Certificate, Change, Op, Registration, SeedSet};
 use crate::config::Config;
 use crate::event::Event;
-use crate::gossip::{Counters, MessageList, Wants};
+use crate::gossip::{Counters, MessageList};
 use crate::id::{Keypair, PeerId};
 use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Role};
 use crate::sig::Checks;
@@ -175,7 +175,7 @@ pub struct State {
     /// When the last neighbour report went out, and when the next is due (changes waiting).
     reported_at: Option<Time>,
     report_due: Option<Time>,
-    gossip: relay::GossipState,
+    relay: relay::Relay,
     live: liveness::Liveness,
     /// How this peer checks signatures: alone, or sharing passed checks ([`Checks`]).
     checks: Checks,
@@ -195,9 +195,8 @@ impl State {
         rng_seed: u64,
     ) -> State {
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
-        let ml = MessageList::new(settings.ml_cap, settings.ml_window);
-        let wants = Wants::new(settings.ml_cap);
         let live = liveness::Liveness::new(now + settings.ping_interval);
+        let relay = relay::Relay::new(&settings);
         let mut seed_order: Vec<usize> = (0..config.seeds.len()).collect();
         seed_order.shuffle(&mut rng);
         let mut s = State {
@@ -236,18 +235,7 @@ impl State {
             report_due: None,
             live,
             checks: Checks::default(),
-            gossip: relay::GossipState {
-                started: false,
-                next: None,
-                generated: 0,
-                ml,
-                wants,
-                counters: Counters::default(),
-                stats_due: None,
-                logged_bad: VecDeque::new(),
-                haves: Vec::new(),
-                wants_out: Vec::new(),
-            },
+            relay,
             io: Outbox::default(),
         };
         s.io.event(Event::Started {
@@ -264,6 +252,15 @@ impl State {
         self.checks = checks;
     }
 
+    /// Starts generating once the neighbours are connected: registered, at least one
+    /// neighbour, and no neighbour still being dialled.
+    fn maybe_start_gossip(&mut self) {
+        let settled = self.cert.is_some() && self.degree() > 0 && self.outbound_in_flight() == 0;
+        if settled {
+            self.relay.start(self.now);
+        }
+    }
+
     /// The certificate of this peer's admission, once it has one.
     pub fn certificate(&self) -> Option<&Certificate> {
         self.cert.as_ref()
@@ -276,18 +273,25 @@ impl State {
 
     /// The gossip counters so far.
     pub fn counters(&self) -> Counters {
-        self.gossip.counters
+        self.relay.counters()
     }
 
     /// The Message List.
     pub fn message_list(&self) -> &MessageList {
-        &self.gossip.ml
+        self.relay.message_list()
     }
 
     fn close(&mut self, link: LinkId) {
         self.links.remove(&link);
         self.pending.remove(&link);
         self.io.push(Output::Close { link });
+    }
+
+    /// A part refused a frame (`Err`): a protocol error of its link.
+    fn or_protocol_error(&mut self, link: LinkId, done: Result<(), String>) {
+        if let Err(reason) = done {
+            self.protocol_error(link, reason);
+        }
     }
 
     fn protocol_error(&mut self, link: LinkId, reason: String) {
@@ -516,9 +520,7 @@ impl State {
             self.seed_next_try.insert(i, self.now + self.settings.retry);
             self.keep_seeds();
         }
-        for (id, next) in self.gossip.wants.link_closed(self.now, link) {
-            self.want(next, id);
-        }
+        self.relay.link_closed(self.now, link, &mut self.io);
         if let Some(n) = self.neighbors.remove(&link) {
             self.io.event(Event::NeighborRemoved {
                 peer: n.id.to_hex(),
@@ -601,15 +603,25 @@ impl State {
                 self.on_link_request(link, remote, *cert)
             }
             (Msg::Gossip(g), None) if self.neighbors.contains_key(&link) => {
-                self.on_gossip(link, remote.addr, *g)
+                let neighbors = self.neighbors.keys().copied();
+                let (now, at) = (self.now, (link, remote.addr));
+                (self.relay).on_gossip(now, at, *g, neighbors, &self.checks, &mut self.io)
             }
-            (Msg::Have(id), None) if self.neighbors.contains_key(&link) => self.on_have(link, id),
-            (Msg::Want(id), None) if self.neighbors.contains_key(&link) => self.on_want(link, id),
+            (Msg::Have(id), None) if self.neighbors.contains_key(&link) => {
+                let done = self.relay.on_haves(self.now, link, &[id]);
+                self.or_protocol_error(link, done)
+            }
+            (Msg::Want(id), None) if self.neighbors.contains_key(&link) => {
+                let done = self.relay.on_wants(self.now, link, &[id], &mut self.io);
+                self.or_protocol_error(link, done)
+            }
             (Msg::Haves(ids), None) if self.neighbors.contains_key(&link) => {
-                self.on_ids(link, ids, Self::on_have)
+                let done = self.relay.on_haves(self.now, link, &ids);
+                self.or_protocol_error(link, done)
             }
             (Msg::Wants(ids), None) if self.neighbors.contains_key(&link) => {
-                self.on_ids(link, ids, Self::on_want)
+                let done = self.relay.on_wants(self.now, link, &ids, &mut self.io);
+                self.or_protocol_error(link, done)
             }
             (Msg::LinkAccepted, None) => match self.pending.remove(&link) {
                 // A link in the other direction won meanwhile: one link per pair.
@@ -660,19 +672,9 @@ impl State {
                 self.ask_peer_lists();
             }
         }
-        if self.gossip.next.is_some_and(|t| t <= now) {
-            self.generate();
-        }
-        for (id, next) in self.gossip.wants.overdue(now, self.settings.want_patience) {
-            self.want(next, id);
-        }
-        if self.gossip.stats_due.is_some_and(|t| t <= now) {
-            self.gossip.stats_due = None;
-            self.io.event(Event::GossipStats {
-                counters: self.gossip.counters,
-                ml_size: self.gossip.ml.len(),
-            });
-        }
+        let me = (&self.key, self.addr.ip());
+        let neighbors = self.neighbors.keys().copied();
+        (self.relay).on_timeout(now, me, neighbors, &mut self.io);
         self.seed_next_try.retain(|_, t| *t > now);
         self.keep_seeds();
     }
@@ -713,7 +715,7 @@ impl Machine for State {
     fn poll_output(&mut self) -> Option<Output> {
         match self.io.pop() {
             Some(out) => Some(out),
-            None if self.batched() => self.io.pop(),
+            None if self.relay.batched(&mut self.io) => self.io.pop(),
             None => None,
         }
     }
@@ -730,7 +732,6 @@ impl Machine for State {
         let retry = seeds_short
             .then(|| self.seed_next_try.values().min().copied())
             .flatten();
-        let g = &self.gossip;
         [
             join,
             retry,
@@ -738,9 +739,7 @@ impl Machine for State {
             self.lists_due,
             self.refill_at,
             self.report_due,
-            g.next,
-            g.stats_due,
-            g.wants.next_deadline(self.settings.want_patience),
+            self.relay.deadline(),
             Some(self.liveness_deadline()),
         ]
         .into_iter()

@@ -1,196 +1,292 @@
-//! The gossip half of a peer (SPEC §6 Gossip, PROTOCOL §11): generation, first receipt,
+//! The gossip relay of a peer (SPEC §6 Gossip, PROTOCOL §11): generation, first receipt,
 //! announcements and requests, so that each message crosses each link at most once.
+//!
+//! [`Relay`] owns what gossip needs (the Message List, the requests in flight, the counters,
+//! the announcements and requests not handed out yet). Its peer drives it with the moment,
+//! the neighbour links and the outbox; it reaches into nothing else of the peer.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::State;
+use super::Settings;
 use crate::event::Event;
 use crate::gossip::{self, Ask, Counters, Gossip, MessageList, MsgId, Wants};
-use crate::node::LinkId;
+use crate::id::Keypair;
+use crate::node::{LinkId, Outbox};
+use crate::sig::Checks;
 use crate::time::Time;
-use crate::wire::Msg;
+use crate::wire::{Msg, MAX_IDS};
 
-/// The gossip half of a peer (PROTOCOL §11).
-pub(super) struct GossipState {
-    pub(super) started: bool,
-    pub(super) next: Option<Time>,
-    pub(super) generated: u32,
-    pub(super) ml: MessageList,
-    pub(super) wants: Wants,
-    pub(super) counters: Counters,
-    pub(super) stats_due: Option<Time>,
+/// The gossip relay of one peer (PROTOCOL §11).
+pub(super) struct Relay {
+    gossip_delay: Duration,
+    gossip_interval: Duration,
+    gossip_count: u32,
+    want_patience: Duration,
+    started: bool,
+    /// When the next message is generated.
+    next: Option<Time>,
+    generated: u32,
+    ml: MessageList,
+    wants: Wants,
+    counters: Counters,
+    stats_due: Option<Time>,
     /// Forged messages already logged, so each is logged once (bounded).
-    pub(super) logged_bad: VecDeque<MsgId>,
-    /// Announcements (`Have`) not handed out yet, in order (see [`State::batched`]).
-    pub(super) haves: Vec<(LinkId, MsgId)>,
+    logged_bad: VecDeque<MsgId>,
+    /// Announcements (`Have`) not handed out yet, in order (see [`Relay::batched`]).
+    haves: Vec<(LinkId, MsgId)>,
     /// Requests (`Want`) answering announcements, not handed out yet.
-    pub(super) wants_out: Vec<(LinkId, MsgId)>,
+    wants_out: Vec<(LinkId, MsgId)>,
 }
 
 const LOGGED_BAD: usize = 1024;
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
-impl State {
-    /// Starts generating once the neighbours are connected: registered, at least one
-    /// neighbour, and no neighbour still being dialled.
-    pub(super) fn maybe_start_gossip(&mut self) {
-        let settled = self.cert.is_some() && self.degree() > 0 && self.outbound_in_flight() == 0;
-        if !self.gossip.started && settled && self.settings.gossip_count > 0 {
-            self.gossip.started = true;
-            self.gossip.next = Some(self.now + self.settings.gossip_delay);
+impl Relay {
+    pub(super) fn new(settings: &Settings) -> Relay {
+        Relay {
+            gossip_delay: settings.gossip_delay,
+            gossip_interval: settings.gossip_interval,
+            gossip_count: settings.gossip_count,
+            want_patience: settings.want_patience,
+            started: false,
+            next: None,
+            generated: 0,
+            ml: MessageList::new(settings.ml_cap, settings.ml_window),
+            wants: Wants::new(settings.ml_cap),
+            counters: Counters::default(),
+            stats_due: None,
+            logged_bad: VecDeque::new(),
+            haves: Vec::new(),
+            wants_out: Vec::new(),
+        }
+    }
+
+    /// The counters so far.
+    pub(super) fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The Message List.
+    pub(super) fn message_list(&self) -> &MessageList {
+        &self.ml
+    }
+
+    /// Starts generating, once: the peer's neighbours are connected.
+    pub(super) fn start(&mut self, now: Time) {
+        if !self.started && self.gossip_count > 0 {
+            self.started = true;
+            self.next = Some(now + self.gossip_delay);
+        }
+    }
+
+    /// The earliest moment [`Relay::on_timeout`] has work.
+    pub(super) fn deadline(&self) -> Option<Time> {
+        [
+            self.next,
+            self.stats_due,
+            self.wants.next_deadline(self.want_patience),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Generates a message when one is due, asks the next announcer of each request that
+    /// ran out of patience, and logs the counters when due.
+    pub(super) fn on_timeout<D>(
+        &mut self,
+        now: Time,
+        me: (&Keypair, IpAddr),
+        neighbors: impl Iterator<Item = LinkId>,
+        io: &mut Outbox<D>,
+    ) {
+        if self.next.is_some_and(|t| t <= now) {
+            self.generate(now, me, neighbors, io);
+        }
+        for (id, next) in self.wants.overdue(now, self.want_patience) {
+            self.want(next, id, io);
+        }
+        if self.stats_due.is_some_and(|t| t <= now) {
+            self.stats_due = None;
+            io.event(Event::GossipStats {
+                counters: self.counters,
+                ml_size: self.ml.len(),
+            });
         }
     }
 
     /// A new message goes straight to every neighbour: none of them can have it yet.
-    pub(super) fn generate(&mut self) {
-        let g = &mut self.gossip;
-        g.generated += 1;
-        let seq = g.generated;
-        let msg = Gossip::new(&self.key, gossip::text(self.now, self.addr.ip(), seq));
+    fn generate<D>(
+        &mut self,
+        now: Time,
+        (key, ip): (&Keypair, IpAddr),
+        neighbors: impl Iterator<Item = LinkId>,
+        io: &mut Outbox<D>,
+    ) {
+        self.generated += 1;
+        let seq = self.generated;
+        let msg = Gossip::new(key, gossip::text(now, ip, seq));
         let id = msg.id();
-        g.ml.record(self.now, self.now, id, msg.clone(), None);
-        let targets = g.ml.push_to(&id, self.neighbors.keys().copied());
-        g.counters.generated += 1;
-        g.counters.forwarded += targets.len() as u64;
-        let interval = self.settings.gossip_interval;
-        g.next = (seq < self.settings.gossip_count).then(|| self.now + interval);
-        self.io.event(Event::GossipGenerated {
+        self.ml.record(now, now, id, msg.clone(), None);
+        let targets = self.ml.push_to(&id, neighbors);
+        self.counters.generated += 1;
+        self.counters.forwarded += targets.len() as u64;
+        let interval = self.gossip_interval;
+        self.next = (seq < self.gossip_count).then(|| now + interval);
+        io.event(Event::GossipGenerated {
             id: hex::encode(id.0),
             seq,
             text: msg.text.clone(),
             forwarded: targets.len(),
         });
         for l in targets {
-            self.io.send(l, Msg::Gossip(Box::new(msg.clone())));
+            io.send(l, Msg::Gossip(Box::new(msg.clone())));
         }
-        self.counters_changed();
+        self.counters_changed(now);
     }
 
-    /// A message arrived. First receipt: verify, record, log, and announce it to every
-    /// neighbour it has not crossed; they ask for it if they lack it, so it crosses each
-    /// link at most once (PROTOCOL §11.3). A duplicate is counted; a forged, malformed or
-    /// stale message is dropped and counted, and the next announcer is asked instead.
-    pub(super) fn on_gossip(&mut self, link: LinkId, from: SocketAddr, msg: Gossip) {
+    /// A message arrived from the neighbour at `from`. First receipt: verify, record, log,
+    /// and announce it to every neighbour it has not crossed; they ask for it if they lack
+    /// it, so it crosses each link at most once (PROTOCOL §11.3). A duplicate is counted; a
+    /// forged, malformed or stale message is dropped and counted, and the next announcer is
+    /// asked instead.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_gossip<D>(
+        &mut self,
+        now: Time,
+        (link, from): (LinkId, SocketAddr),
+        msg: Gossip,
+        neighbors: impl Iterator<Item = LinkId>,
+        checks: &Checks,
+        io: &mut Outbox<D>,
+    ) {
         let id = msg.id();
         // Only checked messages are listed, so a listed id needs no second check.
-        if self.gossip.ml.seen_again(&id, link) {
-            self.gossip.counters.duplicates += 1;
-            self.io.event(Event::GossipDuplicate {
+        if self.ml.seen_again(&id, link) {
+            self.counters.duplicates += 1;
+            io.event(Event::GossipDuplicate {
                 id: hex::encode(id.0),
                 from: from.to_string(),
             });
-            return self.counters_changed();
+            return self.counters_changed(now);
         }
         // `verify` also checks that the text parses.
-        let checked = msg.verify(&self.checks);
+        let checked = msg.verify(checks);
         let Some((born, seq)) = gossip::parse_text(&msg.text).filter(|_| checked) else {
             let reason = "a gossip message whose origin signature does not hold";
-            return self.drop_bad(id, link, from, reason);
+            return self.drop_bad(now, id, (link, from), reason, io);
         };
-        if self.gossip.ml.outside_window(self.now, born) {
+        if self.ml.outside_window(now, born) {
             let reason = "a gossip message outside the time window (a replay?)";
-            return self.drop_bad(id, link, from, reason);
+            return self.drop_bad(now, id, (link, from), reason, io);
         }
-        let announcers = self.gossip.wants.done(self.now, &id, link);
+        let announcers = self.wants.done(now, &id, link);
         let msg = Gossip {
             hops: msg.hops.saturating_add(1),
             ..msg
         };
-        self.gossip
-            .ml
-            .record(self.now, born, id, msg.clone(), Some(link));
+        self.ml.record(now, born, id, msg.clone(), Some(link));
         for l in announcers {
-            self.gossip.ml.seen_again(&id, l);
+            self.ml.seen_again(&id, l);
         }
-        let targets = self
-            .gossip
-            .ml
-            .announce_to(&id, self.neighbors.keys().copied());
-        self.gossip.counters.received += 1;
-        self.gossip.counters.announced += targets.len() as u64;
-        self.io.event(Event::GossipReceived {
+        let targets = self.ml.announce_to(&id, neighbors);
+        self.counters.received += 1;
+        self.counters.announced += targets.len() as u64;
+        io.event(Event::GossipReceived {
             id: hex::encode(id.0),
             origin: msg.origin.to_hex(),
             seq,
             text: msg.text,
             from: from.to_string(),
             hops: msg.hops,
-            latency_ms: self.now.since(born).as_millis() as u64,
+            latency_ms: now.since(born).as_millis() as u64,
             announced: targets.len(),
         });
-        self.gossip
-            .haves
-            .extend(targets.into_iter().map(|l| (l, id)));
-        self.counters_changed();
+        self.haves.extend(targets.into_iter().map(|l| (l, id)));
+        self.counters_changed(now);
     }
 
-    /// A neighbour has a message: ask for it, unless this peer has it or already asked.
-    pub(super) fn on_have(&mut self, link: LinkId, id: MsgId) {
-        if self.gossip.ml.seen_again(&id, link) {
-            return;
-        }
-        if let Some(Ask::Ask(l)) = self.gossip.wants.announced(self.now, id, link) {
-            self.gossip.counters.requested += 1;
-            self.gossip.wants_out.push((l, id));
-        }
-    }
-
-    /// Several announcements or requests in one frame (`Haves`, `Wants`): each as if it had
-    /// come alone. More than [`crate::wire::MAX_IDS`] is a protocol error.
-    pub(super) fn on_ids(
+    /// Neighbours have messages (`Have`, or `Haves` of at most [`MAX_IDS`]): ask for each,
+    /// unless this peer has it or already asked. Err: more ids than a frame may carry.
+    pub(super) fn on_haves(
         &mut self,
+        now: Time,
         link: LinkId,
-        ids: Vec<MsgId>,
-        each: fn(&mut Self, LinkId, MsgId),
-    ) {
-        if ids.len() > crate::wire::MAX_IDS {
-            let reason = format!(
-                "{} ids in one frame (at most {})",
-                ids.len(),
-                crate::wire::MAX_IDS
-            );
-            return self.protocol_error(link, reason);
+        ids: &[MsgId],
+    ) -> Result<(), String> {
+        within_bound(ids)?;
+        for &id in ids {
+            if self.ml.seen_again(&id, link) {
+                continue;
+            }
+            if let Some(Ask::Ask(l)) = self.wants.announced(now, id, link) {
+                self.counters.requested += 1;
+                self.wants_out.push((l, id));
+            }
         }
-        for id in ids {
-            each(self, link, id);
-        }
+        Ok(())
     }
 
-    /// A neighbour asks for a message this peer announced.
-    pub(super) fn on_want(&mut self, link: LinkId, id: MsgId) {
-        if let Some(body) = self.gossip.ml.serve(&id, link) {
-            self.gossip.counters.forwarded += 1;
-            self.io.send(link, Msg::Gossip(Box::new(body)));
-            self.counters_changed();
+    /// A neighbour asks for messages this peer announced (`Want`, or `Wants` of at most
+    /// [`MAX_IDS`]). Err: more ids than a frame may carry.
+    pub(super) fn on_wants<D>(
+        &mut self,
+        now: Time,
+        link: LinkId,
+        ids: &[MsgId],
+        io: &mut Outbox<D>,
+    ) -> Result<(), String> {
+        within_bound(ids)?;
+        for id in ids {
+            if let Some(body) = self.ml.serve(id, link) {
+                self.counters.forwarded += 1;
+                io.send(link, Msg::Gossip(Box::new(body)));
+                self.counters_changed(now);
+            }
+        }
+        Ok(())
+    }
+
+    /// A link closed: what was asked of it goes to the next announcer.
+    pub(super) fn link_closed<D>(&mut self, now: Time, link: LinkId, io: &mut Outbox<D>) {
+        for (id, next) in self.wants.link_closed(now, link) {
+            self.want(next, id, io);
         }
     }
 
     /// Asks again at once (a retry after a timeout or a forged answer).
-    pub(super) fn want(&mut self, link: LinkId, id: MsgId) {
-        self.gossip.counters.requested += 1;
-        self.io.send(link, Msg::Want(id));
+    fn want<D>(&mut self, link: LinkId, id: MsgId, io: &mut Outbox<D>) {
+        self.counters.requested += 1;
+        io.send(link, Msg::Want(id));
     }
 
     /// Drops and counts a bad message and logs it once; if it answered a request, asks the
     /// next neighbour that announced the message.
-    fn drop_bad(&mut self, id: MsgId, link: LinkId, from: SocketAddr, reason: &str) {
-        self.gossip.counters.dropped += 1;
-        self.counters_changed();
-        if !self.gossip.logged_bad.contains(&id) {
-            if self.gossip.logged_bad.len() == LOGGED_BAD {
-                self.gossip.logged_bad.pop_front();
+    fn drop_bad<D>(
+        &mut self,
+        now: Time,
+        id: MsgId,
+        (link, from): (LinkId, SocketAddr),
+        reason: &str,
+        io: &mut Outbox<D>,
+    ) {
+        self.counters.dropped += 1;
+        self.counters_changed(now);
+        if !self.logged_bad.contains(&id) {
+            if self.logged_bad.len() == LOGGED_BAD {
+                self.logged_bad.pop_front();
             }
-            self.gossip.logged_bad.push_back(id);
-            self.io.event(Event::ProtocolError {
+            self.logged_bad.push_back(id);
+            io.event(Event::ProtocolError {
                 remote: from.to_string(),
                 reason: format!("{reason}; dropped"),
             });
         }
-        if self.gossip.wants.asked(&id) == Some(link) {
-            if let Some(next) = self.gossip.wants.failed(self.now, &id) {
-                self.want(next, id);
+        if self.wants.asked(&id) == Some(link) {
+            if let Some(next) = self.wants.failed(now, &id) {
+                self.want(next, id, io);
             }
         }
     }
@@ -200,37 +296,47 @@ impl State {
     /// after every input (as the simulator does), each goes alone, as `Have` or `Want`; a
     /// driver that handles every frame of a read before draining sends them together, as
     /// `Haves` or `Wants`. Returns whether it handed out anything.
-    pub(super) fn batched(&mut self) -> bool {
-        let haves = by_link(self.gossip.haves.drain(..));
-        let wants = by_link(self.gossip.wants_out.drain(..));
+    pub(super) fn batched<D>(&mut self, io: &mut Outbox<D>) -> bool {
+        let haves = by_link(self.haves.drain(..));
+        let wants = by_link(self.wants_out.drain(..));
         let any = !(haves.is_empty() && wants.is_empty());
-        self.send_ids(haves, Msg::Have, Msg::Haves);
-        self.send_ids(wants, Msg::Want, Msg::Wants);
+        send_ids(haves, Msg::Have, Msg::Haves, io);
+        send_ids(wants, Msg::Want, Msg::Wants, io);
         any
     }
 
-    /// One frame per link: `one` for a single id, `many` for more (at most
-    /// [`crate::wire::MAX_IDS`] a frame).
-    fn send_ids(
-        &mut self,
-        by_link: Vec<(LinkId, Vec<MsgId>)>,
-        one: fn(MsgId) -> Msg,
-        many: fn(Vec<MsgId>) -> Msg,
-    ) {
-        for (link, ids) in by_link {
-            for chunk in ids.chunks(crate::wire::MAX_IDS) {
-                let msg = match chunk {
-                    [id] => one(*id),
-                    _ => many(chunk.to_vec()),
-                };
-                self.io.send(link, msg);
-            }
+    fn counters_changed(&mut self, now: Time) {
+        if self.stats_due.is_none() {
+            self.stats_due = Some(now + STATS_EVERY);
         }
     }
+}
 
-    pub(super) fn counters_changed(&mut self) {
-        if self.gossip.stats_due.is_none() {
-            self.gossip.stats_due = Some(self.now + STATS_EVERY);
+/// Err if a frame carries more ids than [`MAX_IDS`].
+fn within_bound(ids: &[MsgId]) -> Result<(), String> {
+    if ids.len() > MAX_IDS {
+        return Err(format!(
+            "{} ids in one frame (at most {MAX_IDS})",
+            ids.len()
+        ));
+    }
+    Ok(())
+}
+
+/// One frame per link: `one` for a single id, `many` for more (at most [`MAX_IDS`] a frame).
+fn send_ids<D>(
+    by_link: Vec<(LinkId, Vec<MsgId>)>,
+    one: fn(MsgId) -> Msg,
+    many: fn(Vec<MsgId>) -> Msg,
+    io: &mut Outbox<D>,
+) {
+    for (link, ids) in by_link {
+        for chunk in ids.chunks(MAX_IDS) {
+            let msg = match chunk {
+                [id] => one(*id),
+                _ => many(chunk.to_vec()),
+            };
+            io.send(link, msg);
         }
     }
 }

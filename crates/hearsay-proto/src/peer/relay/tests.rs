@@ -1,7 +1,168 @@
 //! Tests of the gossip relay (SPEC §6 Gossip, PROTOCOL §11): each message crosses each link
 //! at most once; announcements, requests and their batching; forged and stale messages.
 
+use super::Relay;
+use crate::node::Outbox;
+use crate::peer::Settings;
 use crate::testkit::*;
+
+// ---- the relay alone: one input, the exact outputs --------------------------------------
+
+const LOCAL: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+fn message(origin: usize, seq: u32) -> Gossip {
+    Gossip::new(&peer_key(origin), gossip::text(T0, LOCAL, seq))
+}
+
+/// Every output waiting in `io`, as (link, frame name) for sends and the event's name.
+fn drained(io: &mut Outbox<()>) -> Vec<String> {
+    std::iter::from_fn(|| io.pop())
+        .map(|o| match o {
+            Output::Send { link, msg } => format!("{} to {}", msg.name(), link.0),
+            Output::Event(e) => e.name().to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+/// A first receipt is logged and announced (when the outputs are drained) to every
+/// neighbour but the one it came from; the same message again is only counted.
+#[test]
+fn the_relay_announces_a_first_receipt_to_the_other_neighbours_and_counts_a_duplicate() {
+    let mut relay = Relay::new(&Settings::default());
+    let mut io = Outbox::<()>::default();
+    let links = [LinkId(1), LinkId(2), LinkId(3)];
+    let checks = Checks::default();
+    let (g, from) = (message(9, 1), peer_addr(9));
+    let now = T0 + Duration::from_millis(5);
+    relay.on_gossip(
+        now,
+        (links[0], from),
+        g.clone(),
+        links.into_iter(),
+        &checks,
+        &mut io,
+    );
+    assert_eq!(drained(&mut io), ["gossip_received"]);
+    assert!(relay.batched(&mut io));
+    assert_eq!(drained(&mut io), ["Have to 2", "Have to 3"]);
+    assert!(!relay.batched(&mut io), "handed out once");
+
+    relay.on_gossip(
+        now,
+        (links[1], from),
+        g,
+        links.into_iter(),
+        &checks,
+        &mut io,
+    );
+    assert_eq!(drained(&mut io), ["gossip_duplicate"]);
+    let c = relay.counters();
+    assert_eq!((c.received, c.duplicates, c.announced), (1, 1, 2));
+    assert_eq!(
+        relay.deadline(),
+        Some(now + Duration::from_secs(1)),
+        "stats due"
+    );
+}
+
+/// A request is served once per link, never back where the message came from, and a frame
+/// of more ids than the bound is refused whole.
+#[test]
+fn the_relay_serves_a_request_once_per_link_and_refuses_an_oversize_frame_whole() {
+    let mut relay = Relay::new(&Settings::default());
+    let mut io = Outbox::<()>::default();
+    let links = [LinkId(1), LinkId(2)];
+    let g = message(9, 1);
+    let id = g.id();
+    relay.on_gossip(
+        T0,
+        (links[0], peer_addr(9)),
+        g,
+        links.into_iter(),
+        &Checks::default(),
+        &mut io,
+    );
+    relay.batched(&mut io);
+    drained(&mut io);
+
+    assert_eq!(relay.on_wants(T0, links[1], &[id, id], &mut io), Ok(()));
+    assert_eq!(drained(&mut io), ["Gossip to 2"]);
+    assert_eq!(relay.on_wants(T0, links[0], &[id], &mut io), Ok(()));
+    assert_eq!(
+        drained(&mut io),
+        Vec::<String>::new(),
+        "not back where it came from"
+    );
+
+    let other = message(8, 1).id();
+    let too_many = vec![other; crate::wire::MAX_IDS + 1];
+    let refused = relay.on_haves(T0, LinkId(3), &too_many);
+    assert_eq!(
+        refused,
+        Err("1025 ids in one frame (at most 1024)".to_string())
+    );
+    assert!(!relay.batched(&mut io), "nothing of it was asked for");
+    assert_eq!(relay.on_haves(T0, LinkId(3), &[other, id]), Ok(()));
+    relay.batched(&mut io);
+    assert_eq!(
+        drained(&mut io),
+        ["Want to 3"],
+        "asks only for what it lacks"
+    );
+}
+
+/// Once started, the relay generates `gossip_count` messages, `gossip_interval` apart, each
+/// sent straight to every neighbour.
+#[test]
+fn the_relay_generates_its_messages_at_the_interval_once_started() {
+    let settings = Settings {
+        gossip_count: 2,
+        gossip_delay: Duration::from_millis(100),
+        ..Settings::default()
+    };
+    let mut relay = Relay::new(&settings);
+    let mut io = Outbox::<()>::default();
+    let key = peer_key(0);
+    let links = [LinkId(4), LinkId(7)];
+    assert_eq!(relay.deadline(), None, "not started");
+    relay.start(T0);
+    let first = T0 + Duration::from_millis(100);
+    assert_eq!(relay.deadline(), Some(first));
+    relay.on_timeout(first, (&key, LOCAL), links.into_iter(), &mut io);
+    assert_eq!(
+        drained(&mut io),
+        ["gossip_generated", "Gossip to 4", "Gossip to 7"]
+    );
+    let second = first + settings.gossip_interval;
+    assert_eq!(
+        relay.deadline(),
+        Some(first + Duration::from_secs(1)),
+        "stats first"
+    );
+    relay.on_timeout(
+        first + Duration::from_secs(1),
+        (&key, LOCAL),
+        links.into_iter(),
+        &mut io,
+    );
+    assert_eq!(drained(&mut io), ["gossip_stats"]);
+    assert_eq!(relay.deadline(), Some(second));
+    relay.on_timeout(second, (&key, LOCAL), links.into_iter(), &mut io);
+    assert_eq!(
+        drained(&mut io),
+        ["gossip_generated", "Gossip to 4", "Gossip to 7"]
+    );
+    relay.start(second);
+    assert_eq!(relay.counters().generated, 2);
+    assert_eq!(
+        relay.deadline(),
+        Some(second + Duration::from_secs(1)),
+        "done: stats only"
+    );
+}
+
+// ---- through the router --------------------------------------------------------------
 
 /// SPEC §6 Gossip: every peer generates `gossip_count` messages once its neighbours are
 /// connected, and every other peer receives each of them exactly once.
