@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Bucket, Coordination, Dial, Member, Reply, State, Validation};
+use super::{Coordination, Dial, Member, Reply, State, Validation};
 use crate::cert::{CertError, Certificate, Change, Digest, Evidence, Op, Proposal, Vote};
 use crate::event::Event;
 use crate::id::PeerId;
@@ -172,7 +172,7 @@ impl State {
         if let Some(holder) = holder {
             return Err(format!("address {} is held by peer {holder}", c.addr));
         }
-        if !self.take_token(p.source) {
+        if !self.rate.take(self.now, p.source) {
             return Err(format!(
                 "rate limit: too many registrations from {}",
                 p.source
@@ -201,7 +201,7 @@ impl State {
                 c.peer, c.addr, c.incarnation
             ));
         }
-        if !self.take_token(p.source) {
+        if !self.rate.take(self.now, p.source) {
             return Err(format!(
                 "rate limit: too many dead-node reports from {}",
                 p.source
@@ -210,32 +210,6 @@ impl State {
         let pl = &self.pl;
         Ok(r.check(self.now, |w| pl.contains_key(w), &self.checks)
             .err())
-    }
-
-    fn take_token(&mut self, ip: IpAddr) -> bool {
-        let burst = f64::from(self.settings.rate_burst);
-        let refill = self.settings.rate_refill.as_secs_f64().max(1e-6);
-        let now = self.now;
-        if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.settings.max_sources {
-            // Forget the full buckets first: they hold no information.
-            self.buckets
-                .retain(|_, b| b.tokens + now.since(b.at).as_secs_f64() / refill < burst);
-            if self.buckets.len() >= self.settings.max_sources {
-                return false;
-            }
-        }
-        let b = self.buckets.entry(ip).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        b.tokens = (b.tokens + now.since(b.at).as_secs_f64() / refill).min(burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
     }
 
     /// The answer of a probe: the id met at the address, or why nobody was met.

@@ -6,13 +6,15 @@
 //! from those certificates alone. Proposals, votes and certificates are in `decide`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 mod decide;
+mod rate;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod topology;
 
 pub use sync::BUCKETS;
 
@@ -27,7 +29,7 @@ use crate::event::Event;
 use crate::id::{Keypair, PeerId};
 use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Role};
 use crate::quorum::Tally;
-use crate::sig::{Checks, FixedMap};
+use crate::sig::Checks;
 use crate::suspicion::DeadReport;
 use crate::time::Time;
 use crate::wire::{self, Msg, NeighborsOf, PeerInfo, Status, StatusPeer};
@@ -119,12 +121,6 @@ enum Dial {
     Probe(Digest),
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Time,
-}
-
 const RECENT: usize = 64;
 /// How often remembered votes are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -151,8 +147,8 @@ pub struct State {
     /// Tombstones: the newest removal certificate of every removed peer. Kept for good, so
     /// that no replayed registration of a removed incarnation can come back.
     removed: BTreeMap<PeerId, Certificate>,
-    /// Each peer's newest neighbour report: looked up by id only, never walked.
-    topology: FixedMap<PeerId, NeighborReport>,
+    /// Neighbour reports and the degrees peer lists give.
+    topology: topology::Topology,
     coordinating: BTreeMap<Digest, Coordination>,
     validating: BTreeMap<Digest, Validation>,
     /// The deadlines of both, (deadline, digest, coordinating), so the next is found without
@@ -168,9 +164,6 @@ pub struct State {
     ledger: sync::Ledger,
     /// Positions and addresses of the members.
     index: sync::Index,
-    /// Degrees as peer lists give them ([`State::degree`]), kept up to date as reports and
-    /// memberships change: a peer list holds up to 1000 of them. Zero is not stored.
-    degrees: FixedMap<PeerId, u32>,
     /// When this seed last found it held the same certificates as seed `i`.
     agreed: BTreeMap<usize, Time>,
     /// When the ledger's root next goes to the other seeds.
@@ -180,7 +173,8 @@ pub struct State {
     /// Started from nothing in place of a lost store: no votes and no coordinating until
     /// this seed has agreed with another one (PROTOCOL §13.1).
     rebuilding: bool,
-    buckets: BTreeMap<IpAddr, Bucket>,
+    /// Registrations and dead-node reports per source IP.
+    rate: rate::RateLimit,
     recent: VecDeque<String>,
     io: Outbox<Dial>,
 }
@@ -214,6 +208,11 @@ impl State {
             _ => seed_keys[me] = Some(key.id()),
         }
         let sync_at = now + settings.sync_interval;
+        let rate = rate::RateLimit::new(
+            settings.rate_burst,
+            settings.rate_refill,
+            settings.max_sources,
+        );
         let mut s = State {
             key,
             addr,
@@ -231,7 +230,7 @@ impl State {
             config,
             pl: BTreeMap::new(),
             removed: BTreeMap::new(),
-            topology: FixedMap::default(),
+            topology: topology::Topology::default(),
             coordinating: BTreeMap::new(),
             validating: BTreeMap::new(),
             deadlines: BTreeSet::new(),
@@ -240,12 +239,11 @@ impl State {
             sweep_at: now,
             ledger: sync::Ledger::new(),
             index: sync::Index::default(),
-            degrees: FixedMap::default(),
             agreed: BTreeMap::new(),
             sync_at,
             exchanges: BTreeMap::new(),
             rebuilding: false,
-            buckets: BTreeMap::new(),
+            rate,
             recent: VecDeque::new(),
             io: Outbox::default(),
         };
@@ -556,76 +554,22 @@ impl State {
 
     // ---- peer lists, topology, status --------------------------------------------------
 
-    /// A peer's degree as peer lists give it: its reported neighbours that are admitted and
-    /// report the link back. A peer cannot draw links by claiming neighbours it does not
-    /// have (PROTOCOL §7).
-    ///
-    /// Kept incrementally: a report or a membership change adjusts only the links it makes
-    /// or breaks. [`State::count_degree`] is the same number counted from scratch.
+    /// A peer's degree as peer lists give it ([`topology::Topology`]).
     pub(crate) fn degree(&self, id: &PeerId) -> u32 {
-        self.degrees.get(id).copied().unwrap_or(0)
+        self.topology.degree(id)
     }
 
-    /// [`State::degree`] counted from the topology (the definition; tests compare the two).
+    /// [`State::degree`] counted from scratch (tests compare the two).
     #[cfg(test)]
     pub(crate) fn count_degree(&self, id: &PeerId) -> u32 {
-        let Some(report) = self.topology.get(id) else {
-            return 0;
-        };
-        let mutual = |n: &&PeerId| *n != id && self.pl.contains_key(*n) && self.names(n, id);
-        report.neighbors.iter().filter(mutual).count() as u32
+        self.topology.count_degree(id, |p| self.is_member(p))
     }
 
-    /// Whether `peer`'s report names `other` (verified reports are sorted, each id once).
-    fn names(&self, peer: &PeerId, other: &PeerId) -> bool {
-        (self.topology.get(peer)).is_some_and(|r| r.neighbors.binary_search(other).is_ok())
-    }
-
-    fn bump_degree(&mut self, id: PeerId, up: bool) {
-        let d = self.degrees.entry(id).or_insert(0);
-        *d = if up { *d + 1 } else { d.saturating_sub(1) };
-        if *d == 0 {
-            self.degrees.remove(&id);
-        }
-    }
-
-    /// `peer`'s report becomes `report` (or goes): the mutual links it makes or breaks
-    /// count at each end whose other end is admitted.
+    /// `peer`'s report becomes `report` (or goes).
     pub(super) fn set_report(&mut self, peer: PeerId, report: Option<NeighborReport>) {
-        let old = self.topology.remove(&peer);
-        let (old_n, new_n) = (
-            old.as_ref().map_or(&[][..], |r| &r.neighbors[..]),
-            report.as_ref().map_or(&[][..], |r| &r.neighbors[..]),
-        );
-        let gone = old_n.iter().filter(|n| new_n.binary_search(n).is_err());
-        let came = new_n.iter().filter(|n| old_n.binary_search(n).is_err());
-        let changes: Vec<(PeerId, bool)> = (gone.map(|n| (*n, false)))
-            .chain(came.map(|n| (*n, true)))
-            .filter(|(n, _)| *n != peer && self.names(n, &peer))
-            .collect();
-        let admitted = self.is_member(&peer);
-        for (n, up) in changes {
-            if self.is_member(&n) {
-                self.bump_degree(peer, up);
-            }
-            if admitted {
-                self.bump_degree(n, up);
-            }
-        }
-        if let Some(r) = report {
-            self.topology.insert(peer, r);
-        }
-    }
-
-    /// `peer` joins or leaves the Peer List: its mutual links count at their other ends.
-    pub(super) fn membership_changed(&mut self, peer: PeerId, admitted: bool) {
-        let mutual: Vec<PeerId> = (self.topology.get(&peer).into_iter())
-            .flat_map(|r| r.neighbors.iter().copied())
-            .filter(|n| *n != peer && self.names(n, &peer))
-            .collect();
-        for n in mutual {
-            self.bump_degree(n, admitted);
-        }
+        let at = &self.index.at;
+        self.topology
+            .set_report(peer, report, |p| at.contains_key(p));
     }
 
     fn sample_peer_list(&mut self, asker: PeerId) -> Vec<PeerInfo> {
@@ -659,7 +603,7 @@ impl State {
 
     /// A peer's reported neighbours that are in the Peer List, with their addresses.
     fn neighbors_of(&self, peer: &PeerId) -> Vec<(PeerId, SocketAddr)> {
-        let Some(report) = self.topology.get(peer) else {
+        let Some(report) = self.topology.report(peer) else {
             return Vec::new();
         };
         report
@@ -675,7 +619,7 @@ impl State {
         // seeds). A forged newer one is still checked, and dropped.
         if self
             .topology
-            .get(&report.peer)
+            .report(&report.peer)
             .is_some_and(|r| r.seq >= report.seq)
         {
             return;
@@ -683,7 +627,7 @@ impl State {
         if !report.verify(&self.checks) {
             return;
         }
-        let known = self.is_member(&report.peer) || self.topology.contains_key(&report.peer);
+        let known = self.is_member(&report.peer) || self.topology.report(&report.peer).is_some();
         if !known && self.topology.len() >= self.pl.len() + EXTRA_REPORTS {
             return;
         }
@@ -711,7 +655,7 @@ impl State {
                 incarnation: m.incarnation,
                 neighbors: self
                     .topology
-                    .get(id)
+                    .report(id)
                     .map(|r| r.neighbors.clone())
                     .unwrap_or_default(),
                 signers: m.cert.signers(),

@@ -117,14 +117,14 @@ impl State {
                 self.index.at.insert(peer, self.index.members.len());
                 self.index.members.push(listed);
                 // Degrees count only admitted neighbours.
-                self.membership_changed(peer, true);
+                self.topology.membership_changed(peer, true);
             }
         }
     }
 
     pub(super) fn drop_member(&mut self, peer: &PeerId) {
         if let Some(old) = self.pl.remove(peer) {
-            self.membership_changed(*peer, false);
+            self.topology.membership_changed(*peer, false);
             self.ledger.toggle(&old.cert);
             self.index.release(old.addr, *peer);
             if let Some(i) = self.index.at.remove(peer) {

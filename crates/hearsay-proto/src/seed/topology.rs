@@ -1,0 +1,108 @@
+//! The overlay as the seeds know it (SPEC §6 Neighbours, PROTOCOL §7): each peer's newest
+//! signed neighbour report, and the degrees peer lists give.
+//!
+//! A peer's degree counts its reported neighbours that are admitted and report the link
+//! back, so that a peer cannot draw links by claiming neighbours it does not have. Degrees
+//! are kept incrementally: a report or a membership change adjusts only the links it makes or
+//! breaks ([`Topology::count_degree`] is the same number counted from scratch).
+
+use crate::cert::NeighborReport;
+use crate::id::PeerId;
+use crate::sig::FixedMap;
+
+/// Neighbour reports and degrees. Membership is the caller's: every call that needs it is
+/// given `member`, which says whether a peer is admitted.
+#[derive(Debug, Default)]
+pub(super) struct Topology {
+    /// Each peer's newest report: looked up by id only, never walked.
+    reports: FixedMap<PeerId, NeighborReport>,
+    /// Degrees as peer lists give them. Zero is not stored.
+    degrees: FixedMap<PeerId, u32>,
+}
+
+impl Topology {
+    /// `peer`'s newest report.
+    pub(super) fn report(&self, peer: &PeerId) -> Option<&NeighborReport> {
+        self.reports.get(peer)
+    }
+
+    /// Reports held.
+    pub(super) fn len(&self) -> usize {
+        self.reports.len()
+    }
+
+    /// `id`'s degree: its mutual links to admitted peers.
+    pub(super) fn degree(&self, id: &PeerId) -> u32 {
+        self.degrees.get(id).copied().unwrap_or(0)
+    }
+
+    /// [`Topology::degree`] counted from the reports (the definition; tests compare the two).
+    #[cfg(test)]
+    pub(super) fn count_degree(&self, id: &PeerId, member: impl Fn(&PeerId) -> bool) -> u32 {
+        let Some(report) = self.reports.get(id) else {
+            return 0;
+        };
+        let mutual = |n: &&PeerId| *n != id && member(n) && self.names(n, id);
+        report.neighbors.iter().filter(mutual).count() as u32
+    }
+
+    /// Whether `peer`'s report names `other` (verified reports are sorted, each id once).
+    fn names(&self, peer: &PeerId, other: &PeerId) -> bool {
+        (self.reports.get(peer)).is_some_and(|r| r.neighbors.binary_search(other).is_ok())
+    }
+
+    fn bump(&mut self, id: PeerId, up: bool) {
+        let d = self.degrees.entry(id).or_insert(0);
+        *d = if up { *d + 1 } else { d.saturating_sub(1) };
+        if *d == 0 {
+            self.degrees.remove(&id);
+        }
+    }
+
+    /// `peer`'s report becomes `report` (or goes): the mutual links it makes or breaks
+    /// count at each end whose other end is admitted.
+    pub(super) fn set_report(
+        &mut self,
+        peer: PeerId,
+        report: Option<NeighborReport>,
+        member: impl Fn(&PeerId) -> bool,
+    ) {
+        let old = self.reports.remove(&peer);
+        let (old_n, new_n) = (
+            old.as_ref().map_or(&[][..], |r| &r.neighbors[..]),
+            report.as_ref().map_or(&[][..], |r| &r.neighbors[..]),
+        );
+        let gone = old_n.iter().filter(|n| new_n.binary_search(n).is_err());
+        let came = new_n.iter().filter(|n| old_n.binary_search(n).is_err());
+        let changes: Vec<(PeerId, bool)> = (gone.map(|n| (*n, false)))
+            .chain(came.map(|n| (*n, true)))
+            .filter(|(n, _)| *n != peer && self.names(n, &peer))
+            .collect();
+        let admitted = member(&peer);
+        for (n, up) in changes {
+            if member(&n) {
+                self.bump(peer, up);
+            }
+            if admitted {
+                self.bump(n, up);
+            }
+        }
+        if let Some(r) = report {
+            self.reports.insert(peer, r);
+        }
+    }
+
+    /// `peer` joins or leaves the Peer List: its mutual links count at their other ends.
+    pub(super) fn membership_changed(&mut self, peer: PeerId, admitted: bool) {
+        let mutual: Vec<PeerId> = (self.reports.get(&peer).into_iter())
+            .flat_map(|r| r.neighbors.iter().copied())
+            .filter(|n| *n != peer && self.names(n, &peer))
+            .collect();
+        for n in mutual {
+            self.bump(n, admitted);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
