@@ -116,6 +116,42 @@ enum Dial {
     },
 }
 
+/// What a peer's clock wakes it for. Each is set by one part and fired by [`State::fire`];
+/// [`State::deadline`] is the one table both `poll_timeout` and `on_timeout` read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// Not registered within `join_timeout`: give up.
+    Join,
+    /// Register again after a refusal.
+    Register,
+    /// The next liveness round, or a suspicion's wait for witnesses or verdicts.
+    Liveness,
+    /// Choose neighbours from the peer lists that came.
+    Lists,
+    /// Send the neighbour report that waited (`report_every`).
+    Report,
+    /// Look for more neighbours while the degree is short.
+    Refill,
+    /// The relay: generate, ask the next announcer, log the counters.
+    Relay,
+    /// Dial a seed again after its backoff, while fewer than a quorum are linked.
+    Seeds,
+}
+
+impl Timer {
+    /// Every timer, in the order timers due together fire.
+    const ALL: [Timer; 8] = [
+        Timer::Join,
+        Timer::Register,
+        Timer::Liveness,
+        Timer::Lists,
+        Timer::Report,
+        Timer::Refill,
+        Timer::Relay,
+        Timer::Seeds,
+    ];
+}
+
 /// A peer at an incarnation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Target {
@@ -650,33 +686,67 @@ impl State {
         }
     }
 
-    fn on_timeout(&mut self) {
-        let now = self.now;
-        if self.cert.is_none() && now >= self.started + self.settings.join_timeout {
-            return self.give_up();
-        }
-        if self.register_again.is_some_and(|t| t <= now) {
-            self.register_again = None;
-            self.register();
-        }
-        self.liveness_timeout();
-        if self.lists_due.is_some_and(|t| t <= now) {
-            self.union_and_choose();
-        }
-        if self.report_due.is_some_and(|t| t <= now) {
-            self.send_report();
-        }
-        if self.refill_at.is_some_and(|t| t <= now) {
-            self.refill_at = None;
-            if self.degree() + self.outbound_in_flight() < self.settings.links {
-                self.ask_peer_lists();
+    /// When `timer` is due, if it is set.
+    fn deadline(&self, timer: Timer) -> Option<Time> {
+        match timer {
+            Timer::Join => (self.cert.is_none()).then(|| self.started + self.settings.join_timeout),
+            Timer::Register => self.register_again,
+            Timer::Liveness => Some(self.liveness_deadline()),
+            Timer::Lists => self.lists_due,
+            Timer::Report => self.report_due,
+            Timer::Refill => self.refill_at,
+            Timer::Relay => self.relay.deadline(),
+            Timer::Seeds => {
+                let short = self.seed_links.len() < self.config.quorum();
+                short
+                    .then(|| self.seed_next_try.values().min().copied())
+                    .flatten()
             }
         }
-        let me = (&self.key, self.addr.ip());
-        let neighbors = self.neighbors.keys().copied();
-        (self.relay).on_timeout(now, me, neighbors, &mut self.io);
-        self.seed_next_try.retain(|_, t| *t > now);
-        self.keep_seeds();
+    }
+
+    /// Does what `timer` was set for.
+    fn fire(&mut self, timer: Timer) {
+        let now = self.now;
+        match timer {
+            Timer::Join => self.give_up(),
+            Timer::Register => {
+                self.register_again = None;
+                self.register();
+            }
+            Timer::Liveness => self.liveness_timeout(),
+            Timer::Lists => self.union_and_choose(),
+            Timer::Report => self.send_report(),
+            Timer::Refill => {
+                self.refill_at = None;
+                if self.degree() + self.outbound_in_flight() < self.settings.links {
+                    self.ask_peer_lists();
+                }
+            }
+            Timer::Relay => {
+                let me = (&self.key, self.addr.ip());
+                let neighbors = self.neighbors.keys().copied();
+                (self.relay).on_timeout(now, me, neighbors, &mut self.io);
+            }
+            Timer::Seeds => {
+                self.seed_next_try.retain(|_, t| *t > now);
+                self.keep_seeds();
+            }
+        }
+    }
+
+    /// Fires every timer that is due, in [`Timer::ALL`]'s order. The seed links are topped
+    /// up on every wake-up, due or not (a seed may have become ready without a timer).
+    fn on_timeout(&mut self) {
+        for timer in Timer::ALL {
+            if self.stopped {
+                return;
+            }
+            let due = self.deadline(timer).is_some_and(|t| t <= self.now);
+            if due || timer == Timer::Seeds {
+                self.fire(timer);
+            }
+        }
     }
 }
 
@@ -724,27 +794,10 @@ impl Machine for State {
         if self.stopped {
             return None;
         }
-        let join = self
-            .cert
-            .is_none()
-            .then(|| self.started + self.settings.join_timeout);
-        let seeds_short = self.seed_links.len() < self.config.quorum();
-        let retry = seeds_short
-            .then(|| self.seed_next_try.values().min().copied())
-            .flatten();
-        [
-            join,
-            retry,
-            self.register_again,
-            self.lists_due,
-            self.refill_at,
-            self.report_due,
-            self.relay.deadline(),
-            Some(self.liveness_deadline()),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        Timer::ALL
+            .into_iter()
+            .filter_map(|t| self.deadline(t))
+            .min()
     }
 }
 

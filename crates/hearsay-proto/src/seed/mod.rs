@@ -121,6 +121,25 @@ enum Dial {
     Probe(Digest),
 }
 
+/// What a seed's clock wakes it for: [`State::deadline`] is the one table both
+/// `poll_timeout` and `on_timeout` read, [`State::fire`] what each does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// A proposal coordinated or validated ran out of time.
+    Proposals,
+    /// Remembered votes past their memory are forgotten.
+    Sweep,
+    /// The ledger's root goes to the other seeds (PROTOCOL §13).
+    Sync,
+    /// A lost seed is dialled again.
+    Redial,
+}
+
+impl Timer {
+    /// Every timer, in the order timers due together fire.
+    const ALL: [Timer; 4] = [Timer::Proposals, Timer::Sweep, Timer::Sync, Timer::Redial];
+}
+
 const RECENT: usize = 64;
 /// How often remembered votes are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -722,37 +741,67 @@ impl State {
         });
     }
 
-    fn on_timeout(&mut self) {
-        let now = self.now;
-        let late: Vec<Digest> = self
-            .coordinating
-            .iter()
-            .filter(|(_, c)| c.deadline <= now)
-            .map(|(d, _)| *d)
-            .collect();
-        for d in late {
+    /// When `timer` is due, if it is set.
+    fn deadline(&self, timer: Timer) -> Option<Time> {
+        match timer {
+            Timer::Proposals => self.deadlines.first().map(|d| d.0),
+            Timer::Sweep => (!self.voted.is_empty()).then_some(self.sweep_at),
+            Timer::Sync => Some(self.sync_at),
+            Timer::Redial => self.seed_redial.values().min().copied(),
+        }
+    }
+
+    /// Does what `timer` was set for.
+    fn fire(&mut self, timer: Timer) {
+        match timer {
+            Timer::Proposals => self.proposals_late(),
+            Timer::Sweep => self.sweep(),
+            Timer::Sync => self.sync_all(),
+            Timer::Redial => self.redial_seeds(),
+        }
+    }
+
+    /// Aborts the proposals this seed coordinates that ran out of time, then gives up the
+    /// validations that did, each in digest order. Found through the ordered `deadlines`,
+    /// not by a scan of every proposal.
+    fn proposals_late(&mut self) {
+        for d in self.late(true) {
             let (yes, q) = (self.coordinating[&d].tally.yes(), self.config.quorum());
             self.abort(
                 d,
                 &format!("timed out with {yes} of the {q} yes votes needed"),
             );
         }
-        let late: Vec<Digest> = self
-            .validating
-            .iter()
-            .filter(|(_, v)| v.deadline <= now)
-            .map(|(d, _)| *d)
-            .collect();
-        for d in late {
+        for d in self.late(false) {
             self.on_probe(d, Err("timed out".into()));
         }
-        if self.sweep_at <= now {
-            self.sweep();
+    }
+
+    /// The digests of the proposals coordinated (or validated) whose deadline has passed,
+    /// in digest order.
+    fn late(&self, coordinating: bool) -> Vec<Digest> {
+        let mut late: Vec<Digest> = (self.deadlines.iter())
+            .take_while(|(at, _, _)| *at <= self.now)
+            .filter(|(_, _, c)| *c == coordinating)
+            .map(|(_, d, _)| *d)
+            .collect();
+        late.sort_unstable();
+        late
+    }
+
+    /// Fires every timer that is due, in [`Timer::ALL`]'s order. Remembered votes are swept
+    /// on any wake-up past `sweep_at`, votes held or not (a promise may outlive its vote),
+    /// though only held votes set the timer.
+    fn on_timeout(&mut self) {
+        for timer in Timer::ALL {
+            let due = match timer {
+                Timer::Sweep => self.sweep_at <= self.now,
+                _ => self.deadline(timer).is_some_and(|t| t <= self.now),
+            };
+            if due {
+                self.fire(timer);
+            }
         }
-        if self.sync_at <= now {
-            self.sync_all();
-        }
-        self.redial_seeds();
     }
 }
 
@@ -778,12 +827,9 @@ impl Machine for State {
     }
 
     fn poll_timeout(&self) -> Option<Time> {
-        let votes = (!self.voted.is_empty()).then_some(self.sweep_at);
-        let proposals = self.deadlines.first().map(|d| d.0);
-        (proposals.into_iter())
-            .chain(self.seed_redial.values().copied())
-            .chain(votes)
-            .chain([self.sync_at])
+        Timer::ALL
+            .into_iter()
+            .filter_map(|t| self.deadline(t))
             .min()
     }
 }
