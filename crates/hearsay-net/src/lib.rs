@@ -11,6 +11,7 @@ pub mod log;
 pub mod node;
 pub mod status;
 pub mod store;
+pub mod text;
 
 pub use identity::{load_or_create_key, next_incarnation};
 pub use log::Logger;

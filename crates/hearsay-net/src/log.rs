@@ -249,7 +249,7 @@ impl Logger {
     pub fn line(&self, now: Time, e: &Event) -> String {
         use std::fmt::Write as _;
         let t = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(now.0));
-        let text = e.text();
+        let text = crate::text::text(e);
         let mut line = String::with_capacity(text.len() + self.node.len() + 48);
         let _ = write!(line, "{t} {} {} | ", self.role, self.node);
         if text.chars().any(char::is_control) {
@@ -304,7 +304,7 @@ mod tests {
     fn the_json_line_carries_ts_node_role_and_the_event_fields() {
         let log = Logger::new("127.0.0.1:6000".into(), "seed", false, None, None);
         let e = Event::SeedDisconnected {
-            addr: "127.0.0.1:6001".into(),
+            addr: "127.0.0.1:6001".parse().unwrap(),
         };
         let v: serde_json::Value =
             serde_json::from_str(&log.json(Time(1_700_000_000_123), &e)).unwrap();

@@ -23,6 +23,16 @@ pub enum Op {
     Remove,
 }
 
+impl Op {
+    /// `add` or `remove`, for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Add => "add",
+            Op::Remove => "remove",
+        }
+    }
+}
+
 /// One membership change: what a certificate certifies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Change {
@@ -60,10 +70,7 @@ impl Change {
 
     /// `add` or `remove`, for logs.
     pub fn op_name(&self) -> &'static str {
-        match self.op {
-            Op::Add => "add",
-            Op::Remove => "remove",
-        }
+        self.op.name()
     }
 }
 

@@ -1,41 +1,52 @@
 //! Events: what nodes log (SPEC §7, PROTOCOL §10).
 //!
-//! Each event is one human log line ([`Event::text`]) and one JSON object (its serde form,
-//! tagged `event`, to which the driver adds `ts`, `node` and `role`). The names are stable:
-//! tools and tests read them.
+//! Each event is a typed value (ids, addresses and durations as themselves). Its JSON form is
+//! its serde form, tagged `event`, with ids as full hex, addresses as text and durations in
+//! milliseconds, to which [`Event::json`] adds `ts`, `node` and `role`: the `--events` format
+//! that the runtime's logs and the simulator's traces share. The human log line is the
+//! runtime's (`hearsay_net::text`). The names are stable: tools and tests read them.
 
-use std::fmt::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-/// An event, with ids as full hex strings and addresses as text.
+use crate::cert::Op;
+use crate::gossip::MsgId;
+use crate::id::PeerId;
+
+/// An event: what a node logs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A node is up and listening.
     Started {
         /// Its id.
-        id: String,
+        #[serde(serialize_with = "hex_id")]
+        id: PeerId,
         /// Its advertised address.
-        addr: String,
+        addr: SocketAddr,
     },
     /// A seed began coordinating a registration.
     RegistrationProposed {
         /// The peer.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Its incarnation.
         incarnation: u64,
     },
     /// A seed voted on a change.
     Vote {
         /// `add` or `remove`.
-        op: &'static str,
+        #[serde(serialize_with = "op_name")]
+        op: Op,
         /// The peer concerned.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Its incarnation.
         incarnation: u64,
         /// Yes or no.
@@ -46,20 +57,23 @@ pub enum Event {
     /// A seed applied a certificate admitting a peer.
     RegistrationCommitted {
         /// The peer.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Its incarnation.
         incarnation: u64,
         /// The seeds that signed.
-        signers: Vec<String>,
+        #[serde(serialize_with = "hex_ids")]
+        signers: Vec<PeerId>,
     },
     /// A registration this seed coordinated failed.
     RegistrationAborted {
         /// The peer.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Its incarnation.
         incarnation: u64,
         /// Why.
@@ -70,38 +84,44 @@ pub enum Event {
         /// The `Dead Node:…` line as sent.
         line: String,
         /// The reporting peer.
-        reporter: String,
+        #[serde(serialize_with = "hex_id")]
+        reporter: PeerId,
     },
     /// A seed began coordinating a removal.
     RemovalProposed {
         /// The accused.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Its incarnation.
         incarnation: u64,
         /// Who reported it.
-        reporter: String,
+        #[serde(serialize_with = "hex_id")]
+        reporter: PeerId,
         /// The `Dead Node:…` line.
         line: String,
     },
     /// A seed applied a certificate removing a peer.
     RemovalCommitted {
         /// The removed peer.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Its incarnation.
         incarnation: u64,
         /// The seeds that signed.
-        signers: Vec<String>,
+        #[serde(serialize_with = "hex_ids")]
+        signers: Vec<PeerId>,
     },
     /// A removal this seed coordinated failed.
     RemovalAborted {
         /// The accused.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Its incarnation.
         incarnation: u64,
         /// Why.
@@ -110,20 +130,23 @@ pub enum Event {
     /// A seed's own probe found an accused peer alive.
     FalseAccusation {
         /// The accused.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Who accused it.
-        reporter: String,
+        #[serde(serialize_with = "hex_or_empty")]
+        reporter: Option<PeerId>,
         /// What the seed saw.
         reason: String,
     },
     /// A peer's neighbour missed `suspect_after` liveness rounds.
     SuspicionStarted {
         /// The suspect.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Rounds missed.
         misses: u32,
         /// Whether its host answers ICMP echo (absent: unknown or not available).
@@ -133,9 +156,10 @@ pub enum Event {
     /// The verdicts confirmed a suspicion.
     SuspicionConfirmed {
         /// The suspect.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Verdicts saying unresponsive (this peer's own included).
         dead: usize,
         /// Verdicts in all.
@@ -144,9 +168,10 @@ pub enum Event {
     /// The verdicts did not confirm a suspicion.
     SuspicionCleared {
         /// The suspect.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Verdicts saying unresponsive (this peer's own included).
         dead: usize,
         /// Verdicts in all.
@@ -157,7 +182,8 @@ pub enum Event {
         /// The `Dead Node:…` line.
         line: String,
         /// The dead peer.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Seeds it went to.
         seeds: usize,
     },
@@ -166,23 +192,26 @@ pub enum Event {
         /// The incarnation admitted.
         incarnation: u64,
         /// The seeds that signed.
-        signers: Vec<String>,
+        #[serde(serialize_with = "hex_ids")]
+        signers: Vec<PeerId>,
         /// From the node's start to the certificate.
-        latency_ms: u64,
+        #[serde(rename = "latency_ms", serialize_with = "millis")]
+        latency: Duration,
     },
     /// A peer got a peer list from a seed.
     PeerListReceived {
         /// The seed's address.
-        seed: String,
+        seed: SocketAddr,
         /// The listed peers' addresses.
-        peers: Vec<String>,
+        peers: Vec<SocketAddr>,
     },
     /// A link to a neighbour is up.
     NeighborAdded {
         /// The neighbour.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// Whether this node chose it (false: it chose this node).
         outbound: bool,
         /// This node's degree now.
@@ -191,28 +220,31 @@ pub enum Event {
     /// A link to a neighbour is gone.
     NeighborRemoved {
         /// The neighbour.
-        peer: String,
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
         /// Its address.
-        addr: String,
+        addr: SocketAddr,
         /// This node's degree now.
         degree: usize,
     },
     /// A link to a seed is up.
     SeedConnected {
         /// The seed's address.
-        addr: String,
+        addr: SocketAddr,
         /// The seed's id.
-        id: String,
+        #[serde(serialize_with = "hex_id")]
+        id: PeerId,
     },
     /// A link to a seed is gone.
     SeedDisconnected {
         /// The seed's address.
-        addr: String,
+        addr: SocketAddr,
     },
     /// A peer generated a gossip message.
     GossipGenerated {
         /// The message's identity (hex).
-        id: String,
+        #[serde(serialize_with = "hex_msg")]
+        id: MsgId,
         /// Its Msg#.
         seq: u32,
         /// `<timestamp>:<IP>:<Msg#>`.
@@ -223,28 +255,32 @@ pub enum Event {
     /// A peer received a gossip message for the first time.
     GossipReceived {
         /// The message's identity (hex).
-        id: String,
+        #[serde(serialize_with = "hex_msg")]
+        id: MsgId,
         /// The generating peer.
-        origin: String,
+        #[serde(serialize_with = "hex_id")]
+        origin: PeerId,
         /// Its Msg#.
         seq: u32,
         /// `<timestamp>:<IP>:<Msg#>`.
         text: String,
         /// The neighbour it came from.
-        from: String,
+        from: SocketAddr,
         /// Links it crossed to get here.
         hops: u16,
         /// From its generation (its timestamp) to now.
-        latency_ms: u64,
+        #[serde(rename = "latency_ms", serialize_with = "millis")]
+        latency: Duration,
         /// Neighbours it was announced to.
         announced: usize,
     },
     /// A peer got a message it already had: counted and dropped.
     GossipDuplicate {
         /// The message's identity (hex).
-        id: String,
+        #[serde(serialize_with = "hex_msg")]
+        id: MsgId,
         /// The neighbour it came from.
-        from: String,
+        from: SocketAddr,
     },
     /// A peer's gossip counters, when they changed (at most once a second).
     GossipStats {
@@ -350,166 +386,36 @@ impl Event {
         buf.push(b'\n');
         String::from_utf8(buf).unwrap_or_default()
     }
+}
 
-    /// The human log line (without time and node, which the driver adds).
-    pub fn text(&self) -> String {
-        let short = |id: &str| id.get(..8).unwrap_or(id).to_string();
-        let mut s = String::new();
-        let _ = match self {
-            Event::Started { id, addr } => write!(s, "started at {addr}, id {id}"),
-            Event::RegistrationProposed {
-                peer,
-                addr,
-                incarnation,
-            } => write!(
-                s,
-                "registration proposed: peer {} at {addr} (incarnation {incarnation})",
-                short(peer)
-            ),
-            Event::Vote {
-                op,
-                peer,
-                addr,
-                yes,
-                reason,
-                ..
-            } => {
-                let verdict = if *yes { "yes".to_string() } else { format!("no ({reason})") };
-                write!(s, "vote {verdict} on {op} of peer {} at {addr}", short(peer))
-            }
-            Event::RegistrationCommitted {
-                peer,
-                addr,
-                incarnation,
-                signers,
-            } => write!(
-                s,
-                "registration committed: peer {} at {addr} (incarnation {incarnation}), signed by {} seeds",
-                short(peer),
-                signers.len()
-            ),
-            Event::RegistrationAborted {
-                peer, addr, reason, ..
-            } => write!(
-                s,
-                "registration aborted: peer {} at {addr}: {reason}",
-                short(peer)
-            ),
-            Event::DeadNodeReportReceived { line, reporter } => {
-                write!(s, "dead-node report from peer {}: {line}", short(reporter))
-            }
-            Event::RemovalProposed { peer, addr, reporter, .. } => write!(
-                s,
-                "removal proposed: peer {} at {addr}, reported by {}",
-                short(peer),
-                short(reporter)
-            ),
-            Event::RemovalCommitted { peer, addr, signers, .. } => write!(
-                s,
-                "removal committed: peer {} at {addr} is removed, signed by {} seeds",
-                short(peer),
-                signers.len()
-            ),
-            Event::RemovalAborted { peer, addr, reason, .. } => {
-                write!(s, "removal aborted: peer {} at {addr}: {reason}", short(peer))
-            }
-            Event::FalseAccusation { peer, addr, reporter, reason } => write!(
-                s,
-                "false accusation: peer {} reported peer {} at {addr} dead, but {reason}",
-                short(reporter),
-                short(peer)
-            ),
-            Event::SuspicionStarted { peer, addr, misses, icmp } => {
-                let host = match icmp {
-                    Some(true) => "; its host answers ICMP echo",
-                    Some(false) => "; its host does not answer ICMP echo either",
-                    None => "",
-                };
-                write!(s, "suspicion started: neighbour {} at {addr} missed {misses} rounds{host}", short(peer))
-            }
-            Event::SuspicionConfirmed { peer, addr, dead, verdicts } => write!(
-                s,
-                "suspicion confirmed: {dead} of {verdicts} verdicts say {} at {addr} is unresponsive",
-                short(peer)
-            ),
-            Event::SuspicionCleared { peer, addr, dead, verdicts } => write!(
-                s,
-                "suspicion cleared: only {dead} of {verdicts} verdicts say {} at {addr} is unresponsive",
-                short(peer)
-            ),
-            Event::DeadNodeReported { line, seeds, .. } => {
-                write!(s, "reported to {seeds} seeds: {line}")
-            }
-            Event::Registered {
-                incarnation,
-                signers,
-                latency_ms,
-            } => write!(
-                s,
-                "registered (incarnation {incarnation}) by a certificate of {} seeds, {latency_ms} ms after start",
-                signers.len()
-            ),
-            Event::PeerListReceived { seed, peers } => {
-                write!(s, "peer list from seed {seed}: {} peers [{}]", peers.len(), peers.join(", "))
-            }
-            Event::NeighborAdded {
-                peer,
-                addr,
-                outbound,
-                degree,
-            } => {
-                let how = if *outbound { "chose" } else { "was chosen by" };
-                write!(s, "neighbour added: {how} {} at {addr}, degree {degree}", short(peer))
-            }
-            Event::NeighborRemoved { peer, addr, degree } => {
-                write!(s, "neighbour removed: {} at {addr}, degree {degree}", short(peer))
-            }
-            Event::SeedConnected { addr, id } => {
-                write!(s, "connected to seed {addr} (id {})", short(id))
-            }
-            Event::SeedDisconnected { addr } => write!(s, "lost the link to seed {addr}"),
-            Event::GossipGenerated { text, forwarded, .. } => {
-                write!(s, "gossip generated {text}, sent to {forwarded} neighbours")
-            }
-            Event::GossipReceived {
-                text,
-                from,
-                origin,
-                hops,
-                latency_ms,
-                ..
-            } => write!(
-                s,
-                "gossip {text} from {from} (origin {}, {hops} hops, {latency_ms} ms)",
-                short(origin)
-            ),
-            Event::GossipDuplicate { id, from } => {
-                write!(s, "gossip {} from {from} again: duplicate dropped", short(id))
-            }
-            Event::GossipStats { counters: c, ml_size } => write!(
-                s,
-                "gossip counters: generated {}, received {}, duplicates {}, sent {}, dropped {}, announced {}, requested {}; message list {ml_size}",
-                c.generated, c.received, c.duplicates, c.forwarded, c.dropped, c.announced, c.requested
-            ),
-            Event::ProtocolError { remote, reason } => {
-                write!(s, "protocol error from {remote}: {reason}")
-            }
-            Event::Restored {
-                certificates,
-                peers,
-                removed,
-            } => write!(
-                s,
-                "restored {certificates} certificates from the store: {peers} peers, {removed} removed"
-            ),
-            Event::CatchUp { seed, buckets } => {
-                write!(s, "catching up with seed {seed}: {buckets} of 256 buckets differ")
-            }
-            Event::Stopped { reason } => write!(s, "stopped: {reason}"),
-            Event::Notice { text } => write!(s, "{text}"),
-        };
-        s
-    }
+/// An id as its full hex.
+fn hex_id<S: Serializer>(id: &PeerId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&id.to_hex())
+}
+
+/// An id as its full hex, or nothing as an empty string.
+fn hex_or_empty<S: Serializer>(id: &Option<PeerId>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&id.map(|id| id.to_hex()).unwrap_or_default())
+}
+
+/// Ids as their full hex.
+fn hex_ids<S: Serializer>(ids: &[PeerId], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ids.iter().map(PeerId::to_hex))
+}
+
+/// A message id as its full hex.
+fn hex_msg<S: Serializer>(id: &MsgId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(id.0))
+}
+
+/// A duration in whole milliseconds.
+fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// `add` or `remove`.
+fn op_name<S: Serializer>(op: &Op, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(op.name())
 }
 
 #[cfg(test)]
@@ -520,20 +426,75 @@ mod tests {
     #[test]
     fn the_json_form_is_tagged_with_the_stable_name() {
         let e = Event::RegistrationAborted {
-            peer: "ab".repeat(32),
-            addr: "127.0.0.1:7000".into(),
+            peer: PeerId([0xab; 32]),
+            addr: "127.0.0.1:7000".parse().unwrap(),
             incarnation: 2,
             reason: "timed out".into(),
         };
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["event"], "registration_aborted");
         assert_eq!(json["incarnation"], 2);
+        assert_eq!(json["peer"], "ab".repeat(32));
+        assert_eq!(json["addr"], "127.0.0.1:7000");
         assert_eq!(e.name(), "registration_aborted");
-        assert_eq!(
-            e.text(),
-            "registration aborted: peer abababab at 127.0.0.1:7000: timed out"
-        );
     }
+
+    /// Typed fields keep the `--events` format: ids as full hex, addresses as text (IPv6
+    /// in brackets), durations in whole milliseconds, operations as `add`/`remove`.
+    #[test]
+    fn typed_fields_are_written_as_the_events_format_says() {
+        let (a, b) = (PeerId([1; 32]), PeerId([2; 32]));
+        let line = |e: &Event| e.json(Time(7), "n", "peer");
+        assert_eq!(
+            line(&Event::GossipReceived {
+                id: MsgId([0xcd; 32]),
+                origin: a,
+                seq: 3,
+                text: "1.000:::1:3".into(),
+                from: "[::1]:7001".parse().unwrap(),
+                hops: 2,
+                latency: Duration::from_micros(41_999),
+                announced: 1,
+            }),
+            format!(
+                "{{\"ts\":7,\"node\":\"n\",\"role\":\"peer\",\"event\":\"gossip_received\",\
+                 \"id\":\"{}\",\"origin\":\"{}\",\"seq\":3,\"text\":\"1.000:::1:3\",\
+                 \"from\":\"[::1]:7001\",\"hops\":2,\"latency_ms\":41,\"announced\":1}}\n",
+                "cd".repeat(32),
+                "01".repeat(32)
+            )
+        );
+        let vote = serde_json::to_value(Event::Vote {
+            op: Op::Remove,
+            peer: a,
+            addr: "10.0.0.1:7000".parse().unwrap(),
+            incarnation: 1,
+            yes: true,
+            reason: String::new(),
+        })
+        .unwrap();
+        assert_eq!(vote["op"], "remove");
+        let committed = serde_json::to_value(Event::RemovalCommitted {
+            peer: a,
+            addr: "10.0.0.1:7000".parse().unwrap(),
+            incarnation: 1,
+            signers: vec![a, b],
+        })
+        .unwrap();
+        assert_eq!(
+            committed["signers"],
+            serde_json::json!(["01".repeat(32), "02".repeat(32)])
+        );
+        let unknown = serde_json::to_value(Event::FalseAccusation {
+            peer: a,
+            addr: "10.0.0.1:7000".parse().unwrap(),
+            reporter: None,
+            reason: "r".into(),
+        })
+        .unwrap();
+        assert_eq!(unknown["reporter"], "");
+    }
+
     #[test]
     fn the_json_line_is_one_object_with_ts_node_and_role_first() {
         let e = Event::Notice {

@@ -89,12 +89,12 @@ pub(crate) fn remote(id: PeerId, role: Role, addr: SocketAddr) -> Remote {
 }
 
 /// The peer a log line is about, if any.
-pub(crate) fn about(e: &Event) -> Option<&str> {
+pub(crate) fn about(e: &Event) -> Option<PeerId> {
     match e {
         Event::RegistrationProposed { peer, .. }
         | Event::Vote { peer, .. }
         | Event::RegistrationCommitted { peer, .. }
-        | Event::RegistrationAborted { peer, .. } => Some(peer),
+        | Event::RegistrationAborted { peer, .. } => Some(*peer),
         _ => None,
     }
 }
@@ -537,20 +537,20 @@ impl Net {
 
     /// How many `name` events the node at `at` logged about `peer`.
     pub(crate) fn count(&self, at: SocketAddr, name: &str, peer: PeerId) -> usize {
-        let hex = peer.to_hex();
+        let who = peer;
         (self.events(at).iter())
-            .filter(|e| e.name() == name && about(e) == Some(hex.as_str()))
+            .filter(|e| e.name() == name && about(e) == Some(who))
             .count()
     }
 
     /// The votes (yes, reason) the seed at `at` logged on `peer`.
     pub(crate) fn votes(&self, at: SocketAddr, peer: PeerId) -> Vec<(bool, String)> {
-        let hex = peer.to_hex();
+        let who = peer;
         (self.events(at).iter())
             .filter_map(|e| match e {
                 Event::Vote {
                     peer, yes, reason, ..
-                } if *peer == hex => Some((*yes, reason.clone())),
+                } if *peer == who => Some((*yes, reason.clone())),
                 _ => None,
             })
             .collect()
@@ -669,26 +669,26 @@ impl Net {
 
     /// The votes (yes, reason) on removing `peer` that the seed at `at` logged.
     pub(crate) fn remove_votes(&self, at: SocketAddr, peer: PeerId) -> Vec<(bool, String)> {
-        let hex = peer.to_hex();
+        let who = peer;
         (self.events(at).iter())
             .filter_map(|e| match e {
                 Event::Vote {
-                    op: "remove",
+                    op: Op::Remove,
                     peer,
                     yes,
                     reason,
                     ..
-                } if *peer == hex => Some((*yes, reason.clone())),
+                } if *peer == who => Some((*yes, reason.clone())),
                 _ => None,
             })
             .collect()
     }
 
     /// The peers the seed at `at` logged a removal of.
-    pub(crate) fn removals(&self, at: SocketAddr) -> Vec<String> {
+    pub(crate) fn removals(&self, at: SocketAddr) -> Vec<PeerId> {
         (self.events(at).iter())
             .filter_map(|e| match e {
-                Event::RemovalCommitted { peer, .. } => Some(peer.clone()),
+                Event::RemovalCommitted { peer, .. } => Some(*peer),
                 _ => None,
             })
             .collect()
@@ -815,7 +815,7 @@ pub(crate) fn deliver_report(net: &mut Net, r: Box<DeadReport>) -> SocketAddr {
         addr: r.addr,
         incarnation: r.incarnation,
     };
-    let (line, reporter) = (r.line.clone(), r.reporter.to_hex());
+    let (line, reporter) = (r.line.clone(), r.reporter);
     let outs = net.inject(
         s,
         Input::Frame {
@@ -828,11 +828,11 @@ pub(crate) fn deliver_report(net: &mut Net, r: Box<DeadReport>) -> SocketAddr {
         [
             Output::Event(Event::DeadNodeReportReceived {
                 line: line.clone(),
-                reporter: reporter.clone()
+                reporter
             }),
             Output::Event(Event::RemovalProposed {
-                peer: c.peer.to_hex(),
-                addr: c.addr.to_string(),
+                peer: c.peer,
+                addr: c.addr,
                 incarnation: c.incarnation,
                 reporter,
                 line
@@ -845,9 +845,9 @@ pub(crate) fn deliver_report(net: &mut Net, r: Box<DeadReport>) -> SocketAddr {
 
 /// The seed at `s` aborted the removal of `peer`, voted down.
 pub(crate) fn assert_removal_aborted(net: &Net, s: SocketAddr, peer: PeerId) {
-    let hex = peer.to_hex();
+    let who = peer;
     let aborted = net.events(s).iter().find_map(|e| match e {
-        Event::RemovalAborted { peer, reason, .. } if *peer == hex => Some(reason.clone()),
+        Event::RemovalAborted { peer, reason, .. } if *peer == who => Some(reason.clone()),
         _ => None,
     });
     let reason = aborted.expect("the coordinator aborts");

@@ -44,7 +44,7 @@ pub(crate) struct Log {
     pub ever_admitted: BTreeSet<usize>,
     pub registration_ms: Vec<u64>,
     /// Every message generated (a forger's too), with its place in `generated` if honest.
-    pub generated_ids: HashMap<String, Option<usize>>,
+    pub generated_ids: HashMap<MsgId, Option<usize>>,
     /// Honest messages, in the order generated.
     pub generated: Vec<Born>,
     /// Deliveries (first receipts) of any message.

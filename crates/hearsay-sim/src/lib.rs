@@ -910,26 +910,24 @@ impl Sim {
         }
         let forger = node.kind == Kind::Forger;
         match e {
-            Event::Registered { latency_ms, .. } => {
+            Event::Registered { latency, .. } => {
                 self.log.admitted_at.insert(n, self.now);
                 self.log.ever_admitted.insert(n);
-                self.log.registration_ms.push(*latency_ms);
+                self.log.registration_ms.push(latency.as_millis() as u64);
             }
             Event::GossipGenerated { id, .. } => {
                 let honest = (!forger).then_some(self.log.generated.len());
-                self.log.generated_ids.insert(id.clone(), honest);
+                self.log.generated_ids.insert(*id, honest);
                 if honest.is_some() {
                     self.log.generated.push(check::Born::new(self.now, n));
                 }
             }
             Event::GossipReceived {
-                id,
-                latency_ms,
-                hops,
-                ..
+                id, latency, hops, ..
             } => {
+                let latency_ms = latency.as_millis() as u64;
                 match self.log.generated_ids.get(id) {
-                    Some(Some(k)) => self.log.generated[*k].delivered(n, *latency_ms, *hops),
+                    Some(Some(k)) => self.log.generated[*k].delivered(n, latency_ms, *hops),
                     Some(None) => {}
                     None if self.scenario.check => self.log.violation(format!(
                         "peer {} delivered {id}, which nobody generated",
@@ -940,7 +938,7 @@ impl Sim {
                 self.log.deliveries += 1;
                 self.log
                     .latencies
-                    .push(u32::try_from(*latency_ms).unwrap_or(u32::MAX));
+                    .push(u32::try_from(latency_ms).unwrap_or(u32::MAX));
             }
             Event::FalseAccusation { .. } if self.honest_seed(n) => {
                 self.log.false_accusations += 1;

@@ -240,8 +240,8 @@ impl State {
             return;
         }
         self.io.event(Event::SuspicionStarted {
-            peer: target.id.to_hex(),
-            addr: addr.to_string(),
+            peer: target.id,
+            addr,
             misses,
             icmp: self.live.echo.get(&addr.ip()).copied(),
         });
@@ -420,8 +420,8 @@ impl State {
             return self.cleared(suspect, &s);
         }
         self.io.event(Event::SuspicionConfirmed {
-            peer: suspect.to_hex(),
-            addr: s.addr.to_string(),
+            peer: suspect,
+            addr: s.addr,
             dead,
             verdicts: s.verdicts.len(),
         });
@@ -449,7 +449,7 @@ impl State {
         }
         self.io.event(Event::DeadNodeReported {
             line,
-            peer: suspect.to_hex(),
+            peer: suspect,
             seeds: seeds.len(),
         });
     }
@@ -457,8 +457,8 @@ impl State {
     fn cleared(&mut self, suspect: PeerId, s: &Suspicion) {
         let dead = s.verdicts.iter().filter(|v| !v.alive).count();
         self.io.event(Event::SuspicionCleared {
-            peer: suspect.to_hex(),
-            addr: s.addr.to_string(),
+            peer: suspect,
+            addr: s.addr,
             dead,
             verdicts: s.verdicts.len(),
         });

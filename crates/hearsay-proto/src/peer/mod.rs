@@ -275,8 +275,8 @@ impl State {
             io: Outbox::default(),
         };
         s.io.event(Event::Started {
-            id: s.key.id().to_hex(),
-            addr: addr.to_string(),
+            id: s.key.id(),
+            addr,
         });
         s.keep_seeds();
         s.learn_keys();
@@ -449,8 +449,8 @@ impl State {
         self.links.insert(link, remote);
         self.seed_links.insert(i, link);
         self.io.event(Event::SeedConnected {
-            addr: addr.to_string(),
-            id: remote.id.to_hex(),
+            addr,
+            id: remote.id,
         });
         if self.cert.is_some() {
             let report = self.report_now();
@@ -498,8 +498,8 @@ impl State {
         }
         self.io.event(Event::Registered {
             incarnation: self.incarnation,
-            signers: cert.signers().iter().map(PeerId::to_hex).collect(),
-            latency_ms: self.now.since(self.started).as_millis() as u64,
+            signers: cert.signers(),
+            latency: self.now.since(self.started),
         });
         self.cert = Some(cert);
         self.register_again = None;
@@ -551,7 +551,7 @@ impl State {
         if let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) {
             self.seed_links.remove(&i);
             self.registered_with.remove(&i);
-            let addr = self.config.seeds[i].addr.to_string();
+            let addr = self.config.seeds[i].addr;
             self.io.event(Event::SeedDisconnected { addr });
             self.seed_next_try.insert(i, self.now + self.settings.retry);
             self.keep_seeds();
@@ -559,8 +559,8 @@ impl State {
         self.relay.link_closed(self.now, link, &mut self.io);
         if let Some(n) = self.neighbors.remove(&link) {
             self.io.event(Event::NeighborRemoved {
-                peer: n.id.to_hex(),
-                addr: n.addr.to_string(),
+                peer: n.id,
+                addr: n.addr,
                 degree: self.degree(),
             });
             self.report();

@@ -29,8 +29,8 @@ impl State {
             return;
         };
         self.io.event(Event::PeerListReceived {
-            seed: self.config.seeds[i].addr.to_string(),
-            peers: list.iter().map(|p| p.addr.to_string()).collect(),
+            seed: self.config.seeds[i].addr,
+            peers: list.iter().map(|p| p.addr).collect(),
         });
         self.lists.insert(i, list);
         if self.lists_due.is_some() && self.lists.len() >= self.seed_links.len() {
@@ -198,8 +198,8 @@ impl State {
             self.candidates.clear();
         }
         self.io.event(Event::NeighborAdded {
-            peer: id.to_hex(),
-            addr: addr.to_string(),
+            peer: id,
+            addr,
             outbound,
             degree: self.degree(),
         });

@@ -136,7 +136,7 @@ impl Relay {
         let interval = self.gossip_interval;
         self.next = (seq < self.gossip_count).then(|| now + interval);
         io.event(Event::GossipGenerated {
-            id: hex::encode(id.0),
+            id,
             seq,
             text: msg.text.clone(),
             forwarded: targets.len(),
@@ -166,10 +166,7 @@ impl Relay {
         // Only checked messages are listed, so a listed id needs no second check.
         if self.ml.seen_again(&id, link) {
             self.counters.duplicates += 1;
-            io.event(Event::GossipDuplicate {
-                id: hex::encode(id.0),
-                from: from.to_string(),
-            });
+            io.event(Event::GossipDuplicate { id, from });
             return self.counters_changed(now);
         }
         // `verify` also checks that the text parses.
@@ -195,13 +192,13 @@ impl Relay {
         self.counters.received += 1;
         self.counters.announced += targets.len() as u64;
         io.event(Event::GossipReceived {
-            id: hex::encode(id.0),
-            origin: msg.origin.to_hex(),
+            id,
+            origin: msg.origin,
             seq,
             text: msg.text,
-            from: from.to_string(),
+            from,
             hops: msg.hops,
-            latency_ms: now.since(born).as_millis() as u64,
+            latency: now.since(born),
             announced: targets.len(),
         });
         self.haves.extend(targets.into_iter().map(|l| (l, id)));

@@ -229,11 +229,12 @@ impl State {
             (Op::Add, Err(e)) => (false, format!("dial-back to {addr} failed: {e}")),
             (Op::Remove, _) if alive => {
                 let reason = format!("the accused answered this seed's own probe at {addr}");
-                let reporter = v.reporter.map(|r| r.to_hex()).unwrap_or_default();
-                self.remember(format!("false accusation of {} by {reporter:.8}", c.peer));
+                let reporter = v.reporter;
+                let by = reporter.map(|r| r.to_hex()).unwrap_or_default();
+                self.remember(format!("false accusation of {} by {by:.8}", c.peer));
                 self.io.event(Event::FalseAccusation {
-                    peer: c.peer.to_hex(),
-                    addr: addr.to_string(),
+                    peer: c.peer,
+                    addr,
                     reporter,
                     reason: reason.clone(),
                 });
@@ -274,9 +275,9 @@ impl State {
             self.voted.insert(change.digest(), (vote.clone(), self.now));
         }
         self.io.event(Event::Vote {
-            op: change.op_name(),
-            peer: change.peer.to_hex(),
-            addr: change.addr.to_string(),
+            op: change.op,
+            peer: change.peer,
+            addr: change.addr,
             incarnation: change.incarnation,
             yes,
             reason: vote.reason.clone(),
@@ -361,7 +362,7 @@ impl State {
     }
 
     fn proposed_event(&mut self, c: Change, evidence: &Evidence) {
-        let (peer, addr, incarnation) = (c.peer.to_hex(), c.addr.to_string(), c.incarnation);
+        let (peer, addr, incarnation) = (c.peer, c.addr, c.incarnation);
         self.io.event(match evidence {
             Evidence::Registration(_) => Event::RegistrationProposed {
                 peer,
@@ -372,7 +373,7 @@ impl State {
                 peer,
                 addr,
                 incarnation,
-                reporter: r.reporter.to_hex(),
+                reporter: r.reporter,
                 line: r.line.clone(),
             },
         });
@@ -384,7 +385,7 @@ impl State {
             "aborted {op} of {} at {}: {reason}",
             c.peer, c.addr
         ));
-        let (peer, addr, incarnation) = (c.peer.to_hex(), c.addr.to_string(), c.incarnation);
+        let (peer, addr, incarnation) = (c.peer, c.addr, c.incarnation);
         let reason = reason.to_string();
         self.io.event(match c.op {
             Op::Add => Event::RegistrationAborted {
@@ -474,8 +475,8 @@ impl State {
     /// come back later with a higher incarnation.
     fn announce(&mut self, cert: &Certificate) {
         let c = cert.change;
-        let signers = cert.signers().iter().map(PeerId::to_hex).collect();
-        let (peer, addr, incarnation) = (c.peer.to_hex(), c.addr.to_string(), c.incarnation);
+        let signers = cert.signers();
+        let (peer, addr, incarnation) = (c.peer, c.addr, c.incarnation);
         match c.op {
             Op::Add => {
                 self.remember(format!(

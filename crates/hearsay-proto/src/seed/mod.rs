@@ -267,8 +267,8 @@ impl State {
             io: Outbox::default(),
         };
         s.io.event(Event::Started {
-            id: s.key.id().to_hex(),
-            addr: addr.to_string(),
+            id: s.key.id(),
+            addr,
         });
         s.redial_seeds();
         Ok(s)
@@ -410,8 +410,8 @@ impl State {
         // Catch up on whatever either side missed while we were apart.
         self.send_root(link);
         self.io.event(Event::SeedConnected {
-            addr: addr.to_string(),
-            id: remote.id.to_hex(),
+            addr,
+            id: remote.id,
         });
     }
 
@@ -421,7 +421,7 @@ impl State {
             self.seed_out.remove(&i);
             self.seed_redial
                 .insert(i, self.now + self.settings.seed_retry);
-            let addr = self.config.seeds[i].addr.to_string();
+            let addr = self.config.seeds[i].addr;
             self.io.event(Event::SeedDisconnected { addr });
         }
     }
@@ -551,7 +551,7 @@ impl State {
         }
         self.io.event(Event::DeadNodeReportReceived {
             line: report.line.clone(),
-            reporter: report.reporter.to_hex(),
+            reporter: report.reporter,
         });
         let current = self
             .pl

@@ -14,7 +14,7 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
         .max_by_key(|&i| (net.peer(host_addr(i)).neighbors().len(), i))
         .unwrap();
     let (dead, dead_id) = (host_addr(victim), peer_key(victim).id());
-    let hex = dead_id.to_hex();
+    let who = dead_id;
     let watchers: Vec<usize> = (0..n)
         .filter(|&i| net.peer(host_addr(i)).neighbors().contains(&dead_id))
         .collect();
@@ -30,13 +30,13 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
     for &w in &watchers {
         let started: Vec<(Time, &Event)> = net
             .timed_events(host_addr(w))
-            .filter(|(_, e)| matches!(e, Event::SuspicionStarted { peer, .. } if *peer == hex))
+            .filter(|(_, e)| matches!(e, Event::SuspicionStarted { peer, .. } if *peer == who))
             .collect();
         assert_eq!(
             started.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
             [&Event::SuspicionStarted {
-                peer: hex.clone(),
-                addr: dead.to_string(),
+                peer: who,
+                addr: dead,
                 misses: settings.suspect_after,
                 icmp: Some(false),
             }],
@@ -72,7 +72,7 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
             panic!("peer {i} reported {reported:?}");
         };
         assert_eq!(*line, expected_dead_line(dead, *at, me.ip()), "peer {i}");
-        assert_eq!(*peer, hex);
+        assert_eq!(*peer, who);
         let outs = net.outputs_of(me, mark);
         let asked = outs.iter().filter(|o| {
             matches!(o, Output::Send { msg: Msg::ProbeRequest(ask), .. }
@@ -85,11 +85,11 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
                 addr,
                 dead,
                 verdicts,
-            } if *peer == hex => Some((addr.clone(), *dead, *verdicts)),
+            } if *peer == who => Some((*addr, *dead, *verdicts)),
             _ => None,
         });
         let (addr, d, v) = confirmed.expect("a confirmed suspicion before the report");
-        assert_eq!(addr, dead.to_string());
+        assert_eq!(addr, dead);
         assert!(crate::suspicion::confirmed(d, v), "{d} of {v}");
         // The DeadReport frames: one per seed link, to distinct seeds, carrying the line and
         // the verdicts.
@@ -118,7 +118,7 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
         for s in distinct {
             let received = net.events(s).iter().any(|e| {
                 matches!(e, Event::DeadNodeReportReceived { line: l, reporter }
-                    if l == line && *reporter == peer_key(i).id().to_hex())
+                    if l == line && *reporter == peer_key(i).id())
             });
             assert!(received, "{s} did not log the line as sent");
         }
@@ -127,18 +127,18 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
 
     // SPEC §5: every seed removes it, by a certificate of a quorum; nobody else.
     for s in (0..3).map(seed_addr) {
-        assert_eq!(net.removals(s), std::slice::from_ref(&hex), "{s}");
+        assert_eq!(net.removals(s), std::slice::from_ref(&who), "{s}");
         let committed = net.events(s).iter().find_map(|e| match e {
             Event::RemovalCommitted {
                 addr,
                 incarnation,
                 signers,
                 ..
-            } => Some((addr.clone(), *incarnation, signers.len())),
+            } => Some((*addr, *incarnation, signers.len())),
             _ => None,
         });
         let (addr, incarnation, signers) = committed.unwrap();
-        assert_eq!((addr, incarnation), (dead.to_string(), 1));
+        assert_eq!((addr, incarnation), (dead, 1));
         assert!(signers >= 2);
         assert!(net.remove_votes(s, dead_id).iter().all(|(yes, _)| *yes));
         let pl: BTreeSet<PeerId> = net.seed(s).peer_list().keys().copied().collect();
@@ -188,8 +188,8 @@ fn a_suspicion_without_a_witness_majority_sends_no_report() {
         incarnation: inc,
     }));
     let suspected = Event::SuspicionStarted {
-        peer: id5.to_hex(),
-        addr: peer_addr(5).to_string(),
+        peer: id5,
+        addr: peer_addr(5),
         misses: 3,
         icmp: Some(true),
     };
@@ -229,8 +229,8 @@ fn a_suspicion_without_a_witness_majority_sends_no_report() {
     assert_eq!(
         net.inject(p, Input::Frame { link: l7, msg: v7 }),
         [Output::Event(Event::SuspicionCleared {
-            peer: id5.to_hex(),
-            addr: peer_addr(5).to_string(),
+            peer: id5,
+            addr: peer_addr(5),
             dead: 1,
             verdicts: 3
         })]
@@ -300,8 +300,8 @@ fn a_verdict_about_an_older_incarnation_does_not_count_at_the_peer() {
     assert_eq!(
         decided(&net),
         [Event::SuspicionCleared {
-            peer: id5.to_hex(),
-            addr: peer_addr(5).to_string(),
+            peer: id5,
+            addr: peer_addr(5),
             dead: 1,
             verdicts: 1
         }]
@@ -371,10 +371,10 @@ fn a_removal_certificate_without_a_quorum_of_seeds_is_rejected() {
         }
         let m = &net.seed(at).peer_list()[&id5];
         assert_eq!((m.addr, m.incarnation), (peer_addr(5), 1));
-        assert_eq!(net.removals(at), Vec::<String>::new());
+        assert_eq!(net.removals(at), Vec::<PeerId>::new());
     }
     // A genuine removal certificate of two seeds, once, then again: applied once.
-    let signers = vec![seed_key(0).id().to_hex(), seed_key(1).id().to_hex()];
+    let signers = vec![seed_key(0).id(), seed_key(1).id()];
     for at in [1, 2].map(seed_addr) {
         let (link, _) = net.link(at, seed_addr(0));
         let good = || Msg::Commit(Box::new(cert(gone, &[0, 1])));
@@ -383,8 +383,8 @@ fn a_removal_certificate_without_a_quorum_of_seeds_is_rejected() {
             [
                 Output::Persist(node::Record::Certificate(cert(gone, &[0, 1]))),
                 Output::Event(Event::RemovalCommitted {
-                    peer: id5.to_hex(),
-                    addr: peer_addr(5).to_string(),
+                    peer: id5,
+                    addr: peer_addr(5),
                     incarnation: 1,
                     signers: signers.clone()
                 })
@@ -483,7 +483,7 @@ fn a_peer_the_seeds_removed_while_alive_comes_back_past_its_tombstone() {
         Some(2)
     );
     for s in (0..3).map(seed_addr) {
-        assert_eq!(net.removals(s), [id.to_hex()], "{s}");
+        assert_eq!(net.removals(s), [id], "{s}");
         let m = &net.seed(s).peer_list()[&id];
         assert_eq!((m.addr, m.incarnation), (p, 2), "{s}");
     }

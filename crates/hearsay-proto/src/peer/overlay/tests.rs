@@ -161,8 +161,8 @@ fn a_peer_refuses_a_link_request_whose_certificate_does_not_verify() {
                 msg: Msg::LinkAccepted
             },
             Output::Event(Event::NeighborAdded {
-                peer: change.peer.to_hex(),
-                addr: change.addr.to_string(),
+                peer: change.peer,
+                addr: change.addr,
                 outbound: false,
                 degree: 1
             })

@@ -193,12 +193,12 @@ fn every_peer_receives_every_other_peers_gossip_once() {
     let degrees: usize = (0..6)
         .map(|i| net.peer(peer_addr(i)).neighbors().len())
         .sum();
-    let mut frames: BTreeMap<String, usize> = BTreeMap::new();
+    let mut frames: BTreeMap<[u8; 32], usize> = BTreeMap::new();
     for i in 0..6 {
         for e in net.events(peer_addr(i)) {
             match e {
                 Event::GossipReceived { id, .. } | Event::GossipDuplicate { id, .. } => {
-                    *frames.entry(id.clone()).or_default() += 1
+                    *frames.entry(id.0).or_default() += 1
                 }
                 _ => {}
             }
@@ -208,7 +208,8 @@ fn every_peer_receives_every_other_peers_gossip_once() {
     for (id, n) in &frames {
         assert!(
             *n <= degrees / 2,
-            "message {id}: {n} frames over {} links",
+            "message {}: {n} frames over {} links",
+            MsgId(*id),
             degrees / 2
         );
     }

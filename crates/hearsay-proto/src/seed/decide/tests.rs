@@ -102,7 +102,7 @@ fn a_lone_seed_admits_nobody() {
     );
     let reg = Registration::new(&key, peer_addr(1), 1);
     let reason = "only 1 of 3 seeds reachable, a quorum needs 2".to_string();
-    let (peer, a) = (key.id().to_hex(), peer_addr(1).to_string());
+    let (peer, a) = (key.id(), peer_addr(1));
     assert_eq!(
         net.inject(
             s,
@@ -113,8 +113,8 @@ fn a_lone_seed_admits_nobody() {
         ),
         [
             Output::Event(Event::RegistrationProposed {
-                peer: peer.clone(),
-                addr: a.clone(),
+                peer,
+                addr: a,
                 incarnation: 1
             }),
             Output::Event(Event::RegistrationAborted {
@@ -291,7 +291,7 @@ fn a_dead_node_report_without_valid_evidence_gets_a_no_vote_from_every_seed() {
             [(true, String::new())],
             "{s}"
         );
-        assert_eq!(net.removals(s), [peer_key(4).id().to_hex()], "{s}");
+        assert_eq!(net.removals(s), [peer_key(4).id()], "{s}");
         let pl = net.seed(s).peer_list();
         for i in [0, 1, 2, 3] {
             assert_eq!(pl[&peer_key(i).id()].incarnation, 1, "{s}: peer {i}");
@@ -330,15 +330,15 @@ fn a_seed_whose_own_probe_reaches_the_accused_votes_no_and_logs_a_false_accusati
         assert_eq!(
             accusations,
             [&Event::FalseAccusation {
-                peer: id1.to_hex(),
-                addr: peer_addr(1).to_string(),
-                reporter: peer_key(0).id().to_hex(),
+                peer: id1,
+                addr: peer_addr(1),
+                reporter: Some(peer_key(0).id()),
                 reason: reason.clone(),
             }],
             "{s}"
         );
         assert_eq!(net.remove_votes(s, id1), [(false, reason.clone())], "{s}");
-        assert_eq!(net.removals(s), Vec::<String>::new(), "{s}");
+        assert_eq!(net.removals(s), Vec::<PeerId>::new(), "{s}");
         let m = &net.seed(s).peer_list()[&id1];
         assert_eq!((m.addr, m.incarnation), (peer_addr(1), 1));
     }
@@ -378,7 +378,7 @@ fn a_dead_node_report_with_verdicts_about_an_older_incarnation_is_voted_down() {
         ),
         [Output::Event(Event::DeadNodeReportReceived {
             line,
-            reporter: peer_key(0).id().to_hex()
+            reporter: peer_key(0).id()
         })]
     );
     // About incarnation 2, with the witnesses' verdicts about incarnation 1.
@@ -390,7 +390,7 @@ fn a_dead_node_report_with_verdicts_about_an_older_incarnation_is_voted_down() {
     );
     for s in (0..3).map(seed_addr) {
         assert_eq!(net.remove_votes(s, id1), [(false, reason.clone())], "{s}");
-        assert_eq!(net.removals(s), Vec::<String>::new(), "{s}");
+        assert_eq!(net.removals(s), Vec::<PeerId>::new(), "{s}");
         assert_eq!(net.seed(s).peer_list()[&id1].incarnation, 2, "{s}");
     }
     assert_removal_aborted(&net, coordinator, id1);

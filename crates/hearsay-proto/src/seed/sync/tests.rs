@@ -31,7 +31,7 @@ fn a_forged_commit_from_a_seed_link_is_not_applied() {
 
     // The same path applies a genuine certificate.
     let good = cert(change, &[0, 2]);
-    let signers = vec![seed_key(0).id().to_hex(), seed_key(2).id().to_hex()];
+    let signers = vec![seed_key(0).id(), seed_key(2).id()];
     assert_eq!(
         net.inject(
             at,
@@ -43,8 +43,8 @@ fn a_forged_commit_from_a_seed_link_is_not_applied() {
         [
             Output::Persist(node::Record::Certificate(good)),
             Output::Event(Event::RegistrationCommitted {
-                peer: change.peer.to_hex(),
-                addr: change.addr.to_string(),
+                peer: change.peer,
+                addr: change.addr,
                 incarnation: 1,
                 signers
             })

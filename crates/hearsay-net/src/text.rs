@@ -1,0 +1,199 @@
+//! Events as human log lines (SPEC §7): what the console and `outputfile.txt` show. The
+//! events themselves are typed values from `hearsay-proto`; their JSON form (the `--events`
+//! format) is their serde form, shared with the simulator's traces.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use hearsay_proto::event::Event;
+
+/// An event's human log line (without time and node, which the logger adds): ids short,
+/// addresses as written.
+pub fn text(e: &Event) -> String {
+    let mut s = String::new();
+    let _ = match e {
+        Event::Started { id, addr } => write!(s, "started at {addr}, id {}", id.to_hex()),
+        Event::RegistrationProposed {
+            peer,
+            addr,
+            incarnation,
+        } => write!(
+            s,
+            "registration proposed: peer {} at {addr} (incarnation {incarnation})",
+            peer.short()
+        ),
+        Event::Vote {
+            op,
+            peer,
+            addr,
+            yes,
+            reason,
+            ..
+        } => {
+            let verdict = if *yes { "yes".to_string() } else { format!("no ({reason})") };
+            write!(s, "vote {verdict} on {} of peer {} at {addr}", op.name(), peer.short())
+        }
+        Event::RegistrationCommitted {
+            peer,
+            addr,
+            incarnation,
+            signers,
+        } => write!(
+            s,
+            "registration committed: peer {} at {addr} (incarnation {incarnation}), signed by {} seeds",
+            peer.short(),
+            signers.len()
+        ),
+        Event::RegistrationAborted {
+            peer, addr, reason, ..
+        } => write!(
+            s,
+            "registration aborted: peer {} at {addr}: {reason}",
+            peer.short()
+        ),
+        Event::DeadNodeReportReceived { line, reporter } => {
+            write!(s, "dead-node report from peer {}: {line}", reporter.short())
+        }
+        Event::RemovalProposed { peer, addr, reporter, .. } => write!(
+            s,
+            "removal proposed: peer {} at {addr}, reported by {}",
+            peer.short(),
+            reporter.short()
+        ),
+        Event::RemovalCommitted { peer, addr, signers, .. } => write!(
+            s,
+            "removal committed: peer {} at {addr} is removed, signed by {} seeds",
+            peer.short(),
+            signers.len()
+        ),
+        Event::RemovalAborted { peer, addr, reason, .. } => {
+            write!(s, "removal aborted: peer {} at {addr}: {reason}", peer.short())
+        }
+        Event::FalseAccusation { peer, addr, reporter, reason } => write!(
+            s,
+            "false accusation: peer {} reported peer {} at {addr} dead, but {reason}",
+            reporter.map(|r| r.short()).unwrap_or_default(),
+            peer.short()
+        ),
+        Event::SuspicionStarted { peer, addr, misses, icmp } => {
+            let host = match icmp {
+                Some(true) => "; its host answers ICMP echo",
+                Some(false) => "; its host does not answer ICMP echo either",
+                None => "",
+            };
+            write!(s, "suspicion started: neighbour {} at {addr} missed {misses} rounds{host}", peer.short())
+        }
+        Event::SuspicionConfirmed { peer, addr, dead, verdicts } => write!(
+            s,
+            "suspicion confirmed: {dead} of {verdicts} verdicts say {} at {addr} is unresponsive",
+            peer.short()
+        ),
+        Event::SuspicionCleared { peer, addr, dead, verdicts } => write!(
+            s,
+            "suspicion cleared: only {dead} of {verdicts} verdicts say {} at {addr} is unresponsive",
+            peer.short()
+        ),
+        Event::DeadNodeReported { line, seeds, .. } => {
+            write!(s, "reported to {seeds} seeds: {line}")
+        }
+        Event::Registered {
+            incarnation,
+            signers,
+            latency,
+        } => write!(
+            s,
+            "registered (incarnation {incarnation}) by a certificate of {} seeds, {} ms after start",
+            signers.len(),
+            latency.as_millis()
+        ),
+        Event::PeerListReceived { seed, peers } => {
+            let list: Vec<String> = peers.iter().map(SocketAddr::to_string).collect();
+            write!(s, "peer list from seed {seed}: {} peers [{}]", peers.len(), list.join(", "))
+        }
+        Event::NeighborAdded {
+            peer,
+            addr,
+            outbound,
+            degree,
+        } => {
+            let how = if *outbound { "chose" } else { "was chosen by" };
+            write!(s, "neighbour added: {how} {} at {addr}, degree {degree}", peer.short())
+        }
+        Event::NeighborRemoved { peer, addr, degree } => {
+            write!(s, "neighbour removed: {} at {addr}, degree {degree}", peer.short())
+        }
+        Event::SeedConnected { addr, id } => {
+            write!(s, "connected to seed {addr} (id {})", id.short())
+        }
+        Event::SeedDisconnected { addr } => write!(s, "lost the link to seed {addr}"),
+        Event::GossipGenerated { text, forwarded, .. } => {
+            write!(s, "gossip generated {text}, sent to {forwarded} neighbours")
+        }
+        Event::GossipReceived {
+            text,
+            from,
+            origin,
+            hops,
+            latency,
+            ..
+        } => write!(
+            s,
+            "gossip {text} from {from} (origin {}, {hops} hops, {} ms)",
+            origin.short(),
+            latency.as_millis()
+        ),
+        Event::GossipDuplicate { id, from } => {
+            write!(s, "gossip {id} from {from} again: duplicate dropped")
+        }
+        Event::GossipStats { counters: c, ml_size } => write!(
+            s,
+            "gossip counters: generated {}, received {}, duplicates {}, sent {}, dropped {}, announced {}, requested {}; message list {ml_size}",
+            c.generated, c.received, c.duplicates, c.forwarded, c.dropped, c.announced, c.requested
+        ),
+        Event::ProtocolError { remote, reason } => {
+            write!(s, "protocol error from {remote}: {reason}")
+        }
+        Event::Restored {
+            certificates,
+            peers,
+            removed,
+        } => write!(
+            s,
+            "restored {certificates} certificates from the store: {peers} peers, {removed} removed"
+        ),
+        Event::CatchUp { seed, buckets } => {
+            write!(s, "catching up with seed {seed}: {buckets} of 256 buckets differ")
+        }
+        Event::Stopped { reason } => write!(s, "stopped: {reason}"),
+        Event::Notice { text } => write!(s, "{text}"),
+    };
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearsay_proto::PeerId;
+
+    #[test]
+    fn a_line_names_peers_by_their_short_id_and_addresses_as_written() {
+        let e = Event::RegistrationAborted {
+            peer: PeerId([0xab; 32]),
+            addr: "127.0.0.1:7000".parse().unwrap(),
+            incarnation: 2,
+            reason: "timed out".into(),
+        };
+        assert_eq!(
+            text(&e),
+            "registration aborted: peer abababab at 127.0.0.1:7000: timed out"
+        );
+        let started = Event::Started {
+            id: PeerId([1; 32]),
+            addr: "[::1]:7000".parse().unwrap(),
+        };
+        assert_eq!(
+            text(&started),
+            format!("started at [::1]:7000, id {}", "01".repeat(32))
+        );
+    }
+}
