@@ -534,7 +534,8 @@ async fn start_task(
     let stop = cancel.clone();
     tokio::spawn(async move {
         let said = log.clone();
-        if let Err(text) = hearsay_net::run(machine, listener, me, opts, log, stop, None).await {
+        if let Err(e) = hearsay_net::run(machine, listener, me, opts, log, stop, None).await {
+            let text = e.to_string();
             said.log(
                 hearsay_net::now(),
                 &hearsay_proto::event::Event::Notice { text },

@@ -99,11 +99,31 @@ pub fn framed(stream: TcpStream) -> Wire {
 /// proved its key, it cannot make this node reserve more.
 const MAX_HANDSHAKE_FRAME: usize = 512;
 
-async fn read_frame<T: serde::de::DeserializeOwned>(wire: &mut Wire) -> Result<T, String> {
+/// Why a handshake did not complete; the link is not opened.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeFailed {
+    /// The connection failed.
+    #[error("handshake failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The other side closed it.
+    #[error("handshake failed: closed during the handshake")]
+    Closed,
+    /// A handshake frame did not decode.
+    #[error("handshake failed: {0}")]
+    Frame(#[from] wire::DecodeError),
+    /// The other side's Hello or Proof does not hold.
+    #[error("handshake failed: {0}")]
+    Refused(#[from] handshake::HandshakeError),
+    /// Not finished in time.
+    #[error("handshake not finished within {}", humantime::format_duration(*.0))]
+    TimedOut(Duration),
+}
+
+async fn read_frame<T: serde::de::DeserializeOwned>(wire: &mut Wire) -> Result<T, HandshakeFailed> {
     match wire.next().await {
-        Some(Ok(bytes)) => wire::decode(&bytes).map_err(|e| e.to_string()),
-        Some(Err(e)) => Err(e.to_string()),
-        None => Err("closed during the handshake".into()),
+        Some(Ok(bytes)) => Ok(wire::decode(&bytes)?),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(HandshakeFailed::Closed),
     }
 }
 
@@ -112,25 +132,21 @@ pub async fn handshake(
     stream: TcpStream,
     me: &Identity,
     limit: Duration,
-) -> Result<(Wire, Remote), String> {
-    let source = stream.peer_addr().map_err(|e| e.to_string())?;
+) -> Result<(Wire, Remote), HandshakeFailed> {
+    let source = stream.peer_addr()?;
     let _ = stream.set_nodelay(true);
     let mut wire = framed(stream);
     wire.codec_mut().set_max_frame_length(MAX_HANDSHAKE_FRAME);
     let steps = async {
         let mine = Hello::new(me.role, me.key.id(), me.addr, rand::random());
-        wire.send(Bytes::from(wire::encode(&mine)))
-            .await
-            .map_err(|e| e.to_string())?;
+        wire.send(Bytes::from(wire::encode(&mine))).await?;
         let theirs: Hello = read_frame(&mut wire).await?;
-        handshake::check_hello(&mine, &theirs).map_err(|e| e.to_string())?;
+        handshake::check_hello(&mine, &theirs)?;
         let proof = handshake::prove(&me.key, &theirs);
-        wire.send(Bytes::from(wire::encode(&proof)))
-            .await
-            .map_err(|e| e.to_string())?;
+        wire.send(Bytes::from(wire::encode(&proof))).await?;
         let proof: Proof = read_frame(&mut wire).await?;
-        handshake::check_proof(&mine, &theirs, &proof).map_err(|e| e.to_string())?;
-        Ok::<_, String>(Remote {
+        handshake::check_proof(&mine, &theirs, &proof)?;
+        Ok::<_, HandshakeFailed>(Remote {
             id: theirs.id,
             role: theirs.role,
             addr: theirs.addr,
@@ -142,11 +158,8 @@ pub async fn handshake(
             wire.codec_mut().set_max_frame_length(MAX_FRAME);
             Ok((wire, remote))
         }
-        Ok(Err(e)) => Err(format!("handshake failed: {e}")),
-        Err(_) => Err(format!(
-            "handshake not finished within {}",
-            humantime::format_duration(limit)
-        )),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(HandshakeFailed::TimedOut(limit)),
     }
 }
 

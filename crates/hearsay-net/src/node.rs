@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::conn::{handshake, run_link, Identity, NetEvent};
 use crate::log::Logger;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The wall clock as the protocol sees it.
 pub fn now() -> Time {
@@ -105,15 +105,14 @@ impl Durable {
 
     /// Writes what is pending in one transaction, off the runtime's threads, then logs the
     /// events that waited for it.
-    async fn flush(&mut self, log: &Logger) -> Result<(), String> {
+    async fn flush(&mut self, log: &Logger) -> Result<(), RunError> {
         let records = std::mem::take(&mut self.unwritten);
         self.absorbed = 0;
         if let (Some(store), false) = (&self.store, records.is_empty()) {
             let store = store.clone();
             tokio::task::spawn_blocking(move || store.write(&records))
                 .await
-                .map_err(|e| format!("the store writer failed: {e}"))?
-                .map_err(|e| e.to_string())?;
+                .map_err(RunError::StoreTask)??;
         }
         for e in self.deferred.drain(..) {
             log.log(now(), &e);
@@ -122,8 +121,22 @@ impl Durable {
     }
 }
 
-/// Runs `machine` on `listener` until it stops or `cancel` fires. `Err` carries the
-/// sentence the machine stopped with. What the machine asks to persist goes to `store`
+/// Why a node stopped other than by being asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The machine stopped with this sentence (e.g. a peer that could not register).
+    #[error("{0}")]
+    Stopped(String),
+    /// The store could not be written: nothing more may be sent.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The task writing the store failed.
+    #[error("the store writer failed: {0}")]
+    StoreTask(tokio::task::JoinError),
+}
+
+/// Runs `machine` on `listener` until it stops or `cancel` fires. `Err` says why it stopped:
+/// the sentence the machine stopped with, or a store that could not be written. What the machine asks to persist goes to `store`
 /// (a seed's), durably, before any later frame is sent: inputs that arrive together are
 /// written in one transaction.
 pub async fn run<M: Machine>(
@@ -134,7 +147,7 @@ pub async fn run<M: Machine>(
     log: Logger,
     cancel: CancellationToken,
     store: Option<Store>,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let result = drive(machine, listener, me, opts, &log, &cancel, store).await;
     if cancel.is_cancelled() {
         let reason = "asked to stop (Ctrl+C, SIGTERM or its launcher)".into();
@@ -156,7 +169,7 @@ async fn drive<M: Machine>(
     log: &Logger,
     cancel: &CancellationToken,
     store: Option<Store>,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let mut durable = Durable {
         store: store.map(Arc::new),
         unwritten: Vec::new(),
@@ -246,7 +259,7 @@ async fn drive<M: Machine>(
                 }
                 Output::Stop(result) => {
                     durable.flush(log).await?;
-                    return result;
+                    return result.map_err(RunError::Stopped);
                 }
             }
         }
@@ -405,7 +418,8 @@ async fn accept_loop(
                 Ok((wire, remote)) => {
                     start_link(wire, remote, None, &opts, tx, stop).await;
                 }
-                Err(reason) => {
+                Err(e) => {
+                    let reason = e.to_string();
                     let _ = tx.send(NetEvent::Refused { from, reason }).await;
                 }
             }
@@ -429,7 +443,9 @@ async fn dial(token: DialToken, addr: SocketAddr, (me, opts, tx, slots, stop): D
     };
     let attempt = async {
         let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        handshake(stream, &me, opts.dial_timeout).await
+        handshake(stream, &me, opts.dial_timeout)
+            .await
+            .map_err(|e| e.to_string())
     };
     match tokio::time::timeout(opts.dial_timeout, attempt).await {
         Ok(Ok((wire, remote))) => {

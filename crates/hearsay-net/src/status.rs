@@ -9,15 +9,59 @@ use hearsay_proto::wire::{self, Msg, Status};
 use hearsay_proto::{Keypair, Role};
 use tokio::net::TcpStream;
 
-use crate::conn::{handshake, Identity};
+use crate::conn::{handshake, HandshakeFailed, Identity, Wire};
+
+/// Why a seed's status could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// No connection.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The seed asked.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The connection failed after it opened.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The handshake did not complete.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeFailed),
+    /// The node there is not a seed.
+    #[error("{addr} is a {role}, not a seed")]
+    NotASeed {
+        /// The node asked.
+        addr: SocketAddr,
+        /// What it is.
+        role: &'static str,
+    },
+    /// It answered something else than a status page.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+    /// Its answer did not decode.
+    #[error("{0}")]
+    Decode(#[from] wire::DecodeError),
+    /// It closed the connection before the last page.
+    #[error("{0} closed the connection")]
+    Closed(SocketAddr),
+    /// Not every page came in time.
+    #[error("{addr} did not answer within {}", humantime::format_duration(*.limit))]
+    TimedOut {
+        /// The seed asked.
+        addr: SocketAddr,
+        /// The time it had.
+        limit: Duration,
+    },
+}
 
 /// Asks the seed at `addr` for its whole status, page by page, within `limit`.
-pub async fn fetch_status(addr: SocketAddr, limit: Duration) -> Result<Status, String> {
+pub async fn fetch_status(addr: SocketAddr, limit: Duration) -> Result<Status, StatusError> {
     let work = async {
         let stream = TcpStream::connect(addr)
             .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        let local = stream.local_addr().map_err(|e| e.to_string())?;
+            .map_err(|source| StatusError::Connect { addr, source })?;
+        let local = stream.local_addr()?;
         let me = Identity {
             key: Keypair::from_secret(rand::random()),
             role: Role::Client,
@@ -25,39 +69,34 @@ pub async fn fetch_status(addr: SocketAddr, limit: Duration) -> Result<Status, S
         };
         let (mut wire, remote) = handshake(stream, &me, limit).await?;
         if remote.role != Role::Seed {
-            return Err(format!("{addr} is a {}, not a seed", remote.role.name()));
+            let role = remote.role.name();
+            return Err(StatusError::NotASeed { addr, role });
         }
-        let mut status: Option<Status> = None;
-        loop {
-            let offset = status.as_ref().map_or(0, |s| s.peers.len()) as u32;
-            let ask = wire::encode(&Msg::StatusRequest { offset });
-            wire.send(Bytes::from(ask))
-                .await
-                .map_err(|e| e.to_string())?;
-            let page = match wire.next().await {
-                Some(Ok(bytes)) => match wire::decode::<Msg>(&bytes) {
-                    Ok(Msg::Status(page)) => page,
-                    Ok(other) => return Err(format!("unexpected answer: {other:?}")),
-                    Err(e) => return Err(e.to_string()),
-                },
-                Some(Err(e)) => return Err(e.to_string()),
-                None => return Err(format!("{addr} closed the connection")),
-            };
-            let done = page.peers.is_empty();
-            match status.as_mut() {
-                None => status = Some(*page),
-                Some(s) => s.peers.extend(page.peers),
-            }
-            let s = status.as_ref().ok_or("no status")?;
-            if done || s.peers.len() >= s.total as usize {
-                return status.ok_or_else(|| "no status".to_string());
-            }
+        // Pages until an empty one or every peer the first page counted.
+        let mut status = page(&mut wire, addr, 0).await?;
+        let mut done = status.peers.is_empty();
+        while !done && status.peers.len() < status.total as usize {
+            let next = page(&mut wire, addr, status.peers.len() as u32).await?;
+            done = next.peers.is_empty();
+            status.peers.extend(next.peers);
         }
+        Ok(status)
     };
-    tokio::time::timeout(limit, work).await.map_err(|_| {
-        format!(
-            "{addr} did not answer within {}",
-            humantime::format_duration(limit)
-        )
-    })?
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| StatusError::TimedOut { addr, limit })?
+}
+
+/// One status page, from `offset`.
+async fn page(wire: &mut Wire, addr: SocketAddr, offset: u32) -> Result<Status, StatusError> {
+    wire.send(Bytes::from(wire::encode(&Msg::StatusRequest { offset })))
+        .await?;
+    match wire.next().await {
+        Some(Ok(bytes)) => match wire::decode::<Msg>(&bytes)? {
+            Msg::Status(page) => Ok(*page),
+            other => Err(StatusError::Unexpected(format!("{other:?}"))),
+        },
+        Some(Err(e)) => Err(e.into()),
+        None => Err(StatusError::Closed(addr)),
+    }
 }

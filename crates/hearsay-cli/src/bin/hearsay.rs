@@ -127,10 +127,10 @@ async fn main() {
             timeout,
         } => {
             let config = load_config(&config).unwrap_or_else(|e| fail("hearsay status", &e, 2));
-            let asks = config
-                .seeds
-                .iter()
-                .map(|s| async move { (s.addr, hearsay_net::fetch_status(s.addr, timeout).await) });
+            let asks = config.seeds.iter().map(|s| async move {
+                let answer = hearsay_net::fetch_status(s.addr, timeout).await;
+                (s.addr, answer.map_err(|e| e.to_string()))
+            });
             let answers = futures::future::join_all(asks).await;
             if json {
                 let rows: Vec<_> = answers.iter().map(|(a, r)| seed_json(*a, r)).collect();

@@ -112,7 +112,7 @@ fn start(
     listener: TcpListener,
     advertise: SocketAddr,
     cancel: CancellationToken,
-) -> anyhow::Result<JoinHandle<Result<(), String>>> {
+) -> anyhow::Result<JoinHandle<Result<(), hearsay_net::node::RunError>>> {
     let dir = node_dir(&args.common.data_dir, "seed", advertise);
     let key = hearsay_net::load_or_create_key(&dir)?;
     let (store, loaded, rebuilt) = open_store(&dir, args.rebuild)?;
