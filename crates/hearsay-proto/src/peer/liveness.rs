@@ -257,7 +257,7 @@ impl State {
             deadline: self.now + wait,
         };
         self.live.suspicions.insert(target.id, suspicion);
-        match self.seed_links.values().next().copied() {
+        match self.seeds.links().first().copied() {
             Some(seed) => self.io.send(seed, Msg::GetNeighbors(target.id)),
             None => {
                 let own = self.own_witnesses(target.id);
@@ -443,7 +443,7 @@ impl State {
             (suspect, s.addr, s.incarnation),
             s.verdicts,
         );
-        let seeds: Vec<LinkId> = self.seed_links.values().copied().collect();
+        let seeds: Vec<LinkId> = self.seeds.links();
         for &l in &seeds {
             self.io.send(l, Msg::DeadReport(Box::new(report.clone())));
         }
@@ -495,7 +495,7 @@ impl State {
         }
         self.incarnation = c.incarnation + 1;
         self.cert = None;
-        self.registered_with.clear();
+        self.seeds.forget_registrations();
         // The new incarnation gets the whole join timeout: the old start would make a peer
         // that was cut off for long give up at once.
         self.started = self.now;

@@ -19,6 +19,7 @@ mod console;
 mod liveness;
 mod overlay;
 mod relay;
+mod seeds;
 
 use crate::cert::{CertError, Certificate, Change, Op, Registration, SeedSet};
 use crate::config::Config;
@@ -182,18 +183,13 @@ pub struct State {
     now: Time,
     started: Time,
     stopped: bool,
-    /// Keys learned first hand (pinned, or proved in a handshake), by config index.
-    seed_keys: Vec<Option<PeerId>>,
+    /// Its seeds: keys, links, backoff, registrations.
+    seeds: seeds::Seeds,
     /// The seed tables our seeds sent, by config index of the sender.
     /// An admission certificate with a signer whose key is not known yet, kept while the
     /// key is learned (and the link it came on).
     unverified: Option<(Certificate, LinkId)>,
-    seed_order: Vec<usize>,
-    seed_links: BTreeMap<usize, LinkId>,
-    seed_fails: BTreeMap<usize, u32>,
-    seed_next_try: BTreeMap<usize, Time>,
     links: BTreeMap<LinkId, Remote>,
-    registered_with: BTreeSet<usize>,
     register_again: Option<Time>,
     refusals: u32,
     last_refusal: Option<String>,
@@ -239,7 +235,7 @@ impl State {
             key,
             addr,
             incarnation,
-            seed_keys: config.seeds.iter().map(|s| s.key).collect(),
+            seeds: seeds::Seeds::new(&config, seed_order, settings.retry),
             config,
             settings,
             rng,
@@ -247,12 +243,7 @@ impl State {
             started: now,
             stopped: false,
             unverified: None,
-            seed_order,
-            seed_links: BTreeMap::new(),
-            seed_fails: BTreeMap::new(),
-            seed_next_try: BTreeMap::new(),
             links: BTreeMap::new(),
-            registered_with: BTreeSet::new(),
             register_again: None,
             refusals: 0,
             last_refusal: None,
@@ -344,17 +335,13 @@ impl State {
     /// by a handshake at the seed's configured address. Never a key one seed states for
     /// another: a lying seed could name a key of its own making (PROTOCOL §2).
     pub fn seed_set(&self) -> SeedSet {
-        SeedSet {
-            n: self.config.seeds.len(),
-            keys: self.seed_keys.iter().flatten().copied().collect(),
-        }
+        self.seeds.set()
     }
 
     /// Briefly dials every seed whose key is unknown and that is not being dialled already,
     /// only to learn its key.
     fn learn_keys(&mut self) {
-        let unknown: Vec<usize> = (0..self.config.seeds.len())
-            .filter(|&i| self.seed_keys[i].is_none() && !self.seed_links.contains_key(&i))
+        let unknown: Vec<usize> = (self.seeds.keys_unknown().into_iter())
             .filter(|&i| {
                 !self
                     .io
@@ -371,9 +358,7 @@ impl State {
     /// A key-learning dial answered.
     fn on_key_link(&mut self, i: usize, link: LinkId, remote: Remote) {
         self.io.push(Output::Close { link });
-        let pinned = self.config.seeds[i].key;
-        if remote.role == Role::Seed && pinned.is_none_or(|k| k == remote.id) {
-            self.seed_keys[i] = Some(remote.id);
+        if self.seeds.key_learned(i, &remote) {
             if let Some((cert, from)) = self.unverified.take() {
                 self.on_admitted(from, cert);
             }
@@ -393,61 +378,31 @@ impl State {
 
     /// Keeps q seed links up or being dialled, trying seeds in this peer's random order.
     fn keep_seeds(&mut self) {
-        let q = self.config.quorum();
-        let dialling = self
-            .io
-            .dials
-            .values()
-            .filter(|d| matches!(d, Dial::Seed(_)))
-            .count();
-        let mut want = q.saturating_sub(self.seed_links.len() + dialling);
-        let order = self.seed_order.clone();
-        for i in order {
-            if want == 0 {
-                break;
-            }
-            let busy = self.seed_links.contains_key(&i)
-                || self
-                    .io
-                    .dials
-                    .values()
-                    .any(|d| matches!(d, Dial::Seed(j) if *j == i));
-            let ready = self.seed_next_try.get(&i).is_none_or(|t| *t <= self.now);
-            if !busy && ready {
-                self.io.dial(self.config.seeds[i].addr, Dial::Seed(i));
-                want -= 1;
-            }
+        let seed =
+            |d: &Dial, i: Option<usize>| matches!(d, Dial::Seed(j) if i.is_none_or(|i| i == *j));
+        let in_flight = self.io.dials.values().filter(|d| seed(d, None)).count();
+        let dials = &self.io.dials;
+        let to_dial = (self.seeds).to_dial(self.now, in_flight, |i| {
+            dials.values().any(|d| seed(d, Some(i)))
+        });
+        for i in to_dial {
+            self.io.dial(self.seeds.addr(i), Dial::Seed(i));
         }
     }
 
     /// Tries seed `i` again after a backoff, and another seed meanwhile.
     fn seed_failed(&mut self, i: usize) {
-        let fails = *self
-            .seed_fails
-            .entry(i)
-            .and_modify(|f| *f += 1)
-            .or_insert(1);
-        let at = self.now + self.backoff(fails - 1);
-        self.seed_next_try.insert(i, at);
+        self.seeds.failed(self.now, i);
         self.keep_seeds();
     }
 
-    fn backoff(&self, failures: u32) -> Duration {
-        self.settings.retry * 2u32.pow(failures.min(5))
-    }
-
     fn on_seed_link(&mut self, i: usize, link: LinkId, remote: Remote) {
-        let addr = self.config.seeds[i].addr;
-        if remote.role != Role::Seed || self.seed_keys[i].is_some_and(|k| k != remote.id) {
-            self.links.insert(link, remote);
-            let reason = format!("{addr} is not the seed of the config (its key differs)");
+        let addr = self.seeds.addr(i);
+        self.links.insert(link, remote);
+        if let Err(reason) = self.seeds.connected(i, link, &remote) {
             self.protocol_error(link, reason);
             return self.seed_failed(i);
         }
-        self.seed_keys[i] = Some(remote.id);
-        self.seed_fails.remove(&i);
-        self.links.insert(link, remote);
-        self.seed_links.insert(i, link);
         self.io.event(Event::SeedConnected {
             addr,
             id: remote.id,
@@ -461,18 +416,11 @@ impl State {
 
     /// Sends the registration to every seed link it has not gone to, once q are up.
     fn register(&mut self) {
-        if self.cert.is_some() || self.seed_links.len() < self.config.quorum() {
+        if self.cert.is_some() || self.seeds.short() {
             return;
         }
         let reg = Registration::new(&self.key, self.addr, self.incarnation);
-        let todo: Vec<(usize, LinkId)> = self
-            .seed_links
-            .iter()
-            .filter(|(i, _)| !self.registered_with.contains(i))
-            .map(|(i, l)| (*i, *l))
-            .collect();
-        for (i, link) in todo {
-            self.registered_with.insert(i);
+        for link in self.seeds.registrations_due() {
             self.io.send(link, Msg::Register(Box::new(reg.clone())));
         }
     }
@@ -510,9 +458,8 @@ impl State {
         if self.cert.is_some() {
             return;
         }
-        if let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) {
-            self.registered_with.remove(&i);
-            let addr = self.config.seeds[i].addr;
+        if let Some(i) = self.seeds.refused(link) {
+            let addr = self.seeds.addr(i);
             self.io.event(Event::Notice {
                 text: format!("registration refused by seed {addr}: {reason}"),
             });
@@ -520,7 +467,8 @@ impl State {
         self.last_refusal = Some(reason);
         if self.register_again.is_none() {
             self.refusals += 1;
-            self.register_again = Some(self.now + self.backoff(self.refusals));
+            self.register_again =
+                Some(self.now + seeds::backoff(self.settings.retry, self.refusals));
         }
     }
 
@@ -529,7 +477,7 @@ impl State {
         let (n, q, up) = (
             self.config.seeds.len(),
             self.config.quorum(),
-            self.seed_links.len(),
+            self.seeds.linked(),
         );
         let why = match &self.last_refusal {
             _ if up < q => format!(
@@ -548,12 +496,9 @@ impl State {
         if let Some(Some(_)) = self.pending.remove(&link) {
             self.fill();
         }
-        if let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) {
-            self.seed_links.remove(&i);
-            self.registered_with.remove(&i);
-            let addr = self.config.seeds[i].addr;
+        if let Some(i) = self.seeds.dropped(self.now, link) {
+            let addr = self.seeds.addr(i);
             self.io.event(Event::SeedDisconnected { addr });
-            self.seed_next_try.insert(i, self.now + self.settings.retry);
             self.keep_seeds();
         }
         self.relay.link_closed(self.now, link, &mut self.io);
@@ -608,11 +553,7 @@ impl State {
         let Some(remote) = self.links.get(&link).copied() else {
             return;
         };
-        let seed = self
-            .seed_links
-            .iter()
-            .find(|(_, l)| **l == link)
-            .map(|(i, _)| *i);
+        let seed = self.seeds.index_of(link);
         self.heard_from(link);
         match (msg, seed) {
             (Msg::Admitted(cert), Some(_)) => self.on_admitted(link, *cert),
@@ -696,12 +637,7 @@ impl State {
             Timer::Report => self.report_due,
             Timer::Refill => self.refill_at,
             Timer::Relay => self.relay.deadline(),
-            Timer::Seeds => {
-                let short = self.seed_links.len() < self.config.quorum();
-                short
-                    .then(|| self.seed_next_try.values().min().copied())
-                    .flatten()
-            }
+            Timer::Seeds => self.seeds.deadline(),
         }
     }
 
@@ -729,7 +665,7 @@ impl State {
                 (self.relay).on_timeout(now, me, neighbors, &mut self.io);
             }
             Timer::Seeds => {
-                self.seed_next_try.retain(|_, t| *t > now);
+                self.seeds.expire(now);
                 self.keep_seeds();
             }
         }

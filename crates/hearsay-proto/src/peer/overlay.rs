@@ -16,7 +16,7 @@ impl State {
     pub(super) fn ask_peer_lists(&mut self) {
         self.lists.clear();
         self.tried.clear();
-        let links: Vec<LinkId> = self.seed_links.values().copied().collect();
+        let links: Vec<LinkId> = self.seeds.links();
         for l in links {
             self.io.send(l, Msg::GetPeers);
         }
@@ -25,15 +25,15 @@ impl State {
 
     pub(super) fn on_peer_list(&mut self, link: LinkId, mut list: Vec<PeerInfo>) {
         list.truncate(crate::wire::MAX_LIST);
-        let Some((&i, _)) = self.seed_links.iter().find(|(_, l)| **l == link) else {
+        let Some(i) = self.seeds.index_of(link) else {
             return;
         };
         self.io.event(Event::PeerListReceived {
-            seed: self.config.seeds[i].addr,
+            seed: self.seeds.addr(i),
             peers: list.iter().map(|p| p.addr).collect(),
         });
         self.lists.insert(i, list);
-        if self.lists_due.is_some() && self.lists.len() >= self.seed_links.len() {
+        if self.lists_due.is_some() && self.lists.len() >= self.seeds.linked() {
             self.union_and_choose();
         }
     }
@@ -230,7 +230,7 @@ impl State {
         self.reported_at = Some(self.now);
         self.report_due = None;
         let report = self.report_now();
-        let links: Vec<LinkId> = self.seed_links.values().copied().collect();
+        let links: Vec<LinkId> = self.seeds.links();
         for l in links {
             self.io.send(l, Msg::Neighbors(Box::new(report.clone())));
         }
