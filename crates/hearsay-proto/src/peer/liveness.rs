@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
+use super::suspicions::{Decided, Due, Suspicions};
 use super::{Dial, Neighbor, State, Target};
 use crate::cert::{Certificate, Op};
 use crate::event::Event;
@@ -19,10 +20,8 @@ use crate::id::PeerId;
 use crate::node::{LinkId, Output, Remote};
 use crate::suspicion::{self, DeadReport, Verdict};
 use crate::time::Time;
-use crate::wire::{Msg, ProbeRequest};
+use crate::wire::Msg;
 
-/// Most witnesses asked about one suspect.
-const MAX_WITNESSES: usize = 8;
 /// Most probes this peer runs for others at once.
 const MAX_PROBES: usize = 64;
 /// Most hosts whose ICMP answer is remembered.
@@ -43,27 +42,13 @@ impl Lost {
     }
 }
 
-#[derive(Debug)]
-struct Suspicion {
-    addr: SocketAddr,
-    incarnation: u64,
-    /// This peer's own verdict first.
-    verdicts: Vec<Verdict>,
-    /// Witnesses asked whose verdict has not come.
-    waiting: BTreeSet<PeerId>,
-    /// Whether the witnesses are chosen (else: waiting for the seed's list until `list_due`).
-    asked: bool,
-    list_due: Time,
-    deadline: Time,
-}
-
 /// A peer's liveness state.
 #[derive(Debug, Default)]
 pub(super) struct Liveness {
     next_round: Time,
     nonce: u64,
     pub(super) lost: BTreeMap<PeerId, Lost>,
-    suspicions: BTreeMap<PeerId, Suspicion>,
+    suspicions: Suspicions,
     /// Links this peer dialled to ask a witness, by the suspect asked about.
     witness_links: BTreeMap<LinkId, PeerId>,
     probes: usize,
@@ -83,15 +68,11 @@ impl Liveness {
 impl State {
     /// When liveness next needs the clock.
     pub(super) fn liveness_deadline(&self) -> Time {
-        let s = self.live.suspicions.values();
-        let due = s.map(|s| {
-            if s.asked {
-                s.deadline
-            } else {
-                s.list_due.min(s.deadline)
-            }
-        });
-        due.fold(self.live.next_round, Time::min)
+        let next = self.live.next_round;
+        self.live
+            .suspicions
+            .deadline()
+            .map_or(next, |d| d.min(next))
     }
 
     pub(super) fn liveness_timeout(&mut self) {
@@ -99,19 +80,13 @@ impl State {
         if self.live.next_round <= now {
             self.round();
         }
-        let late: Vec<(PeerId, bool)> = self
-            .live
-            .suspicions
-            .iter()
-            .filter(|(_, s)| s.deadline <= now || (!s.asked && s.list_due <= now))
-            .map(|(id, s)| (*id, s.deadline <= now))
-            .collect();
-        for (id, over) in late {
-            if over {
-                self.decide(id);
-            } else {
-                let own = self.own_witnesses(id);
-                self.ask_witnesses(id, own);
+        for (id, due) in self.live.suspicions.due(now) {
+            match due {
+                Due::Decide => self.decide(id),
+                Due::Witnesses => {
+                    let own = self.own_witnesses(id);
+                    self.ask_witnesses(id, own);
+                }
             }
         }
     }
@@ -151,7 +126,7 @@ impl State {
                 .dials
                 .values()
                 .any(|d| matches!(d, Dial::Redial(t) if t.id == id));
-            if !dialling && !self.live.suspicions.contains_key(&id) {
+            if !dialling && !self.live.suspicions.contains(&id) {
                 let target = Target {
                     id,
                     incarnation: l.incarnation,
@@ -199,7 +174,7 @@ impl State {
         n.misses = 0;
         let id = n.id;
         // It answered: whatever the witnesses say, it is not dead.
-        if let Some(s) = self.live.suspicions.remove(&id) {
+        if let Some(s) = self.live.suspicions.close(&id) {
             self.cleared(id, &s);
         }
     }
@@ -223,7 +198,7 @@ impl State {
         };
         l.misses += 1;
         let l = *l;
-        if l.misses >= self.settings.suspect_after && !self.live.suspicions.contains_key(&id) {
+        if l.misses >= self.settings.suspect_after && !self.live.suspicions.contains(&id) {
             self.start_suspicion(
                 Target {
                     id,
@@ -236,7 +211,7 @@ impl State {
     }
 
     fn start_suspicion(&mut self, target: Target, addr: SocketAddr, misses: u32) {
-        if self.live.suspicions.contains_key(&target.id) {
+        if self.live.suspicions.contains(&target.id) {
             return;
         }
         self.io.event(Event::SuspicionStarted {
@@ -247,16 +222,7 @@ impl State {
         });
         let own = Verdict::new(&self.key, target.id, target.incarnation, false, self.now);
         let wait = self.settings.verdict_timeout;
-        let suspicion = Suspicion {
-            addr,
-            incarnation: target.incarnation,
-            verdicts: vec![own],
-            waiting: BTreeSet::new(),
-            asked: false,
-            list_due: self.now + wait / 4,
-            deadline: self.now + wait,
-        };
-        self.live.suspicions.insert(target.id, suspicion);
+        (self.live.suspicions).open(self.now, (target, addr), own, wait);
         match self.seeds.links().first().copied() {
             Some(seed) => self.io.send(seed, Msg::GetNeighbors(target.id)),
             None => {
@@ -277,7 +243,7 @@ impl State {
 
     /// The seed's answer to `GetNeighbors`: the suspect's other neighbours are the witnesses.
     pub(super) fn on_witness_list(&mut self, suspect: PeerId, list: Vec<(PeerId, SocketAddr)>) {
-        if self.live.suspicions.get(&suspect).is_none_or(|s| s.asked) {
+        if !self.live.suspicions.choosing(&suspect) {
             return;
         }
         let me = self.key.id();
@@ -292,20 +258,11 @@ impl State {
     }
 
     fn ask_witnesses(&mut self, suspect: PeerId, witnesses: Vec<(PeerId, SocketAddr)>) {
-        let Some(s) = self.live.suspicions.get_mut(&suspect) else {
+        let Some((request, new)) = self.live.suspicions.ask(suspect, witnesses) else {
             return;
         };
-        s.asked = true;
-        let (addr, incarnation) = (s.addr, s.incarnation);
-        for (w, at) in witnesses.into_iter().take(MAX_WITNESSES) {
-            if !s.waiting.insert(w) {
-                continue;
-            }
-            let ask = Msg::ProbeRequest(Box::new(ProbeRequest {
-                suspect,
-                addr,
-                incarnation,
-            }));
+        for (w, at) in new {
+            let ask = Msg::ProbeRequest(Box::new(request));
             match self
                 .neighbors
                 .iter()
@@ -322,7 +279,7 @@ impl State {
                 ),
             }
         }
-        if s.waiting.is_empty() {
+        if self.live.suspicions.all_in(&suspect) {
             self.decide(suspect);
         }
     }
@@ -335,18 +292,14 @@ impl State {
         remote: Remote,
     ) {
         self.links.insert(link, remote);
-        let Some(s) = self.live.suspicions.get(&suspect) else {
+        let Some(request) = self.live.suspicions.probe_request(suspect) else {
             return self.close(link);
         };
         if remote.id != w {
             self.close(link);
             return self.witness_unreachable(suspect, w);
         }
-        let ask = Msg::ProbeRequest(Box::new(ProbeRequest {
-            suspect,
-            addr: s.addr,
-            incarnation: s.incarnation,
-        }));
+        let ask = Msg::ProbeRequest(Box::new(request));
         self.live.witness_links.insert(link, suspect);
         self.io.send(link, ask);
     }
@@ -362,10 +315,7 @@ impl State {
     }
 
     pub(super) fn witness_unreachable(&mut self, suspect: PeerId, w: PeerId) {
-        let Some(s) = self.live.suspicions.get_mut(&suspect) else {
-            return;
-        };
-        if s.waiting.remove(&w) && s.waiting.is_empty() && s.asked {
+        if self.live.suspicions.unreachable(suspect, w) {
             self.decide(suspect);
         }
     }
@@ -396,33 +346,23 @@ impl State {
             self.close(link);
         }
         let suspect = v.suspect;
-        let Some(s) = self.live.suspicions.get_mut(&suspect) else {
-            return;
-        };
-        let fits =
-            v.witness == remote.id && v.incarnation == s.incarnation && v.verify(&self.checks);
-        if !fits || !s.waiting.remove(&v.witness) {
-            return;
-        }
-        s.verdicts.push(v);
-        if s.waiting.is_empty() {
+        if self.live.suspicions.verdict(remote.id, v, &self.checks) {
             self.decide(suspect);
         }
     }
 
     /// All verdicts are in, or the time is up: report, or clear.
     fn decide(&mut self, suspect: PeerId) {
-        let Some(s) = self.live.suspicions.remove(&suspect) else {
+        let Some(s) = self.live.suspicions.close(&suspect) else {
             return;
         };
-        let dead = s.verdicts.iter().filter(|v| !v.alive).count();
-        if !suspicion::confirmed(dead, s.verdicts.len()) {
+        if !s.confirmed {
             return self.cleared(suspect, &s);
         }
         self.io.event(Event::SuspicionConfirmed {
             peer: suspect,
             addr: s.addr,
-            dead,
+            dead: s.dead,
             verdicts: s.verdicts.len(),
         });
         self.live.lost.remove(&suspect);
@@ -454,12 +394,11 @@ impl State {
         });
     }
 
-    fn cleared(&mut self, suspect: PeerId, s: &Suspicion) {
-        let dead = s.verdicts.iter().filter(|v| !v.alive).count();
+    fn cleared(&mut self, suspect: PeerId, s: &Decided) {
         self.io.event(Event::SuspicionCleared {
             peer: suspect,
             addr: s.addr,
-            dead,
+            dead: s.dead,
             verdicts: s.verdicts.len(),
         });
         // Alive, by the witnesses' word: a lost link gets one more dial, then is let go

@@ -20,6 +20,7 @@ mod liveness;
 mod overlay;
 mod relay;
 mod seeds;
+mod suspicions;
 
 use crate::cert::{CertError, Certificate, Change, Op, Registration, SeedSet};
 use crate::config::Config;

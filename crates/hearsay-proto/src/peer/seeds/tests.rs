@@ -51,9 +51,17 @@ fn the_registration_goes_to_each_linked_seed_once_a_quorum_is_up() {
         remote(Role::Seed, 2, "127.0.0.1:6000"),
     );
     assert_eq!(s.connected(2, LinkId(7), &a), Ok(()));
-    assert_eq!(s.registrations_due(), Vec::<LinkId>::new(), "1 of a quorum of 2");
+    assert_eq!(
+        s.registrations_due(),
+        Vec::<LinkId>::new(),
+        "1 of a quorum of 2"
+    );
     assert_eq!(s.connected(0, LinkId(8), &b), Ok(()));
-    assert_eq!(s.registrations_due(), [LinkId(8), LinkId(7)], "by config index");
+    assert_eq!(
+        s.registrations_due(),
+        [LinkId(8), LinkId(7)],
+        "by config index"
+    );
     assert_eq!(s.registrations_due(), Vec::<LinkId>::new(), "once");
     assert_eq!(s.refused(LinkId(7)), Some(2));
     assert_eq!(s.registrations_due(), [LinkId(7)]);
