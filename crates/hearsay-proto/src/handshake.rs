@@ -2,8 +2,8 @@
 //!
 //! Each side sends a [`Hello`] (magic, version, role, id, listening address, a fresh nonce),
 //! then a [`Proof`]: its signature over the other side's nonce and both ids. Whoever passes
-//! [`check_hello`] and [`check_proof`] holds the key of the id it claims. The nonce comes from the driver (the runtime
-//! takes it from the OS, the simulator from its seeded RNG).
+//! [`check_hello`] and [`check_proof`] holds the key of the id it claims. The nonce comes from
+//! the driver (the runtime takes it from the OS, the simulator from its seeded RNG).
 
 use std::net::SocketAddr;
 
