@@ -114,3 +114,53 @@ pub fn fail(program: &str, err: &anyhow::Error, code: i32) -> ! {
     eprintln!("{program}: {err:#}");
     std::process::exit(code)
 }
+
+/// Why a program stops with a non-zero status: what to say, and the exit code (SPEC §1: 2 for
+/// a usage or config error, 1 for a failure while running).
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    err: anyhow::Error,
+}
+
+impl Failure {
+    /// A usage or config error: exit code 2.
+    pub fn usage(err: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code: 2,
+            err: err.into(),
+        }
+    }
+
+    /// A failure while running: exit code 1.
+    pub fn run(err: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code: 1,
+            err: err.into(),
+        }
+    }
+
+    /// Writes out what the log holds, prints `program: error` (with its causes), and gives
+    /// the exit code.
+    pub fn report(self, program: &str) -> std::process::ExitCode {
+        hearsay_net::log::flush(Duration::from_secs(2));
+        eprintln!("{program}: {:#}", self.err);
+        std::process::ExitCode::from(self.code)
+    }
+}
+
+/// Runs a program's `main` future on `runtime` and turns its outcome into the exit status.
+/// The runtime is shut down without waiting for blocking work (a console read on stdin would
+/// otherwise hold the exit).
+pub fn exit_status(
+    program: &str,
+    runtime: tokio::runtime::Runtime,
+    main: impl std::future::Future<Output = Result<(), Failure>>,
+) -> std::process::ExitCode {
+    let result = runtime.block_on(main);
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(f) => f.report(program),
+    }
+}

@@ -4,14 +4,17 @@
 //! preferential attachment. Exits non-zero with one sentence when it cannot register.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
 use hearsay_cli::{
-    duration, echo_reuse, fail, load_config, logger, node_dir, shutdown_on_signals, Common,
+    duration, echo_reuse, exit_status, load_config, logger, node_dir, shutdown_on_signals, Common,
+    Failure,
 };
 use hearsay_net::conn::Identity;
+use hearsay_proto::config::Config;
 use hearsay_proto::{peer, Role};
 use tokio::net::TcpListener;
 
@@ -57,28 +60,36 @@ struct Args {
     fault_drop_pongs: f64,
 }
 
-// One state machine needs no worker pool: a single thread, and no wake-ups between workers
-// for every frame (the log writer and the ICMP prober have threads of their own).
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
+fn main() -> ExitCode {
     let args = Args::parse();
     // Every link is an open file: take what the system allows.
     hearsay_cli::os::raise_open_files();
-    if let Err(e) = run(args).await {
-        fail("peer", &e, 1);
+    // One state machine needs no worker pool: a single thread, and no wake-ups between
+    // workers for every frame (the log writer and the ICMP prober have threads of their own).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => exit_status("peer", runtime, run(args)),
+        Err(e) => Failure::run(e).report("peer"),
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let config = load_config(&args.common.config).unwrap_or_else(|e| fail("peer", &e, 2));
+async fn run(args: Args) -> Result<(), Failure> {
+    let config = load_config(&args.common.config).map_err(Failure::usage)?;
     if args.links == 0 || args.max_links < args.links {
         let what = "--links must be at least 1 and at most --max-links";
-        fail("peer", &anyhow!(what), 2);
+        return Err(Failure::usage(anyhow!(what)));
     }
     if args.gossip_interval.is_zero() || args.ping_interval.is_zero() || args.suspect_after == 0 {
         let what = "--gossip-interval, --ping-interval and --suspect-after must be more than zero";
-        fail("peer", &anyhow!(what), 2);
+        return Err(Failure::usage(anyhow!(what)));
     }
+    serve(args, config).await.map_err(Failure::run)
+}
+
+/// Listens, joins and serves until stopped.
+async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -136,7 +147,5 @@ async fn run(args: Args) -> anyhow::Result<()> {
         commands: std::io::IsTerminal::is_terminal(&std::io::stdin()),
         ..hearsay_net::Options::default()
     };
-    hearsay_net::run(machine, listener, me, opts, log, cancel, None)
-        .await
-        .map_err(|e| anyhow!(e))
+    Ok(hearsay_net::run(machine, listener, me, opts, log, cancel, None).await?)
 }

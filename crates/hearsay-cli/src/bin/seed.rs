@@ -4,11 +4,14 @@
 //! seed of the config whose address is local to this machine, in one process.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
-use hearsay_cli::{duration, fail, load_config, logger, node_dir, shutdown_on_signals, Common};
+use hearsay_cli::{
+    duration, exit_status, load_config, logger, node_dir, shutdown_on_signals, Common, Failure,
+};
 use hearsay_net::conn::Identity;
 use hearsay_net::random;
 use hearsay_net::store::{Loaded, Store};
@@ -49,28 +52,33 @@ struct Args {
     rebuild: bool,
 }
 
-#[tokio::main]
-async fn main() {
+fn main() -> ExitCode {
     let args = Args::parse();
     // Every link is an open file: take what the system allows.
     hearsay_cli::os::raise_open_files();
-    let config = load_config(&args.common.config).unwrap_or_else(|e| fail("seed", &e, 2));
-    let listeners = bind(&args, &config)
-        .await
-        .unwrap_or_else(|e| fail("seed", &e, 2));
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => exit_status("seed", runtime, run(args)),
+        Err(e) => Failure::run(e).report("seed"),
+    }
+}
+
+async fn run(args: Args) -> Result<(), Failure> {
+    let config = load_config(&args.common.config).map_err(Failure::usage)?;
+    let listeners = bind(&args, &config).await.map_err(Failure::usage)?;
     let cancel = shutdown_on_signals();
     let mut tasks = Vec::new();
     for (listener, advertise) in listeners {
         let task = start(&args, &config, listener, advertise, cancel.clone());
-        tasks.push(task.unwrap_or_else(|e| fail("seed", &e, 2)));
+        tasks.push(task.map_err(Failure::usage)?);
     }
     for t in tasks {
         match t.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => fail("seed", &anyhow!(e), 1),
-            Err(e) => fail("seed", &anyhow!("a seed task failed: {e}"), 1),
+            Ok(Err(e)) => return Err(Failure::run(e)),
+            Err(e) => return Err(Failure::run(anyhow!("a seed task failed: {e}"))),
         }
     }
+    Ok(())
 }
 
 /// The listeners to serve, each with the config address it stands for.
