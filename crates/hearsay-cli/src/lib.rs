@@ -115,6 +115,21 @@ pub fn fail(program: &str, err: &anyhow::Error, code: i32) -> ! {
     std::process::exit(code)
 }
 
+/// Developer diagnostics (`tracing`) on stderr, when `RUST_LOG` asks for them (for example
+/// `RUST_LOG=hearsay_net=debug`: links up and down, dials, handshakes refused, store writes).
+/// Without it nothing is set up and nothing is written: the event log is the product's
+/// output, this is for whoever works on hearsay.
+pub fn init_diagnostics() {
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
 /// Why a program stops with a non-zero status: what to say, and the exit code (SPEC §1: 2 for
 /// a usage or config error, 1 for a failure while running).
 #[derive(Debug)]

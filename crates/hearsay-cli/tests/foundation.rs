@@ -496,3 +496,42 @@ fn one_seed_process_runs_every_local_seed_and_stops_on_sigterm() {
     };
     assert!(code.success(), "exit status {code}");
 }
+
+/// Developer diagnostics (`tracing`) go to stderr only when `RUST_LOG` asks: a seed run with
+/// `RUST_LOG=hearsay_net=debug` says when a status client's link came up, and the same seed
+/// without it writes nothing there.
+#[test]
+fn diagnostics_go_to_stderr_only_when_rust_log_asks() {
+    let net = Net::new("diagnostics", 1);
+    let d = net.dir.display().to_string();
+    let seed = net.seeds[0];
+    let run = |filter: Option<&str>| {
+        let mut cmd = Command::new(SEED);
+        cmd.args(["--config", &format!("{d}/config.txt")])
+            .args(["--out", &format!("{d}/outputfile.txt")])
+            .args(["--data-dir", &format!("{d}/data"), "--quiet"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .env_remove("RUST_LOG");
+        if let Some(f) = filter {
+            cmd.env("RUST_LOG", f);
+        }
+        let child = cmd.spawn().unwrap();
+        wait_for("the seed answering", Duration::from_secs(10), || {
+            status(seed).map(|_| ())
+        });
+        signal(child.id(), "TERM");
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "exit status {}", out.status);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let asked = run(Some("hearsay_net=debug"));
+    assert!(
+        asked.lines().any(|l| l.contains("DEBUG")
+            && l.contains("link up (accepted)")
+            && l.contains("role=\"client\"")),
+        "{asked}"
+    );
+    let quiet = run(None);
+    assert!(!quiet.contains("link up"), "{quiet}");
+}

@@ -109,10 +109,12 @@ impl Durable {
         let records = std::mem::take(&mut self.unwritten);
         self.absorbed = 0;
         if let (Some(store), false) = (&self.store, records.is_empty()) {
-            let store = store.clone();
+            let (store, count, start) = (store.clone(), records.len(), std::time::Instant::now());
             tokio::task::spawn_blocking(move || store.write(&records))
                 .await
                 .map_err(RunError::StoreTask)??;
+            let took = start.elapsed();
+            tracing::debug!(records = count, ?took, "store written");
         }
         for e in self.deferred.drain(..) {
             log.log(now(), &e);
@@ -345,11 +347,29 @@ fn on_net_event<M: Machine>(
             cancel,
         } => {
             links.insert(link, Link { tx, cancel });
+            let how = if dial.is_some() {
+                "dialled"
+            } else {
+                "accepted"
+            };
+            tracing::debug!(
+                link = link.0,
+                role = remote.role.name(),
+                id = %remote.id,
+                addr = %remote.addr,
+                source = %remote.source,
+                "link up ({how})"
+            );
             let remote = Box::new(remote);
             machine.handle(now(), Input::LinkUp { link, remote, dial });
         }
         NetEvent::Frames { link, msgs } => backlog.extend(msgs.into_iter().map(|m| (link, m))),
         NetEvent::Down { link, error } => {
+            tracing::debug!(
+                link = link.0,
+                error = error.as_deref().unwrap_or(""),
+                "link down"
+            );
             if links.remove(&link).is_some() {
                 if let Some(reason) = error {
                     let remote = format!("link {}", link.0);
@@ -359,11 +379,13 @@ fn on_net_event<M: Machine>(
             }
         }
         NetEvent::DialFailed { token, reason } => {
+            tracing::debug!(token = token.0, %reason, "dial failed");
             machine.handle(now(), Input::DialFailed { token, reason });
         }
         NetEvent::Echo { ip, answered } => machine.handle(now(), Input::Echo { ip, answered }),
         NetEvent::Command(line) => machine.handle(now(), Input::Command { line }),
         NetEvent::Refused { from, reason } => {
+            tracing::debug!(%from, %reason, "connection refused in its handshake");
             let remote = from.to_string();
             log.log(now(), &Event::ProtocolError { remote, reason });
         }
@@ -406,10 +428,14 @@ async fn accept_loop(
             _ = stop.cancelled() => return,
             a = listener.accept() => a,
         };
-        let Ok((stream, from)) = accepted else {
-            // Out of file descriptors and the like: back off instead of spinning.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
+        let (stream, from) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed; backing off 50 ms");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let (me, opts, tx, stop) = (me.clone(), opts.clone(), tx.clone(), stop.clone());
         tokio::spawn(async move {

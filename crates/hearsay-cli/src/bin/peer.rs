@@ -62,6 +62,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    hearsay_cli::init_diagnostics();
     // Every link is an open file: take what the system allows.
     hearsay_cli::os::raise_open_files();
     // One state machine needs no worker pool: a single thread, and no wake-ups between
