@@ -15,6 +15,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+mod candidates;
 mod console;
 mod liveness;
 mod overlay;
@@ -33,7 +34,7 @@ use crate::id::{Keypair, PeerId};
 use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Role};
 use crate::sig::Checks;
 use crate::time::Time;
-use crate::wire::{Msg, PeerInfo};
+use crate::wire::Msg;
 
 #[derive(Clone, Copy, Debug)]
 enum Dial {
@@ -132,12 +133,8 @@ pub struct State {
     refusals: u32,
     last_refusal: Option<String>,
     cert: Option<Certificate>,
-    lists: BTreeMap<usize, Vec<PeerInfo>>,
-    lists_due: Option<Time>,
-    candidates: BTreeMap<PeerId, PeerInfo>,
-    tried: BTreeSet<PeerId>,
-    refill_at: Option<Time>,
-    refill_round: u32,
+    /// Peer lists, candidates and refills: the overlay rule.
+    candidates: candidates::Candidates,
     neighbors: BTreeMap<LinkId, Neighbor>,
     /// Outbound links waiting for `LinkAccepted`, and inbound ones waiting for `Link`.
     pending: BTreeMap<LinkId, Option<Target>>,
@@ -167,6 +164,7 @@ impl State {
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         let live = liveness::Liveness::new(now + settings.ping_interval);
         let relay = relay::Relay::new(&settings);
+        let candidates = candidates::Candidates::new(settings.peer_list_wait, settings.refill);
         let mut seed_order: Vec<usize> = (0..config.seeds.len()).collect();
         seed_order.shuffle(&mut rng);
         let mut s = State {
@@ -186,12 +184,7 @@ impl State {
             refusals: 0,
             last_refusal: None,
             cert: None,
-            lists: BTreeMap::new(),
-            lists_due: None,
-            candidates: BTreeMap::new(),
-            tried: BTreeSet::new(),
-            refill_at: None,
-            refill_round: 0,
+            candidates,
             neighbors: BTreeMap::new(),
             pending: BTreeMap::new(),
             // Above any sequence number an earlier run of this peer can have used.
@@ -447,7 +440,7 @@ impl State {
                 degree: self.degree(),
             });
             self.report();
-            self.refill_round = 0;
+            self.candidates.lost_one();
             self.schedule_refill();
         }
     }
@@ -571,9 +564,9 @@ impl State {
             Timer::Join => (self.cert.is_none()).then(|| self.started + self.settings.join_timeout),
             Timer::Register => self.register_again,
             Timer::Liveness => Some(self.liveness_deadline()),
-            Timer::Lists => self.lists_due,
+            Timer::Lists => self.candidates.lists_due(),
             Timer::Report => self.report_due,
-            Timer::Refill => self.refill_at,
+            Timer::Refill => self.candidates.refill_at(),
             Timer::Relay => self.relay.deadline(),
             Timer::Seeds => self.seeds.deadline(),
         }
@@ -592,7 +585,7 @@ impl State {
             Timer::Lists => self.union_and_choose(),
             Timer::Report => self.send_report(),
             Timer::Refill => {
-                self.refill_at = None;
+                self.candidates.take_refill();
                 if self.degree() + self.outbound_in_flight() < self.settings.links {
                     self.ask_peer_lists();
                 }

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use super::{Dial, Neighbor, State, Target};
-use crate::attach;
 use crate::cert::{CertError, Certificate, NeighborReport, Op, MAX_NEIGHBORS};
 use crate::event::Event;
 use crate::id::PeerId;
@@ -14,13 +13,10 @@ use crate::wire::{Msg, PeerInfo};
 
 impl State {
     pub(super) fn ask_peer_lists(&mut self) {
-        self.lists.clear();
-        self.tried.clear();
-        let links: Vec<LinkId> = self.seeds.links();
-        for l in links {
+        for l in self.seeds.links() {
             self.io.send(l, Msg::GetPeers);
         }
-        self.lists_due = Some(self.now + self.settings.peer_list_wait);
+        self.candidates.ask(self.now);
     }
 
     pub(super) fn on_peer_list(&mut self, link: LinkId, mut list: Vec<PeerInfo>) {
@@ -32,25 +28,15 @@ impl State {
             seed: self.seeds.addr(i),
             peers: list.iter().map(|p| p.addr).collect(),
         });
-        self.lists.insert(i, list);
-        if self.lists_due.is_some() && self.lists.len() >= self.seeds.linked() {
+        if self.candidates.list(i, list, self.seeds.linked()) {
             self.union_and_choose();
         }
     }
 
     pub(super) fn union_and_choose(&mut self) {
-        self.lists_due = None;
-        let me = self.key.id();
-        self.candidates.clear();
         // The lists are done with once merged (the next round asks for fresh ones): with
         // thousands of peers, keeping them is most of a peer's memory.
-        for p in std::mem::take(&mut self.lists).into_values().flatten() {
-            if p.id == me {
-                continue;
-            }
-            let e = self.candidates.entry(p.id).or_insert(p);
-            e.degree = e.degree.max(p.degree);
-        }
+        self.candidates.merge(self.key.id());
         self.fill();
     }
 
@@ -75,14 +61,7 @@ impl State {
             .settings
             .links
             .saturating_sub(self.degree() + self.outbound_in_flight());
-        let pool: Vec<(PeerInfo, usize)> = self
-            .candidates
-            .values()
-            .filter(|p| !busy.contains(&p.id) && !self.tried.contains(&p.id))
-            .map(|p| (*p, p.degree as usize))
-            .collect();
-        for p in attach::choose(&pool, need, &mut self.rng) {
-            self.tried.insert(p.id);
+        for p in self.candidates.draw(need, &busy, &mut self.rng) {
             let target = Target {
                 id: p.id,
                 incarnation: p.incarnation,
@@ -106,11 +85,7 @@ impl State {
     /// While short of `links`, asks for fresh peer lists later, backing off.
     pub(super) fn schedule_refill(&mut self) {
         let short = self.degree() + self.outbound_in_flight() < self.settings.links;
-        if short && self.refill_at.is_none() && self.lists_due.is_none() {
-            let wait = self.settings.refill * 2u32.pow(self.refill_round.min(4));
-            self.refill_round += 1;
-            self.refill_at = Some(self.now + wait);
-        }
+        self.candidates.schedule_refill(self.now, short);
     }
 
     pub(super) fn on_neighbor_link(&mut self, target: Target, link: LinkId, remote: Remote) {
@@ -195,7 +170,7 @@ impl State {
             // Enough links: the candidates are done with. A later loss asks for fresh peer
             // lists (`schedule_refill`), whose degrees are current; with thousands of peers in
             // the lists, keeping these would be most of an idle peer's memory.
-            self.candidates.clear();
+            self.candidates.enough();
         }
         self.io.event(Event::NeighborAdded {
             peer: id,
