@@ -171,23 +171,25 @@ pub fn run(args: &SimArgs) -> anyhow::Result<(Metrics, Duration)> {
             .with_context(|| format!("cannot create the trace {}", path.display()))?;
         sim = sim.with_trace(Box::new(std::io::BufWriter::new(f)));
     }
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    if terminal {
-        sim = sim.with_progress(Box::new(|done, total| {
-            let share = done.as_secs_f64() / total.as_secs_f64().max(1e-9);
-            eprint!(
-                "\rsimulating: {:>3.0}% ({:.0} s of {:.0} s virtual)",
-                share * 100.0,
+    // Progress on stderr, only when it is a terminal: logs and pipes get none.
+    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(progress_bar);
+    if let Some(bar) = &bar {
+        let bar = bar.clone();
+        sim = sim.with_progress(Box::new(move |done, total| {
+            bar.set_message(format!(
+                "{:.0} s of {:.0} s virtual",
                 done.as_secs_f64(),
                 total.as_secs_f64()
-            );
+            ));
+            bar.set_length(total.as_millis() as u64);
+            bar.set_position(done.as_millis() as u64);
         }));
     }
     let started = std::time::Instant::now();
     let m = sim.run();
     let wall = started.elapsed();
-    if terminal {
-        eprint!("\r\x1b[K");
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     if let Some(dir) = &args.plots {
         let degrees: Vec<u64> = m.degrees.iter().map(|&d| d as u64).collect();
@@ -197,6 +199,16 @@ pub fn run(args: &SimArgs) -> anyhow::Result<(Metrics, Duration)> {
         crate::plots::coverage_over_time(dir, &m.per_message, window)?;
     }
     Ok((m, wall))
+}
+
+/// The progress line of a run, on stderr, in virtual ms.
+fn progress_bar() -> indicatif::ProgressBar {
+    let style = indicatif::ProgressStyle::with_template(
+        "simulating: {percent:>3}% ({msg}) {bar:30} eta {eta}",
+    )
+    .expect("a valid template");
+    indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+        .with_style(style)
 }
 
 /// The power-law fit of the final overlay's degrees, as JSON (`null` with too few peers).

@@ -8,7 +8,7 @@
 //! every child.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -662,10 +662,12 @@ fn peer_ids(dir: &Path) -> BTreeMap<String, String> {
     out
 }
 
-/// Progress on the terminal: one line rewritten in place, or plain lines when stdout is not
-/// a terminal (only when something changed, at most once a second).
+/// Progress on the terminal: one line rewritten in place (an `indicatif` bar), or plain lines
+/// when stdout is not a terminal (only when something changed, at most once a second).
 struct Narrator {
     tty: bool,
+    /// The line being rewritten, on a terminal.
+    bar: Option<indicatif::ProgressBar>,
     last: String,
     last_at: Option<Instant>,
 }
@@ -674,6 +676,7 @@ impl Narrator {
     fn new() -> Narrator {
         Narrator {
             tty: std::io::stdout().is_terminal(),
+            bar: None,
             last: String::new(),
             last_at: None,
         }
@@ -689,8 +692,16 @@ impl Narrator {
             return;
         }
         if self.tty {
-            print!("\r\x1b[2K{text}");
-            let _ = std::io::stdout().flush();
+            let bar = self.bar.get_or_insert_with(|| {
+                let style =
+                    indicatif::ProgressStyle::with_template("{msg}").expect("a valid template");
+                indicatif::ProgressBar::with_draw_target(
+                    None,
+                    indicatif::ProgressDrawTarget::stdout(),
+                )
+                .with_style(style)
+            });
+            bar.set_message(text.to_string());
         } else if self
             .last_at
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
@@ -703,9 +714,11 @@ impl Narrator {
         self.last = text.to_string();
     }
 
+    /// Ends the progress line, leaving its last state on the terminal.
     fn done(&mut self) {
-        if self.tty && !self.last.is_empty() {
-            println!();
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+            println!("{}", self.last);
         }
         self.last.clear();
     }
