@@ -522,14 +522,65 @@ pub fn table(s: &Summary) -> String {
             },
         ),
     ];
-    let width = rows
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0);
-    rows.iter()
-        .map(|(k, v)| format!("  {k:<width$}  {v}\n"))
-        .collect()
+    let label = Col::left(2, 0);
+    plain_table(&[label, label], rows.iter().map(|(k, v)| [*k, v.as_str()]))
+}
+
+/// A column of a [`plain_table`].
+#[derive(Clone, Copy, Debug)]
+pub struct Col {
+    /// Spaces before it: from the column before, or from the margin for the first.
+    pub gap: u16,
+    /// Its least width; longer content widens it.
+    pub min: u16,
+    /// Whether it is aligned right (numbers) rather than left.
+    pub right: bool,
+}
+
+impl Col {
+    /// A column aligned left.
+    pub const fn left(gap: u16, min: u16) -> Col {
+        Col {
+            gap,
+            min,
+            right: false,
+        }
+    }
+
+    /// A column aligned right.
+    pub const fn right(gap: u16, min: u16) -> Col {
+        Col {
+            gap,
+            min,
+            right: true,
+        }
+    }
+}
+
+/// A table as the CLI prints them: no borders, no header line, each column as `cols` says,
+/// one line a row, no spaces at the ends of lines, and nothing wrapped to the terminal.
+pub fn plain_table<R: Into<comfy_table::Row>>(
+    cols: &[Col],
+    rows: impl IntoIterator<Item = R>,
+) -> String {
+    use comfy_table::{CellAlignment, ColumnConstraint, Width};
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING).add_rows(rows);
+    for (c, col) in t.column_iter_mut().zip(cols) {
+        c.set_padding((col.gap, 0));
+        // The bound counts the padding.
+        c.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
+            col.gap + col.min,
+        )));
+        if col.right {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut out = t.trim_fmt();
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
 }
 
 fn spread(s: &Spread) -> String {
@@ -552,6 +603,33 @@ mod tests {
         let s = Spread::of((1..=100).rev().collect());
         assert_eq!((s.n, s.p50, s.p99, s.max), (100, 51, 99, 100));
         assert_eq!(Spread::of(vec![]), Spread::default());
+    }
+
+    #[test]
+    fn the_table_aligns_the_values_two_spaces_after_the_longest_label() {
+        let s = Summary {
+            peers: 10,
+            seeds: 3,
+            cpu: Some(Cpu::new(1.5, 3)),
+            ..Summary::default()
+        };
+        let text = table(&s);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 13, "{text}");
+        assert!(text.ends_with("µs per delivery\n"), "{text}");
+        // The longest label, with an arrow that is one column wide.
+        let width = "registration (start → certificate)".chars().count();
+        for line in &lines {
+            let label = line[2..].split("  ").next().unwrap_or_default();
+            let value = line[2..].trim_start_matches(label).trim_start();
+            assert_eq!(*line, format!("  {label:<width$}  {value}"), "{text}");
+        }
+        assert_eq!(lines[0], "  peers / seeds                       10 / 3");
+        assert_eq!(lines[1], "  registration (start → certificate)  none");
+        assert_eq!(
+            lines[12],
+            "  CPU (user + system)                 1.5 s, 500000.0 µs per delivery"
+        );
     }
 
     #[test]

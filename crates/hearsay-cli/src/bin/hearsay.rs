@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hearsay_cli::sim::SimArgs;
-use hearsay_cli::summary::{self, status_json};
+use hearsay_cli::summary::{self, plain_table, status_json, Col};
 use hearsay_cli::up::{self, Plan};
 use hearsay_cli::{duration, fail, load_config};
 use hearsay_proto::wire::Status;
@@ -224,28 +224,33 @@ fn seed_json(addr: SocketAddr, answer: &Result<Status, String>) -> serde_json::V
 /// Every seed of the config: its Peer List size, certificates, and last agreement with each
 /// other seed.
 fn seeds_table(answers: &[(SocketAddr, Result<Status, String>)]) -> String {
-    let mut out = format!(
-        "{:<22} {:>6} {:>12}  last agreed with\n",
-        "seed", "peers", "certificates"
-    );
-    for (addr, answer) in answers {
-        match answer {
-            Ok(s) => {
-                let agreed: Vec<String> = (s.agreed.iter())
-                    .map(|(a, ms)| format!("{a} {}", ago(*ms)))
-                    .collect();
-                out += &format!(
-                    "{:<22} {:>6} {:>12}  {}\n",
-                    addr.to_string(),
-                    s.total,
-                    s.certificates,
-                    agreed.join(", ")
-                );
-            }
-            Err(e) => out += &format!("{:<22} unreachable: {e}\n", addr.to_string()),
+    let head = ["seed", "peers", "certificates", "last agreed with"].map(String::from);
+    let rows = answers.iter().map(|(addr, answer)| match answer {
+        Ok(s) => {
+            let agreed: Vec<String> = (s.agreed.iter())
+                .map(|(a, ms)| format!("{a} {}", ago(*ms)))
+                .collect();
+            [
+                addr.to_string(),
+                s.total.to_string(),
+                s.certificates.to_string(),
+                agreed.join(", "),
+            ]
         }
-    }
-    out
+        Err(e) => [
+            addr.to_string(),
+            String::new(),
+            String::new(),
+            format!("unreachable: {e}"),
+        ],
+    });
+    let cols = [
+        Col::left(0, 22),
+        Col::right(1, 6),
+        Col::right(1, 12),
+        Col::left(2, 0),
+    ];
+    plain_table(&cols, std::iter::once(head).chain(rows))
 }
 
 fn status_table(s: &Status) -> String {
@@ -256,21 +261,25 @@ fn status_table(s: &Status) -> String {
     for (a, ms) in &s.agreed {
         out += &format!("last agreed with seed {a}: {}\n", ago(*ms));
     }
-    out += &format!(
-        "{:<10} {:<22} {:>4} {:>6}  neighbours\n",
-        "id", "addr", "inc", "degree"
-    );
-    for p in &s.peers {
+    let head = ["id", "addr", "inc", "degree", "neighbours"].map(String::from);
+    let rows = s.peers.iter().map(|p| {
         let ns: Vec<String> = p.neighbors.iter().map(|n| n.short()).collect();
-        out += &format!(
-            "{:<10} {:<22} {:>4} {:>6}  {}\n",
+        [
             p.id.short(),
             p.addr.to_string(),
-            p.incarnation,
-            p.neighbors.len(),
-            ns.join(" ")
-        );
-    }
+            p.incarnation.to_string(),
+            p.neighbors.len().to_string(),
+            ns.join(" "),
+        ]
+    });
+    let cols = [
+        Col::left(0, 10),
+        Col::left(1, 22),
+        Col::right(1, 4),
+        Col::right(1, 6),
+        Col::left(2, 0),
+    ];
+    out += &plain_table(&cols, std::iter::once(head).chain(rows));
     if !s.recent.is_empty() {
         out += "recent decisions:\n";
         for r in &s.recent {
