@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hearsay_sim::{Faults, Metrics, Scenario, Sim};
+use serde::Serialize;
 
 use crate::duration;
 
@@ -211,21 +212,70 @@ fn progress_bar() -> indicatif::ProgressBar {
         .with_style(style)
 }
 
-/// The power-law fit of the final overlay's degrees, as JSON (`null` with too few peers).
-pub fn fit_json(m: &Metrics) -> serde_json::Value {
-    let degrees: Vec<u64> = m.degrees.iter().map(|&d| d as u64).collect();
-    match crate::fit::fit(&degrees) {
-        Some(f) => serde_json::json!({
-            "alpha": f.alpha,
-            "x_min": f.x_min,
-            "ks": f.ks,
-            "n_tail": f.n_tail,
-            "llr_vs_exponential": f.llr,
-            "p_value": f.p_value,
-            "favours_power_law": f.favours_power_law(),
-        }),
-        None => serde_json::Value::Null,
+/// `hearsay sim --json`: what the run measured, the power-law fit of its final overlay, and
+/// the wall clock.
+#[derive(Debug, Serialize)]
+pub struct SimJson<'a> {
+    /// What the run measured.
+    #[serde(flatten)]
+    pub metrics: &'a Metrics,
+    /// The fit (`null` with too few peers).
+    pub degree_fit: Option<DegreeFit>,
+    /// Wall-clock time of the run (ms).
+    pub wall_ms: u64,
+    /// Steps handled per second of wall-clock time, rounded.
+    pub steps_per_second: f64,
+}
+
+impl SimJson<'_> {
+    /// The JSON of a run that measured `m` in `wall`.
+    pub fn new(m: &Metrics, wall: Duration) -> SimJson<'_> {
+        SimJson {
+            metrics: m,
+            degree_fit: degree_fit(m),
+            wall_ms: wall.as_millis() as u64,
+            steps_per_second: (m.steps as f64 / wall.as_secs_f64()).round(),
+        }
     }
+
+    /// Pretty JSON with its keys in alphabetical order, as `--json` has always printed them
+    /// (a `serde_json::Value` sorts them; the metrics' own order is the struct's).
+    pub fn to_pretty(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(&serde_json::to_value(self)?)
+    }
+}
+
+/// The power-law fit of a simulated overlay's degrees, as `hearsay sim --json` names it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DegreeFit {
+    /// The fitted exponent.
+    pub alpha: f64,
+    /// The smallest degree the power law describes.
+    pub x_min: u64,
+    /// Kolmogorov–Smirnov distance of the tail from the fit.
+    pub ks: f64,
+    /// Peers in the tail.
+    pub n_tail: usize,
+    /// Log-likelihood ratio against an exponential (positive favours the power law).
+    pub llr_vs_exponential: f64,
+    /// Two-sided p-value of that ratio.
+    pub p_value: f64,
+    /// Whether the ratio favours the power law.
+    pub favours_power_law: bool,
+}
+
+/// The power-law fit of the final overlay's degrees (`None` with too few peers).
+pub fn degree_fit(m: &Metrics) -> Option<DegreeFit> {
+    let degrees: Vec<u64> = m.degrees.iter().map(|&d| d as u64).collect();
+    crate::fit::fit(&degrees).map(|f| DegreeFit {
+        alpha: f.alpha,
+        x_min: f.x_min,
+        ks: f.ks,
+        n_tail: f.n_tail,
+        llr_vs_exponential: f.llr,
+        p_value: f.p_value,
+        favours_power_law: f.favours_power_law(),
+    })
 }
 
 /// The table of `hearsay sim`.
@@ -267,16 +317,15 @@ pub fn table(m: &Metrics, wall: Duration) -> String {
         m.steps as f64 / wall.as_secs_f64().max(1e-9),
         m.trace_digest
     );
-    let fit = fit_json(m);
-    if !fit.is_null() {
+    if let Some(fit) = degree_fit(m) {
         out += &format!(
             "overlay of {} peers: power law α = {:.3} (x_min {}), KS {:.4}, against an exponential R = {:.2} (p = {:.3})\n",
             m.degrees.len(),
-            fit["alpha"].as_f64().unwrap_or_default(),
-            fit["x_min"],
-            fit["ks"].as_f64().unwrap_or_default(),
-            fit["llr_vs_exponential"].as_f64().unwrap_or_default(),
-            fit["p_value"].as_f64().unwrap_or_default(),
+            fit.alpha,
+            fit.x_min,
+            fit.ks,
+            fit.llr_vs_exponential,
+            fit.p_value,
         );
     }
     if m.violation_count == 0 {

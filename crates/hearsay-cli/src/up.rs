@@ -18,11 +18,10 @@ use hearsay_net::conn::Identity;
 use hearsay_proto::config::Config;
 use hearsay_proto::sig::Checks;
 use hearsay_proto::{peer, Role};
-use serde_json::Value;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use crate::summary::{self, Summary};
+use crate::summary::{self, EventLine, Summary};
 
 /// What `hearsay up` was asked for (its flags).
 #[derive(clap::Args, Clone, Debug)]
@@ -574,7 +573,7 @@ where
 }
 
 /// Counts for the progress line, read incrementally from the events files: only the bytes
-/// added since the last look, and without parsing the JSON.
+/// added since the last look.
 #[derive(Default)]
 struct Progress {
     offsets: BTreeMap<PathBuf, u64>,
@@ -612,25 +611,17 @@ impl Progress {
     }
 
     fn count(&mut self, line: &str) {
-        // The event's name comes right after `"event":"` (the fourth key, PROTOCOL §10):
-        // one search a line, not one per name.
-        const KEY: &str = "\"event\":\"";
-        let Some(at) = line.find(KEY) else { return };
-        let name = &line[at + KEY.len()..];
-        let is = |event: &str| name.starts_with(event) && name[event.len()..].starts_with('"');
-        if is("gossip_received") {
-            self.deliveries += 1;
-        } else if is("registered") {
-            self.admitted += 1;
-        } else if is("suspicion_started") {
-            self.suspicions += 1;
-        } else if is("removal_committed") {
-            if let Some(peer) = serde_json::from_str::<Value>(line)
-                .ok()
-                .and_then(|v| v["peer"].as_str().map(str::to_string))
-            {
-                self.removed.insert(peer);
+        let Some(e) = EventLine::parse(line) else {
+            return;
+        };
+        match &*e.event {
+            "gossip_received" => self.deliveries += 1,
+            "registered" => self.admitted += 1,
+            "suspicion_started" => self.suspicions += 1,
+            "removal_committed" => {
+                self.removed.insert(e.peer.into_owned());
             }
+            _ => {}
         }
     }
 }
@@ -651,12 +642,11 @@ fn peer_ids(dir: &Path) -> BTreeMap<String, String> {
             continue;
         };
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let started = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|e| e["event"] == "started");
-        if let Some(id) = started.and_then(|e| e["id"].as_str().map(str::to_string)) {
-            out.insert(name.to_string(), id);
+        let started = (text.lines())
+            .filter_map(EventLine::parse)
+            .find(|e| e.event == "started");
+        if let Some(e) = started {
+            out.insert(name.to_string(), e.id.into_owned());
         }
     }
     out
@@ -767,4 +757,59 @@ pub fn degree_plots(
         }
     });
     crate::plots::degree_plots(dir, degrees, line.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    use hearsay_proto::event::Event;
+    use hearsay_proto::Time;
+
+    fn line(e: Event) -> String {
+        e.json(Time(5), "127.0.0.1:7000", "peer")
+    }
+
+    #[test]
+    fn progress_counts_events_by_their_name_and_each_removed_peer_once() {
+        let removal = |peer: &str| Event::RemovalCommitted {
+            peer: peer.into(),
+            addr: "127.0.0.1:7001".into(),
+            incarnation: 1,
+            signers: vec![],
+        };
+        let mut p = Progress::default();
+        for l in [
+            line(Event::Registered {
+                incarnation: 1,
+                signers: vec!["s".into()],
+                latency_ms: 9,
+            }),
+            // A name that only starts like a counted one, and a sentence that quotes one.
+            line(Event::RegistrationProposed {
+                peer: "p".into(),
+                addr: "127.0.0.1:7001".into(),
+                incarnation: 1,
+            }),
+            line(Event::Notice {
+                text: r#"{"event":"registered"}"#.into(),
+            }),
+            line(Event::SuspicionStarted {
+                peer: "p".into(),
+                addr: "127.0.0.1:7001".into(),
+                misses: 3,
+                icmp: None,
+            }),
+            line(removal("p")),
+            line(removal("p")),
+            line(removal("q")),
+            "not an event".into(),
+            r#"{"ts":1,"node":"n","role":"peer","event":"gossip_received","id":"m"}"#.into(),
+        ] {
+            p.count(l.trim_end());
+        }
+        assert_eq!((p.admitted, p.deliveries, p.suspicions), (1, 1, 1));
+        assert_eq!(p.removed, BTreeSet::from(["p".into(), "q".into()]));
+    }
 }
