@@ -5,74 +5,77 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hearsay_sim::{Faults, Metrics, Scenario, Sim};
+use serde::Serialize;
 
 use crate::duration;
 
 /// Simulate a network deterministically: the real protocol code in virtual time, with faults
 /// and attackers, every invariant checked.
+// Every default is `Scenario::default()`'s, as a scenario file's are.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SimArgs {
     /// Read the scenario from this TOML file (its keys are the flags below, with `_` for `-`,
-    /// and the fault flags under `[faults]`); the scenario flags are then ignored.
+    /// and the fault flags under `[faults]`, `--faults` as `start` and `stop`); the scenario
+    /// flags are then ignored.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
     /// Peers that join at the start.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = Scenario::default().peers)]
     pub peers: usize,
     /// Seeds.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = Scenario::default().seeds)]
     pub seeds: usize,
     /// The seed of every random choice: the same seed, the same run.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = Scenario::default().seed)]
     pub seed: u64,
     /// Share of frames lost on the wire (each loss delays its link by a retransmission).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = Scenario::default().loss)]
     pub loss: f64,
     /// One-way latency, drawn uniformly between these (ms).
-    #[arg(long, num_args = 2, default_values_t = [1u64, 20])]
+    #[arg(long, num_args = 2, default_values_t = <[u64; 2]>::from(Scenario::default().latency_ms))]
     pub latency_ms: Vec<u64>,
     /// Gossip messages per generating peer.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = Scenario::default().gossip_count)]
     pub gossip_count: u32,
     /// Only the first N peers generate gossip (default: every peer).
     #[arg(long)]
     pub originators: Option<usize>,
     /// Between two of a peer's messages.
-    #[arg(long, default_value = "1s", value_parser = duration)]
-    pub gossip_interval: Duration,
+    #[arg(long, default_value_t = Scenario::default().gossip_interval.into(), value_parser = time)]
+    pub gossip_interval: Time,
     /// Between two peers' starts.
-    #[arg(long, default_value = "50ms", value_parser = duration)]
-    pub join_every: Duration,
+    #[arg(long, default_value_t = Scenario::default().join_every.into(), value_parser = time)]
+    pub join_every: Time,
     /// Peers' liveness round.
-    #[arg(long, default_value = "1s", value_parser = duration)]
-    pub ping_interval: Duration,
+    #[arg(long, default_value_t = Scenario::default().ping_interval.into(), value_parser = time)]
+    pub ping_interval: Time,
     /// Virtual time to run (default: until every peer has joined and generated, the
     /// faults are over and healed, and the gossip has settled).
     #[arg(long, value_parser = duration)]
     pub duration: Option<Duration>,
     /// When the faults begin and end (virtual time from the start).
-    #[arg(long, num_args = 2, value_parser = duration, default_values = ["10s", "20s"])]
-    pub faults: Vec<Duration>,
+    #[arg(long, num_args = 2, value_parser = time, default_values_t = fault_window())]
+    pub faults: Vec<Time>,
     /// Share of the peers killed when the faults begin.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = Scenario::default().faults.crash)]
     pub crash: f64,
     /// Killed peers start again when the faults end, at their next incarnation.
     #[arg(long)]
     pub restart: bool,
     /// Share of the peers cut off, with a minority of the seeds, until the faults end.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = Scenario::default().faults.partition)]
     pub partition: f64,
     /// While the faults last, one peer leaves and one joins every this long.
     #[arg(long, value_parser = duration)]
     pub churn_every: Option<Duration>,
     /// Colluding peers that report live peers dead (one report a second; 2 or more).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Scenario::default().faults.liars)]
     pub liars: usize,
     /// Peers whose gossip is forged.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Scenario::default().faults.forgers)]
     pub forgers: usize,
     /// Seeds that vote yes to everything and forge certificates (keep them a minority).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Scenario::default().faults.lying_seeds)]
     pub lying_seeds: usize,
     /// Write every event as a JSON line (the `--events` format) to this file.
     #[arg(long)]
@@ -82,7 +85,7 @@ pub struct SimArgs {
     #[arg(long)]
     pub plots: Option<PathBuf>,
     /// Most peers in one seed's peer list (a uniform sample of its Peer List).
-    #[arg(long, default_value_t = hearsay_sim::PEER_LIST)]
+    #[arg(long, default_value_t = Scenario::default().peer_list)]
     pub peer_list: usize,
     /// Skip the invariant checks (saves memory at very large N).
     #[arg(long)]
@@ -90,6 +93,21 @@ pub struct SimArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A duration flag with a default: `humantime`'s, which prints its default as it is written
+/// (`1s`, `50ms`) in `--help`.
+type Time = humantime::Duration;
+
+/// Parses a [`Time`] as every duration flag does.
+fn time(text: &str) -> Result<Time, String> {
+    duration(text).map(Time::from)
+}
+
+/// The default `--faults` window.
+fn fault_window() -> Vec<Time> {
+    let f = Scenario::default().faults;
+    vec![f.start.into(), f.stop.into()]
 }
 
 impl SimArgs {
@@ -103,13 +121,13 @@ impl SimArgs {
             latency_ms: (self.latency_ms[0], self.latency_ms[1]),
             gossip_count: self.gossip_count,
             originators: self.originators,
-            gossip_interval: self.gossip_interval,
-            join_every: self.join_every,
-            ping_interval: self.ping_interval,
+            gossip_interval: *self.gossip_interval,
+            join_every: *self.join_every,
+            ping_interval: *self.ping_interval,
             duration: self.duration,
             faults: Faults {
-                start: self.faults[0],
-                stop: self.faults[1],
+                start: *self.faults[0],
+                stop: *self.faults[1],
                 crash: self.crash,
                 restart: self.restart,
                 partition: self.partition,
@@ -124,94 +142,13 @@ impl SimArgs {
     }
 }
 
-/// A scenario file: every key optional, the defaults those of the flags.
-#[derive(serde::Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-struct ScenarioFile {
-    peers: Option<usize>,
-    seeds: Option<usize>,
-    seed: Option<u64>,
-    loss: Option<f64>,
-    latency_ms: Option<(u64, u64)>,
-    gossip_count: Option<u32>,
-    originators: Option<usize>,
-    gossip_interval: Option<String>,
-    join_every: Option<String>,
-    ping_interval: Option<String>,
-    duration: Option<String>,
-    peer_list: Option<usize>,
-    #[serde(default)]
-    faults: FaultsFile,
-}
-
-#[derive(serde::Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-struct FaultsFile {
-    start: Option<String>,
-    stop: Option<String>,
-    crash: Option<f64>,
-    restart: Option<bool>,
-    partition: Option<f64>,
-    churn_every: Option<String>,
-    liars: Option<usize>,
-    forgers: Option<usize>,
-    lying_seeds: Option<usize>,
-}
-
-/// Reads a scenario file over the flags' defaults. Errors name the file, and the line.
+/// Reads a scenario file: its keys over [`Scenario::default`]. Errors name the file, and
+/// the line and key.
 pub fn read_scenario(path: &std::path::Path) -> anyhow::Result<Scenario> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the scenario {}", path.display()))?;
-    let f: ScenarioFile = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
-    let time = |key: &str, v: &Option<String>, default: Duration| -> anyhow::Result<Duration> {
-        v.as_deref().map_or(Ok(default), |t| {
-            duration(t).map_err(|e| anyhow::anyhow!("{}: {key}: {e}", path.display()))
-        })
-    };
-    // The flags' defaults, as the command line would give them.
-    #[derive(clap::Parser)]
-    struct Defaults {
-        #[command(flatten)]
-        args: SimArgs,
-    }
-    let flags = <Defaults as clap::Parser>::parse_from(["sim"])
-        .args
-        .scenario();
-    let ff = &f.faults;
-    let faults = Faults {
-        start: time("faults.start", &ff.start, flags.faults.start)?,
-        stop: time("faults.stop", &ff.stop, flags.faults.stop)?,
-        crash: ff.crash.unwrap_or_default(),
-        restart: ff.restart.unwrap_or_default(),
-        partition: ff.partition.unwrap_or_default(),
-        churn_every: match &ff.churn_every {
-            Some(_) => Some(time("faults.churn_every", &ff.churn_every, Duration::ZERO)?),
-            None => None,
-        },
-        liars: ff.liars.unwrap_or_default(),
-        forgers: ff.forgers.unwrap_or_default(),
-        lying_seeds: ff.lying_seeds.unwrap_or_default(),
-    };
-    Ok(Scenario {
-        peers: f.peers.unwrap_or(flags.peers),
-        seeds: f.seeds.unwrap_or(flags.seeds),
-        seed: f.seed.unwrap_or(flags.seed),
-        loss: f.loss.unwrap_or(flags.loss),
-        latency_ms: f.latency_ms.unwrap_or(flags.latency_ms),
-        gossip_count: f.gossip_count.unwrap_or(flags.gossip_count),
-        originators: f.originators.or(flags.originators),
-        gossip_interval: time("gossip_interval", &f.gossip_interval, flags.gossip_interval)?,
-        join_every: time("join_every", &f.join_every, flags.join_every)?,
-        ping_interval: time("ping_interval", &f.ping_interval, flags.ping_interval)?,
-        duration: match &f.duration {
-            Some(_) => Some(time("duration", &f.duration, Duration::ZERO)?),
-            None => None,
-        },
-        faults,
-        peer_list: f.peer_list.unwrap_or(flags.peer_list),
-        check: flags.check,
-    })
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))
 }
 
 /// Runs the simulation; returns what it measured and how long it took on the wall clock.
@@ -235,23 +172,25 @@ pub fn run(args: &SimArgs) -> anyhow::Result<(Metrics, Duration)> {
             .with_context(|| format!("cannot create the trace {}", path.display()))?;
         sim = sim.with_trace(Box::new(std::io::BufWriter::new(f)));
     }
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    if terminal {
-        sim = sim.with_progress(Box::new(|done, total| {
-            let share = done.as_secs_f64() / total.as_secs_f64().max(1e-9);
-            eprint!(
-                "\rsimulating: {:>3.0}% ({:.0} s of {:.0} s virtual)",
-                share * 100.0,
+    // Progress on stderr, only when it is a terminal: logs and pipes get none.
+    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(progress_bar);
+    if let Some(bar) = &bar {
+        let bar = bar.clone();
+        sim = sim.with_progress(Box::new(move |done, total| {
+            bar.set_message(format!(
+                "{:.0} s of {:.0} s virtual",
                 done.as_secs_f64(),
                 total.as_secs_f64()
-            );
+            ));
+            bar.set_length(total.as_millis() as u64);
+            bar.set_position(done.as_millis() as u64);
         }));
     }
     let started = std::time::Instant::now();
     let m = sim.run();
     let wall = started.elapsed();
-    if terminal {
-        eprint!("\r\x1b[K");
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     if let Some(dir) = &args.plots {
         let degrees: Vec<u64> = m.degrees.iter().map(|&d| d as u64).collect();
@@ -263,21 +202,80 @@ pub fn run(args: &SimArgs) -> anyhow::Result<(Metrics, Duration)> {
     Ok((m, wall))
 }
 
-/// The power-law fit of the final overlay's degrees, as JSON (`null` with too few peers).
-pub fn fit_json(m: &Metrics) -> serde_json::Value {
-    let degrees: Vec<u64> = m.degrees.iter().map(|&d| d as u64).collect();
-    match crate::fit::fit(&degrees) {
-        Some(f) => serde_json::json!({
-            "alpha": f.alpha,
-            "x_min": f.x_min,
-            "ks": f.ks,
-            "n_tail": f.n_tail,
-            "llr_vs_exponential": f.llr,
-            "p_value": f.p_value,
-            "favours_power_law": f.favours_power_law(),
-        }),
-        None => serde_json::Value::Null,
+/// The progress line of a run, on stderr, in virtual ms.
+fn progress_bar() -> indicatif::ProgressBar {
+    let style = indicatif::ProgressStyle::with_template(
+        "simulating: {percent:>3}% ({msg}) {bar:30} eta {eta}",
+    )
+    .expect("a valid template");
+    indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+        .with_style(style)
+}
+
+/// `hearsay sim --json`: what the run measured, the power-law fit of its final overlay, and
+/// the wall clock.
+#[derive(Debug, Serialize)]
+pub struct SimJson<'a> {
+    /// What the run measured.
+    #[serde(flatten)]
+    pub metrics: &'a Metrics,
+    /// The fit (`null` with too few peers).
+    pub degree_fit: Option<DegreeFit>,
+    /// Wall-clock time of the run (ms).
+    pub wall_ms: u64,
+    /// Steps handled per second of wall-clock time, rounded.
+    pub steps_per_second: f64,
+}
+
+impl SimJson<'_> {
+    /// The JSON of a run that measured `m` in `wall`.
+    pub fn new(m: &Metrics, wall: Duration) -> SimJson<'_> {
+        SimJson {
+            metrics: m,
+            degree_fit: degree_fit(m),
+            wall_ms: wall.as_millis() as u64,
+            steps_per_second: (m.steps as f64 / wall.as_secs_f64()).round(),
+        }
     }
+
+    /// Pretty JSON with its keys in alphabetical order, as `--json` has always printed them
+    /// (a `serde_json::Value` sorts them; the metrics' own order is the struct's).
+    pub fn to_pretty(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(&serde_json::to_value(self)?)
+    }
+}
+
+/// The power-law fit of a simulated overlay's degrees, as `hearsay sim --json` names it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DegreeFit {
+    /// The fitted exponent.
+    pub alpha: f64,
+    /// The smallest degree the power law describes.
+    pub x_min: u64,
+    /// Kolmogorov–Smirnov distance of the tail from the fit.
+    pub ks: f64,
+    /// Peers in the tail.
+    pub n_tail: usize,
+    /// Log-likelihood ratio against an exponential (positive favours the power law).
+    pub llr_vs_exponential: f64,
+    /// Two-sided p-value of that ratio.
+    pub p_value: f64,
+    /// Whether the ratio favours the power law.
+    pub favours_power_law: bool,
+}
+
+/// The power-law fit of the final overlay's degrees (`None` with too few peers).
+pub fn degree_fit(m: &Metrics) -> Option<DegreeFit> {
+    let degrees: Vec<u64> = m.degrees.iter().map(|&d| d as u64).collect();
+    crate::fit::fit(&degrees).map(|f| DegreeFit {
+        alpha: f.alpha,
+        x_min: f.x_min,
+        ks: f.ks,
+        n_tail: f.n_tail,
+        llr_vs_exponential: f.llr,
+        p_value: f.p_value,
+        favours_power_law: f.favours_power_law(),
+    })
 }
 
 /// The table of `hearsay sim`.
@@ -319,16 +317,15 @@ pub fn table(m: &Metrics, wall: Duration) -> String {
         m.steps as f64 / wall.as_secs_f64().max(1e-9),
         m.trace_digest
     );
-    let fit = fit_json(m);
-    if !fit.is_null() {
+    if let Some(fit) = degree_fit(m) {
         out += &format!(
             "overlay of {} peers: power law α = {:.3} (x_min {}), KS {:.4}, against an exponential R = {:.2} (p = {:.3})\n",
             m.degrees.len(),
-            fit["alpha"].as_f64().unwrap_or_default(),
-            fit["x_min"],
-            fit["ks"].as_f64().unwrap_or_default(),
-            fit["llr_vs_exponential"].as_f64().unwrap_or_default(),
-            fit["p_value"].as_f64().unwrap_or_default(),
+            fit.alpha,
+            fit.x_min,
+            fit.ks,
+            fit.llr_vs_exponential,
+            fit.p_value,
         );
     }
     if m.violation_count == 0 {
@@ -340,4 +337,150 @@ pub fn table(m: &Metrics, wall: Duration) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimArgs,
+    }
+
+    /// The scenario of `hearsay sim ARGS`.
+    fn flags(args: &[&str]) -> Scenario {
+        Cli::parse_from(std::iter::once("sim").chain(args.iter().copied()))
+            .args
+            .scenario()
+    }
+
+    /// `text` written to a file named `name`, read as a scenario.
+    fn file(name: &str, text: &str) -> anyhow::Result<Scenario> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        read_scenario(&path)
+    }
+
+    #[test]
+    fn the_flags_default_to_the_default_scenario() {
+        assert_eq!(flags(&[]), Scenario::default());
+        let s = Scenario::default();
+        assert_eq!((s.peers, s.latency_ms), (100, (1, 20)));
+        assert_eq!(s.join_every, Duration::from_millis(50));
+        let f = &s.faults;
+        assert_eq!(
+            (f.start, f.stop),
+            (Duration::from_secs(10), Duration::from_secs(20))
+        );
+    }
+
+    #[test]
+    fn a_scenario_file_reads_as_its_flags_would() {
+        let every_key = r#"
+            peers = 20
+            seeds = 5
+            seed = 14
+            loss = 0.05
+            latency_ms = [2, 30]
+            gossip_count = 40
+            originators = 7
+            gossip_interval = "2s"
+            join_every = "20ms"
+            ping_interval = "500ms"
+            duration = "1m"
+            peer_list = 50
+
+            [faults]
+            start = "8s"
+            stop = "18s"
+            crash = 0.2
+            restart = true
+            partition = 0.1
+            churn_every = "2s"
+            liars = 3
+            forgers = 1
+            lying_seeds = 2
+        "#;
+        let same = flags(&[
+            "--peers",
+            "20",
+            "--seeds",
+            "5",
+            "--seed",
+            "14",
+            "--loss",
+            "0.05",
+            "--latency-ms",
+            "2",
+            "30",
+            "--gossip-count",
+            "40",
+            "--originators",
+            "7",
+            "--gossip-interval",
+            "2s",
+            "--join-every",
+            "20ms",
+            "--ping-interval",
+            "500ms",
+            "--duration",
+            "1m",
+            "--peer-list",
+            "50",
+            "--faults",
+            "8s",
+            "18s",
+            "--crash",
+            "0.2",
+            "--restart",
+            "--partition",
+            "0.1",
+            "--churn-every",
+            "2s",
+            "--liars",
+            "3",
+            "--forgers",
+            "1",
+            "--lying-seeds",
+            "2",
+        ]);
+        assert_eq!(file("every.toml", every_key).unwrap(), same);
+        // Missing keys, in the `[faults]` table too, are the flags' defaults.
+        assert_eq!(file("empty.toml", "").unwrap(), flags(&[]));
+        assert_eq!(
+            file("crash.toml", "peers = 20\n[faults]\ncrash = 0.2\n").unwrap(),
+            flags(&["--peers", "20", "--crash", "0.2"])
+        );
+    }
+
+    #[test]
+    fn a_bad_scenario_file_is_an_error_naming_the_file_the_line_and_the_key() {
+        let err = file("key.toml", "peers = 20\n[faults]\nstrat = \"8s\"\n").unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("key.toml") && err.contains("line 3") && err.contains("strat"),
+            "{err}"
+        );
+        let err = file("time.toml", "[faults]\nstart = \"8 parsecs\"\n").unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("time.toml") && err.contains("line 2") && err.contains("parsecs"),
+            "{err}"
+        );
+        let err = file("type.toml", "seed = 1\npeers = \"many\"\n").unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("type.toml") && err.contains("line 2"), "{err}");
+        // The invariant checks are the command line's to turn off, not a file's.
+        let err = file("check.toml", "check = false\n").unwrap_err();
+        assert!(format!("{err:#}").contains("check"), "{err:#}");
+        let err = read_scenario(std::path::Path::new("/nonexistent/s.toml")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/s.toml"),
+            "{err:#}"
+        );
+    }
 }

@@ -2,46 +2,118 @@
 //! the nodes' events (SPEC §7) and a seed's status. Shared by `hearsay up` and
 //! `hearsay analyze`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
 use hearsay_proto::wire::Status;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-/// The JSON shape of SPEC §1, plus the seed's id, the seed count and recent decisions.
-pub fn status_json(s: &Status) -> serde_json::Value {
-    let peers: Vec<_> = s
-        .peers
-        .iter()
-        .map(|p| {
-            json!({
-                "id": p.id.to_hex(),
-                "addr": p.addr.to_string(),
-                "incarnation": p.incarnation,
-                "neighbors": p.neighbors.iter().map(|n| n.to_hex()).collect::<Vec<_>>(),
-                "signers": p.signers.iter().map(|n| n.to_hex()).collect::<Vec<_>>(),
+/// A seed's status as JSON: the shape of SPEC §1, plus the seed's id, the seed count and
+/// recent decisions (`hearsay status --seed ADDR --json`, a run's `topology.json`). The fields
+/// are in alphabetical order, the order its keys have always been written in. Read back
+/// (`hearsay analyze FILE`), a missing key is empty.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusJson {
+    /// When the seed last agreed with each other seed, in ms, by address (`null`: never).
+    pub agreed_ms_ago: Agreed,
+    /// Certificates it holds.
+    pub certificates: u32,
+    /// Its id (hex).
+    pub id: String,
+    /// Its Peer List.
+    pub peers: Vec<PeerJson>,
+    /// Seeds that must agree on a change.
+    pub quorum: u32,
+    /// Its recent decisions, as sentences.
+    pub recent: Vec<String>,
+    /// Its address.
+    pub seed: String,
+    /// Seeds in the config.
+    pub seeds: u32,
+}
+
+/// One peer of a [`StatusJson`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PeerJson {
+    /// Its address.
+    pub addr: String,
+    /// Its id (hex).
+    pub id: String,
+    /// Its incarnation.
+    pub incarnation: u64,
+    /// Its overlay neighbours' ids (hex), as it last reported them.
+    pub neighbors: Vec<String>,
+    /// The seeds that signed its certificate (hex).
+    pub signers: Vec<String>,
+}
+
+/// When a seed last agreed with each other seed, in ms, by address (`null`: never).
+pub type Agreed = BTreeMap<String, Option<u64>>;
+
+/// A seed's status as [`StatusJson`].
+pub fn status_json(s: &Status) -> StatusJson {
+    let hex = |ids: &[hearsay_proto::PeerId]| ids.iter().map(|n| n.to_hex()).collect();
+    StatusJson {
+        agreed_ms_ago: agreed_json(s),
+        certificates: s.certificates,
+        id: s.id.to_hex(),
+        peers: (s.peers.iter())
+            .map(|p| PeerJson {
+                addr: p.addr.to_string(),
+                id: p.id.to_hex(),
+                incarnation: p.incarnation,
+                neighbors: hex(&p.neighbors),
+                signers: hex(&p.signers),
             })
-        })
-        .collect();
-    json!({
-        "seed": s.seed.to_string(),
-        "id": s.id.to_hex(),
-        "seeds": s.seeds,
-        "quorum": s.quorum,
-        "peers": peers,
-        "recent": s.recent,
-        "certificates": s.certificates,
-        "agreed_ms_ago": agreed_json(s),
-    })
+            .collect(),
+        quorum: s.quorum,
+        recent: s.recent.clone(),
+        seed: s.seed.to_string(),
+        seeds: s.seeds,
+    }
 }
 
 /// When the seed last agreed with each other seed, in ms, by address (`null`: never).
-pub fn agreed_json(s: &Status) -> serde_json::Value {
-    let m: serde_json::Map<String, Value> = (s.agreed.iter())
-        .map(|(a, ms)| (a.to_string(), json!(ms)))
-        .collect();
-    Value::Object(m)
+pub fn agreed_json(s: &Status) -> Agreed {
+    (s.agreed.iter())
+        .map(|(a, ms)| (a.to_string(), *ms))
+        .collect()
+}
+
+/// The fields of an event line (the `--events` format, PROTOCOL §10) that the summary and
+/// `hearsay up`'s progress read; the others are skipped. A missing field is empty (0, "").
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EventLine<'a> {
+    /// Unix ms (virtual ms in a simulator's trace).
+    pub ts: u64,
+    /// The node that logged it.
+    #[serde(borrow)]
+    pub node: Cow<'a, str>,
+    /// `seed` or `peer`.
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
+    /// The event's name (`registered`, `gossip_received`, …).
+    #[serde(borrow)]
+    pub event: Cow<'a, str>,
+    /// `started`: the node's id; `gossip_*`: the message's.
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    /// The peer a seed's decision or a suspicion is about.
+    #[serde(borrow)]
+    pub peer: Cow<'a, str>,
+    /// `registered`: start to certificate; `gossip_received`: generation to delivery.
+    pub latency_ms: u64,
+}
+
+impl<'a> EventLine<'a> {
+    /// Parses one line; `None` if it is not an event line.
+    pub fn parse(line: &'a str) -> Option<EventLine<'a>> {
+        serde_json::from_str(line).ok()
+    }
 }
 
 /// Percentiles of a sample.
@@ -93,25 +165,18 @@ pub struct Overlay {
     pub degrees: Vec<u64>,
 }
 
-/// An overlay from the JSON of `hearsay status --json`.
-pub fn overlay(status: &Value) -> Overlay {
+/// An overlay from a seed's status (`hearsay status --json`).
+pub fn overlay(status: &StatusJson) -> Overlay {
     let mut adj: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for p in status["peers"].as_array().into_iter().flatten() {
-        let id = p["id"].as_str().unwrap_or_default().to_string();
-        adj.entry(id.clone()).or_default();
-        for n in p["neighbors"].as_array().into_iter().flatten() {
-            let n = n.as_str().unwrap_or_default().to_string();
-            adj.entry(id.clone()).or_default().insert(n.clone());
-            adj.entry(n).or_default().insert(id.clone());
+    for p in &status.peers {
+        adj.entry(p.id.clone()).or_default();
+        for n in &p.neighbors {
+            adj.entry(p.id.clone()).or_default().insert(n.clone());
+            adj.entry(n.clone()).or_default().insert(p.id.clone());
         }
     }
     // Only peers in the PL count: a report can still name a removed neighbour.
-    let members: BTreeSet<String> = status["peers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["id"].as_str().map(str::to_string))
-        .collect();
+    let members: BTreeSet<String> = status.peers.iter().map(|p| p.id.clone()).collect();
     adj.retain(|id, _| members.contains(id));
     for ns in adj.values_mut() {
         ns.retain(|n| members.contains(n));
@@ -281,48 +346,43 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, e: &Value) {
-        let node = self.nodes.of(e["node"].as_str().unwrap_or_default());
-        let ts = e["ts"].as_u64().unwrap_or(0);
-        match e["event"].as_str().unwrap_or_default() {
-            "started" if e["role"] == "peer" => {
-                self.peer_id.insert(node, text(e, "id"));
+    fn add(&mut self, e: &EventLine) {
+        let node = self.nodes.of(&e.node);
+        let ts = e.ts;
+        match &*e.event {
+            "started" if e.role == "peer" => {
+                self.peer_id.insert(node, e.id.to_string());
             }
             "registered" => {
                 self.admitted.entry(node).or_insert(ts);
-                self.registration
-                    .push(e["latency_ms"].as_u64().unwrap_or(0));
+                self.registration.push(e.latency_ms);
             }
             "gossip_received" => {
-                let m = self.msgs.of(e["id"].as_str().unwrap_or_default());
+                let m = self.msgs.of(&e.id);
                 self.receipts.push((m, node));
                 *self.frames.entry(m).or_default() += 1;
-                self.latencies.push(e["latency_ms"].as_u64().unwrap_or(0));
+                self.latencies.push(e.latency_ms);
             }
             "gossip_duplicate" => {
-                let m = self.msgs.of(e["id"].as_str().unwrap_or_default());
+                let m = self.msgs.of(&e.id);
                 *self.frames.entry(m).or_default() += 1;
                 self.duplicates += 1;
             }
             "gossip_generated" => {
-                let m = self.msgs.of(e["id"].as_str().unwrap_or_default());
+                let m = self.msgs.of(&e.id);
                 self.generated.push((m, node, ts));
             }
-            "removal_committed" => self.removals.entry(text(e, "peer")).or_default().push(ts),
+            "removal_committed" => (self.removals.entry(e.peer.to_string()).or_default()).push(ts),
             _ => {}
         }
     }
 }
 
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_string()
-}
-
 /// Computes the summary from events (for tests and small runs; [`summarise_dir`] streams). `kills` maps each killed peer's id to when it was
 /// killed (Unix ms).
 pub fn summarise(
-    events: &[Value],
-    status: &Value,
+    events: &[EventLine],
+    status: &StatusJson,
     seeds: usize,
     kills: &BTreeMap<String, u64>,
 ) -> Summary {
@@ -334,7 +394,7 @@ pub fn summarise(
 /// [`summarise`] over the `*.jsonl` files of `dir`, read line by line.
 pub fn summarise_dir(
     dir: &Path,
-    status: &Value,
+    status: &StatusJson,
     seeds: usize,
     kills: &BTreeMap<String, u64>,
 ) -> Summary {
@@ -345,7 +405,7 @@ pub fn summarise_dir(
             continue;
         };
         for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
-            if let Ok(e) = serde_json::from_str::<Value>(&line) {
+            if let Some(e) = EventLine::parse(&line) {
                 t.add(&e);
             }
         }
@@ -353,7 +413,7 @@ pub fn summarise_dir(
     finish(t, status, seeds, kills)
 }
 
-fn finish(t: Tally, status: &Value, seeds: usize, kills: &BTreeMap<String, u64>) -> Summary {
+fn finish(t: Tally, status: &StatusJson, seeds: usize, kills: &BTreeMap<String, u64>) -> Summary {
     let overlay = overlay(status);
     let power_law = crate::fit::fit(&overlay.degrees);
     let first_kill = kills.values().min().copied().unwrap_or(u64::MAX);
@@ -522,14 +582,65 @@ pub fn table(s: &Summary) -> String {
             },
         ),
     ];
-    let width = rows
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0);
-    rows.iter()
-        .map(|(k, v)| format!("  {k:<width$}  {v}\n"))
-        .collect()
+    let label = Col::left(2, 0);
+    plain_table(&[label, label], rows.iter().map(|(k, v)| [*k, v.as_str()]))
+}
+
+/// A column of a [`plain_table`].
+#[derive(Clone, Copy, Debug)]
+pub struct Col {
+    /// Spaces before it: from the column before, or from the margin for the first.
+    pub gap: u16,
+    /// Its least width; longer content widens it.
+    pub min: u16,
+    /// Whether it is aligned right (numbers) rather than left.
+    pub right: bool,
+}
+
+impl Col {
+    /// A column aligned left.
+    pub const fn left(gap: u16, min: u16) -> Col {
+        Col {
+            gap,
+            min,
+            right: false,
+        }
+    }
+
+    /// A column aligned right.
+    pub const fn right(gap: u16, min: u16) -> Col {
+        Col {
+            gap,
+            min,
+            right: true,
+        }
+    }
+}
+
+/// A table as the CLI prints them: no borders, no header line, each column as `cols` says,
+/// one line a row, no spaces at the ends of lines, and nothing wrapped to the terminal.
+pub fn plain_table<R: Into<comfy_table::Row>>(
+    cols: &[Col],
+    rows: impl IntoIterator<Item = R>,
+) -> String {
+    use comfy_table::{CellAlignment, ColumnConstraint, Width};
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING).add_rows(rows);
+    for (c, col) in t.column_iter_mut().zip(cols) {
+        c.set_padding((col.gap, 0));
+        // The bound counts the padding.
+        c.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(
+            col.gap + col.min,
+        )));
+        if col.right {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let mut out = t.trim_fmt();
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
 }
 
 fn spread(s: &Spread) -> String {
@@ -545,7 +656,7 @@ fn spread(s: &Spread) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn percentiles_are_taken_from_the_sorted_sample() {
@@ -555,11 +666,39 @@ mod tests {
     }
 
     #[test]
+    fn the_table_aligns_the_values_two_spaces_after_the_longest_label() {
+        let s = Summary {
+            peers: 10,
+            seeds: 3,
+            cpu: Some(Cpu::new(1.5, 3)),
+            ..Summary::default()
+        };
+        let text = table(&s);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 13, "{text}");
+        assert!(text.ends_with("µs per delivery\n"), "{text}");
+        // The longest label, with an arrow that is one column wide.
+        let width = "registration (start → certificate)".chars().count();
+        for line in &lines {
+            let label = line[2..].split("  ").next().unwrap_or_default();
+            let value = line[2..].trim_start_matches(label).trim_start();
+            assert_eq!(*line, format!("  {label:<width$}  {value}"), "{text}");
+        }
+        assert_eq!(lines[0], "  peers / seeds                       10 / 3");
+        assert_eq!(lines[1], "  registration (start → certificate)  none");
+        assert_eq!(
+            lines[12],
+            "  CPU (user + system)                 1.5 s, 500000.0 µs per delivery"
+        );
+    }
+
+    #[test]
     fn the_overlay_counts_each_link_once_and_sees_a_split() {
-        let st = json!({"peers": [
+        let st: StatusJson = serde_json::from_value(json!({"peers": [
             {"id": "a", "neighbors": ["b"]}, {"id": "b", "neighbors": ["a", "c"]},
             {"id": "c", "neighbors": []}, {"id": "d", "neighbors": ["gone"]}
-        ]});
+        ]}))
+        .unwrap();
         let o = overlay(&st);
         assert_eq!((o.peers, o.links, o.degree_min, o.degree_max), (4, 2, 0, 2));
         assert!(!o.connected, "d is cut off");
@@ -589,7 +728,10 @@ mod tests {
         ];
         // C was killed: it does not count against coverage.
         let kills = BTreeMap::from([("c".to_string(), 100)]);
-        let s = summarise(&events, &json!({"peers": []}), 3, &kills);
+        let events: Vec<EventLine> = (events.iter())
+            .map(|v| EventLine::deserialize(v).unwrap())
+            .collect();
+        let s = summarise(&events, &StatusJson::default(), 3, &kills);
         assert_eq!(s.gossip.messages, 1);
         assert_eq!(s.gossip.coverage_min, 1.0);
         assert_eq!(s.registration_ms.max, 9);

@@ -8,7 +8,7 @@
 //! every child.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,11 +18,10 @@ use hearsay_net::conn::Identity;
 use hearsay_proto::config::Config;
 use hearsay_proto::sig::Checks;
 use hearsay_proto::{peer, Role};
-use serde_json::Value;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use crate::summary::{self, Summary};
+use crate::summary::{self, EventLine, Summary};
 
 /// What `hearsay up` was asked for (its flags).
 #[derive(clap::Args, Clone, Debug)]
@@ -575,7 +574,7 @@ where
 }
 
 /// Counts for the progress line, read incrementally from the events files: only the bytes
-/// added since the last look, and without parsing the JSON.
+/// added since the last look.
 #[derive(Default)]
 struct Progress {
     offsets: BTreeMap<PathBuf, u64>,
@@ -613,25 +612,17 @@ impl Progress {
     }
 
     fn count(&mut self, line: &str) {
-        // The event's name comes right after `"event":"` (the fourth key, PROTOCOL §10):
-        // one search a line, not one per name.
-        const KEY: &str = "\"event\":\"";
-        let Some(at) = line.find(KEY) else { return };
-        let name = &line[at + KEY.len()..];
-        let is = |event: &str| name.starts_with(event) && name[event.len()..].starts_with('"');
-        if is("gossip_received") {
-            self.deliveries += 1;
-        } else if is("registered") {
-            self.admitted += 1;
-        } else if is("suspicion_started") {
-            self.suspicions += 1;
-        } else if is("removal_committed") {
-            if let Some(peer) = serde_json::from_str::<Value>(line)
-                .ok()
-                .and_then(|v| v["peer"].as_str().map(str::to_string))
-            {
-                self.removed.insert(peer);
+        let Some(e) = EventLine::parse(line) else {
+            return;
+        };
+        match &*e.event {
+            "gossip_received" => self.deliveries += 1,
+            "registered" => self.admitted += 1,
+            "suspicion_started" => self.suspicions += 1,
+            "removal_committed" => {
+                self.removed.insert(e.peer.into_owned());
             }
+            _ => {}
         }
     }
 }
@@ -652,21 +643,22 @@ fn peer_ids(dir: &Path) -> BTreeMap<String, String> {
             continue;
         };
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let started = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|e| e["event"] == "started");
-        if let Some(id) = started.and_then(|e| e["id"].as_str().map(str::to_string)) {
-            out.insert(name.to_string(), id);
+        let started = (text.lines())
+            .filter_map(EventLine::parse)
+            .find(|e| e.event == "started");
+        if let Some(e) = started {
+            out.insert(name.to_string(), e.id.into_owned());
         }
     }
     out
 }
 
-/// Progress on the terminal: one line rewritten in place, or plain lines when stdout is not
-/// a terminal (only when something changed, at most once a second).
+/// Progress on the terminal: one line rewritten in place (an `indicatif` bar), or plain lines
+/// when stdout is not a terminal (only when something changed, at most once a second).
 struct Narrator {
     tty: bool,
+    /// The line being rewritten, on a terminal.
+    bar: Option<indicatif::ProgressBar>,
     last: String,
     last_at: Option<Instant>,
 }
@@ -675,6 +667,7 @@ impl Narrator {
     fn new() -> Narrator {
         Narrator {
             tty: std::io::stdout().is_terminal(),
+            bar: None,
             last: String::new(),
             last_at: None,
         }
@@ -690,8 +683,16 @@ impl Narrator {
             return;
         }
         if self.tty {
-            print!("\r\x1b[2K{text}");
-            let _ = std::io::stdout().flush();
+            let bar = self.bar.get_or_insert_with(|| {
+                let style =
+                    indicatif::ProgressStyle::with_template("{msg}").expect("a valid template");
+                indicatif::ProgressBar::with_draw_target(
+                    None,
+                    indicatif::ProgressDrawTarget::stdout(),
+                )
+                .with_style(style)
+            });
+            bar.set_message(text.to_string());
         } else if self
             .last_at
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
@@ -704,9 +705,11 @@ impl Narrator {
         self.last = text.to_string();
     }
 
+    /// Ends the progress line, leaving its last state on the terminal.
     fn done(&mut self) {
-        if self.tty && !self.last.is_empty() {
-            println!();
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+            println!("{}", self.last);
         }
         self.last.clear();
     }
@@ -755,4 +758,59 @@ pub fn degree_plots(
         }
     });
     crate::plots::degree_plots(dir, degrees, line.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    use hearsay_proto::event::Event;
+    use hearsay_proto::Time;
+
+    fn line(e: Event) -> String {
+        e.json(Time(5), "127.0.0.1:7000", "peer")
+    }
+
+    #[test]
+    fn progress_counts_events_by_their_name_and_each_removed_peer_once() {
+        let removal = |peer: &str| Event::RemovalCommitted {
+            peer: peer.into(),
+            addr: "127.0.0.1:7001".into(),
+            incarnation: 1,
+            signers: vec![],
+        };
+        let mut p = Progress::default();
+        for l in [
+            line(Event::Registered {
+                incarnation: 1,
+                signers: vec!["s".into()],
+                latency_ms: 9,
+            }),
+            // A name that only starts like a counted one, and a sentence that quotes one.
+            line(Event::RegistrationProposed {
+                peer: "p".into(),
+                addr: "127.0.0.1:7001".into(),
+                incarnation: 1,
+            }),
+            line(Event::Notice {
+                text: r#"{"event":"registered"}"#.into(),
+            }),
+            line(Event::SuspicionStarted {
+                peer: "p".into(),
+                addr: "127.0.0.1:7001".into(),
+                misses: 3,
+                icmp: None,
+            }),
+            line(removal("p")),
+            line(removal("p")),
+            line(removal("q")),
+            "not an event".into(),
+            r#"{"ts":1,"node":"n","role":"peer","event":"gossip_received","id":"m"}"#.into(),
+        ] {
+            p.count(l.trim_end());
+        }
+        assert_eq!((p.admitted, p.deliveries, p.suspicions), (1, 1, 1));
+        assert_eq!(p.removed, BTreeSet::from(["p".into(), "q".into()]));
+    }
 }

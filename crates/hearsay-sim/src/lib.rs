@@ -29,13 +29,18 @@ use hearsay_proto::{peer, seed, Input, Keypair, LinkId, Output, PeerId, Remote, 
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use adversary::{Forger, LyingSeed, SimMachine};
 use agenda::Agenda;
 
 /// What to simulate.
-#[derive(Clone, Debug)]
+///
+/// A scenario file (`hearsay sim --scenario FILE.toml`) deserialises straight into it: every
+/// key is optional and a missing one is [`Scenario::default`]'s, durations are written as
+/// `"50ms"` or `"8s"`, and the faults go under `[faults]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Scenario {
     /// Peers that join at the start.
     pub peers: usize,
@@ -50,17 +55,21 @@ pub struct Scenario {
     /// on its link; frames are never dropped, duplicated or reordered on a live link.
     pub loss: f64,
     /// Virtual time between two peers' starts.
+    #[serde(with = "humantime_serde")]
     pub join_every: Duration,
     /// Gossip messages per generating peer.
     pub gossip_count: u32,
     /// How many peers generate gossip (the first ones to join); `None`: every peer.
     pub originators: Option<usize>,
     /// Between two of a peer's messages.
+    #[serde(with = "humantime_serde")]
     pub gossip_interval: Duration,
     /// Peers' liveness round (suspicion after 3 missed rounds).
+    #[serde(with = "humantime_serde")]
     pub ping_interval: Duration,
     /// Virtual time to run; `None`: long enough for every peer to join, generate, and the
     /// gossip to settle ([`Scenario::natural_duration`]).
+    #[serde(with = "humantime_serde")]
     pub duration: Option<Duration>,
     /// Faults and attackers.
     pub faults: Faults,
@@ -69,16 +78,25 @@ pub struct Scenario {
     /// a short list keeps the overlay's shape while it saves each peer memory and each seed
     /// work at large N.
     pub peer_list: usize,
-    /// Check the invariants at every step (costs memory at large N).
+    /// Check the invariants at every step (costs memory at large N). Not a key of a scenario
+    /// file: the command line decides.
+    #[serde(skip)]
     pub check: bool,
 }
 
 /// Faults and attackers, all between `start` and `stop` (virtual time from the start).
-#[derive(Clone, Debug, Default)]
+///
+/// `Faults::default()` is no fault at all, in an empty window at 0 (for `..Faults::default()`
+/// in code that sets its own window); a scenario file's `[faults]` table fills its missing keys
+/// from [`Faults::none`] instead, the window a scenario has unless told otherwise.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default = "Faults::none", deny_unknown_fields)]
 pub struct Faults {
     /// When the faults begin.
+    #[serde(with = "humantime_serde")]
     pub start: Duration,
     /// When they end: partitions heal, crashed peers restart (with `restart`).
+    #[serde(with = "humantime_serde")]
     pub stop: Duration,
     /// Share of the peers crashed (killed) at `start`.
     pub crash: f64,
@@ -87,6 +105,7 @@ pub struct Faults {
     /// Share of the peers cut off, with a minority of the seeds, from `start` to `stop`.
     pub partition: f64,
     /// Churn: every this long one peer leaves (killed) and a new one joins.
+    #[serde(with = "humantime_serde")]
     pub churn_every: Option<Duration>,
     /// Colluding peers that report live peers dead, one report a second, with each other's
     /// signed dead verdicts (at least 2 make a report).
@@ -98,6 +117,15 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// No fault at all, in the window a scenario has unless told otherwise: from 10 s to 20 s.
+    pub fn none() -> Faults {
+        Faults {
+            start: Duration::from_secs(10),
+            stop: Duration::from_secs(20),
+            ..Faults::default()
+        }
+    }
+
     /// Whether there is any fault or attacker at all.
     pub fn any(&self) -> bool {
         self.crash > 0.0
@@ -136,10 +164,11 @@ impl Scenario {
     }
 }
 
+/// The defaults of `hearsay sim`'s flags and of a scenario file's keys.
 impl Default for Scenario {
     fn default() -> Scenario {
         Scenario {
-            peers: 20,
+            peers: 100,
             seeds: 3,
             seed: 1,
             latency_ms: (1, 20),
@@ -150,7 +179,7 @@ impl Default for Scenario {
             gossip_interval: Duration::from_secs(1),
             ping_interval: Duration::from_secs(1),
             duration: None,
-            faults: Faults::default(),
+            faults: Faults::none(),
             peer_list: PEER_LIST,
             check: true,
         }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hearsay_cli::sim::SimArgs;
-use hearsay_cli::summary::{self, status_json};
+use hearsay_cli::sim::{SimArgs, SimJson};
+use hearsay_cli::summary::{self, plain_table, status_json, Col};
 use hearsay_cli::up::{self, Plan};
 use hearsay_cli::{duration, fail, load_config};
 use hearsay_proto::wire::Status;
@@ -84,14 +84,8 @@ async fn main() {
         Command::Sim(args) => match hearsay_cli::sim::run(&args) {
             Ok((m, wall)) => {
                 if args.json {
-                    let mut v = serde_json::to_value(&m).unwrap_or_default();
-                    v["degree_fit"] = hearsay_cli::sim::fit_json(&m);
-                    v["wall_ms"] = (wall.as_millis() as u64).into();
-                    v["steps_per_second"] = (m.steps as f64 / wall.as_secs_f64()).round().into();
-                    say(&format!(
-                        "{}\n",
-                        serde_json::to_string_pretty(&v).unwrap_or_default()
-                    ));
+                    let text = SimJson::new(&m, wall).to_pretty().unwrap_or_default();
+                    say(&format!("{text}\n"));
                 } else {
                     say(&hearsay_cli::sim::table(&m, wall));
                 }
@@ -116,7 +110,7 @@ async fn main() {
             timeout,
             ..
         } => match hearsay_net::fetch_status(seed, timeout).await {
-            Ok(status) if json => say(&format!("{}\n", status_json(&status))),
+            Ok(status) if json => say(&format!("{}\n", to_json(&status_json(&status)))),
             Ok(status) => say(&status_table(&status)),
             Err(e) => fail("hearsay status", &anyhow::anyhow!(e), 1),
         },
@@ -134,7 +128,7 @@ async fn main() {
             let answers = futures::future::join_all(asks).await;
             if json {
                 let rows: Vec<_> = answers.iter().map(|(a, r)| seed_json(*a, r)).collect();
-                say(&format!("{}\n", serde_json::Value::Array(rows)));
+                say(&format!("{}\n", to_json(&rows)));
             } else {
                 say(&seeds_table(&answers));
             }
@@ -207,45 +201,79 @@ fn ago(ms: Option<u64>) -> String {
     )
 }
 
-/// One seed's line of `hearsay status --json` without `--seed`.
-fn seed_json(addr: SocketAddr, answer: &Result<Status, String>) -> serde_json::Value {
+/// JSON on one line.
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// One seed's entry in `hearsay status --json` without `--seed`: its Peer List size,
+/// certificates and agreements, or why it did not answer. Keys in alphabetical order, as
+/// they have always been written.
+#[derive(serde::Serialize)]
+struct SeedJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agreed_ms_ago: Option<summary::Agreed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificates: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peers: Option<u32>,
+    reachable: bool,
+    seed: String,
+}
+
+fn seed_json(addr: SocketAddr, answer: &Result<Status, String>) -> SeedJson {
     match answer {
-        Ok(s) => serde_json::json!({
-            "seed": addr.to_string(),
-            "reachable": true,
-            "peers": s.total,
-            "certificates": s.certificates,
-            "agreed_ms_ago": summary::agreed_json(s),
-        }),
-        Err(e) => serde_json::json!({"seed": addr.to_string(), "reachable": false, "error": e}),
+        Ok(s) => SeedJson {
+            agreed_ms_ago: Some(summary::agreed_json(s)),
+            certificates: Some(s.certificates),
+            error: None,
+            peers: Some(s.total),
+            reachable: true,
+            seed: addr.to_string(),
+        },
+        Err(e) => SeedJson {
+            agreed_ms_ago: None,
+            certificates: None,
+            error: Some(e.clone()),
+            peers: None,
+            reachable: false,
+            seed: addr.to_string(),
+        },
     }
 }
 
 /// Every seed of the config: its Peer List size, certificates, and last agreement with each
 /// other seed.
 fn seeds_table(answers: &[(SocketAddr, Result<Status, String>)]) -> String {
-    let mut out = format!(
-        "{:<22} {:>6} {:>12}  last agreed with\n",
-        "seed", "peers", "certificates"
-    );
-    for (addr, answer) in answers {
-        match answer {
-            Ok(s) => {
-                let agreed: Vec<String> = (s.agreed.iter())
-                    .map(|(a, ms)| format!("{a} {}", ago(*ms)))
-                    .collect();
-                out += &format!(
-                    "{:<22} {:>6} {:>12}  {}\n",
-                    addr.to_string(),
-                    s.total,
-                    s.certificates,
-                    agreed.join(", ")
-                );
-            }
-            Err(e) => out += &format!("{:<22} unreachable: {e}\n", addr.to_string()),
+    let head = ["seed", "peers", "certificates", "last agreed with"].map(String::from);
+    let rows = answers.iter().map(|(addr, answer)| match answer {
+        Ok(s) => {
+            let agreed: Vec<String> = (s.agreed.iter())
+                .map(|(a, ms)| format!("{a} {}", ago(*ms)))
+                .collect();
+            [
+                addr.to_string(),
+                s.total.to_string(),
+                s.certificates.to_string(),
+                agreed.join(", "),
+            ]
         }
-    }
-    out
+        Err(e) => [
+            addr.to_string(),
+            String::new(),
+            String::new(),
+            format!("unreachable: {e}"),
+        ],
+    });
+    let cols = [
+        Col::left(0, 22),
+        Col::right(1, 6),
+        Col::right(1, 12),
+        Col::left(2, 0),
+    ];
+    plain_table(&cols, std::iter::once(head).chain(rows))
 }
 
 fn status_table(s: &Status) -> String {
@@ -256,21 +284,25 @@ fn status_table(s: &Status) -> String {
     for (a, ms) in &s.agreed {
         out += &format!("last agreed with seed {a}: {}\n", ago(*ms));
     }
-    out += &format!(
-        "{:<10} {:<22} {:>4} {:>6}  neighbours\n",
-        "id", "addr", "inc", "degree"
-    );
-    for p in &s.peers {
+    let head = ["id", "addr", "inc", "degree", "neighbours"].map(String::from);
+    let rows = s.peers.iter().map(|p| {
         let ns: Vec<String> = p.neighbors.iter().map(|n| n.short()).collect();
-        out += &format!(
-            "{:<10} {:<22} {:>4} {:>6}  {}\n",
+        [
             p.id.short(),
             p.addr.to_string(),
-            p.incarnation,
-            p.neighbors.len(),
-            ns.join(" ")
-        );
-    }
+            p.incarnation.to_string(),
+            p.neighbors.len().to_string(),
+            ns.join(" "),
+        ]
+    });
+    let cols = [
+        Col::left(0, 10),
+        Col::left(1, 22),
+        Col::right(1, 4),
+        Col::right(1, 6),
+        Col::left(2, 0),
+    ];
+    out += &plain_table(&cols, std::iter::once(head).chain(rows));
     if !s.recent.is_empty() {
         out += "recent decisions:\n";
         for r in &s.recent {
