@@ -766,7 +766,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use hearsay_proto::event::Event;
-    use hearsay_proto::Time;
+    use hearsay_proto::{PeerId, Time};
 
     fn line(e: Event) -> String {
         e.json(Time(5), "127.0.0.1:7000", "peer")
@@ -774,43 +774,46 @@ mod tests {
 
     #[test]
     fn progress_counts_events_by_their_name_and_each_removed_peer_once() {
-        let removal = |peer: &str| Event::RemovalCommitted {
-            peer: peer.into(),
-            addr: "127.0.0.1:7001".into(),
+        let (p, q) = (PeerId([1; 32]), PeerId([2; 32]));
+        let at: std::net::SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let removal = |peer: PeerId| Event::RemovalCommitted {
+            peer,
+            addr: at,
             incarnation: 1,
             signers: vec![],
         };
-        let mut p = Progress::default();
+        let mut progress = Progress::default();
         for l in [
             line(Event::Registered {
                 incarnation: 1,
-                signers: vec!["s".into()],
-                latency_ms: 9,
+                signers: vec![PeerId([3; 32])],
+                latency: std::time::Duration::from_millis(9),
             }),
             // A name that only starts like a counted one, and a sentence that quotes one.
             line(Event::RegistrationProposed {
-                peer: "p".into(),
-                addr: "127.0.0.1:7001".into(),
+                peer: p,
+                addr: at,
                 incarnation: 1,
             }),
             line(Event::Notice {
                 text: r#"{"event":"registered"}"#.into(),
             }),
             line(Event::SuspicionStarted {
-                peer: "p".into(),
-                addr: "127.0.0.1:7001".into(),
+                peer: p,
+                addr: at,
                 misses: 3,
                 icmp: None,
             }),
-            line(removal("p")),
-            line(removal("p")),
-            line(removal("q")),
+            line(removal(p)),
+            line(removal(p)),
+            line(removal(q)),
             "not an event".into(),
             r#"{"ts":1,"node":"n","role":"peer","event":"gossip_received","id":"m"}"#.into(),
         ] {
-            p.count(l.trim_end());
+            progress.count(l.trim_end());
         }
-        assert_eq!((p.admitted, p.deliveries, p.suspicions), (1, 1, 1));
-        assert_eq!(p.removed, BTreeSet::from(["p".into(), "q".into()]));
+        let c = &progress;
+        assert_eq!((c.admitted, c.deliveries, c.suspicions), (1, 1, 1));
+        assert_eq!(c.removed, BTreeSet::from([p.to_hex(), q.to_hex()]));
     }
 }
