@@ -108,13 +108,6 @@ pub fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
-/// Prints `program: error` (with its causes) and exits with `code`.
-pub fn fail(program: &str, err: &anyhow::Error, code: i32) -> ! {
-    hearsay_net::log::flush(Duration::from_secs(2));
-    eprintln!("{program}: {err:#}");
-    std::process::exit(code)
-}
-
 /// Developer diagnostics (`tracing`) on stderr, when `RUST_LOG` asks for them (for example
 /// `RUST_LOG=hearsay_net=debug`: links up and down, dials, handshakes refused, store writes).
 /// Without it nothing is set up and nothing is written: the event log is the product's

@@ -3,6 +3,7 @@
 //! and recent decisions; `hearsay analyze` fits and plots a topology's degree distribution.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use clap::{Parser, Subcommand};
 use hearsay_cli::sim::{SimArgs, SimJson};
 use hearsay_cli::summary::{self, plain_table, status_json, Col};
 use hearsay_cli::up::{self, Plan};
-use hearsay_cli::{duration, fail, load_config};
+use hearsay_cli::{duration, exit_status, load_config, Failure};
 use hearsay_proto::wire::Status;
 
 /// Tools for a hearsay network.
@@ -59,68 +60,73 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() {
-    match Args::parse().command {
+fn main() -> ExitCode {
+    let command = Args::parse().command;
+    hearsay_cli::init_diagnostics();
+    let program = match &command {
+        Command::Up(_) => "hearsay up",
+        Command::Sim(_) => "hearsay sim",
+        Command::Analyze { .. } => "hearsay analyze",
+        Command::Status { .. } => "hearsay status",
+    };
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => exit_status(program, runtime, run(command)),
+        Err(e) => Failure::run(e).report(program),
+    }
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
         Command::Up(plan) => {
             if plan.speed.is_nan() || plan.speed <= 0.0 {
-                let what = anyhow::anyhow!("--speed must be more than 0");
-                fail("hearsay up", &what, 2);
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "--speed must be more than 0"
+                )));
             }
-            if let Err(e) = up::check_open_files(&plan) {
-                fail("hearsay up", &e, 2);
-            }
+            up::check_open_files(&plan).map_err(Failure::usage)?;
             let cancel = hearsay_cli::shutdown_on_signals();
-            match up::up(plan.clone(), cancel).await {
-                Ok(summary) => {
-                    say(&format!("\nsummary\n{}", summary::table(&summary)));
-                    if let Err(e) = up::write_outputs(&plan, &summary) {
-                        fail("hearsay up", &e, 1);
-                    }
-                }
-                Err(e) => fail("hearsay up", &e, 1),
+            let summary = up::up(plan.clone(), cancel).await.map_err(Failure::run)?;
+            say(&format!("\nsummary\n{}", summary::table(&summary)));
+            up::write_outputs(&plan, &summary).map_err(Failure::run)?;
+        }
+        Command::Sim(args) => {
+            let (m, wall) = hearsay_cli::sim::run(&args).map_err(Failure::usage)?;
+            if args.json {
+                let text = SimJson::new(&m, wall).to_pretty().unwrap_or_default();
+                say(&format!("{text}\n"));
+            } else {
+                say(&hearsay_cli::sim::table(&m, wall));
+            }
+            if m.violation_count > 0 {
+                let what = format!("{} invariant violations", m.violation_count);
+                return Err(Failure::run(anyhow::anyhow!(what)));
             }
         }
-        Command::Sim(args) => match hearsay_cli::sim::run(&args) {
-            Ok((m, wall)) => {
-                if args.json {
-                    let text = SimJson::new(&m, wall).to_pretty().unwrap_or_default();
-                    say(&format!("{text}\n"));
-                } else {
-                    say(&hearsay_cli::sim::table(&m, wall));
-                }
-                if m.violation_count > 0 {
-                    std::process::exit(1);
-                }
-            }
-            Err(e) => fail("hearsay sim", &e, 2),
-        },
         Command::Analyze {
             topology,
             seed,
             dir,
-        } => {
-            if let Err(e) = analyze(topology, seed, &dir).await {
-                fail("hearsay analyze", &e, 1);
-            }
-        }
+        } => analyze(topology, seed, &dir).await.map_err(Failure::run)?,
         Command::Status {
             seed: Some(seed),
             json,
             timeout,
             ..
-        } => match hearsay_net::fetch_status(seed, timeout).await {
-            Ok(status) if json => say(&format!("{}\n", to_json(&status_json(&status)))),
-            Ok(status) => say(&status_table(&status)),
-            Err(e) => fail("hearsay status", &anyhow::anyhow!(e), 1),
-        },
+        } => {
+            let status = (hearsay_net::fetch_status(seed, timeout).await).map_err(Failure::run)?;
+            if json {
+                say(&format!("{}\n", to_json(&status_json(&status))));
+            } else {
+                say(&status_table(&status));
+            }
+        }
         Command::Status {
             seed: None,
             config,
             json,
             timeout,
         } => {
-            let config = load_config(&config).unwrap_or_else(|e| fail("hearsay status", &e, 2));
+            let config = load_config(&config).map_err(Failure::usage)?;
             let asks = config.seeds.iter().map(|s| async move {
                 let answer = hearsay_net::fetch_status(s.addr, timeout).await;
                 (s.addr, answer.map_err(|e| e.to_string()))
@@ -134,6 +140,7 @@ async fn main() {
             }
         }
     }
+    Ok(())
 }
 
 /// `hearsay analyze`: the overlay's degrees, the power-law fit, and the plots.
