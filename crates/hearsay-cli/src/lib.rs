@@ -108,6 +108,13 @@ pub fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
+/// Writes `text` to stdout. A reader that went away (`hearsay up | head`) is not an error of
+/// ours: the rest is dropped, and the program goes on to its end.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 /// Developer diagnostics (`tracing`) on stderr, when `RUST_LOG` asks for them (for example
 /// `RUST_LOG=hearsay_net=debug`: links up and down, dials, handshakes refused, store writes).
 /// Without it nothing is set up and nothing is written: the event log is the product's

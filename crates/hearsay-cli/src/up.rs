@@ -675,7 +675,7 @@ impl Narrator {
 
     fn line(&mut self, text: &str) {
         self.done();
-        println!("{text}");
+        crate::say(&format!("{text}\n"));
     }
 
     fn progress(&mut self, text: &str) {
@@ -697,7 +697,7 @@ impl Narrator {
             .last_at
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
         {
-            println!("{text}");
+            crate::say(&format!("{text}\n"));
             self.last_at = Some(Instant::now());
         } else {
             return;
@@ -709,7 +709,7 @@ impl Narrator {
     fn done(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
-            println!("{}", self.last);
+            crate::say(&format!("{}\n", self.last));
         }
         self.last.clear();
     }
@@ -732,11 +732,11 @@ pub fn write_outputs(plan: &Plan, summary: &Summary) -> anyhow::Result<()> {
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    println!(
-        "files in {}: outputfile.txt, topology.json, summary.json, {}",
+    crate::say(&format!(
+        "files in {}: outputfile.txt, topology.json, summary.json, {}\n",
         plan.dir.display(),
         names.join(", ")
-    );
+    ));
     Ok(())
 }
 

@@ -251,3 +251,35 @@ fn up_takes_the_simulators_gossip_count_and_originators() {
     );
     assert!(!run.join("peer0.jsonl").exists());
 }
+
+/// A reader that stops early (`hearsay up | head -1`) costs `hearsay up` nothing: it runs to
+/// its end and exits 0, with no panic on the closed pipe.
+#[test]
+fn up_piped_into_a_reader_that_stops_early_still_ends_cleanly() {
+    use std::io::BufRead;
+    let dir = workdir("up-pipe");
+    let mut up = Command::new(HEARSAY)
+        .current_dir(&dir)
+        .args([
+            "up", "--peers", "3", "--speed", "20", "--kill", "0", "--dir", "run",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let stdout = up.stdout.take().unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty(), "a first line");
+    // The reader is gone (its end of the pipe closed): `up` must still end on its own.
+    let out = wait_exit(up, "hearsay up", Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit status {}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        dir.join("run/summary.json").exists(),
+        "it ran to the summary"
+    );
+}

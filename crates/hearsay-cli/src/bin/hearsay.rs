@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use hearsay_cli::sim::{SimArgs, SimJson};
 use hearsay_cli::summary::{self, plain_table, status_json, Col};
 use hearsay_cli::up::{self, Plan};
-use hearsay_cli::{duration, exit_status, load_config, Failure};
+use hearsay_cli::{duration, exit_status, load_config, say, Failure};
 use hearsay_proto::wire::Status;
 
 /// Tools for a hearsay network.
@@ -192,12 +192,6 @@ async fn analyze(
     }
     say(&out);
     Ok(())
-}
-
-/// Prints to stdout; a closed pipe (`| head`) is not an error.
-fn say(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// "12.3 s ago", or "never".

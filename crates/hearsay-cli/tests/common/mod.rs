@@ -229,7 +229,7 @@ impl Drop for Net {
 }
 
 /// Waits for `child` to exit (within `limit`) and returns its output.
-fn wait_exit(mut child: Child, what: &str, limit: Duration) -> process::Output {
+pub fn wait_exit(mut child: Child, what: &str, limit: Duration) -> process::Output {
     let start = Instant::now();
     loop {
         if child.try_wait().expect("wait").is_some() {
