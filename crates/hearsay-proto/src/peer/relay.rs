@@ -152,7 +152,6 @@ impl Relay {
     /// it, so it crosses each link at most once (PROTOCOL §11.3). A duplicate is counted; a
     /// forged, malformed or stale message is dropped and counted, and the next announcer is
     /// asked instead.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_gossip<D>(
         &mut self,
         now: Time,
