@@ -397,3 +397,27 @@ fn a_back_edge_is_caught_and_test_code_is_not_an_edge() {
     let names: Vec<String> = named_modules(&without_tests(&code)).into_iter().collect();
     assert_eq!(names, ["id", "sig", "time", "wire"]);
 }
+
+/// Most lines of implementation in one file of proto (issue 14): past it, a part wants a file
+/// of its own.
+const MAX_FILE_LINES: usize = 800;
+
+/// No file of proto holds more than [`MAX_FILE_LINES`] lines of implementation: its lines
+/// without its `#[cfg(test)]` items (test-only files do not count).
+#[test]
+fn no_file_holds_more_than_eight_hundred_lines_of_implementation() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let test_only = test_only_files(&src).unwrap_or_else(|e| panic!("{e}"));
+    let mut over = Vec::new();
+    for path in rust_files(&src).unwrap_or_else(|e| panic!("{e}")) {
+        if test_only.iter().any(|t| path.starts_with(t)) {
+            continue;
+        }
+        let text = read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let lines = without_tests(&code_only(&text)).lines().count();
+        if lines > MAX_FILE_LINES {
+            over.push(format!("{} ({lines} lines)", path.display()));
+        }
+    }
+    assert!(over.is_empty(), "over {MAX_FILE_LINES} lines: {over:?}");
+}
