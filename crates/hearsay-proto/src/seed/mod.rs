@@ -11,6 +11,7 @@ use std::time::Duration;
 
 mod decide;
 mod rate;
+mod serve;
 mod settings;
 mod sync;
 #[cfg(test)]
@@ -34,7 +35,7 @@ use crate::quorum::Tally;
 use crate::sig::Checks;
 use crate::suspicion::DeadReport;
 use crate::time::Time;
-use crate::wire::{self, Msg, NeighborsOf, PeerInfo, Status, StatusPeer};
+use crate::wire::{Msg, NeighborsOf};
 
 /// An admitted peer, with the certificate that admitted it.
 #[derive(Clone, Debug, PartialEq)]
@@ -553,35 +554,6 @@ impl State {
             .set_report(peer, report, |p| at.contains_key(p));
     }
 
-    fn sample_peer_list(&mut self, asker: PeerId) -> Vec<PeerInfo> {
-        let max = self.settings.peer_list_max.min(wire::MAX_LIST);
-        let picked: Vec<(PeerId, SocketAddr, u64)> = if self.pl.len() <= max + 1 {
-            (self.pl.iter())
-                .filter(|(id, _)| **id != asker)
-                .take(max)
-                .map(|(id, m)| (*id, m.addr, m.incarnation))
-                .collect()
-        } else {
-            // One more than needed, in case the asker is among them.
-            let members = &self.index.members;
-            let mut idx =
-                rand::seq::index::sample(&mut self.rng, members.len(), max + 1).into_vec();
-            idx.sort_unstable();
-            (idx.into_iter().map(|i| members[i]))
-                .filter(|(id, _, _)| *id != asker)
-                .take(max)
-                .collect()
-        };
-        (picked.into_iter())
-            .map(|(id, addr, incarnation)| PeerInfo {
-                id,
-                addr,
-                incarnation,
-                degree: self.degree(&id),
-            })
-            .collect()
-    }
-
     /// A peer's reported neighbours that are in the Peer List, with their addresses.
     fn neighbors_of(&self, peer: &PeerId) -> Vec<(PeerId, SocketAddr)> {
         let Some(report) = self.topology.report(peer) else {
@@ -618,61 +590,6 @@ impl State {
             }
         }
         self.set_report(report.peer, Some(report));
-    }
-
-    /// One page of status from `offset`: at most [`wire::MAX_LIST`] peers, and as many as
-    /// fit in `STATUS_PAGE_BYTES` (a peer's reported neighbours can be long). Every page
-    /// holds at least one peer, so paging always moves on.
-    pub fn status(&self, offset: usize) -> Status {
-        let mut bytes = 0;
-        let peers = self
-            .pl
-            .iter()
-            .skip(offset)
-            .take(wire::MAX_LIST)
-            .map(|(id, m)| StatusPeer {
-                id: *id,
-                addr: m.addr,
-                incarnation: m.incarnation,
-                neighbors: self
-                    .topology
-                    .report(id)
-                    .map(|r| r.neighbors.clone())
-                    .unwrap_or_default(),
-                signers: m.cert.signers(),
-            })
-            .take_while(|p| {
-                // An upper bound of its encoded size: ids are 32 bytes, the rest is small.
-                let size = 100 + 33 * (p.neighbors.len() + p.signers.len());
-                let fits = bytes == 0 || bytes + size <= STATUS_PAGE_BYTES;
-                bytes += size;
-                fits
-            })
-            .collect();
-        Status {
-            seed: self.addr,
-            id: self.key.id(),
-            seeds: self.config.seeds.len() as u32,
-            quorum: self.config.quorum() as u32,
-            total: self.pl.len() as u32,
-            peers,
-            recent: if offset == 0 {
-                self.recent.iter().cloned().collect()
-            } else {
-                Vec::new()
-            },
-            certificates: self.certificates() as u32,
-            agreed: self
-                .other_seeds()
-                .map(|i| {
-                    let ago = self
-                        .agreed
-                        .get(&i)
-                        .map(|t| self.now.since(*t).as_millis() as u64);
-                    (self.config.seeds[i].addr, ago)
-                })
-                .collect(),
-        }
     }
 
     // ---- time --------------------------------------------------------------------------
