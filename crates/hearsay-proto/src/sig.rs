@@ -15,7 +15,7 @@ use crate::id::{PeerId, Signature};
 
 /// The bytes a signature covers: a domain tag, then the postcard encoding of the signed
 /// fields. The tag keeps a signature over one kind of claim from passing for another.
-pub fn signed<T: Serialize>(domain: &[u8], value: &T) -> Vec<u8> {
+pub(crate) fn signed<T: Serialize>(domain: &[u8], value: &T) -> Vec<u8> {
     let mut out = domain.to_vec();
     // Encoding our own plain data cannot fail.
     out.extend(postcard::to_stdvec(value).unwrap_or_default());
@@ -24,18 +24,18 @@ pub fn signed<T: Serialize>(domain: &[u8], value: &T) -> Vec<u8> {
 
 /// A hash map with a fixed hasher (proto takes no randomness from the OS, not even there),
 /// for maps that are looked up by key and never walked, so their order cannot leak out.
-pub type FixedMap<K, V> =
+pub(crate) type FixedMap<K, V> =
     HashMap<K, V, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
 
 /// A hash map keyed by a cryptographic hash (a message id, a digest), which is its own hash.
-pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<PrefixHasher>>;
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<PrefixHasher>>;
 
 /// Hashes a key that is itself a cryptographic hash by its first eight bytes: uniform
 /// already, and no easier to aim at a bucket than SipHash under proto's fixed key (either
 /// way, an id that lands in a chosen bucket costs signing messages until one does). Looking
 /// ids up is most of what a peer does while a message spreads.
 #[derive(Default)]
-pub struct PrefixHasher(u64);
+pub(crate) struct PrefixHasher(u64);
 
 impl Hasher for PrefixHasher {
     fn write(&mut self, bytes: &[u8]) {

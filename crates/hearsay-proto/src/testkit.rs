@@ -537,20 +537,28 @@ impl Net {
 
     /// How many `name` events the node at `at` logged about `peer`.
     pub(crate) fn count(&self, at: SocketAddr, name: &str, peer: PeerId) -> usize {
-        let who = peer;
         (self.events(at).iter())
-            .filter(|e| e.name() == name && about(e) == Some(who))
+            .filter(|e| e.name() == name && about(e) == Some(peer))
             .count()
     }
 
     /// The votes (yes, reason) the seed at `at` logged on `peer`.
     pub(crate) fn votes(&self, at: SocketAddr, peer: PeerId) -> Vec<(bool, String)> {
-        let who = peer;
+        self.votes_on(at, peer, None)
+    }
+
+    /// The votes (yes, reason) the seed at `at` logged on `who`, on changes of kind `op` (any
+    /// kind: `None`).
+    fn votes_on(&self, at: SocketAddr, who: PeerId, op: Option<Op>) -> Vec<(bool, String)> {
         (self.events(at).iter())
             .filter_map(|e| match e {
                 Event::Vote {
-                    peer, yes, reason, ..
-                } if *peer == who => Some((*yes, reason.clone())),
+                    op: o,
+                    peer,
+                    yes,
+                    reason,
+                    ..
+                } if *peer == who && op.is_none_or(|op| op == *o) => Some((*yes, reason.clone())),
                 _ => None,
             })
             .collect()
@@ -669,19 +677,7 @@ impl Net {
 
     /// The votes (yes, reason) on removing `peer` that the seed at `at` logged.
     pub(crate) fn remove_votes(&self, at: SocketAddr, peer: PeerId) -> Vec<(bool, String)> {
-        let who = peer;
-        (self.events(at).iter())
-            .filter_map(|e| match e {
-                Event::Vote {
-                    op: Op::Remove,
-                    peer,
-                    yes,
-                    reason,
-                    ..
-                } if *peer == who => Some((*yes, reason.clone())),
-                _ => None,
-            })
-            .collect()
+        self.votes_on(at, peer, Some(Op::Remove))
     }
 
     /// The peers the seed at `at` logged a removal of.
@@ -844,8 +840,7 @@ pub(crate) fn deliver_report(net: &mut Net, r: Box<DeadReport>) -> SocketAddr {
 }
 
 /// The seed at `s` aborted the removal of `peer`, voted down.
-pub(crate) fn assert_removal_aborted(net: &Net, s: SocketAddr, peer: PeerId) {
-    let who = peer;
+pub(crate) fn assert_removal_aborted(net: &Net, s: SocketAddr, who: PeerId) {
     let aborted = net.events(s).iter().find_map(|e| match e {
         Event::RemovalAborted { peer, reason, .. } if *peer == who => Some(reason.clone()),
         _ => None,

@@ -309,12 +309,15 @@ impl State {
 
     /// Keeps q seed links up or being dialled, trying seeds in this peer's random order.
     fn keep_seeds(&mut self) {
-        let seed =
-            |d: &Dial, i: Option<usize>| matches!(d, Dial::Seed(j) if i.is_none_or(|i| i == *j));
-        let in_flight = self.io.dials.values().filter(|d| seed(d, None)).count();
         let dials = &self.io.dials;
+        let in_flight = dials
+            .values()
+            .filter(|d| matches!(d, Dial::Seed(_)))
+            .count();
         let to_dial = (self.seeds).to_dial(self.now, in_flight, |i| {
-            dials.values().any(|d| seed(d, Some(i)))
+            dials
+                .values()
+                .any(|d| matches!(d, Dial::Seed(j) if *j == i))
         });
         for i in to_dial {
             self.io.dial(self.seeds.addr(i), Dial::Seed(i));

@@ -14,7 +14,6 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
         .max_by_key(|&i| (net.peer(host_addr(i)).neighbors().len(), i))
         .unwrap();
     let (dead, dead_id) = (host_addr(victim), peer_key(victim).id());
-    let who = dead_id;
     let watchers: Vec<usize> = (0..n)
         .filter(|&i| net.peer(host_addr(i)).neighbors().contains(&dead_id))
         .collect();
@@ -30,12 +29,12 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
     for &w in &watchers {
         let started: Vec<(Time, &Event)> = net
             .timed_events(host_addr(w))
-            .filter(|(_, e)| matches!(e, Event::SuspicionStarted { peer, .. } if *peer == who))
+            .filter(|(_, e)| matches!(e, Event::SuspicionStarted { peer, .. } if *peer == dead_id))
             .collect();
         assert_eq!(
             started.iter().map(|(_, e)| *e).collect::<Vec<_>>(),
             [&Event::SuspicionStarted {
-                peer: who,
+                peer: dead_id,
                 addr: dead,
                 misses: settings.suspect_after,
                 icmp: Some(false),
@@ -72,7 +71,7 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
             panic!("peer {i} reported {reported:?}");
         };
         assert_eq!(*line, expected_dead_line(dead, *at, me.ip()), "peer {i}");
-        assert_eq!(*peer, who);
+        assert_eq!(*peer, dead_id);
         let outs = net.outputs_of(me, mark);
         let asked = outs.iter().filter(|o| {
             matches!(o, Output::Send { msg: Msg::ProbeRequest(ask), .. }
@@ -85,7 +84,7 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
                 addr,
                 dead,
                 verdicts,
-            } if *peer == who => Some((*addr, *dead, *verdicts)),
+            } if *peer == dead_id => Some((*addr, *dead, *verdicts)),
             _ => None,
         });
         let (addr, d, v) = confirmed.expect("a confirmed suspicion before the report");
@@ -127,7 +126,7 @@ fn a_dead_peer_is_detected_reported_and_removed(close_links: bool, window: (u32,
 
     // SPEC §5: every seed removes it, by a certificate of a quorum; nobody else.
     for s in (0..3).map(seed_addr) {
-        assert_eq!(net.removals(s), std::slice::from_ref(&who), "{s}");
+        assert_eq!(net.removals(s), std::slice::from_ref(&dead_id), "{s}");
         let committed = net.events(s).iter().find_map(|e| match e {
             Event::RemovalCommitted {
                 addr,
