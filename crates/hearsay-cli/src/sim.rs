@@ -59,6 +59,10 @@ pub struct SimArgs {
     /// Share of the peers killed when the faults begin.
     #[arg(long, default_value_t = Scenario::default().faults.crash)]
     pub crash: f64,
+    /// Killed peers die by neighbourhoods: a peer and its neighbours together, so that some
+    /// die with no live neighbour to notice them.
+    #[arg(long)]
+    pub correlated: bool,
     /// Killed peers start again when the faults end, at their next incarnation.
     #[arg(long)]
     pub restart: bool,
@@ -129,6 +133,7 @@ impl SimArgs {
                 start: *self.faults[0],
                 stop: *self.faults[1],
                 crash: self.crash,
+                correlated: self.correlated,
                 restart: self.restart,
                 partition: self.partition,
                 churn_every: self.churn_every,

@@ -103,6 +103,10 @@ pub enum Msg {
     Haves(Vec<crate::gossip::MsgId>),
     /// Peer → peer: several `Want`s in one frame, at most [`MAX_IDS`].
     Wants(Vec<crate::gossip::MsgId>),
+    /// Seed → peer: this member has no live neighbour by the seed's topology; treat it as a
+    /// lost neighbour of yours (dial it each round, suspect it if it stays silent), so that
+    /// a peer that died with its neighbours is still noticed (PROTOCOL §12.5).
+    Watch(Box<ProbeRequest>),
 }
 
 /// Seed → peer: a peer's reported neighbours, with their addresses (`Msg::NeighborsOf`).
@@ -158,6 +162,7 @@ impl Msg {
             Msg::Certificates(_) => "Certificates",
             Msg::StatusRequest { .. } => "StatusRequest",
             Msg::Status(_) => "Status",
+            Msg::Watch(_) => "Watch",
             Msg::Haves(_) => "Haves",
             Msg::Wants(_) => "Wants",
         }

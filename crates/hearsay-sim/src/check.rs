@@ -13,9 +13,9 @@
 //! Peer List, and every live peer is in it; the overlay of live peers is connected; and
 //! every live peer has every message generated after that (and after it joined).
 //!
-//! A dead peer still in the Peer List is counted (`Metrics::dead_in_pl`), not a violation:
-//! a peer that dies with no live neighbour (say, cut off with its neighbours, which then
-//! died) has nobody to notice, and is never removed. That is a known gap of the protocol.
+//! Once the faults have stopped and [`REMOVAL_BOUND`] has passed: no honest seed holds a
+//! dead peer in its Peer List, even one that died together with all its neighbours
+//! (PROTOCOL §12.5). Until then such peers are counted (`Metrics::dead_in_pl`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -23,7 +23,7 @@ use std::time::Duration;
 use hearsay_proto::gossip::MsgId;
 use hearsay_proto::{PeerId, Role, Time};
 
-use crate::{Metrics, Sim, SETTLE};
+use crate::{Metrics, Sim, REMOVAL_BOUND, SETTLE};
 
 /// Violations kept word for word; the rest are counted.
 const KEEP: usize = 100;
@@ -207,6 +207,21 @@ impl Sim {
             for id in want.difference(&held) {
                 self.log
                     .violation(format!("live peer {id} is missing from the Peer List"));
+            }
+        }
+        // Every dead peer is out of every honest seed's Peer List, once the bound has passed.
+        let removal_due = after - SETTLE + REMOVAL_BOUND;
+        if self.now >= removal_due {
+            let dead: BTreeSet<&PeerId> = (pls.iter())
+                .flat_map(|pl| pl.keys())
+                .filter(|id| !live.contains_key(id))
+                .collect();
+            for id in dead {
+                let what = format!(
+                    "dead peer {id} is still in a Peer List {} s after the faults ended",
+                    REMOVAL_BOUND.as_secs()
+                );
+                self.log.violation(what);
             }
         }
         // The overlay of live peers is connected.

@@ -100,6 +100,9 @@ pub struct Faults {
     pub stop: Duration,
     /// Share of the peers crashed (killed) at `start`.
     pub crash: f64,
+    /// The crashed peers die by neighbourhoods: a peer and its neighbours together, so that
+    /// some die with no live neighbour to notice (a correlated failure).
+    pub correlated: bool,
     /// Crashed peers start again at `stop`, at their next incarnation.
     pub restart: bool,
     /// Share of the peers cut off, with a minority of the seeds, from `start` to `stop`.
@@ -143,6 +146,12 @@ pub const PEER_LIST: usize = 100;
 /// After the faults stop, this long to settle before the invariants of a healed network must
 /// hold: detection, removal, coming back, and overlay repair.
 pub const SETTLE: Duration = Duration::from_secs(15);
+
+/// After the faults stop, this long for every dead peer to leave every honest seed's Peer
+/// List, those that died with all their neighbours included: a seed notices such an orphan
+/// within 1.5 × `orphan_after` (10 s), a peer it asks to watch it suspects it after
+/// `suspect_after` rounds, and the seeds probe it when no witness can (PROTOCOL §12.5).
+pub const REMOVAL_BOUND: Duration = Duration::from_secs(40);
 
 impl Scenario {
     /// Joins (twice over, for slow admissions), the gossip delay, the gossip rounds, the
@@ -772,7 +781,11 @@ impl Sim {
         let victims = self.live_peers(&[Kind::Peer]);
         if f.crash > 0.0 {
             let k = ((victims.len() as f64) * f.crash).round() as usize;
-            let chosen: Vec<usize> = victims.choose_multiple(&mut self.rng, k).copied().collect();
+            let chosen = if f.correlated {
+                self.neighbourhoods(&victims, k)
+            } else {
+                victims.choose_multiple(&mut self.rng, k).copied().collect()
+            };
             for n in chosen {
                 self.crash(n);
             }
@@ -802,6 +815,30 @@ impl Sim {
         if f.liars >= 2 {
             self.schedule(self.now + Duration::from_secs(1), Ev::Lie);
         }
+    }
+
+    /// `k` of `victims`, taken a random one and its neighbours at a time.
+    fn neighbourhoods(&mut self, victims: &[usize], k: usize) -> Vec<usize> {
+        let mut left: Vec<usize> = victims.to_vec();
+        let mut chosen = Vec::new();
+        while chosen.len() < k && !left.is_empty() {
+            let first = left.swap_remove(self.rng.random_range(0..left.len()));
+            let around = (self.nodes[first].machine.peer())
+                .map(|p| p.neighbors())
+                .unwrap_or_default();
+            chosen.push(first);
+            for id in around {
+                let Some(&n) = self.by_id.get(&id) else {
+                    continue;
+                };
+                if chosen.len() < k {
+                    if let Some(at) = left.iter().position(|&v| v == n) {
+                        chosen.push(left.swap_remove(at));
+                    }
+                }
+            }
+        }
+        chosen
     }
 
     fn on_faults_end(&mut self) {

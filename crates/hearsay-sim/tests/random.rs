@@ -27,6 +27,7 @@ fn scenario(seed: u64) -> Scenario {
             0 => {
                 faults.crash = r.random_range(0.1..0.3);
                 faults.restart = r.random_bool(0.5);
+                faults.correlated = r.random_bool(0.5);
             }
             1 => faults.partition = r.random_range(0.1..0.4),
             2 => faults.churn_every = Some(Duration::from_secs(r.random_range(2..=4))),

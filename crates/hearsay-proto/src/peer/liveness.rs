@@ -351,8 +351,12 @@ impl State {
         }
     }
 
-    /// All verdicts are in, or the time is up: report, or clear.
+    /// All verdicts are in, or the time is up: report, or clear; or, when no witness gave a
+    /// verdict, ask the seeds first.
     fn decide(&mut self, suspect: PeerId) {
+        if self.ask_seeds(suspect) {
+            return;
+        }
         let Some(s) = self.live.suspicions.close(&suspect) else {
             return;
         };
@@ -392,6 +396,54 @@ impl State {
             peer: suspect,
             seeds: seeds.len(),
         });
+    }
+
+    /// No witness gave a verdict on `suspect` (its neighbours may have died with it): every
+    /// linked seed is asked to probe it and sign a verdict, once (PROTOCOL §12.5). Returns
+    /// whether they were asked; the decision then waits for their verdicts.
+    fn ask_seeds(&mut self, suspect: PeerId) -> bool {
+        let seeds: Vec<(LinkId, PeerId, SocketAddr)> = (self.seeds.links().into_iter())
+            .filter_map(|l| self.links.get(&l).map(|r| (l, r.id, r.addr)))
+            .collect();
+        if seeds.is_empty() {
+            return false;
+        }
+        let (now, wait) = (self.now, self.settings.verdict_timeout);
+        if (self.live.suspicions)
+            .ask_seeds(now, suspect, wait)
+            .is_none()
+        {
+            return false;
+        }
+        let offered = seeds.iter().map(|&(_, id, addr)| (id, addr)).collect();
+        let Some((request, new)) = self.live.suspicions.ask(suspect, offered) else {
+            return false;
+        };
+        for (l, id, _) in seeds {
+            if new.iter().any(|(w, _)| *w == id) {
+                self.io.send(l, Msg::ProbeRequest(Box::new(request)));
+            }
+        }
+        true
+    }
+
+    /// A seed asks this peer to watch `target` at `addr`, a member with no live neighbour
+    /// by its topology: it is dialled each round like a lost neighbour, and suspected if it
+    /// stays silent (PROTOCOL §12.5). A live one simply becomes a neighbour.
+    pub(super) fn on_watch(&mut self, target: Target, addr: SocketAddr) {
+        let known = target.id == self.key.id()
+            || self.live.lost.contains_key(&target.id)
+            || self.neighbors.values().any(|n| n.id == target.id)
+            || self.linking_to(target.id);
+        if known || self.cert.is_none() || self.live.lost.len() >= self.settings.max_links {
+            return;
+        }
+        let lost = Lost {
+            addr,
+            incarnation: target.incarnation,
+            misses: 0,
+        };
+        self.live.lost.insert(target.id, lost);
     }
 
     fn cleared(&mut self, suspect: PeerId, s: &Decided) {

@@ -31,6 +31,8 @@ struct Suspicion {
     asked: bool,
     list_due: Time,
     deadline: Time,
+    /// Whether the seeds were asked too, because no witness could answer.
+    seeds_asked: bool,
 }
 
 /// A decided (or dropped) suspicion.
@@ -105,6 +107,7 @@ impl Suspicions {
                 asked: false,
                 list_due: now + wait / 4,
                 deadline: now + wait,
+                seeds_asked: false,
             },
         );
         true
@@ -188,6 +191,27 @@ impl Suspicions {
         }
         s.verdicts.push(v);
         s.waiting.is_empty()
+    }
+
+    /// The witnesses are all in or out of time, and none of them gave a verdict: the suspect's
+    /// neighbours may have died with it (a correlated failure), or have none to give. The
+    /// seeds are asked once, with `wait` more, instead of clearing a suspicion nobody could
+    /// check (PROTOCOL §12.5). Returns the request for them, or `None` if the verdicts that
+    /// came decide it (or the seeds were asked already).
+    pub(super) fn ask_seeds(
+        &mut self,
+        now: Time,
+        suspect: PeerId,
+        wait: Duration,
+    ) -> Option<ProbeRequest> {
+        let s = self.open.get_mut(&suspect)?;
+        if s.seeds_asked || s.verdicts.len() > 1 {
+            return None;
+        }
+        s.seeds_asked = true;
+        s.asked = true;
+        s.deadline = now + wait;
+        Some(Self::request(suspect, s))
     }
 
     /// Closes `suspect`'s suspicion (decided, or answered), with what its verdicts say.

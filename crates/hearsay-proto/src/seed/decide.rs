@@ -207,9 +207,11 @@ impl State {
                 p.source
             ));
         }
-        let pl = &self.pl;
-        Ok(r.check(self.now, |w| pl.contains_key(w), &self.checks)
-            .err())
+        // Witnesses are admitted peers, or seeds that probed for a peer whose own witnesses
+        // could not answer (PROTOCOL §12.5).
+        let (pl, seeds) = (&self.pl, &self.seed_keys);
+        let witness = |w: &PeerId| pl.contains_key(w) || seeds.contains(&Some(*w));
+        Ok(r.check(self.now, witness, &self.checks).err())
     }
 
     /// The answer of a probe: the id met at the address, or why nobody was met.

@@ -17,6 +17,7 @@ mod sync;
 #[cfg(test)]
 mod tests;
 mod topology;
+mod watch;
 
 pub use settings::Settings;
 pub use sync::BUCKETS;
@@ -82,6 +83,12 @@ enum Dial {
     Seed(usize),
     /// A dial-back (add) or the seed's own probe of an accused peer (removal).
     Probe(Digest),
+    /// A probe of a suspect for a peer whose witnesses could not answer (PROTOCOL §12.5).
+    Witness {
+        asker: LinkId,
+        suspect: PeerId,
+        incarnation: u64,
+    },
 }
 
 /// What a seed's clock wakes it for: [`State::deadline`] is the one table both
@@ -96,11 +103,19 @@ enum Timer {
     Sync,
     /// A lost seed is dialled again.
     Redial,
+    /// The Peer List is looked over for orphans (PROTOCOL §12.5).
+    Orphans,
 }
 
 impl Timer {
     /// Every timer, in the order timers due together fire.
-    const ALL: [Timer; 4] = [Timer::Proposals, Timer::Sweep, Timer::Sync, Timer::Redial];
+    const ALL: [Timer; 5] = [
+        Timer::Proposals,
+        Timer::Sweep,
+        Timer::Sync,
+        Timer::Redial,
+        Timer::Orphans,
+    ];
 }
 
 const RECENT: usize = 64;
@@ -157,6 +172,8 @@ pub struct State {
     rebuilding: bool,
     /// Registrations and dead-node reports per source IP.
     rate: rate::RateLimit,
+    /// Probes for peers, and orphans asked after.
+    watch: watch::Watch,
     recent: VecDeque<String>,
     io: Outbox<Dial>,
 }
@@ -190,6 +207,7 @@ impl State {
             _ => seed_keys[me] = Some(key.id()),
         }
         let sync_at = now + settings.sync_interval;
+        let orphan_sweep = settings.orphan_after / 2;
         let rate = rate::RateLimit::new(
             settings.rate_burst,
             settings.rate_refill,
@@ -226,6 +244,7 @@ impl State {
             exchanges: BTreeMap::new(),
             rebuilding: false,
             rate,
+            watch: watch::Watch::new(now + orphan_sweep),
             recent: VecDeque::new(),
             io: Outbox::default(),
         };
@@ -322,6 +341,14 @@ impl State {
                 self.on_probe(d, Ok(remote.id));
             }
             Some(Dial::Seed(i)) => self.on_seed_dialled(i, link, remote),
+            Some(Dial::Witness {
+                asker,
+                suspect,
+                incarnation,
+            }) => {
+                self.io.push(Output::Close { link });
+                self.answer_probe(asker, (suspect, incarnation), Some(remote.id));
+            }
             None => {
                 self.links.insert(link, remote);
                 match remote.role {
@@ -396,6 +423,11 @@ impl State {
                     .insert(i, self.now + self.settings.seed_retry);
             }
             Some(Dial::Probe(d)) => self.on_probe(d, Err(reason)),
+            Some(Dial::Witness {
+                asker,
+                suspect,
+                incarnation,
+            }) => self.answer_probe(asker, (suspect, incarnation), None),
             None => {}
         }
     }
@@ -432,6 +464,9 @@ impl State {
                 self.io.send(link, Msg::Status(Box::new(status)));
             }
             Msg::DeadReport(r) if remote.role == Role::Peer => self.on_dead_report(link, remote, r),
+            Msg::ProbeRequest(ask) if remote.role == Role::Peer => {
+                self.on_probe_request(link, remote, *ask)
+            }
             Msg::Propose(p) if from_seed => self.on_propose(*p, Reply::Link(link)),
             Msg::Vote(v) if from_seed => {
                 // Votes go straight from voter to coordinator: a vote relayed by another
@@ -627,6 +662,7 @@ impl State {
             Timer::Sweep => (!self.voted.is_empty()).then_some(self.sweep_at),
             Timer::Sync => Some(self.sync_at),
             Timer::Redial => self.seed_redial.values().min().copied(),
+            Timer::Orphans => Some(self.watch.deadline()),
         }
     }
 
@@ -637,6 +673,7 @@ impl State {
             Timer::Sweep => self.sweep(),
             Timer::Sync => self.sync_all(),
             Timer::Redial => self.redial_seeds(),
+            Timer::Orphans => self.sweep_orphans(),
         }
     }
 

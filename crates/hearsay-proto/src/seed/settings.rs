@@ -24,6 +24,10 @@ pub struct Settings {
     /// How often a seed compares the certificates it holds with every other seed's
     /// (PROTOCOL §13); it also does whenever its link to one comes up.
     pub sync_interval: Duration,
+    /// A member with no mutual link to another member for this long is an orphan: a peer
+    /// is asked to watch it (PROTOCOL §12.5). The Peer List is looked over every half of it.
+    /// Must not be zero.
+    pub orphan_after: Duration,
 }
 
 impl Default for Settings {
@@ -38,6 +42,7 @@ impl Default for Settings {
             max_sources: 4096,
             vote_memory: Duration::from_secs(600),
             sync_interval: Duration::from_secs(2),
+            orphan_after: Duration::from_secs(10),
         }
     }
 }

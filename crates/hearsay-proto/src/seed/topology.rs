@@ -6,6 +6,8 @@
 //! are kept incrementally: a report or a membership change adjusts only the links it makes or
 //! breaks ([`Topology::count_degree`] is the same number counted from scratch).
 
+use std::collections::BTreeMap;
+
 use crate::cert::NeighborReport;
 use crate::id::PeerId;
 use crate::sig::FixedMap;
@@ -90,6 +92,52 @@ impl Topology {
         if let Some(r) = report {
             self.reports.insert(peer, r);
         }
+    }
+
+    /// The members outside the overlay's main part: the connected parts of the mutual links
+    /// between `members` are found, and the main one is the part with the most members
+    /// `linked` says are linked to this seed (a dead peer holds no link), then the largest,
+    /// then the one with the lowest id. Members of every other part are returned, in order.
+    /// A group of peers that died together forms such a part, and so does a live one the
+    /// overlay has lost (PROTOCOL §12.5).
+    pub(super) fn outside_main_part(
+        &self,
+        members: impl Iterator<Item = PeerId>,
+        member: impl Fn(&PeerId) -> bool,
+        linked: impl Fn(&PeerId) -> bool,
+    ) -> Vec<PeerId> {
+        let mut part_of: BTreeMap<PeerId, usize> = BTreeMap::new();
+        // Per part: (members linked to this seed, size), and the lowest id comes first.
+        let mut parts: Vec<(usize, usize)> = Vec::new();
+        for start in members {
+            if part_of.contains_key(&start) {
+                continue;
+            }
+            let part = parts.len();
+            let (mut size, mut with_link) = (0, 0);
+            let mut todo = vec![start];
+            part_of.insert(start, part);
+            while let Some(id) = todo.pop() {
+                size += 1;
+                with_link += usize::from(linked(&id));
+                let Some(report) = self.reports.get(&id) else {
+                    continue;
+                };
+                for n in &report.neighbors {
+                    if member(n) && !part_of.contains_key(n) && self.names(n, &id) {
+                        part_of.insert(*n, part);
+                        todo.push(*n);
+                    }
+                }
+            }
+            parts.push((with_link, size));
+        }
+        // The first of the parts that rank highest: max_by_key keeps the last, so go back.
+        let main = (0..parts.len()).rev().max_by_key(|&p| parts[p]);
+        (part_of.into_iter())
+            .filter(|(_, p)| Some(*p) != main)
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// `peer` joins or leaves the Peer List: its mutual links count at their other ends.
