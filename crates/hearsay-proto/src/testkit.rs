@@ -15,7 +15,7 @@ pub(crate) use crate::node::{Input, LinkId, Machine, Output, Remote, Role};
 pub(crate) use crate::sig::Checks;
 pub(crate) use crate::suspicion::{DeadReport, Verdict};
 pub(crate) use crate::time::Time;
-pub(crate) use crate::wire::{self, Msg, Status};
+pub(crate) use crate::wire::{self, Msg, ProbeRequest, Status};
 pub(crate) use crate::{node, peer, seed};
 pub(crate) use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub(crate) use std::net::SocketAddr;

@@ -291,9 +291,30 @@ fn a_verdict_about_an_older_incarnation_does_not_count_at_the_peer() {
             .collect::<Vec<_>>()
     };
     assert_eq!(decided(&net), [], "undecided until the deadline");
-    // At the deadline only its own verdict counts: one is not enough.
-    let deadline = started + peer::Settings::default().verdict_timeout;
+    // At the deadline only its own verdict counts: no witness gave one that holds, so the
+    // peer asks its seeds (PROTOCOL §12.5) and waits once more.
+    let wait = peer::Settings::default().verdict_timeout;
+    let deadline = started + wait;
     net.run_for(deadline.since(net.now) - Duration::from_millis(1));
+    assert_eq!(decided(&net), []);
+    let mark = net.outputs.len();
+    net.run_for(Duration::from_millis(1));
+    assert_eq!(decided(&net), []);
+    let ask = Msg::ProbeRequest(Box::new(ProbeRequest {
+        suspect: id5,
+        addr: peer_addr(5),
+        incarnation: 1,
+    }));
+    let asked: Vec<Output> = (net.seed_links_of(p).into_iter())
+        .map(|link| Output::Send {
+            link,
+            msg: ask.clone(),
+        })
+        .collect();
+    assert_eq!(net.outputs_of(p, mark), asked);
+    // Peer 5 is no member of the seeds' Peer List, so they probe nothing for it; at the second
+    // deadline one verdict is not enough.
+    net.run_for(wait - Duration::from_millis(1));
     assert_eq!(decided(&net), []);
     net.run_for(Duration::from_millis(1));
     assert_eq!(
@@ -550,4 +571,112 @@ fn a_peer_that_dies_right_after_a_false_accusation_is_still_removed() {
             "{s} still holds it"
         );
     }
+}
+
+/// PROTOCOL §12.5, issue 15: three of four peers die at once. The survivor's witnesses died
+/// too, so the seeds probe for it; the dead peers it was not linked to have no live
+/// neighbour, so a seed asks the survivor to watch them. Every seed removes all three, and
+/// only them, within the bound the simulator checks (40 s).
+#[test]
+fn three_of_four_peers_dying_at_once_are_all_removed_by_every_seed() {
+    let mut net = overlay(4);
+    let down_at = net.now;
+    for i in 1..4 {
+        net.take_down(host_addr(i), true);
+    }
+    net.run_for(Duration::from_secs(40));
+
+    let dead: BTreeSet<PeerId> = (1..4).map(|i| peer_key(i).id()).collect();
+    for s in 0..3 {
+        let removed: BTreeSet<PeerId> = net.removals(seed_addr(s)).into_iter().collect();
+        assert_eq!(removed, dead, "seed {s}");
+        let pl: Vec<PeerId> = net.seed(seed_addr(s)).peer_list().keys().copied().collect();
+        assert_eq!(pl, [peer_key(0).id()], "seed {s}");
+    }
+    // The survivor asked the seeds, since no peer witness could answer, and each dead-node
+    // report carries the seeds' signed verdicts.
+    let seeds: BTreeSet<PeerId> = (0..3).map(|i| seed_key(i).id()).collect();
+    let reports: Vec<&DeadReport> = (net.frames.iter())
+        .filter_map(|(from, _, m)| match m {
+            Msg::DeadReport(r) if *from == host_addr(0) => Some(&**r),
+            _ => None,
+        })
+        .collect();
+    assert!(!reports.is_empty());
+    for r in reports {
+        let by_seeds = (r.verdicts.iter()).filter(|v| seeds.contains(&v.witness) && !v.alive);
+        assert!(by_seeds.count() >= 1, "{r:?}");
+    }
+    let last = (net.timed_events(seed_addr(0)))
+        .filter(|(_, e)| matches!(e, Event::RemovalCommitted { .. }))
+        .map(|(t, _)| t)
+        .max()
+        .expect("removals");
+    assert!(last.since(down_at) <= Duration::from_secs(40));
+}
+
+/// PROTOCOL §12.5: a seed's `Watch` makes a registered peer dial the member each round, as a
+/// lost neighbour; one that fails `suspect_after` times is suspected.
+#[test]
+fn a_watched_member_is_dialled_each_round_and_suspected_when_it_stays_silent() {
+    let (mut net, p) = registered_peer();
+    let link = net.seed_links_of(p)[0];
+    let (gone, gone_id) = (peer_addr(9), peer_key(9).id());
+    let watch = ProbeRequest {
+        suspect: gone_id,
+        addr: gone,
+        incarnation: 1,
+    };
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link,
+            msg: Msg::Watch(Box::new(watch)),
+        },
+    );
+    assert_eq!(outs, [], "nothing at once: the next round dials");
+    let (mark, mut outs) = (net.outputs.len(), Vec::new());
+    for _ in 0..60 {
+        net.run_for(Duration::from_secs(1));
+        outs = net.outputs_of(p, mark);
+        if outs
+            .iter()
+            .any(|o| matches!(o, Output::Event(Event::SuspicionStarted { .. })))
+        {
+            break;
+        }
+    }
+    // The test network's hosts all answer ICMP echo.
+    let started = Output::Event(Event::SuspicionStarted {
+        peer: gone_id,
+        addr: gone,
+        misses: 3,
+        icmp: Some(true),
+    });
+    let at = outs.iter().position(|o| *o == started);
+    let at = at.unwrap_or_else(|| panic!("no suspicion: {outs:?}"));
+    let dials = (outs[..at].iter())
+        .filter(|o| matches!(o, Output::Dial { addr, .. } if *addr == gone))
+        .count();
+    assert_eq!(dials, 3, "one dial a round until it is suspected");
+
+    // A watch from anyone but a seed is a protocol error of that link.
+    let (mut net, p) = registered_peer();
+    let stranger = LinkId(3_000_000);
+    let r = remote(peer_key(8).id(), Role::Peer, peer_addr(8));
+    let up = Input::LinkUp {
+        link: stranger,
+        remote: Box::new(r),
+        dial: None,
+    };
+    net.inject(p, up);
+    let msg = Msg::Watch(Box::new(watch));
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: stranger,
+            msg,
+        },
+    );
+    assert!(outs.contains(&Output::Close { link: stranger }), "{outs:?}");
 }

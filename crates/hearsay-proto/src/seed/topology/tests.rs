@@ -65,3 +65,42 @@ fn a_link_counts_only_when_both_ends_report_it_and_the_other_end_is_admitted() {
     assert_eq!(t.len(), 2);
     assert!(t.report(&key(4).id()).is_none());
 }
+
+/// PROTOCOL §12.5: the main part of the overlay is the connected part with the most members
+/// linked to the seed, then the largest; every member of another part is returned. Links
+/// count only when mutual and between members.
+#[test]
+fn the_members_outside_the_main_part_are_those_a_group_death_or_a_split_left_apart() {
+    let mut t = Topology::default();
+    let members: BTreeSet<PeerId> = (1..=6).map(|i| key(i).id()).collect();
+    let member = |p: &PeerId| members.contains(p);
+    // 1–2–3 mutual; 4–5 mutual; 6 claims 1, which does not claim it back.
+    for (of, n) in [
+        (1, &[2][..]),
+        (2, &[1, 3][..]),
+        (3, &[2][..]),
+        (4, &[5][..]),
+        (5, &[4][..]),
+        (6, &[1][..]),
+    ] {
+        t.set_report(key(of).id(), Some(report(of, 1, n)), member);
+    }
+    let ids = |v: &[u8]| -> Vec<PeerId> {
+        let set: BTreeSet<PeerId> = v.iter().map(|&i| key(i).id()).collect();
+        set.into_iter().collect()
+    };
+    let outside = |linked: &[u8]| {
+        let linked: BTreeSet<PeerId> = linked.iter().map(|&i| key(i).id()).collect();
+        t.outside_main_part(members.iter().copied(), member, |p| linked.contains(p))
+    };
+    // Nobody linked: the largest part is the main one.
+    assert_eq!(outside(&[]), ids(&[4, 5, 6]));
+    // The part with a member linked to this seed wins over a larger one without.
+    assert_eq!(outside(&[4]), ids(&[1, 2, 3, 6]));
+    assert_eq!(outside(&[1, 4, 6]), ids(&[4, 5, 6]));
+    // Members only: 1–2–3 is cut in two when 2 leaves the Peer List.
+    let without_2 = |p: &PeerId| *p != key(2).id() && members.contains(p);
+    let rest = members.iter().copied().filter(|p| *p != key(2).id());
+    let out = t.outside_main_part(rest, without_2, |_| false);
+    assert_eq!(out, ids(&[1, 3, 6]));
+}
