@@ -147,6 +147,40 @@ fn a_killed_peer_is_removed_by_every_seed() {
     wait_connected(&net, &alive);
 }
 
+/// Issue 15, PROTOCOL §12.5: SIGKILL 3 of 4 peers at once. The survivor's witnesses died
+/// with its suspects, and some of the dead may have had no live neighbour at all; still every
+/// seed removes all three within 30 s (fast pings, the default `--orphan-after` of 10 s),
+/// and keeps the survivor.
+#[test]
+fn three_of_four_killed_at_once_are_all_removed_by_every_seed_within_30_s() {
+    let mut net = Net::new("kill3of4", 3);
+    let names: Vec<String> = (0..4).map(|i| format!("peer{i}")).collect();
+    start(&mut net, &names, &["--gossip-count", "0"]);
+    // Every peer linked first, so that the kills leave dead neighbourhoods behind.
+    let seed = net.seeds[0];
+    wait_for("an overlay of all four", Duration::from_secs(20), || {
+        let (nodes, edges) = overlay(&status(seed)?);
+        match connected(&nodes, &edges) {
+            true => Ok(()),
+            false => Err(format!("{} edges", edges.len())),
+        }
+    });
+    let alive: BTreeSet<String> = [net.id_of("peer0").unwrap()].into();
+    let killed = Instant::now();
+    for n in ["peer1", "peer2", "peer3"] {
+        net.kill_peer(n);
+    }
+    wait_removed(&net, &alive, Duration::from_secs(30));
+    eprintln!(
+        "all three removed everywhere {:?} after the kills",
+        killed.elapsed()
+    );
+    for s in 0..3 {
+        let committed = net.events_named(&format!("seed{s}"), "removal_committed");
+        assert_eq!(committed.len(), 3, "seed{s} removed exactly the three");
+    }
+}
+
 /// SPEC §6: SIGKILL 5 of 30 peers at once: all 5 are removed, no live peer is, the overlay
 /// of the 25 is connected, and gossip generated afterwards reaches all 25.
 #[test]
@@ -313,4 +347,55 @@ fn false_accusations_with_forged_or_missing_verdicts_remove_nobody() {
         );
     }
     stop.cancel();
+}
+
+/// Issue 15, PROTOCOL §12.5: a fake peer registers, never links to anyone (it asks for no
+/// peer list), and vanishes. Nobody pings it, so before the seeds watched orphans it stayed
+/// in every Peer List for good; now a seed asks a peer of the overlay to watch it, and every
+/// seed removes it (within 10 s of `--orphan-after`, half that to notice, and the watcher's
+/// suspicion), while the honest peers stay.
+#[test]
+fn a_peer_that_registers_and_vanishes_is_removed_by_every_seed() {
+    let mut net = Net::new("vanish", 3);
+    let names: Vec<String> = (0..4).map(|i| format!("peer{i}")).collect();
+    start(&mut net, &names, &["--gossip-count", "0"]);
+    let honest: BTreeSet<String> = names.iter().map(|n| net.id_of(n).unwrap()).collect();
+    let key = Keypair::from_secret([23; 32]);
+    let ghost = key.id().to_hex();
+    let settings = peer::Settings {
+        gossip_count: 0,
+        ..peer::Settings::default()
+    };
+    let stop = start_rogue(&net, "ghost", key, settings, |out| match out {
+        Output::Send {
+            msg: Msg::GetPeers, ..
+        } => vec![],
+        other => vec![other],
+    });
+    let seeds = net.seeds.clone();
+    wait_for(
+        "the ghost admitted everywhere",
+        Duration::from_secs(20),
+        || {
+            for s in &seeds {
+                if !peer_ids(&status(*s)?).contains(&ghost) {
+                    return Err(format!("{s} has not admitted it"));
+                }
+            }
+            Ok(())
+        },
+    );
+    let vanished = Instant::now();
+    stop.cancel();
+    wait_removed(&net, &honest, Duration::from_secs(40));
+    eprintln!(
+        "the ghost removed everywhere {:?} after it vanished",
+        vanished.elapsed()
+    );
+    let watched = (0..3).any(|s| {
+        (net.events_named(&format!("seed{s}"), "orphan_watched")
+            .iter())
+        .any(|e| e["peer"] == ghost.as_str())
+    });
+    assert!(watched, "no seed asked a peer to watch the ghost");
 }

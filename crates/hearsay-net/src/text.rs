@@ -75,6 +75,12 @@ pub fn text(e: &Event) -> String {
             reporter.map(|r| r.short()).unwrap_or_default(),
             peer.short()
         ),
+        Event::OrphanWatched { peer, addr, watcher } => write!(
+            s,
+            "orphan watched: peer {} at {addr} has no link to the overlay; peer {} watches it",
+            peer.short(),
+            watcher.short()
+        ),
         Event::SuspicionStarted { peer, addr, misses, icmp } => {
             let host = match icmp {
                 Some(true) => "; its host answers ICMP echo",

@@ -140,6 +140,18 @@ pub enum Event {
         /// What the seed saw.
         reason: String,
     },
+    /// A member outside the overlay's main part (maybe dead with all its neighbours) is
+    /// watched by a peer of the main part (PROTOCOL §12.5).
+    OrphanWatched {
+        /// The orphan.
+        #[serde(serialize_with = "hex_id")]
+        peer: PeerId,
+        /// Its address.
+        addr: SocketAddr,
+        /// The peer asked to watch it.
+        #[serde(serialize_with = "hex_id")]
+        watcher: PeerId,
+    },
     /// A peer's neighbour missed `suspect_after` liveness rounds.
     SuspicionStarted {
         /// The suspect.
@@ -342,6 +354,7 @@ impl Event {
             Event::RemovalCommitted { .. } => "removal_committed",
             Event::RemovalAborted { .. } => "removal_aborted",
             Event::FalseAccusation { .. } => "false_accusation",
+            Event::OrphanWatched { .. } => "orphan_watched",
             Event::SuspicionStarted { .. } => "suspicion_started",
             Event::SuspicionConfirmed { .. } => "suspicion_confirmed",
             Event::SuspicionCleared { .. } => "suspicion_cleared",

@@ -42,6 +42,10 @@ struct Args {
     /// How often to compare certificates with the other seeds (anti-entropy).
     #[arg(long, default_value = "2s", value_parser = duration)]
     sync_interval: Duration,
+    /// A member outside the overlay's main part this long (say, one that died with all its
+    /// neighbours) is watched by a peer of the main part, so that it is removed if dead.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    orphan_after: Duration,
     /// Most inbound connections each seed holds at once (every peer keeps one to a quorum
     /// of seeds; beyond this, new connections wait to be accepted).
     #[arg(long, default_value_t = hearsay_net::Options::default().max_connections)]
@@ -130,6 +134,7 @@ fn start(
         rate_burst: args.rate_burst,
         rate_refill: args.rate_refill,
         sync_interval: args.sync_interval,
+        orphan_after: args.orphan_after,
         ..seed::Settings::default()
     };
     let me = Identity {

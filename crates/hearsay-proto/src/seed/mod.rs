@@ -207,7 +207,7 @@ impl State {
             _ => seed_keys[me] = Some(key.id()),
         }
         let sync_at = now + settings.sync_interval;
-        let orphan_sweep = settings.orphan_after / 2;
+        let orphan_after = settings.orphan_after;
         let rate = rate::RateLimit::new(
             settings.rate_burst,
             settings.rate_refill,
@@ -244,7 +244,7 @@ impl State {
             exchanges: BTreeMap::new(),
             rebuilding: false,
             rate,
-            watch: watch::Watch::new(now + orphan_sweep),
+            watch: watch::Watch::new(now, orphan_after),
             recent: VecDeque::new(),
             io: Outbox::default(),
         };

@@ -25,8 +25,8 @@ pub struct Settings {
     /// (PROTOCOL §13); it also does whenever its link to one comes up.
     pub sync_interval: Duration,
     /// A member with no mutual link to another member for this long is an orphan: a peer
-    /// is asked to watch it (PROTOCOL §12.5). The Peer List is looked over every half of it.
-    /// Must not be zero.
+    /// is asked to watch it (PROTOCOL §12.5). The Peer List is looked over every half of it
+    /// (at most every 100 ms).
     pub orphan_after: Duration,
 }
 

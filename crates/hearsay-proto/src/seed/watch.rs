@@ -13,8 +13,10 @@
 //!   silent, taken as a neighbour if it answers (which mends the overlay).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use super::{Dial, State};
+use crate::event::Event;
 use crate::id::PeerId;
 use crate::node::{LinkId, Remote, Role};
 use crate::suspicion::Verdict;
@@ -39,10 +41,16 @@ pub(super) struct Watch {
     turn: usize,
 }
 
+/// How often the Peer List is looked over for orphans seen for `after`: every half of it,
+/// and not more often than every 100 ms (a zero setting must not spin).
+fn sweep_every(after: Duration) -> Duration {
+    (after / 2).max(Duration::from_millis(100))
+}
+
 impl Watch {
-    pub(super) fn new(first_sweep: Time) -> Watch {
+    pub(super) fn new(now: Time, after: Duration) -> Watch {
         Watch {
-            next_sweep: first_sweep,
+            next_sweep: now + sweep_every(after),
             ..Watch::default()
         }
     }
@@ -57,7 +65,7 @@ impl Watch {
     fn due(
         &mut self,
         now: Time,
-        after: std::time::Duration,
+        after: Duration,
         orphans: impl Iterator<Item = PeerId>,
     ) -> Vec<PeerId> {
         let mut seen = BTreeMap::new();
@@ -118,7 +126,7 @@ impl State {
     /// for `orphan_after`.
     pub(super) fn sweep_orphans(&mut self) {
         let after = self.settings.orphan_after;
-        self.watch.next_sweep = self.now + after / 2;
+        self.watch.next_sweep = self.now + sweep_every(after);
         let linked: BTreeSet<PeerId> = (self.links.values())
             .filter(|r| r.role == Role::Peer)
             .map(|r| r.id)
@@ -134,16 +142,16 @@ impl State {
             return;
         }
         // Watchers are members of the main part linked to this seed.
-        let watchers: Vec<LinkId> = (self.links.iter())
+        let watchers: Vec<(LinkId, PeerId)> = (self.links.iter())
             .filter(|(_, r)| r.role == Role::Peer && self.pl.contains_key(&r.id))
             .filter(|(_, r)| orphans.binary_search(&r.id).is_err())
-            .map(|(l, _)| *l)
+            .map(|(l, r)| (*l, r.id))
             .collect();
         if watchers.is_empty() {
             return;
         }
         for orphan in due {
-            let link = watchers[self.watch.turn % watchers.len()];
+            let (link, watcher) = watchers[self.watch.turn % watchers.len()];
             self.watch.turn = self.watch.turn.wrapping_add(1);
             let m = &self.pl[&orphan];
             let watch = ProbeRequest {
@@ -152,6 +160,11 @@ impl State {
                 incarnation: m.incarnation,
             };
             self.io.send(link, Msg::Watch(Box::new(watch)));
+            self.io.event(Event::OrphanWatched {
+                peer: orphan,
+                addr: m.addr,
+                watcher,
+            });
         }
     }
 }
