@@ -90,6 +90,18 @@ pub fn dead_line(dead: SocketAddr, now: Time, me: SocketAddr) -> String {
     )
 }
 
+/// Longest `Dead Node:` line a seed accepts: the task's line with IPv6 addresses in full.
+pub const MAX_DEAD_LINE: usize = 128;
+
+/// Whether `line` is the task's line about `dead` ([`dead_line`]'s form): bounded, printable
+/// ASCII, and naming `dead`'s address and port.
+pub fn is_dead_line(line: &str, dead: SocketAddr) -> bool {
+    let prefix = format!("Dead Node:{}:{}:", dead.ip(), dead.port());
+    line.len() <= MAX_DEAD_LINE
+        && line.starts_with(&prefix)
+        && line.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+}
+
 /// A peer's report that a neighbour is dead, with the verdicts behind it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadReport {
@@ -233,6 +245,26 @@ mod tests {
             dead_line(dead, Time(1_700_000_000_042), me),
             "Dead Node:10.0.0.7:7009:1700000000.042:10.0.0.1"
         );
+    }
+
+    #[test]
+    fn only_a_short_printable_line_about_the_accused_is_a_dead_line() {
+        let dead: SocketAddr = "10.0.0.7:7009".parse().unwrap();
+        let me = "10.0.0.1:7001".parse().unwrap();
+        assert!(is_dead_line(&dead_line(dead, NOW, me), dead));
+        let v6: SocketAddr = "[2001:db8::1:2:3:4]:65535".parse().unwrap();
+        let v6_me = "[2001:db8::ffff:ffff:ffff:ffff]:1".parse().unwrap();
+        assert!(is_dead_line(&dead_line(v6, NOW, v6_me), v6));
+        let other: SocketAddr = "10.0.0.8:7009".parse().unwrap();
+        assert!(!is_dead_line(&dead_line(other, NOW, me), dead));
+        let long = format!("{}{}", dead_line(dead, NOW, me), "x".repeat(MAX_DEAD_LINE));
+        assert!(!is_dead_line(&long, dead));
+        let escape = format!("{}\u{1b}[2J", dead_line(dead, NOW, me));
+        assert!(!is_dead_line(&escape, dead));
+        assert!(!is_dead_line(
+            &format!("{}\n", dead_line(dead, NOW, me)),
+            dead
+        ));
     }
 
     #[test]

@@ -34,7 +34,7 @@ use crate::id::{Keypair, PeerId};
 use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Role};
 use crate::quorum::Tally;
 use crate::sig::Checks;
-use crate::suspicion::DeadReport;
+use crate::suspicion::{self, DeadReport};
 use crate::time::Time;
 use crate::wire::{Msg, NeighborsOf};
 
@@ -123,7 +123,11 @@ const RECENT: usize = 64;
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Budget of one status page, well under [`wire::MAX_FRAME`].
 const STATUS_PAGE_BYTES: usize = 768 * 1024;
-const EXTRA_REPORTS: usize = 1024;
+/// Most neighbour reports held from peers not in the Peer List.
+const EXTRA_REPORTS: usize = 256;
+/// Most neighbours in a held report of a peer not in the Peer List (an honest peer reports
+/// as soon as it is admitted, with the few neighbours it has linked to by then).
+const UNADMITTED_NEIGHBORS: usize = 64;
 
 /// A seed.
 pub struct State {
@@ -547,6 +551,21 @@ impl State {
         if report.reporter != remote.id {
             return self.protocol_error(link, "a dead-node report signed for another peer".into());
         }
+        // Checked before it is logged (PROTOCOL §12.3): only a member reports, and only the
+        // task's line about the accused's address, so that nobody can write what they like,
+        // or much of it, into a seed's log.
+        if !self.pl.contains_key(&report.reporter) {
+            return self.protocol_error(link, "a dead-node report from a peer not admitted".into());
+        }
+        if !suspicion::is_dead_line(&report.line, report.addr) {
+            let reason = format!(
+                "a dead-node report whose line ({} bytes) is not `Dead Node:{}:{}:<time>:<IP>`",
+                report.line.len(),
+                report.addr.ip(),
+                report.addr.port()
+            );
+            return self.protocol_error(link, reason);
+        }
         self.io.event(Event::DeadNodeReportReceived {
             line: report.line.clone(),
             reporter: report.reporter,
@@ -574,6 +593,12 @@ impl State {
     /// A peer's degree as peer lists give it ([`topology::Topology`]).
     pub(crate) fn degree(&self, id: &PeerId) -> u32 {
         self.topology.degree(id)
+    }
+
+    /// Neighbour reports held (tests).
+    #[cfg(test)]
+    pub(crate) fn reports_held(&self) -> usize {
+        self.topology.len()
     }
 
     /// [`State::degree`] counted from scratch (tests compare the two).
@@ -615,11 +640,15 @@ impl State {
         if !report.verify(&self.checks) {
             return;
         }
-        let known = self.is_member(&report.peer) || self.topology.report(&report.peer).is_some();
-        if !known && self.topology.len() >= self.pl.len() + EXTRA_REPORTS {
+        // A peer not admitted (yet: its report may come before the certificate) has a few
+        // small reports held, and none forwarded: unadmitted keys cannot fill the seeds.
+        let member = self.is_member(&report.peer);
+        let known = member || self.topology.report(&report.peer).is_some();
+        let small = report.neighbors.len() <= UNADMITTED_NEIGHBORS;
+        if !known && (!small || self.topology.len() >= self.pl.len() + EXTRA_REPORTS) {
             return;
         }
-        if from_peer {
+        if from_peer && member {
             for l in self.other_seed_links() {
                 self.io.send(l, Msg::Neighbors(Box::new(report.clone())));
             }

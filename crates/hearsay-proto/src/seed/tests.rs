@@ -270,3 +270,44 @@ fn a_peer_cannot_draw_links_by_claiming_neighbours() {
         real.len()
     );
 }
+
+/// Issue 15: only admitted peers' neighbour reports go on to the other seeds. A key nobody
+/// admitted has a small report held (its certificate may be on the way) but not forwarded,
+/// and a large one not even held: strangers cannot fill the seeds with reports.
+#[test]
+fn only_admitted_peers_neighbour_reports_are_forwarded_and_strangers_large_ones_dropped() {
+    let mut net = seeds_and_peers(1);
+    let s = seed_addr(0);
+    let held = net.seed(s).reports_held();
+    let ids = |n: u8| -> Vec<PeerId> {
+        let mut ids: Vec<PeerId> = (0..n).map(|i| Keypair::from_secret([i; 32]).id()).collect();
+        ids.sort();
+        ids
+    };
+    let (stranger, key) = (LinkId(3_000_000), peer_key(8));
+    let up = Input::LinkUp {
+        link: stranger,
+        remote: Box::new(remote(key.id(), Role::Peer, peer_addr(8))),
+        dial: None,
+    };
+    net.handle(s, up);
+    let send = |net: &mut Net, (s, link), report| {
+        let msg = Msg::Neighbors(Box::new(report));
+        net.handle(s, Input::Frame { link, msg })
+    };
+    let large = crate::cert::NeighborReport::new(&key, 1, ids(65));
+    assert_eq!(send(&mut net, (s, stranger), large), []);
+    assert_eq!(net.seed(s).reports_held(), held, "a large one is not held");
+    let small = crate::cert::NeighborReport::new(&key, 2, ids(3));
+    assert_eq!(send(&mut net, (s, stranger), small), [], "nor forwarded");
+    assert_eq!(net.seed(s).reports_held(), held + 1, "a small one is held");
+
+    // An admitted peer's report goes to every other seed.
+    let end = net.seed_end(peer_addr(0));
+    let report = crate::cert::NeighborReport::new(&peer_key(0), u64::MAX / 2, ids(3));
+    let outs = send(&mut net, end, report.clone());
+    let forwarded = (outs.iter())
+        .filter(|o| matches!(o, Output::Send { msg: Msg::Neighbors(r), .. } if **r == report))
+        .count();
+    assert_eq!(forwarded, 2, "{outs:?}");
+}

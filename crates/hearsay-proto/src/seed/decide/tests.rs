@@ -395,3 +395,55 @@ fn a_dead_node_report_with_verdicts_about_an_older_incarnation_is_voted_down() {
     }
     assert_removal_aborted(&net, coordinator, id1);
 }
+
+/// Issue 15: a dead-node report is checked before it is logged. One from a key that is not
+/// admitted, or whose line is not the task's short line about the accused (a 1 MiB line, a
+/// terminal escape), is a protocol error with a bounded reason, and nothing of it is logged.
+#[test]
+fn a_dead_node_report_is_checked_before_anything_of_it_is_logged() {
+    let mut net = seeds_and_peers(2);
+    let (now, s) = (net.now, seed_addr(0));
+    let verdicts = vec![dead(0, 1, 1, now), dead(2, 1, 1, now)];
+    let line = report(0, 1, peer_addr(1), 1, verdicts.clone(), now).line;
+    let bad_lines = ["x".repeat(1 << 20), format!("{line}\u{1b}[2J")];
+    let suspect = (peer_key(1).id(), peer_addr(1), 1);
+    let cases = bad_lines.into_iter().map(|bad| {
+        let reason = format!(
+            "a dead-node report whose line ({} bytes) is not `Dead Node:{}:{}:<time>:<IP>`",
+            bad.len(),
+            peer_addr(1).ip(),
+            peer_addr(1).port()
+        );
+        let r = DeadReport::new(&peer_key(0), bad, suspect, verdicts.clone());
+        (0, Box::new(r), reason)
+    });
+    // And a key nobody admitted.
+    let stranger = report(8, 1, peer_addr(1), 1, verdicts.clone(), now);
+    let not_admitted = "a dead-node report from a peer not admitted".to_string();
+    let cases = cases.chain([(8, stranger, not_admitted)]);
+    for (k, (reporter, r, reason)) in cases.enumerate() {
+        let link = LinkId(3_000_000 + k as u64);
+        let from = remote(peer_key(reporter).id(), Role::Peer, peer_addr(reporter));
+        let up = Input::LinkUp {
+            link,
+            remote: Box::new(from),
+            dial: None,
+        };
+        net.handle(s, up);
+        let outs = net.handle(
+            s,
+            Input::Frame {
+                link,
+                msg: Msg::DeadReport(r),
+            },
+        );
+        let remote = from.source.to_string();
+        assert_eq!(
+            outs,
+            [
+                Output::Event(Event::ProtocolError { remote, reason }),
+                Output::Close { link }
+            ]
+        );
+    }
+}
