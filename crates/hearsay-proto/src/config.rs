@@ -67,6 +67,7 @@ impl Config {
             if content.is_empty() {
                 continue;
             }
+            plain(content).map_err(|what| error(line, what))?;
             let entry = parse_line(content).map_err(|what| error(line, what))?;
             if let Some(&first) = addr_lines.get(&entry.addr) {
                 return Err(error(
@@ -110,6 +111,45 @@ impl Config {
     pub fn position(&self, addr: SocketAddr) -> Option<usize> {
         self.seeds.iter().position(|seed| seed.addr == addr)
     }
+}
+
+/// Longest seed line (its comment aside): an IPv6 address with its port and a key take
+/// about 120 bytes.
+const MAX_LINE: usize = 256;
+
+/// What of a bad line an error quotes: its start, control characters escaped.
+const QUOTED: usize = 40;
+
+/// Refuses a line that is too long or holds control characters, before any error quotes it:
+/// an error never echoes raw bytes (a NUL, a terminal escape) or a whole long line.
+fn plain(content: &str) -> Result<(), String> {
+    let control = content
+        .char_indices()
+        .find(|(_, c)| c.is_control() && *c != '\t');
+    let start: String = content.chars().take(QUOTED).collect();
+    let quoted = format!(
+        "\"{}{}\"",
+        start.escape_debug(),
+        if start.len() < content.len() {
+            "…"
+        } else {
+            ""
+        }
+    );
+    if let Some((at, c)) = control {
+        return Err(format!(
+            "control character {} at byte {} of {quoted}: a seed line is plain text",
+            c.escape_debug(),
+            at + 1
+        ));
+    }
+    if content.len() > MAX_LINE {
+        return Err(format!(
+            "line of {} bytes ({quoted}): a seed line is at most {MAX_LINE}",
+            content.len()
+        ));
+    }
+    Ok(())
 }
 
 /// One field of a line, and whether a comma separated it from the field before.
@@ -281,6 +321,31 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse("config.txt", text)
+    }
+
+    #[test]
+    fn control_characters_and_long_lines_are_refused_without_being_echoed() {
+        let table = [
+            (
+                "127.0.0.1:6000\0".to_string(),
+                "config.txt:1: control character \\0 at byte 15 of \"127.0.0.1:6000\\0\": a seed line is plain text",
+            ),
+            (
+                "\u{1b}[2J127.0.0.1:6000".to_string(),
+                "config.txt:1: control character \\u{1b} at byte 1 of \"\\u{1b}[2J127.0.0.1:6000\": a seed line is plain text",
+            ),
+            (
+                format!("127.0.0.1:6000 {}", "a".repeat(100_000)),
+                "config.txt:1: line of 100015 bytes (\"127.0.0.1:6000 aaaaaaaaaaaaaaaaaaaaaaaaa…\"): a seed line is at most 256",
+            ),
+        ];
+        for (text, want) in table {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.to_string(), want);
+        }
+        // A long comment, or a control character in one, is a comment.
+        let fine = format!("127.0.0.1:6000 # {}\u{1b}", "a".repeat(100_000));
+        assert!(parse(&fine).is_ok());
     }
 
     #[test]

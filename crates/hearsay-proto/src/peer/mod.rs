@@ -131,7 +131,10 @@ pub struct State {
     links: BTreeMap<LinkId, Remote>,
     register_again: Option<Time>,
     refusals: u32,
+    /// Why the last registration failed, for the sentence the peer gives up with.
     last_refusal: Option<String>,
+    /// Why a seed link was refused last (a key that does not match the config's).
+    seed_problem: Option<String>,
     cert: Option<Certificate>,
     /// Peer lists, candidates and refills: the overlay rule.
     candidates: candidates::Candidates,
@@ -183,6 +186,7 @@ impl State {
             register_again: None,
             refusals: 0,
             last_refusal: None,
+            seed_problem: None,
             cert: None,
             candidates,
             neighbors: BTreeMap::new(),
@@ -334,6 +338,7 @@ impl State {
         let addr = self.seeds.addr(i);
         self.links.insert(link, remote);
         if let Err(reason) = self.seeds.connected(i, link, &remote) {
+            self.seed_problem = Some(reason.clone());
             self.protocol_error(link, reason);
             return self.seed_failed(i);
         }
@@ -376,6 +381,7 @@ impl State {
                 .get(&link)
                 .map_or(String::new(), |r| r.source.to_string());
             let reason = format!("admission certificate rejected: {e}");
+            self.last_refusal = Some(reason.clone());
             return self.io.event(Event::ProtocolError { remote, reason });
         }
         self.io.event(Event::Registered {
@@ -398,7 +404,7 @@ impl State {
                 text: format!("registration refused by seed {addr}: {reason}"),
             });
         }
-        self.last_refusal = Some(reason);
+        self.last_refusal = Some(format!("the seeds refused ({reason})"));
         if self.register_again.is_none() {
             self.refusals += 1;
             self.register_again =
@@ -414,10 +420,14 @@ impl State {
             self.seeds.linked(),
         );
         let why = match &self.last_refusal {
-            _ if up < q => format!(
-                "could not register: reached {up} of {n} seeds in {waited}, and a quorum needs {q}"
-            ),
-            Some(r) => format!("could not register within {waited}: the seeds refused ({r})"),
+            _ if up < q => {
+                let problem =
+                    (self.seed_problem.as_ref()).map_or(String::new(), |p| format!(": {p}"));
+                format!(
+                    "could not register: reached {up} of {n} seeds in {waited}, and a quorum needs {q}{problem}"
+                )
+            }
+            Some(r) => format!("could not register within {waited}: {r}"),
             None => format!("could not register within {waited}: no certificate came back"),
         };
         self.stopped = true;

@@ -447,3 +447,35 @@ fn a_dead_node_report_is_checked_before_anything_of_it_is_logged() {
         );
     }
 }
+
+/// Issue 15: a config that pins the wrong key for two of the three seeds leaves the peer one
+/// seed short of a quorum; it gives up at `join_timeout` naming that cause, not only the
+/// arithmetic.
+#[test]
+fn a_peer_whose_pinned_seed_keys_do_not_match_gives_up_saying_so() {
+    let mut net = Net::seeds(seed::Settings::default());
+    let wrong = |i: u8| Keypair::from_secret([200 + i; 32]).id().to_hex();
+    let text = format!(
+        "{} {}\n{} {}\n{}",
+        SEEDS[0],
+        wrong(0),
+        SEEDS[1],
+        wrong(1),
+        SEEDS[2]
+    );
+    let config = Config::parse("config.txt", &text).unwrap();
+    let (key, at) = (peer_key(0), peer_addr(0));
+    let id = key.id();
+    let p = peer::State::new(net.now, key, at, 1, config, peer_settings(), 7);
+    net.add(at, Kind::Peer(Box::new(p)), id, at);
+    net.run_for(Duration::from_millis(10_100));
+    let stop = net.nodes[&at].stop.clone().expect("it gave up");
+    let why = stop.expect_err("an error");
+    let prefix =
+        "could not register: reached 1 of 3 seeds in 10s, and a quorum needs 2: 127.0.0.1:600";
+    assert!(why.starts_with(prefix), "{why}");
+    assert!(
+        why.ends_with(" is not the seed of the config (its key differs)"),
+        "{why}"
+    );
+}
