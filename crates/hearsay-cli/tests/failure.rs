@@ -280,12 +280,12 @@ fn false_accusations_with_forged_or_missing_verdicts_remove_nobody() {
             let now = hearsay_net::now();
             let me: SocketAddr = "127.0.0.1:9".parse().unwrap();
             let line = dead_line(victim.1, now, me);
-            let own = Verdict::new(&key, victim.0, victim.2, false, now);
+            let own = Verdict::new(&key, victim, false, now);
             let missing = DeadReport::new(&key, line.clone(), victim, vec![own.clone()]);
             // Verdicts in the names of two real peers, signed with the liar's key.
             let forge = |w: PeerId| Verdict {
                 witness: w,
-                ..Verdict::new(&key, victim.0, victim.2, false, now)
+                ..Verdict::new(&key, victim, false, now)
             };
             let forged = DeadReport::new(&key, line, victim, vec![own, forge(w1), forge(w2)]);
             sent = true;

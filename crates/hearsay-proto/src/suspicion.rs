@@ -21,13 +21,17 @@ pub const MAX_VERDICTS: usize = 16;
 /// How old a verdict may be when a seed checks it.
 pub const VERDICT_WINDOW: Duration = Duration::from_secs(300);
 
-/// A witness's signed answer: is the suspect, at this incarnation, responsive?
+/// A witness's signed answer: is the suspect, at this address and incarnation, responsive?
+/// It names what was probed, so that a verdict about some other address (a stranger may ask
+/// a probe of any address) counts for nothing at the seeds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     /// Who probed.
     pub witness: PeerId,
     /// Whom.
     pub suspect: PeerId,
+    /// The address probed.
+    pub addr: SocketAddr,
     /// The suspect's incarnation the question was about.
     pub incarnation: u64,
     /// Whether the suspect answered.
@@ -39,16 +43,22 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// A signed verdict.
-    pub fn new(key: &Keypair, suspect: PeerId, incarnation: u64, alive: bool, at: Time) -> Verdict {
+    /// A signed verdict on `suspect` probed at `addr`.
+    pub fn new(
+        key: &Keypair,
+        (suspect, addr, incarnation): (PeerId, SocketAddr, u64),
+        alive: bool,
+        at: Time,
+    ) -> Verdict {
         let witness = key.id();
         let sig = key.sign(&signed(
-            b"hearsay-verdict-v1",
-            &(witness, suspect, incarnation, alive, at),
+            b"hearsay-verdict-v2",
+            &(witness, suspect, addr, incarnation, alive, at),
         ));
         Verdict {
             witness,
             suspect,
+            addr,
             incarnation,
             alive,
             at,
@@ -59,10 +69,11 @@ impl Verdict {
     /// Whether the witness's signature holds.
     pub fn verify(&self, checks: &Checks) -> bool {
         let bytes = signed(
-            b"hearsay-verdict-v1",
+            b"hearsay-verdict-v2",
             &(
                 self.witness,
                 self.suspect,
+                self.addr,
                 self.incarnation,
                 self.alive,
                 self.at,
@@ -188,6 +199,12 @@ impl DeadReport {
                     v.witness
                 ));
             }
+            if v.addr != self.addr {
+                return Err(format!(
+                    "the verdict of {} is about another address ({})",
+                    v.witness, v.addr
+                ));
+            }
             if v.witness == self.suspect || !member(&v.witness) {
                 return Err(format!("{} is not an admitted witness", v.witness));
             }
@@ -222,8 +239,13 @@ mod tests {
 
     const NOW: Time = Time(1_700_000_000_000);
 
+    /// The suspect's address.
+    fn at() -> SocketAddr {
+        "127.0.0.1:7009".parse().unwrap()
+    }
+
     fn report(verdicts: Vec<Verdict>) -> DeadReport {
-        let at: SocketAddr = "127.0.0.1:7009".parse().unwrap();
+        let at = at();
         let me: SocketAddr = "127.0.0.1:7001".parse().unwrap();
         DeadReport::new(
             &key(1),
@@ -234,7 +256,7 @@ mod tests {
     }
 
     fn verdict(w: u8, alive: bool) -> Verdict {
-        Verdict::new(&key(w), key(9).id(), 3, alive, NOW)
+        Verdict::new(&key(w), (key(9).id(), at(), 3), alive, NOW)
     }
 
     #[test]
@@ -317,8 +339,7 @@ mod tests {
         .contains("two verdicts"));
         let old = Verdict::new(
             &key(2),
-            key(9).id(),
-            3,
+            (key(9).id(), at(), 3),
             false,
             NOW - VERDICT_WINDOW - Duration::from_secs(1),
         );
@@ -335,11 +356,18 @@ mod tests {
 
     #[test]
     fn a_verdict_about_an_older_incarnation_is_refused() {
-        let stale = Verdict::new(&key(2), key(9).id(), 2, false, NOW);
+        let stale = Verdict::new(&key(2), (key(9).id(), at(), 2), false, NOW);
         let e = report(vec![verdict(1, false), stale])
             .check(NOW, |_| true, &Checks::default())
             .unwrap_err();
         assert!(e.contains("another peer or incarnation"), "{e}");
+        // A verdict on a probe of some other address counts for nothing.
+        let elsewhere = "127.0.0.1:9".parse().unwrap();
+        let v = Verdict::new(&key(2), (key(9).id(), elsewhere, 3), false, NOW);
+        let e = report(vec![verdict(1, false), v])
+            .check(NOW, |_| true, &Checks::default())
+            .unwrap_err();
+        assert!(e.contains("another address (127.0.0.1:9)"), "{e}");
     }
 
     #[test]

@@ -794,8 +794,7 @@ pub(crate) fn report(
 pub(crate) fn dead(witness: usize, suspect: usize, incarnation: u64, now: Time) -> Verdict {
     Verdict::new(
         &peer_key(witness),
-        peer_key(suspect).id(),
-        incarnation,
+        (peer_key(suspect).id(), peer_addr(suspect), incarnation),
         false,
         now,
     )

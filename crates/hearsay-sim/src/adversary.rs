@@ -183,7 +183,7 @@ pub(crate) fn false_report(
     now: Time,
 ) -> DeadReport {
     let verdicts: Vec<Verdict> = (liars.iter())
-        .map(|(k, _)| Verdict::new(k, suspect.0, suspect.2, false, now))
+        .map(|(k, _)| Verdict::new(k, suspect, false, now))
         .collect();
     let (key, me) = liars[0];
     DeadReport::new(key, dead_line(suspect.1, now, me), suspect, verdicts)

@@ -220,7 +220,8 @@ impl State {
             misses,
             icmp: self.live.echo.get(&addr.ip()).copied(),
         });
-        let own = Verdict::new(&self.key, target.id, target.incarnation, false, self.now);
+        let probed = (target.id, addr, target.incarnation);
+        let own = Verdict::new(&self.key, probed, false, self.now);
         let wait = self.settings.verdict_timeout;
         (self.live.suspicions).open(self.now, (target, addr), own, wait);
         match self.seeds.links().first().copied() {
@@ -323,19 +324,32 @@ impl State {
     /// Another peer asks this one to probe a suspect (this peer is a witness).
     pub(super) fn on_probe_request(&mut self, asker: LinkId, suspect: Target, addr: SocketAddr) {
         if suspect.id == self.key.id() {
-            return self.answer_probe(suspect, asker, true);
+            return self.answer_probe((suspect, addr), asker, true);
         }
         if self.live.probes >= MAX_PROBES {
             return;
         }
         self.live.probes += 1;
-        self.io.dial(addr, Dial::Probe { suspect, asker });
+        self.io.dial(
+            addr,
+            Dial::Probe {
+                suspect,
+                addr,
+                asker,
+            },
+        );
     }
 
     /// The probe's outcome, signed and sent to the asker.
-    pub(super) fn answer_probe(&mut self, suspect: Target, asker: LinkId, alive: bool) {
+    pub(super) fn answer_probe(
+        &mut self,
+        (suspect, addr): (Target, SocketAddr),
+        asker: LinkId,
+        alive: bool,
+    ) {
         self.live.probes = self.live.probes.saturating_sub(1);
-        let v = Verdict::new(&self.key, suspect.id, suspect.incarnation, alive, self.now);
+        let probed = (suspect.id, addr, suspect.incarnation);
+        let v = Verdict::new(&self.key, probed, alive, self.now);
         if self.links.contains_key(&asker) {
             self.io.send(asker, Msg::Verdict(Box::new(v)));
         }

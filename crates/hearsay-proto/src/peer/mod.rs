@@ -49,9 +49,10 @@ enum Dial {
         suspect: PeerId,
         witness: PeerId,
     },
-    /// A suspect this peer probes as a witness, answering on `asker`.
+    /// A suspect this peer probes as a witness at `addr`, answering on `asker`.
     Probe {
         suspect: Target,
+        addr: SocketAddr,
         asker: LinkId,
     },
 }
@@ -468,9 +469,13 @@ impl State {
             Some(Dial::Witness { suspect, witness }) => {
                 self.on_witness_link(suspect, witness, link, remote)
             }
-            Some(Dial::Probe { suspect, asker }) => {
+            Some(Dial::Probe {
+                suspect,
+                addr,
+                asker,
+            }) => {
                 self.io.push(Output::Close { link });
-                self.answer_probe(suspect, asker, remote.id == suspect.id);
+                self.answer_probe((suspect, addr), asker, remote.id == suspect.id);
             }
             None => {
                 self.links.insert(link, remote);
@@ -488,7 +493,11 @@ impl State {
             Some(Dial::Neighbor(_)) => self.fill(),
             Some(Dial::Redial(t)) => self.lost_missed(t.id),
             Some(Dial::Witness { suspect, witness }) => self.witness_unreachable(suspect, witness),
-            Some(Dial::Probe { suspect, asker }) => self.answer_probe(suspect, asker, false),
+            Some(Dial::Probe {
+                suspect,
+                addr,
+                asker,
+            }) => self.answer_probe((suspect, addr), asker, false),
             None => {}
         }
     }

@@ -180,12 +180,14 @@ impl Suspicions {
     }
 
     /// A verdict came from `from`. It counts if `from` signed it, was asked, and it is
-    /// about the suspected incarnation. Returns whether it was the last one waited for.
+    /// about the suspected address and incarnation. Returns whether it was the last one waited for.
     pub(super) fn verdict(&mut self, from: PeerId, v: Verdict, checks: &Checks) -> bool {
         let Some(s) = self.open.get_mut(&v.suspect) else {
             return false;
         };
-        let fits = v.witness == from && v.incarnation == s.incarnation && v.verify(checks);
+        let fits = v.witness == from
+            && (v.addr, v.incarnation) == (s.addr, s.incarnation)
+            && v.verify(checks);
         if !fits || !s.waiting.remove(&v.witness) {
             return false;
         }

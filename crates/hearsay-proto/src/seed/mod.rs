@@ -86,8 +86,7 @@ enum Dial {
     /// A probe of a suspect for a peer whose witnesses could not answer (PROTOCOL §12.5).
     Witness {
         asker: LinkId,
-        suspect: PeerId,
-        incarnation: u64,
+        probed: (PeerId, SocketAddr, u64),
     },
 }
 
@@ -345,13 +344,9 @@ impl State {
                 self.on_probe(d, Ok(remote.id));
             }
             Some(Dial::Seed(i)) => self.on_seed_dialled(i, link, remote),
-            Some(Dial::Witness {
-                asker,
-                suspect,
-                incarnation,
-            }) => {
+            Some(Dial::Witness { asker, probed }) => {
                 self.io.push(Output::Close { link });
-                self.answer_probe(asker, (suspect, incarnation), Some(remote.id));
+                self.answer_probe(asker, probed, Some(remote.id));
             }
             None => {
                 self.links.insert(link, remote);
@@ -427,11 +422,7 @@ impl State {
                     .insert(i, self.now + self.settings.seed_retry);
             }
             Some(Dial::Probe(d)) => self.on_probe(d, Err(reason)),
-            Some(Dial::Witness {
-                asker,
-                suspect,
-                incarnation,
-            }) => self.answer_probe(asker, (suspect, incarnation), None),
+            Some(Dial::Witness { asker, probed }) => self.answer_probe(asker, probed, None),
             None => {}
         }
     }

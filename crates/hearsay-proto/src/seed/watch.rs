@@ -13,6 +13,7 @@
 //!   silent, taken as a neighbour if it answers (which mends the overlay).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{Dial, State};
@@ -100,8 +101,7 @@ impl State {
         self.watch.probes += 1;
         let witness = Dial::Witness {
             asker,
-            suspect: ask.suspect,
-            incarnation: ask.incarnation,
+            probed: (ask.suspect, ask.addr, ask.incarnation),
         };
         self.io.dial(ask.addr, witness);
     }
@@ -111,12 +111,12 @@ impl State {
     pub(super) fn answer_probe(
         &mut self,
         asker: LinkId,
-        (suspect, incarnation): (PeerId, u64),
+        probed: (PeerId, SocketAddr, u64),
         met: Option<PeerId>,
     ) {
         self.watch.probes = self.watch.probes.saturating_sub(1);
-        let alive = met == Some(suspect);
-        let v = Verdict::new(&self.key, suspect, incarnation, alive, self.now);
+        let alive = met == Some(probed.0);
+        let v = Verdict::new(&self.key, probed, alive, self.now);
         if self.links.contains_key(&asker) {
             self.io.send(asker, Msg::Verdict(Box::new(v)));
         }

@@ -217,8 +217,7 @@ fn a_suspicion_without_a_witness_majority_sends_no_report() {
     let alive = |w: usize| {
         Msg::Verdict(Box::new(Verdict::new(
             &peer_key(w),
-            id5,
-            inc,
+            (id5, peer_addr(5), inc),
             true,
             net.now,
         )))

@@ -21,14 +21,19 @@ fn suspecting() -> Suspicions {
         id: key(9).id(),
         incarnation: 2,
     };
-    let own = Verdict::new(&key(1), target.id, 2, false, T0);
+    let own = Verdict::new(&key(1), (target.id, addr(9), 2), false, T0);
     assert!(s.open(T0, (target, addr(9)), own.clone(), WAIT));
     assert!(!s.open(T0, (target, addr(9)), own, WAIT), "one at a time");
     s
 }
 
 fn verdict(witness: u8, alive: bool, incarnation: u64) -> Verdict {
-    Verdict::new(&key(witness), key(9).id(), incarnation, alive, T0)
+    Verdict::new(
+        &key(witness),
+        (key(9).id(), addr(9), incarnation),
+        alive,
+        T0,
+    )
 }
 
 /// The seed's witness list is awaited a quarter of the wait, the verdicts the whole wait.

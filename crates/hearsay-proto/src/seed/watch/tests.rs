@@ -27,7 +27,8 @@ fn a_seed_probes_a_member_for_an_admitted_peer_and_signs_the_verdict() {
     assert_eq!(addr, peer_addr(1));
     let reason = "connection refused".to_string();
     let outs = net.handle(s, Input::DialFailed { token, reason });
-    let v = Verdict::new(&seed_key(index(s)), ask.suspect, 1, false, net.now);
+    let probed = (ask.suspect, ask.addr, 1);
+    let v = Verdict::new(&seed_key(index(s)), probed, false, net.now);
     assert_eq!(
         outs,
         [Output::Send {
