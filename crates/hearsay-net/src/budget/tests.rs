@@ -170,3 +170,64 @@ fn only_strangers_silent_for_the_idle_timeout_are_idle() {
     assert!(b.remove(LinkId(1)));
     assert!(!b.remove(LinkId(1)));
 }
+
+/// PROTOCOL §3.1: everything a stranger legitimately sends fits a stranger's frame, with room
+/// to spare: a registration, a link request carrying an admission certificate of 64 seeds, a
+/// probe request, a dead-node report with the most verdicts, a neighbour report of a peer
+/// at its most neighbours (one admitted a moment ago, before this seed applied the
+/// certificate), and the requests for peers, neighbours and status.
+#[test]
+fn every_message_a_stranger_sends_fits_a_strangers_frame() {
+    use hearsay_proto::cert::{Certificate, Change, NeighborReport, Op, Registration, Vote};
+    use hearsay_proto::suspicion::{dead_line, DeadReport, Verdict, MAX_VERDICTS};
+    use hearsay_proto::wire::{self, Msg, ProbeRequest};
+    use hearsay_proto::{peer, Keypair, Time};
+
+    let key = |n: u64| {
+        let mut secret = [7u8; 32];
+        secret[..8].copy_from_slice(&n.to_be_bytes());
+        Keypair::from_secret(secret)
+    };
+    let me = key(0);
+    let addr: std::net::SocketAddr = "[2001:db8::1]:65535".parse().unwrap();
+    let change = Change {
+        op: Op::Add,
+        peer: me.id(),
+        addr,
+        incarnation: u64::MAX,
+    };
+    let votes: Vec<Vote> = (1..=64)
+        .map(|n| Vote::new(&key(n), change, true, ""))
+        .collect();
+    let cert = Certificate::from_votes(change, &votes);
+    let now = Time(u64::MAX / 2);
+    let verdicts = (0..MAX_VERDICTS as u64)
+        .map(|n| Verdict::new(&key(100 + n), key(99).id(), u64::MAX, false, now))
+        .collect();
+    let line = dead_line(addr, now, addr);
+    let report = DeadReport::new(&me, line, (key(99).id(), addr, u64::MAX), verdicts);
+    let max_links = peer::Settings::default().max_links as u64;
+    let neighbors = (0..max_links).map(|n| key(1000 + n).id()).collect();
+    let msgs = [
+        Msg::Register(Box::new(Registration::new(&me, addr, u64::MAX))),
+        Msg::Link(Box::new(cert)),
+        Msg::ProbeRequest(Box::new(ProbeRequest {
+            suspect: key(99).id(),
+            addr,
+            incarnation: u64::MAX,
+        })),
+        Msg::DeadReport(Box::new(report)),
+        Msg::Neighbors(Box::new(NeighborReport::new(&me, u64::MAX, neighbors))),
+        Msg::GetPeers,
+        Msg::GetNeighbors(key(99).id()),
+        Msg::StatusRequest { offset: u32::MAX },
+    ];
+    for msg in msgs {
+        let len = wire::encode(&msg).len();
+        assert!(
+            len * 2 <= crate::conn::STRANGER_FRAME,
+            "{} takes {len} bytes",
+            msg.name()
+        );
+    }
+}
