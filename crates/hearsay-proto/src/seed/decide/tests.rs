@@ -397,7 +397,8 @@ fn a_dead_node_report_with_verdicts_about_an_older_incarnation_is_voted_down() {
 }
 
 /// The seed's side of `link_use` (PROTOCOL §3.1): a client's link and an unadmitted peer's
-/// are strangers'; a registration makes its link protected while it is decided; the other
+/// are strangers'; a registration makes its link protected while it is decided, and only
+/// then; the other
 /// seeds' links and an admitted peer's are protected; a link claiming to be a seed with a key
 /// nobody configured is a stranger's.
 #[test]
@@ -426,7 +427,7 @@ fn a_seed_protects_seeds_admitted_peers_and_registrations_only() {
     net.inject(s, up(stranger, remote(key.id(), Role::Peer, peer_addr(5))));
     assert_eq!(net.seed(s).link_use(stranger), LinkUse::Stranger);
     let msg = Msg::Register(Box::new(Registration::new(&key, peer_addr(5), 1)));
-    net.inject(
+    net.handle(
         s,
         Input::Frame {
             link: stranger,
@@ -434,6 +435,10 @@ fn a_seed_protects_seeds_admitted_peers_and_registrations_only() {
         },
     );
     assert_eq!(net.seed(s).link_use(stranger), LinkUse::Protected);
+    // Nothing listens at its address: the dial-back fails, the registration is refused, and
+    // the link has no purpose again.
+    net.drain();
+    assert_eq!(net.seed(s).link_use(stranger), LinkUse::Stranger);
 
     net.inject(
         s,
