@@ -398,9 +398,8 @@ fn a_dead_node_report_with_verdicts_about_an_older_incarnation_is_voted_down() {
 
 /// The seed's side of `link_use` (PROTOCOL §3.1): a client's link and an unadmitted peer's
 /// are strangers'; a registration makes its link protected while it is decided, and only
-/// then; the other
-/// seeds' links and an admitted peer's are protected; a link claiming to be a seed with a key
-/// nobody configured is a stranger's.
+/// then; the other seeds' links and an admitted peer's are protected; a link claiming to be a
+/// seed with a key nobody configured is a stranger's.
 #[test]
 fn a_seed_protects_seeds_admitted_peers_and_registrations_only() {
     let mut net = Net::seeds(seed::Settings::default());
