@@ -264,19 +264,47 @@ fn idle_links_held_on_a_seed_stall_neither_its_status_nor_a_registration() {
         f.open()
     );
     assert!(rss < RSS_MIB, "seed0 holds {rss} MiB");
-    // The budget did the work: the seed evicted links to make room, and said so.
+    // The budget did the work: the seed evicted links to make room (each link the attacker
+    // opens again takes the slot of its quietest), and said so in one line per 10 s.
     assert!(
         f.closed() > 0,
         "the seed closed none of the attacker's links"
     );
     wait_for("the budget's log line", Duration::from_secs(15), || {
         let lines = budget_notices(&net, "seed0");
-        lines
-            .iter()
-            .any(|l| l.contains("evicted"))
-            .then_some(())
-            .ok_or(format!("{lines:?}"))
+        let evicted = lines.iter().any(|l| l.contains("evicted"));
+        evicted.then_some(()).ok_or(format!("{lines:?}"))
     });
+}
+
+/// Idle strangers' links are closed: ~1,100 links that finish their handshake and then send
+/// nothing, never opened again, are all closed by the seed (those past the budget evicted,
+/// the rest after 10 s of silence), which logs the idle closes in one line per 10 s.
+#[test]
+fn silent_strangers_links_are_closed_after_the_idle_timeout() {
+    raise_open_files();
+    let mut net = Net::new("hostile-idle", 3);
+    net.start_seeds();
+    let f = flood(net.seeds[0], Hold::Idle, false);
+    wait_for(
+        "the seed closing every silent link",
+        Duration::from_secs(40),
+        || {
+            let (opened, closed) = (f.opened(), f.closed());
+            (opened >= 1000 && closed == opened)
+                .then_some(())
+                .ok_or(format!("{opened} opened, {closed} closed"))
+        },
+    );
+    wait_for("the budget's log line", Duration::from_secs(15), || {
+        let lines = budget_notices(&net, "seed0");
+        let idle = lines.iter().any(|l| l.contains("closed idle"));
+        idle.then_some(()).ok_or(format!("{lines:?}"))
+    });
+    // Its log holds a few budget lines, not one per link.
+    let lines = budget_notices(&net, "seed0");
+    assert!(lines.len() <= 5, "{lines:#?}");
+    status(net.seeds[0]).expect("seed0 still answers");
 }
 
 /// Issue 15's eviction of a live peer: two admitted rogue peers sign "unresponsive" verdicts
@@ -397,8 +425,9 @@ fn idle_links_on_a_peer_do_not_let_forged_verdicts_remove_it() {
         assert!(removals.is_empty(), "seed{s} removed {removals:?}");
     }
     let gossip_after = net.events_named("peer0", "gossip_received").len();
+    let rss = rss_mib(net.pid_of("peer0"));
     eprintln!(
-        "peer0 received {} gossip messages under the flood; attacker opened {} links, {} closed by peer0",
+        "peer0 received {} gossip messages under the flood, holds {rss} MiB; attacker opened {} links, {} closed by peer0",
         gossip_after - gossip_before,
         f.opened(),
         f.closed()
@@ -407,7 +436,7 @@ fn idle_links_on_a_peer_do_not_let_forged_verdicts_remove_it() {
         gossip_after > gossip_before + 10,
         "peer0 stopped receiving gossip: {gossip_before} before, {gossip_after} after"
     );
-    assert!(rss_mib(net.pid_of("peer0")) < RSS_MIB);
+    assert!(rss < RSS_MIB, "peer0 holds {rss} MiB");
     stop1.cancel();
     stop2.cancel();
 }
