@@ -4,6 +4,8 @@
 //! ones come from the link's bounded send queue. Bad bytes end this connection and no other.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -47,6 +49,9 @@ pub enum NetEvent {
         tx: mpsc::Sender<Msg>,
         /// Ends the link at once, queued frames or not.
         cancel: CancellationToken,
+        /// The largest frame the link takes now ([`STRANGER_FRAME`] or [`MAX_FRAME`]); the
+        /// node raises it once the machine protects the link.
+        limit: Arc<AtomicUsize>,
     },
     /// Frames arrived (every whole frame of one read, in order).
     Frames {
@@ -61,6 +66,10 @@ pub enum NetEvent {
         link: LinkId,
         /// What was wrong with the input, if anything.
         error: Option<String>,
+        /// Set when `error` is one of the budget's own bounds (a stranger's frame over
+        /// [`STRANGER_FRAME`], a frame not whole within [`FRAME_DEADLINE`]): counted into
+        /// one log line per interval rather than logged one per link.
+        cut_off: bool,
     },
     /// A dial failed.
     DialFailed {
@@ -163,6 +172,15 @@ pub async fn handshake(
     }
 }
 
+/// The largest frame a link the machine does not protect may send (PROTOCOL §3.1): what a
+/// stranger legitimately sends (a registration, a link request, a status or peer-list request,
+/// a probe request, a dead-node report) is a few KiB at most.
+pub const STRANGER_FRAME: usize = 64 * 1024;
+
+/// A frame whose length prefix has come must be whole within this, or the link closes: a
+/// half-sent frame holds its buffer for no longer.
+pub const FRAME_DEADLINE: Duration = Duration::from_secs(10);
+
 /// A write that takes longer than this means the other side stopped reading: the link is
 /// dropped. One deadline covers each batch written, not each frame.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -186,15 +204,48 @@ pub async fn run_link(
     node: mpsc::Sender<NetEvent>,
     queue: mpsc::Receiver<Msg>,
     cancel: CancellationToken,
+    limit: Arc<AtomicUsize>,
 ) {
     // Bytes the handshake read past its last frame belong to the first frames.
     let parts = wire.into_parts();
     let (reader, writer) = parts.io.into_split();
     let writer = tokio::spawn(write_frames(writer, queue, cancel.clone()));
-    let error = read_frames(reader, parts.read_buf, link, &node, &cancel).await;
+    let reading = Reading {
+        link,
+        node: &node,
+        cancel: &cancel,
+        limit: &limit,
+    };
+    let ended = read_frames(reader, parts.read_buf, reading).await;
     cancel.cancel();
     let _ = writer.await;
-    let _ = node.send(NetEvent::Down { link, error }).await;
+    let (error, cut_off) = match ended {
+        Some(Ended::Bad(e)) => (Some(e), false),
+        Some(Ended::CutOff(e)) => (Some(e), true),
+        None => (None, false),
+    };
+    let down = NetEvent::Down {
+        link,
+        error,
+        cut_off,
+    };
+    let _ = node.send(down).await;
+}
+
+/// Why the reader ended a link, when the other side did not.
+enum Ended {
+    /// Bytes that are not the protocol.
+    Bad(String),
+    /// One of the budget's bounds (see [`NetEvent::Down`]).
+    CutOff(String),
+}
+
+/// What the reading half works with.
+struct Reading<'a> {
+    link: LinkId,
+    node: &'a mpsc::Sender<NetEvent>,
+    cancel: &'a CancellationToken,
+    limit: &'a AtomicUsize,
 }
 
 /// The writing half: batches of queued frames, one write each.
@@ -239,30 +290,54 @@ async fn write_frames(
 }
 
 /// The reading half: every whole frame of each read, decoded and handed over together.
-/// Returns why bad bytes ended the link, if they did.
+/// Returns why the link was ended on this side, if it was.
+///
+/// The buffer holds what has come and room for one read ([`READ_BYTES`]): a length prefix
+/// alone reserves nothing, so a frame announced and never sent costs no memory; it grows
+/// only as bytes arrive (by doubling, as `BytesMut` does), and a buffer grown past
+/// [`KEEP_BYTES`] by one large frame is given back once that frame is taken.
 async fn read_frames(
     mut source: OwnedReadHalf,
     mut buf: BytesMut,
-    link: LinkId,
-    node: &mpsc::Sender<NetEvent>,
-    cancel: &CancellationToken,
-) -> Option<String> {
+    r: Reading<'_>,
+) -> Option<Ended> {
+    let Reading {
+        link,
+        node,
+        cancel,
+        limit,
+    } = r;
     let cancelled = cancel.cancelled();
     tokio::pin!(cancelled);
+    // Since when the buffer has held part of a frame.
+    let mut partial: Option<tokio::time::Instant> = None;
     loop {
         let mut msgs = Vec::new();
         loop {
-            match wire::next_frame(&buf, MAX_FRAME) {
+            let max = limit.load(Ordering::Relaxed);
+            match wire::next_frame(&buf, max) {
                 Ok(Some((start, end))) => {
                     match wire::decode::<Msg>(&buf[start..end]) {
                         Ok(msg) => msgs.push(msg),
-                        Err(e) => return Some(e.to_string()),
+                        Err(e) => return Some(Ended::Bad(e.to_string())),
                     }
                     buf.advance(end);
                 }
                 Ok(None) => break,
-                Err(e) => return Some(format!("bad frame: {e}")),
+                Err(e) if max < MAX_FRAME => {
+                    let why = format!("a stranger's frame: {e} (a stranger's limit)");
+                    return Some(Ended::CutOff(why));
+                }
+                Err(e) => return Some(Ended::Bad(format!("bad frame: {e}"))),
             }
+        }
+        if buf.is_empty() {
+            partial = None;
+            if buf.capacity() > KEEP_BYTES {
+                buf = BytesMut::new();
+            }
+        } else if partial.is_none() || !msgs.is_empty() {
+            partial = Some(tokio::time::Instant::now());
         }
         if !msgs.is_empty() {
             let sent = tokio::select! {
@@ -276,8 +351,21 @@ async fn read_frames(
         if buf.capacity() - buf.len() < READ_BYTES / 2 {
             buf.reserve(READ_BYTES);
         }
+        let deadline = async {
+            match partial {
+                Some(since) => tokio::time::sleep_until(since + FRAME_DEADLINE).await,
+                None => std::future::pending().await,
+            }
+        };
         let read = tokio::select! {
             _ = &mut cancelled => return None,
+            _ = deadline => {
+                let why = format!(
+                    "a frame not whole within {}",
+                    humantime::format_duration(FRAME_DEADLINE)
+                );
+                return Some(Ended::CutOff(why));
+            }
             read = source.read_buf(&mut buf) => read,
         };
         match read {

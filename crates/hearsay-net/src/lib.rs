@@ -4,6 +4,7 @@
 //! One task owns each node's state machine; connection tasks only move frames through
 //! bounded channels. This crate is the only one that reads the clock or the OS's randomness.
 
+pub mod budget;
 pub mod conn;
 pub mod echo;
 pub mod identity;

@@ -2,22 +2,23 @@
 //! carries out its outputs (ENGINEERING.md "The seam").
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hearsay_proto::event::Event;
 use hearsay_proto::node::DialToken;
 use hearsay_proto::node::Record;
-use hearsay_proto::wire::Msg;
-use hearsay_proto::{Input, LinkId, Machine, Output, Time};
+use hearsay_proto::wire::{Msg, MAX_FRAME};
+use hearsay_proto::{Input, LinkId, LinkUse, Machine, Output, Time};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::{handshake, run_link, Identity, NetEvent};
+use crate::budget::{Admit, Handshakes, Inbound};
+use crate::conn::{handshake, run_link, Identity, NetEvent, STRANGER_FRAME};
 use crate::log::Logger;
 use crate::store::{Store, StoreError};
 
@@ -38,8 +39,19 @@ pub struct Options {
     pub dial_timeout: Duration,
     /// Frames queued per link before the link is dropped as too slow.
     pub send_queue: usize,
-    /// Most inbound connections at once (accepting waits for a free slot).
+    /// The inbound budget (PROTOCOL §3.1): most inbound links held after their handshake.
+    /// When it is full, a newcomer takes the slot of the least useful stranger's link (the
+    /// source IP with most of them, then the one quiet longest); links the machine protects
+    /// are never evicted, and a protected newcomer (a configured seed) always gets in.
+    /// Accepting never waits for a slot. Must not be zero.
     pub max_connections: usize,
+    /// Most inbound handshakes under way at once; a connection beyond is dropped at once.
+    pub max_handshakes: usize,
+    /// Most inbound handshakes under way from one source IP.
+    pub max_handshakes_per_ip: usize,
+    /// An inbound link the machine does not protect that sends no frame for this long is
+    /// closed.
+    pub idle_timeout: Duration,
     /// Most outbound connections at once, apart from the inbound ones, so that a flood of
     /// inbound connections cannot stop dial-backs and seed links (a dial beyond fails).
     pub max_dials: usize,
@@ -62,6 +74,9 @@ impl Default for Options {
             dial_timeout: Duration::from_secs(3),
             send_queue: 1024,
             max_connections: 1024,
+            max_handshakes: 512,
+            max_handshakes_per_ip: 128,
+            idle_timeout: Duration::from_secs(10),
             max_dials: 512,
             drop_pongs: 0.0,
             echo_reuse: Duration::ZERO,
@@ -180,19 +195,20 @@ async fn drive<M: Machine>(
     };
     let me = Arc::new(me);
     let (tx, mut rx) = mpsc::channel::<NetEvent>(4096);
-    let slots = Arc::new(Semaphore::new(opts.max_connections));
     let dial_slots = Arc::new(Semaphore::new(opts.max_dials));
     let stop = cancel.child_token();
     let _guard = stop.clone().drop_guard();
+    let mut links = Links::new(&opts);
     tokio::spawn(accept_loop(
         listener,
         me.clone(),
         opts.clone(),
         tx.clone(),
-        slots.clone(),
+        links.dropped.clone(),
         stop.clone(),
     ));
-    let mut links: HashMap<LinkId, Link> = HashMap::new();
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backlog = Backlog::new();
     // One cancellation wait and one timer for the node's whole life, not one per input.
     let cancelled = cancel.cancelled();
@@ -211,7 +227,9 @@ async fn drive<M: Machine>(
                     if durable.pending() {
                         durable.flush(log).await?;
                     }
-                    let Some(l) = links.get(&link) else { continue };
+                    let Some(l) = links.map.get(&link) else {
+                        continue;
+                    };
                     if matches!(msg, Msg::Pong(_)) && rand::random::<f64>() < opts.drop_pongs {
                         continue;
                     }
@@ -220,16 +238,13 @@ async fn drive<M: Machine>(
                         // The connection task is gone; its Down event is on the way.
                         Err(TrySendError::Closed(_)) => {}
                         Err(TrySendError::Full(_)) => {
-                            if let Some(l) = links.remove(&link) {
-                                l.cancel.cancel();
-                            }
+                            links.cut(&mut machine, link);
                             let reason = format!(
                                 "send queue full ({} frames): the other side is too slow",
                                 opts.send_queue
                             );
                             let remote = format!("link {}", link.0);
                             log.log(now(), &Event::ProtocolError { remote, reason });
-                            machine.handle(now(), Input::LinkDown { link });
                         }
                     }
                 }
@@ -245,7 +260,8 @@ async fn drive<M: Machine>(
                 }
                 // Dropping the sender lets the writer flush what is queued, then close.
                 Output::Close { link } => {
-                    links.remove(&link);
+                    links.map.remove(&link);
+                    links.inbound.remove(link);
                 }
                 Output::Echo { ip } => {
                     let (tx, reuse) = (tx.clone(), opts.echo_reuse);
@@ -272,8 +288,9 @@ async fn drive<M: Machine>(
             // has closed meanwhile.
             let mut taken = 0;
             while let Some((link, msg)) = backlog.pop_front() {
-                if links.contains_key(&link) {
+                if links.map.contains_key(&link) {
                     machine.handle(now(), Input::Frame { link, msg });
+                    links.set_limit(&machine, link);
                 }
                 taken += 1;
                 if backlog.is_empty() && taken < MAX_TURN {
@@ -315,6 +332,7 @@ async fn drive<M: Machine>(
                 armed = None;
                 machine.handle(now(), Input::Timeout);
             }
+            _ = sweep.tick() => links.sweep(&mut machine, opts.idle_timeout, log),
         }
     }
 }
@@ -323,6 +341,130 @@ async fn drive<M: Machine>(
 struct Link {
     tx: mpsc::Sender<Msg>,
     cancel: CancellationToken,
+    /// The largest frame its reader takes.
+    limit: Arc<AtomicUsize>,
+}
+
+/// How often idle strangers are looked for and frame limits brought up to date.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the budget says what it did, in one line (never one per link: an attacker
+/// holding a thousand links would write a thousand lines).
+const BUDGET_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The largest frame a link may send, by what it is for (PROTOCOL §3.1).
+fn frame_limit(use_of: LinkUse) -> usize {
+    match use_of {
+        LinkUse::Protected => MAX_FRAME,
+        LinkUse::Stranger => STRANGER_FRAME,
+    }
+}
+
+/// What the budget did since its last log line.
+#[derive(Debug, Default)]
+struct Counts {
+    evicted: u64,
+    refused: u64,
+    idle: u64,
+    cut_off: u64,
+}
+
+/// The node's links and its connection budget (PROTOCOL §3.1).
+struct Links {
+    map: HashMap<LinkId, Link>,
+    /// The inbound links, within the budget.
+    inbound: Inbound,
+    counts: Counts,
+    /// Connections the accept loop dropped with the handshake pool full.
+    dropped: Arc<AtomicU64>,
+    log_at: Instant,
+}
+
+impl Links {
+    fn new(opts: &Options) -> Links {
+        Links {
+            map: HashMap::new(),
+            inbound: Inbound::new(opts.max_connections),
+            counts: Counts::default(),
+            dropped: Arc::new(AtomicU64::new(0)),
+            log_at: Instant::now() + BUDGET_LOG_EVERY,
+        }
+    }
+
+    /// Closes `link` on this side, at once, queued frames or not, and tells the machine.
+    fn cut<M: Machine>(&mut self, machine: &mut M, link: LinkId) {
+        if let Some(l) = self.map.remove(&link) {
+            l.cancel.cancel();
+        }
+        self.inbound.remove(link);
+        machine.handle(now(), Input::LinkDown { link });
+    }
+
+    /// Brings an inbound link's frame limit in line with what the machine says it is for:
+    /// after each of its frames (a registration or a link request changes it at once) and
+    /// at every sweep (a certificate or a seed key learned elsewhere changes it too).
+    fn set_limit<M: Machine>(&self, machine: &M, link: LinkId) {
+        if let (true, Some(l)) = (self.inbound.holds(link), self.map.get(&link)) {
+            let limit = frame_limit(machine.link_use(link));
+            l.limit.store(limit, Ordering::Relaxed);
+        }
+    }
+
+    /// A new inbound link takes a slot, or makes room by evicting a stranger's, or goes.
+    fn admit<M: Machine>(&mut self, machine: &mut M, link: LinkId, ip: IpAddr) {
+        match (self.inbound).admit(link, ip, Instant::now(), |l| machine.link_use(l)) {
+            Admit::In => {}
+            Admit::Evict(victim) => {
+                self.counts.evicted += 1;
+                tracing::debug!(link = victim.0, "evicted for link {}", link.0);
+                self.cut(machine, victim);
+            }
+            Admit::Refuse => {
+                self.counts.refused += 1;
+                return self.cut(machine, link);
+            }
+        }
+        self.set_limit(machine, link);
+    }
+
+    /// Closes the strangers' links idle past `idle_timeout`, brings frame limits up to date,
+    /// and, once per [`BUDGET_LOG_EVERY`], logs what the budget did if it did anything.
+    fn sweep<M: Machine>(&mut self, machine: &mut M, idle_timeout: Duration, log: &Logger) {
+        let at = Instant::now();
+        for link in (self.inbound).idle(at, idle_timeout, |l| machine.link_use(l)) {
+            self.counts.idle += 1;
+            self.cut(machine, link);
+        }
+        for link in self.inbound.links() {
+            self.set_limit(machine, link);
+        }
+        if at < self.log_at {
+            return;
+        }
+        self.log_at = at + BUDGET_LOG_EVERY;
+        let c = std::mem::take(&mut self.counts);
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        let parts: Vec<String> = [
+            (c.evicted, "evicted to make room"),
+            (c.refused, "refused with no room"),
+            (c.idle, "closed idle"),
+            (c.cut_off, "cut off for a frame too large or too slow"),
+            (dropped, "dropped with the handshake pool full"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !parts.is_empty() {
+            let text = format!(
+                "connection budget, last {}: {} ({} inbound links held)",
+                humantime::format_duration(BUDGET_LOG_EVERY),
+                parts.join(", "),
+                self.inbound.len()
+            );
+            log.log(now(), &Event::Notice { text });
+        }
+    }
 }
 
 /// Frames that arrived and wait for their turn.
@@ -333,7 +475,7 @@ const MAX_TURN: usize = 256;
 
 fn on_net_event<M: Machine>(
     machine: &mut M,
-    links: &mut HashMap<LinkId, Link>,
+    links: &mut Links,
     backlog: &mut Backlog,
     log: &Logger,
     ev: NetEvent,
@@ -345,8 +487,9 @@ fn on_net_event<M: Machine>(
             dial,
             tx,
             cancel,
+            limit,
         } => {
-            links.insert(link, Link { tx, cancel });
+            links.map.insert(link, Link { tx, cancel, limit });
             let how = if dial.is_some() {
                 "dialled"
             } else {
@@ -360,20 +503,37 @@ fn on_net_event<M: Machine>(
                 source = %remote.source,
                 "link up ({how})"
             );
+            let ip = remote.source.ip();
             let remote = Box::new(remote);
             machine.handle(now(), Input::LinkUp { link, remote, dial });
+            // Only inbound links count against the budget: this node chose its dials.
+            if dial.is_none() {
+                links.admit(machine, link, ip);
+            }
         }
-        NetEvent::Frames { link, msgs } => backlog.extend(msgs.into_iter().map(|m| (link, m))),
-        NetEvent::Down { link, error } => {
+        NetEvent::Frames { link, msgs } => {
+            links.inbound.heard(link, Instant::now());
+            backlog.extend(msgs.into_iter().map(|m| (link, m)))
+        }
+        NetEvent::Down {
+            link,
+            error,
+            cut_off,
+        } => {
             tracing::debug!(
                 link = link.0,
                 error = error.as_deref().unwrap_or(""),
                 "link down"
             );
-            if links.remove(&link).is_some() {
-                if let Some(reason) = error {
-                    let remote = format!("link {}", link.0);
-                    log.log(now(), &Event::ProtocolError { remote, reason });
+            links.inbound.remove(link);
+            if links.map.remove(&link).is_some() {
+                match error {
+                    Some(_) if cut_off => links.counts.cut_off += 1,
+                    Some(reason) => {
+                        let remote = format!("link {}", link.0);
+                        log.log(now(), &Event::ProtocolError { remote, reason });
+                    }
+                    None => {}
                 }
                 machine.handle(now(), Input::LinkDown { link });
             }
@@ -412,18 +572,35 @@ async fn read_commands(tx: mpsc::Sender<NetEvent>, stop: CancellationToken) {
     }
 }
 
+/// A place in the handshake pool, given back when dropped.
+struct Place {
+    pool: Arc<Mutex<Handshakes>>,
+    ip: IpAddr,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        pool.finish(self.ip);
+    }
+}
+
+/// Accepts every connection at once (established links never hold it up), and runs its
+/// handshake if the handshake pool has a place for its source IP; otherwise the connection
+/// is dropped at once and counted in `dropped` (PROTOCOL §3.1).
 async fn accept_loop(
     listener: TcpListener,
     me: Arc<Identity>,
     opts: Options,
     tx: mpsc::Sender<NetEvent>,
-    slots: Arc<Semaphore>,
+    dropped: Arc<AtomicU64>,
     stop: CancellationToken,
 ) {
+    let pool = Arc::new(Mutex::new(Handshakes::new(
+        opts.max_handshakes,
+        opts.max_handshakes_per_ip,
+    )));
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let accepted = tokio::select! {
             _ = stop.cancelled() => return,
             a = listener.accept() => a,
@@ -437,10 +614,22 @@ async fn accept_loop(
                 continue;
             }
         };
+        let ip = from.ip();
+        let started = (pool.lock().unwrap_or_else(PoisonError::into_inner)).start(ip);
+        if !started {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        }
+        let place = Place {
+            pool: pool.clone(),
+            ip,
+        };
         let (me, opts, tx, stop) = (me.clone(), opts.clone(), tx.clone(), stop.clone());
         tokio::spawn(async move {
-            let _permit = permit;
-            match handshake(stream, &me, opts.handshake_timeout).await {
+            let done = handshake(stream, &me, opts.handshake_timeout).await;
+            drop(place);
+            match done {
                 Ok((wire, remote)) => {
                     start_link(wire, remote, None, &opts, tx, stop).await;
                 }
@@ -502,15 +691,24 @@ async fn start_link(
     let link = next_link();
     let (qtx, qrx) = mpsc::channel(opts.send_queue);
     let cancel = stop.child_token();
+    // An inbound link starts as a stranger's, with a stranger's frame limit, until the
+    // machine says what it is for; this node chose its dials.
+    let first = if dial.is_some() {
+        MAX_FRAME
+    } else {
+        STRANGER_FRAME
+    };
+    let limit = Arc::new(AtomicUsize::new(first));
     let up = NetEvent::Up {
         link,
         remote,
         dial,
         tx: qtx,
         cancel: cancel.clone(),
+        limit: limit.clone(),
     };
     if tx.send(up).await.is_err() {
         return;
     }
-    run_link(wire, link, tx, qrx, cancel).await;
+    run_link(wire, link, tx, qrx, cancel, limit).await;
 }

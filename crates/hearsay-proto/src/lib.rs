@@ -27,5 +27,5 @@ pub mod wire;
 mod testkit;
 
 pub use id::{Keypair, PeerId, Signature};
-pub use node::{Input, LinkId, Machine, Output, Remote, Role};
+pub use node::{Input, LinkId, LinkUse, Machine, Output, Remote, Role};
 pub use time::Time;

@@ -39,6 +39,19 @@ impl Role {
     }
 }
 
+/// What a link is for, as its machine sees it (PROTOCOL §3.1). A driver that must make room
+/// closes only [`LinkUse::Stranger`] links, and closes those that stay silent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkUse {
+    /// The protocol needs this link: a configured seed's, a neighbour's, an admitted peer's
+    /// at a seed, or one carrying a registration, a dial-back, a probe or a verdict under
+    /// way. A driver never closes it to make room, nor for being quiet.
+    Protected,
+    /// A link with no purpose yet: a stranger that may still ask for one (register, link,
+    /// ask for a peer list or a status page), or may only be holding a slot.
+    Stranger,
+}
+
 /// The other end of a link, as its handshake proved it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Remote {

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::cert::Certificate;
 use crate::event::Event;
 use crate::id::PeerId;
-pub use crate::link::{DialToken, LinkId, Remote, Role};
+pub use crate::link::{DialToken, LinkId, LinkUse, Remote, Role};
 use crate::time::Time;
 use crate::wire::Msg;
 
@@ -113,6 +113,10 @@ pub trait Machine {
     fn poll_output(&mut self) -> Option<Output>;
     /// When the machine next wants [`Input::Timeout`].
     fn poll_timeout(&self) -> Option<Time>;
+    /// What `link` is for now (PROTOCOL §3.1): read only, so a driver may ask at any moment
+    /// without changing what the machine does. A link the machine does not know (closed, or
+    /// never up) is a [`LinkUse::Stranger`].
+    fn link_use(&self, link: LinkId) -> LinkUse;
 }
 
 /// A machine's outbox: its outputs in order, and the dials in flight with their purposes.

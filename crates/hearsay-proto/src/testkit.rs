@@ -11,7 +11,7 @@ pub(crate) use crate::config::Config;
 pub(crate) use crate::event::Event;
 pub(crate) use crate::gossip::{self, Gossip, MsgId};
 pub(crate) use crate::id::{Keypair, PeerId};
-pub(crate) use crate::node::{Input, LinkId, Machine, Output, Remote, Role};
+pub(crate) use crate::node::{Input, LinkId, LinkUse, Machine, Output, Remote, Role};
 pub(crate) use crate::sig::Checks;
 pub(crate) use crate::suspicion::{DeadReport, Verdict};
 pub(crate) use crate::time::Time;

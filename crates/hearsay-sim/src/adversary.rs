@@ -15,7 +15,7 @@ use std::time::Duration;
 use hearsay_proto::cert::{Certificate, Change, Op, Vote};
 use hearsay_proto::suspicion::{dead_line, DeadReport, Verdict};
 use hearsay_proto::wire::Msg;
-use hearsay_proto::{peer, seed, Input, Keypair, LinkId, Machine, Output, Role, Time};
+use hearsay_proto::{peer, seed, Input, Keypair, LinkId, LinkUse, Machine, Output, Role, Time};
 
 /// A node the simulator can look into.
 pub(crate) trait SimMachine: Machine {
@@ -63,6 +63,9 @@ impl Machine for Forger {
     }
     fn poll_timeout(&self) -> Option<Time> {
         self.0.poll_timeout()
+    }
+    fn link_use(&self, link: LinkId) -> LinkUse {
+        self.0.link_use(link)
     }
 }
 
@@ -167,6 +170,10 @@ impl Machine for LyingSeed {
                 .poll_timeout()
                 .map_or(self.next_forge, |t| t.min(self.next_forge)),
         )
+    }
+
+    fn link_use(&self, link: LinkId) -> LinkUse {
+        self.inner.link_use(link)
     }
 }
 

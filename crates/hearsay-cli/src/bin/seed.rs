@@ -46,8 +46,9 @@ struct Args {
     /// neighbours) is watched by a peer of the main part, so that it is removed if dead.
     #[arg(long, default_value = "10s", value_parser = duration)]
     orphan_after: Duration,
-    /// Most inbound connections each seed holds at once (every peer keeps one to a quorum
-    /// of seeds; beyond this, new connections wait to be accepted).
+    /// Most inbound links each seed holds at once after their handshake (every peer keeps
+    /// one to a quorum of seeds). When full, a stranger's link is evicted for a newcomer;
+    /// the other seeds', admitted peers' and registering peers' links never are.
     #[arg(long, default_value_t = hearsay_net::Options::default().max_connections)]
     max_connections: usize,
     /// If the store cannot be read, move it aside and start empty: the other seeds send

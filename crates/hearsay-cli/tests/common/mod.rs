@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hearsay_net::conn::Identity;
 use hearsay_proto::config::Config;
-use hearsay_proto::{peer, Input, Keypair, Machine, Output, Role, Time};
+use hearsay_proto::{peer, Input, Keypair, LinkId, LinkUse, Machine, Output, Role, Time};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -105,6 +105,11 @@ impl Net {
             }
             Ok(())
         });
+    }
+
+    /// Seed `i`'s process id.
+    pub fn seed_pid(&self, i: usize) -> u32 {
+        self.seed_procs[&i].id()
     }
 
     pub fn kill_seed(&mut self, i: usize) {
@@ -359,6 +364,9 @@ impl<F: FnMut(Output) -> Vec<Output>> Machine for Rogue<F> {
     }
     fn poll_timeout(&self) -> Option<Time> {
         self.inner.poll_timeout()
+    }
+    fn link_use(&self, link: LinkId) -> LinkUse {
+        self.inner.link_use(link)
     }
 }
 

@@ -50,7 +50,7 @@ pub(super) struct Liveness {
     pub(super) lost: BTreeMap<PeerId, Lost>,
     suspicions: Suspicions,
     /// Links this peer dialled to ask a witness, by the suspect asked about.
-    witness_links: BTreeMap<LinkId, PeerId>,
+    pub(super) witness_links: BTreeMap<LinkId, PeerId>,
     probes: usize,
     echo: BTreeMap<IpAddr, bool>,
     echo_unavailable: bool,

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::gossip::{Counters, MessageList};
 use crate::id::{Keypair, PeerId};
-use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Role};
+use crate::node::{DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role};
 use crate::sig::Checks;
 use crate::time::Time;
 use crate::wire::Msg;
@@ -696,6 +696,10 @@ impl Machine for State {
             .into_iter()
             .filter_map(|t| self.deadline(t))
             .min()
+    }
+
+    fn link_use(&self, link: LinkId) -> LinkUse {
+        self.use_of(link)
     }
 }
 

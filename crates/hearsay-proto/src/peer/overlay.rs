@@ -8,7 +8,7 @@ use super::{Dial, Neighbor, State, Target};
 use crate::cert::{CertError, Certificate, NeighborReport, Op, MAX_NEIGHBORS};
 use crate::event::Event;
 use crate::id::PeerId;
-use crate::node::{LinkId, Remote, Role};
+use crate::node::{LinkId, LinkUse, Remote, Role};
 use crate::wire::{Msg, PeerInfo};
 
 impl State {
@@ -208,6 +208,28 @@ impl State {
         let links: Vec<LinkId> = self.seeds.links();
         for l in links {
             self.io.send(l, Msg::Neighbors(Box::new(report.clone())));
+        }
+    }
+
+    /// What `link` is for (PROTOCOL §3.1): a seed's (its own seed links, and any link of a
+    /// seed whose key it knows: a dial-back or a probe), a neighbour's, a link request of its
+    /// own awaiting the answer, a witness link awaiting a verdict, or the link of a peer this
+    /// one probes for. Any other peer's link is a stranger's until it asks to link.
+    pub(super) fn use_of(&self, link: LinkId) -> LinkUse {
+        let Some(remote) = self.links.get(&link) else {
+            return LinkUse::Stranger;
+        };
+        let kept = self.seeds.index_of(link).is_some()
+            || (remote.role == Role::Seed && self.seeds.knows(&remote.id))
+            || self.neighbors.contains_key(&link)
+            || matches!(self.pending.get(&link), Some(Some(_)))
+            || self.live.witness_links.contains_key(&link)
+            || (self.io.dials.values())
+                .any(|d| matches!(d, Dial::Probe { asker, .. } if *asker == link));
+        if kept {
+            LinkUse::Protected
+        } else {
+            LinkUse::Stranger
         }
     }
 }

@@ -81,6 +81,11 @@ impl Seeds {
         self.links.len() < self.quorum
     }
 
+    /// Whether `id` is the key of a configured seed, pinned or learned first hand.
+    pub(super) fn knows(&self, id: &PeerId) -> bool {
+        self.keys.contains(&Some(*id))
+    }
+
     /// The seed at the other end of `link`, if it is a seed link.
     pub(super) fn index_of(&self, link: LinkId) -> Option<usize> {
         (self.links.iter())

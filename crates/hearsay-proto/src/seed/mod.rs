@@ -31,7 +31,7 @@ use crate::cert::{
 use crate::config::Config;
 use crate::event::Event;
 use crate::id::{Keypair, PeerId};
-use crate::node::{DialToken, Input, LinkId, Machine, Outbox, Output, Remote, Role};
+use crate::node::{DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role};
 use crate::quorum::Tally;
 use crate::sig::Checks;
 use crate::suspicion::{self, DeadReport};
@@ -767,5 +767,27 @@ impl Machine for State {
             .into_iter()
             .filter_map(|t| self.deadline(t))
             .min()
+    }
+
+    /// A seed keeps the links of the other seeds (keys it knows), of admitted peers, and of
+    /// peers whose registration it coordinates; its own dial-backs and probes close as soon
+    /// as they answer. Clients and unadmitted peers are strangers.
+    fn link_use(&self, link: LinkId) -> LinkUse {
+        let Some(remote) = self.links.get(&link) else {
+            return LinkUse::Stranger;
+        };
+        let kept = match remote.role {
+            Role::Seed => self.seed_index(remote.id).is_some(),
+            Role::Peer => {
+                self.pl.contains_key(&remote.id)
+                    || (self.coordinating.values()).any(|c| c.waiters.contains(&link))
+            }
+            Role::Client => false,
+        };
+        if kept {
+            LinkUse::Protected
+        } else {
+            LinkUse::Stranger
+        }
     }
 }

@@ -208,3 +208,41 @@ fn neighbour_changes_right_after_a_report_go_to_the_seeds_together() {
     net.inject(p, Input::LinkDown { link });
     assert_eq!(reports(&net, from), vec![2, 2]);
 }
+
+/// The peer's side of `link_use` (PROTOCOL §3.1): a stranger's link is unprotected until its
+/// link request makes it a neighbour; the seeds' links (its own, and a seed whose key it
+/// knows dialling in to probe it) are protected; a link claiming to be a seed with a key
+/// nobody configured is a stranger's; a link the peer does not know is a stranger's.
+#[test]
+fn a_strangers_link_is_unprotected_until_it_becomes_a_neighbour() {
+    let (mut net, p) = registered_peer();
+    let link = LinkId(1_000_020);
+    assert_eq!(net.peer(p).link_use(link), LinkUse::Stranger);
+    let change = add(5, peer_addr(5));
+    let up = |link, remote| Input::LinkUp {
+        link,
+        remote: Box::new(remote),
+        dial: None,
+    };
+    net.inject(p, up(link, remote(change.peer, Role::Peer, peer_addr(5))));
+    assert_eq!(net.peer(p).link_use(link), LinkUse::Stranger);
+    let msg = Msg::Link(Box::new(cert(change, &[0, 1])));
+    net.inject(p, Input::Frame { link, msg });
+    assert_eq!(net.peer(p).link_use(link), LinkUse::Protected);
+
+    let own: Vec<LinkId> = (net.ends.iter())
+        .filter(|(_, e)| e.at == p && e.remote.role == Role::Seed)
+        .map(|(l, _)| *l)
+        .collect();
+    assert!(!own.is_empty(), "the peer keeps links to its seeds");
+    for l in own {
+        assert_eq!(net.peer(p).link_use(l), LinkUse::Protected);
+    }
+    let (probe, fake) = (LinkId(1_000_021), LinkId(1_000_022));
+    let seed = remote(seed_key(2).id(), Role::Seed, seed_addr(2));
+    net.inject(p, up(probe, seed));
+    assert_eq!(net.peer(p).link_use(probe), LinkUse::Protected);
+    let liar = remote(peer_key(9).id(), Role::Seed, seed_addr(2));
+    net.inject(p, up(fake, liar));
+    assert_eq!(net.peer(p).link_use(fake), LinkUse::Stranger);
+}

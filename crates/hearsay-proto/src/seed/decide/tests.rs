@@ -479,3 +479,68 @@ fn a_peer_whose_pinned_seed_keys_do_not_match_gives_up_saying_so() {
         "{why}"
     );
 }
+
+/// The seed's side of `link_use` (PROTOCOL §3.1): a client's link and an unadmitted peer's
+/// are strangers'; a registration makes its link protected while it is decided, and only
+/// then; the other seeds' links and an admitted peer's are protected; a link claiming to be a
+/// seed with a key nobody configured is a stranger's.
+#[test]
+fn a_seed_protects_seeds_admitted_peers_and_registrations_only() {
+    let mut net = Net::seeds(seed::Settings::default());
+    net.add_peer(0);
+    net.run_for(Duration::from_secs(3));
+    let s = seed_addr(0);
+    let up = |link, remote| Input::LinkUp {
+        link,
+        remote: Box::new(remote),
+        dial: None,
+    };
+    let (client, stranger, fake) = (LinkId(3_000_001), LinkId(3_000_002), LinkId(3_000_003));
+    let client_key = Keypair::from_secret([88; 32]).id();
+    net.inject(
+        s,
+        up(
+            client,
+            remote(client_key, Role::Client, addr("127.0.0.1:9000")),
+        ),
+    );
+    assert_eq!(net.seed(s).link_use(client), LinkUse::Stranger);
+
+    let key = peer_key(5);
+    net.inject(s, up(stranger, remote(key.id(), Role::Peer, peer_addr(5))));
+    assert_eq!(net.seed(s).link_use(stranger), LinkUse::Stranger);
+    let msg = Msg::Register(Box::new(Registration::new(&key, peer_addr(5), 1)));
+    net.handle(
+        s,
+        Input::Frame {
+            link: stranger,
+            msg,
+        },
+    );
+    assert_eq!(net.seed(s).link_use(stranger), LinkUse::Protected);
+    // Nothing listens at its address: the dial-back fails, the registration is refused, and
+    // the link has no purpose again.
+    net.drain();
+    assert_eq!(net.seed(s).link_use(stranger), LinkUse::Stranger);
+
+    net.inject(
+        s,
+        up(fake, remote(peer_key(9).id(), Role::Seed, seed_addr(1))),
+    );
+    assert_eq!(net.seed(s).link_use(fake), LinkUse::Stranger);
+
+    let admitted = peer_key(0).id();
+    let kept: Vec<(SocketAddr, LinkId)> = (net.ends.iter())
+        .filter(|(_, e)| e.remote.role == Role::Seed || e.remote.id == admitted)
+        .filter(|(_, e)| net.nodes[&e.at].role == Role::Seed)
+        .map(|(l, e)| (e.at, *l))
+        .collect();
+    assert!(kept.iter().any(|(_, l)| net.ends[l].remote.id == admitted));
+    for (at, l) in kept {
+        assert_eq!(
+            net.seed(at).link_use(l),
+            LinkUse::Protected,
+            "{at} link {l:?}"
+        );
+    }
+}

@@ -1,0 +1,471 @@
+//! Issue 15 over real processes: nobody can stall, evict or bloat a node by holding its
+//! connection slots or by sending half a frame (PROTOCOL §3.1, README "Security").
+//!
+//! The attacker is this test process: fresh ed25519 keys, real handshakes, links from the
+//! source addresses 127.0.0.2 … (each socket bound before it connects), then nothing sent, or
+//! a 1 MiB length prefix and one byte every 250 ms.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hearsay_net::conn::{handshake, Identity};
+use hearsay_proto::suspicion::{dead_line, DeadReport, Verdict};
+use hearsay_proto::wire::Msg;
+use hearsay_proto::{peer, Keypair, Output, PeerId, Role};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// Links the attacker holds at once: past the default inbound budget of 1,024.
+const LINKS: usize = 1100;
+/// Source addresses the attacker spreads its links over (127.0.0.2 …).
+const SOURCES: usize = 50;
+/// Handshakes the attacker runs at once.
+const AT_ONCE: usize = 64;
+/// How long a new peer may take to be admitted by every seed while one seed is flooded: its
+/// key-learning dial, registration, dial-backs by three seeds and the votes, with room for a
+/// loaded two-core machine.
+const REGISTER: Duration = Duration::from_secs(10);
+/// The most resident memory a flooded node may hold. An idle node holds about 7 MiB; each
+/// link held costs its socket buffers in the kernel, not here, plus a task and a read buffer
+/// of at most 16 KiB.
+const RSS_MIB: u64 = 96;
+
+/// How the attacker holds a link once its handshake is done.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Sends nothing.
+    Idle,
+    /// Announces a 1 MiB frame, then sends one byte of it every 250 ms.
+    SlowFrame,
+}
+
+/// What the attacker saw.
+#[derive(Default)]
+struct Tally {
+    /// Handshakes completed.
+    opened: AtomicUsize,
+    /// Links open now.
+    open: AtomicUsize,
+    /// Links the node closed.
+    closed: AtomicUsize,
+}
+
+/// An attack under way; it stops when dropped.
+struct Flood {
+    tally: Arc<Tally>,
+    stop: CancellationToken,
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Flood {
+    fn opened(&self) -> usize {
+        self.tally.opened.load(Ordering::Relaxed)
+    }
+    fn open(&self) -> usize {
+        self.tally.open.load(Ordering::Relaxed)
+    }
+    fn closed(&self) -> usize {
+        self.tally.closed.load(Ordering::Relaxed)
+    }
+}
+
+/// Opens [`LINKS`] authenticated links to `target`, each held as `hold`; with `reopen`, a link
+/// the node closes is opened again at once, so the pressure never lets up.
+fn flood(target: SocketAddr, hold: Hold, reopen: bool) -> Flood {
+    let tally = Arc::new(Tally::default());
+    let stop = CancellationToken::new();
+    let (t, s) = (tally.clone(), stop.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let gate = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
+            let mut tasks = Vec::new();
+            for i in 0..LINKS {
+                let ip = Ipv4Addr::new(127, 0, 0, 2 + (i % SOURCES) as u8);
+                let ctx = (gate.clone(), t.clone(), s.clone());
+                tasks.push(tokio::spawn(attacker(target, ip, hold, reopen, ctx)));
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
+        });
+    });
+    Flood { tally, stop }
+}
+
+type Ctx = (Arc<tokio::sync::Semaphore>, Arc<Tally>, CancellationToken);
+
+/// One of the attacker's links, opened (again) until `stop`.
+async fn attacker(
+    target: SocketAddr,
+    ip: Ipv4Addr,
+    hold: Hold,
+    reopen: bool,
+    (gate, tally, stop): Ctx,
+) {
+    loop {
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            p = gate.acquire() => p.unwrap(),
+        };
+        let opened = tokio::select! {
+            _ = stop.cancelled() => return,
+            s = open(target, ip) => s,
+        };
+        drop(permit);
+        let Some(stream) = opened else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        tally.opened.fetch_add(1, Ordering::Relaxed);
+        tally.open.fetch_add(1, Ordering::Relaxed);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = keep(stream, hold) => {}
+        }
+        tally.open.fetch_sub(1, Ordering::Relaxed);
+        tally.closed.fetch_add(1, Ordering::Relaxed);
+        if !reopen {
+            return;
+        }
+    }
+}
+
+/// A handshaked link from `ip` with a fresh key, or `None` if the node would not have it.
+async fn open(target: SocketAddr, ip: Ipv4Addr) -> Option<TcpStream> {
+    let socket = TcpSocket::new_v4().ok()?;
+    socket.bind(SocketAddr::new(ip.into(), 0)).ok()?;
+    let connect = tokio::time::timeout(Duration::from_secs(5), socket.connect(target));
+    let stream = connect.await.ok()?.ok()?;
+    let me = Identity {
+        key: Keypair::from_secret(rand::random()),
+        role: Role::Peer,
+        addr: SocketAddr::new(ip.into(), 9),
+    };
+    let (wire, _) = handshake(stream, &me, Duration::from_secs(5)).await.ok()?;
+    Some(wire.into_inner())
+}
+
+/// Holds a link as `hold` says until the node closes it.
+async fn keep(mut stream: TcpStream, hold: Hold) {
+    let (mut r, mut w) = stream.split();
+    let reading = async {
+        let mut buf = [0u8; 4096];
+        while let Ok(1..) = r.read(&mut buf).await {}
+    };
+    let writing = async {
+        if hold == Hold::Idle {
+            return std::future::pending::<()>().await;
+        }
+        if w.write_all(&(1u32 << 20).to_be_bytes()).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if w.write_all(&[0]).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = reading => {}
+        _ = writing => {}
+    }
+}
+
+/// Resident memory of process `pid`, in MiB (`VmRSS` of `/proc/PID/status`).
+fn rss_mib(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = text.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024
+}
+
+/// The attacker and the nodes each hold a descriptor per link: more than a default soft
+/// limit of 1,024 allows. The nodes inherit the raised limit.
+fn raise_open_files() {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    assert!(limit >= 4096, "cannot open enough files: limit {limit}");
+}
+
+/// The budget's log lines of node `name`: what it evicted and closed.
+fn budget_notices(net: &Net, name: &str) -> Vec<String> {
+    net.events_named(name, "notice")
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .filter(|t| t.starts_with("connection budget"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_flooded(f: &Flood) {
+    wait_for(
+        "the attacker holding 1,000 links",
+        Duration::from_secs(40),
+        || {
+            let open = f.open();
+            (open >= 1000).then_some(()).ok_or(format!("{open} open"))
+        },
+    );
+}
+
+/// Issue 15: ~1,100 idle authenticated links held on one seed (fresh keys, 50 source
+/// addresses, each closed link opened again at once) neither stop its status from answering
+/// nor keep a new peer out: it is admitted by every seed within [`REGISTER`], and the seed's
+/// memory stays under [`RSS_MIB`].
+#[test]
+fn idle_links_held_on_a_seed_stall_neither_its_status_nor_a_registration() {
+    raise_open_files();
+    let mut net = Net::new("hostile-seed", 3);
+    net.start_seeds();
+    let f = flood(net.seeds[0], Hold::Idle, true);
+    wait_flooded(&f);
+    for _ in 0..3 {
+        if let Err(e) = status(net.seeds[0]) {
+            panic!("seed0's status does not answer while flooded: {e}");
+        }
+    }
+    let start = Instant::now();
+    net.start_peer("late", &["--gossip-count", "0"]);
+    let seeds = net.seeds.clone();
+    wait_for("the new peer admitted by every seed", REGISTER, || {
+        let id = net.id_of("late").ok_or("not started")?;
+        for s in &seeds {
+            if !peer_ids(&status(*s)?).contains(&id) {
+                return Err(format!("{s} has not admitted it"));
+            }
+        }
+        Ok(())
+    });
+    let took = start.elapsed();
+    let rss = rss_mib(net.seed_pid(0));
+    eprintln!(
+        "admitted in {took:?} under the flood; seed0 {rss} MiB; attacker opened {} links, {} closed by the seed, {} open",
+        f.opened(),
+        f.closed(),
+        f.open()
+    );
+    assert!(rss < RSS_MIB, "seed0 holds {rss} MiB");
+    // The budget did the work: the seed evicted links to make room (each link the attacker
+    // opens again takes the slot of its quietest), and said so in one line per 10 s.
+    assert!(
+        f.closed() > 0,
+        "the seed closed none of the attacker's links"
+    );
+    wait_for("the budget's log line", Duration::from_secs(15), || {
+        let lines = budget_notices(&net, "seed0");
+        let evicted = lines.iter().any(|l| l.contains("evicted"));
+        evicted.then_some(()).ok_or(format!("{lines:?}"))
+    });
+}
+
+/// Idle strangers' links are closed: ~1,100 links that finish their handshake and then send
+/// nothing, never opened again, are all closed by the seed (those past the budget evicted,
+/// the rest after 10 s of silence), which logs the idle closes in one line per 10 s.
+#[test]
+fn silent_strangers_links_are_closed_after_the_idle_timeout() {
+    raise_open_files();
+    let mut net = Net::new("hostile-idle", 3);
+    net.start_seeds();
+    let f = flood(net.seeds[0], Hold::Idle, false);
+    wait_for(
+        "the seed closing every silent link",
+        Duration::from_secs(40),
+        || {
+            let (opened, closed) = (f.opened(), f.closed());
+            (opened >= 1000 && closed == opened)
+                .then_some(())
+                .ok_or(format!("{opened} opened, {closed} closed"))
+        },
+    );
+    wait_for("the budget's log line", Duration::from_secs(15), || {
+        let lines = budget_notices(&net, "seed0");
+        let idle = lines.iter().any(|l| l.contains("closed idle"));
+        idle.then_some(()).ok_or(format!("{lines:?}"))
+    });
+    // Its log holds a few budget lines, not one per link.
+    let lines = budget_notices(&net, "seed0");
+    assert!(lines.len() <= 5, "{lines:#?}");
+    status(net.seeds[0]).expect("seed0 still answers");
+}
+
+/// Issue 15's eviction of a live peer: two admitted rogue peers sign "unresponsive" verdicts
+/// about live peer P while ~1,100 idle links press on P's inbound slots. Each seed's own
+/// probe still reaches P, so no seed removes it: every seed logs the false accusation, P stays
+/// in every Peer List, and P keeps receiving gossip throughout.
+#[test]
+fn idle_links_on_a_peer_do_not_let_forged_verdicts_remove_it() {
+    raise_open_files();
+    let mut net = Net::new("hostile-peer", 3);
+    net.start_seeds();
+    let names: Vec<String> = (0..4).map(|i| format!("peer{i}")).collect();
+    for n in &names {
+        let mut args: Vec<&str> = FAST.to_vec();
+        args.extend(["--gossip-interval", "200ms", "--gossip-count", "1000"]);
+        net.start_peer(n, &args);
+    }
+    let settings = peer::Settings {
+        gossip_count: 0,
+        ping_interval: Duration::from_millis(200),
+        ..peer::Settings::default()
+    };
+    let (k1, k2) = (
+        Keypair::from_secret([41; 32]),
+        Keypair::from_secret([42; 32]),
+    );
+    let accuse = Arc::new(AtomicBool::new(false));
+    let victim: Arc<Mutex<Option<(PeerId, SocketAddr, u64)>>> = Arc::default();
+    let liar = k1.id();
+    let rewrite = {
+        let (accuse, victim, k1, k2) = (accuse.clone(), victim.clone(), k1.clone(), k2.clone());
+        let mut seed_links = Vec::new();
+        let mut sent = false;
+        move |out: Output| {
+            // Whatever goes to a seed shows which links are the seeds'.
+            if let Output::Send { link, msg } = &out {
+                let to_seed = matches!(msg, Msg::Register(_) | Msg::GetPeers | Msg::Neighbors(_));
+                if to_seed && !seed_links.contains(link) {
+                    seed_links.push(*link);
+                }
+            }
+            let mut outs = vec![out];
+            let target = *victim.lock().unwrap();
+            if let (Some(v), false, true) = (target, sent, accuse.load(Ordering::Relaxed)) {
+                sent = true;
+                let now = hearsay_net::now();
+                let me: SocketAddr = "127.0.0.1:9".parse().unwrap();
+                let line = dead_line(v.1, now, me);
+                let verdicts = vec![
+                    Verdict::new(&k1, v, false, now),
+                    Verdict::new(&k2, v, false, now),
+                ];
+                let report = DeadReport::new(&k1, line, v, verdicts);
+                for link in &seed_links {
+                    let msg = Msg::DeadReport(Box::new(report.clone()));
+                    outs.push(Output::Send { link: *link, msg });
+                }
+            }
+            outs
+        }
+    };
+    let stop1 = start_rogue(&net, "rogue1", k1, settings.clone(), rewrite);
+    let stop2 = start_rogue(&net, "rogue2", k2, settings, |out| vec![out]);
+    let seeds = net.seeds.clone();
+    wait_for(
+        "four peers and two rogues admitted everywhere",
+        Duration::from_secs(60),
+        || {
+            for s in &seeds {
+                let n = peer_ids(&status(*s)?).len();
+                if n != 6 {
+                    return Err(format!("{s} holds {n}"));
+                }
+            }
+            Ok(())
+        },
+    );
+    let id = net.id_of("peer0").unwrap();
+    let st = status(net.seeds[0]).unwrap();
+    let p = st["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id.as_str())
+        .unwrap();
+    let addr: SocketAddr = p["addr"].as_str().unwrap().parse().unwrap();
+    let incarnation = p["incarnation"].as_u64().unwrap();
+    *victim.lock().unwrap() = Some((PeerId::from_hex(&id).unwrap(), addr, incarnation));
+
+    let f = flood(addr, Hold::Idle, true);
+    wait_flooded(&f);
+    let gossip_before = net.events_named("peer0", "gossip_received").len();
+    accuse.store(true, Ordering::Relaxed);
+    wait_for(
+        "every seed logs the false accusation",
+        Duration::from_secs(30),
+        || {
+            for s in 0..3 {
+                let found = net
+                    .events_named(&format!("seed{s}"), "false_accusation")
+                    .iter()
+                    .any(|e| e["reporter"] == liar.to_hex().as_str() && e["peer"] == id.as_str());
+                if !found {
+                    return Err(format!("seed{s} has not"));
+                }
+            }
+            Ok(())
+        },
+    );
+    // The flood goes on a while longer: nothing changes.
+    std::thread::sleep(Duration::from_secs(3));
+    for s in &net.seeds {
+        let ids = peer_ids(&status(*s).unwrap());
+        assert!(ids.contains(&id), "{s} removed the accused");
+    }
+    for s in 0..3 {
+        let removals: Vec<Value> = net.events_named(&format!("seed{s}"), "removal_committed");
+        assert!(removals.is_empty(), "seed{s} removed {removals:?}");
+    }
+    let gossip_after = net.events_named("peer0", "gossip_received").len();
+    let rss = rss_mib(net.pid_of("peer0"));
+    eprintln!(
+        "peer0 received {} gossip messages under the flood, holds {rss} MiB; attacker opened {} links, {} closed by peer0",
+        gossip_after - gossip_before,
+        f.opened(),
+        f.closed()
+    );
+    assert!(
+        gossip_after > gossip_before + 10,
+        "peer0 stopped receiving gossip: {gossip_before} before, {gossip_after} after"
+    );
+    assert!(rss < RSS_MIB, "peer0 holds {rss} MiB");
+    stop1.cancel();
+    stop2.cancel();
+}
+
+/// Issue 15's half-sent frames: after a handshake, a 1 MiB length prefix and then one byte
+/// every 250 ms, on ~1,100 links to a seed. The seed closes every one of them (a stranger's
+/// frame may be 64 KiB at most, and a frame must be whole within 10 s) and its memory stays
+/// under [`RSS_MIB`].
+#[test]
+fn half_sent_frames_are_cut_off_and_cost_no_memory() {
+    raise_open_files();
+    let mut net = Net::new("hostile-frames", 3);
+    net.start_seeds();
+    let f = flood(net.seeds[0], Hold::SlowFrame, false);
+    wait_for(
+        "the seed closing every slow link",
+        Duration::from_secs(40),
+        || {
+            let (opened, closed) = (f.opened(), f.closed());
+            (opened >= 1000 && closed == opened)
+                .then_some(())
+                .ok_or(format!("{opened} opened, {closed} closed"))
+        },
+    );
+    let rss = rss_mib(net.seed_pid(0));
+    eprintln!(
+        "seed0 {rss} MiB after {} slow links, all closed",
+        f.opened()
+    );
+    assert!(rss < RSS_MIB, "seed0 holds {rss} MiB");
+    status(net.seeds[0]).expect("seed0 still answers");
+}

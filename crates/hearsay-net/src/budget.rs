@@ -1,0 +1,212 @@
+//! The connection budget (PROTOCOL §3.1): how many handshakes may be under way, in all and
+//! per source IP, and which inbound link makes room when the inbound slots are full.
+//!
+//! Pure bookkeeping, no sockets: the node task asks the machine what each link is for
+//! ([`LinkUse`]) and carries out what these types decide.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use hearsay_proto::{LinkId, LinkUse};
+
+/// Handshakes under way: bounded in all and per source IP, so that connections that never
+/// finish their handshake cannot keep anyone else from starting one.
+#[derive(Debug)]
+pub struct Handshakes {
+    max: usize,
+    per_ip: usize,
+    total: usize,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+impl Handshakes {
+    /// At most `max` handshakes at once, at most `per_ip` of them from one source IP.
+    pub fn new(max: usize, per_ip: usize) -> Handshakes {
+        Handshakes {
+            max,
+            per_ip,
+            total: 0,
+            by_ip: HashMap::new(),
+        }
+    }
+
+    /// Takes a place for a handshake from `ip`; `false` when either bound is reached (the
+    /// connection is then dropped at once).
+    pub fn start(&mut self, ip: IpAddr) -> bool {
+        let mine = self.by_ip.get(&ip).copied().unwrap_or(0);
+        if self.total >= self.max || mine >= self.per_ip {
+            return false;
+        }
+        self.total += 1;
+        self.by_ip.insert(ip, mine + 1);
+        true
+    }
+
+    /// Gives back the place a handshake from `ip` took.
+    pub fn finish(&mut self, ip: IpAddr) {
+        if let Some(n) = self.by_ip.get_mut(&ip) {
+            *n -= 1;
+            self.total -= 1;
+            if *n == 0 {
+                self.by_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Handshakes under way.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether none is under way.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+/// What [`Inbound::admit`] decided for a new inbound link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// It takes a slot.
+    In,
+    /// It takes this link's slot: close that one.
+    Evict(LinkId),
+    /// No slot can be had for it: close it.
+    Refuse,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    ip: IpAddr,
+    /// When its last frame came (or when it came up).
+    heard: Instant,
+}
+
+/// The inbound links that finished their handshake, within a budget of slots.
+#[derive(Debug)]
+pub struct Inbound {
+    max: usize,
+    links: HashMap<LinkId, Entry>,
+}
+
+impl Inbound {
+    /// At most `max` inbound links, beyond those the machine protects when no stranger is
+    /// left to make room.
+    pub fn new(max: usize) -> Inbound {
+        Inbound {
+            max,
+            links: HashMap::new(),
+        }
+    }
+
+    /// Links held.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// A new inbound `link` from `ip`, at `now`; `use_of` says what each link is for, the new
+    /// one included. While slots are free it takes one. When they are full, the least useful
+    /// stranger's link makes room ([`Inbound::least_useful`]), the newcomer's own included: if
+    /// that is the newcomer, it is refused. A protected newcomer (a configured seed, say) is
+    /// never refused: with no stranger left to evict it takes a slot beyond the budget, which
+    /// the protocol itself bounds (seeds, neighbours, admitted peers).
+    pub fn admit(
+        &mut self,
+        link: LinkId,
+        ip: IpAddr,
+        now: Instant,
+        use_of: impl Fn(LinkId) -> LinkUse,
+    ) -> Admit {
+        let entry = Entry { ip, heard: now };
+        if self.links.len() < self.max {
+            self.links.insert(link, entry);
+            return Admit::In;
+        }
+        let newcomer = use_of(link);
+        let mut strangers: Vec<(LinkId, Entry)> = (self.links.iter())
+            .filter(|(l, _)| use_of(**l) == LinkUse::Stranger)
+            .map(|(l, e)| (*l, *e))
+            .collect();
+        if newcomer == LinkUse::Stranger {
+            strangers.push((link, entry));
+        }
+        match least_useful(&strangers) {
+            Some(victim) if victim == link => Admit::Refuse,
+            Some(victim) => {
+                self.links.remove(&victim);
+                self.links.insert(link, entry);
+                Admit::Evict(victim)
+            }
+            None if newcomer == LinkUse::Protected => {
+                self.links.insert(link, entry);
+                Admit::In
+            }
+            None => Admit::Refuse,
+        }
+    }
+
+    /// A frame came on `link` at `now`.
+    pub fn heard(&mut self, link: LinkId, now: Instant) {
+        if let Some(e) = self.links.get_mut(&link) {
+            e.heard = now;
+        }
+    }
+
+    /// `link` closed; `false` if it was not held.
+    pub fn remove(&mut self, link: LinkId) -> bool {
+        self.links.remove(&link).is_some()
+    }
+
+    /// The links held.
+    pub fn links(&self) -> Vec<LinkId> {
+        self.links.keys().copied().collect()
+    }
+
+    /// Whether `link` is held (an inbound link).
+    pub fn holds(&self, link: LinkId) -> bool {
+        self.links.contains_key(&link)
+    }
+
+    /// The strangers' links that have sent nothing for `timeout` at `now`, oldest first: the
+    /// caller closes them. Protected links are never idle, however quiet.
+    pub fn idle(
+        &self,
+        now: Instant,
+        timeout: Duration,
+        use_of: impl Fn(LinkId) -> LinkUse,
+    ) -> Vec<LinkId> {
+        let mut idle: Vec<(Instant, LinkId)> = (self.links.iter())
+            .filter(|(_, e)| now.saturating_duration_since(e.heard) >= timeout)
+            .filter(|(l, _)| use_of(**l) == LinkUse::Stranger)
+            .map(|(l, e)| (e.heard, *l))
+            .collect();
+        idle.sort_unstable();
+        idle.into_iter().map(|(_, l)| l).collect()
+    }
+}
+
+/// The link to evict among `strangers`: from the source IP holding the most of them (an
+/// attacker with one address loses its own links first), and within it the one quiet
+/// longest. Ties between IPs go to the one whose quietest link is quiet longest; ties within
+/// one to the older link number.
+fn least_useful(strangers: &[(LinkId, Entry)]) -> Option<LinkId> {
+    let mut by_ip: HashMap<IpAddr, (usize, (Instant, LinkId))> = HashMap::new();
+    for (l, e) in strangers {
+        let slot = by_ip.entry(e.ip).or_insert((0, (e.heard, *l)));
+        slot.0 += 1;
+        slot.1 = slot.1.min((e.heard, *l));
+    }
+    by_ip
+        .into_values()
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+        .map(|(_, (_, l))| l)
+}
+
+#[cfg(test)]
+mod tests;
