@@ -38,6 +38,7 @@ impl State {
             if let Some(l) = waiter.filter(|l| !c.waiters.contains(l)) {
                 if c.waiters.len() < MAX_WAITERS {
                     c.waiters.push(l);
+                    *self.registering.entry(l).or_insert(0) += 1;
                 }
             }
             return;
@@ -67,6 +68,9 @@ impl State {
                 self.io.send(l, Msg::Refused { reason });
             }
             return;
+        }
+        if let Some(l) = waiter {
+            *self.registering.entry(l).or_insert(0) += 1;
         }
         let coordination = Coordination {
             change,
@@ -250,6 +254,18 @@ impl State {
         self.cast(c, yes, &reason, v.replies);
     }
 
+    /// The decision `waiters` waited for is made: their links are no longer registering.
+    fn done_waiting(&mut self, waiters: &[crate::node::LinkId]) {
+        for l in waiters {
+            if let Some(n) = self.registering.get_mut(l) {
+                *n -= 1;
+                if *n == 0 {
+                    self.registering.remove(l);
+                }
+            }
+        }
+    }
+
     fn cast(&mut self, change: Change, yes: bool, reason: &str, replies: Vec<Reply>) {
         // A dial-back takes time: another address may have been promised meanwhile.
         let taken = self.promised.get(&(change.peer, change.incarnation));
@@ -333,6 +349,7 @@ impl State {
         let Some(c) = self.coordinating.remove(&digest) else {
             return;
         };
+        self.done_waiting(&c.waiters);
         self.deadlines.remove(&(c.deadline, digest, true));
         let cert = Certificate::from_votes(c.change, &c.yes);
         if let Err(e) = self.apply(&cert) {
@@ -353,6 +370,7 @@ impl State {
         let Some(c) = self.coordinating.remove(&digest) else {
             return;
         };
+        self.done_waiting(&c.waiters);
         self.deadlines.remove(&(c.deadline, digest, true));
         self.abort_event(c.change, reason);
         for l in c.waiters {

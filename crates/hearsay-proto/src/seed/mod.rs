@@ -150,6 +150,9 @@ pub struct State {
     /// Neighbour reports and the degrees peer lists give.
     topology: topology::Topology,
     coordinating: BTreeMap<Digest, Coordination>,
+    /// The links waiting for a decision coordinated here, with how many they wait for: what
+    /// [`Machine::link_use`] asks, at each of up to a thousand links, kept in step.
+    registering: BTreeMap<LinkId, usize>,
     validating: BTreeMap<Digest, Validation>,
     /// The deadlines of both, (deadline, digest, coordinating), so the next is found without
     /// a scan of hundreds of proposals after every input.
@@ -235,6 +238,7 @@ impl State {
             removed: BTreeMap::new(),
             topology: topology::Topology::default(),
             coordinating: BTreeMap::new(),
+            registering: BTreeMap::new(),
             validating: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             voted: BTreeMap::new(),
@@ -778,10 +782,7 @@ impl Machine for State {
         };
         let kept = match remote.role {
             Role::Seed => self.seed_index(remote.id).is_some(),
-            Role::Peer => {
-                self.pl.contains_key(&remote.id)
-                    || (self.coordinating.values()).any(|c| c.waiters.contains(&link))
-            }
+            Role::Peer => self.pl.contains_key(&remote.id) || self.registering.contains_key(&link),
             Role::Client => false,
         };
         if kept {
