@@ -469,3 +469,42 @@ fn half_sent_frames_are_cut_off_and_cost_no_memory() {
     assert!(rss < RSS_MIB, "seed0 holds {rss} MiB");
     status(net.seeds[0]).expect("seed0 still answers");
 }
+
+/// Issue 15: 600 connections that never say a word (no handshake at all), from 8 source
+/// addresses, fill a seed's pool of 512 handshakes under way. A full pool drops its oldest
+/// handshake for a newcomer, so the seed's status still answers every time: were newcomers
+/// dropped instead, those connections would lock out every client, and a seed's probe of a
+/// peer under the same attack would fail as if the peer were dead.
+#[test]
+fn connections_that_never_handshake_do_not_lock_newcomers_out() {
+    raise_open_files();
+    let mut net = Net::new("hostile-mute", 3);
+    net.start_seeds();
+    let target = net.seeds[0];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mute: Vec<TcpStream> = rt.block_on(async {
+        let mut held = Vec::new();
+        for i in 0..600 {
+            let ip = Ipv4Addr::new(127, 0, 0, 2 + (i % 8) as u8);
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.bind(SocketAddr::new(ip.into(), 0)).unwrap();
+            held.push(socket.connect(target).await.unwrap());
+        }
+        held
+    });
+    for k in 0..5 {
+        if let Err(e) = status(target) {
+            panic!("status {k} while 600 mute connections are held: {e}");
+        }
+    }
+    // The seed dropped mute handshakes to make room, and said so in one line.
+    wait_for("the budget's log line", Duration::from_secs(15), || {
+        let lines = budget_notices(&net, "seed0");
+        let dropped = lines.iter().any(|l| l.contains("handshakes dropped"));
+        dropped.then_some(()).ok_or(format!("{lines:?}"))
+    });
+    drop(mute);
+}

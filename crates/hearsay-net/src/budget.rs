@@ -4,50 +4,88 @@
 //! Pure bookkeeping, no sockets: the node task asks the machine what each link is for
 //! ([`LinkUse`]) and carries out what these types decide.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use hearsay_proto::{LinkId, LinkUse};
 
 /// Handshakes under way: bounded in all and per source IP, so that connections that never
-/// finish their handshake cannot keep anyone else from starting one.
+/// finish their handshake cannot keep anyone else from starting one. When the pool is full
+/// the oldest handshake makes room for the newcomer: an honest handshake takes a round trip or
+/// two, so to push one out an attacker would have to open the whole pool's worth of
+/// connections within that time (a pool that refused newcomers would let a few hundred
+/// connections that never speak lock out a seed's probe for good).
 #[derive(Debug)]
 pub struct Handshakes {
     max: usize,
     per_ip: usize,
-    total: usize,
+    /// Handshakes under way by number, in the order they started, with their source.
+    pending: BTreeMap<u64, IpAddr>,
     by_ip: HashMap<IpAddr, usize>,
+    next: u64,
+}
+
+/// What [`Handshakes::start`] decided for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Its handshake runs under this number.
+    In(u64),
+    /// Its handshake runs under `id`, and the oldest one, `evict`, is to be dropped.
+    Evict {
+        /// The newcomer's number.
+        id: u64,
+        /// The handshake that makes room.
+        evict: u64,
+    },
+    /// Its source IP has all the places it may have: drop it.
+    Refuse,
 }
 
 impl Handshakes {
-    /// At most `max` handshakes at once, at most `per_ip` of them from one source IP.
+    /// At most `max` handshakes at once (must not be zero), at most `per_ip` of them from one
+    /// source IP.
     pub fn new(max: usize, per_ip: usize) -> Handshakes {
         Handshakes {
-            max,
+            max: max.max(1),
             per_ip,
-            total: 0,
+            pending: BTreeMap::new(),
             by_ip: HashMap::new(),
+            next: 0,
         }
     }
 
-    /// Takes a place for a handshake from `ip`; `false` when either bound is reached (the
-    /// connection is then dropped at once).
-    pub fn start(&mut self, ip: IpAddr) -> bool {
-        let mine = self.by_ip.get(&ip).copied().unwrap_or(0);
-        if self.total >= self.max || mine >= self.per_ip {
-            return false;
+    /// Takes a place for a handshake from `ip`: refused when `ip` holds `per_ip` places
+    /// already; when the pool is full, the oldest handshake gives its place up.
+    pub fn start(&mut self, ip: IpAddr) -> Start {
+        if self.by_ip.get(&ip).copied().unwrap_or(0) >= self.per_ip {
+            return Start::Refuse;
         }
-        self.total += 1;
-        self.by_ip.insert(ip, mine + 1);
-        true
+        let evict = match self.pending.len() >= self.max {
+            true => self.pending.first_key_value().map(|(id, _)| *id),
+            false => None,
+        };
+        if let Some(old) = evict {
+            self.finish(old);
+        }
+        let id = self.next;
+        self.next += 1;
+        self.pending.insert(id, ip);
+        *self.by_ip.entry(ip).or_insert(0) += 1;
+        match evict {
+            Some(evict) => Start::Evict { id, evict },
+            None => Start::In(id),
+        }
     }
 
-    /// Gives back the place a handshake from `ip` took.
-    pub fn finish(&mut self, ip: IpAddr) {
+    /// Gives back the place of handshake `id` (done, failed, or evicted already: then this
+    /// changes nothing).
+    pub fn finish(&mut self, id: u64) {
+        let Some(ip) = self.pending.remove(&id) else {
+            return;
+        };
         if let Some(n) = self.by_ip.get_mut(&ip) {
             *n -= 1;
-            self.total -= 1;
             if *n == 0 {
                 self.by_ip.remove(&ip);
             }
@@ -56,12 +94,12 @@ impl Handshakes {
 
     /// Handshakes under way.
     pub fn len(&self) -> usize {
-        self.total
+        self.pending.len()
     }
 
     /// Whether none is under way.
     pub fn is_empty(&self) -> bool {
-        self.total == 0
+        self.pending.is_empty()
     }
 }
 

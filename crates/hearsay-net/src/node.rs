@@ -17,7 +17,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::budget::{Admit, Handshakes, Inbound};
+use crate::budget::{Admit, Handshakes, Inbound, Start};
 use crate::conn::{handshake, run_link, Identity, NetEvent, STRANGER_FRAME};
 use crate::log::Logger;
 use crate::store::{Store, StoreError};
@@ -375,7 +375,8 @@ struct Links {
     /// The inbound links, within the budget.
     inbound: Inbound,
     counts: Counts,
-    /// Connections the accept loop dropped with the handshake pool full.
+    /// Handshakes the accept loop dropped: one source IP over its share, or the oldest of a
+    /// full pool.
     dropped: Arc<AtomicU64>,
     log_at: Instant,
 }
@@ -449,7 +450,10 @@ impl Links {
             (c.refused, "refused with no room"),
             (c.idle, "closed idle"),
             (c.cut_off, "cut off for a frame too large or too slow"),
-            (dropped, "dropped with the handshake pool full"),
+            (
+                dropped,
+                "handshakes dropped (a full pool's oldest, or over one IP's share)",
+            ),
         ]
         .into_iter()
         .filter(|(n, _)| *n > 0)
@@ -572,22 +576,30 @@ async fn read_commands(tx: mpsc::Sender<NetEvent>, stop: CancellationToken) {
     }
 }
 
+/// The handshakes under way, and how to drop each one (its task ends at once).
+struct Pool {
+    places: Handshakes,
+    stops: HashMap<u64, CancellationToken>,
+}
+
 /// A place in the handshake pool, given back when dropped.
 struct Place {
-    pool: Arc<Mutex<Handshakes>>,
-    ip: IpAddr,
+    pool: Arc<Mutex<Pool>>,
+    id: u64,
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
         let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
-        pool.finish(self.ip);
+        pool.places.finish(self.id);
+        pool.stops.remove(&self.id);
     }
 }
 
 /// Accepts every connection at once (established links never hold it up), and runs its
-/// handshake if the handshake pool has a place for its source IP; otherwise the connection
-/// is dropped at once and counted in `dropped` (PROTOCOL §3.1).
+/// handshake if its source IP may start one more: when the pool is full the oldest
+/// handshake is dropped for it. A connection refused, or a handshake dropped, is counted in
+/// `dropped` (PROTOCOL §3.1).
 async fn accept_loop(
     listener: TcpListener,
     me: Arc<Identity>,
@@ -596,10 +608,10 @@ async fn accept_loop(
     dropped: Arc<AtomicU64>,
     stop: CancellationToken,
 ) {
-    let pool = Arc::new(Mutex::new(Handshakes::new(
-        opts.max_handshakes,
-        opts.max_handshakes_per_ip,
-    )));
+    let pool = Arc::new(Mutex::new(Pool {
+        places: Handshakes::new(opts.max_handshakes, opts.max_handshakes_per_ip),
+        stops: HashMap::new(),
+    }));
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => return,
@@ -614,20 +626,40 @@ async fn accept_loop(
                 continue;
             }
         };
-        let ip = from.ip();
-        let started = (pool.lock().unwrap_or_else(PoisonError::into_inner)).start(ip);
-        if !started {
+        let quit = stop.child_token();
+        let id = {
+            let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
+            let id = match pool.places.start(from.ip()) {
+                Start::In(id) => Some(id),
+                Start::Evict { id, evict } => {
+                    if let Some(old) = pool.stops.remove(&evict) {
+                        old.cancel();
+                    }
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    Some(id)
+                }
+                Start::Refuse => None,
+            };
+            if let Some(id) = id {
+                pool.stops.insert(id, quit.clone());
+            }
+            id
+        };
+        let Some(id) = id else {
             dropped.fetch_add(1, Ordering::Relaxed);
             drop(stream);
             continue;
-        }
+        };
         let place = Place {
             pool: pool.clone(),
-            ip,
+            id,
         };
         let (me, opts, tx, stop) = (me.clone(), opts.clone(), tx.clone(), stop.clone());
         tokio::spawn(async move {
-            let done = handshake(stream, &me, opts.handshake_timeout).await;
+            let done = tokio::select! {
+                _ = quit.cancelled() => return,
+                done = handshake(stream, &me, opts.handshake_timeout) => done,
+            };
             drop(place);
             match done {
                 Ok((wire, remote)) => {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hearsay_proto::{LinkId, LinkUse};
 
-use super::{Admit, Handshakes, Inbound};
+use super::{Admit, Handshakes, Inbound, Start};
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
@@ -24,23 +24,24 @@ fn uses(kept: &[u64]) -> impl Fn(LinkId) -> LinkUse + '_ {
 }
 
 #[test]
-fn handshakes_are_bounded_in_all_and_per_source_ip() {
+fn handshakes_are_bounded_per_source_ip_and_a_full_pool_drops_its_oldest() {
     let mut h = Handshakes::new(3, 2);
-    assert!(h.start(ip(2)));
-    assert!(h.start(ip(2)));
-    assert!(!h.start(ip(2)), "a third from one IP");
-    assert!(h.start(ip(3)));
-    assert!(!h.start(ip(4)), "a fourth in all");
-    h.finish(ip(2));
-    assert!(h.start(ip(3)), "a place came free");
-    assert!(!h.start(ip(5)), "full again");
-    h.finish(ip(3));
-    h.finish(ip(3));
-    assert!(h.start(ip(4)));
-    assert_eq!(h.len(), 2);
-    // Giving back what was never taken changes nothing.
-    h.finish(ip(9));
-    assert_eq!(h.len(), 2);
+    assert_eq!(h.start(ip(2)), Start::In(0));
+    assert_eq!(h.start(ip(2)), Start::In(1));
+    assert_eq!(h.start(ip(2)), Start::Refuse, "a third from one IP");
+    assert_eq!(h.start(ip(3)), Start::In(2));
+    // Full: the oldest (0, from .2) makes room for a newcomer from anywhere.
+    assert_eq!(h.start(ip(4)), Start::Evict { id: 3, evict: 0 });
+    assert_eq!(h.len(), 3);
+    // .2 holds one place now, so it may start another, pushing out 1 (its own).
+    assert_eq!(h.start(ip(2)), Start::Evict { id: 4, evict: 1 });
+    h.finish(2);
+    assert_eq!(h.start(ip(5)), Start::In(5), "a place came free");
+    // Giving back what is gone already (evicted, or never taken) changes nothing.
+    h.finish(0);
+    h.finish(99);
+    assert_eq!(h.len(), 3);
+    assert_eq!(h.start(ip(3)), Start::Evict { id: 6, evict: 3 });
 }
 
 #[test]
