@@ -76,7 +76,7 @@ pub enum NetEvent {
         /// The dial.
         token: DialToken,
         /// Why.
-        reason: String,
+        error: hearsay_proto::node::DialError,
     },
     /// A line typed on stdin.
     Command(String),

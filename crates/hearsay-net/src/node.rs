@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hearsay_proto::event::Event;
-use hearsay_proto::node::DialToken;
 use hearsay_proto::node::Record;
+use hearsay_proto::node::{DialError, DialPool, DialToken};
 use hearsay_proto::wire::{Msg, MAX_FRAME};
 use hearsay_proto::{Input, LinkId, LinkUse, Machine, Output, Time};
 use tokio::net::{TcpListener, TcpStream};
@@ -52,9 +52,14 @@ pub struct Options {
     /// An inbound link the machine does not protect that sends no frame for this long is
     /// closed.
     pub idle_timeout: Duration,
-    /// Most outbound connections at once, apart from the inbound ones, so that a flood of
-    /// inbound connections cannot stop dial-backs and seed links (a dial beyond fails).
+    /// Most outbound connections at once to seeds and neighbours ([`DialPool::Trusted`]),
+    /// apart from the inbound ones, so that a flood of inbound connections cannot stop seed
+    /// links (a dial beyond fails as [`DialError::Busy`]).
     pub max_dials: usize,
+    /// Most dials at once to addresses a stranger may have named ([`DialPool::Probe`]:
+    /// dial-backs, probes, witnesses), apart from the others, so that registrations whose
+    /// dial-back hangs cannot hold up seed and neighbour links.
+    pub max_probe_dials: usize,
     /// Fault injection for tests and figures: the share of this node's liveness replies
     /// (`Pong`) dropped on purpose. 0 in any real use.
     pub drop_pongs: f64,
@@ -78,6 +83,7 @@ impl Default for Options {
             max_handshakes_per_ip: 128,
             idle_timeout: Duration::from_secs(10),
             max_dials: 512,
+            max_probe_dials: 256,
             drop_pongs: 0.0,
             echo_reuse: Duration::ZERO,
             commands: false,
@@ -195,7 +201,8 @@ async fn drive<M: Machine>(
     };
     let me = Arc::new(me);
     let (tx, mut rx) = mpsc::channel::<NetEvent>(4096);
-    let dial_slots = Arc::new(Semaphore::new(opts.max_dials));
+    let trusted_slots = Arc::new(Semaphore::new(opts.max_dials));
+    let probe_slots = Arc::new(Semaphore::new(opts.max_probe_dials));
     let stop = cancel.child_token();
     let _guard = stop.clone().drop_guard();
     let mut links = Links::new(&opts);
@@ -248,14 +255,12 @@ async fn drive<M: Machine>(
                         }
                     }
                 }
-                Output::Dial { token, addr } => {
-                    let ctx = (
-                        me.clone(),
-                        opts.clone(),
-                        tx.clone(),
-                        dial_slots.clone(),
-                        stop.clone(),
-                    );
+                Output::Dial { token, addr, pool } => {
+                    let slots = match pool {
+                        DialPool::Trusted => trusted_slots.clone(),
+                        DialPool::Probe => probe_slots.clone(),
+                    };
+                    let ctx = (me.clone(), opts.clone(), tx.clone(), slots, stop.clone());
                     tokio::spawn(dial(token, addr, ctx));
                 }
                 // Dropping the sender lets the writer flush what is queued, then close.
@@ -542,9 +547,9 @@ fn on_net_event<M: Machine>(
                 machine.handle(now(), Input::LinkDown { link });
             }
         }
-        NetEvent::DialFailed { token, reason } => {
-            tracing::debug!(token = token.0, %reason, "dial failed");
-            machine.handle(now(), Input::DialFailed { token, reason });
+        NetEvent::DialFailed { token, error } => {
+            tracing::debug!(token = token.0, %error, "dial failed");
+            machine.handle(now(), Input::DialFailed { token, error });
         }
         NetEvent::Echo { ip, answered } => machine.handle(now(), Input::Echo { ip, answered }),
         NetEvent::Command(line) => machine.handle(now(), Input::Command { line }),
@@ -684,31 +689,37 @@ type DialCtx = (
 
 async fn dial(token: DialToken, addr: SocketAddr, (me, opts, tx, slots, stop): DialCtx) {
     let Ok(permit) = slots.try_acquire_owned() else {
-        let reason = "too many connections".to_string();
-        let _ = tx.send(NetEvent::DialFailed { token, reason }).await;
+        let error = DialError::Busy;
+        let _ = tx.send(NetEvent::DialFailed { token, error }).await;
         return;
     };
     let attempt = async {
-        let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let stream = TcpStream::connect(addr).await.map_err(connect_error)?;
         handshake(stream, &me, opts.dial_timeout)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| DialError::Failed(e.to_string()))
     };
-    match tokio::time::timeout(opts.dial_timeout, attempt).await {
+    let error = match tokio::time::timeout(opts.dial_timeout, attempt).await {
         Ok(Ok((wire, remote))) => {
             let _permit = permit;
-            start_link(wire, remote, Some(token), &opts, tx, stop).await;
+            return start_link(wire, remote, Some(token), &opts, tx, stop).await;
         }
-        Ok(Err(reason)) => {
-            let _ = tx.send(NetEvent::DialFailed { token, reason }).await;
+        Ok(Err(error)) => error,
+        Err(_) => DialError::TimedOut,
+    };
+    let _ = tx.send(NetEvent::DialFailed { token, error }).await;
+}
+
+/// What a failed connect says of the other side (PROTOCOL §12.3).
+fn connect_error(e: std::io::Error) -> DialError {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => DialError::Refused,
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+            DialError::Unreachable(e.to_string())
         }
-        Err(_) => {
-            let reason = format!(
-                "no answer within {}",
-                humantime::format_duration(opts.dial_timeout)
-            );
-            let _ = tx.send(NetEvent::DialFailed { token, reason }).await;
-        }
+        ErrorKind::TimedOut => DialError::TimedOut,
+        _ => DialError::Failed(e.to_string()),
     }
 }
 

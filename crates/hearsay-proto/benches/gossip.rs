@@ -64,7 +64,7 @@ fn peer_with_neighbours() -> peer::State {
     );
     let dials: Vec<(DialToken, SocketAddr)> = std::iter::from_fn(|| p.poll_output())
         .filter_map(|o| match o {
-            Output::Dial { token, addr } => Some((token, addr)),
+            Output::Dial { token, addr, .. } => Some((token, addr)),
             _ => None,
         })
         .collect();

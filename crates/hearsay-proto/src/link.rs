@@ -39,6 +39,41 @@ impl Role {
     }
 }
 
+/// Why a dial failed, as far as that tells whether anyone is there (PROTOCOL §12.3): a seed
+/// counts its own probe of an accused peer as "dead" only when the failure is about the other
+/// side, never when this node had no room to dial.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DialError {
+    /// The host answered that nothing listens at the port.
+    #[error("connection refused")]
+    Refused,
+    /// The host or its network cannot be reached (no route, an ICMP unreachable).
+    #[error("unreachable ({0})")]
+    Unreachable(String),
+    /// No answer in the time allowed: a host that is down, or a black hole.
+    #[error("no answer in time")]
+    TimedOut,
+    /// Something answered but did not complete the handshake (a hung process, another
+    /// protocol, a bad proof), or the connection failed another way.
+    #[error("{0}")]
+    Failed(String),
+    /// This node had no room for another dial of that kind: nothing is known of the other
+    /// side.
+    #[error("no room here for another dial")]
+    Busy,
+}
+
+/// Which of a driver's dial pools a dial takes a place in (PROTOCOL §3.1): dials to nodes the
+/// protocol already trusts never wait behind dials to strangers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DialPool {
+    /// Seeds, neighbours and lost neighbours dialled again.
+    Trusted,
+    /// Dial-backs of registering peers, probes of suspects, witnesses asked: addresses a
+    /// stranger may have named.
+    Probe,
+}
+
 /// What a link is for, as its machine sees it (PROTOCOL §3.1). A driver that must make room
 /// closes only [`LinkUse::Stranger`] links, and closes those that stay silent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::cert::Certificate;
 use crate::event::Event;
 use crate::id::PeerId;
-pub use crate::link::{DialToken, LinkId, LinkUse, Remote, Role};
+pub use crate::link::{DialError, DialPool, DialToken, LinkId, LinkUse, Remote, Role};
 use crate::time::Time;
 use crate::wire::Msg;
 
@@ -34,8 +34,8 @@ pub enum Input {
     DialFailed {
         /// The dial that failed.
         token: DialToken,
-        /// Why, for the log.
-        reason: String,
+        /// Why.
+        error: DialError,
     },
     /// A decoded frame arrived on a link.
     Frame {
@@ -78,6 +78,8 @@ pub enum Output {
         token: DialToken,
         /// Where to connect.
         addr: SocketAddr,
+        /// Which pool of the driver's it takes a place in.
+        pool: DialPool,
     },
     /// Close a link. No `LinkDown` follows for a link the node closed itself.
     Close {
@@ -120,6 +122,12 @@ pub trait Machine {
 }
 
 /// A machine's outbox: its outputs in order, and the dials in flight with their purposes.
+/// What a machine dials for, as far as the driver's dial pools care.
+pub(crate) trait Purpose {
+    /// The pool a dial for this takes a place in.
+    fn pool(&self) -> DialPool;
+}
+
 #[derive(Debug)]
 pub(crate) struct Outbox<D> {
     out: std::collections::VecDeque<Output>,
@@ -156,12 +164,16 @@ impl<D> Outbox<D> {
     }
 
     /// Dials `addr`; the answer will carry a token that [`Outbox::answered`] turns back into
-    /// `purpose`.
-    pub(crate) fn dial(&mut self, addr: SocketAddr, purpose: D) {
+    /// `purpose`, which also says the dial's pool.
+    pub(crate) fn dial(&mut self, addr: SocketAddr, purpose: D)
+    where
+        D: Purpose,
+    {
         let token = DialToken(self.next_token);
         self.next_token += 1;
+        let pool = purpose.pool();
         self.dials.insert(token, purpose);
-        self.push(Output::Dial { token, addr });
+        self.push(Output::Dial { token, addr, pool });
     }
 
     /// The purpose of an answered dial (once).

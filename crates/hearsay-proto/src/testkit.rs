@@ -11,7 +11,9 @@ pub(crate) use crate::config::Config;
 pub(crate) use crate::event::Event;
 pub(crate) use crate::gossip::{self, Gossip, MsgId};
 pub(crate) use crate::id::{Keypair, PeerId};
-pub(crate) use crate::node::{Input, LinkId, LinkUse, Machine, Output, Remote, Role};
+pub(crate) use crate::node::{
+    DialError, DialPool, Input, LinkId, LinkUse, Machine, Output, Remote, Role,
+};
 pub(crate) use crate::sig::Checks;
 pub(crate) use crate::suspicion::{DeadReport, Verdict};
 pub(crate) use crate::time::Time;
@@ -157,6 +159,9 @@ pub(crate) struct Net {
     /// Nodes that are down: they get no input and no timer, dials to them fail, frames to
     /// them are lost, and their host does not answer ICMP echo.
     pub(crate) down: BTreeSet<SocketAddr>,
+    /// Nodes whose dials all fail for want of room ([`DialError::Busy`]), as a node with a
+    /// full dial pool.
+    pub(crate) busy: BTreeSet<SocketAddr>,
     /// What each seed persisted, in order: its store.
     pub(crate) stores: BTreeMap<SocketAddr, Vec<node::Record>>,
 }
@@ -172,6 +177,7 @@ impl Net {
             frames: Vec::new(),
             outputs: Vec::new(),
             down: BTreeSet::new(),
+            busy: BTreeSet::new(),
             stores: BTreeMap::new(),
         }
     }
@@ -395,18 +401,24 @@ impl Net {
                 self.queue
                     .push_back((to, Input::Frame { link, msg: decoded }));
             }
-            Output::Dial { token, addr } => {
-                if self.down.contains(&addr) {
-                    let reason = "connection timed out".to_string();
+            Output::Dial { token, addr, .. } => {
+                if self.busy.contains(&from) {
+                    let error = DialError::Busy;
                     return self
                         .queue
-                        .push_back((from, Input::DialFailed { token, reason }));
+                        .push_back((from, Input::DialFailed { token, error }));
+                }
+                if self.down.contains(&addr) {
+                    let error = DialError::TimedOut;
+                    return self
+                        .queue
+                        .push_back((from, Input::DialFailed { token, error }));
                 }
                 let Some(target) = self.nodes.get(&addr) else {
-                    let reason = "connection refused".to_string();
+                    let error = DialError::Refused;
                     return self
                         .queue
-                        .push_back((from, Input::DialFailed { token, reason }));
+                        .push_back((from, Input::DialFailed { token, error }));
                 };
                 let me = &self.nodes[&from];
                 let (a, b) = (LinkId(self.next_link), LinkId(self.next_link + 1));

@@ -22,7 +22,7 @@ use std::time::Duration;
 use hearsay_proto::cert::SeedSet;
 use hearsay_proto::config::Config;
 use hearsay_proto::event::Event;
-use hearsay_proto::node::{self, DialToken};
+use hearsay_proto::node::{self, DialError, DialToken};
 use hearsay_proto::sig::Checks;
 use hearsay_proto::wire::{self, Msg};
 use hearsay_proto::{peer, seed, Input, Keypair, LinkId, Output, PeerId, Remote, Role, Time};
@@ -620,7 +620,7 @@ impl Sim {
                     self.deliver(at, to, Input::Frame { link: other, msg });
                 }
             }
-            Output::Dial { token, addr } => self.dial(n, token, addr),
+            Output::Dial { token, addr, .. } => self.dial(n, token, addr),
             Output::Close { link } => {
                 if self.ends.contains_key(&link) {
                     // The close arrives after what was sent before it.
@@ -702,14 +702,14 @@ impl Sim {
         let target = self.by_addr.get(&addr).copied();
         let m = match target {
             Some(m) if self.cut(n, m) => {
-                let reason = "no answer within 3s".to_string();
+                let error = DialError::TimedOut;
                 let at = self.now + DIAL_TIMEOUT;
-                return self.deliver(at, n, Input::DialFailed { token, reason });
+                return self.deliver(at, n, Input::DialFailed { token, error });
             }
             Some(m) if self.nodes[m].up => m,
             _ => {
-                let reason = "connection refused".to_string();
-                return self.deliver(at, n, Input::DialFailed { token, reason });
+                let error = DialError::Refused;
+                return self.deliver(at, n, Input::DialFailed { token, error });
             }
         };
         let (a, b) = self.link(n, m, at);

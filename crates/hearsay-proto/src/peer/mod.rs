@@ -31,7 +31,9 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::gossip::{Counters, MessageList};
 use crate::id::{Keypair, PeerId};
-use crate::node::{DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role};
+use crate::node::{
+    DialPool, DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role,
+};
 use crate::sig::Checks;
 use crate::time::Time;
 use crate::wire::Msg;
@@ -55,6 +57,15 @@ enum Dial {
         addr: SocketAddr,
         asker: LinkId,
     },
+}
+
+impl crate::node::Purpose for Dial {
+    fn pool(&self) -> DialPool {
+        match self {
+            Dial::Seed(_) | Dial::Key(_) | Dial::Neighbor(_) | Dial::Redial(_) => DialPool::Trusted,
+            Dial::Witness { .. } | Dial::Probe { .. } => DialPool::Probe,
+        }
+    }
 }
 
 /// What a peer's clock wakes it for. Each is set by one part and fired by [`State::fire`];

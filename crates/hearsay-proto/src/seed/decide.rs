@@ -12,7 +12,7 @@ use super::{Coordination, Dial, Member, Reply, State, Validation};
 use crate::cert::{CertError, Certificate, Change, Digest, Evidence, Op, Proposal, Vote};
 use crate::event::Event;
 use crate::id::PeerId;
-use crate::node::{Output, Record};
+use crate::node::{DialError, Output, Record};
 use crate::quorum::{Outcome, Tally};
 use crate::wire::Msg;
 
@@ -218,8 +218,10 @@ impl State {
         Ok(r.check(self.now, witness, &self.checks).err())
     }
 
-    /// The answer of a probe: the id met at the address, or why nobody was met.
-    pub(super) fn on_probe(&mut self, digest: Digest, answer: Result<PeerId, String>) {
+    /// The answer of a probe: the id met at the address, or why nobody was met. For a
+    /// removal, what this seed saw is the vote's reason; a dial this seed had no room for
+    /// says nothing of the accused, so it is no evidence of death (PROTOCOL §12.3).
+    pub(super) fn on_probe(&mut self, digest: Digest, answer: Result<PeerId, DialError>) {
         let Some(v) = self.validating.remove(&digest) else {
             return;
         };
@@ -246,9 +248,19 @@ impl State {
                 });
                 (false, reason)
             }
-            (Op::Remove, _) => match v.evidence_error {
+            (Op::Remove, Err(DialError::Busy)) => (
+                false,
+                format!("this seed could not probe {addr}: {}", DialError::Busy),
+            ),
+            (Op::Remove, seen) => match v.evidence_error {
                 Some(e) => (false, format!("evidence: {e}")),
-                None => (true, String::new()),
+                None => {
+                    let saw = match seen {
+                        Ok(id) => format!("peer {id} answers there"),
+                        Err(e) => e.to_string(),
+                    };
+                    (true, format!("this seed's own probe of {addr}: {saw}"))
+                }
             },
         };
         self.cast(c, yes, &reason, v.replies);
@@ -292,13 +304,15 @@ impl State {
         if remember && self.voted.len() < MAX_VOTES {
             self.voted.insert(change.digest(), (vote.clone(), self.now));
         }
+        // A signed yes carries no reason (every yes of a certificate is the same statement);
+        // the log still says what this seed saw, such as how its own probe failed.
         self.io.event(Event::Vote {
             op: change.op,
             peer: change.peer,
             addr: change.addr,
             incarnation: change.incarnation,
             yes,
-            reason: vote.reason.clone(),
+            reason,
         });
         for r in replies {
             self.reply(r, vote.clone());

@@ -31,7 +31,9 @@ use crate::cert::{
 use crate::config::Config;
 use crate::event::Event;
 use crate::id::{Keypair, PeerId};
-use crate::node::{DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role};
+use crate::node::{
+    DialError, DialPool, DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role,
+};
 use crate::quorum::Tally;
 use crate::sig::Checks;
 use crate::suspicion::{self, DeadReport};
@@ -88,6 +90,15 @@ enum Dial {
         asker: LinkId,
         probed: (PeerId, SocketAddr, u64),
     },
+}
+
+impl crate::node::Purpose for Dial {
+    fn pool(&self) -> DialPool {
+        match self {
+            Dial::Seed(_) => DialPool::Trusted,
+            Dial::Probe(_) | Dial::Witness { .. } => DialPool::Probe,
+        }
+    }
 }
 
 /// What a seed's clock wakes it for: [`State::deadline`] is the one table both
@@ -419,13 +430,13 @@ impl State {
         }
     }
 
-    fn on_dial_failed(&mut self, token: DialToken, reason: String) {
+    fn on_dial_failed(&mut self, token: DialToken, error: DialError) {
         match self.io.answered(token) {
             Some(Dial::Seed(i)) => {
                 self.seed_redial
                     .insert(i, self.now + self.settings.seed_retry);
             }
-            Some(Dial::Probe(d)) => self.on_probe(d, Err(reason)),
+            Some(Dial::Probe(d)) => self.on_probe(d, Err(error)),
             Some(Dial::Witness { asker, probed }) => self.answer_probe(asker, probed, None),
             None => {}
         }
@@ -713,7 +724,7 @@ impl State {
             );
         }
         for d in self.late(false) {
-            self.on_probe(d, Err("timed out".into()));
+            self.on_probe(d, Err(DialError::TimedOut));
         }
     }
 
@@ -754,7 +765,7 @@ impl Machine for State {
                 self.links.remove(&link);
                 self.forget_link(link);
             }
-            Input::DialFailed { token, reason } => self.on_dial_failed(token, reason),
+            Input::DialFailed { token, error } => self.on_dial_failed(token, error),
             Input::Frame { link, msg } => self.on_frame(link, msg),
             Input::Timeout => self.on_timeout(),
             // Seeds send no echo and take no typed commands (one process may run several).

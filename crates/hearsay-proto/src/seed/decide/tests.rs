@@ -286,11 +286,9 @@ fn a_dead_node_report_without_valid_evidence_gets_a_no_vote_from_every_seed() {
             [(false, forged.clone())],
             "{s}"
         );
-        assert_eq!(
-            net.remove_votes(s, peer_key(4).id()),
-            [(true, String::new())],
-            "{s}"
-        );
+        // A yes logs what the seed's own probe saw (the signed vote carries no reason).
+        let saw = "this seed's own probe of 127.0.0.1:7004: no answer in time".to_string();
+        assert_eq!(net.remove_votes(s, peer_key(4).id()), [(true, saw)], "{s}");
         assert_eq!(net.removals(s), [peer_key(4).id()], "{s}");
         let pl = net.seed(s).peer_list();
         for i in [0, 1, 2, 3] {
@@ -542,5 +540,37 @@ fn a_seed_protects_seeds_admitted_peers_and_registrations_only() {
             LinkUse::Protected,
             "{at} link {l:?}"
         );
+    }
+}
+
+/// Issue 15, PROTOCOL §12.3: a seed that had no room to dial learns nothing of the accused,
+/// so its probe is no evidence of death: with every seed's dial pool full, a true report
+/// with good evidence is voted down, each vote saying why. With room again, each yes vote
+/// says what its seed's own probe saw.
+#[test]
+fn a_probe_this_seed_had_no_room_for_is_no_evidence_of_death() {
+    let mut net = seeds_and_peers(4);
+    net.take_down(peer_addr(1), true);
+    net.busy = (0..3).map(seed_addr).collect();
+    let now = net.now;
+    let verdicts = |now| vec![dead(0, 1, 1, now), dead(2, 1, 1, now), dead(3, 1, 1, now)];
+    let coordinator = deliver_report(&mut net, report(0, 1, peer_addr(1), 1, verdicts(now), now));
+    let id1 = peer_key(1).id();
+    let busy = "this seed could not probe 127.0.0.1:7001: no room here for another dial";
+    for s in (0..3).map(seed_addr) {
+        assert_eq!(net.remove_votes(s, id1), [(false, busy.to_string())], "{s}");
+        assert!(net.seed(s).peer_list().contains_key(&id1), "{s}");
+    }
+    assert_removal_aborted(&net, coordinator, id1);
+
+    net.busy.clear();
+    net.run_for(Duration::from_secs(1));
+    let now = net.now;
+    deliver_report(&mut net, report(0, 1, peer_addr(1), 1, verdicts(now), now));
+    let saw = "this seed's own probe of 127.0.0.1:7001: no answer in time";
+    for s in (0..3).map(seed_addr) {
+        let votes = net.remove_votes(s, id1);
+        assert_eq!(votes.last(), Some(&(true, saw.to_string())), "{s}");
+        assert_eq!(net.removals(s), [id1], "{s}");
     }
 }

@@ -21,12 +21,12 @@ fn a_seed_probes_a_member_for_an_admitted_peer_and_signs_the_verdict() {
     };
     let msg = Msg::ProbeRequest(Box::new(ask));
     let outs = net.handle(s, Input::Frame { link, msg });
-    let [Output::Dial { token, addr }] = outs[..] else {
+    let [Output::Dial { token, addr, pool }] = outs[..] else {
         panic!("{outs:?}")
     };
-    assert_eq!(addr, peer_addr(1));
-    let reason = "connection refused".to_string();
-    let outs = net.handle(s, Input::DialFailed { token, reason });
+    assert_eq!((addr, pool), (peer_addr(1), DialPool::Probe));
+    let error = DialError::Refused;
+    let outs = net.handle(s, Input::DialFailed { token, error });
     let probed = (ask.suspect, ask.addr, 1);
     let v = Verdict::new(&seed_key(index(s)), probed, false, net.now);
     assert_eq!(
