@@ -529,7 +529,15 @@ fn peer_state(
         ..peer::Settings::default()
     };
     let now = hearsay_net::now();
-    peer::State::new(now, key, addr, 1, config.clone(), settings, hearsay_net::random())
+    peer::State::new(
+        now,
+        key,
+        addr,
+        1,
+        config.clone(),
+        settings,
+        hearsay_net::random(),
+    )
 }
 
 /// What in-process peers share.

@@ -54,7 +54,10 @@ fn assert_held(s: &Value) {
         assert_eq!(a[outcome], 0, "{outcome}: {s}");
     }
     assert_eq!(s["peers"], 5, "{s}");
-    assert_eq!(s["registration_ms"]["n"], 5, "every honest peer registered: {s}");
+    assert_eq!(
+        s["registration_ms"]["n"], 5,
+        "every honest peer registered: {s}"
+    );
     assert_eq!(s["gossip"]["full_coverage_share"], 1.0, "{s}");
 }
 
@@ -74,7 +77,10 @@ fn colluding_liars_accuse_live_peers_and_nobody_is_removed() {
         "each report is voted on by every seed: {s}"
     );
     assert_eq!(s["failures"]["false_removals"], 0, "{s}");
-    assert_eq!(s["overlay"]["peers"], 7, "5 honest peers and the 2 liars: {s}");
+    assert_eq!(
+        s["overlay"]["peers"], 7,
+        "5 honest peers and the 2 liars: {s}"
+    );
 }
 
 /// `--forgers 1`: an admitted peer alters every gossip message it sends after signing
@@ -87,7 +93,10 @@ fn forged_gossip_is_dropped_and_delivered_nowhere() {
     let f = &s["attacks"]["forgers"];
     assert_eq!(f["peers"], 1, "{s}");
     assert!(f["forged_copies_dropped"].as_u64().unwrap() > 0, "{s}");
-    assert_eq!(s["gossip"]["messages"], 50, "only the honest peers' messages: {s}");
+    assert_eq!(
+        s["gossip"]["messages"], 50,
+        "only the honest peers' messages: {s}"
+    );
 }
 
 /// `--lying-seeds 1` of 3: the lying seed votes yes to everything and sends a certificate
@@ -100,7 +109,10 @@ fn a_lying_seed_minority_gets_no_forged_certificate_applied() {
     let l = &s["attacks"]["lying_seeds"];
     assert_eq!(l["seeds"], 1, "{s}");
     assert!(l["certificates_rejected"].as_u64().unwrap() >= 3, "{s}");
-    assert_eq!(s["overlay"]["peers"], 5, "no made-up peer in the Peer List: {s}");
+    assert_eq!(
+        s["overlay"]["peers"], 5,
+        "no made-up peer in the Peer List: {s}"
+    );
 }
 
 /// `--evict 1`: 1,100 idle links (handshake done, nothing sent) from 110 source addresses
@@ -113,8 +125,14 @@ fn filling_a_peers_slots_while_accusing_it_evicts_nobody() {
     let s = attack("attack-evict", &["--evict", "1"]);
     assert_held(&s);
     let e = &s["attacks"]["evict"];
-    assert_eq!((e["targets"].as_u64(), e["links"].as_u64()), (Some(1), Some(1100)));
-    let (opened, failed) = (e["links_opened"].as_u64().unwrap(), e["links_failed"].as_u64().unwrap());
+    assert_eq!(
+        (e["targets"].as_u64(), e["links"].as_u64()),
+        (Some(1), Some(1100))
+    );
+    let (opened, failed) = (
+        e["links_opened"].as_u64().unwrap(),
+        e["links_failed"].as_u64().unwrap(),
+    );
     assert_eq!(opened + failed, 1100, "every idle link was tried: {s}");
     assert!(opened > 0, "some idle links were opened: {s}");
     assert!(e["reports_sent"].as_u64().unwrap() >= 3, "{s}");
@@ -129,7 +147,16 @@ fn filling_a_peers_slots_while_accusing_it_evicts_nobody() {
 fn every_attack_at_once_reports_zero_for_every_outcome() {
     let s = attack(
         "attack-all",
-        &["--liars", "2", "--forgers", "1", "--lying-seeds", "1", "--evict", "1"],
+        &[
+            "--liars",
+            "2",
+            "--forgers",
+            "1",
+            "--lying-seeds",
+            "1",
+            "--evict",
+            "1",
+        ],
     );
     assert_held(&s);
     for a in ["liars", "forgers", "lying_seeds", "evict"] {

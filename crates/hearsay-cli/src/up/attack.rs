@@ -115,7 +115,9 @@ pub fn check(plan: &Plan) -> anyhow::Result<()> {
     }
     let live = plan.peers.saturating_sub(plan.kill);
     if (a.liars > 0 || a.evict > 0) && live == 0 {
-        bail!("--liars and --evict need a live honest peer to accuse: start more peers than --kill");
+        bail!(
+            "--liars and --evict need a live honest peer to accuse: start more peers than --kill"
+        );
     }
     if a.evict > live {
         bail!("--evict {} needs {} honest peers that are not killed, but --peers {} --kill {} leaves {live}", a.evict, a.evict, plan.peers, plan.kill);
@@ -197,7 +199,8 @@ pub(super) async fn start_lying_seeds(
             addr: *addr,
         };
         let log = log.for_node(addr.to_string(), "seed");
-        net.adversaries.push(spawn(machine, listener, me, opts, log));
+        net.adversaries
+            .push(spawn(machine, listener, me, opts, log));
     }
     Ok(())
 }
@@ -392,13 +395,13 @@ impl War {
         }
         if a.forgers > 0 {
             say.line(&format!(
-                "attack: {} forgers alter every gossip message they send",
-                a.forgers
+                "attack: {}, every gossip message altered after signing",
+                count(a.forgers, "forger")
             ));
         }
         if a.lying_seeds > 0 {
             say.line(&format!(
-                "attack: {} of {} seeds lie (yes to everything, a forged certificate every second)",
+                "attack: {} of {} seeds lying (yes to everything, a forged certificate every second)",
                 a.lying_seeds,
                 net.seeds.len()
             ));
@@ -666,6 +669,14 @@ async fn open_idle(target: SocketAddr, i: usize) -> anyhow::Result<Wire> {
     Ok(wire)
 }
 
+/// `n` things, in words: "1 peer", "2 peers".
+fn count(n: usize, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
+}
+
 /// What became of the attacks: the four outcomes (each 0 when the defences hold), and for
 /// each attack run, the signs that it really happened.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -747,14 +758,22 @@ impl Report {
     /// The outcomes that are not 0, as sentences (none when every defence held).
     pub fn breaches(&self) -> Vec<String> {
         [
-            (self.false_removals, "honest live peers removed"),
-            (self.forged_messages_delivered, "forged messages delivered"),
-            (self.forged_certificates_applied, "forged certificates applied"),
-            (self.evictions, "live peers evicted"),
+            (self.false_removals, "honest live peer", " removed"),
+            (
+                self.forged_messages_delivered,
+                "forged message",
+                " delivered",
+            ),
+            (
+                self.forged_certificates_applied,
+                "forged certificate",
+                " applied",
+            ),
+            (self.evictions, "live peer", " evicted"),
         ]
         .into_iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, what, done)| count(n, what) + done)
         .collect()
     }
 
@@ -765,8 +784,10 @@ impl Report {
             rows.push((
                 "attack: liars",
                 format!(
-                    "{} peers, {} false reports, {} false accusations logged by seeds",
-                    l.peers, l.reports_sent, l.false_accusations
+                    "{}, {} false reports, {} false accusations logged by seeds",
+                    count(l.peers, "peer"),
+                    l.reports_sent,
+                    l.false_accusations
                 ),
             ));
         }
@@ -774,8 +795,9 @@ impl Report {
             rows.push((
                 "attack: forgers",
                 format!(
-                    "{} peers, {} forged copies dropped",
-                    f.peers, f.forged_copies_dropped
+                    "{}, {} forged copies dropped",
+                    count(f.peers, "peer"),
+                    f.forged_copies_dropped
                 ),
             ));
         }
@@ -783,8 +805,9 @@ impl Report {
             rows.push((
                 "attack: lying seeds",
                 format!(
-                    "{} seeds, {} forged certificates rejected",
-                    s.seeds, s.certificates_rejected
+                    "{}, {} forged certificates rejected",
+                    count(s.seeds, "seed"),
+                    s.certificates_rejected
                 ),
             ));
         }
@@ -792,13 +815,16 @@ impl Report {
             rows.push((
                 "attack: eviction",
                 format!(
-                    "{} targets, {} of {} idle links opened from {} addresses ({} closed by the target), {} false reports, {} false accusations logged by seeds",
-                    e.targets, e.links_opened, e.links, e.addresses, e.links_closed, e.reports_sent, e.false_accusations
+                    "{}, {} of {} idle links opened from {} addresses ({} closed by the target), {} false reports, {} false accusations logged by seeds",
+                    count(e.targets, "target"), e.links_opened, e.links, e.addresses, e.links_closed, e.reports_sent, e.false_accusations
                 ),
             ));
         }
         rows.extend([
-            ("honest peers falsely removed", self.false_removals.to_string()),
+            (
+                "honest peers falsely removed",
+                self.false_removals.to_string(),
+            ),
             (
                 "forged messages delivered",
                 self.forged_messages_delivered.to_string(),
