@@ -533,11 +533,11 @@ impl War {
                 reports_sent: g.sent.load(Ordering::Relaxed),
                 false_accusations: accusations(&self.liars),
             }),
-            forgers: (a.forgers > 0).then(|| ForgersReport {
+            forgers: (a.forgers > 0).then_some(ForgersReport {
                 peers: a.forgers,
                 forged_copies_dropped: e.forged_dropped,
             }),
-            lying_seeds: (a.lying_seeds > 0).then(|| LyingSeedsReport {
+            lying_seeds: (a.lying_seeds > 0).then_some(LyingSeedsReport {
                 seeds: a.lying_seeds,
                 certificates_rejected: e.rejected_certificates,
             }),
