@@ -778,6 +778,38 @@ mod tests {
         assert_eq!(o.degrees, vec![1, 2, 1, 0]);
     }
 
+    /// Issue 15: what `hearsay up`'s attack rows weigh, gathered from the honest events.
+    #[test]
+    fn the_evidence_of_attacks_is_counted_from_the_honest_nodes_events() {
+        let lines = [
+            r#"{"node":"A","role":"peer","event":"started","id":"a"}"#,
+            r#"{"node":"A","role":"peer","event":"gossip_generated","id":"m1"}"#,
+            r#"{"node":"B","role":"peer","event":"gossip_received","id":"m1"}"#,
+            r#"{"node":"B","role":"peer","event":"gossip_received","id":"forged"}"#,
+            r#"{"node":"B","role":"peer","event":"protocol_error","reason":"a gossip message whose origin signature does not hold"}"#,
+            r#"{"node":"B","role":"peer","event":"protocol_error","reason":"certificate rejected: x"}"#,
+            r#"{"node":"S","role":"seed","event":"protocol_error","reason":"certificate rejected: 1 of 2 signatures"}"#,
+            r#"{"node":"S","role":"seed","event":"protocol_error","reason":"a gossip message whose origin signature does not hold"}"#,
+            r#"{"node":"S","role":"seed","event":"false_accusation","reporter":"liar","peer":"a"}"#,
+            r#"{"node":"T","role":"seed","event":"false_accusation","reporter":"liar","peer":"a"}"#,
+            r#"{"node":"S","role":"seed","event":"registration_committed","peer":"made-up"}"#,
+            r#"{"node":"S","role":"seed","event":"removal_committed","peer":"a"}"#,
+        ];
+        let events: Vec<EventLine> = lines.iter().filter_map(|l| EventLine::parse(l)).collect();
+        assert_eq!(events.len(), lines.len());
+        let e = summarise(&events, &StatusJson::default(), 2, &BTreeMap::new()).evidence;
+        assert_eq!(e.accusations, BTreeMap::from([("liar".to_string(), 2)]));
+        assert_eq!((e.rejected_certificates, e.forged_dropped), (1, 1));
+        assert_eq!(
+            e.unknown_deliveries, 1,
+            "the copy of a message nobody generated"
+        );
+        let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(e.committed, set(&["made-up", "a"]));
+        assert_eq!(e.removed, set(&["a"]));
+        assert_eq!(e.started, set(&["a"]));
+    }
+
     #[test]
     fn coverage_counts_only_peers_admitted_before_the_message_and_alive_after() {
         let ev = |node: &str, event: &str, extra: Value| {

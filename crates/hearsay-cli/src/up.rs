@@ -397,7 +397,10 @@ async fn run(
         serde_json::to_string_pretty(&status)?,
     )?;
     let cpu = net.cpu();
-    let mut summary = summary::summarise_dir(&plan.dir, &status, net.seeds.len(), &kills);
+    // A removal counts once every honest seed logged it: lying seeds log apart.
+    let honest = net.seeds.len() - lying.len();
+    let mut summary = summary::summarise_dir(&plan.dir, &status, honest, &kills);
+    summary.seeds = net.seeds.len();
     summary.cpu = Some(summary::Cpu::new(cpu, summary.gossip.latency_ms.n));
     if let Some(w) = war {
         summary.attacks = Some(w.report(&summary.evidence, &kills).await);

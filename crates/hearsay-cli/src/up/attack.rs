@@ -454,8 +454,8 @@ impl War {
         }
         self.evict_targets = targets.iter().map(|s| s.0.to_hex()).collect();
         say.line(&format!(
-            "attack: {EVICT_LINKS} idle links to each of {} peers ({}), while {ACCUSERS} colluding peers accuse them",
-            targets.len(),
+            "attack: {EVICT_LINKS} idle links to each of {} ({}), while {ACCUSERS} colluding peers accuse them",
+            count(targets.len(), "peer"),
             (targets.iter()).map(|s| s.1.to_string()).collect::<Vec<_>>().join(", ")
         ));
         let stop = CancellationToken::new();
@@ -836,5 +836,42 @@ impl Report {
             ("live peers evicted", self.evictions.to_string()),
         ]);
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outcomes_that_are_not_zero_are_said_in_words_and_the_table_shows_all_four() {
+        assert!(Report::default().breaches().is_empty());
+        let r = Report {
+            false_removals: 1,
+            evictions: 2,
+            forgers: Some(ForgersReport {
+                peers: 1,
+                forged_copies_dropped: 7,
+            }),
+            ..Report::default()
+        };
+        assert_eq!(
+            r.breaches(),
+            ["1 honest live peer removed", "2 live peers evicted"]
+        );
+        let rows = r.rows();
+        let labels: Vec<&str> = rows.iter().map(|(l, _)| *l).collect();
+        assert_eq!(
+            labels,
+            [
+                "attack: forgers",
+                "honest peers falsely removed",
+                "forged messages delivered",
+                "forged certificates applied",
+                "live peers evicted"
+            ]
+        );
+        assert_eq!(rows[0].1, "1 peer, 7 forged copies dropped");
+        assert_eq!(rows[4].1, "2");
     }
 }
