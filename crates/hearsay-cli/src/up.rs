@@ -9,9 +9,11 @@
 //! beside the honest network ([`attack`]) and sums up what became of each.
 
 pub mod attack;
+mod narrator;
+
+use narrator::Narrator;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -730,68 +732,6 @@ fn peer_ids(dir: &Path) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-/// Progress on the terminal: one line rewritten in place (an `indicatif` bar), or plain lines
-/// when stdout is not a terminal (only when something changed, at most once a second).
-struct Narrator {
-    tty: bool,
-    /// The line being rewritten, on a terminal.
-    bar: Option<indicatif::ProgressBar>,
-    last: String,
-    last_at: Option<Instant>,
-}
-
-impl Narrator {
-    fn new() -> Narrator {
-        Narrator {
-            tty: std::io::stdout().is_terminal(),
-            bar: None,
-            last: String::new(),
-            last_at: None,
-        }
-    }
-
-    fn line(&mut self, text: &str) {
-        self.done();
-        crate::say(&format!("{text}\n"));
-    }
-
-    fn progress(&mut self, text: &str) {
-        if text == self.last {
-            return;
-        }
-        if self.tty {
-            let bar = self.bar.get_or_insert_with(|| {
-                let style =
-                    indicatif::ProgressStyle::with_template("{msg}").expect("a valid template");
-                indicatif::ProgressBar::with_draw_target(
-                    None,
-                    indicatif::ProgressDrawTarget::stdout(),
-                )
-                .with_style(style)
-            });
-            bar.set_message(text.to_string());
-        } else if self
-            .last_at
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
-        {
-            crate::say(&format!("{text}\n"));
-            self.last_at = Some(Instant::now());
-        } else {
-            return;
-        }
-        self.last = text.to_string();
-    }
-
-    /// Ends the progress line, leaving its last state on the terminal.
-    fn done(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-            crate::say(&format!("{}\n", self.last));
-        }
-        self.last.clear();
-    }
 }
 
 /// Writes the summary as JSON (when asked) and the plots into the run directory.
