@@ -107,6 +107,12 @@ pub struct EventLine<'a> {
     pub peer: Cow<'a, str>,
     /// `registered`: start to certificate; `gossip_received`: generation to delivery.
     pub latency_ms: u64,
+    /// `false_accusation`: the peer that sent the report.
+    #[serde(borrow)]
+    pub reporter: Cow<'a, str>,
+    /// `protocol_error`: what was wrong.
+    #[serde(borrow)]
+    pub reason: Cow<'a, str>,
 }
 
 impl<'a> EventLine<'a> {
@@ -270,6 +276,32 @@ pub struct Summary {
     pub failures: FailureSummary,
     /// The CPU the run's nodes used, when it was measured.
     pub cpu: Option<Cpu>,
+    /// The attacks run beside the network and what became of them (`hearsay up --liars …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attacks: Option<crate::up::attack::Report>,
+    /// What the events say about attacks, whether or not any was run.
+    #[serde(skip)]
+    pub evidence: Evidence,
+}
+
+/// What a run's events say about attacks (issue 15), whichever were run: the honest nodes'
+/// side of each, for [`crate::up::attack`] to weigh.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evidence {
+    /// `false_accusation` lines of the seeds, by reporter (hex id).
+    pub accusations: BTreeMap<String, usize>,
+    /// Certificates the seeds rejected (`protocol_error`, "certificate rejected").
+    pub rejected_certificates: usize,
+    /// Gossip copies the peers dropped because the origin's signature did not hold.
+    pub forged_dropped: usize,
+    /// First-time deliveries of messages that no peer of these events generated.
+    pub unknown_deliveries: usize,
+    /// Peers a seed admitted or removed by certificate (hex ids).
+    pub committed: BTreeSet<String>,
+    /// Peers some seed removed (hex ids).
+    pub removed: BTreeSet<String>,
+    /// Peers that logged `started` (hex ids).
+    pub started: BTreeSet<String>,
 }
 
 /// The CPU a run used: every node, child processes included, up to the summary.
@@ -295,7 +327,11 @@ impl Cpu {
     }
 }
 
-/// The `*.jsonl` files of `dir`, in name order.
+/// The adversaries' events file in a run directory: kept apart, so that the summary of the
+/// honest network counts only honest nodes.
+pub const ADVERSARIES: &str = "adversaries.jsonl";
+
+/// The `*.jsonl` files of `dir` but the adversaries', in name order.
 fn event_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -304,6 +340,7 @@ fn event_files(dir: &Path) -> Vec<std::path::PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .filter(|p| p.file_name().is_none_or(|n| n != ADVERSARIES))
         .collect();
     files.sort();
     files
@@ -343,6 +380,7 @@ struct Tally {
     /// (message, origin node, when).
     generated: Vec<(u32, u32, u64)>,
     removals: BTreeMap<String, Vec<u64>>,
+    evidence: Evidence,
 }
 
 impl Tally {
@@ -372,7 +410,26 @@ impl Tally {
                 let m = self.msgs.of(&e.id);
                 self.generated.push((m, node, ts));
             }
-            "removal_committed" => (self.removals.entry(e.peer.to_string()).or_default()).push(ts),
+            "removal_committed" => {
+                (self.removals.entry(e.peer.to_string()).or_default()).push(ts);
+                self.evidence.committed.insert(e.peer.to_string());
+            }
+            "registration_committed" => {
+                self.evidence.committed.insert(e.peer.to_string());
+            }
+            "false_accusation" => {
+                *(self.evidence.accusations)
+                    .entry(e.reporter.to_string())
+                    .or_default() += 1;
+            }
+            "protocol_error" if e.role == "seed" => {
+                let rejected = e.reason.starts_with("certificate rejected");
+                self.evidence.rejected_certificates += usize::from(rejected);
+            }
+            "protocol_error" => {
+                let forged = e.reason.contains("origin signature does not hold");
+                self.evidence.forged_dropped += usize::from(forged);
+            }
             _ => {}
         }
     }
@@ -413,7 +470,19 @@ pub fn summarise_dir(
     finish(t, status, seeds, kills)
 }
 
-fn finish(t: Tally, status: &StatusJson, seeds: usize, kills: &BTreeMap<String, u64>) -> Summary {
+fn finish(
+    mut t: Tally,
+    status: &StatusJson,
+    seeds: usize,
+    kills: &BTreeMap<String, u64>,
+) -> Summary {
+    let generated: BTreeSet<u32> = t.generated.iter().map(|(m, _, _)| *m).collect();
+    let mut evidence = std::mem::take(&mut t.evidence);
+    evidence.unknown_deliveries = (t.receipts.iter())
+        .filter(|(m, _)| !generated.contains(m))
+        .count();
+    evidence.removed = t.removals.keys().cloned().collect();
+    evidence.started = t.peer_id.values().cloned().collect();
     let overlay = overlay(status);
     let power_law = crate::fit::fit(&overlay.degrees);
     let first_kill = kills.values().min().copied().unwrap_or(u64::MAX);
@@ -503,6 +572,8 @@ fn finish(t: Tally, status: &StatusJson, seeds: usize, kills: &BTreeMap<String, 
         gossip,
         failures,
         cpu: None,
+        attacks: None,
+        evidence,
     }
 }
 
@@ -582,8 +653,10 @@ pub fn table(s: &Summary) -> String {
             },
         ),
     ];
+    let attacks = s.attacks.as_ref().map(|a| a.rows()).unwrap_or_default();
     let label = Col::left(2, 0);
-    plain_table(&[label, label], rows.iter().map(|(k, v)| [*k, v.as_str()]))
+    let rows = rows.iter().chain(&attacks);
+    plain_table(&[label, label], rows.map(|(k, v)| [*k, v.as_str()]))
 }
 
 /// A column of a [`plain_table`].
@@ -703,6 +776,38 @@ mod tests {
         assert_eq!((o.peers, o.links, o.degree_min, o.degree_max), (4, 2, 0, 2));
         assert!(!o.connected, "d is cut off");
         assert_eq!(o.degrees, vec![1, 2, 1, 0]);
+    }
+
+    /// Issue 15: what `hearsay up`'s attack rows weigh, gathered from the honest events.
+    #[test]
+    fn the_evidence_of_attacks_is_counted_from_the_honest_nodes_events() {
+        let lines = [
+            r#"{"node":"A","role":"peer","event":"started","id":"a"}"#,
+            r#"{"node":"A","role":"peer","event":"gossip_generated","id":"m1"}"#,
+            r#"{"node":"B","role":"peer","event":"gossip_received","id":"m1"}"#,
+            r#"{"node":"B","role":"peer","event":"gossip_received","id":"forged"}"#,
+            r#"{"node":"B","role":"peer","event":"protocol_error","reason":"a gossip message whose origin signature does not hold"}"#,
+            r#"{"node":"B","role":"peer","event":"protocol_error","reason":"certificate rejected: x"}"#,
+            r#"{"node":"S","role":"seed","event":"protocol_error","reason":"certificate rejected: 1 of 2 signatures"}"#,
+            r#"{"node":"S","role":"seed","event":"protocol_error","reason":"a gossip message whose origin signature does not hold"}"#,
+            r#"{"node":"S","role":"seed","event":"false_accusation","reporter":"liar","peer":"a"}"#,
+            r#"{"node":"T","role":"seed","event":"false_accusation","reporter":"liar","peer":"a"}"#,
+            r#"{"node":"S","role":"seed","event":"registration_committed","peer":"made-up"}"#,
+            r#"{"node":"S","role":"seed","event":"removal_committed","peer":"a"}"#,
+        ];
+        let events: Vec<EventLine> = lines.iter().filter_map(|l| EventLine::parse(l)).collect();
+        assert_eq!(events.len(), lines.len());
+        let e = summarise(&events, &StatusJson::default(), 2, &BTreeMap::new()).evidence;
+        assert_eq!(e.accusations, BTreeMap::from([("liar".to_string(), 2)]));
+        assert_eq!((e.rejected_certificates, e.forged_dropped), (1, 1));
+        assert_eq!(
+            e.unknown_deliveries, 1,
+            "the copy of a message nobody generated"
+        );
+        let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(e.committed, set(&["made-up", "a"]));
+        assert_eq!(e.removed, set(&["a"]));
+        assert_eq!(e.started, set(&["a"]));
     }
 
     #[test]

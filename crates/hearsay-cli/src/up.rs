@@ -5,10 +5,15 @@
 //! this runtime), shows
 //! progress, lets gossip run, kills `--kill` peers and follows them until every seed has
 //! removed them, then prints the summary and stops everything. Ctrl+C at any moment stops
-//! every child.
+//! every child. With `--liars`, `--forgers`, `--lying-seeds` or `--evict` it runs attacks
+//! beside the honest network ([`attack`]) and sums up what became of each.
+
+pub mod attack;
+mod narrator;
+
+use narrator::Narrator;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -59,6 +64,9 @@ pub struct Plan {
     /// The seed list (ignored with --seeds).
     #[arg(long, default_value = "config.txt")]
     pub config: PathBuf,
+    /// Attacks to run beside the honest network.
+    #[command(flatten)]
+    pub attacks: attack::Attacks,
 }
 
 /// `runs/<UTC time>`, fresh for every run.
@@ -130,6 +138,8 @@ struct Network {
     seeds: Vec<SocketAddr>,
     seed_nodes: Vec<Node>,
     peers: Vec<Started>,
+    /// The attacks' nodes and links (tasks of this process).
+    adversaries: Vec<Node>,
     /// CPU seconds of child processes already killed.
     cpu_of_killed: f64,
 }
@@ -141,6 +151,9 @@ impl Network {
         }
         for s in &mut self.seed_nodes {
             s.kill().await;
+        }
+        for a in &mut self.adversaries {
+            a.kill().await;
         }
     }
 
@@ -166,11 +179,13 @@ pub fn open_files_needed(plan: &Plan, seeds: usize) -> u64 {
     );
     let in_flight = n / 16;
     let seed_process = 64 + q * n + in_flight;
+    let attacks = plan.attacks.open_files(n, q, seeds as u64);
     let busiest = if plan.in_process {
-        64 + n * (1 + 2 * s.links as u64 + q) + in_flight
+        64 + n * (1 + 2 * s.links as u64 + q) + in_flight + attacks
     } else {
-        // This process holds a handle per child; a peer process, its links.
-        (64 + n).max(64 + s.max_links as u64 + q)
+        // This process holds a handle per child and the attacks' links; a peer process, its
+        // links.
+        (64 + n + attacks).max(64 + s.max_links as u64 + q)
     };
     busiest.max(seed_process)
 }
@@ -217,6 +232,7 @@ pub async fn up(plan: Plan, cancel: CancellationToken) -> anyhow::Result<Summary
         seeds: config.seeds.iter().map(|s| s.addr).collect(),
         seed_nodes: Vec::new(),
         peers: Vec::new(),
+        adversaries: Vec::new(),
         cpu_of_killed: 0.0,
     };
     let result = tokio::select! {
@@ -239,7 +255,9 @@ async fn run(
     say: &mut Narrator,
 ) -> anyhow::Result<Summary> {
     let cfg_path = plan.dir.join("config.txt");
-    start_seeds(plan, &cfg_path, net)?;
+    let lying = attack::lying_seeds(plan, config);
+    start_seeds(plan, &cfg_path, &lying, net)?;
+    attack::start_lying_seeds(plan, config, &lying, net).await?;
     wait_until(Duration::from_secs(15), || async {
         for s in &net.seeds {
             if hearsay_net::fetch_status(*s, Duration::from_secs(1))
@@ -285,6 +303,10 @@ async fn run(
         net.peers.push(Started { name, node, id });
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let mut war = match plan.attacks.any() {
+        true => Some(attack::War::start(plan, config, t, net, say).await?),
+        false => None,
+    };
 
     // Gossip: wait for every message to reach every peer, within a bound.
     let expected = originators * n.saturating_sub(1) * t.gossip_count as usize;
@@ -321,10 +343,16 @@ async fn run(
     } else {
         peer_ids(&plan.dir)
     };
+    if let Some(w) = &mut war {
+        // Nobody may accuse a peer about to be killed: its removal would be no lie.
+        let doomed = (0..plan.kill.min(n)).filter_map(|k| {
+            let p = &net.peers[kill_index(k, plan.kill, n)];
+            p.id.clone().or_else(|| ids.get(&p.name).cloned())
+        });
+        w.spare(&doomed.collect::<Vec<_>>());
+    }
     for k in 0..plan.kill.min(n) {
-        // Spread over the peers, old and young.
-        let i = (2 * k + 1) * n / (2 * plan.kill.min(n));
-        let p = &mut net.peers[i];
+        let p = &mut net.peers[kill_index(k, plan.kill, n)];
         net.cpu_of_killed += p.node.kill().await;
         if let Some(id) = p.id.as_ref().or_else(|| ids.get(p.name.as_str())) {
             kills.insert(id.clone(), hearsay_net::now().0);
@@ -357,6 +385,9 @@ async fn run(
             }
         ));
     }
+    if let Some(w) = &war {
+        w.last_long_enough(say).await;
+    }
     // Let the last events and counters land.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let status = hearsay_net::fetch_status(net.seeds[0], Duration::from_secs(5))
@@ -368,9 +399,20 @@ async fn run(
         serde_json::to_string_pretty(&status)?,
     )?;
     let cpu = net.cpu();
-    let mut summary = summary::summarise_dir(&plan.dir, &status, net.seeds.len(), &kills);
+    // A removal counts once every honest seed logged it: lying seeds log apart.
+    let honest = net.seeds.len() - lying.len();
+    let mut summary = summary::summarise_dir(&plan.dir, &status, honest, &kills);
+    summary.seeds = net.seeds.len();
     summary.cpu = Some(summary::Cpu::new(cpu, summary.gossip.latency_ms.n));
+    if let Some(w) = war {
+        summary.attacks = Some(w.report(&summary.evidence, &kills).await);
+    }
     Ok(summary)
+}
+
+/// The `k`th of `kill` peers to crash, of `n`: spread over the peers, old and young.
+fn kill_index(k: usize, kill: usize, n: usize) -> usize {
+    (2 * k + 1) * n / (2 * kill.min(n))
 }
 
 /// Writes the run's config: the given one, or `seeds` fresh local ports.
@@ -427,26 +469,80 @@ fn common_args(dir: &Path, cfg: &Path, events: &str) -> Vec<String> {
     ]
 }
 
+/// Every peer of a local network comes from 127.0.0.1: the per-source rate limit must let
+/// them all (the attacks' peers too) register at once.
+fn rate_burst(plan: &Plan) -> usize {
+    64 + 2 * (plan.peers + plan.attacks.peers())
+}
+
+/// Inbound slots of a seed: any seed may be one of every peer's quorum, with dial-backs and
+/// probes besides.
+fn seed_slots(plan: &Plan) -> usize {
+    let n = plan.peers + plan.attacks.peers();
+    hearsay_net::Options::default()
+        .max_connections
+        .max(n + n / 16 + 64)
+}
+
 /// Starts the seeds: one `seed` process serving every seed of the config, in either mode
 /// (in-process peers too), so that their connections count against its own open-file limit.
-fn start_seeds(plan: &Plan, cfg: &Path, net: &mut Network) -> anyhow::Result<()> {
-    // Every peer of a local network comes from 127.0.0.1: the per-source rate limit must let
-    // them all register at once.
-    let burst = (64 + 2 * plan.peers).to_string();
-    // Any seed may be one of every peer's quorum, with dial-backs and probes besides.
-    let slots = hearsay_net::Options::default()
-        .max_connections
-        .max(plan.peers + plan.peers / 16 + 64)
-        .to_string();
-    let child = Command::new(sibling("seed")?)
-        .args(common_args(&plan.dir, cfg, "seeds.jsonl"))
-        .args(["--rate-burst", &burst, "--max-connections", &slots])
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start the seeds")?;
-    net.seed_nodes.push(Node::Process(child));
+/// The seeds in `lying` are left out (they run as lying seeds in this process); the others
+/// then run one process each.
+fn start_seeds(
+    plan: &Plan,
+    cfg: &Path,
+    lying: &[SocketAddr],
+    net: &mut Network,
+) -> anyhow::Result<()> {
+    let (burst, slots) = (rate_burst(plan).to_string(), seed_slots(plan).to_string());
+    let only: Vec<Option<SocketAddr>> = match lying.is_empty() {
+        true => vec![None],
+        false => (net.seeds.iter())
+            .filter(|s| !lying.contains(s))
+            .map(|s| Some(*s))
+            .collect(),
+    };
+    for addr in only {
+        let child = Command::new(sibling("seed")?)
+            .args(common_args(&plan.dir, cfg, "seeds.jsonl"))
+            .args(["--rate-burst", &burst, "--max-connections", &slots])
+            .args(addr.map(|a| format!("--addr={a}")))
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start the seeds")?;
+        net.seed_nodes.push(Node::Process(child));
+    }
     Ok(())
+}
+
+/// A peer's state machine at `addr` with `key` and the run's timings, generating
+/// `gossip_count` messages.
+fn peer_state(
+    config: &Config,
+    t: &Timings,
+    gossip_count: u32,
+    key: hearsay_proto::Keypair,
+    addr: SocketAddr,
+) -> peer::State {
+    let settings = peer::Settings {
+        gossip_delay: t.gossip_delay,
+        gossip_interval: t.gossip_interval,
+        gossip_count,
+        ping_interval: t.ping_interval,
+        verdict_timeout: t.verdict_timeout,
+        ..peer::Settings::default()
+    };
+    let now = hearsay_net::now();
+    peer::State::new(
+        now,
+        key,
+        addr,
+        1,
+        config.clone(),
+        settings,
+        hearsay_net::random(),
+    )
 }
 
 /// What in-process peers share.
@@ -497,23 +593,7 @@ async fn start_task(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let key = hearsay_net::identity::ephemeral_key();
-    let settings = peer::Settings {
-        gossip_delay: t.gossip_delay,
-        gossip_interval: t.gossip_interval,
-        gossip_count,
-        ping_interval: t.ping_interval,
-        verdict_timeout: t.verdict_timeout,
-        ..peer::Settings::default()
-    };
-    let mut machine = peer::State::new(
-        hearsay_net::now(),
-        key.clone(),
-        addr,
-        1,
-        config.clone(),
-        settings,
-        hearsay_net::random(),
-    );
+    let mut machine = peer_state(config, t, gossip_count, key.clone(), addr);
     machine.share_checks(shared.checks.clone());
     let id = key.id().to_hex();
     let me = Identity {
@@ -591,7 +671,8 @@ impl Progress {
             return;
         };
         for path in entries.flatten().map(|e| e.path()) {
-            if path.extension().is_none_or(|e| e != "jsonl") {
+            let adversaries = path.file_name().is_some_and(|n| n == summary::ADVERSARIES);
+            if path.extension().is_none_or(|e| e != "jsonl") || adversaries {
                 continue;
             }
             let at = self.offsets.get(&path).copied().unwrap_or(0);
@@ -651,68 +732,6 @@ fn peer_ids(dir: &Path) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-/// Progress on the terminal: one line rewritten in place (an `indicatif` bar), or plain lines
-/// when stdout is not a terminal (only when something changed, at most once a second).
-struct Narrator {
-    tty: bool,
-    /// The line being rewritten, on a terminal.
-    bar: Option<indicatif::ProgressBar>,
-    last: String,
-    last_at: Option<Instant>,
-}
-
-impl Narrator {
-    fn new() -> Narrator {
-        Narrator {
-            tty: std::io::stdout().is_terminal(),
-            bar: None,
-            last: String::new(),
-            last_at: None,
-        }
-    }
-
-    fn line(&mut self, text: &str) {
-        self.done();
-        crate::say(&format!("{text}\n"));
-    }
-
-    fn progress(&mut self, text: &str) {
-        if text == self.last {
-            return;
-        }
-        if self.tty {
-            let bar = self.bar.get_or_insert_with(|| {
-                let style =
-                    indicatif::ProgressStyle::with_template("{msg}").expect("a valid template");
-                indicatif::ProgressBar::with_draw_target(
-                    None,
-                    indicatif::ProgressDrawTarget::stdout(),
-                )
-                .with_style(style)
-            });
-            bar.set_message(text.to_string());
-        } else if self
-            .last_at
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
-        {
-            crate::say(&format!("{text}\n"));
-            self.last_at = Some(Instant::now());
-        } else {
-            return;
-        }
-        self.last = text.to_string();
-    }
-
-    /// Ends the progress line, leaving its last state on the terminal.
-    fn done(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-            crate::say(&format!("{}\n", self.last));
-        }
-        self.last.clear();
-    }
 }
 
 /// Writes the summary as JSON (when asked) and the plots into the run directory.

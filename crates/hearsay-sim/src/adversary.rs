@@ -7,6 +7,9 @@
 //!   alone.
 //! - **Liars** are real peers that collude: the simulator has one of them report a live peer
 //!   dead, with dead verdicts signed by all of them ([`false_report`]).
+//!
+//! `hearsay up --forgers K --lying-seeds K --liars K` runs the same adversaries over real TCP,
+//! so that what the simulator checks in virtual time can be shown on a real network.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -40,7 +43,7 @@ impl SimMachine for peer::State {
 }
 
 /// A peer whose gossip never verifies.
-pub(crate) struct Forger(pub peer::State);
+pub struct Forger(pub peer::State);
 
 impl Machine for Forger {
     fn handle(&mut self, now: Time, input: Input) {
@@ -76,10 +79,11 @@ impl SimMachine for Forger {
 }
 
 /// How often a lying seed sends a forged certificate.
-const FORGE_EVERY: Duration = Duration::from_secs(1);
+pub const FORGE_EVERY: Duration = Duration::from_secs(1);
 
 /// A seed that votes yes to everything and forges certificates.
-pub(crate) struct LyingSeed {
+pub struct LyingSeed {
+    /// The real seed it wraps: its Peer List holds only what verified.
     pub inner: seed::State,
     key: Keypair,
     /// The lying seeds' keys: the only signatures a forged certificate can carry.
@@ -91,6 +95,8 @@ pub(crate) struct LyingSeed {
 }
 
 impl LyingSeed {
+    /// `inner` run with `key`, forging certificates signed by `accomplices` (the lying
+    /// seeds' keys, its own included) from one [`FORGE_EVERY`] after `now`.
     pub fn new(inner: seed::State, key: Keypair, accomplices: Vec<Keypair>, now: Time) -> Self {
         LyingSeed {
             inner,
@@ -184,7 +190,7 @@ impl SimMachine for LyingSeed {
 }
 
 /// A report by `liars[0]` that `suspect` is dead, with dead verdicts signed by every liar.
-pub(crate) fn false_report(
+pub fn false_report(
     liars: &[(&Keypair, SocketAddr)],
     suspect: (hearsay_proto::PeerId, SocketAddr, u64),
     now: Time,

@@ -9,7 +9,7 @@
 
 #![deny(missing_docs)]
 
-mod adversary;
+pub mod adversary;
 mod agenda;
 mod check;
 
