@@ -295,6 +295,10 @@ impl Machine for Liar {
         let next = self.next;
         Some(self.inner.poll_timeout().map_or(next, |t| t.min(next)))
     }
+
+    fn link_use(&self, link: LinkId) -> hearsay_proto::LinkUse {
+        self.inner.link_use(link)
+    }
 }
 
 /// Adversary peers of one kind, started.
