@@ -265,8 +265,7 @@ async fn drive<M: Machine>(
                 }
                 // Dropping the sender lets the writer flush what is queued, then close.
                 Output::Close { link } => {
-                    links.map.remove(&link);
-                    links.inbound.remove(link);
+                    links.forget(link);
                 }
                 Output::Echo { ip } => {
                     let (tx, reuse) = (tx.clone(), opts.echo_reuse);
@@ -337,7 +336,9 @@ async fn drive<M: Machine>(
                 armed = None;
                 machine.handle(now(), Input::Timeout);
             }
-            _ = sweep.tick() => links.sweep(&mut machine, opts.idle_timeout, log),
+            _ = sweep.tick(), if links.sweep_wanted() => {
+                links.sweep(&mut machine, opts.idle_timeout, log)
+            }
         }
     }
 }
@@ -374,6 +375,12 @@ struct Counts {
     cut_off: u64,
 }
 
+impl Counts {
+    fn any(&self) -> bool {
+        self.evicted + self.refused + self.idle + self.cut_off > 0
+    }
+}
+
 /// The node's links and its connection budget (PROTOCOL §3.1).
 struct Links {
     map: HashMap<LinkId, Link>,
@@ -384,6 +391,10 @@ struct Links {
     /// full pool.
     dropped: Arc<AtomicU64>,
     log_at: Instant,
+    /// Inbound links held with a stranger's frame limit. While there are none and nothing
+    /// waits to be logged, the sweep sleeps: a settled node (every inbound link a neighbour's
+    /// or an admitted peer's) is not woken every second for nothing.
+    strangers: usize,
 }
 
 impl Links {
@@ -394,25 +405,45 @@ impl Links {
             counts: Counts::default(),
             dropped: Arc::new(AtomicU64::new(0)),
             log_at: Instant::now() + BUDGET_LOG_EVERY,
+            strangers: 0,
         }
+    }
+
+    /// Whether the sweep has anything to look at: strangers' links, or counts to log.
+    fn sweep_wanted(&self) -> bool {
+        self.strangers > 0 || self.counts.any() || self.dropped.load(Ordering::Relaxed) > 0
+    }
+
+    /// Forgets `link` (an inbound link gives its slot back).
+    fn forget(&mut self, link: LinkId) -> Option<Link> {
+        let l = self.map.remove(&link);
+        let stranger = l.as_ref().map(|l| l.limit.load(Ordering::Relaxed)) == Some(STRANGER_FRAME);
+        if self.inbound.remove(link) && stranger {
+            self.strangers -= 1;
+        }
+        l
     }
 
     /// Closes `link` on this side, at once, queued frames or not, and tells the machine.
     fn cut<M: Machine>(&mut self, machine: &mut M, link: LinkId) {
-        if let Some(l) = self.map.remove(&link) {
+        if let Some(l) = self.forget(link) {
             l.cancel.cancel();
         }
-        self.inbound.remove(link);
         machine.handle(now(), Input::LinkDown { link });
     }
 
     /// Brings an inbound link's frame limit in line with what the machine says it is for:
     /// after each of its frames (a registration or a link request changes it at once) and
     /// at every sweep (a certificate or a seed key learned elsewhere changes it too).
-    fn set_limit<M: Machine>(&self, machine: &M, link: LinkId) {
+    fn set_limit<M: Machine>(&mut self, machine: &M, link: LinkId) {
         if let (true, Some(l)) = (self.inbound.holds(link), self.map.get(&link)) {
             let limit = frame_limit(machine.link_use(link));
-            l.limit.store(limit, Ordering::Relaxed);
+            let was = l.limit.swap(limit, Ordering::Relaxed);
+            match (was == STRANGER_FRAME, limit == STRANGER_FRAME) {
+                (true, false) => self.strangers -= 1,
+                (false, true) => self.strangers += 1,
+                _ => {}
+            }
         }
     }
 
@@ -430,6 +461,8 @@ impl Links {
                 return self.cut(machine, link);
             }
         }
+        // It came in with a stranger's limit; the machine may know better already.
+        self.strangers += 1;
         self.set_limit(machine, link);
     }
 
@@ -534,8 +567,7 @@ fn on_net_event<M: Machine>(
                 error = error.as_deref().unwrap_or(""),
                 "link down"
             );
-            links.inbound.remove(link);
-            if links.map.remove(&link).is_some() {
+            if links.forget(link).is_some() {
                 match error {
                     Some(_) if cut_off => links.counts.cut_off += 1,
                     Some(reason) => {
