@@ -508,3 +508,30 @@ fn connections_that_never_handshake_do_not_lock_newcomers_out() {
     });
     drop(mute);
 }
+
+/// Issue 15: a flood of bad handshakes (a port scanner, an old node, 60 connections that send
+/// an HTTP request) writes a few log lines, not one per connection: the first 3 of each 10 s
+/// as `protocol_error`, the rest counted in the budget's line.
+#[test]
+fn a_flood_of_bad_handshakes_is_logged_a_few_lines_at_a_time() {
+    use std::io::Write;
+    let mut net = Net::new("hostile-scan", 3);
+    net.start_seeds();
+    for _ in 0..60 {
+        let mut s = std::net::TcpStream::connect(net.seeds[0]).unwrap();
+        let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+    }
+    let failed = |net: &Net| -> u64 {
+        (budget_notices(net, "seed0").iter())
+            .filter_map(|l| l.split(" handshakes failed").next()?.rsplit(' ').next())
+            .filter_map(|n| n.parse::<u64>().ok())
+            .sum()
+    };
+    // The budget's lines count every failure, those logged one by one included.
+    wait_for("the budget's line", Duration::from_secs(20), || {
+        let n = failed(&net);
+        (n >= 60).then_some(()).ok_or(format!("{n} of 60 counted"))
+    });
+    let logged = net.events_named("seed0", "protocol_error").len();
+    assert!(logged <= 6, "{logged} protocol errors logged one by one");
+}

@@ -358,6 +358,11 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// holding a thousand links would write a thousand lines).
 const BUDGET_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// Failed handshakes logged one by one in each [`BUDGET_LOG_EVERY`]; the rest are counted
+/// into the budget's line (a port scanner, or a flood of bad handshakes, writes a few lines,
+/// not one per connection).
+const LOGGED_FAILURES: u64 = 3;
+
 /// The largest frame a link may send, by what it is for (PROTOCOL §3.1).
 fn frame_limit(use_of: LinkUse) -> usize {
     match use_of {
@@ -373,11 +378,13 @@ struct Counts {
     refused: u64,
     idle: u64,
     cut_off: u64,
+    /// Inbound handshakes that failed (bad bytes, a wrong version, a bad proof, too slow).
+    failed: u64,
 }
 
 impl Counts {
     fn any(&self) -> bool {
-        self.evicted + self.refused + self.idle + self.cut_off > 0
+        self.evicted + self.refused + self.idle + self.cut_off + self.failed > 0
     }
 }
 
@@ -489,6 +496,10 @@ impl Links {
             (c.idle, "closed idle"),
             (c.cut_off, "cut off for a frame too large or too slow"),
             (
+                c.failed,
+                "handshakes failed (the first 3 logged one by one)",
+            ),
+            (
                 dropped,
                 "handshakes dropped (a full pool's oldest, or over one IP's share)",
             ),
@@ -587,8 +598,11 @@ fn on_net_event<M: Machine>(
         NetEvent::Command(line) => machine.handle(now(), Input::Command { line }),
         NetEvent::Refused { from, reason } => {
             tracing::debug!(%from, %reason, "connection refused in its handshake");
-            let remote = from.to_string();
-            log.log(now(), &Event::ProtocolError { remote, reason });
+            if links.counts.failed < LOGGED_FAILURES {
+                let remote = from.to_string();
+                log.log(now(), &Event::ProtocolError { remote, reason });
+            }
+            links.counts.failed += 1;
         }
     }
 }

@@ -601,6 +601,19 @@ pub(crate) fn registered_peer() -> (Net, SocketAddr) {
     (net, peer_addr(0))
 }
 
+/// A link from peer `i` (at `peer_addr(i)`) comes up at the node at `at`, inbound, made by
+/// hand: nothing runs on the other end. Returns what the node was told of it.
+pub(crate) fn inbound_from(net: &mut Net, at: SocketAddr, i: usize, link: LinkId) -> Remote {
+    let from = remote(peer_key(i).id(), Role::Peer, peer_addr(i));
+    let up = Input::LinkUp {
+        link,
+        remote: Box::new(from),
+        dial: None,
+    };
+    net.handle(at, up);
+    from
+}
+
 /// Peer `i` (admitted by seeds 0 and 1) links to the peer at `p` on `link`, inbound there.
 pub(crate) fn link_from(net: &mut Net, p: SocketAddr, i: usize, link: LinkId) {
     let change = add(i, peer_addr(i));

@@ -285,12 +285,7 @@ fn only_admitted_peers_neighbour_reports_are_forwarded_and_strangers_large_ones_
         ids
     };
     let (stranger, key) = (LinkId(3_000_000), peer_key(8));
-    let up = Input::LinkUp {
-        link: stranger,
-        remote: Box::new(remote(key.id(), Role::Peer, peer_addr(8))),
-        dial: None,
-    };
-    net.handle(s, up);
+    inbound_from(&mut net, s, 8, stranger);
     let send = |net: &mut Net, (s, link), report| {
         let msg = Msg::Neighbors(Box::new(report));
         net.handle(s, Input::Frame { link, msg })

@@ -662,13 +662,7 @@ fn a_watched_member_is_dialled_each_round_and_suspected_when_it_stays_silent() {
     // A watch from anyone but a seed is a protocol error of that link.
     let (mut net, p) = registered_peer();
     let stranger = LinkId(3_000_000);
-    let r = remote(peer_key(8).id(), Role::Peer, peer_addr(8));
-    let up = Input::LinkUp {
-        link: stranger,
-        remote: Box::new(r),
-        dial: None,
-    };
-    net.inject(p, up);
+    inbound_from(&mut net, p, 8, stranger);
     let msg = Msg::Watch(Box::new(watch));
     let outs = net.inject(
         p,

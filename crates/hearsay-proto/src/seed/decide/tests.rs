@@ -421,13 +421,7 @@ fn a_dead_node_report_is_checked_before_anything_of_it_is_logged() {
     let cases = cases.chain([(8, stranger, not_admitted)]);
     for (k, (reporter, r, reason)) in cases.enumerate() {
         let link = LinkId(3_000_000 + k as u64);
-        let from = remote(peer_key(reporter).id(), Role::Peer, peer_addr(reporter));
-        let up = Input::LinkUp {
-            link,
-            remote: Box::new(from),
-            dial: None,
-        };
-        net.handle(s, up);
+        let from = inbound_from(&mut net, s, reporter, link);
         let outs = net.handle(
             s,
             Input::Frame {

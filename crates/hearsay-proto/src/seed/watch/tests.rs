@@ -62,13 +62,7 @@ fn a_seed_ignores_probe_requests_from_strangers_and_about_other_addresses() {
         assert_eq!(net.handle(s, Input::Frame { link, msg }), [], "{ask:?}");
     }
     let stranger = LinkId(3_000_000);
-    let r = remote(peer_key(8).id(), Role::Peer, peer_addr(8));
-    let up = Input::LinkUp {
-        link: stranger,
-        remote: Box::new(r),
-        dial: None,
-    };
-    net.handle(s, up);
+    inbound_from(&mut net, s, 8, stranger);
     let msg = Msg::ProbeRequest(Box::new(member));
     assert_eq!(
         net.handle(
