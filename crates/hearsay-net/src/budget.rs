@@ -229,18 +229,35 @@ impl Inbound {
     }
 }
 
-/// The link to evict among `strangers`: from the source IP holding the most of them (an
-/// attacker with one address loses its own links first), and within it the one quiet
-/// longest. Ties between IPs go to the one whose quietest link is quiet longest; ties within
-/// one to the older link number.
+/// The network an address belongs to for the budget: its /24 (IPv4) or /64 (IPv6). An
+/// attacker's addresses usually share one, so spreading links over many addresses of one
+/// network does not spread them over many shares.
+pub fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s = v6.segments();
+            s[4..].fill(0);
+            IpAddr::from(s)
+        }
+    }
+}
+
+/// The link to evict among `strangers`: from the source network ([`network`]) holding the
+/// most of them (an attacker loses its own links first), and within it the one quiet
+/// longest. Ties between networks go to the one whose quietest link is quiet longest; ties
+/// within one to the older link number.
 fn least_useful(strangers: &[(LinkId, Entry)]) -> Option<LinkId> {
-    let mut by_ip: HashMap<IpAddr, (usize, (Instant, LinkId))> = HashMap::new();
+    let mut by_net: HashMap<IpAddr, (usize, (Instant, LinkId))> = HashMap::new();
     for (l, e) in strangers {
-        let slot = by_ip.entry(e.ip).or_insert((0, (e.heard, *l)));
+        let slot = by_net.entry(network(e.ip)).or_insert((0, (e.heard, *l)));
         slot.0 += 1;
         slot.1 = slot.1.min((e.heard, *l));
     }
-    by_ip
+    by_net
         .into_values()
         .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
         .map(|(_, (_, l))| l)

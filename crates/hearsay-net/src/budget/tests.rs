@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use hearsay_proto::{LinkId, LinkUse};
 
-use super::{Admit, Handshakes, Inbound, Start};
+use super::{network, Admit, Handshakes, Inbound, Start};
 
-fn ip(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+/// An address in a network (/24) of its own per `n`.
+fn ip(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, n, 1))
 }
 
 /// Every link a stranger's but those in `kept`.
@@ -78,6 +79,26 @@ fn when_full_the_source_ip_with_most_strangers_loses_its_quietest_link() {
         b.admit(LinkId(3), ip(9), now, uses(&[])),
         Admit::Evict(LinkId(2))
     );
+}
+
+#[test]
+fn addresses_of_one_network_count_together() {
+    let t0 = Instant::now();
+    let mut b = Inbound::new(3);
+    // Three addresses of 10.0.7.0/24, one link each, against two links of one address
+    // elsewhere: the /24 holds most, and loses its quietest.
+    let in_7 = |last| IpAddr::V4(Ipv4Addr::new(10, 0, 7, last));
+    b.admit(LinkId(1), ip(2), t0, uses(&[]));
+    b.admit(LinkId(2), in_7(1), t0 + Duration::from_secs(1), uses(&[]));
+    b.admit(LinkId(3), in_7(2), t0 + Duration::from_secs(2), uses(&[]));
+    let now = t0 + Duration::from_secs(3);
+    assert_eq!(
+        b.admit(LinkId(4), in_7(3), now, uses(&[])),
+        Admit::Evict(LinkId(2))
+    );
+    assert_eq!(network(in_7(200)), IpAddr::V4(Ipv4Addr::new(10, 0, 7, 0)));
+    let v6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
+    assert_eq!(network(v6), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
 }
 
 #[test]
