@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use hearsay_net::conn::{handshake, Identity};
+use hearsay_proto::cert::NeighborReport;
 use hearsay_proto::suspicion::{dead_line, DeadReport, Verdict};
 use hearsay_proto::wire::Msg;
 use hearsay_proto::{peer, Keypair, Output, PeerId, Role};
@@ -534,4 +535,120 @@ fn a_flood_of_bad_handshakes_is_logged_a_few_lines_at_a_time() {
     });
     let logged = net.events_named("seed0", "protocol_error").len();
     assert!(logged <= 6, "{logged} protocol errors logged one by one");
+}
+
+/// Issue 15: bulky input is checked before it costs a seed log or memory. An admitted rogue
+/// sends its seeds dead-node reports whose line is 900 KB (before, each was logged whole, and
+/// escaped control characters grew it further): the seed logs one protocol error quoting the
+/// line's length and closes that link. 1,000 strangers (fresh keys) send a neighbour report
+/// of 1,500 made-up neighbours each, 48 MB in all (before, a seed held up to 1,024 of them
+/// and forwarded each to the other seeds): none is held or forwarded, and no seed grows by
+/// more than 16 MiB.
+#[test]
+fn bulky_reports_cost_a_seed_neither_log_nor_memory() {
+    raise_open_files();
+    let mut net = Net::new("hostile-bulk", 3);
+    net.start_seeds();
+    let rss_before: Vec<u64> = (0..3).map(|i| rss_mib(net.seed_pid(i))).collect();
+    let key = Keypair::from_secret([51; 32]);
+    let settings = peer::Settings {
+        gossip_count: 0,
+        ..peer::Settings::default()
+    };
+    let me = key.clone();
+    let mut sent = false;
+    let stop = start_rogue(&net, "bulky", key, settings, move |out| match out {
+        // Once admitted (it asks its seeds for peer lists), 20 reports with a 900 KB line
+        // each go along.
+        Output::Send {
+            link,
+            msg: Msg::GetPeers,
+        } if !sent => {
+            sent = true;
+            let now = hearsay_net::now();
+            let suspect = (me.id(), "127.0.0.1:9".parse().unwrap(), 1);
+            let line = format!("Dead Node:{}", "\u{1b}".repeat(900_000));
+            let own = Verdict::new(&me, suspect, false, now);
+            let bulky = DeadReport::new(&me, line, suspect, vec![own]);
+            let mut outs = vec![Output::Send {
+                link,
+                msg: Msg::GetPeers,
+            }];
+            for _ in 0..20 {
+                let msg = Msg::DeadReport(Box::new(bulky.clone()));
+                outs.push(Output::Send { link, msg });
+            }
+            outs
+        }
+        other => vec![other],
+    });
+    wait_for(
+        "a seed refusing the bulky line",
+        Duration::from_secs(30),
+        || {
+            let found = (0..3).any(|s| {
+                (net.events_named(&format!("seed{s}"), "protocol_error")
+                    .iter())
+                .any(|e| {
+                    let reason = e["reason"].as_str().unwrap_or("");
+                    reason.contains("whose line (900010 bytes) is not `Dead Node:")
+                })
+            });
+            found.then_some(()).ok_or("not yet".to_string())
+        },
+    );
+    stop.cancel();
+
+    // Strangers' neighbour reports, each from the link's own key (a key may only report
+    // itself): 1,000 links from 50 addresses, one report each.
+    let target = net.seeds[0];
+    let made_up: Vec<PeerId> = (0..1500u32)
+        .map(|n| {
+            let mut secret = [0u8; 32];
+            secret[..4].copy_from_slice(&n.to_le_bytes());
+            Keypair::from_secret(secret).id()
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for l in 0..1000u32 {
+            let ip = Ipv4Addr::new(127, 0, 0, 2 + (l % 50) as u8);
+            let mut secret = [0xa5; 32];
+            secret[..4].copy_from_slice(&l.to_le_bytes());
+            let key = Keypair::from_secret(secret);
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.bind(SocketAddr::new(ip.into(), 0)).unwrap();
+            let stream = socket.connect(target).await.unwrap();
+            let id = Identity {
+                key: key.clone(),
+                role: Role::Peer,
+                addr: SocketAddr::new(ip.into(), 9),
+            };
+            let (wire, _) = handshake(stream, &id, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let mut stream = wire.into_inner();
+            let report = NeighborReport::new(&key, 1, made_up.clone());
+            let mut buf = Vec::new();
+            hearsay_proto::wire::put_frame(&Msg::Neighbors(Box::new(report)), &mut buf).unwrap();
+            let _ = stream.write_all(&buf).await;
+        }
+    });
+    // Time to take them all in.
+    std::thread::sleep(Duration::from_secs(3));
+    for (i, before) in rss_before.iter().enumerate() {
+        let after = rss_mib(net.seed_pid(i));
+        assert!(
+            after < before + 16,
+            "seed{i}: {before} MiB before, {after} MiB after"
+        );
+    }
+    // The human log holds no bulky line: a few KB for everything above.
+    let log = std::fs::metadata(net.dir.join("outputfile.txt"))
+        .unwrap()
+        .len();
+    assert!(log < 200_000, "outputfile.txt is {log} bytes");
 }
