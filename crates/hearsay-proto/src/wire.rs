@@ -107,6 +107,9 @@ pub enum Msg {
     /// lost neighbour of yours (dial it each round, suspect it if it stays silent), so that
     /// a peer that died with its neighbours is still noticed (PROTOCOL §12.5).
     Watch(Box<ProbeRequest>),
+    /// Peer → peer: my admission certificate, shown on a link that is not a neighbour's
+    /// before a request that needs it (a witness's `ProbeRequest`, PROTOCOL §12.2).
+    Admission(Box<Certificate>),
 }
 
 /// Seed → peer: a peer's reported neighbours, with their addresses (`Msg::NeighborsOf`).
@@ -163,6 +166,7 @@ impl Msg {
             Msg::StatusRequest { .. } => "StatusRequest",
             Msg::Status(_) => "Status",
             Msg::Watch(_) => "Watch",
+            Msg::Admission(_) => "Admission",
             Msg::Haves(_) => "Haves",
             Msg::Wants(_) => "Wants",
         }

@@ -232,7 +232,8 @@ fn every_message_a_stranger_sends_fits_a_strangers_frame() {
     let neighbors = (0..max_links).map(|n| key(1000 + n).id()).collect();
     let msgs = [
         Msg::Register(Box::new(Registration::new(&me, addr, u64::MAX))),
-        Msg::Link(Box::new(cert)),
+        Msg::Link(Box::new(cert.clone())),
+        Msg::Admission(Box::new(cert)),
         Msg::ProbeRequest(Box::new(ProbeRequest {
             suspect: key(99).id(),
             addr,

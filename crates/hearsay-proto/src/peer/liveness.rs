@@ -24,6 +24,8 @@ use crate::wire::Msg;
 
 /// Most probes this peer runs for others at once.
 const MAX_PROBES: usize = 64;
+/// Most of them for one asker's link.
+const MAX_PROBES_PER_ASKER: usize = 8;
 /// Most hosts whose ICMP answer is remembered.
 const MAX_HOSTS: usize = 1024;
 
@@ -51,6 +53,9 @@ pub(super) struct Liveness {
     suspicions: Suspicions,
     /// Links this peer dialled to ask a witness, by the suspect asked about.
     pub(super) witness_links: BTreeMap<LinkId, PeerId>,
+    /// Links, not a neighbour's, whose peer showed its admission (`Msg::Admission`): it may
+    /// ask this peer to probe.
+    askers: BTreeSet<LinkId>,
     probes: usize,
     echo: BTreeMap<IpAddr, bool>,
     echo_unavailable: bool,
@@ -302,7 +307,28 @@ impl State {
         }
         let ask = Msg::ProbeRequest(Box::new(request));
         self.live.witness_links.insert(link, suspect);
+        // The witness probes only for an admitted peer: show it this one's admission first.
+        if let Some(cert) = self.cert.clone() {
+            self.io.send(link, Msg::Admission(Box::new(cert)));
+        }
         self.io.send(link, ask);
+    }
+
+    /// A peer that is not a neighbour shows its admission on `link`, before asking this one
+    /// to probe. A certificate that is not the linked peer's, or does not verify, is a
+    /// protocol error.
+    pub(super) fn on_admission(&mut self, link: LinkId, remote: Remote, cert: Certificate) {
+        let c = cert.change;
+        if c.op != Op::Add || c.peer != remote.id {
+            return self.protocol_error(link, "an admission that is not the peer's own".into());
+        }
+        if let Err(e) = cert.verify(&self.seed_set(), &self.checks) {
+            let reason = format!("an admission certificate that does not verify: {e}");
+            return self.protocol_error(link, reason);
+        }
+        let links = &self.links;
+        self.live.askers.retain(|l| links.contains_key(l));
+        self.live.askers.insert(link);
     }
 
     /// A temporary witness link closed: if its verdict had not come, it never will.
@@ -321,12 +347,21 @@ impl State {
         }
     }
 
-    /// Another peer asks this one to probe a suspect (this peer is a witness).
+    /// Another peer asks this one to probe a suspect (this peer is a witness): a neighbour,
+    /// or a peer that showed its admission on this link; at most [`MAX_PROBES`] at once, and
+    /// [`MAX_PROBES_PER_ASKER`] for one link. Anyone else gets no answer.
     pub(super) fn on_probe_request(&mut self, asker: LinkId, suspect: Target, addr: SocketAddr) {
+        let admitted = self.neighbors.contains_key(&asker) || self.live.askers.contains(&asker);
+        if !admitted {
+            return;
+        }
         if suspect.id == self.key.id() {
             return self.answer_probe((suspect, addr), asker, true);
         }
-        if self.live.probes >= MAX_PROBES {
+        let for_asker = (self.io.dials.values())
+            .filter(|d| matches!(d, Dial::Probe { asker: a, .. } if *a == asker))
+            .count();
+        if self.live.probes >= MAX_PROBES || for_asker >= MAX_PROBES_PER_ASKER {
             return;
         }
         self.live.probes += 1;

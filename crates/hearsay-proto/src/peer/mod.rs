@@ -546,6 +546,9 @@ impl State {
                 };
                 self.on_probe_request(link, target, ask.addr)
             }
+            (Msg::Admission(cert), None) if remote.role == Role::Peer => {
+                self.on_admission(link, remote, *cert)
+            }
             (Msg::Verdict(v), None) if remote.role == Role::Peer => {
                 self.on_verdict(link, remote, *v)
             }

@@ -673,3 +673,56 @@ fn a_watched_member_is_dialled_each_round_and_suspected_when_it_stays_silent() {
     );
     assert!(outs.contains(&Output::Close { link: stranger }), "{outs:?}");
 }
+
+/// Issue 15, PROTOCOL §12.2: a witness probes only for an admitted peer. A probe request on a
+/// stranger's link gets nothing (no dial to an address of the stranger's choosing); once the
+/// peer on that link shows its admission, the same request is probed; one that shows another
+/// peer's admission is a protocol error.
+#[test]
+fn a_witness_probes_only_for_a_peer_that_showed_its_admission() {
+    let (mut net, p) = registered_peer();
+    let ask = ProbeRequest {
+        suspect: peer_key(9).id(),
+        addr: peer_addr(9),
+        incarnation: 1,
+    };
+    let request = || Msg::ProbeRequest(Box::new(ask));
+    let link = LinkId(3_000_000);
+    inbound_from(&mut net, p, 8, link);
+    assert_eq!(
+        net.handle(
+            p,
+            Input::Frame {
+                link,
+                msg: request()
+            }
+        ),
+        []
+    );
+
+    let shown = Msg::Admission(Box::new(cert(add(8, peer_addr(8)), &[0, 1])));
+    assert_eq!(net.handle(p, Input::Frame { link, msg: shown }), []);
+    let outs = net.handle(
+        p,
+        Input::Frame {
+            link,
+            msg: request(),
+        },
+    );
+    let dialled = outs.iter().any(
+        |o| matches!(o, Output::Dial { addr, pool: DialPool::Probe, .. } if *addr == peer_addr(9)),
+    );
+    assert!(dialled, "{outs:?}");
+
+    let other = LinkId(3_000_001);
+    inbound_from(&mut net, p, 7, other);
+    let not_yours = Msg::Admission(Box::new(cert(add(8, peer_addr(8)), &[0, 1])));
+    let outs = net.handle(
+        p,
+        Input::Frame {
+            link: other,
+            msg: not_yours,
+        },
+    );
+    assert!(outs.contains(&Output::Close { link: other }), "{outs:?}");
+}
