@@ -147,7 +147,7 @@ fn a_killed_peer_is_removed_by_every_seed() {
     wait_connected(&net, &alive);
 }
 
-/// Issue 15, PROTOCOL §12.5: SIGKILL 3 of 4 peers at once. The survivor's witnesses died
+/// Issue 15, PROTOCOL §12.6: SIGKILL 3 of 4 peers at once. The survivor's witnesses died
 /// with its suspects, and some of the dead may have had no live neighbour at all; still every
 /// seed removes all three within 30 s (fast pings, the default `--orphan-after` of 10 s),
 /// and keeps the survivor.
@@ -349,7 +349,7 @@ fn false_accusations_with_forged_or_missing_verdicts_remove_nobody() {
     stop.cancel();
 }
 
-/// Issue 15, PROTOCOL §12.5: a fake peer registers, never links to anyone (it asks for no
+/// Issue 15, PROTOCOL §12.6: a fake peer registers, never links to anyone (it asks for no
 /// peer list), and vanishes. Nobody pings it, so before the seeds watched orphans it stayed
 /// in every Peer List for good; now a seed asks a peer of the overlay to watch it, and every
 /// seed removes it (within 10 s of `--orphan-after`, half that to notice, and the watcher's

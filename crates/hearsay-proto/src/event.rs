@@ -141,7 +141,7 @@ pub enum Event {
         reason: String,
     },
     /// A member outside the overlay's main part (maybe dead with all its neighbours) is
-    /// watched by a peer of the main part (PROTOCOL §12.5).
+    /// watched by a peer of the main part (PROTOCOL §12.6).
     OrphanWatched {
         /// The orphan.
         #[serde(serialize_with = "hex_id")]

@@ -105,7 +105,7 @@ pub enum Msg {
     Wants(Vec<crate::gossip::MsgId>),
     /// Seed → peer: this member has no live neighbour by the seed's topology; treat it as a
     /// lost neighbour of yours (dial it each round, suspect it if it stays silent), so that
-    /// a peer that died with its neighbours is still noticed (PROTOCOL §12.5).
+    /// a peer that died with its neighbours is still noticed (PROTOCOL §12.6).
     Watch(Box<ProbeRequest>),
     /// Peer → peer: my admission certificate, shown on a link that is not a neighbour's
     /// before a request that needs it (a witness's `ProbeRequest`, PROTOCOL §12.2).

@@ -15,7 +15,7 @@
 //!
 //! Once the faults have stopped and [`REMOVAL_BOUND`] has passed: no honest seed holds a
 //! dead peer in its Peer List, even one that died together with all its neighbours
-//! (PROTOCOL §12.5). Until then such peers are counted (`Metrics::dead_in_pl`).
+//! (PROTOCOL §12.6). Until then such peers are counted (`Metrics::dead_in_pl`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;

@@ -150,7 +150,7 @@ pub const SETTLE: Duration = Duration::from_secs(15);
 /// After the faults stop, this long for every dead peer to leave every honest seed's Peer
 /// List, those that died with all their neighbours included: a seed notices such an orphan
 /// within 1.5 × `orphan_after` (10 s), a peer it asks to watch it suspects it after
-/// `suspect_after` rounds, and the seeds probe it when no witness can (PROTOCOL §12.5).
+/// `suspect_after` rounds, and the seeds probe it when no witness can (PROTOCOL §12.6).
 pub const REMOVAL_BOUND: Duration = Duration::from_secs(40);
 
 impl Scenario {

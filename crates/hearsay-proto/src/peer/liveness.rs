@@ -448,7 +448,7 @@ impl State {
     }
 
     /// No witness gave a verdict on `suspect` (its neighbours may have died with it): every
-    /// linked seed is asked to probe it and sign a verdict, once (PROTOCOL §12.5). Returns
+    /// linked seed is asked to probe it and sign a verdict, once (PROTOCOL §12.6). Returns
     /// whether they were asked; the decision then waits for their verdicts.
     fn ask_seeds(&mut self, suspect: PeerId) -> bool {
         let seeds: Vec<(LinkId, PeerId, SocketAddr)> = (self.seeds.links().into_iter())
@@ -458,10 +458,7 @@ impl State {
             return false;
         }
         let (now, wait) = (self.now, self.settings.verdict_timeout);
-        if (self.live.suspicions)
-            .ask_seeds(now, suspect, wait)
-            .is_none()
-        {
+        if !self.live.suspicions.ask_seeds(now, suspect, wait) {
             return false;
         }
         let offered = seeds.iter().map(|&(_, id, addr)| (id, addr)).collect();
@@ -478,7 +475,7 @@ impl State {
 
     /// A seed asks this peer to watch `target` at `addr`, a member with no live neighbour
     /// by its topology: it is dialled each round like a lost neighbour, and suspected if it
-    /// stays silent (PROTOCOL §12.5). A live one simply becomes a neighbour.
+    /// stays silent (PROTOCOL §12.6). A live one simply becomes a neighbour.
     pub(super) fn on_watch(&mut self, target: Target, addr: SocketAddr) {
         let known = target.id == self.key.id()
             || self.live.lost.contains_key(&target.id)

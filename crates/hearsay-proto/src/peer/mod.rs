@@ -525,7 +525,7 @@ impl State {
             (Msg::PeerList(list), Some(_)) => self.on_peer_list(link, list),
             (Msg::NeighborsOf(of), Some(_)) => self.on_witness_list(of.peer, of.neighbors),
             (Msg::Removed(cert), Some(_)) => self.on_removed(*cert),
-            // A seed probed a suspect for this peer (PROTOCOL §12.5).
+            // A seed probed a suspect for this peer (PROTOCOL §12.6).
             (Msg::Verdict(v), Some(_)) => self.on_verdict(link, remote, *v),
             (Msg::Watch(w), Some(_)) => {
                 let target = Target {

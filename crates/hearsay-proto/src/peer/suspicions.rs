@@ -198,22 +198,18 @@ impl Suspicions {
     /// The witnesses are all in or out of time, and none of them gave a verdict: the suspect's
     /// neighbours may have died with it (a correlated failure), or have none to give. The
     /// seeds are asked once, with `wait` more, instead of clearing a suspicion nobody could
-    /// check (PROTOCOL §12.5). Returns the request for them, or `None` if the verdicts that
-    /// came decide it (or the seeds were asked already).
-    pub(super) fn ask_seeds(
-        &mut self,
-        now: Time,
-        suspect: PeerId,
-        wait: Duration,
-    ) -> Option<ProbeRequest> {
-        let s = self.open.get_mut(&suspect)?;
+    /// check (PROTOCOL §12.6). Returns whether they are to be asked (then [`Suspicions::ask`]
+    /// them); not if the verdicts that came decide it, or the seeds were asked already.
+    pub(super) fn ask_seeds(&mut self, now: Time, suspect: PeerId, wait: Duration) -> bool {
+        let Some(s) = self.open.get_mut(&suspect) else {
+            return false;
+        };
         if s.seeds_asked || s.verdicts.len() > 1 {
-            return None;
+            return false;
         }
         s.seeds_asked = true;
-        s.asked = true;
         s.deadline = now + wait;
-        Some(Self::request(suspect, s))
+        true
     }
 
     /// Closes `suspect`'s suspicion (decided, or answered), with what its verdicts say.

@@ -212,7 +212,7 @@ impl State {
             ));
         }
         // Witnesses are admitted peers, or seeds that probed for a peer whose own witnesses
-        // could not answer (PROTOCOL §12.5).
+        // could not answer (PROTOCOL §12.6).
         let (pl, seeds) = (&self.pl, &self.seed_keys);
         let witness = |w: &PeerId| pl.contains_key(w) || seeds.contains(&Some(*w));
         Ok(r.check(self.now, witness, &self.checks).err())

@@ -85,7 +85,7 @@ enum Dial {
     Seed(usize),
     /// A dial-back (add) or the seed's own probe of an accused peer (removal).
     Probe(Digest),
-    /// A probe of a suspect for a peer whose witnesses could not answer (PROTOCOL §12.5).
+    /// A probe of a suspect for a peer whose witnesses could not answer (PROTOCOL §12.6).
     Witness {
         asker: LinkId,
         probed: (PeerId, SocketAddr, u64),
@@ -113,7 +113,7 @@ enum Timer {
     Sync,
     /// A lost seed is dialled again.
     Redial,
-    /// The Peer List is looked over for orphans (PROTOCOL §12.5).
+    /// The Peer List is looked over for orphans (PROTOCOL §12.6).
     Orphans,
 }
 

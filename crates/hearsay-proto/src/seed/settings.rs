@@ -25,7 +25,7 @@ pub struct Settings {
     /// (PROTOCOL §13); it also does whenever its link to one comes up.
     pub sync_interval: Duration,
     /// A member with no mutual link to another member for this long is an orphan: a peer
-    /// is asked to watch it (PROTOCOL §12.5). The Peer List is looked over every half of it
+    /// is asked to watch it (PROTOCOL §12.6). The Peer List is looked over every half of it
     /// (at most every 100 ms).
     pub orphan_after: Duration,
 }

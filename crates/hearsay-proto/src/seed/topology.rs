@@ -99,7 +99,7 @@ impl Topology {
     /// `linked` says are linked to this seed (a dead peer holds no link), then the largest,
     /// then the one with the lowest id. Members of every other part are returned, in order.
     /// A group of peers that died together forms such a part, and so does a live one the
-    /// overlay has lost (PROTOCOL §12.5).
+    /// overlay has lost (PROTOCOL §12.6).
     pub(super) fn outside_main_part(
         &self,
         members: impl Iterator<Item = PeerId>,

@@ -1,5 +1,5 @@
 //! What a seed does so that every dead peer is removed, correlated failures included
-//! (PROTOCOL §12.5).
+//! (PROTOCOL §12.6).
 //!
 //! A peer's suspicion needs witnesses, and a peer needs a neighbour to suspect it. When a
 //! group of neighbours dies together, both can be missing: the survivors' witnesses are dead

@@ -291,7 +291,7 @@ fn a_verdict_about_an_older_incarnation_does_not_count_at_the_peer() {
     };
     assert_eq!(decided(&net), [], "undecided until the deadline");
     // At the deadline only its own verdict counts: no witness gave one that holds, so the
-    // peer asks its seeds (PROTOCOL §12.5) and waits once more.
+    // peer asks its seeds (PROTOCOL §12.6) and waits once more.
     let wait = peer::Settings::default().verdict_timeout;
     let deadline = started + wait;
     net.run_for(deadline.since(net.now) - Duration::from_millis(1));
@@ -572,7 +572,7 @@ fn a_peer_that_dies_right_after_a_false_accusation_is_still_removed() {
     }
 }
 
-/// PROTOCOL §12.5, issue 15: three of four peers die at once. The survivor's witnesses died
+/// PROTOCOL §12.6, issue 15: three of four peers die at once. The survivor's witnesses died
 /// too, so the seeds probe for it; the dead peers it was not linked to have no live
 /// neighbour, so a seed asks the survivor to watch them. Every seed removes all three, and
 /// only them, within the bound the simulator checks (40 s).
@@ -614,7 +614,7 @@ fn three_of_four_peers_dying_at_once_are_all_removed_by_every_seed() {
     assert!(last.since(down_at) <= Duration::from_secs(40));
 }
 
-/// PROTOCOL §12.5: a seed's `Watch` makes a registered peer dial the member each round, as a
+/// PROTOCOL §12.6: a seed's `Watch` makes a registered peer dial the member each round, as a
 /// lost neighbour; one that fails `suspect_after` times is suspected.
 #[test]
 fn a_watched_member_is_dialled_each_round_and_suspected_when_it_stays_silent() {

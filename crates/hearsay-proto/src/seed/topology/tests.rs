@@ -66,7 +66,7 @@ fn a_link_counts_only_when_both_ends_report_it_and_the_other_end_is_admitted() {
     assert!(t.report(&key(4).id()).is_none());
 }
 
-/// PROTOCOL §12.5: the main part of the overlay is the connected part with the most members
+/// PROTOCOL §12.6: the main part of the overlay is the connected part with the most members
 /// linked to the seed, then the largest; every member of another part is returned. Links
 /// count only when mutual and between members.
 #[test]

@@ -1,4 +1,4 @@
-//! Tests of a seed's part in removing every dead peer (PROTOCOL §12.5): probes for peers
+//! Tests of a seed's part in removing every dead peer (PROTOCOL §12.6): probes for peers
 //! whose witnesses cannot answer, and orphans watched.
 
 use crate::testkit::*;
