@@ -61,8 +61,8 @@ impl Watch {
         self.next_sweep
     }
 
-    /// Members that have been orphans for `after` at `now`, oldest first by id; each is due
-    /// again `after` later. `orphans` is every member that is one now.
+    /// Members that have been orphans for `after` at `now` (at most [`MAX_WATCHED`], in id
+    /// order); each is due again `after` later. `orphans` is every member that is one now.
     fn due(
         &mut self,
         now: Time,
