@@ -255,7 +255,7 @@ fn an_address_that_is_not_yours_is_refused_by_dial_back() {
     let expected = |name: &str, seed: usize| match (name, seed) {
         ("thief", 1) => "claims this node's own id",
         ("thief", _) => "met peer",
-        _ => "Connection refused",
+        _ => "connection refused",
     };
     for name in ["thief", "ghost"] {
         let out = net.wait_peer(name, Duration::from_secs(20));

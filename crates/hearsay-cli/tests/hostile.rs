@@ -511,7 +511,7 @@ fn connections_that_never_handshake_do_not_lock_newcomers_out() {
 }
 
 /// Issue 15: a flood of bad handshakes (a port scanner, an old node, 60 connections that send
-/// an HTTP request) writes a few log lines, not one per connection: the first 3 of each 10 s
+/// an HTTP request) writes a few log lines, not one per connection: the first 10 of each 10 s
 /// as `protocol_error`, the rest counted in the budget's line.
 #[test]
 fn a_flood_of_bad_handshakes_is_logged_a_few_lines_at_a_time() {
@@ -534,7 +534,7 @@ fn a_flood_of_bad_handshakes_is_logged_a_few_lines_at_a_time() {
         (n >= 60).then_some(()).ok_or(format!("{n} of 60 counted"))
     });
     let logged = net.events_named("seed0", "protocol_error").len();
-    assert!(logged <= 6, "{logged} protocol errors logged one by one");
+    assert!(logged <= 20, "{logged} protocol errors logged one by one");
 }
 
 /// Issue 15: bulky input is checked before it costs a seed log or memory. An admitted rogue

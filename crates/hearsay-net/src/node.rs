@@ -361,7 +361,7 @@ const BUDGET_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Failed handshakes logged one by one in each [`BUDGET_LOG_EVERY`]; the rest are counted
 /// into the budget's line (a port scanner, or a flood of bad handshakes, writes a few lines,
 /// not one per connection).
-const LOGGED_FAILURES: u64 = 3;
+const LOGGED_FAILURES: u64 = 10;
 
 /// The largest frame a link may send, by what it is for (PROTOCOL §3.1).
 fn frame_limit(use_of: LinkUse) -> usize {
@@ -497,7 +497,7 @@ impl Links {
             (c.cut_off, "cut off for a frame too large or too slow"),
             (
                 c.failed,
-                "handshakes failed (the first 3 logged one by one)",
+                "handshakes failed (the first 10 logged one by one)",
             ),
             (
                 dropped,
