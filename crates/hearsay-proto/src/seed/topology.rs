@@ -6,8 +6,6 @@
 //! are kept incrementally: a report or a membership change adjusts only the links it makes or
 //! breaks ([`Topology::count_degree`] is the same number counted from scratch).
 
-use std::collections::BTreeMap;
-
 use crate::cert::NeighborReport;
 use crate::id::PeerId;
 use crate::sig::FixedMap;
@@ -18,11 +16,19 @@ use crate::sig::FixedMap;
 pub(super) struct Topology {
     /// Each peer's newest report: looked up by id only, never walked.
     reports: FixedMap<PeerId, NeighborReport>,
+    /// Bumped by every report set and every membership change: what was computed from the
+    /// topology at one version still holds while it stays.
+    version: u64,
     /// Degrees as peer lists give them. Zero is not stored.
     degrees: FixedMap<PeerId, u32>,
 }
 
 impl Topology {
+    /// The topology's version: it changes whenever a report or a membership does.
+    pub(super) fn version(&self) -> u64 {
+        self.version
+    }
+
     /// `peer`'s newest report.
     pub(super) fn report(&self, peer: &PeerId) -> Option<&NeighborReport> {
         self.reports.get(peer)
@@ -69,6 +75,7 @@ impl Topology {
         report: Option<NeighborReport>,
         member: impl Fn(&PeerId) -> bool,
     ) {
+        self.version += 1;
         let old = self.reports.remove(&peer);
         let (old_n, new_n) = (
             old.as_ref().map_or(&[][..], |r| &r.neighbors[..]),
@@ -104,9 +111,10 @@ impl Topology {
         &self,
         members: impl Iterator<Item = PeerId>,
         member: impl Fn(&PeerId) -> bool,
-        linked: impl Fn(&PeerId) -> bool,
+        linked: impl Iterator<Item = PeerId>,
     ) -> Vec<PeerId> {
-        let mut part_of: BTreeMap<PeerId, usize> = BTreeMap::new();
+        // Looked up by key only (walked once at the end, and the result sorted).
+        let mut part_of: FixedMap<PeerId, usize> = FixedMap::default();
         // Per part: (members linked to this seed, size), and the lowest id comes first.
         let mut parts: Vec<(usize, usize)> = Vec::new();
         for start in members {
@@ -114,34 +122,42 @@ impl Topology {
                 continue;
             }
             let part = parts.len();
-            let (mut size, mut with_link) = (0, 0);
+            let mut size = 0;
             let mut todo = vec![start];
             part_of.insert(start, part);
             while let Some(id) = todo.pop() {
                 size += 1;
-                with_link += usize::from(linked(&id));
                 let Some(report) = self.reports.get(&id) else {
                     continue;
                 };
                 for n in &report.neighbors {
-                    if member(n) && !part_of.contains_key(n) && self.names(n, &id) {
+                    if !part_of.contains_key(n) && member(n) && self.names(n, &id) {
                         part_of.insert(*n, part);
                         todo.push(*n);
                     }
                 }
             }
-            parts.push((with_link, size));
+            parts.push((0, size));
+        }
+        // The links are far fewer than the members: count them per part afterwards.
+        for id in linked {
+            if let Some(&p) = part_of.get(&id) {
+                parts[p].0 += 1;
+            }
         }
         // The first of the parts that rank highest: max_by_key keeps the last, so go back.
         let main = (0..parts.len()).rev().max_by_key(|&p| parts[p]);
-        (part_of.into_iter())
+        let mut outside: Vec<PeerId> = (part_of.into_iter())
             .filter(|(_, p)| Some(*p) != main)
             .map(|(id, _)| id)
-            .collect()
+            .collect();
+        outside.sort_unstable();
+        outside
     }
 
     /// `peer` joins or leaves the Peer List: its mutual links count at their other ends.
     pub(super) fn membership_changed(&mut self, peer: PeerId, admitted: bool) {
+        self.version += 1;
         let mutual: Vec<PeerId> = (self.reports.get(&peer).into_iter())
             .flat_map(|r| r.neighbors.iter().copied())
             .filter(|n| *n != peer && self.names(n, &peer))

@@ -40,6 +40,9 @@ pub(super) struct Watch {
     next_sweep: Time,
     /// Turns through the peers asked to watch, so the next orphan goes to another one.
     turn: usize,
+    /// The orphans found at a version of the topology: looked for again only once it has
+    /// changed (an idle network's seeds do not walk their Peer List for nothing).
+    found: Option<(u64, Vec<PeerId>)>,
 }
 
 /// How often the Peer List is looked over for orphans seen for `after`: every half of it,
@@ -127,16 +130,25 @@ impl State {
     pub(super) fn sweep_orphans(&mut self) {
         let after = self.settings.orphan_after;
         self.watch.next_sweep = self.now + sweep_every(after);
-        let linked: BTreeSet<PeerId> = (self.links.values())
-            .filter(|r| r.role == Role::Peer)
-            .map(|r| r.id)
-            .collect();
-        let pl = &self.pl;
-        let orphans = (self.topology).outside_main_part(
-            pl.keys().copied(),
-            |id| pl.contains_key(id),
-            |id| linked.contains(id),
-        );
+        let version = self.topology.version();
+        let orphans = match self.watch.found.take() {
+            Some((v, orphans)) if v == version => orphans,
+            _ => {
+                // Each linked peer once, however many links it holds.
+                let linked: BTreeSet<PeerId> = (self.links.values())
+                    .filter(|r| r.role == Role::Peer)
+                    .map(|r| r.id)
+                    .collect();
+                let pl = &self.pl;
+                (self.topology).outside_main_part(
+                    pl.keys().copied(),
+                    |id| pl.contains_key(id),
+                    linked.into_iter(),
+                )
+            }
+        };
+        // Few, as a rule: the members outside the main part.
+        self.watch.found = Some((version, orphans.clone()));
         let due = self.watch.due(self.now, after, orphans.iter().copied());
         if due.is_empty() {
             return;
