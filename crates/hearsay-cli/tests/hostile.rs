@@ -217,6 +217,20 @@ fn budget_notices(net: &Net, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the node has closed every link of `f` (at least 1,000 opened): `what` they are.
+fn wait_all_closed(f: &Flood, what: &str) {
+    wait_for(
+        &format!("the seed closing every {what} link"),
+        Duration::from_secs(40),
+        || {
+            let (opened, closed) = (f.opened(), f.closed());
+            (opened >= 1000 && closed == opened)
+                .then_some(())
+                .ok_or(format!("{opened} opened, {closed} closed"))
+        },
+    );
+}
+
 fn wait_flooded(f: &Flood) {
     wait_for(
         "the attacker holding 1,000 links",
@@ -287,16 +301,7 @@ fn silent_strangers_links_are_closed_after_the_idle_timeout() {
     let mut net = Net::new("hostile-idle", 3);
     net.start_seeds();
     let f = flood(net.seeds[0], Hold::Idle, false);
-    wait_for(
-        "the seed closing every silent link",
-        Duration::from_secs(40),
-        || {
-            let (opened, closed) = (f.opened(), f.closed());
-            (opened >= 1000 && closed == opened)
-                .then_some(())
-                .ok_or(format!("{opened} opened, {closed} closed"))
-        },
-    );
+    wait_all_closed(&f, "silent");
     wait_for("the budget's log line", Duration::from_secs(15), || {
         let lines = budget_notices(&net, "seed0");
         let idle = lines.iter().any(|l| l.contains("closed idle"));
@@ -384,37 +389,15 @@ fn idle_links_on_a_peer_do_not_let_forged_verdicts_remove_it() {
         },
     );
     let id = net.id_of("peer0").unwrap();
-    let st = status(net.seeds[0]).unwrap();
-    let p = st["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == id.as_str())
-        .unwrap();
-    let addr: SocketAddr = p["addr"].as_str().unwrap().parse().unwrap();
-    let incarnation = p["incarnation"].as_u64().unwrap();
-    *victim.lock().unwrap() = Some((PeerId::from_hex(&id).unwrap(), addr, incarnation));
+    let accused = member(&status(net.seeds[0]).unwrap(), &id);
+    let addr = accused.1;
+    *victim.lock().unwrap() = Some(accused);
 
     let f = flood(addr, Hold::Idle, true);
     wait_flooded(&f);
     let gossip_before = net.events_named("peer0", "gossip_received").len();
     accuse.store(true, Ordering::Relaxed);
-    wait_for(
-        "every seed logs the false accusation",
-        Duration::from_secs(30),
-        || {
-            for s in 0..3 {
-                let found = net
-                    .events_named(&format!("seed{s}"), "false_accusation")
-                    .iter()
-                    .any(|e| e["reporter"] == liar.to_hex().as_str() && e["peer"] == id.as_str());
-                if !found {
-                    return Err(format!("seed{s} has not"));
-                }
-            }
-            Ok(())
-        },
-    );
+    wait_false_accusation(&net, 3, liar, accused.0);
     // The flood goes on a while longer: nothing changes.
     std::thread::sleep(Duration::from_secs(3));
     for s in &net.seeds {
@@ -452,16 +435,7 @@ fn half_sent_frames_are_cut_off_and_cost_no_memory() {
     let mut net = Net::new("hostile-frames", 3);
     net.start_seeds();
     let f = flood(net.seeds[0], Hold::SlowFrame, false);
-    wait_for(
-        "the seed closing every slow link",
-        Duration::from_secs(40),
-        || {
-            let (opened, closed) = (f.opened(), f.closed());
-            (opened >= 1000 && closed == opened)
-                .then_some(())
-                .ok_or(format!("{opened} opened, {closed} closed"))
-        },
-    );
+    wait_all_closed(&f, "slow");
     let rss = rss_mib(net.seed_pid(0));
     eprintln!(
         "seed0 {rss} MiB after {} slow links, all closed",

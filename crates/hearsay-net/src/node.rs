@@ -294,7 +294,10 @@ async fn drive<M: Machine>(
             while let Some((link, msg)) = backlog.pop_front() {
                 if links.map.contains_key(&link) {
                     machine.handle(now(), Input::Frame { link, msg });
-                    links.set_limit(&machine, link);
+                    // Once per run of one link's frames (they come batched), not per frame.
+                    if backlog.front().is_none_or(|(next, _)| *next != link) {
+                        links.set_limit(&machine, link);
+                    }
                 }
                 taken += 1;
                 if backlog.is_empty() && taken < MAX_TURN {
@@ -440,7 +443,7 @@ impl Links {
     }
 
     /// Brings an inbound link's frame limit in line with what the machine says it is for:
-    /// after each of its frames (a registration or a link request changes it at once) and
+    /// after each run of its frames (a registration or a link request changes it at once) and
     /// at every sweep (a certificate or a seed key learned elsewhere changes it too).
     fn set_limit<M: Machine>(&mut self, machine: &M, link: LinkId) {
         if let (true, Some(l)) = (self.inbound.holds(link), self.map.get(&link)) {

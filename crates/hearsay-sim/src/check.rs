@@ -174,10 +174,10 @@ impl Sim {
 
     /// The invariants of a healed network, checked at the end of a run that left them time.
     pub(crate) fn check_healed(&mut self) {
-        let after = match self.faults_over {
-            Some(t) => t + SETTLE,
+        let (after, removal_due) = match self.faults_over {
+            Some(t) => (t + SETTLE, t + REMOVAL_BOUND),
             None if self.scenario.faults.any() => return,
-            None => crate::T0,
+            None => (crate::T0, crate::T0),
         };
         if self.now < after {
             return;
@@ -210,7 +210,6 @@ impl Sim {
             }
         }
         // Every dead peer is out of every honest seed's Peer List, once the bound has passed.
-        let removal_due = after - SETTLE + REMOVAL_BOUND;
         if self.now >= removal_due {
             let dead: BTreeSet<&PeerId> = (pls.iter())
                 .flat_map(|pl| pl.keys())

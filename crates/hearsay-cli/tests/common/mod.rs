@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hearsay_net::conn::Identity;
 use hearsay_proto::config::Config;
-use hearsay_proto::{peer, Input, Keypair, LinkId, LinkUse, Machine, Output, Role, Time};
+use hearsay_proto::{peer, Input, Keypair, LinkId, LinkUse, Machine, Output, PeerId, Role, Time};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -246,6 +246,43 @@ pub fn wait_exit(mut child: Child, what: &str, limit: Duration) -> process::Outp
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Peer `id`'s Peer List entry in a seed's status: its id, address and incarnation.
+pub fn member(st: &Value, id: &str) -> (PeerId, SocketAddr, u64) {
+    let p = st["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap();
+    (
+        PeerId::from_hex(id).unwrap(),
+        p["addr"].as_str().unwrap().parse().unwrap(),
+        p["incarnation"].as_u64().unwrap(),
+    )
+}
+
+/// Waits until each of the `seeds` seeds (`seed0`…) has logged a false accusation of
+/// `accused` by `reporter`.
+pub fn wait_false_accusation(net: &Net, seeds: usize, reporter: PeerId, accused: PeerId) {
+    let (reporter, accused) = (reporter.to_hex(), accused.to_hex());
+    wait_for(
+        "every seed logs the false accusation",
+        Duration::from_secs(30),
+        || {
+            for s in 0..seeds {
+                let found = (net
+                    .events_named(&format!("seed{s}"), "false_accusation")
+                    .iter())
+                .any(|e| e["reporter"] == reporter.as_str() && e["peer"] == accused.as_str());
+                if !found {
+                    return Err(format!("seed{s} has not"));
+                }
+            }
+            Ok(())
+        },
+    );
 }
 
 /// `hearsay status --json` of a seed.
