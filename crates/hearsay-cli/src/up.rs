@@ -525,7 +525,11 @@ fn peer_state(
     key: hearsay_proto::Keypair,
     addr: SocketAddr,
 ) -> peer::State {
+    // The run's bound, whatever this peer generates itself.
+    let (origin_burst, origin_every) = peer::origin_bound(t.gossip_count, t.gossip_interval);
     let settings = peer::Settings {
+        origin_burst,
+        origin_every,
         gossip_delay: t.gossip_delay,
         gossip_interval: t.gossip_interval,
         gossip_count,
@@ -560,6 +564,8 @@ fn start_process(
     gossip_count: u32,
 ) -> anyhow::Result<Node> {
     let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
+    // The run's bound, whatever this peer generates itself.
+    let (origin_burst, origin_every) = peer::origin_bound(t.gossip_count, t.gossip_interval);
     let child = Command::new(sibling("peer")?)
         .args(common_args(&plan.dir, cfg, &format!("peer{i}.jsonl")))
         .args([
@@ -570,6 +576,10 @@ fn start_process(
         ])
         .args(["--gossip-count", &gossip_count.to_string()])
         .args([
+            "--origin-burst",
+            &origin_burst.to_string(),
+            "--origin-every",
+            &ms(origin_every),
             "--ping-interval",
             &ms(t.ping_interval),
             "--verdict-timeout",

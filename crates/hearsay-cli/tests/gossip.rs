@@ -164,11 +164,11 @@ fn the_same_text_from_two_peers_on_one_ip_reaches_everyone_twice() {
                 link,
                 msg: Msg::Gossip(g),
             } if g.origin == key.id() => {
-                let (_, seq) = gossip::parse_text(&g.text).unwrap();
+                let seq = gossip::parse_text(&g.text).unwrap().seq;
                 let text = gossip::text(born, "127.0.0.1".parse().unwrap(), seq);
                 vec![Output::Send {
                     link,
-                    msg: Msg::Gossip(Box::new(Gossip::new(&key, text))),
+                    msg: Msg::Gossip(Box::new(Gossip::new(&key, text, g.cert.clone()))),
                 }]
             }
             other => vec![other],
@@ -247,7 +247,7 @@ fn forged_gossip_is_received_by_nobody() {
                 link,
                 msg: Msg::Gossip(g),
             } if g.origin == me => {
-                let (born, seq) = gossip::parse_text(&g.text).unwrap();
+                let gossip::Text { born, seq, .. } = gossip::parse_text(&g.text).unwrap();
                 let text = gossip::text(born, "127.0.0.1".parse().unwrap(), seq + 100);
                 let forged = Gossip {
                     origin: victim,

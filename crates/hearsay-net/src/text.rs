@@ -151,10 +151,21 @@ pub fn text(e: &Event) -> String {
         Event::GossipDuplicate { id, from } => {
             write!(s, "gossip {id} from {from} again: duplicate dropped")
         }
+        Event::OriginLimited {
+            origin,
+            from,
+            burst,
+            every,
+        } => write!(
+            s,
+            "gossip of origin {} (last from {from}) over the rate bound of {burst} at once, then one per {} ms: dropped until it slows down",
+            origin.short(),
+            every.as_millis()
+        ),
         Event::GossipStats { counters: c, ml_size } => write!(
             s,
-            "gossip counters: generated {}, received {}, duplicates {}, sent {}, dropped {}, announced {}, requested {}; message list {ml_size}",
-            c.generated, c.received, c.duplicates, c.forwarded, c.dropped, c.announced, c.requested
+            "gossip counters: generated {}, received {}, duplicates {}, sent {}, dropped {}, over the origin bound {}, announced {}, requested {}; message list {ml_size}",
+            c.generated, c.received, c.duplicates, c.forwarded, c.dropped, c.limited, c.announced, c.requested
         ),
         Event::ProtocolError { remote, reason } => {
             write!(s, "protocol error from {remote}: {reason}")

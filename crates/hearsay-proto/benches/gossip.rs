@@ -6,6 +6,7 @@
 //! `cargo bench -p hearsay-proto --bench gossip`
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -123,15 +124,22 @@ fn peer_with_neighbours() -> peer::State {
     p
 }
 
+/// `n` messages, ten from each origin as in the task (so the receiver checks one admission
+/// certificate per ten messages, and no origin reaches its rate bound).
 fn messages(n: u32) -> Vec<Gossip> {
-    let origin = Keypair::from_secret([99; 32]);
-    (0..n)
-        .map(|i| {
-            Gossip::new(
-                &origin,
-                gossip::text(NOW, "127.0.0.1".parse().expect("ip"), i),
-            )
+    (0..n.div_ceil(10))
+        .flat_map(|o| {
+            let mut secret = [99; 32];
+            secret[..4].copy_from_slice(&o.to_le_bytes());
+            let origin = Keypair::from_secret(secret);
+            let at = addr(10_000 + o as u16);
+            let cert = Arc::new(admitted(&origin, at));
+            (1..=10).map(move |i| {
+                let text = gossip::text(NOW, at.ip(), i);
+                Gossip::new(&origin, text, Arc::clone(&cert))
+            })
         })
+        .take(n as usize)
         .collect()
 }
 

@@ -220,6 +220,23 @@ impl Certificate {
         Ok(())
     }
 
+    /// Whether at least a quorum of distinct seeds whose keys are known signed it, each
+    /// signature holding; signatures by keys not known yet are passed over rather than
+    /// refused (a peer that missed a seed's key still takes a certificate the others carry).
+    pub fn verify_known(&self, seeds: &SeedSet, checks: &Checks) -> bool {
+        let bytes = vote_bytes(self.change.digest(), true, "");
+        let mut good = BTreeSet::new();
+        for (signer, sig) in &self.sigs {
+            if seeds.keys.contains(signer)
+                && !good.contains(signer)
+                && checks.signature(signer, &bytes, sig)
+            {
+                good.insert(*signer);
+            }
+        }
+        good.len() >= seeds.quorum()
+    }
+
     /// The signing seeds.
     pub fn signers(&self) -> Vec<PeerId> {
         self.sigs.iter().map(|(s, _)| *s).collect()
@@ -382,6 +399,29 @@ mod tests {
             cert(&[1, 9]).verify(&seeds(3), &Checks::default()),
             Err(CertError::UnknownSigner(key(9).id()))
         );
+    }
+
+    /// `verify_known` passes over signers it does not know, but still wants a quorum of
+    /// distinct known seeds whose signatures hold.
+    #[test]
+    fn verify_known_counts_only_distinct_known_seeds_whose_signatures_hold() {
+        let checks = Checks::default();
+        let two_known = SeedSet {
+            n: 3,
+            keys: [key(1).id(), key(2).id()].into(),
+        };
+        assert!(cert(&[1, 2]).verify_known(&two_known, &checks));
+        assert!(
+            cert(&[3, 1, 2]).verify_known(&two_known, &checks),
+            "3 unknown"
+        );
+        assert!(!cert(&[1, 3]).verify_known(&two_known, &checks));
+        assert!(!cert(&[1, 1]).verify_known(&seeds(3), &checks));
+        assert!(!cert(&[1, 9]).verify_known(&seeds(3), &checks));
+        let mut forged = cert(&[1, 2]);
+        forged.sigs[1].1 = forged.sigs[0].1;
+        assert!(!forged.verify_known(&seeds(3), &checks));
+        assert!(!cert(&[1, 2]).verify_known(&seeds(5), &checks), "q = 3");
     }
 
     #[test]

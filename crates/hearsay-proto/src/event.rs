@@ -294,6 +294,20 @@ pub enum Event {
         /// The neighbour it came from.
         from: SocketAddr,
     },
+    /// An origin's gossip went over this peer's per-origin rate bound: its messages are
+    /// dropped (and counted) until it slows down. Logged once per stretch of drops.
+    OriginLimited {
+        /// The origin.
+        #[serde(serialize_with = "hex_id")]
+        origin: PeerId,
+        /// The neighbour the first dropped message came from.
+        from: SocketAddr,
+        /// Messages an origin may have relayed at once.
+        burst: u32,
+        /// Then one per this long.
+        #[serde(rename = "every_ms", serialize_with = "millis")]
+        every: Duration,
+    },
     /// A peer's gossip counters, when they changed (at most once a second).
     GossipStats {
         /// The counters.
@@ -367,6 +381,7 @@ impl Event {
             Event::GossipGenerated { .. } => "gossip_generated",
             Event::GossipReceived { .. } => "gossip_received",
             Event::GossipDuplicate { .. } => "gossip_duplicate",
+            Event::OriginLimited { .. } => "origin_limited",
             Event::GossipStats { .. } => "gossip_stats",
             Event::ProtocolError { .. } => "protocol_error",
             Event::Restored { .. } => "restored",

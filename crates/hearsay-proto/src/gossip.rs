@@ -9,11 +9,13 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use crate::cert::{Certificate, Op};
 use crate::id::{Keypair, PeerId, Signature};
 use crate::link::LinkId;
 use crate::sig::{signed, Checks, IdMap};
@@ -40,6 +42,11 @@ pub struct Gossip {
     pub sig: Signature,
     /// Links crossed so far (not signed: a metric, not a claim).
     pub hops: u16,
+    /// The origin's admission certificate (not signed by the origin: the seeds signed it),
+    /// so that every relay can check that the origin was admitted at the text's IP before it
+    /// counts the message against the origin's rate bound (PROTOCOL §11.5). Shared, not
+    /// copied, by the copies a peer keeps and sends.
+    pub cert: Arc<Certificate>,
 }
 
 /// A message's identity: blake3 over the origin's id and the text.
@@ -64,12 +71,23 @@ pub fn text(now: Time, ip: IpAddr, seq: u32) -> String {
     format!("{}.{:03}:{ip}:{seq}", now.0 / 1000, now.0 % 1000)
 }
 
-/// Reads the timestamp and sequence number back out of a text. The IP may hold colons
+/// What a text says: `<timestamp>:<IP>:<Msg#>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Text {
+    /// The timestamp.
+    pub born: Time,
+    /// The IP of the peer that generated it.
+    pub ip: IpAddr,
+    /// The sequence number.
+    pub seq: u32,
+}
+
+/// Reads the timestamp, IP and sequence number back out of a text. The IP may hold colons
 /// (IPv6), so the timestamp is before the first colon and the number after the last.
-pub fn parse_text(text: &str) -> Option<(Time, u32)> {
+pub fn parse_text(text: &str) -> Option<Text> {
     let (ts, rest) = text.split_once(':')?;
     let (ip, seq) = rest.rsplit_once(':')?;
-    ip.parse::<IpAddr>().ok()?;
+    let ip = ip.parse::<IpAddr>().ok()?;
     let (secs, millis) = ts.split_once('.')?;
     if millis.len() != 3 {
         return None;
@@ -79,12 +97,16 @@ pub fn parse_text(text: &str) -> Option<(Time, u32)> {
         .ok()?
         .checked_mul(1000)?
         .checked_add(millis.parse::<u64>().ok()?)?;
-    Some((Time(ms), seq.parse().ok()?))
+    Some(Text {
+        born: Time(ms),
+        ip,
+        seq: seq.parse().ok()?,
+    })
 }
 
 impl Gossip {
-    /// A message signed by its origin.
-    pub fn new(key: &Keypair, text: String) -> Gossip {
+    /// A message signed by its origin, carrying the origin's admission certificate.
+    pub fn new(key: &Keypair, text: String, cert: Arc<Certificate>) -> Gossip {
         let origin = key.id();
         let sig = key.sign(&signed(b"hearsay-gossip-v1", &(origin, &text)));
         Gossip {
@@ -92,6 +114,7 @@ impl Gossip {
             text,
             sig,
             hops: 0,
+            cert,
         }
     }
 
@@ -101,15 +124,26 @@ impl Gossip {
         MsgId(*blake3::hash(&bytes).as_bytes())
     }
 
-    /// Whether the text is well-formed and within bounds and the origin's signature holds.
-    pub fn verify(&self, checks: &Checks) -> bool {
-        self.text.len() <= MAX_TEXT
-            && parse_text(&self.text).is_some()
-            && checks.signature(
+    /// What the text says, if it is well-formed and within bounds and the origin's
+    /// signature holds.
+    pub fn verify(&self, checks: &Checks) -> Option<Text> {
+        let text = (self.text.len() <= MAX_TEXT)
+            .then(|| parse_text(&self.text))
+            .flatten()?;
+        checks
+            .signature(
                 &self.origin,
                 &signed(b"hearsay-gossip-v1", &(self.origin, &self.text)),
                 &self.sig,
             )
+            .then_some(text)
+    }
+
+    /// Whether the certificate it carries names, as its change, the admission of its origin
+    /// at `ip` (the text's IP). The seeds' signatures are checked apart.
+    pub fn claims_admission_at(&self, ip: IpAddr) -> bool {
+        let c = &self.cert.change;
+        c.op == Op::Add && c.peer == self.origin && c.addr.ip() == ip
     }
 }
 
@@ -653,8 +687,17 @@ pub struct Counters {
     pub announced: u64,
     /// Requests sent.
     pub requested: u64,
-    /// Messages dropped as forged, malformed or outside the window.
+    /// Messages dropped as forged, malformed, outside the window, or from an origin whose
+    /// admission does not hold.
     pub dropped: u64,
+    /// Messages dropped for their origin's rate bound (PROTOCOL §11.5). Left out of the
+    /// logs while zero, as it is in every honest run.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub limited: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
@@ -670,16 +713,43 @@ mod tests {
         Keypair::from_secret([n; 32])
     }
 
+    /// A stand-in admission of `key`'s peer on 127.0.0.1 (no seed signed it: the relay
+    /// checks the signatures, the list does not).
+    fn admission(key: &Keypair) -> Arc<Certificate> {
+        let change = crate::cert::Change {
+            op: Op::Add,
+            peer: key.id(),
+            addr: std::net::SocketAddr::new(LOCAL, 7000),
+            incarnation: 1,
+        };
+        Arc::new(Certificate {
+            change,
+            sigs: Vec::new(),
+        })
+    }
+
+    /// `text`, generated by `key`'s peer.
+    fn by(key: &Keypair, text: String) -> Gossip {
+        Gossip::new(key, text, admission(key))
+    }
+
     const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     #[test]
     fn the_text_is_timestamp_ip_and_number_and_parses_back() {
         let t = text(Time(1_700_000_000_042), LOCAL, 7);
         assert_eq!(t, "1700000000.042:127.0.0.1:7");
-        assert_eq!(parse_text(&t), Some((Time(1_700_000_000_042), 7)));
+        let parsed = Text {
+            born: Time(1_700_000_000_042),
+            ip: LOCAL,
+            seq: 7,
+        };
+        assert_eq!(parse_text(&t), Some(parsed));
         let v6 = text(Time(5_001), "::1".parse().unwrap(), 3);
         assert_eq!(v6, "5.001:::1:3");
-        assert_eq!(parse_text(&v6), Some((Time(5_001), 3)));
+        let (born, seq) = (Time(5_001), 3);
+        let ip = "::1".parse().unwrap();
+        assert_eq!(parse_text(&v6), Some(Text { born, ip, seq }));
         assert_eq!(parse_text("x:127.0.0.1:1"), None);
         assert_eq!(parse_text("1.5:127.0.0.1:1"), None);
     }
@@ -688,20 +758,20 @@ mod tests {
     fn same_text_from_two_origins_are_two_messages() {
         // SPEC §6: two peers on one IP generating at the same millisecond with the same Msg#.
         let t = text(Time(1_000), LOCAL, 1);
-        let (a, b) = (Gossip::new(&key(1), t.clone()), Gossip::new(&key(2), t));
+        let (a, b) = (by(&key(1), t.clone()), by(&key(2), t));
         assert_ne!(a.id(), b.id());
-        assert!(a.verify(&Checks::default()) && b.verify(&Checks::default()));
+        assert!(a.verify(&Checks::default()).is_some() && b.verify(&Checks::default()).is_some());
     }
 
     #[test]
     fn a_forged_or_altered_message_does_not_verify() {
-        let real = Gossip::new(&key(1), text(Time(1_000), LOCAL, 1));
+        let real = by(&key(1), text(Time(1_000), LOCAL, 1));
         let mut altered = real.clone();
         altered.text = text(Time(1_000), LOCAL, 2);
-        assert!(!altered.verify(&Checks::default()));
-        let mut forged = Gossip::new(&key(9), real.text.clone());
+        assert_eq!(altered.verify(&Checks::default()), None);
+        let mut forged = by(&key(9), real.text.clone());
         forged.origin = key(1).id(); // claims peer 1 as origin, signed by 9
-        assert!(!forged.verify(&Checks::default()));
+        assert_eq!(forged.verify(&Checks::default()), None);
         assert_eq!(
             forged.id(),
             real.id(),
@@ -709,13 +779,16 @@ mod tests {
         );
         let mut hopped = real.clone();
         hopped.hops = 9;
-        assert!(hopped.verify(&Checks::default()), "hops are not signed");
+        assert!(
+            hopped.verify(&Checks::default()).is_some(),
+            "hops are not signed"
+        );
     }
 
     #[test]
     fn a_message_or_its_announcement_crosses_each_link_once() {
         let mut ml = MessageList::new(10, Duration::from_secs(60));
-        let g = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
+        let g = by(&key(1), text(Time(0), LOCAL, 1));
         let id = g.id();
         let (l1, l2, l3, l4) = (LinkId(1), LinkId(2), LinkId(3), LinkId(4));
         assert_eq!(
@@ -738,7 +811,7 @@ mod tests {
     #[test]
     fn an_origin_pushes_to_every_link_once() {
         let mut ml = MessageList::new(10, Duration::from_secs(60));
-        let g = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
+        let g = by(&key(1), text(Time(0), LOCAL, 1));
         let id = g.id();
         assert_eq!(record(&mut ml, Time(0), Time(0), g, None), Seen::New);
         assert_eq!(
@@ -756,6 +829,7 @@ mod tests {
             text: text(Time(u64::from(i)), LOCAL, i),
             sig: Signature([0; 64]),
             hops: 0,
+            cert: admission(&key(1)),
         }
     }
 
@@ -969,16 +1043,16 @@ mod tests {
     #[test]
     fn shared_checks_never_pass_a_forged_copy_of_a_checked_message() {
         let checks = Checks::shared(2);
-        let real = Gossip::new(&key(1), text(Time(0), LOCAL, 1));
+        let real = by(&key(1), text(Time(0), LOCAL, 1));
         let forged = Gossip {
-            sig: Gossip::new(&key(2), real.text.clone()).sig,
+            sig: by(&key(2), real.text.clone()).sig,
             ..real.clone()
         };
-        assert!(real.verify(&checks));
-        assert!(real.verify(&checks), "remembered");
+        assert!(real.verify(&checks).is_some());
+        assert!(real.verify(&checks).is_some(), "remembered");
         assert_eq!(real.id(), forged.id());
         assert!(
-            !forged.verify(&checks),
+            forged.verify(&checks).is_none(),
             "same id, other signature: checked, and refused"
         );
     }

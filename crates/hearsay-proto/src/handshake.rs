@@ -17,7 +17,7 @@ use crate::sig::signed;
 pub const MAGIC: [u8; 4] = *b"HSAY";
 
 /// The protocol version this build speaks.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 
 /// The first frame each side sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 //! outputs.
 
 pub(crate) use crate::cert::{
-    CertError, Certificate, Change, Evidence, Op, Proposal, Registration, Vote,
+    CertError, Certificate, Change, Evidence, Op, Proposal, Registration, SeedSet, Vote,
 };
 pub(crate) use crate::config::Config;
 pub(crate) use crate::event::Event;
@@ -77,6 +77,22 @@ pub(crate) fn cert(change: Change, signers: &[usize]) -> Certificate {
         .map(|&i| Vote::new(&seed_key(i), change, true, ""))
         .collect();
     Certificate::from_votes(change, &votes)
+}
+
+/// The testkit's three seeds, every key known.
+pub(crate) fn seed_set() -> SeedSet {
+    SeedSet {
+        n: SEEDS.len(),
+        keys: (0..SEEDS.len()).map(|i| seed_key(i).id()).collect(),
+    }
+}
+
+/// Message `seq` of peer `i`, born `at`, carrying its admission at [`peer_addr`] signed by
+/// every seed.
+pub(crate) fn gossip_of(i: usize, at: Time, seq: u32) -> Gossip {
+    let admission = cert(add(i, peer_addr(i)), &[0, 1, 2]);
+    let text = gossip::text(at, peer_addr(i).ip(), seq);
+    Gossip::new(&peer_key(i), text, std::sync::Arc::new(admission))
 }
 
 /// A hand-made link that the router does not know: the test plays the other end.

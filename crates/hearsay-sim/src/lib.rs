@@ -491,7 +491,10 @@ impl Sim {
 
     fn peer_settings(&self) -> peer::Settings {
         let s = &self.scenario;
+        let (origin_burst, origin_every) = peer::origin_bound(s.gossip_count, s.gossip_interval);
         peer::Settings {
+            origin_burst,
+            origin_every,
             gossip_count: s.gossip_count,
             gossip_interval: s.gossip_interval,
             gossip_delay: s.gossip_delay(),

@@ -51,6 +51,14 @@ struct Args {
     /// Missed rounds in a row that start a suspicion.
     #[arg(long, default_value_t = 3)]
     suspect_after: u32,
+    /// Gossip messages one origin may have relayed by this peer at once; more are dropped
+    /// and counted [default: twice --gossip-count, at least 20].
+    #[arg(long)]
+    origin_burst: Option<u32>,
+    /// After the burst, one more message per origin per this long [default: a fifth of
+    /// --gossip-interval].
+    #[arg(long, value_parser = duration)]
+    origin_every: Option<Duration>,
     /// How long a suspicion waits for the witnesses' verdicts.
     #[arg(long, default_value = "5s", value_parser = duration)]
     verdict_timeout: Duration,
@@ -82,11 +90,26 @@ async fn run(args: Args) -> Result<(), Failure> {
         let what = "--links must be at least 1 and at most --max-links";
         return Err(Failure::usage(anyhow!(what)));
     }
-    if args.gossip_interval.is_zero() || args.ping_interval.is_zero() || args.suspect_after == 0 {
-        let what = "--gossip-interval, --ping-interval and --suspect-after must be more than zero";
+    let (origin_burst, origin_every) = origin_bound(&args);
+    if args.gossip_interval.is_zero()
+        || args.ping_interval.is_zero()
+        || args.suspect_after == 0
+        || origin_burst == 0
+        || origin_every.is_zero()
+    {
+        let what = "--gossip-interval, --ping-interval, --suspect-after, --origin-burst and --origin-every must be more than zero";
         return Err(Failure::usage(anyhow!(what)));
     }
     serve(args, config).await.map_err(Failure::run)
+}
+
+/// The per-origin gossip bound: the flags, or the default for this peer's gossip timings.
+fn origin_bound(args: &Args) -> (u32, Duration) {
+    let (burst, every) = peer::origin_bound(args.gossip_count, args.gossip_interval);
+    (
+        args.origin_burst.unwrap_or(burst),
+        args.origin_every.unwrap_or(every),
+    )
 }
 
 /// Listens, joins and serves until stopped.
@@ -112,6 +135,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         let key = hearsay_net::load_or_create_key(&dir)?;
         (key, hearsay_net::next_incarnation(&dir)?)
     };
+    let (origin_burst, origin_every) = origin_bound(&args);
     let settings = peer::Settings {
         links: args.links,
         max_links: args.max_links,
@@ -122,6 +146,8 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         ping_interval: args.ping_interval,
         suspect_after: args.suspect_after,
         verdict_timeout: args.verdict_timeout,
+        origin_burst,
+        origin_every,
         ..peer::Settings::default()
     };
     let me = Identity {

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::seq::SliceRandom;
@@ -24,7 +25,7 @@ mod seeds;
 mod settings;
 mod suspicions;
 
-pub use settings::Settings;
+pub use settings::{origin_bound, Settings};
 
 use crate::cert::{CertError, Certificate, Change, Op, Registration, SeedSet};
 use crate::config::Config;
@@ -401,6 +402,7 @@ impl State {
             signers: cert.signers(),
             latency: self.now.since(self.started),
         });
+        self.relay.admitted(Arc::new(cert.clone()));
         self.cert = Some(cert);
         self.register_again = None;
         self.ask_peer_lists();
@@ -558,7 +560,10 @@ impl State {
             (Msg::Gossip(g), None) if self.neighbors.contains_key(&link) => {
                 let neighbors = self.neighbors.keys().copied();
                 let (now, at) = (self.now, (link, remote.addr));
-                (self.relay).on_gossip(now, at, *g, neighbors, &self.checks, &mut self.io)
+                let (seeds, checks) = (&self.seeds, &self.checks);
+                let seeds_signed = |c: &Certificate| c.verify_known(&seeds.set(), checks);
+                let check = (checks, seeds_signed);
+                (self.relay).on_gossip(now, at, *g, neighbors, check, &mut self.io)
             }
             (Msg::Have(id), None) if self.neighbors.contains_key(&link) => {
                 let done = self.relay.on_haves(self.now, link, &[id]);

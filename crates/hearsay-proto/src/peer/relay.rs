@@ -7,9 +7,12 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
+use self::origins::{Admit, Origins};
 use super::Settings;
+use crate::cert::Certificate;
 use crate::event::Event;
 use crate::gossip::{self, Ask, Counters, Gossip, MessageList, MsgId, Wants};
 use crate::id::Keypair;
@@ -30,6 +33,10 @@ pub(super) struct Relay {
     generated: u32,
     ml: MessageList,
     wants: Wants,
+    /// Who may originate, how fast (PROTOCOL §11.5).
+    origins: Origins,
+    /// This peer's admission, carried by every message it generates.
+    cert: Option<Arc<Certificate>>,
     counters: Counters,
     stats_due: Option<Time>,
     /// Forged messages already logged, so each is logged once (bounded).
@@ -55,6 +62,8 @@ impl Relay {
             generated: 0,
             ml: MessageList::new(settings.ml_cap, settings.ml_window),
             wants: Wants::new(settings.ml_cap),
+            origins: Origins::new(settings.origin_burst, settings.origin_every),
+            cert: None,
             counters: Counters::default(),
             stats_due: None,
             logged_bad: VecDeque::new(),
@@ -71,6 +80,13 @@ impl Relay {
     /// The Message List.
     pub(super) fn message_list(&self) -> &MessageList {
         &self.ml
+    }
+
+    /// The certificate of this peer's latest admission, which its messages carry. A removal
+    /// does not take it back: a peer cut off keeps generating, as before, and relays still
+    /// see that the seeds admitted it.
+    pub(super) fn admitted(&mut self, cert: Arc<Certificate>) {
+        self.cert = Some(cert);
     }
 
     /// Starts generating, once: the peer's neighbours are connected.
@@ -125,9 +141,14 @@ impl Relay {
         neighbors: impl Iterator<Item = LinkId>,
         io: &mut Outbox<D>,
     ) {
+        let Some(cert) = self.cert.clone() else {
+            // Started only once admitted: not reached.
+            self.next = None;
+            return;
+        };
         self.generated += 1;
         let seq = self.generated;
-        let msg = Gossip::new(key, gossip::text(now, ip, seq));
+        let msg = Gossip::new(key, gossip::text(now, ip, seq), cert);
         let id = msg.id();
         self.ml.record(now, now, id, msg.clone(), None);
         let targets = self.ml.push_to(&id, neighbors);
@@ -150,15 +171,17 @@ impl Relay {
     /// A message arrived from the neighbour at `from`. First receipt: verify, record, log,
     /// and announce it to every neighbour it has not crossed; they ask for it if they lack
     /// it, so it crosses each link at most once (PROTOCOL §11.3). A duplicate is counted; a
-    /// forged, malformed or stale message is dropped and counted, and the next announcer is
-    /// asked instead.
+    /// forged, malformed or stale message, or one whose origin's admission does not hold, is
+    /// dropped and counted, and the next announcer is asked instead; one over its origin's
+    /// rate bound is dropped and counted, and not asked for again (PROTOCOL §11.5).
+    /// `seeds_signed` checks the seeds' signatures on an origin's certificate.
     pub(super) fn on_gossip<D>(
         &mut self,
         now: Time,
         (link, from): (LinkId, SocketAddr),
         msg: Gossip,
         neighbors: impl Iterator<Item = LinkId>,
-        checks: &Checks,
+        (checks, seeds_signed): (&Checks, impl FnOnce(&Certificate) -> bool),
         io: &mut Outbox<D>,
     ) {
         let id = msg.id();
@@ -169,14 +192,23 @@ impl Relay {
             return self.counters_changed(now);
         }
         // `verify` also checks that the text parses.
-        let checked = msg.verify(checks);
-        let Some((born, seq)) = gossip::parse_text(&msg.text).filter(|_| checked) else {
+        let Some(gossip::Text { born, ip, seq }) = msg.verify(checks) else {
             let reason = "a gossip message whose origin signature does not hold";
             return self.drop_bad(now, id, (link, from), reason, io);
         };
         if self.ml.outside_window(now, born) {
             let reason = "a gossip message outside the time window (a replay?)";
             return self.drop_bad(now, id, (link, from), reason, io);
+        }
+        match self.origins.admit(now, &msg, ip, seeds_signed) {
+            Admit::Pass => {}
+            Admit::Unadmitted => {
+                let reason = "a gossip message whose origin is not shown admitted at its IP";
+                return self.drop_bad(now, id, (link, from), reason, io);
+            }
+            Admit::Limited { first } => {
+                return self.drop_limited(now, (id, msg.origin), (link, from), first, io)
+            }
         }
         let announcers = self.wants.done(now, &id, link);
         let msg = Gossip {
@@ -214,7 +246,7 @@ impl Relay {
     ) -> Result<(), String> {
         within_bound(ids)?;
         for &id in ids {
-            if self.ml.seen_again(&id, link) {
+            if self.ml.seen_again(&id, link) || self.origins.refused(&id) {
                 continue;
             }
             if let Some(Ask::Ask(l)) = self.wants.announced(now, id, link) {
@@ -287,6 +319,31 @@ impl Relay {
         }
     }
 
+    /// Drops and counts a message over its origin's rate bound, and logs the first of a
+    /// stretch. Its request is done: other announcers have the same message, over the same
+    /// bound.
+    fn drop_limited<D>(
+        &mut self,
+        now: Time,
+        (id, origin): (MsgId, crate::id::PeerId),
+        (link, from): (LinkId, SocketAddr),
+        first: bool,
+        io: &mut Outbox<D>,
+    ) {
+        self.counters.limited += 1;
+        self.counters_changed(now);
+        self.wants.done(now, &id, link);
+        if first {
+            let (burst, every) = self.origins.bound();
+            io.event(Event::OriginLimited {
+                origin,
+                from,
+                burst,
+                every,
+            });
+        }
+    }
+
     /// Hands out the announcements and requests made since the outputs were last drained:
     /// one frame per link and kind, in the order they were made (PROTOCOL §11.3). Drained
     /// after every input (as the simulator does), each goes alone, as `Have` or `Want`; a
@@ -350,6 +407,8 @@ fn by_link(items: impl IntoIterator<Item = (LinkId, MsgId)>) -> Vec<(LinkId, Vec
     }
     out
 }
+
+mod origins;
 
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,12 @@ pub struct Settings {
     pub gossip_interval: Duration,
     /// Messages to generate in all (SPEC: `gossip_count`; 0: none).
     pub gossip_count: u32,
+    /// Messages one origin may have relayed by this peer at once (the bucket of the
+    /// per-origin rate bound, PROTOCOL §11.5); more are dropped and counted. See
+    /// [`origin_bound`] for the default.
+    pub origin_burst: u32,
+    /// After a burst, one more message per origin per this long. Must not be zero.
+    pub origin_every: Duration,
     /// Most entries in the Message List. Must not be zero.
     pub ml_cap: usize,
     /// How long the Message List remembers a message; older messages are refused.
@@ -57,6 +63,8 @@ impl Default for Settings {
             gossip_delay: Duration::ZERO,
             gossip_interval: Duration::from_secs(5),
             gossip_count: 10,
+            origin_burst: 20,
+            origin_every: Duration::from_secs(1),
             ml_cap: 100_000,
             ml_window: Duration::from_secs(600),
             want_patience: Duration::from_secs(1),
@@ -65,5 +73,38 @@ impl Default for Settings {
             verdict_timeout: Duration::from_secs(5),
             report_every: Duration::from_millis(500),
         }
+    }
+}
+
+/// The default per-origin bound for a network whose peers generate `gossip_count` messages
+/// `gossip_interval` apart: twice the whole output of an honest origin at once, at least 20,
+/// then five times its rate (at the task's timings: 20 at once, then one a second). An
+/// honest origin, however its messages bunch on the way, never reaches it.
+pub fn origin_bound(gossip_count: u32, gossip_interval: Duration) -> (u32, Duration) {
+    let burst = gossip_count.saturating_mul(2).max(20);
+    let every = (gossip_interval / 5).max(Duration::from_millis(1));
+    (burst, every)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults are the bound of the task's timings.
+    #[test]
+    fn the_default_origin_bound_is_the_task_timings_bound() {
+        let s = Settings::default();
+        assert_eq!(
+            origin_bound(s.gossip_count, s.gossip_interval),
+            (s.origin_burst, s.origin_every)
+        );
+        assert_eq!(
+            origin_bound(100, Duration::from_millis(100)),
+            (200, Duration::from_millis(20))
+        );
+        assert_eq!(
+            origin_bound(0, Duration::ZERO),
+            (20, Duration::from_millis(1))
+        );
     }
 }

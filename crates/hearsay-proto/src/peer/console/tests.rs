@@ -19,7 +19,7 @@ fn a_peer_answers_peers_messages_and_help() {
         assert!(peers.contains(&peer_key(i).id().to_string()), "{peers}");
     }
     assert_eq!(reply(&mut net, "1"), peers);
-    let g = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let g = gossip_of(9, net.now, 1);
     net.inject(
         p,
         Input::Frame {

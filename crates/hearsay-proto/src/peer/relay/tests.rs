@@ -11,7 +11,15 @@ use crate::testkit::*;
 const LOCAL: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 fn message(origin: usize, seq: u32) -> Gossip {
-    Gossip::new(&peer_key(origin), gossip::text(T0, LOCAL, seq))
+    gossip_of(origin, T0, seq)
+}
+
+/// What the peer hands its relay to check signatures: `checks`, and the seeds' signatures
+/// on a certificate by the testkit's seeds.
+fn checking(checks: &Checks) -> (&Checks, impl FnOnce(&Certificate) -> bool + '_) {
+    (checks, move |c: &Certificate| {
+        c.verify_known(&seed_set(), checks)
+    })
 }
 
 /// Every output waiting in `io`, as (link, frame name) for sends and the event's name.
@@ -40,7 +48,7 @@ fn the_relay_announces_a_first_receipt_to_the_other_neighbours_and_counts_a_dupl
         (links[0], from),
         g.clone(),
         links.into_iter(),
-        &checks,
+        checking(&checks),
         &mut io,
     );
     assert_eq!(drained(&mut io), ["gossip_received"]);
@@ -53,7 +61,7 @@ fn the_relay_announces_a_first_receipt_to_the_other_neighbours_and_counts_a_dupl
         (links[1], from),
         g,
         links.into_iter(),
-        &checks,
+        checking(&checks),
         &mut io,
     );
     assert_eq!(drained(&mut io), ["gossip_duplicate"]);
@@ -80,7 +88,7 @@ fn the_relay_serves_a_request_once_per_link_and_refuses_an_oversize_frame_whole(
         (links[0], peer_addr(9)),
         g,
         links.into_iter(),
-        &Checks::default(),
+        checking(&Checks::default()),
         &mut io,
     );
     relay.batched(&mut io);
@@ -124,8 +132,10 @@ fn the_relay_generates_its_messages_at_the_interval_once_started() {
     let mut relay = Relay::new(&settings);
     let mut io = Outbox::<()>::default();
     let key = peer_key(0);
+    let admission = std::sync::Arc::new(cert(add(0, peer_addr(0)), &[0, 1, 2]));
     let links = [LinkId(4), LinkId(7)];
     assert_eq!(relay.deadline(), None, "not started");
+    relay.admitted(admission);
     relay.start(T0);
     let first = T0 + Duration::from_millis(100);
     assert_eq!(relay.deadline(), Some(first));
@@ -160,6 +170,139 @@ fn the_relay_generates_its_messages_at_the_interval_once_started() {
         Some(second + Duration::from_secs(1)),
         "done: stats only"
     );
+}
+
+/// PROTOCOL §11.5: an admitted origin may have `origin_burst` messages relayed at once, then
+/// one per `origin_every`; the rest are dropped and counted, the first drop of a stretch is
+/// logged, and an announcement of a dropped message is not answered with a request.
+#[test]
+fn an_origin_over_its_rate_bound_is_dropped_counted_and_not_asked_for_again() {
+    let settings = Settings {
+        origin_burst: 3,
+        origin_every: Duration::from_millis(500),
+        ..Settings::default()
+    };
+    let mut relay = Relay::new(&settings);
+    let mut io = Outbox::<()>::default();
+    let links = [LinkId(1), LinkId(2)];
+    let checks = Checks::default();
+    let from = peer_addr(9);
+    let mut deliver = |relay: &mut Relay, now: Time, seq: u32| {
+        let g = gossip_of(9, T0, seq);
+        relay.on_gossip(
+            now,
+            (links[0], from),
+            g,
+            links.into_iter(),
+            checking(&checks),
+            &mut io,
+        );
+        drained(&mut io)
+    };
+    for seq in 1..=3 {
+        assert_eq!(deliver(&mut relay, T0, seq), ["gossip_received"], "{seq}");
+    }
+    assert_eq!(deliver(&mut relay, T0, 4), ["origin_limited"]);
+    assert_eq!(
+        deliver(&mut relay, T0, 5),
+        Vec::<String>::new(),
+        "logged once"
+    );
+    let half = T0 + Duration::from_millis(499);
+    assert_eq!(
+        deliver(&mut relay, half, 6),
+        Vec::<String>::new(),
+        "not yet"
+    );
+    let later = T0 + Duration::from_millis(500);
+    assert_eq!(deliver(&mut relay, later, 7), ["gossip_received"]);
+    assert_eq!(
+        deliver(&mut relay, later, 8),
+        ["origin_limited"],
+        "a new stretch"
+    );
+    let c = relay.counters();
+    assert_eq!((c.received, c.limited, c.dropped), (4, 4, 0));
+    // Another origin has its own bucket.
+    let other = gossip_of(8, T0, 1);
+    relay.on_gossip(
+        later,
+        (links[0], peer_addr(8)),
+        other,
+        links.into_iter(),
+        checking(&checks),
+        &mut io,
+    );
+    assert_eq!(drained(&mut io), ["gossip_received"]);
+
+    relay.batched(&mut io);
+    drained(&mut io);
+    let dropped = gossip_of(9, T0, 4).id();
+    let fresh = gossip_of(9, T0, 100).id();
+    assert_eq!(relay.on_haves(later, links[1], &[dropped, fresh]), Ok(()));
+    relay.batched(&mut io);
+    assert_eq!(
+        drained(&mut io),
+        ["Want to 2"],
+        "only the message not dropped"
+    );
+}
+
+/// PROTOCOL §11.5: a message is relayed only if it carries its origin's admission by a
+/// quorum of the seeds at the IP its text names; otherwise it is dropped as bad and, if it
+/// answered a request, the next announcer is asked.
+#[test]
+fn a_message_without_its_origins_admission_at_its_ip_is_dropped() {
+    let mut relay = Relay::new(&Settings::default());
+    let mut io = Outbox::<()>::default();
+    let links = [LinkId(1), LinkId(2)];
+    let checks = Checks::default();
+    let real = gossip_of(9, T0, 1);
+    let with = |cert: Certificate| Gossip {
+        cert: std::sync::Arc::new(cert),
+        ..real.clone()
+    };
+    let elsewhere = SocketAddr::from(([10, 0, 0, 9], 7009));
+    let other_ip = Gossip::new(
+        &peer_key(9),
+        gossip::text(T0, elsewhere.ip(), 1),
+        std::sync::Arc::clone(&real.cert),
+    );
+    let bad = [
+        with(cert(add(8, peer_addr(8)), &[0, 1, 2])),
+        with(cert(add(9, peer_addr(9)), &[0])),
+        with(cert(add(9, elsewhere), &[0, 1, 2])),
+        with(cert(removal(9, peer_addr(9), 1), &[0, 1, 2])),
+        other_ip,
+    ];
+    let id = real.id();
+    assert_eq!(relay.on_haves(T0, links[0], &[id]), Ok(()));
+    assert_eq!(relay.on_haves(T0, links[1], &[id]), Ok(()));
+    relay.batched(&mut io);
+    assert_eq!(drained(&mut io), ["Want to 1"]);
+    for (i, g) in bad.into_iter().enumerate() {
+        let at = (links[0], peer_addr(5));
+        relay.on_gossip(T0, at, g, links.into_iter(), checking(&checks), &mut io);
+        let out = drained(&mut io);
+        assert!(
+            !out.contains(&"gossip_received".to_string()),
+            "{i}: {out:?}"
+        );
+        if i == 0 {
+            assert_eq!(out, ["protocol_error", "Want to 2"], "the next announcer");
+        }
+    }
+    assert_eq!(relay.counters().dropped, 5);
+    assert_eq!(relay.counters().received, 0);
+    relay.on_gossip(
+        T0,
+        (links[1], peer_addr(6)),
+        real,
+        links.into_iter(),
+        checking(&checks),
+        &mut io,
+    );
+    assert!(drained(&mut io).contains(&"gossip_received".to_string()));
 }
 
 // ---- through the router --------------------------------------------------------------
@@ -251,7 +394,7 @@ fn haves(outs: &[Output]) -> Vec<LinkId> {
 #[test]
 fn a_message_crosses_each_link_at_most_once() {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
-    let g = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let g = gossip_of(9, net.now, 1);
     let id = g.id();
     let outs = net.inject(
         p,
@@ -380,8 +523,8 @@ fn frames_out(outs: &[Output]) -> Vec<(LinkId, String)> {
 #[test]
 fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame() {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
-    let g1 = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
-    let g2 = Gossip::new(&peer_key(8), gossip::text(net.now, peer_addr(8).ip(), 1));
+    let g1 = gossip_of(9, net.now, 1);
+    let g2 = gossip_of(8, net.now, 1);
     let (m1, m2) = (g1.id(), g2.id());
     let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
     let frame = |link, msg| Input::Frame { link, msg };
@@ -425,9 +568,7 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
     }
     // Two neighbours announce three new messages in one turn: one request per message, to
     // the first announcer, in one frame per neighbour.
-    let ids: Vec<MsgId> = (1..4)
-        .map(|n| Gossip::new(&peer_key(7), gossip::text(net.now, peer_addr(7).ip(), n)).id())
-        .collect();
+    let ids: Vec<MsgId> = (1..4).map(|n| gossip_of(7, net.now, n).id()).collect();
     let outs = net.inject_together(
         p,
         vec![
@@ -467,7 +608,7 @@ fn a_frame_of_more_ids_than_the_bound_closes_its_link() {
 #[test]
 fn an_announced_message_is_asked_of_one_neighbour_at_a_time() {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
-    let g = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let g = gossip_of(9, net.now, 1);
     let id = g.id();
     let want = |link| Output::Send {
         link,
@@ -494,7 +635,7 @@ fn an_announced_message_is_asked_of_one_neighbour_at_a_time() {
         []
     );
     let forged = Gossip {
-        sig: Gossip::new(&peer_key(8), g.text.clone()).sig,
+        sig: peer_key(8).sign(b"not peer 9's"),
         ..g.clone()
     };
     let outs = net.inject(
@@ -523,7 +664,7 @@ fn an_announced_message_is_asked_of_one_neighbour_at_a_time() {
 #[test]
 fn a_request_that_is_not_answered_goes_to_the_next_announcer() {
     let (mut net, p, [l5, l6, _]) = peer_with_three_neighbours();
-    let id = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1)).id();
+    let id = gossip_of(9, net.now, 1).id();
     net.inject(
         p,
         Input::Frame {
@@ -555,9 +696,9 @@ fn a_request_that_is_not_answered_goes_to_the_next_announcer() {
 #[test]
 fn a_gossip_message_with_a_bad_signature_is_not_forwarded() {
     let (mut net, p, [l5, l6, _]) = peer_with_three_neighbours();
-    let real = Gossip::new(&peer_key(9), gossip::text(net.now, peer_addr(9).ip(), 1));
+    let real = gossip_of(9, net.now, 1);
     let forged = Gossip {
-        sig: Gossip::new(&peer_key(8), real.text.clone()).sig,
+        sig: peer_key(8).sign(b"not peer 9's"),
         ..real.clone()
     };
     let outs = net.inject(
@@ -600,14 +741,7 @@ fn a_gossip_message_with_a_bad_signature_is_not_forwarded() {
 fn a_message_older_than_the_window_is_refused() {
     let (mut net, p, [l5, ..]) = peer_with_three_neighbours();
     let window = peer::Settings::default().ml_window;
-    let old = Gossip::new(
-        &peer_key(9),
-        gossip::text(
-            net.now - window - Duration::from_secs(1),
-            peer_addr(9).ip(),
-            1,
-        ),
-    );
+    let old = gossip_of(9, net.now - window - Duration::from_secs(1), 1);
     let outs = net.inject(
         p,
         Input::Frame {

@@ -1,0 +1,251 @@
+//! Who may originate gossip, and how fast (PROTOCOL §11.5): only a peer the seeds admitted,
+//! at the IP its text names, and each origin at most `burst` messages at once, then one per
+//! `every`. Excess messages are dropped, counted, and not fetched again.
+//!
+//! The bound is a generic cell rate algorithm: per origin one moment, the time at which its
+//! bucket would be full again (`tat`); a message passes when it leaves that moment at most
+//! `burst × every` ahead. An origin is listed once its certificate has been checked, so the
+//! seeds' signatures are checked once per origin, not per message.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::cert::Certificate;
+use crate::gossip::{Gossip, MsgId};
+use crate::id::PeerId;
+use crate::sig::{FixedMap, IdMap};
+use crate::time::Time;
+
+/// Most origins listed. Each is an admitted peer, so an attacker needs that many admissions
+/// to fill the list; when it is full, origins whose bucket is full again are forgotten, and
+/// if none is, the list starts over (everyone's bucket full).
+pub(super) const MAX_ORIGINS: usize = 65_536;
+
+/// Most ids of dropped messages remembered, so that their announcements are not answered
+/// with a request.
+pub(super) const MAX_REFUSED: usize = 4_096;
+
+/// The per-origin bound of one peer's relay.
+#[derive(Debug)]
+pub(super) struct Origins {
+    burst: u32,
+    every: Duration,
+    listed: FixedMap<PeerId, Origin>,
+    refused: IdMap<MsgId, ()>,
+    refused_order: VecDeque<MsgId>,
+}
+
+/// What a relay knows of one admitted origin.
+#[derive(Clone, Copy, Debug)]
+struct Origin {
+    /// The IP it was admitted at (its certificate's).
+    ip: IpAddr,
+    /// When its bucket is full again.
+    tat: Time,
+    /// Whether its last message was dropped (a stretch of drops is logged once).
+    limited: bool,
+}
+
+/// What becomes of one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Admit {
+    /// Relay it.
+    Pass,
+    /// Its origin is not shown to be admitted at the text's IP: a bad message.
+    Unadmitted,
+    /// Over its origin's bound: dropped. `first` for the first drop of a stretch.
+    Limited {
+        /// The first drop since the origin's last message passed.
+        first: bool,
+    },
+}
+
+impl Origins {
+    pub(super) fn new(burst: u32, every: Duration) -> Origins {
+        Origins {
+            burst: burst.max(1),
+            every: every.max(Duration::from_millis(1)),
+            listed: FixedMap::default(),
+            refused: IdMap::default(),
+            refused_order: VecDeque::new(),
+        }
+    }
+
+    /// Messages an origin may have relayed at once, and then one per how long.
+    pub(super) fn bound(&self) -> (u32, Duration) {
+        (self.burst, self.every)
+    }
+
+    /// Whether message `id` was dropped for its origin's bound (and is still remembered).
+    pub(super) fn refused(&self, id: &MsgId) -> bool {
+        self.refused.contains_key(id)
+    }
+
+    /// Decides on `msg` (signature and text already checked; the text names `ip`), which
+    /// arrived `now`. `seeds_signed` checks the seeds' signatures on a certificate; it is
+    /// called only for an origin not listed yet at `ip`.
+    pub(super) fn admit(
+        &mut self,
+        now: Time,
+        msg: &Gossip,
+        ip: IpAddr,
+        seeds_signed: impl FnOnce(&Certificate) -> bool,
+    ) -> Admit {
+        let listed = self.listed.get(&msg.origin).filter(|o| o.ip == ip).copied();
+        let mut origin = match listed {
+            Some(o) => o,
+            None if msg.claims_admission_at(ip) && seeds_signed(&msg.cert) => {
+                self.make_room(now);
+                let was = self.listed.get(&msg.origin);
+                Origin {
+                    ip,
+                    tat: was.map_or(now, |o| o.tat),
+                    limited: false,
+                }
+            }
+            None => return Admit::Unadmitted,
+        };
+        let tat = origin.tat.max(now) + self.every;
+        let verdict = if tat.since(now) > self.every * self.burst {
+            let first = !origin.limited;
+            origin.limited = true;
+            self.remember_refused(msg.id());
+            Admit::Limited { first }
+        } else {
+            origin.tat = tat;
+            origin.limited = false;
+            Admit::Pass
+        };
+        self.listed.insert(msg.origin, origin);
+        verdict
+    }
+
+    /// Before an origin is listed: at [`MAX_ORIGINS`], forgets those whose bucket is full
+    /// again, or all of them if none is.
+    fn make_room(&mut self, now: Time) {
+        if self.listed.len() < MAX_ORIGINS {
+            return;
+        }
+        self.listed.retain(|_, o| o.tat > now);
+        if self.listed.len() >= MAX_ORIGINS {
+            self.listed.clear();
+        }
+    }
+
+    fn remember_refused(&mut self, id: MsgId) {
+        if self.refused.insert(id, ()).is_some() {
+            return;
+        }
+        self.refused_order.push_back(id);
+        if self.refused_order.len() > MAX_REFUSED {
+            if let Some(old) = self.refused_order.pop_front() {
+                self.refused.remove(&old);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert::{Change, Op};
+    use crate::id::Signature;
+    use std::sync::Arc;
+
+    /// A message of origin `n` (its signature is not looked at here), admitted at 127.0.0.1.
+    fn of(n: u32) -> Gossip {
+        let mut id = [0; 32];
+        id[..4].copy_from_slice(&n.to_le_bytes());
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 7000));
+        let change = Change {
+            op: Op::Add,
+            peer: PeerId(id),
+            addr,
+            incarnation: 1,
+        };
+        Gossip {
+            origin: PeerId(id),
+            text: crate::gossip::text(Time(0), addr.ip(), 1),
+            sig: Signature([0; 64]),
+            hops: 0,
+            cert: Arc::new(Certificate {
+                change,
+                sigs: Vec::new(),
+            }),
+        }
+    }
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    /// The seeds' signatures are checked once per origin, not per message.
+    #[test]
+    fn an_origins_certificate_is_checked_once() {
+        let mut o = Origins::new(20, Duration::from_secs(1));
+        let mut checked = 0;
+        for _ in 0..3 {
+            let verdict = o.admit(Time(0), &of(1), LOCAL, |_| {
+                checked += 1;
+                true
+            });
+            assert_eq!(verdict, Admit::Pass);
+        }
+        assert_eq!(checked, 1);
+        assert_eq!(
+            o.admit(Time(0), &of(2), LOCAL, |_| false),
+            Admit::Unadmitted
+        );
+        let elsewhere = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            o.admit(Time(0), &of(1), elsewhere, |_| true),
+            Admit::Unadmitted
+        );
+    }
+
+    /// The list of origins is bounded: at [`MAX_ORIGINS`], those whose bucket is full again
+    /// are forgotten; if none is, the list starts over.
+    #[test]
+    fn the_origins_listed_are_bounded() {
+        let every = Duration::from_secs(1);
+        let mut o = Origins::new(20, every);
+        let n = MAX_ORIGINS as u32;
+        for i in 0..n {
+            assert_eq!(o.admit(Time(0), &of(i), LOCAL, |_| true), Admit::Pass);
+        }
+        assert_eq!(o.listed.len(), MAX_ORIGINS);
+        // All of them sent within the last second: the list starts over.
+        assert_eq!(o.admit(Time(0), &of(n), LOCAL, |_| true), Admit::Pass);
+        assert_eq!(o.listed.len(), 1);
+        // Half sent again later: the other half are full again, and forgotten.
+        for i in 0..n - 1 {
+            let at = if i % 2 == 0 { Time(0) } else { Time(5_000) };
+            o.admit(at, &of(i), LOCAL, |_| true);
+        }
+        assert_eq!(o.listed.len(), MAX_ORIGINS);
+        o.admit(Time(5_500), &of(n + 1), LOCAL, |_| true);
+        // The 32,767 that sent at 5 s, and the newcomer.
+        assert_eq!(o.listed.len(), MAX_ORIGINS / 2);
+    }
+
+    /// The ids of dropped messages are remembered, boundedly.
+    #[test]
+    fn the_refused_ids_are_bounded() {
+        let mut o = Origins::new(1, Duration::from_secs(1));
+        o.admit(Time(0), &of(1), LOCAL, |_| true);
+        let mut first = None;
+        for seq in 0..(MAX_REFUSED + 10) as u32 {
+            let g = Gossip {
+                text: crate::gossip::text(Time(0), LOCAL, seq),
+                ..of(1)
+            };
+            assert!(matches!(
+                o.admit(Time(0), &g, LOCAL, |_| true),
+                Admit::Limited { .. }
+            ));
+            first.get_or_insert(g.id());
+            assert!(o.refused(&g.id()));
+        }
+        assert_eq!(o.refused.len(), MAX_REFUSED);
+        assert!(!o.refused(&first.unwrap()), "the oldest forgotten");
+    }
+}
