@@ -309,6 +309,123 @@ fn forged_gossip_is_received_by_nobody() {
     stop.cancel();
 }
 
+/// Messages the flooder of the test below sends at once, each validly signed, carrying its
+/// real admission certificate.
+const FLOOD: u32 = 3_000;
+
+/// Issue 15: an admitted peer that originates 3,000 validly signed messages in one burst
+/// gets at most its origin bound relayed (`--origin-burst 20`, then one a second), at every
+/// peer; its neighbours drop and count the rest, and log the origin once per stretch; honest
+/// gossip still reaches every peer, and nobody's memory grows past a few tens of MiB.
+#[test]
+fn an_admitted_peer_flooding_gossip_gets_only_its_origin_bound_relayed() {
+    let mut net = Net::new("flood", 3);
+    net.start_seeds();
+    let names: Vec<String> = (0..8).map(|i| format!("peer{i}")).collect();
+    let bound = ["--origin-burst", "20", "--origin-every", "1s"];
+    for n in &names {
+        net.start_peer(n, &[&FAST[..], &bound[..]].concat());
+    }
+    let key = Keypair::from_secret([14; 32]);
+    let me = key.id();
+    // Its first message goes out as the first of FLOOD, the same FLOOD to every neighbour.
+    let mut flood: Option<Vec<Gossip>> = None;
+    let started = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let flood_started = started.clone();
+    let stop = start_rogue(
+        &net,
+        "flooder",
+        key.clone(),
+        rogue_settings(),
+        move |out| match out {
+            Output::Send {
+                link,
+                msg: Msg::Gossip(g),
+            } if g.origin == me && gossip::parse_text(&g.text).unwrap().seq == 1 => {
+                let born = hearsay_net::now();
+                let all = flood.get_or_insert_with(|| {
+                    *flood_started.lock().unwrap() = Some(std::time::Instant::now());
+                    let ip = "127.0.0.1".parse().unwrap();
+                    (1..=FLOOD)
+                        .map(|seq| Gossip::new(&key, gossip::text(born, ip, seq), g.cert.clone()))
+                        .collect()
+                });
+                (all.iter())
+                    .map(|m| Output::Send {
+                        link,
+                        msg: Msg::Gossip(Box::new(m.clone())),
+                    })
+                    .collect()
+            }
+            other => vec![other],
+        },
+    );
+    let from_flooder = |n: &str| {
+        net.events_named(n, "gossip_received")
+            .iter()
+            .filter(|e| e["origin"] == me.to_hex())
+            .count()
+    };
+    wait_for(
+        "the honest peers' 70 messages at every honest peer",
+        Duration::from_secs(60),
+        || {
+            for n in &names {
+                let honest = net.events_named(n, "gossip_received").len() - from_flooder(n);
+                if honest < 70 {
+                    return Err(format!("{n} has {honest} of 70"));
+                }
+            }
+            Ok(())
+        },
+    );
+    // The flood's neighbours have dropped nearly all of it.
+    wait_for("the flood dropped", Duration::from_secs(30), || {
+        let limited: u64 = (names.iter())
+            .filter_map(|n| net.events_named(n, "gossip_stats").last().cloned())
+            .map(|e| e["limited"].as_u64().unwrap_or(0))
+            .sum();
+        if limited >= u64::from(FLOOD) - 100 {
+            Ok(())
+        } else {
+            Err(format!("{limited} dropped for the bound"))
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let since = started
+        .lock()
+        .unwrap()
+        .expect("the flood was sent")
+        .elapsed();
+    // 20 at once, then one a second since the flood began (the flooder's 9 later messages
+    // take from the same allowance).
+    let allowed = 20 + since.as_secs() as usize + 1;
+    let mut limited_logged = 0;
+    for n in &names {
+        let got = from_flooder(n);
+        assert!(
+            got <= allowed,
+            "{n} relayed {got} of the flooder's messages (at most {allowed})"
+        );
+        limited_logged += (net.events_named(n, "origin_limited").iter())
+            .filter(|e| e["origin"] == me.to_hex())
+            .count();
+        let rss = rss_mib(net.pid_of(n));
+        assert!(rss < 64, "{n} holds {rss} MiB");
+    }
+    assert!(limited_logged >= 1, "no peer logged the flooding origin");
+    assert!(
+        limited_logged <= names.len() * (since.as_secs() as usize + 2),
+        "{limited_logged} lines: one per peer per stretch of drops"
+    );
+    // Nobody was removed.
+    let listed = peer_ids(&status(net.seeds[0]).unwrap());
+    for n in &names {
+        assert!(listed.contains(&net.id_of(n).unwrap()), "{n} not listed");
+    }
+    stop.cancel();
+}
+
 /// Issue 13: logs are written off the node's task, yet a peer stopped by SIGTERM in the
 /// middle of a gossip storm has every event it emitted in both of its logs: as many human
 /// lines as JSON lines, each whole, and its `stopped` event last in both.

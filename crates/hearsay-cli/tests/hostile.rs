@@ -192,14 +192,6 @@ async fn keep(mut stream: TcpStream, hold: Hold) {
     }
 }
 
-/// Resident memory of process `pid`, in MiB (`VmRSS` of `/proc/PID/status`).
-fn rss_mib(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = text.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib / 1024
-}
-
 /// The attacker and the nodes each hold a descriptor per link: more than a default soft
 /// limit of 1,024 allows. The nodes inherit the raised limit.
 fn raise_open_files() {

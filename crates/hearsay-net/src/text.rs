@@ -158,7 +158,7 @@ pub fn text(e: &Event) -> String {
             every,
         } => write!(
             s,
-            "gossip of origin {} (last from {from}) over the rate bound of {burst} at once, then one per {} ms: dropped until it slows down",
+            "gossip of origin {} over its rate bound ({burst} at once, then one per {} ms), first from {from}: dropped until it slows down",
             origin.short(),
             every.as_millis()
         ),

@@ -454,7 +454,11 @@ where
                 rogue,
                 listener,
                 me,
-                hearsay_net::Options::default(),
+                // An attacker's own queue is as long as it likes (a flood of frames).
+                hearsay_net::Options {
+                    send_queue: 1 << 14,
+                    ..hearsay_net::Options::default()
+                },
                 log,
                 stop,
                 None,
@@ -463,6 +467,14 @@ where
         });
     });
     cancel
+}
+
+/// Resident memory of process `pid`, in MiB (`VmRSS` of `/proc/PID/status`).
+pub fn rss_mib(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = text.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024
 }
 
 /// A fresh directory with a config of 3 seeds on free local ports.
