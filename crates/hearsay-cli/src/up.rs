@@ -469,8 +469,9 @@ fn common_args(dir: &Path, cfg: &Path, events: &str) -> Vec<String> {
     ]
 }
 
-/// Every peer of a local network comes from 127.0.0.1: the per-source rate limit must let
-/// them all (the attacks' peers too) register at once.
+/// Every peer of a local network comes from 127.0.0.1: the per-source rate limit, and the
+/// share of registrations from one network, must let them all (the attacks' peers too)
+/// register at once.
 fn rate_burst(plan: &Plan) -> usize {
     64 + 2 * (plan.peers + plan.attacks.peers())
 }
@@ -506,6 +507,7 @@ fn start_seeds(
         let child = Command::new(sibling("seed")?)
             .args(common_args(&plan.dir, cfg, "seeds.jsonl"))
             .args(["--rate-burst", &burst, "--max-connections", &slots])
+            .args(["--registrations-per-network", &burst])
             .args(addr.map(|a| format!("--addr={a}")))
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -14,11 +14,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use common::*;
+use futures::{SinkExt, StreamExt};
 use hearsay_net::conn::{handshake, Identity};
-use hearsay_proto::cert::NeighborReport;
+use hearsay_proto::cert::{NeighborReport, Registration};
 use hearsay_proto::suspicion::{dead_line, DeadReport, Verdict};
-use hearsay_proto::wire::Msg;
+use hearsay_proto::wire::{self, Msg};
 use hearsay_proto::{peer, Keypair, Output, PeerId, Role};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -282,6 +284,132 @@ fn idle_links_held_on_a_seed_stall_neither_its_status_nor_a_registration() {
         let evicted = lines.iter().any(|l| l.contains("evicted"));
         evicted.then_some(()).ok_or(format!("{lines:?}"))
     });
+}
+
+/// Registrations the attacker keeps under way at once, all from one network (127.0.2.0/24).
+const REGISTERING: usize = 400;
+
+/// Issue 15's registrations whose dial-back lands on a silent listener: 400 registrations
+/// kept under way from 50 addresses of one network, each with a fresh key advertising a
+/// listener that accepts and never speaks, so every seed's dial-back hangs until it times out.
+/// A peer from another network is still admitted by every seed within 1 s, and nothing the
+/// attacker registered is admitted.
+#[test]
+fn registrations_whose_dial_back_hangs_do_not_keep_other_networks_out() {
+    raise_open_files();
+    let mut net = Net::new("hostile-dialback", 3);
+    net.start_seeds();
+    for i in 0..3 {
+        net.wait_seed_listening(i);
+    }
+    let (seeds, stop) = (net.seeds.clone(), CancellationToken::new());
+    let (sent, s) = (Arc::new(AtomicUsize::new(0)), stop.clone());
+    let count = sent.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let silent = tokio::net::TcpListener::bind("127.0.2.1:0").await.unwrap();
+            let addr = silent.local_addr().unwrap();
+            tokio::spawn(hold_silently(silent));
+            for i in 0..REGISTERING {
+                let ip = Ipv4Addr::new(127, 0, 2, 2 + (i % SOURCES) as u8);
+                let seed = seeds[i % seeds.len()];
+                tokio::spawn(register_again_and_again(
+                    seed,
+                    ip,
+                    addr,
+                    count.clone(),
+                    s.clone(),
+                ));
+            }
+            s.cancelled().await;
+        });
+    });
+    wait_for("the attack under way", Duration::from_secs(20), || {
+        let n = sent.load(Ordering::Relaxed);
+        (n >= REGISTERING)
+            .then_some(())
+            .ok_or(format!("{n} registrations sent"))
+    });
+    let start = Instant::now();
+    net.start_peer("late", &["--gossip-count", "0"]);
+    wait_for(
+        "the new peer admitted by every seed",
+        Duration::from_secs(30),
+        || {
+            let id = net.id_of("late").ok_or("not started")?;
+            for s in &net.seeds {
+                if !peer_ids(&status(*s)?).contains(&id) {
+                    return Err(format!("{s} has not admitted it"));
+                }
+            }
+            Ok(())
+        },
+    );
+    let took = start.elapsed();
+    let rss: Vec<u64> = (0..3).map(|i| rss_mib(net.seed_pid(i))).collect();
+    eprintln!(
+        "admitted in {took:?} while {} registrations were sent; seeds {rss:?} MiB",
+        sent.load(Ordering::Relaxed)
+    );
+    assert!(took < Duration::from_secs(1), "admitted after {took:?}");
+    for (i, r) in rss.iter().enumerate() {
+        assert!(*r < RSS_MIB, "seed{i} holds {r} MiB");
+    }
+    let members = peer_ids(&status(net.seeds[0]).unwrap());
+    assert_eq!(members.len(), 1, "only the honest peer: {members:?}");
+    stop.cancel();
+}
+
+/// Accepts every connection and never says a word, until the other side gives up.
+async fn hold_silently(listener: tokio::net::TcpListener) {
+    while let Ok((mut stream, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            while let Ok(1..) = stream.read(&mut buf).await {}
+        });
+    }
+}
+
+/// Registers a fresh key advertising `addr` at `seed` from `ip`, waits for the answer (the
+/// seed's dial-back times out first), and does it again, until `stop`.
+async fn register_again_and_again(
+    seed: SocketAddr,
+    ip: Ipv4Addr,
+    addr: SocketAddr,
+    sent: Arc<AtomicUsize>,
+    stop: CancellationToken,
+) {
+    while !stop.is_cancelled() {
+        let key = Keypair::from_secret(rand::random());
+        let attempt = async {
+            let socket = TcpSocket::new_v4().ok()?;
+            socket.bind(SocketAddr::new(ip.into(), 0)).ok()?;
+            let stream = socket.connect(seed).await.ok()?;
+            let me = Identity {
+                key: key.clone(),
+                role: Role::Peer,
+                addr,
+            };
+            let (mut wire, _) = handshake(stream, &me, Duration::from_secs(5)).await.ok()?;
+            let reg = Registration::new(&key, addr, 1);
+            let frame = Bytes::from(wire::encode(&Msg::Register(Box::new(reg))));
+            wire.send(frame).await.ok()?;
+            sent.fetch_add(1, Ordering::Relaxed);
+            tokio::time::timeout(Duration::from_secs(10), wire.next())
+                .await
+                .ok()
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = attempt => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Idle strangers' links are closed: ~1,100 links that finish their handshake and then send

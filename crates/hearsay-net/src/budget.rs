@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use hearsay_proto::link::network;
 use hearsay_proto::{LinkId, LinkUse};
 
 /// Handshakes under way: bounded in all and per source IP, so that connections that never
@@ -226,23 +227,6 @@ impl Inbound {
             .collect();
         idle.sort_unstable();
         idle.into_iter().map(|(_, l)| l).collect()
-    }
-}
-
-/// The network an address belongs to for the budget: its /24 (IPv4) or /64 (IPv6). An
-/// attacker's addresses usually share one, so spreading links over many addresses of one
-/// network does not spread them over many shares.
-pub fn network(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            IpAddr::from([a, b, c, 0])
-        }
-        IpAddr::V6(v6) => {
-            let mut s = v6.segments();
-            s[4..].fill(0);
-            IpAddr::from(s)
-        }
     }
 }
 

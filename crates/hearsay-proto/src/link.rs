@@ -3,7 +3,7 @@
 //! A link is one authenticated connection, numbered by the driver; its [`Remote`] is what the
 //! handshake proved of the other end.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -98,4 +98,22 @@ pub struct Remote {
     pub addr: SocketAddr,
     /// Where the connection actually comes from.
     pub source: SocketAddr,
+}
+
+/// The network an address belongs to: its /24 (IPv4) or /64 (IPv6). An attacker's
+/// addresses usually share one, so spreading work over many addresses of one network does
+/// not spread it over many shares (the connection budget's eviction, PROTOCOL §3.1; a seed's
+/// registrations under way, §6.3).
+pub fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s = v6.segments();
+            s[4..].fill(0);
+            IpAddr::from(s)
+        }
+    }
 }

@@ -178,6 +178,9 @@ pub(crate) struct Net {
     /// Nodes whose dials all fail for want of room ([`DialError::Busy`]), as a node with a
     /// full dial pool.
     pub(crate) busy: BTreeSet<SocketAddr>,
+    /// Addresses where something accepts a connection and never says a word: a dial there
+    /// gets no answer at all, until the dialler's own deadline.
+    pub(crate) silent: BTreeSet<SocketAddr>,
     /// What each seed persisted, in order: its store.
     pub(crate) stores: BTreeMap<SocketAddr, Vec<node::Record>>,
 }
@@ -194,6 +197,7 @@ impl Net {
             outputs: Vec::new(),
             down: BTreeSet::new(),
             busy: BTreeSet::new(),
+            silent: BTreeSet::new(),
             stores: BTreeMap::new(),
         }
     }
@@ -423,6 +427,9 @@ impl Net {
                     return self
                         .queue
                         .push_back((from, Input::DialFailed { token, error }));
+                }
+                if self.silent.contains(&addr) {
+                    return;
                 }
                 if self.down.contains(&addr) {
                     let error = DialError::TimedOut;

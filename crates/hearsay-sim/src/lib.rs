@@ -396,6 +396,7 @@ impl Sim {
         for (i, (addr, key)) in seeds.into_iter().zip(keys).enumerate() {
             let settings = seed::Settings {
                 rate_burst: (64 + 2 * sim.scenario.peers) as u32,
+                registrations_per_network: 64 + 2 * sim.scenario.peers,
                 peer_list_max: sim.scenario.peer_list,
                 ..seed::Settings::default()
             };

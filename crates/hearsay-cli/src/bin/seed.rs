@@ -39,6 +39,10 @@ struct Args {
     /// One more registration per source IP every this long.
     #[arg(long, default_value = "100ms", value_parser = duration)]
     rate_refill: Duration,
+    /// Registrations from one source network (a /24 or a /64) this seed validates at once;
+    /// more are voted down at once, to be tried again.
+    #[arg(long, default_value_t = 32)]
+    registrations_per_network: usize,
     /// How often to compare certificates with the other seeds (anti-entropy).
     #[arg(long, default_value = "2s", value_parser = duration)]
     sync_interval: Duration,
@@ -134,6 +138,7 @@ fn start(
         proposal_timeout: args.proposal_timeout,
         rate_burst: args.rate_burst,
         rate_refill: args.rate_refill,
+        registrations_per_network: args.registrations_per_network,
         sync_interval: args.sync_interval,
         orphan_after: args.orphan_after,
         ..seed::Settings::default()

@@ -184,6 +184,7 @@ pub(super) async fn start_lying_seeds(
             .with_context(|| format!("cannot listen on {addr} for a lying seed"))?;
         let settings = seed::Settings {
             rate_burst: super::rate_burst(plan) as u32,
+            registrations_per_network: super::rate_burst(plan),
             ..seed::Settings::default()
         };
         let now = hearsay_net::now();

@@ -8,13 +8,47 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Coordination, Dial, Member, Reply, State, Validation};
+use super::{Dial, Member, State};
 use crate::cert::{CertError, Certificate, Change, Digest, Evidence, Op, Proposal, Vote};
 use crate::event::Event;
 use crate::id::PeerId;
-use crate::node::{DialError, Output, Record};
-use crate::quorum::{Outcome, Tally};
+use crate::link::network;
+use crate::node::{DialError, LinkId, Output, Record};
+use crate::quorum::Outcome;
+use crate::quorum::Tally;
+use crate::time::Time;
 use crate::wire::Msg;
+
+/// Where a vote goes back to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Reply {
+    /// This seed coordinates the proposal itself.
+    Local,
+    /// A remote coordinator, over this link.
+    Link(LinkId),
+}
+
+#[derive(Debug)]
+pub(super) struct Coordination {
+    pub(super) change: Change,
+    pub(super) waiters: Vec<LinkId>,
+    pub(super) tally: Tally<PeerId>,
+    pub(super) yes: Vec<Vote>,
+    pub(super) no: Vec<String>,
+    pub(super) deadline: Time,
+}
+
+#[derive(Debug)]
+pub(super) struct Validation {
+    pub(super) change: Change,
+    pub(super) replies: Vec<Reply>,
+    pub(super) deadline: Time,
+    /// For an add: the network the registration came from.
+    pub(super) network: Option<IpAddr>,
+    /// For a removal: who reported it, and what is wrong with the evidence, if anything.
+    pub(super) reporter: Option<PeerId>,
+    pub(super) evidence_error: Option<String>,
+}
 
 /// Registering peers' links waiting for one decision.
 const MAX_WAITERS: usize = 16;
@@ -112,6 +146,16 @@ impl State {
         if self.rebuilding {
             return self.cast(p.change, false, REBUILDING, vec![reply]);
         }
+        let network = matches!(p.evidence, Evidence::Registration(_)).then(|| network(p.source));
+        let from_network =
+            network.map_or(0, |n| self.registrations_from.get(&n).copied().unwrap_or(0));
+        if from_network >= self.settings.registrations_per_network {
+            let reason = format!(
+                "{from_network} registrations from network {} are under way at this seed: try again shortly",
+                network.unwrap_or(p.source)
+            );
+            return self.cast(p.change, false, &reason, vec![reply]);
+        }
         let checked = match &p.evidence {
             Evidence::Registration(_) => self.check_add(&p).map(|()| (None, None)),
             Evidence::DeadReport(r) => {
@@ -122,10 +166,14 @@ impl State {
         match checked {
             Err(reason) => self.cast(p.change, false, &reason, vec![reply]),
             Ok((reporter, evidence_error)) => {
+                if let Some(n) = network {
+                    *self.registrations_from.entry(n).or_insert(0) += 1;
+                }
                 let validation = Validation {
                     change: p.change,
                     replies: vec![reply],
                     deadline: self.now + self.settings.proposal_timeout,
+                    network,
                     reporter,
                     evidence_error,
                 };
@@ -226,6 +274,9 @@ impl State {
             return;
         };
         self.deadlines.remove(&(v.deadline, digest, false));
+        if let Some(n) = v.network {
+            count_down(&mut self.registrations_from, &n);
+        }
         let (c, addr) = (v.change, v.change.addr);
         let alive = matches!(answer, Ok(id) if id == c.peer);
         let (yes, reason) = match (c.op, answer) {
@@ -269,12 +320,7 @@ impl State {
     /// The decision `waiters` waited for is made: their links are no longer registering.
     fn done_waiting(&mut self, waiters: &[crate::node::LinkId]) {
         for l in waiters {
-            if let Some(n) = self.registering.get_mut(l) {
-                *n -= 1;
-                if *n == 0 {
-                    self.registering.remove(l);
-                }
-            }
+            count_down(&mut self.registering, l);
         }
     }
 
@@ -545,6 +591,16 @@ impl State {
                     self.io.send(l, Msg::Removed(Box::new(cert.clone())));
                 }
             }
+        }
+    }
+}
+
+/// One fewer of `key` in `counts`; a count that reaches 0 is removed.
+fn count_down<K: Ord>(counts: &mut std::collections::BTreeMap<K, usize>, key: &K) {
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
         }
     }
 }

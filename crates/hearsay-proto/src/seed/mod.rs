@@ -6,7 +6,7 @@
 //! from those certificates alone. Proposals, votes and certificates are in `decide`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 mod decide;
@@ -22,6 +22,7 @@ mod watch;
 pub use settings::Settings;
 pub use sync::BUCKETS;
 
+use self::decide::{Coordination, Reply, Validation};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -34,7 +35,6 @@ use crate::id::{Keypair, PeerId};
 use crate::node::{
     DialError, DialPool, DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role,
 };
-use crate::quorum::Tally;
 use crate::sig::Checks;
 use crate::suspicion::{self, DeadReport};
 use crate::time::Time;
@@ -49,35 +49,6 @@ pub struct Member {
     pub incarnation: u64,
     /// The certificate it was admitted by.
     pub cert: Certificate,
-}
-
-/// Where a vote goes back to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reply {
-    /// This seed coordinates the proposal itself.
-    Local,
-    /// A remote coordinator, over this link.
-    Link(LinkId),
-}
-
-#[derive(Debug)]
-struct Coordination {
-    change: Change,
-    waiters: Vec<LinkId>,
-    tally: Tally<PeerId>,
-    yes: Vec<Vote>,
-    no: Vec<String>,
-    deadline: Time,
-}
-
-#[derive(Debug)]
-struct Validation {
-    change: Change,
-    replies: Vec<Reply>,
-    deadline: Time,
-    /// For a removal: who reported it, and what is wrong with the evidence, if anything.
-    reporter: Option<PeerId>,
-    evidence_error: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -165,6 +136,9 @@ pub struct State {
     /// [`Machine::link_use`] asks, at each of up to a thousand links, kept in step.
     registering: BTreeMap<LinkId, usize>,
     validating: BTreeMap<Digest, Validation>,
+    /// Registrations under validation here, by source network (PROTOCOL §6.3), kept in step
+    /// with `validating`.
+    registrations_from: BTreeMap<IpAddr, usize>,
     /// The deadlines of both, (deadline, digest, coordinating), so the next is found without
     /// a scan of hundreds of proposals after every input.
     deadlines: BTreeSet<(Time, Digest, bool)>,
@@ -251,6 +225,7 @@ impl State {
             coordinating: BTreeMap::new(),
             registering: BTreeMap::new(),
             validating: BTreeMap::new(),
+            registrations_from: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             voted: BTreeMap::new(),
             promised: BTreeMap::new(),

@@ -17,6 +17,10 @@ pub struct Settings {
     pub peer_list_max: usize,
     /// Most proposals coordinated and most validations in flight, each.
     pub max_pending: usize,
+    /// Most registrations under validation at once from one source network (a /24 or a
+    /// /64): more are voted down at once, to be tried again, so that registrations whose
+    /// dial-back hangs, from one network, cannot take every dial-back slot (PROTOCOL §6.3).
+    pub registrations_per_network: usize,
     /// Most source IPs tracked by the rate limit.
     pub max_sources: usize,
     /// Yes votes are remembered this long, so a repeated proposal gets the same answer.
@@ -39,6 +43,7 @@ impl Default for Settings {
             rate_refill: Duration::from_millis(100),
             peer_list_max: 1000,
             max_pending: 1024,
+            registrations_per_network: 32,
             max_sources: 4096,
             vote_memory: Duration::from_secs(600),
             sync_interval: Duration::from_secs(2),

@@ -568,3 +568,55 @@ fn a_probe_this_seed_had_no_room_for_is_no_evidence_of_death() {
         assert_eq!(net.removals(s), [id1], "{s}");
     }
 }
+
+/// Issue 15, PROTOCOL §6.3: at most `registrations_per_network` registrations from one
+/// source network (/24) are under validation at a seed at once; more are voted down at once,
+/// saying why, so registrations whose dial-back hangs cannot take every dial-back slot.
+/// Another network is not held up, and the share frees when a validation ends.
+#[test]
+fn registrations_from_one_network_take_at_most_their_share_of_a_seeds_validations() {
+    let mut net = Net::seeds(seed::Settings {
+        registrations_per_network: 2,
+        ..seed::Settings::default()
+    });
+    let s = seed_addr(0);
+    let (link, _) = net.link(s, seed_addr(1));
+    let silent = addr("10.0.9.1:7000");
+    net.silent.insert(silent);
+    // Seed 1 asks seed 0 to validate peer `i`'s registration, made from `source`: whether
+    // seed 0 dials back, and what it voted.
+    let propose = |net: &mut Net, i: usize, source: &str| {
+        let proposal = Proposal {
+            change: add(i, silent),
+            evidence: Evidence::Registration(Registration::new(&peer_key(i), silent, 1)),
+            source: source.parse().unwrap(),
+        };
+        let msg = Msg::Propose(Box::new(proposal));
+        let outs = net.inject(s, Input::Frame { link, msg });
+        let dialled = outs
+            .iter()
+            .any(|o| matches!(o, Output::Dial { addr, .. } if *addr == silent));
+        (dialled, net.votes(s, peer_key(i).id()))
+    };
+    assert_eq!(propose(&mut net, 10, "10.0.7.1"), (true, vec![]));
+    assert_eq!(propose(&mut net, 11, "10.0.7.2"), (true, vec![]));
+    let share =
+        "2 registrations from network 10.0.7.0 are under way at this seed: try again shortly";
+    assert_eq!(
+        propose(&mut net, 12, "10.0.7.3"),
+        (false, vec![(false, share.to_string())])
+    );
+    assert_eq!(
+        propose(&mut net, 13, "10.0.8.1"),
+        (true, vec![]),
+        "another network"
+    );
+    net.run_for(seed::Settings::default().proposal_timeout + Duration::from_secs(1));
+    let late = format!("dial-back to {silent} failed: no answer in time");
+    assert_eq!(net.votes(s, peer_key(10).id()), [(false, late)]);
+    assert_eq!(
+        propose(&mut net, 14, "10.0.7.4"),
+        (true, vec![]),
+        "room again"
+    );
+}
