@@ -34,9 +34,9 @@ const SOURCES: usize = 50;
 /// Handshakes the attacker runs at once.
 const AT_ONCE: usize = 64;
 /// How long a new peer may take to be admitted by every seed while one seed is flooded: its
-/// key-learning dial, registration, dial-backs by three seeds and the votes, with room for a
-/// loaded two-core machine.
-const REGISTER: Duration = Duration::from_secs(10);
+/// key-learning dial, registration, dial-backs by three seeds and the votes (issue 15: 1 s;
+/// measured 0.23-0.34 s on a loaded two-core machine).
+const REGISTER: Duration = Duration::from_secs(1);
 /// The most resident memory a flooded node may hold. An idle node holds about 7 MiB; each
 /// link held costs its socket buffers in the kernel, not here, plus a task and a read buffer
 /// of at most 16 KiB.
@@ -356,7 +356,7 @@ fn registrations_whose_dial_back_hangs_do_not_keep_other_networks_out() {
         "admitted in {took:?} while {} registrations were sent; seeds {rss:?} MiB",
         sent.load(Ordering::Relaxed)
     );
-    assert!(took < Duration::from_secs(1), "admitted after {took:?}");
+    assert!(took < REGISTER, "admitted after {took:?}");
     for (i, r) in rss.iter().enumerate() {
         assert!(*r < RSS_MIB, "seed{i} holds {r} MiB");
     }

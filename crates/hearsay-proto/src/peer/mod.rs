@@ -561,9 +561,21 @@ impl State {
                 let neighbors = self.neighbors.keys().copied();
                 let (now, at) = (self.now, (link, remote.addr));
                 let (seeds, checks) = (&self.seeds, &self.checks);
-                let seeds_signed = |c: &Certificate| c.verify_known(&seeds.set(), checks);
+                // A certificate short of known signers because some seed's key is not known
+                // here yet (this peer registered while that seed was cut off): learn it, so
+                // that the origin's next messages pass.
+                let mut short_of_keys = false;
+                let seeds_signed = |c: &Certificate| {
+                    let set = seeds.set();
+                    let ok = c.verify_known(&set, checks);
+                    short_of_keys = !ok && c.sigs.iter().any(|(s, _)| !set.keys.contains(s));
+                    ok
+                };
                 let check = (checks, seeds_signed);
-                (self.relay).on_gossip(now, at, *g, neighbors, check, &mut self.io)
+                (self.relay).on_gossip(now, at, *g, neighbors, check, &mut self.io);
+                if short_of_keys {
+                    self.learn_keys();
+                }
             }
             (Msg::Have(id), None) if self.neighbors.contains_key(&link) => {
                 let done = self.relay.on_haves(self.now, link, &[id]);

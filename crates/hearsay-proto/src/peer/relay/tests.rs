@@ -307,6 +307,45 @@ fn a_message_without_its_origins_admission_at_its_ip_is_dropped() {
 
 // ---- through the router --------------------------------------------------------------
 
+/// PROTOCOL §11.5: a peer that registered while a seed was cut off does not know that seed's
+/// key; a message whose admission certificate needs that key is dropped, and the peer learns
+/// the key, so that the origin's next message passes.
+#[test]
+fn a_certificate_needing_a_seed_key_not_known_yet_makes_the_peer_learn_it() {
+    let mut net = Net::seeds(seed::Settings::default());
+    net.take_down(seed_addr(2), true);
+    net.add_peer(0);
+    net.run_for(Duration::from_secs(3));
+    let p = peer_addr(0);
+    assert!(
+        net.peer(p).certificate().is_some(),
+        "admitted by seeds 0 and 1"
+    );
+    let seed2 = seed_key(2).id();
+    assert!(!net.peer(p).seed_set().keys.contains(&seed2));
+    net.restart_seed(2, seed::Settings::default(), false);
+    let link = LinkId(2_000_005);
+    link_from(&mut net, p, 5, link);
+    // Peer 9 was admitted by seeds 1 and 2.
+    let by_1_and_2 = std::sync::Arc::new(cert(add(9, peer_addr(9)), &[1, 2]));
+    let message = |net: &Net, seq| Gossip {
+        cert: by_1_and_2.clone(),
+        ..gossip_of(9, net.now, seq)
+    };
+    let msg = Msg::Gossip(Box::new(message(&net, 1)));
+    let outs = net.inject(p, Input::Frame { link, msg });
+    let received = |outs: &[Output]| {
+        (outs.iter()).any(|o| matches!(o, Output::Event(Event::GossipReceived { .. })))
+    };
+    assert!(!received(&outs), "{outs:?}");
+    let learning = outs
+        .iter()
+        .any(|o| matches!(o, Output::Dial { addr, .. } if *addr == seed_addr(2)));
+    assert!(learning, "{outs:?}");
+    assert!(net.peer(p).seed_set().keys.contains(&seed2), "learned");
+    let msg = Msg::Gossip(Box::new(message(&net, 2)));
+    assert!(received(&net.inject(p, Input::Frame { link, msg })));
+}
 /// SPEC §6 Gossip: every peer generates `gossip_count` messages once its neighbours are
 /// connected, and every other peer receives each of them exactly once.
 #[test]
