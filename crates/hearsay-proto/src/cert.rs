@@ -139,7 +139,7 @@ impl Vote {
 }
 
 /// A change with the yes signatures of a quorum of seeds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Certificate {
     /// The change.
     pub change: Change,

@@ -56,7 +56,7 @@ impl fmt::Display for PeerId {
 }
 
 /// An ed25519 signature.
-#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Signature(#[serde(with = "sig_bytes")] pub [u8; 64]);
 
 impl fmt::Debug for Signature {

@@ -14,12 +14,13 @@ mod agenda;
 mod check;
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use hearsay_proto::cert::SeedSet;
+use hearsay_proto::cert::{Certificate, SeedSet};
 use hearsay_proto::config::Config;
 use hearsay_proto::event::Event;
 use hearsay_proto::node::{self, DialError, DialToken};
@@ -331,6 +332,9 @@ pub struct Sim {
     seed_set: SeedSet,
     /// Every node checks signatures through this one handle: each signature once.
     checks: Checks,
+    /// Every gossip message carries its origin's admission certificate: the copies the codec
+    /// makes are shared, one per distinct certificate, as each would be one per process.
+    certs: Interned,
     partitioned: bool,
     faults_over: Option<Time>,
     log: check::Log,
@@ -388,6 +392,7 @@ impl Sim {
             config,
             // Thousands of nodes check the same signatures: each is checked once.
             checks: Checks::shared(3 << 20),
+            certs: Interned::default(),
             partitioned: false,
             faults_over: None,
             log: check::Log::default(),
@@ -609,11 +614,14 @@ impl Sim {
                     }
                 }
                 // Through the real codec, both ways.
-                let Ok(msg) = wire::decode::<Msg>(&wire::encode(&msg)) else {
+                let Ok(mut msg) = wire::decode::<Msg>(&wire::encode(&msg)) else {
                     self.log
                         .violation(format!("a {} did not survive the codec", msg.name()));
                     return;
                 };
+                if let Msg::Gossip(g) = &mut msg {
+                    g.cert = self.certs.intern(&g.cert);
+                }
                 let mut delay = self.latency();
                 if self.rng.random::<f64>() < self.scenario.loss {
                     self.log.frames.1 += 1;
@@ -1067,6 +1075,21 @@ impl Sim {
         self.metrics()
     }
 }
+/// Certificates by value, each held once: a decoded copy is swapped for the one held.
+#[derive(Default)]
+struct Interned(HashSet<Arc<Certificate>, BuildHasherDefault<DefaultHasher>>);
+
+impl Interned {
+    /// The held copy of `cert` (equal to it in every field), held from now on if new.
+    fn intern(&mut self, cert: &Arc<Certificate>) -> Arc<Certificate> {
+        if let Some(held) = self.0.get(&**cert) {
+            return Arc::clone(held);
+        }
+        self.0.insert(Arc::clone(cert));
+        Arc::clone(cert)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
