@@ -113,6 +113,8 @@ pub struct EventLine<'a> {
     /// `protocol_error`: what was wrong.
     #[serde(borrow)]
     pub reason: Cow<'a, str>,
+    /// `suspicion_started`: whether the suspect's host answered ICMP echo.
+    pub icmp: Option<bool>,
 }
 
 impl<'a> EventLine<'a> {
@@ -255,6 +257,34 @@ pub struct FailureSummary {
     pub detection_to_removal_ms: Spread,
     /// Live peers some seed removed.
     pub false_removals: usize,
+    /// Each peer lost on purpose, in the order of their ids.
+    pub lost: Vec<Lost>,
+}
+
+/// How a peer was lost on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Its process was killed (`--kill`); its host stays on the network.
+    ProcessKilled,
+    /// Its host was taken off the network (`--kill-hosts`): no TCP, no ICMP.
+    HostCut,
+}
+
+/// What liveness saw of one peer lost on purpose, and when the seeds removed it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Lost {
+    /// Its id (hex).
+    pub id: String,
+    /// Its name in the run (`peer3`), where known.
+    pub name: String,
+    /// How it was lost, where known.
+    pub how: Option<Loss>,
+    /// Whether its host answered ICMP echo, as the first suspicion of it that could tell
+    /// said (`None`: no suspicion said).
+    pub icmp: Option<bool>,
+    /// Loss to removal by the last seed, in ms (`None`: not removed by every seed).
+    pub removal_ms: Option<u64>,
 }
 
 /// A whole run's summary.
@@ -380,6 +410,9 @@ struct Tally {
     /// (message, origin node, when).
     generated: Vec<(u32, u32, u64)>,
     removals: BTreeMap<String, Vec<u64>>,
+    /// Per suspect: the first suspicion of it that said what its host's ICMP did (when, and
+    /// whether it answered).
+    icmp: BTreeMap<String, (u64, bool)>,
     evidence: Evidence,
 }
 
@@ -409,6 +442,17 @@ impl Tally {
             "gossip_generated" => {
                 let m = self.msgs.of(&e.id);
                 self.generated.push((m, node, ts));
+            }
+            "suspicion_started" => {
+                if let Some(answered) = e.icmp {
+                    let first = self
+                        .icmp
+                        .entry(e.peer.to_string())
+                        .or_insert((ts, answered));
+                    if ts < first.0 {
+                        *first = (ts, answered);
+                    }
+                }
             }
             "removal_committed" => {
                 (self.removals.entry(e.peer.to_string()).or_default()).push(ts);
@@ -547,11 +591,18 @@ fn finish(
         latencies: t.latencies,
     };
     let mut detection = Vec::new();
+    let mut lost = Vec::new();
     for (id, at) in kills {
-        if let Some(ts) = t.removals.get(id).filter(|ts| ts.len() >= seeds) {
-            let last = ts.iter().copied().max().unwrap_or(*at);
-            detection.push(last.saturating_sub(*at));
-        }
+        let removal_ms = (t.removals.get(id).filter(|ts| ts.len() >= seeds))
+            .map(|ts| ts.iter().copied().max().unwrap_or(*at).saturating_sub(*at));
+        detection.extend(removal_ms);
+        lost.push(Lost {
+            id: id.clone(),
+            name: String::new(),
+            how: None,
+            icmp: t.icmp.get(id).map(|(_, answered)| *answered),
+            removal_ms,
+        });
     }
     let failures = FailureSummary {
         killed: kills.len(),
@@ -562,6 +613,7 @@ fn finish(
             .keys()
             .filter(|id| !kills.contains_key(*id))
             .count(),
+        lost,
     };
     Summary {
         peers: t.peer_id.len(),
@@ -641,6 +693,29 @@ pub fn table(s: &Summary) -> String {
             format!("{} / {} by every seed", f.killed, f.removed),
         ),
         ("kill → removal", spread(&f.detection_to_removal_ms)),
+        (
+            "lost peers, one by one",
+            (f.lost.iter())
+                .filter_map(|l| {
+                    let how = match l.how? {
+                        Loss::ProcessKilled => "process killed",
+                        Loss::HostCut => "host off the network",
+                    };
+                    let icmp = match l.icmp {
+                        Some(true) => "its host answered ICMP",
+                        Some(false) => "its host did not answer ICMP",
+                        None => "ICMP not seen",
+                    };
+                    let removed = l
+                        .removal_ms
+                        .map_or("not removed by every seed".into(), |ms| {
+                            format!("removed after {:.1} s", ms as f64 / 1000.0)
+                        });
+                    Some(format!("{} ({how}): {icmp}, {removed}", l.name))
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
         ("false removals", f.false_removals.to_string()),
         (
             "CPU (user + system)",
@@ -655,7 +730,9 @@ pub fn table(s: &Summary) -> String {
     ];
     let attacks = s.attacks.as_ref().map(|a| a.rows()).unwrap_or_default();
     let label = Col::left(2, 0);
-    let rows = rows.iter().chain(&attacks);
+    // Peers lost one by one only where the run said how (`--hosts`).
+    let shown = |(k, v): &&(&str, String)| *k != "lost peers, one by one" || !v.is_empty();
+    let rows = rows.iter().filter(shown).chain(&attacks);
     plain_table(&[label, label], rows.map(|(k, v)| [*k, v.as_str()]))
 }
 

@@ -9,6 +9,7 @@
 //! beside the honest network ([`attack`]) and sums up what became of each.
 
 pub mod attack;
+pub mod hosts;
 mod narrator;
 
 use narrator::Narrator;
@@ -52,6 +53,14 @@ pub struct Plan {
     /// Run every node as a task of this process (for thousands of peers).
     #[arg(long)]
     pub in_process: bool,
+    /// Every seed and every peer on a host of its own: a network namespace with its own
+    /// address on a private bridge (Linux, as root).
+    #[arg(long)]
+    pub hosts: bool,
+    /// With --hosts: peers whose host is taken off the network after the gossip rounds (no
+    /// TCP, no ICMP), besides the --kill peers whose process dies on a host that stays up.
+    #[arg(long, default_value_t = 0, requires = "hosts")]
+    pub kill_hosts: usize,
     /// Stay up after the summary until Ctrl+C.
     #[arg(long)]
     pub keep: bool,
@@ -126,11 +135,13 @@ impl Node {
     }
 }
 
-/// A started peer: its name (`peerN`), how it runs, and its id when known at start.
+/// A started peer: its name (`peerN`), how it runs, its id when known at start, and its
+/// host with `--hosts`.
 struct Started {
     name: String,
     node: Node,
     id: Option<String>,
+    host: Option<usize>,
 }
 
 /// Everything started, stopped when dropped (child processes are killed on drop too).
@@ -142,6 +153,8 @@ struct Network {
     adversaries: Vec<Node>,
     /// CPU seconds of child processes already killed.
     cpu_of_killed: f64,
+    /// With `--hosts`, every node's host; removed when dropped, after the nodes stopped.
+    hosts: Option<hosts::Hosts>,
 }
 
 impl Network {
@@ -213,13 +226,40 @@ pub fn check_open_files(plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses, with one sentence, `--hosts` where it cannot run: with `--in-process` or
+/// attacks, or without root or network namespaces.
+pub fn check_hosts(plan: &Plan) -> anyhow::Result<()> {
+    if !plan.hosts {
+        return Ok(());
+    }
+    if plan.in_process {
+        bail!("--hosts runs every node as a process on a host of its own: leave out --in-process");
+    }
+    if plan.attacks.any() {
+        bail!("--hosts does not run attacks yet: leave out --liars, --forgers, --lying-seeds and --evict");
+    }
+    match hosts::unavailable() {
+        Some(why) => bail!("{why}"),
+        None => Ok(()),
+    }
+}
+
 /// Runs the whole thing; returns the summary.
 pub async fn up(plan: Plan, cancel: CancellationToken) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&plan.dir)
         .with_context(|| format!("cannot make the run directory {}", plan.dir.display()))?;
-    let config = write_config(&plan)?;
-    let timings = Timings::new(&plan);
     let mut say = Narrator::new();
+    let hosts = match plan.hosts {
+        true => {
+            for what in hosts::remove_stale() {
+                say.line(&format!("removed the {what}, left by an earlier run"));
+            }
+            Some(hosts::Hosts::new()?)
+        }
+        false => None,
+    };
+    let (config, hosts) = write_config(&plan, hosts)?;
+    let timings = Timings::new(&plan);
     say.line(&format!(
         "hearsay up: {} seeds, {} peers, gossip every {:?}, pings every {:?}; files in {}",
         config.seeds.len(),
@@ -234,6 +274,7 @@ pub async fn up(plan: Plan, cancel: CancellationToken) -> anyhow::Result<Summary
         peers: Vec::new(),
         adversaries: Vec::new(),
         cpu_of_killed: 0.0,
+        hosts,
     };
     let result = tokio::select! {
         r = run(&plan, &config, &timings, &mut net, &mut say) => r,
@@ -292,15 +333,20 @@ async fn run(
     let originators = plan.originators.unwrap_or(n).min(n);
     for i in 0..n {
         let count = if i < originators { t.gossip_count } else { 0 };
-        let (node, id) = match &shared {
+        let (node, id, host) = match &shared {
             Some(s) => {
                 let (node, id) = start_task(config, t, count, s).await?;
-                (node, Some(id))
+                (node, Some(id), None)
             }
-            None => (start_process(plan, &cfg_path, t, i, count)?, None),
+            None => start_process(plan, &cfg_path, t, (i, count), net)?,
         };
         let name = format!("peer{i}");
-        net.peers.push(Started { name, node, id });
+        net.peers.push(Started {
+            name,
+            node,
+            id,
+            host,
+        });
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut war = match plan.attacks.any() {
@@ -335,28 +381,45 @@ async fn run(
     }
     say.done();
 
-    // Crash some peers on purpose and follow them until every seed has removed them.
+    // Crash some peers on purpose (their process, or with --kill-hosts their whole host) and
+    // follow them until every seed has removed them.
     let mut kills = BTreeMap::new();
+    let mut lost = Vec::new();
+    let doomed = (plan.kill + plan.kill_hosts).min(n);
     // Child processes' ids are in their events files (read only when needed: they are large).
-    let ids = if plan.in_process || plan.kill == 0 {
+    let ids = if plan.in_process || doomed == 0 {
         BTreeMap::new()
     } else {
         peer_ids(&plan.dir)
     };
     if let Some(w) = &mut war {
         // Nobody may accuse a peer about to be killed: its removal would be no lie.
-        let doomed = (0..plan.kill.min(n)).filter_map(|k| {
-            let p = &net.peers[kill_index(k, plan.kill, n)];
+        let ids = (0..doomed).filter_map(|k| {
+            let p = &net.peers[kill_index(k, doomed, n)];
             p.id.clone().or_else(|| ids.get(&p.name).cloned())
         });
-        w.spare(&doomed.collect::<Vec<_>>());
+        w.spare(&ids.collect::<Vec<_>>());
     }
-    for k in 0..plan.kill.min(n) {
-        let p = &mut net.peers[kill_index(k, plan.kill, n)];
-        net.cpu_of_killed += p.node.kill().await;
+    for k in 0..doomed {
+        let p = &mut net.peers[kill_index(k, doomed, n)];
+        let how = match (k < plan.kill, &net.hosts, p.host) {
+            (false, Some(hosts), Some(host)) => {
+                hosts.cut(host)?;
+                summary::Loss::HostCut
+            }
+            _ => {
+                net.cpu_of_killed += p.node.kill().await;
+                summary::Loss::ProcessKilled
+            }
+        };
         if let Some(id) = p.id.as_ref().or_else(|| ids.get(p.name.as_str())) {
             kills.insert(id.clone(), hearsay_net::now().0);
-            say.line(&format!("killed {} ({:.8})", p.name, id));
+            let what = match how {
+                summary::Loss::HostCut => "took the host of",
+                summary::Loss::ProcessKilled => "killed",
+            };
+            say.line(&format!("{what} {} ({:.8})", p.name, id));
+            lost.push((p.name.clone(), id.clone(), how));
         }
     }
     if !kills.is_empty() {
@@ -402,6 +465,13 @@ async fn run(
     // A removal counts once every honest seed logged it: lying seeds log apart.
     let honest = net.seeds.len() - lying.len();
     let mut summary = summary::summarise_dir(&plan.dir, &status, honest, &kills);
+    for l in &mut summary.failures.lost {
+        if let Some((name, _, how)) = lost.iter().find(|(_, id, _)| *id == l.id) {
+            l.name = name.clone();
+            // How each was lost is told one by one where it makes a difference: on hosts.
+            l.how = net.hosts.is_some().then_some(*how);
+        }
+    }
     summary.seeds = net.seeds.len();
     summary.cpu = Some(summary::Cpu::new(cpu, summary.gossip.latency_ms.n));
     if let Some(w) = war {
@@ -415,10 +485,32 @@ fn kill_index(k: usize, kill: usize, n: usize) -> usize {
     (2 * k + 1) * n / (2 * kill.min(n))
 }
 
-/// Writes the run's config: the given one, or `seeds` fresh local ports.
-fn write_config(plan: &Plan) -> anyhow::Result<Config> {
-    let text = match plan.seeds {
-        Some(n) => {
+/// The port every seed listens on with `--hosts` (each has a host of its own).
+const SEED_PORT: u16 = 6000;
+/// The port every peer listens on with `--hosts`.
+const PEER_PORT: u16 = 7000;
+
+/// Writes the run's config: the given one, or `seeds` fresh local ports; with `hosts`, as
+/// many seeds (`--seeds`, or the config's count), each on a new host of its own (hosts 0 to
+/// seeds - 1).
+fn write_config(
+    plan: &Plan,
+    mut hosts: Option<hosts::Hosts>,
+) -> anyhow::Result<(Config, Option<hosts::Hosts>)> {
+    let text = match (plan.seeds, &mut hosts) {
+        (seeds, Some(hosts)) => {
+            let n = match seeds {
+                Some(n) => n.max(1),
+                None => crate::load_config(&plan.config)?.seeds.len(),
+            };
+            let mut text = String::from("# written by hearsay up --hosts: a host per seed\n");
+            for _ in 0..n {
+                let (_, ip) = hosts.add()?;
+                text += &format!("{}\n", SocketAddr::new(ip, SEED_PORT));
+            }
+            text
+        }
+        (Some(n), None) => {
             let listeners: Vec<std::net::TcpListener> = (0..n.max(1))
                 .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
                 .collect::<Result<_, _>>()?;
@@ -428,19 +520,20 @@ fn write_config(plan: &Plan) -> anyhow::Result<Config> {
             }
             text
         }
-        None => std::fs::read_to_string(&plan.config)
+        (None, None) => std::fs::read_to_string(&plan.config)
             .with_context(|| format!("cannot read the config {}", plan.config.display()))?,
     };
     let path = plan.dir.join("config.txt");
     std::fs::write(&path, &text)?;
     let config = crate::load_config(&path)?;
-    if plan.seeds.is_none() && config.seeds.iter().any(|s| !s.addr.ip().is_loopback()) {
+    let local = plan.seeds.is_some() || hosts.is_some();
+    if !local && config.seeds.iter().any(|s| !s.addr.ip().is_loopback()) {
         bail!(
             "{} lists seeds that are not on 127.0.0.1: pass --seeds N for a local network",
             plan.config.display()
         );
     }
-    Ok(config)
+    Ok((config, hosts))
 }
 
 fn sibling(name: &str) -> anyhow::Result<PathBuf> {
@@ -496,15 +589,20 @@ fn start_seeds(
     net: &mut Network,
 ) -> anyhow::Result<()> {
     let (burst, slots) = (rate_burst(plan).to_string(), seed_slots(plan).to_string());
-    let only: Vec<Option<SocketAddr>> = match lying.is_empty() {
-        true => vec![None],
-        false => (net.seeds.iter())
+    // One process for every seed of the config, unless some seeds run apart: lying ones
+    // here, or each on its own host.
+    let only: Vec<(Option<usize>, Option<SocketAddr>)> = match (lying.is_empty(), &net.hosts) {
+        (_, Some(_)) => (net.seeds.iter().enumerate())
+            .map(|(host, s)| (Some(host), Some(*s)))
+            .collect(),
+        (true, None) => vec![(None, None)],
+        (false, None) => (net.seeds.iter())
             .filter(|s| !lying.contains(s))
-            .map(|s| Some(*s))
+            .map(|s| (None, Some(*s)))
             .collect(),
     };
-    for addr in only {
-        let child = Command::new(sibling("seed")?)
+    for (host, addr) in only {
+        let child = program(net, host, "seed")?
             .args(common_args(&plan.dir, cfg, "seeds.jsonl"))
             .args(["--rate-burst", &burst, "--max-connections", &slots])
             .args(["--registrations-per-network", &burst])
@@ -558,18 +656,26 @@ struct InProcess {
 }
 
 /// Starts peer `i` as a child process, generating `gossip_count` messages.
+/// Peer `i` as a child process; with `--hosts`, on a new host of its own, whose number it
+/// returns.
 fn start_process(
     plan: &Plan,
     cfg: &Path,
     t: &Timings,
-    i: usize,
-    gossip_count: u32,
-) -> anyhow::Result<Node> {
+    (i, gossip_count): (usize, u32),
+    net: &mut Network,
+) -> anyhow::Result<(Node, Option<String>, Option<usize>)> {
     let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
     // The run's bound, whatever this peer generates itself.
     let (origin_burst, origin_every) = peer::origin_bound(t.gossip_count, t.gossip_interval);
-    let child = Command::new(sibling("peer")?)
+    let host = match &mut net.hosts {
+        Some(hosts) => Some(hosts.add()?),
+        None => None,
+    };
+    let listen = host.map(|(_, ip)| format!("--addr={}", SocketAddr::new(ip, PEER_PORT)));
+    let child = program(net, host.map(|(n, _)| n), "peer")?
         .args(common_args(&plan.dir, cfg, &format!("peer{i}.jsonl")))
+        .args(listen)
         .args([
             "--gossip-delay",
             &ms(t.gossip_delay),
@@ -591,7 +697,16 @@ fn start_process(
         .kill_on_drop(true)
         .spawn()
         .context("cannot start a peer")?;
-    Ok(Node::Process(child))
+    Ok((Node::Process(child), None, host.map(|(n, _)| n)))
+}
+
+/// A command that runs the program `name` beside this one: here, or on host `host`.
+fn program(net: &Network, host: Option<usize>, name: &str) -> anyhow::Result<Command> {
+    let path = sibling(name)?;
+    Ok(match (&net.hosts, host) {
+        (Some(hosts), Some(n)) => hosts.command(n, &path),
+        _ => Command::new(path),
+    })
 }
 
 /// Starts a peer as a task of this process, generating `gossip_count` messages; returns it

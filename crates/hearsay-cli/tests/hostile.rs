@@ -86,30 +86,35 @@ impl Flood {
     }
 }
 
-/// Opens [`LINKS`] authenticated links to `target`, each held as `hold`; with `reopen`, a link
-/// the node closes is opened again at once, so the pressure never lets up.
-fn flood(target: SocketAddr, hold: Hold, reopen: bool) -> Flood {
-    let tally = Arc::new(Tally::default());
-    let stop = CancellationToken::new();
-    let (t, s) = (tally.clone(), stop.clone());
+/// Runs `attack` on a runtime of its own, on a thread of its own.
+fn in_background(attack: impl std::future::Future<Output = ()> + Send + 'static) {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async move {
-            let gate = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
-            let mut tasks = Vec::new();
-            for i in 0..LINKS {
-                let ip = Ipv4Addr::new(127, 0, 0, 2 + (i % SOURCES) as u8);
-                let ctx = (gate.clone(), t.clone(), s.clone());
-                tasks.push(tokio::spawn(attacker(target, ip, hold, reopen, ctx)));
-            }
-            for task in tasks {
-                let _ = task.await;
-            }
-        });
+        rt.block_on(attack);
+    });
+}
+
+/// Opens [`LINKS`] authenticated links to `target`, each held as `hold`; with `reopen`, a link
+/// the node closes is opened again at once, so the pressure never lets up.
+fn flood(target: SocketAddr, hold: Hold, reopen: bool) -> Flood {
+    let tally = Arc::new(Tally::default());
+    let stop = CancellationToken::new();
+    let (t, s) = (tally.clone(), stop.clone());
+    in_background(async move {
+        let gate = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
+        let mut tasks = Vec::new();
+        for i in 0..LINKS {
+            let ip = Ipv4Addr::new(127, 0, 0, 2 + (i % SOURCES) as u8);
+            let ctx = (gate.clone(), t.clone(), s.clone());
+            tasks.push(tokio::spawn(attacker(target, ip, hold, reopen, ctx)));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
     });
     Flood { tally, stop }
 }
@@ -305,29 +310,22 @@ fn registrations_whose_dial_back_hangs_do_not_keep_other_networks_out() {
     let (seeds, stop) = (net.seeds.clone(), CancellationToken::new());
     let (sent, s) = (Arc::new(AtomicUsize::new(0)), stop.clone());
     let count = sent.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let silent = tokio::net::TcpListener::bind("127.0.2.1:0").await.unwrap();
-            let addr = silent.local_addr().unwrap();
-            tokio::spawn(hold_silently(silent));
-            for i in 0..REGISTERING {
-                let ip = Ipv4Addr::new(127, 0, 2, 2 + (i % SOURCES) as u8);
-                let seed = seeds[i % seeds.len()];
-                tokio::spawn(register_again_and_again(
-                    seed,
-                    ip,
-                    addr,
-                    count.clone(),
-                    s.clone(),
-                ));
-            }
-            s.cancelled().await;
-        });
+    in_background(async move {
+        let silent = tokio::net::TcpListener::bind("127.0.2.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        tokio::spawn(hold_silently(silent));
+        for i in 0..REGISTERING {
+            let ip = Ipv4Addr::new(127, 0, 2, 2 + (i % SOURCES) as u8);
+            let seed = seeds[i % seeds.len()];
+            tokio::spawn(register_again_and_again(
+                seed,
+                ip,
+                addr,
+                count.clone(),
+                s.clone(),
+            ));
+        }
+        s.cancelled().await;
     });
     wait_for("the attack under way", Duration::from_secs(20), || {
         let n = sent.load(Ordering::Relaxed);

@@ -84,6 +84,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 )));
             }
             up::attack::check(&plan).map_err(Failure::usage)?;
+            up::check_hosts(&plan).map_err(Failure::usage)?;
             up::check_open_files(&plan).map_err(Failure::usage)?;
             let cancel = hearsay_cli::shutdown_on_signals();
             let summary = up::up(plan.clone(), cancel).await.map_err(Failure::run)?;

@@ -14,8 +14,7 @@ use crate::event::Event;
 use crate::id::PeerId;
 use crate::link::network;
 use crate::node::{DialError, LinkId, Output, Record};
-use crate::quorum::Outcome;
-use crate::quorum::Tally;
+use crate::quorum::{Outcome, Tally};
 use crate::time::Time;
 use crate::wire::Msg;
 
