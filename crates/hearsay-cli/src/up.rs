@@ -704,7 +704,7 @@ fn start_process(
 fn program(net: &Network, host: Option<usize>, name: &str) -> anyhow::Result<Command> {
     let path = sibling(name)?;
     Ok(match (&net.hosts, host) {
-        (Some(hosts), Some(n)) => hosts.command(n, &path),
+        (Some(hosts), Some(n)) => Command::from(hosts.command(n, &path)),
         _ => Command::new(path),
     })
 }

@@ -116,3 +116,190 @@ fn a_host_taken_off_the_network_is_removed_and_did_not_answer_icmp() {
     assert!(out.contains("host off the network"), "{out}");
     assert!(namespaces_left().is_empty(), "{:?}", namespaces_left());
 }
+
+/// Issue 18: Ctrl+C in the middle of a run on hosts stops every node and removes every
+/// namespace and the bridge; and a namespace left by a run that was killed (its process is
+/// gone) is removed, and said so, at the next start.
+#[test]
+fn ctrl_c_leaves_no_host_behind_and_a_killed_runs_hosts_are_removed_at_the_next_start() {
+    if !hosts_available(
+        "ctrl_c_leaves_no_host_behind_and_a_killed_runs_hosts_are_removed_at_the_next_start",
+    ) {
+        return;
+    }
+    // A pid no process can have: one past the largest the kernel hands out.
+    let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let stale = format!("hearsay-{}-0", max + 1);
+    let made = Command::new("ip")
+        .args(["netns", "add", &stale])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let dir = workdir("hosts-interrupt");
+    let child = Command::new(HEARSAY)
+        .current_dir(&dir)
+        .args([
+            "up", "--hosts", "--seeds", "3", "--peers", "4", "--kill", "0",
+        ])
+        .args(["--speed", "20", "--dir", "run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mine = move || -> Vec<String> {
+        (namespaces_left().into_iter())
+            .filter(|n| n.starts_with(&format!("hearsay-{pid}-")))
+            .collect()
+    };
+    wait_for(
+        "the run's hosts",
+        std::time::Duration::from_secs(30),
+        || {
+            let n = mine().len();
+            (n >= 7).then_some(()).ok_or(format!("{n} hosts"))
+        },
+    );
+    assert!(
+        !namespaces_left().contains(&stale),
+        "the stale namespace removed"
+    );
+    signal(pid, "INT");
+    let out = wait_exit(child, "hearsay up", std::time::Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "removed the namespace {stale}, left by an earlier run"
+        )),
+        "{stdout}"
+    );
+    assert!(!out.status.success(), "interrupted: {stdout}");
+    assert_eq!(mine(), Vec::<String>::new());
+    let bridges = Command::new("ip")
+        .args(["-o", "link", "show", "type", "bridge"])
+        .output();
+    let bridges = String::from_utf8_lossy(&bridges.unwrap().stdout).into_owned();
+    assert!(!bridges.contains(&format!("hsb{pid:x}:")), "{bridges}");
+}
+
+/// Issue 18, SPEC §5: across hosts, a peer that advertises an address on another host (one
+/// where an honest peer runs, on a port where nothing listens) is refused by every seed's
+/// dial-back to that host; the honest peer alone is admitted.
+#[test]
+fn an_address_on_another_host_is_refused_by_dial_back_across_hosts() {
+    if !hosts_available("an_address_on_another_host_is_refused_by_dial_back_across_hosts") {
+        return;
+    }
+    let dir = workdir("hosts-dialback");
+    let mut hosts = hosts::Hosts::new().unwrap();
+    let seeds: Vec<std::net::IpAddr> = (0..3).map(|_| hosts.add().unwrap().1).collect();
+    let config: String = seeds.iter().map(|ip| format!("{ip}:6000\n")).collect();
+    std::fs::write(dir.join("config.txt"), config).unwrap();
+    let (honest, liar) = (hosts.add().unwrap(), hosts.add().unwrap());
+    let at = |ip: std::net::IpAddr| format!("{ip}:7000");
+    let seed_at = |ip: std::net::IpAddr| format!("{ip}:6000");
+    // Each node keeps its keys apart, as on machines of their own.
+    let common = |name: &str| {
+        let (c, o) = ("config.txt", "outputfile.txt");
+        let (e, d) = (format!("{name}.jsonl"), format!("data-{name}"));
+        [
+            "--config",
+            c,
+            "--out",
+            o,
+            "--events",
+            &e,
+            "--data-dir",
+            &d,
+            "--quiet",
+        ]
+        .map(str::to_string)
+    };
+    let mut children = Children(Vec::new());
+    for (n, ip) in seeds.iter().enumerate() {
+        let mut c = hosts.command(n, Path::new(SEED));
+        c.current_dir(&dir)
+            .args(common("seeds"))
+            .arg(format!("--addr={}", seed_at(*ip)));
+        children.0.push(c.spawn().unwrap());
+    }
+    let mut c = hosts.command(honest.0, Path::new(PEER));
+    c.current_dir(&dir)
+        .args(common("honest"))
+        .arg(format!("--addr={}", at(honest.1)));
+    children.0.push(c.spawn().unwrap());
+    let seed0: std::net::SocketAddr = seed_at(seeds[0]).parse().unwrap();
+    wait_for(
+        "the honest peer admitted",
+        std::time::Duration::from_secs(20),
+        || {
+            let n = peer_ids(&status(seed0)?).len();
+            (n == 1).then_some(()).ok_or(format!("{n} peers"))
+        },
+    );
+    let mut c = hosts.command(liar.0, Path::new(PEER));
+    c.current_dir(&dir)
+        .args(common("liar"))
+        .arg(format!("--addr={}", at(liar.1)))
+        .arg(format!("--advertise={}:7001", honest.1));
+    children.0.push(c.spawn().unwrap());
+    let refused = format!("dial-back to {}:7001 failed: connection refused", honest.1);
+    let votes = || {
+        let text = std::fs::read_to_string(dir.join("seeds.jsonl")).unwrap_or_default();
+        (text.lines())
+            .filter(|l| l.contains(r#""event":"vote""#) && l.contains(&refused))
+            .count()
+    };
+    wait_for(
+        "every seed's dial-back refused on the other host",
+        std::time::Duration::from_secs(20),
+        || {
+            let n = votes();
+            (n >= 3).then_some(()).ok_or(format!("{n} such votes"))
+        },
+    );
+    for ip in &seeds {
+        let st = status(seed_at(*ip).parse().unwrap()).unwrap();
+        assert_eq!(peer_ids(&st).len(), 1, "only the honest peer at {ip}");
+    }
+}
+
+/// Child processes, killed when dropped (a failed assertion included).
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Issue 18: `--hosts` with what it cannot do is refused with one sentence, before anything
+/// starts; `--kill-hosts` needs `--hosts`.
+#[test]
+fn hosts_with_what_they_cannot_do_are_refused_with_one_sentence() {
+    let dir = workdir("hosts-refused");
+    let refused = |args: &[&str]| -> String {
+        let out = Command::new(HEARSAY)
+            .current_dir(&dir)
+            .arg("up")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = refused(&["--hosts", "--in-process", "--seeds", "3"]);
+    assert!(e.contains("leave out --in-process"), "{e}");
+    let e = refused(&["--hosts", "--liars", "2", "--seeds", "3"]);
+    assert!(e.contains("does not run attacks yet"), "{e}");
+    let e = refused(&["--kill-hosts", "1", "--seeds", "3"]);
+    assert!(e.contains("--hosts"), "{e}");
+    assert!(!dir.join("runs").exists(), "nothing started");
+}

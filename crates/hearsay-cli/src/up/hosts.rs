@@ -160,8 +160,8 @@ impl Hosts {
     }
 
     /// A command that runs `program` on host `n`.
-    pub fn command(&self, n: usize, program: &Path) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new("ip");
+    pub fn command(&self, n: usize, program: &Path) -> Command {
+        let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.names[n]]).arg(program);
         c
     }
