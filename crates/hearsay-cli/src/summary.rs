@@ -259,6 +259,70 @@ pub struct FailureSummary {
     pub false_removals: usize,
     /// Each peer lost on purpose, in the order of their ids.
     pub lost: Vec<Lost>,
+    /// Every peer some seed removed (ids).
+    #[serde(skip)]
+    pub removed_ids: BTreeSet<String>,
+}
+
+/// A partition between hosts (`hearsay up --hosts --partition F`) and what became of it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PartitionSummary {
+    /// Peers cut off from the seeds and the other peers.
+    pub peers_cut: usize,
+    /// How long, in ms.
+    pub window_ms: u64,
+    /// Of those, removed by some seed (the seeds' quorum could not reach them).
+    pub removed: usize,
+    /// Of those, in every seed's Peer List at the end.
+    pub back: usize,
+    /// From healing until the network settled, in ms: every seed's Peer List the same, with
+    /// every live peer, and the overlay they report connected (`None`: not within the wait).
+    pub settled_ms: Option<u64>,
+    /// Messages generated once it settled.
+    pub messages_after: usize,
+    /// The lowest share of the live peers that any of them reached.
+    pub coverage_after_min: f64,
+}
+
+/// Messages generated at or after `since` (Unix ms) in the events of `dir`, and the lowest
+/// share of the peers listening at `live` (their addresses, as events name nodes) that any
+/// of them reached, its origin aside.
+pub fn coverage_since(dir: &Path, since: u64, live: &BTreeSet<String>) -> (usize, f64) {
+    use std::io::BufRead;
+    let mut origin: BTreeMap<String, String> = BTreeMap::new();
+    let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in event_files(dir) {
+        let Ok(file) = std::fs::File::open(&f) else {
+            continue;
+        };
+        for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
+            let Some(e) = EventLine::parse(&line) else {
+                continue;
+            };
+            match &*e.event {
+                "gossip_generated" if e.ts >= since => {
+                    origin.insert(e.id.to_string(), e.node.to_string());
+                }
+                "gossip_received" => {
+                    (got.entry(e.id.to_string()).or_default()).insert(e.node.to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+    let share = |(id, from): (&String, &String)| {
+        let owed: Vec<&String> = live.iter().filter(|n| *n != from).collect();
+        let reached = got
+            .get(id)
+            .map_or(0, |g| owed.iter().filter(|n| g.contains(**n)).count());
+        if owed.is_empty() {
+            1.0
+        } else {
+            reached as f64 / owed.len() as f64
+        }
+    };
+    let min = origin.iter().map(share).fold(1.0, f64::min);
+    (origin.len(), min)
 }
 
 /// How a peer was lost on purpose.
@@ -312,6 +376,9 @@ pub struct Summary {
     /// What the events say about attacks, whether or not any was run.
     #[serde(skip)]
     pub evidence: Evidence,
+    /// The partition between hosts, if one was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionSummary>,
 }
 
 /// What a run's events say about attacks (issue 15), whichever were run: the honest nodes'
@@ -614,6 +681,7 @@ fn finish(
             .filter(|id| !kills.contains_key(*id))
             .count(),
         lost,
+        removed_ids: t.removals.keys().cloned().collect(),
     };
     Summary {
         peers: t.peer_id.len(),
@@ -626,6 +694,7 @@ fn finish(
         cpu: None,
         attacks: None,
         evidence,
+        partition: None,
     }
 }
 
@@ -718,6 +787,23 @@ pub fn table(s: &Summary) -> String {
         ),
         ("false removals", f.false_removals.to_string()),
         (
+            "partition",
+            s.partition.as_ref().map_or(String::new(), |p| {
+                let settled = p.settled_ms.map_or("not within the wait".into(), |ms| {
+                    format!("{:.1} s after healing", ms as f64 / 1000.0)
+                });
+                format!(
+                    "{} peers cut off for {:.1} s: {} removed, {} back; Peer Lists the same and the overlay connected {settled}; {} messages after, min coverage {:.3}",
+                    p.peers_cut,
+                    p.window_ms as f64 / 1000.0,
+                    p.removed,
+                    p.back,
+                    p.messages_after,
+                    p.coverage_after_min
+                )
+            }),
+        ),
+        (
             "CPU (user + system)",
             match &s.cpu {
                 Some(c) => format!(
@@ -731,7 +817,8 @@ pub fn table(s: &Summary) -> String {
     let attacks = s.attacks.as_ref().map(|a| a.rows()).unwrap_or_default();
     let label = Col::left(2, 0);
     // Peers lost one by one only where the run said how (`--hosts`).
-    let shown = |(k, v): &&(&str, String)| *k != "lost peers, one by one" || !v.is_empty();
+    let optional = ["lost peers, one by one", "partition"];
+    let shown = |(k, v): &&(&str, String)| !optional.contains(k) || !v.is_empty();
     let rows = rows.iter().filter(shown).chain(&attacks);
     plain_table(&[label, label], rows.map(|(k, v)| [*k, v.as_str()]))
 }

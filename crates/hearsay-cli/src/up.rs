@@ -11,10 +11,11 @@
 pub mod attack;
 pub mod hosts;
 mod narrator;
+mod partition;
 
 use narrator::Narrator;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -61,6 +62,15 @@ pub struct Plan {
     /// TCP, no ICMP), besides the --kill peers whose process dies on a host that stays up.
     #[arg(long, default_value_t = 0, requires = "hosts")]
     pub kill_hosts: usize,
+    /// With --hosts: this share of the peers (between 0 and 1) is cut off from the seeds and
+    /// the other peers, from two gossip intervals into the gossip, for --partition-for; then
+    /// the network heals.
+    #[arg(long, requires = "hosts")]
+    pub partition: Option<f64>,
+    /// How long the partition lasts [default: ten ping intervals, long enough for the seeds
+    /// to remove the peers they cannot reach].
+    #[arg(long, value_parser = crate::duration, requires = "partition")]
+    pub partition_for: Option<Duration>,
     /// Stay up after the summary until Ctrl+C.
     #[arg(long)]
     pub keep: bool,
@@ -238,6 +248,9 @@ pub fn check_hosts(plan: &Plan) -> anyhow::Result<()> {
     if plan.attacks.any() {
         bail!("--hosts does not run attacks yet: leave out --liars, --forgers, --lying-seeds and --evict");
     }
+    if plan.partition.is_some_and(|f| !(f > 0.0 && f < 1.0)) || plan.peers < 2 {
+        bail!("--partition takes a share of the peers between 0 and 1, of at least 2 peers");
+    }
     match hosts::unavailable() {
         Some(why) => bail!("{why}"),
         None => Ok(()),
@@ -359,9 +372,24 @@ async fn run(
     // Every delivery in, or none for 5 s once the last message was due (or 10 minutes).
     let due = t.gossip_delay + t.gossip_interval * t.gossip_count + Duration::from_secs(2);
     let start = Instant::now();
+    let mut split = plan.partition.map(|f| {
+        let peer_hosts: Vec<usize> = net.peers.iter().filter_map(|p| p.host).collect();
+        let from = start + t.gossip_delay + 2 * t.gossip_interval;
+        let window = plan.partition_for.unwrap_or(10 * t.ping_interval);
+        partition::Partition::new(f, &peer_hosts, from, window)
+    });
     let mut p = Progress::default();
     let (mut last, mut last_change) = (0, Instant::now());
     loop {
+        if let (Some(split), Some(hosts)) = (&mut split, &mut net.hosts) {
+            if let Some(what) = split.step(Instant::now(), hosts)? {
+                say.line(&what);
+            }
+            let waiting = split.healed().is_some() && split.settled().is_none();
+            if waiting && settled(&net.seeds, n).await {
+                split.settle();
+            }
+        }
         p.update(&plan.dir);
         say.progress(&format!(
             "peers admitted {}/{n}   deliveries {}/{expected}   suspicions {}   removals {}",
@@ -374,12 +402,18 @@ async fn run(
             (last, last_change) = (p.deliveries, Instant::now());
         }
         let stalled = start.elapsed() > due && last_change.elapsed() > Duration::from_secs(5);
-        if p.deliveries >= expected || stalled || start.elapsed() > Duration::from_secs(600) {
+        let healed = split.as_ref().is_none_or(|s| s.healed().is_some());
+        let over = (p.deliveries >= expected || stalled) && healed;
+        if over || start.elapsed() > Duration::from_secs(600) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     say.done();
+    let split = match split {
+        Some(s) => Some(after_partition(plan, net, s, say).await?),
+        None => None,
+    };
 
     // Crash some peers on purpose (their process, or with --kill-hosts their whole host) and
     // follow them until every seed has removed them.
@@ -472,12 +506,93 @@ async fn run(
             l.how = net.hosts.is_some().then_some(*how);
         }
     }
+    if let Some((mut part, cut, settled_at)) = split {
+        // The peers cut off were out of the quorum's reach: their removal is no false one.
+        let f = &mut summary.failures;
+        f.false_removals = (f.removed_ids.iter())
+            .filter(|id| !kills.contains_key(*id) && !cut.contains(*id))
+            .count();
+        part.removed = f.removed_ids.intersection(&cut).count();
+        let listed: BTreeSet<&String> = status.peers.iter().map(|p| &p.id).collect();
+        part.back = cut.iter().filter(|id| listed.contains(id)).count();
+        if let Some(since) = settled_at {
+            let live = status.peers.iter().map(|p| p.addr.clone()).collect();
+            (part.messages_after, part.coverage_after_min) =
+                summary::coverage_since(&plan.dir, since, &live);
+        }
+        summary.partition = Some(part);
+    }
     summary.seeds = net.seeds.len();
     summary.cpu = Some(summary::Cpu::new(cpu, summary.gossip.latency_ms.n));
     if let Some(w) = war {
         summary.attacks = Some(w.report(&summary.evidence, &kills).await);
     }
     Ok(summary)
+}
+
+/// Whether the network has settled: every seed's Peer List holds the same `n` peers (so,
+/// before any kill, every one), and the overlay each reports is connected.
+async fn settled(seeds: &[SocketAddr], n: usize) -> bool {
+    let mut first = None;
+    for s in seeds {
+        let Ok(st) = hearsay_net::fetch_status(*s, Duration::from_secs(1)).await else {
+            return false;
+        };
+        let ids: BTreeSet<_> = st.peers.iter().map(|p| p.id).collect();
+        if ids.len() != n || first.get_or_insert_with(|| ids.clone()) != &ids {
+            return false;
+        }
+        if !summary::overlay(&summary::status_json(&st)).connected {
+            return false;
+        }
+    }
+    true
+}
+
+/// After the gossip: heals the partition if the gossip ended first, and waits (30 s at most)
+/// until the network settles if it did not yet. Returns the partition's summary so far, the
+/// ids of the peers it cut off, and when the network settled (Unix ms).
+async fn after_partition(
+    plan: &Plan,
+    net: &mut Network,
+    mut split: partition::Partition,
+    say: &mut Narrator,
+) -> anyhow::Result<(summary::PartitionSummary, BTreeSet<String>, Option<u64>)> {
+    if let Some(hosts) = &mut net.hosts {
+        while split.healed().is_none() {
+            if let Some(what) = split.step(Instant::now(), hosts)? {
+                say.line(&what);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    if split.settled().is_none() {
+        let n = plan.peers;
+        if wait_until(Duration::from_secs(30), || settled(&net.seeds, n)).await {
+            split.settle();
+        }
+    }
+    let healed = split.healed().map(|(at, _)| at);
+    let settled_at = split.settled();
+    let settled_ms = (healed.zip(settled_at))
+        .map(|(h, (a, _))| a.saturating_duration_since(h).as_millis() as u64);
+    say.line(&match settled_ms {
+        Some(ms) => format!(
+            "every seed's Peer List agrees again and the overlay is connected, {ms} ms after healing"
+        ),
+        None => "the network did not settle within 30 s of healing".into(),
+    });
+    let ids = peer_ids(&plan.dir);
+    let cut = (split.peers.iter())
+        .filter_map(|i| ids.get(&format!("peer{i}")).cloned())
+        .collect();
+    let part = summary::PartitionSummary {
+        peers_cut: split.peers.len(),
+        window_ms: split.window().as_millis() as u64,
+        settled_ms,
+        ..Default::default()
+    };
+    Ok((part, cut, settled_at.map(|(_, ms)| ms)))
 }
 
 /// The `k`th of `kill` peers to crash, of `n`: spread over the peers, old and young.

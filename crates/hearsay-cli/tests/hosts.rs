@@ -15,13 +15,17 @@ use common::*;
 use hearsay_cli::up::hosts;
 use serde_json::Value;
 
-/// Whether namespaces can be made here; prints why not.
-fn hosts_available(test: &str) -> bool {
+/// One test on hosts at a time: each checks that no namespace of this program is left, and
+/// a run's hosts take the machine's two cores anyway.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Whether namespaces can be made here (prints why not); and, if so, this test's turn.
+fn hosts_available(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
     match hosts::unavailable() {
-        None => true,
+        None => Some(ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())),
         Some(why) => {
             eprintln!("{test}: not run here: {why}");
-            false
+            None
         }
     }
 }
@@ -68,9 +72,10 @@ fn started_addresses(dir: &Path) -> Vec<String> {
 /// host still answer ICMP, and no namespace is left behind.
 #[test]
 fn eight_peers_on_hosts_of_their_own_and_a_killed_process() {
-    if !hosts_available("eight_peers_on_hosts_of_their_own_and_a_killed_process") {
+    let Some(_turn) = hosts_available("eight_peers_on_hosts_of_their_own_and_a_killed_process")
+    else {
         return;
-    }
+    };
     let dir = workdir("hosts-kill");
     let args = ["--hosts", "--seeds", "3", "--peers", "8", "--kill", "1"];
     let (out, s) = run_up(&dir, &[&args[..], &["--speed", "20"]].concat());
@@ -99,9 +104,11 @@ fn eight_peers_on_hosts_of_their_own_and_a_killed_process() {
 /// its neighbours' suspicion says its host did not answer ICMP.
 #[test]
 fn a_host_taken_off_the_network_is_removed_and_did_not_answer_icmp() {
-    if !hosts_available("a_host_taken_off_the_network_is_removed_and_did_not_answer_icmp") {
+    let Some(_turn) =
+        hosts_available("a_host_taken_off_the_network_is_removed_and_did_not_answer_icmp")
+    else {
         return;
-    }
+    };
     let dir = workdir("hosts-cut");
     let args = ["--hosts", "--seeds", "3", "--peers", "8", "--kill", "0"];
     let (out, s) = run_up(
@@ -122,11 +129,10 @@ fn a_host_taken_off_the_network_is_removed_and_did_not_answer_icmp() {
 /// gone) is removed, and said so, at the next start.
 #[test]
 fn ctrl_c_leaves_no_host_behind_and_a_killed_runs_hosts_are_removed_at_the_next_start() {
-    if !hosts_available(
-        "ctrl_c_leaves_no_host_behind_and_a_killed_runs_hosts_are_removed_at_the_next_start",
-    ) {
+    let test = "ctrl_c_leaves_no_host_behind_and_a_killed_runs_hosts_are_removed_at_the_next_start";
+    let Some(_turn) = hosts_available(test) else {
         return;
-    }
+    };
     // A pid no process can have: one past the largest the kernel hands out.
     let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
         .unwrap()
@@ -191,9 +197,11 @@ fn ctrl_c_leaves_no_host_behind_and_a_killed_runs_hosts_are_removed_at_the_next_
 /// dial-back to that host; the honest peer alone is admitted.
 #[test]
 fn an_address_on_another_host_is_refused_by_dial_back_across_hosts() {
-    if !hosts_available("an_address_on_another_host_is_refused_by_dial_back_across_hosts") {
+    let Some(_turn) =
+        hosts_available("an_address_on_another_host_is_refused_by_dial_back_across_hosts")
+    else {
         return;
-    }
+    };
     let dir = workdir("hosts-dialback");
     let mut hosts = hosts::Hosts::new().unwrap();
     let seeds: Vec<std::net::IpAddr> = (0..3).map(|_| hosts.add().unwrap().1).collect();
@@ -302,4 +310,50 @@ fn hosts_with_what_they_cannot_do_are_refused_with_one_sentence() {
     let e = refused(&["--kill-hosts", "1", "--seeds", "3"]);
     assert!(e.contains("--hosts"), "{e}");
     assert!(!dir.join("runs").exists(), "nothing started");
+}
+
+/// Issue 18: three of ten peers' hosts cut off from the seeds and the other peers for 15 s,
+/// then joined again. The seeds remove peers they cannot reach, and nobody they could reach;
+/// the peers cut off are back in every seed's Peer List, the lists agree, the overlay of the
+/// live peers is connected, and every message generated once it is reaches every peer.
+#[test]
+fn a_partition_between_hosts_removes_nobody_the_seeds_reach_and_heals() {
+    let Some(_turn) =
+        hosts_available("a_partition_between_hosts_removes_nobody_the_seeds_reach_and_heals")
+    else {
+        return;
+    };
+    let dir = workdir("hosts-partition");
+    let args = [
+        "--hosts", "--seeds", "3", "--peers", "10", "--kill", "0", "--speed", "20",
+    ];
+    let (out, s) = run_up(
+        &dir,
+        &[
+            &args[..],
+            &[
+                "--gossip-count",
+                "120",
+                "--partition",
+                "0.3",
+                "--partition-for",
+                "15s",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(s["failures"]["false_removals"], 0, "{s}");
+    let p = &s["partition"];
+    assert_eq!(p["peers_cut"], 3, "{s}");
+    assert!(
+        p["removed"].as_u64().unwrap() >= 1,
+        "the quorum could not reach them: {s}"
+    );
+    assert_eq!(p["back"], 3, "{s}");
+    assert!(p["settled_ms"].is_u64(), "{s}");
+    assert!(p["messages_after"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(p["coverage_after_min"], 1.0, "{s}");
+    assert_eq!(s["overlay"]["connected"], true, "{s}");
+    assert!(out.contains("partition healed"), "{out}");
+    assert!(namespaces_left().is_empty(), "{:?}", namespaces_left());
 }

@@ -26,6 +26,8 @@ pub struct Hosts {
     /// Namespaces made, in order: host `n` is `names[n]`.
     names: Vec<String>,
     bridge: String,
+    /// A second bridge, for hosts cut off from the others (made at the first partition).
+    apart: Option<String>,
 }
 
 /// Why `--hosts` cannot run here, in one sentence; `None` when it can.
@@ -90,10 +92,10 @@ pub fn remove_stale() -> Vec<String> {
         let Some(name) = line.split(':').nth(1).map(str::trim) else {
             continue;
         };
-        let Some(pid) = name
+        let ours = name
             .strip_prefix("hsb")
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
-        else {
+            .or_else(|| name.strip_prefix("hsp"));
+        let Some(pid) = ours.and_then(|h| u32::from_str_radix(h, 16).ok()) else {
             continue;
         };
         if !alive(&pid.to_string()) && ip(&["link", "del", name]).is_ok() {
@@ -121,6 +123,7 @@ impl Hosts {
             net,
             names: Vec::new(),
             bridge: format!("hsb{pid:x}"),
+            apart: None,
         };
         let gateway = format!("{}/16", hosts.address(None));
         ip(&["link", "add", &hosts.bridge, "type", "bridge"])?;
@@ -144,7 +147,7 @@ impl Hosts {
             bail!("at most 64,000 hosts");
         }
         let name = format!("{PREFIX}{}-{n}", self.pid);
-        let outside = format!("hs{:x}-{n:x}", self.pid);
+        let outside = self.outside(n);
         ip(&["netns", "add", &name])?;
         self.names.push(name.clone());
         ip(&[
@@ -157,6 +160,38 @@ impl Hosts {
         ip(&["-n", &name, "link", "set", "eth0", "up"])?;
         ip(&["-n", &name, "link", "set", "lo", "up"])?;
         Ok((n, addr))
+    }
+
+    /// The name of host `n`'s link on this machine's side.
+    fn outside(&self, n: usize) -> String {
+        format!("hs{:x}-{n:x}", self.pid)
+    }
+
+    /// Cuts the hosts of `group` off from every other host (they still reach each other):
+    /// their links move to a bridge of their own.
+    pub fn partition(&mut self, group: &[usize]) -> anyhow::Result<()> {
+        let apart = match &self.apart {
+            Some(a) => a.clone(),
+            None => {
+                let a = format!("hsp{:x}", self.pid);
+                ip(&["link", "add", &a, "type", "bridge"])?;
+                self.apart = Some(a.clone());
+                ip(&["link", "set", &a, "up"])?;
+                a
+            }
+        };
+        for &n in group {
+            ip(&["link", "set", &self.outside(n), "master", &apart])?;
+        }
+        Ok(())
+    }
+
+    /// Joins the hosts of `group` to the others again.
+    pub fn heal(&self, group: &[usize]) -> anyhow::Result<()> {
+        for &n in group {
+            ip(&["link", "set", &self.outside(n), "master", &self.bridge])?;
+        }
+        Ok(())
     }
 
     /// A command that runs `program` on host `n`.
@@ -192,6 +227,9 @@ impl Drop for Hosts {
             let _ = ip(&["netns", "del", name]);
         }
         let _ = ip(&["link", "del", &self.bridge]);
+        if let Some(a) = &self.apart {
+            let _ = ip(&["link", "del", a]);
+        }
     }
 }
 
@@ -207,6 +245,7 @@ mod tests {
             net: 201,
             names: Vec::new(),
             bridge: String::new(),
+            apart: None,
         };
         let at = |n| h.address(n).to_string();
         assert_eq!(at(None), "10.201.0.1");
