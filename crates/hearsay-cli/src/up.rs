@@ -491,9 +491,19 @@ async fn run(
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     let status = summary::status_json(&status);
+    let mut topology = serde_json::to_value(&status)?;
+    if let (Some(hosts), Some(map)) = (&net.hosts, topology.as_object_mut()) {
+        // Every node's host, the lost ones too: the overlay above holds only the live.
+        let seeds = (net.seeds.iter()).map(|a| serde_json::json!({"role": "seed", "addr": a}));
+        let peers = (net.peers.iter()).filter_map(|p| {
+            let addr = SocketAddr::new(hosts.address_of(p.host?), PEER_PORT);
+            Some(serde_json::json!({"role": "peer", "name": p.name, "addr": addr}))
+        });
+        map.insert("hosts".into(), seeds.chain(peers).collect());
+    }
     std::fs::write(
         plan.dir.join("topology.json"),
-        serde_json::to_string_pretty(&status)?,
+        serde_json::to_string_pretty(&topology)?,
     )?;
     let cpu = net.cpu();
     // A removal counts once every honest seed logged it: lying seeds log apart.

@@ -40,13 +40,18 @@ fn namespaces_left() -> Vec<String> {
         .collect()
 }
 
-/// The peers' addresses in the run's `topology.json`.
-fn peer_addresses(dir: &Path) -> Vec<String> {
+/// The run's `topology.json`: the addresses of the peers in the overlay at the end, and of
+/// every peer's host.
+fn peer_addresses(dir: &Path) -> (Vec<String>, Vec<String>) {
     let text = std::fs::read_to_string(dir.join("run/topology.json")).unwrap();
     let topology: Value = serde_json::from_str(&text).unwrap();
-    (topology["peers"].as_array().unwrap().iter())
-        .map(|p| p["addr"].as_str().unwrap().to_string())
-        .collect()
+    let addrs = |list: &Value| -> Vec<String> {
+        (list.as_array().unwrap().iter())
+            .filter(|p| p.get("role").is_none_or(|r| r == "peer"))
+            .map(|p| p["addr"].as_str().unwrap().to_string())
+            .collect()
+    };
+    (addrs(&topology["peers"]), addrs(&topology["hosts"]))
 }
 
 /// The addresses the peers started on (their `started` events).
@@ -91,11 +96,11 @@ fn eight_peers_on_hosts_of_their_own_and_a_killed_process() {
             .map(|a| a.rsplit_once(':').unwrap().0.to_string())
             .collect()
     };
-    let live = peer_addresses(&dir);
+    let (live, hosts) = peer_addresses(&dir);
     assert_eq!(ips(&live).len(), 7, "the 7 live peers' hosts: {live:?}");
-    let started = started_addresses(&dir);
-    assert_eq!(ips(&started).len(), 8, "every peer's host: {started:?}");
-    assert!(started.iter().all(|a| a.starts_with("10.")), "{started:?}");
+    assert_eq!(ips(&hosts).len(), 8, "every peer's host: {hosts:?}");
+    assert_eq!(hosts, started_addresses(&dir), "where each started");
+    assert!(hosts.iter().all(|a| a.starts_with("10.")), "{hosts:?}");
     assert!(out.contains("process killed"), "{out}");
     assert!(namespaces_left().is_empty(), "{:?}", namespaces_left());
 }

@@ -132,6 +132,11 @@ impl Hosts {
         Ok(hosts)
     }
 
+    /// Host `n`'s address.
+    pub fn address_of(&self, n: usize) -> IpAddr {
+        self.address(Some(n))
+    }
+
     /// Host `n`'s address (`None`: this machine's, on the bridge): 10.x.0.2 to 10.x.0.251,
     /// then 10.x.1.2 and on, none ending in 0, 1 or 255.
     fn address(&self, n: Option<usize>) -> IpAddr {
