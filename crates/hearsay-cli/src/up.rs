@@ -248,7 +248,10 @@ pub fn check_hosts(plan: &Plan) -> anyhow::Result<()> {
     if plan.attacks.any() {
         bail!("--hosts does not run attacks yet: leave out --liars, --forgers, --lying-seeds and --evict");
     }
-    if plan.partition.is_some_and(|f| !(f > 0.0 && f < 1.0)) || plan.peers < 2 {
+    if plan
+        .partition
+        .is_some_and(|f| !(f > 0.0 && f < 1.0) || plan.peers < 2)
+    {
         bail!("--partition takes a share of the peers between 0 and 1, of at least 2 peers");
     }
     match hosts::unavailable() {

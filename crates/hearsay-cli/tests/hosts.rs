@@ -294,7 +294,7 @@ impl Drop for Children {
 }
 
 /// Issue 18: `--hosts` with what it cannot do is refused with one sentence, before anything
-/// starts; `--kill-hosts` needs `--hosts`.
+/// starts; `--kill-hosts` and `--partition` need `--hosts`.
 #[test]
 fn hosts_with_what_they_cannot_do_are_refused_with_one_sentence() {
     let dir = workdir("hosts-refused");
@@ -314,6 +314,10 @@ fn hosts_with_what_they_cannot_do_are_refused_with_one_sentence() {
     assert!(e.contains("does not run attacks yet"), "{e}");
     let e = refused(&["--kill-hosts", "1", "--seeds", "3"]);
     assert!(e.contains("--hosts"), "{e}");
+    let e = refused(&["--partition", "0.3", "--seeds", "3"]);
+    assert!(e.contains("--hosts"), "{e}");
+    let e = refused(&["--hosts", "--partition", "1.5", "--seeds", "3"]);
+    assert!(e.contains("between 0 and 1"), "{e}");
     assert!(!dir.join("runs").exists(), "nothing started");
 }
 
