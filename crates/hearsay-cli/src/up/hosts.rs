@@ -43,7 +43,10 @@ pub fn unavailable() -> Option<String> {
                 .into(),
         );
     }
-    let probe = format!("{PREFIX}{}-probe", std::process::id());
+    // Named apart from any other probe of this process (tests ask from several threads).
+    static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = format!("{PREFIX}{}-probe{k}", std::process::id());
     if let Err(e) = ip(&["netns", "add", &probe]) {
         return Some(format!("--hosts cannot make a network namespace here: {e}"));
     }
