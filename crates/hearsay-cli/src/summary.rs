@@ -288,28 +288,17 @@ pub struct PartitionSummary {
 /// share of the peers listening at `live` (their addresses, as events name nodes) that any
 /// of them reached, its origin aside.
 pub fn coverage_since(dir: &Path, since: u64, live: &BTreeSet<String>) -> (usize, f64) {
-    use std::io::BufRead;
     let mut origin: BTreeMap<String, String> = BTreeMap::new();
     let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for f in event_files(dir) {
-        let Ok(file) = std::fs::File::open(&f) else {
-            continue;
-        };
-        for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
-            let Some(e) = EventLine::parse(&line) else {
-                continue;
-            };
-            match &*e.event {
-                "gossip_generated" if e.ts >= since => {
-                    origin.insert(e.id.to_string(), e.node.to_string());
-                }
-                "gossip_received" => {
-                    (got.entry(e.id.to_string()).or_default()).insert(e.node.to_string());
-                }
-                _ => {}
-            }
+    each_event(dir, |e| match &*e.event {
+        "gossip_generated" if e.ts >= since => {
+            origin.insert(e.id.to_string(), e.node.to_string());
         }
-    }
+        "gossip_received" => {
+            (got.entry(e.id.to_string()).or_default()).insert(e.node.to_string());
+        }
+        _ => {}
+    });
     let share = |(id, from): (&String, &String)| {
         let owed: Vec<&String> = live.iter().filter(|n| *n != from).collect();
         let reached = got
@@ -566,19 +555,25 @@ pub fn summarise_dir(
     seeds: usize,
     kills: &BTreeMap<String, u64>,
 ) -> Summary {
-    use std::io::BufRead;
     let mut t = Tally::default();
-    for f in event_files(dir) {
-        let Ok(file) = std::fs::File::open(&f) else {
+    each_event(dir, |e| t.add(e));
+    finish(t, status, seeds, kills)
+}
+
+/// Hands `f` every event of the `*.jsonl` files of `dir` ([`event_files`]), read line by
+/// line.
+fn each_event(dir: &Path, mut f: impl FnMut(&EventLine)) {
+    use std::io::BufRead;
+    for path in event_files(dir) {
+        let Ok(file) = std::fs::File::open(&path) else {
             continue;
         };
         for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
             if let Some(e) = EventLine::parse(&line) {
-                t.add(&e);
+                f(&e);
             }
         }
     }
-    finish(t, status, seeds, kills)
 }
 
 fn finish(

@@ -104,6 +104,11 @@ struct Timings {
 }
 
 impl Timings {
+    /// The run's per-origin gossip bound, for every peer, whatever it generates itself.
+    fn origin_bound(&self) -> (u32, Duration) {
+        peer::origin_bound(self.gossip_count, self.gossip_interval)
+    }
+
     fn new(plan: &Plan) -> Timings {
         let scaled = |d: Duration| d.div_f64(plan.speed.max(0.01));
         Timings {
@@ -265,7 +270,7 @@ pub async fn up(plan: Plan, cancel: CancellationToken) -> anyhow::Result<Summary
     std::fs::create_dir_all(&plan.dir)
         .with_context(|| format!("cannot make the run directory {}", plan.dir.display()))?;
     let mut say = Narrator::new();
-    let hosts = match plan.hosts {
+    let mut hosts = match plan.hosts {
         true => {
             for what in hosts::remove_stale() {
                 say.line(&format!("removed the {what}, left by an earlier run"));
@@ -274,7 +279,7 @@ pub async fn up(plan: Plan, cancel: CancellationToken) -> anyhow::Result<Summary
         }
         false => None,
     };
-    let (config, hosts) = write_config(&plan, hosts)?;
+    let config = write_config(&plan, hosts.as_mut())?;
     let timings = Timings::new(&plan);
     say.line(&format!(
         "hearsay up: {} seeds, {} peers, gossip every {:?}, pings every {:?}; files in {}",
@@ -621,11 +626,9 @@ const PEER_PORT: u16 = 7000;
 /// Writes the run's config: the given one, or `seeds` fresh local ports; with `hosts`, as
 /// many seeds (`--seeds`, or the config's count), each on a new host of its own (hosts 0 to
 /// seeds - 1).
-fn write_config(
-    plan: &Plan,
-    mut hosts: Option<hosts::Hosts>,
-) -> anyhow::Result<(Config, Option<hosts::Hosts>)> {
-    let text = match (plan.seeds, &mut hosts) {
+fn write_config(plan: &Plan, hosts: Option<&mut hosts::Hosts>) -> anyhow::Result<Config> {
+    let on_hosts = hosts.is_some();
+    let text = match (plan.seeds, hosts) {
         (seeds, Some(hosts)) => {
             let n = match seeds {
                 Some(n) => n.max(1),
@@ -654,14 +657,14 @@ fn write_config(
     let path = plan.dir.join("config.txt");
     std::fs::write(&path, &text)?;
     let config = crate::load_config(&path)?;
-    let local = plan.seeds.is_some() || hosts.is_some();
+    let local = plan.seeds.is_some() || on_hosts;
     if !local && config.seeds.iter().any(|s| !s.addr.ip().is_loopback()) {
         bail!(
             "{} lists seeds that are not on 127.0.0.1: pass --seeds N for a local network",
             plan.config.display()
         );
     }
-    Ok((config, hosts))
+    Ok(config)
 }
 
 fn sibling(name: &str) -> anyhow::Result<PathBuf> {
@@ -753,8 +756,7 @@ fn peer_state(
     key: hearsay_proto::Keypair,
     addr: SocketAddr,
 ) -> peer::State {
-    // The run's bound, whatever this peer generates itself.
-    let (origin_burst, origin_every) = peer::origin_bound(t.gossip_count, t.gossip_interval);
+    let (origin_burst, origin_every) = t.origin_bound();
     let settings = peer::Settings {
         origin_burst,
         origin_every,
@@ -794,8 +796,7 @@ fn start_process(
     net: &mut Network,
 ) -> anyhow::Result<(Node, Option<String>, Option<usize>)> {
     let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
-    // The run's bound, whatever this peer generates itself.
-    let (origin_burst, origin_every) = peer::origin_bound(t.gossip_count, t.gossip_interval);
+    let (origin_burst, origin_every) = t.origin_bound();
     let host = match &mut net.hosts {
         Some(hosts) => Some(hosts.add()?),
         None => None,

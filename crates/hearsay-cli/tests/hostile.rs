@@ -159,17 +159,27 @@ async fn attacker(
 
 /// A handshaked link from `ip` with a fresh key, or `None` if the node would not have it.
 async fn open(target: SocketAddr, ip: Ipv4Addr) -> Option<TcpStream> {
+    let key = Keypair::from_secret(rand::random());
+    let wire = handshaked(target, ip, key, SocketAddr::new(ip.into(), 9)).await?;
+    Some(wire.into_inner())
+}
+
+/// A link from `ip` to `target`, its handshake done as the peer `key` listening at `addr`,
+/// or `None` if the node would not have it.
+async fn handshaked(
+    target: SocketAddr,
+    ip: Ipv4Addr,
+    key: Keypair,
+    addr: SocketAddr,
+) -> Option<hearsay_net::conn::Wire> {
     let socket = TcpSocket::new_v4().ok()?;
     socket.bind(SocketAddr::new(ip.into(), 0)).ok()?;
     let connect = tokio::time::timeout(Duration::from_secs(5), socket.connect(target));
     let stream = connect.await.ok()?.ok()?;
-    let me = Identity {
-        key: Keypair::from_secret(rand::random()),
-        role: Role::Peer,
-        addr: SocketAddr::new(ip.into(), 9),
-    };
+    let role = Role::Peer;
+    let me = Identity { key, role, addr };
     let (wire, _) = handshake(stream, &me, Duration::from_secs(5)).await.ok()?;
-    Some(wire.into_inner())
+    Some(wire)
 }
 
 /// Holds a link as `hold` says until the node closes it.
@@ -385,15 +395,7 @@ async fn register_again_and_again(
     while !stop.is_cancelled() {
         let key = Keypair::from_secret(rand::random());
         let attempt = async {
-            let socket = TcpSocket::new_v4().ok()?;
-            socket.bind(SocketAddr::new(ip.into(), 0)).ok()?;
-            let stream = socket.connect(seed).await.ok()?;
-            let me = Identity {
-                key: key.clone(),
-                role: Role::Peer,
-                addr,
-            };
-            let (mut wire, _) = handshake(stream, &me, Duration::from_secs(5)).await.ok()?;
+            let mut wire = handshaked(seed, ip, key.clone(), addr).await?;
             let reg = Registration::new(&key, addr, 1);
             let frame = Bytes::from(wire::encode(&Msg::Register(Box::new(reg))));
             wire.send(frame).await.ok()?;

@@ -6,7 +6,7 @@
 //! machine checks alone unless its driver chose to share.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -54,6 +54,50 @@ impl Hasher for PrefixHasher {
     }
 }
 
+/// A set that remembers at most `cap` keys (cryptographic hashes, or ids made of one): when
+/// full, the oldest is forgotten first.
+#[derive(Debug)]
+pub(crate) struct Recent<K> {
+    keys: HashSet<K, BuildHasherDefault<PrefixHasher>>,
+    order: VecDeque<K>,
+    cap: usize,
+}
+
+impl<K: Hash + Eq + Copy> Recent<K> {
+    /// An empty set of at most `cap` keys (at least one).
+    pub(crate) fn new(cap: usize) -> Recent<K> {
+        Recent {
+            keys: HashSet::default(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Whether `key` is remembered.
+    pub(crate) fn contains(&self, key: &K) -> bool {
+        self.keys.contains(key)
+    }
+
+    /// Remembers `key`, forgetting the oldest if full; false if it was remembered already.
+    pub(crate) fn insert(&mut self, key: K) -> bool {
+        if !self.keys.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        while self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.keys.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Keys remembered.
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+}
+
 /// How a machine checks signatures. `Checks::default()` checks every signature it is given.
 /// [`Checks::shared`] makes a handle that machines trusting each other's checks share (the
 /// simulator's nodes, the peers of `hearsay up --in-process`): a signature that passed for one
@@ -68,14 +112,7 @@ pub struct Checks {
 /// Keys of checks that passed, bounded: the oldest are forgotten first.
 #[derive(Debug)]
 struct Memo {
-    inner: Mutex<Passed>,
-    cap: usize,
-}
-
-#[derive(Debug, Default)]
-struct Passed {
-    keys: HashSet<[u8; 32], BuildHasherDefault<PrefixHasher>>,
-    order: VecDeque<[u8; 32]>,
+    inner: Mutex<Recent<[u8; 32]>>,
 }
 
 impl Checks {
@@ -83,8 +120,7 @@ impl Checks {
     pub fn shared(cap: usize) -> Checks {
         Checks {
             memo: Some(Arc::new(Memo {
-                inner: Mutex::new(Passed::default()),
-                cap: cap.max(1),
+                inner: Mutex::new(Recent::new(cap)),
             })),
         }
     }
@@ -106,27 +142,20 @@ impl Checks {
     pub fn remembered(&self) -> usize {
         self.memo
             .as_ref()
-            .map_or(0, |m| m.inner.lock().map_or(0, |p| p.order.len()))
+            .map_or(0, |m| m.inner.lock().map_or(0, |p| p.len()))
     }
 }
 
 impl Memo {
     /// `verify()`, unless a check under `key` already passed; a pass is remembered.
     fn check(&self, key: [u8; 32], verify: impl FnOnce() -> bool) -> bool {
-        if self.inner.lock().is_ok_and(|p| p.keys.contains(&key)) {
+        if self.inner.lock().is_ok_and(|p| p.contains(&key)) {
             return true;
         }
         let ok = verify();
         if ok {
             if let Ok(mut p) = self.inner.lock() {
-                if p.keys.insert(key) {
-                    p.order.push_back(key);
-                }
-                while p.order.len() > self.cap {
-                    if let Some(old) = p.order.pop_front() {
-                        p.keys.remove(&old);
-                    }
-                }
+                p.insert(key);
             }
         }
         ok

@@ -30,7 +30,7 @@ pub use settings::{origin_bound, Settings};
 use crate::cert::{CertError, Certificate, Change, Op, Registration, SeedSet};
 use crate::config::Config;
 use crate::event::Event;
-use crate::gossip::{Counters, MessageList};
+use crate::gossip::{Counters, Gossip, MessageList};
 use crate::id::{Keypair, PeerId};
 use crate::node::{
     DialPool, DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role,
@@ -558,24 +558,7 @@ impl State {
                 self.on_link_request(link, remote, *cert)
             }
             (Msg::Gossip(g), None) if self.neighbors.contains_key(&link) => {
-                let neighbors = self.neighbors.keys().copied();
-                let (now, at) = (self.now, (link, remote.addr));
-                let (seeds, checks) = (&self.seeds, &self.checks);
-                // A certificate short of known signers because some seed's key is not known
-                // here yet (this peer registered while that seed was cut off): learn it, so
-                // that the origin's next messages pass.
-                let mut short_of_keys = false;
-                let seeds_signed = |c: &Certificate| {
-                    let set = seeds.set();
-                    let ok = c.verify_known(&set, checks);
-                    short_of_keys = !ok && c.sigs.iter().any(|(s, _)| !set.keys.contains(s));
-                    ok
-                };
-                let check = (checks, seeds_signed);
-                (self.relay).on_gossip(now, at, *g, neighbors, check, &mut self.io);
-                if short_of_keys {
-                    self.learn_keys();
-                }
+                self.on_gossip(link, remote.addr, *g)
             }
             (Msg::Have(id), None) if self.neighbors.contains_key(&link) => {
                 let done = self.relay.on_haves(self.now, link, &[id]);
@@ -617,6 +600,33 @@ impl State {
                 let reason = format!("unexpected {} from a {}", other.name(), remote.role.name());
                 self.protocol_error(link, reason);
             }
+        }
+    }
+
+    /// A gossip message from the neighbour at `from`, for the relay. A certificate short of
+    /// known signers because some seed's key is not known here yet (this peer registered
+    /// while that seed was cut off) makes the peer learn it, so the origin's next messages pass.
+    fn on_gossip(&mut self, link: LinkId, from: SocketAddr, g: Gossip) {
+        let (seeds, checks) = (&self.seeds, &self.checks);
+        let mut short_of_keys = false;
+        let seeds_signed = |c: &Certificate| {
+            let set = seeds.set();
+            let ok = c.verify_known(&set, checks);
+            short_of_keys = !ok && c.sigs.iter().any(|(s, _)| !set.keys.contains(s));
+            ok
+        };
+        let neighbors = self.neighbors.keys().copied();
+        let at = (link, from);
+        (self.relay).on_gossip(
+            self.now,
+            at,
+            g,
+            neighbors,
+            (checks, seeds_signed),
+            &mut self.io,
+        );
+        if short_of_keys {
+            self.learn_keys();
         }
     }
 

@@ -5,7 +5,6 @@
 //! the announcements and requests not handed out yet). Its peer drives it with the moment,
 //! the neighbour links and the outbox; it reaches into nothing else of the peer.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +16,7 @@ use crate::event::Event;
 use crate::gossip::{self, Ask, Counters, Gossip, MessageList, MsgId, Wants};
 use crate::id::Keypair;
 use crate::node::{LinkId, Outbox};
-use crate::sig::Checks;
+use crate::sig::{Checks, Recent};
 use crate::time::Time;
 use crate::wire::{Msg, MAX_IDS};
 
@@ -40,7 +39,7 @@ pub(super) struct Relay {
     counters: Counters,
     stats_due: Option<Time>,
     /// Forged messages already logged, so each is logged once (bounded).
-    logged_bad: VecDeque<MsgId>,
+    logged_bad: Recent<MsgId>,
     /// Announcements (`Have`) not handed out yet, in order (see [`Relay::batched`]).
     haves: Vec<(LinkId, MsgId)>,
     /// Requests (`Want`) answering announcements, not handed out yet.
@@ -66,7 +65,7 @@ impl Relay {
             cert: None,
             counters: Counters::default(),
             stats_due: None,
-            logged_bad: VecDeque::new(),
+            logged_bad: Recent::new(LOGGED_BAD),
             haves: Vec::new(),
             wants_out: Vec::new(),
         }
@@ -200,7 +199,7 @@ impl Relay {
             let reason = "a gossip message outside the time window (a replay?)";
             return self.drop_bad(now, id, (link, from), reason, io);
         }
-        match self.origins.admit(now, &msg, ip, seeds_signed) {
+        match self.origins.admit(now, (id, &msg), ip, seeds_signed) {
             Admit::Pass => {}
             Admit::Unadmitted => {
                 let reason = "a gossip message whose origin is not shown admitted at its IP";
@@ -302,11 +301,7 @@ impl Relay {
     ) {
         self.counters.dropped += 1;
         self.counters_changed(now);
-        if !self.logged_bad.contains(&id) {
-            if self.logged_bad.len() == LOGGED_BAD {
-                self.logged_bad.pop_front();
-            }
-            self.logged_bad.push_back(id);
+        if self.logged_bad.insert(id) {
             io.event(Event::ProtocolError {
                 remote: from.to_string(),
                 reason: format!("{reason}; dropped"),

@@ -7,14 +7,13 @@
 //! `burst × every` ahead. An origin is listed once its certificate has been checked, so the
 //! seeds' signatures are checked once per origin, not per message.
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::cert::Certificate;
 use crate::gossip::{Gossip, MsgId};
 use crate::id::PeerId;
-use crate::sig::{FixedMap, IdMap};
+use crate::sig::{FixedMap, Recent};
 use crate::time::Time;
 
 /// Most origins listed. Each is an admitted peer, so an attacker needs that many admissions
@@ -32,8 +31,7 @@ pub(super) struct Origins {
     burst: u32,
     every: Duration,
     listed: FixedMap<PeerId, Origin>,
-    refused: IdMap<MsgId, ()>,
-    refused_order: VecDeque<MsgId>,
+    refused: Recent<MsgId>,
 }
 
 /// What a relay knows of one admitted origin.
@@ -67,8 +65,7 @@ impl Origins {
             burst: burst.max(1),
             every: every.max(Duration::from_millis(1)),
             listed: FixedMap::default(),
-            refused: IdMap::default(),
-            refused_order: VecDeque::new(),
+            refused: Recent::new(MAX_REFUSED),
         }
     }
 
@@ -79,45 +76,41 @@ impl Origins {
 
     /// Whether message `id` was dropped for its origin's bound (and is still remembered).
     pub(super) fn refused(&self, id: &MsgId) -> bool {
-        self.refused.contains_key(id)
+        self.refused.contains(id)
     }
 
-    /// Decides on `msg` (signature and text already checked; the text names `ip`), which
-    /// arrived `now`. `seeds_signed` checks the seeds' signatures on a certificate; it is
-    /// called only for an origin not listed yet at `ip`.
+    /// Decides on message `id`, `msg` (signature and text already checked; the text names
+    /// `ip`), which arrived `now`. `seeds_signed` checks the seeds' signatures on a
+    /// certificate; it is called only for an origin not listed yet at `ip`. A listed origin
+    /// costs one lookup.
     pub(super) fn admit(
         &mut self,
         now: Time,
-        msg: &Gossip,
+        (id, msg): (MsgId, &Gossip),
         ip: IpAddr,
         seeds_signed: impl FnOnce(&Certificate) -> bool,
     ) -> Admit {
-        let listed = self.listed.get(&msg.origin).filter(|o| o.ip == ip).copied();
-        let mut origin = match listed {
-            Some(o) => o,
-            None if msg.claims_admission_at(ip) && seeds_signed(&msg.cert) => {
-                self.make_room(now);
-                let was = self.listed.get(&msg.origin);
-                Origin {
-                    ip,
-                    tat: was.map_or(now, |o| o.tat),
-                    limited: false,
-                }
+        let verdict = match self.listed.get_mut(&msg.origin) {
+            Some(o) if o.ip == ip => o.charge(now, self.every, self.burst),
+            _ if !(msg.claims_admission_at(ip) && seeds_signed(&msg.cert)) => {
+                return Admit::Unadmitted
             }
-            None => return Admit::Unadmitted,
+            _ => {
+                self.make_room(now);
+                // Admitted again at another IP: the same bucket.
+                let fresh = Origin {
+                    ip,
+                    tat: now,
+                    limited: false,
+                };
+                let o = self.listed.entry(msg.origin).or_insert(fresh);
+                (o.ip, o.limited) = (ip, false);
+                o.charge(now, self.every, self.burst)
+            }
         };
-        let tat = origin.tat.max(now) + self.every;
-        let verdict = if tat.since(now) > self.every * self.burst {
-            let first = !origin.limited;
-            origin.limited = true;
-            self.remember_refused(msg.id());
-            Admit::Limited { first }
-        } else {
-            origin.tat = tat;
-            origin.limited = false;
-            Admit::Pass
-        };
-        self.listed.insert(msg.origin, origin);
+        if let Admit::Limited { .. } = verdict {
+            self.refused.insert(id);
+        }
         verdict
     }
 
@@ -132,16 +125,21 @@ impl Origins {
             self.listed.clear();
         }
     }
+}
 
-    fn remember_refused(&mut self, id: MsgId) {
-        if self.refused.insert(id, ()).is_some() {
-            return;
-        }
-        self.refused_order.push_back(id);
-        if self.refused_order.len() > MAX_REFUSED {
-            if let Some(old) = self.refused_order.pop_front() {
-                self.refused.remove(&old);
-            }
+impl Origin {
+    /// Counts one message against the bucket at `now`: passes while the bucket would be full
+    /// again within `burst` × `every`.
+    fn charge(&mut self, now: Time, every: Duration, burst: u32) -> Admit {
+        let tat = self.tat.max(now) + every;
+        if tat.since(now) > every * burst {
+            let first = !self.limited;
+            self.limited = true;
+            Admit::Limited { first }
+        } else {
+            self.tat = tat;
+            self.limited = false;
+            Admit::Pass
         }
     }
 }
@@ -176,6 +174,11 @@ mod tests {
         }
     }
 
+    /// A message with its id, as the relay hands it over.
+    fn with_id(g: &Gossip) -> (MsgId, &Gossip) {
+        (g.id(), g)
+    }
+
     const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     /// The seeds' signatures are checked once per origin, not per message.
@@ -184,7 +187,7 @@ mod tests {
         let mut o = Origins::new(20, Duration::from_secs(1));
         let mut checked = 0;
         for _ in 0..3 {
-            let verdict = o.admit(Time(0), &of(1), LOCAL, |_| {
+            let verdict = o.admit(Time(0), with_id(&of(1)), LOCAL, |_| {
                 checked += 1;
                 true
             });
@@ -192,12 +195,12 @@ mod tests {
         }
         assert_eq!(checked, 1);
         assert_eq!(
-            o.admit(Time(0), &of(2), LOCAL, |_| false),
+            o.admit(Time(0), with_id(&of(2)), LOCAL, |_| false),
             Admit::Unadmitted
         );
         let elsewhere = "10.0.0.1".parse().unwrap();
         assert_eq!(
-            o.admit(Time(0), &of(1), elsewhere, |_| true),
+            o.admit(Time(0), with_id(&of(1)), elsewhere, |_| true),
             Admit::Unadmitted
         );
     }
@@ -210,19 +213,25 @@ mod tests {
         let mut o = Origins::new(20, every);
         let n = MAX_ORIGINS as u32;
         for i in 0..n {
-            assert_eq!(o.admit(Time(0), &of(i), LOCAL, |_| true), Admit::Pass);
+            assert_eq!(
+                o.admit(Time(0), with_id(&of(i)), LOCAL, |_| true),
+                Admit::Pass
+            );
         }
         assert_eq!(o.listed.len(), MAX_ORIGINS);
         // All of them sent within the last second: the list starts over.
-        assert_eq!(o.admit(Time(0), &of(n), LOCAL, |_| true), Admit::Pass);
+        assert_eq!(
+            o.admit(Time(0), with_id(&of(n)), LOCAL, |_| true),
+            Admit::Pass
+        );
         assert_eq!(o.listed.len(), 1);
         // Half sent again later: the other half are full again, and forgotten.
         for i in 0..n - 1 {
             let at = if i % 2 == 0 { Time(0) } else { Time(5_000) };
-            o.admit(at, &of(i), LOCAL, |_| true);
+            o.admit(at, with_id(&of(i)), LOCAL, |_| true);
         }
         assert_eq!(o.listed.len(), MAX_ORIGINS);
-        o.admit(Time(5_500), &of(n + 1), LOCAL, |_| true);
+        o.admit(Time(5_500), with_id(&of(n + 1)), LOCAL, |_| true);
         // The 32,767 that sent at 5 s, and the newcomer.
         assert_eq!(o.listed.len(), MAX_ORIGINS / 2);
     }
@@ -231,7 +240,7 @@ mod tests {
     #[test]
     fn the_refused_ids_are_bounded() {
         let mut o = Origins::new(1, Duration::from_secs(1));
-        o.admit(Time(0), &of(1), LOCAL, |_| true);
+        o.admit(Time(0), with_id(&of(1)), LOCAL, |_| true);
         let mut first = None;
         for seq in 0..(MAX_REFUSED + 10) as u32 {
             let g = Gossip {
@@ -239,7 +248,7 @@ mod tests {
                 ..of(1)
             };
             assert!(matches!(
-                o.admit(Time(0), &g, LOCAL, |_| true),
+                o.admit(Time(0), with_id(&g), LOCAL, |_| true),
                 Admit::Limited { .. }
             ));
             first.get_or_insert(g.id());
