@@ -852,11 +852,7 @@ async fn start_task(
     let mut machine = peer_state(config, t, gossip_count, key.clone(), addr);
     machine.share_checks(shared.checks.clone());
     let id = key.id().to_hex();
-    let me = Identity {
-        key,
-        role: Role::Peer,
-        addr,
-    };
+    let me = Identity::new(key, Role::Peer, addr);
     let log = shared.log.for_node(addr.to_string(), "peer");
     let cancel = CancellationToken::new();
     let opts = hearsay_net::Options {

@@ -11,13 +11,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use common::*;
-use futures::{SinkExt, StreamExt};
 use hearsay_net::conn::{handshake, Identity};
 use hearsay_proto::cert::Registration;
-use hearsay_proto::handshake::Hello;
-use hearsay_proto::wire::{self, Msg};
+use hearsay_proto::handshake;
+use hearsay_proto::wire::Msg;
 use hearsay_proto::{Keypair, Role};
 
 const LINKS: usize = 3;
@@ -173,24 +171,19 @@ fn run_async<F: std::future::Future>(f: F) -> F::Output {
 /// seed's answer.
 async fn register_directly(seed: SocketAddr, key: &Keypair, addr: SocketAddr) -> Msg {
     let stream = tokio::net::TcpStream::connect(seed).await.expect("connect");
-    let me = Identity {
-        key: key.clone(),
-        role: Role::Peer,
-        addr,
-    };
-    let (mut wire, _) = handshake(stream, &me, Duration::from_secs(5))
+    let me = Identity::new(key.clone(), Role::Peer, addr);
+    let (mut link, _) = handshake(stream, &me, Duration::from_secs(5))
         .await
         .expect("handshake");
     let reg = Registration::new(key, addr, 1);
-    wire.send(Bytes::from(wire::encode(&Msg::Register(Box::new(reg)))))
+    link.send(&Msg::Register(Box::new(reg)))
         .await
         .expect("send");
-    let frame = tokio::time::timeout(Duration::from_secs(15), wire.next())
+    tokio::time::timeout(Duration::from_secs(15), link.recv())
         .await
         .expect("an answer in time")
+        .expect("a frame")
         .expect("open")
-        .expect("frame");
-    wire::decode::<Msg>(&frame).expect("decodes")
 }
 
 /// SPEC §6 Joining: with 2 of 3 seeds stopped, a new peer cannot register: it exits
@@ -310,55 +303,53 @@ fn hostile_bytes_close_only_their_connection() {
     net.start_seeds();
     let seed = net.seeds[0];
 
-    // A half-finished handshake: a valid Hello, then silence (held open the whole time).
+    // A half-finished handshake: the preamble and a first Noise message (an ephemeral key),
+    // then silence (held open the whole time).
     let mut half = TcpStream::connect(seed).unwrap();
-    let key = Keypair::from_secret([7; 32]);
-    let hello = wire::encode(&Hello::new(
-        Role::Peer,
-        key.id(),
-        "127.0.0.1:9".parse().unwrap(),
-        [1; 32],
-    ));
-    half.write_all(&(hello.len() as u32).to_be_bytes()).unwrap();
-    half.write_all(&hello).unwrap();
+    half.write_all(&handshake::PREAMBLE).unwrap();
+    half.write_all(&[0, 32]).unwrap();
+    half.write_all(&[9; 32]).unwrap();
     let half_started = Instant::now();
 
-    // Garbage: an HTTP request read as a length prefix of ~1.2 GB.
+    // Garbage: an HTTP request, not the preamble.
     let mut garbage = TcpStream::connect(seed).unwrap();
     garbage
         .write_all(b"GET / HTTP/1.1\r\nHost: seed\r\n\r\n")
         .unwrap();
     closed_within(&mut garbage, Duration::from_secs(5)).expect("garbage closed");
 
-    // A frame over the limit, announced honestly.
-    let mut big = TcpStream::connect(seed).unwrap();
-    big.write_all(&((wire::MAX_FRAME as u32) + 1).to_be_bytes())
-        .unwrap();
-    let _ = big.write_all(&vec![0u8; 64 * 1024]);
-    closed_within(&mut big, Duration::from_secs(5)).expect("oversize frame closed");
+    // An older node's plaintext handshake: a frame length, then a Hello in the clear.
+    let mut plain = TcpStream::connect(seed).unwrap();
+    plain.write_all(&[0, 0, 0, 80]).unwrap();
+    plain.write_all(b"HSAY\x04").unwrap();
+    plain.write_all(&[0; 75]).unwrap();
+    closed_within(&mut plain, Duration::from_secs(5)).expect("plaintext closed");
 
-    // A well-framed body that is not a Hello.
+    // A handshake message over the limit, announced honestly.
+    let mut big = TcpStream::connect(seed).unwrap();
+    big.write_all(&handshake::PREAMBLE).unwrap();
+    big.write_all(&[0xff, 0xff]).unwrap();
+    let _ = big.write_all(&vec![0u8; 64 * 1024]);
+    closed_within(&mut big, Duration::from_secs(5)).expect("oversize message closed");
+
+    // A well-framed first message that is not a Noise one (5 bytes, not an ephemeral key).
     let mut junk = TcpStream::connect(seed).unwrap();
-    junk.write_all(&[0, 0, 0, 5, 0xff, 0xfe, 0xfd, 0xfc, 0xfb])
+    junk.write_all(&handshake::PREAMBLE).unwrap();
+    junk.write_all(&[0, 5, 0xff, 0xfe, 0xfd, 0xfc, 0xfb])
         .unwrap();
     closed_within(&mut junk, Duration::from_secs(5)).expect("junk closed");
 
-    // A bad frame after a real handshake.
+    // A bad frame after a real handshake (its body does not decode).
     run_async(async {
         let stream = tokio::net::TcpStream::connect(seed).await.unwrap();
-        let me = Identity {
-            key: Keypair::from_secret([8; 32]),
-            role: Role::Peer,
-            addr: "127.0.0.1:9".parse().unwrap(),
-        };
-        let (mut wire, _) = handshake(stream, &me, Duration::from_secs(5))
+        let addr = "127.0.0.1:9".parse().unwrap();
+        let me = Identity::new(Keypair::from_secret([8; 32]), Role::Peer, addr);
+        let (mut link, _) = handshake(stream, &me, Duration::from_secs(5))
             .await
             .unwrap();
-        wire.send(Bytes::from_static(&[0xee, 1, 2, 3]))
-            .await
-            .unwrap();
+        link.send_plain(&[0, 0, 0, 4, 0xee, 1, 2, 3]).await.unwrap();
         let end = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(Ok(_)) = wire.next().await {}
+            while let Ok(Some(_)) = link.recv().await {}
         })
         .await;
         assert!(
@@ -366,7 +357,6 @@ fn hostile_bytes_close_only_their_connection() {
             "a bad frame after the handshake must close the link"
         );
     });
-
     // The seed still serves status and admits a peer, while the half handshake hangs.
     let st = status(seed).expect("status still served");
     assert_eq!(st["seed"], seed.to_string());
@@ -389,14 +379,20 @@ fn hostile_bytes_close_only_their_connection() {
 
     // Each is logged (the socket closes just before its line is written, so wait for it).
     wait_for(
-        "five protocol errors logged",
+        "six protocol errors logged, each with its reason",
         Duration::from_secs(5),
         || {
             let errors = net.events_named("seed0", "protocol_error");
             let text: String = errors.iter().map(|e| e["reason"].to_string()).collect();
-            let all = errors.len() >= 5
+            let all = errors.len() >= 6
                 && text.contains("handshake not finished")
-                && text.contains("frame");
+                && text.contains("bad magic [47, 45, 54, 20]: not a hearsay node")
+                && text.contains(
+                    "a plaintext handshake (a hearsay node older than protocol version 5)",
+                )
+                && text.contains("a handshake message of 65535 bytes")
+                && text.contains("Noise: ")
+                && text.contains("malformed frame");
             if all {
                 Ok(())
             } else {

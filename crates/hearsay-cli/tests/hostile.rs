@@ -14,16 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use common::*;
-use futures::{SinkExt, StreamExt};
-use hearsay_net::conn::{handshake, Identity};
+use hearsay_net::conn::{handshake, Channel, Identity};
 use hearsay_proto::cert::{NeighborReport, Registration};
 use hearsay_proto::suspicion::{dead_line, DeadReport, Verdict};
-use hearsay_proto::wire::{self, Msg};
+use hearsay_proto::wire::Msg;
 use hearsay_proto::{peer, Keypair, Output, PeerId, Role};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -158,10 +156,9 @@ async fn attacker(
 }
 
 /// A handshaked link from `ip` with a fresh key, or `None` if the node would not have it.
-async fn open(target: SocketAddr, ip: Ipv4Addr) -> Option<TcpStream> {
+async fn open(target: SocketAddr, ip: Ipv4Addr) -> Option<Channel> {
     let key = Keypair::from_secret(rand::random());
-    let wire = handshaked(target, ip, key, SocketAddr::new(ip.into(), 9)).await?;
-    Some(wire.into_inner())
+    handshaked(target, ip, key, SocketAddr::new(ip.into(), 9)).await
 }
 
 /// A link from `ip` to `target`, its handshake done as the peer `key` listening at `addr`,
@@ -171,41 +168,33 @@ async fn handshaked(
     ip: Ipv4Addr,
     key: Keypair,
     addr: SocketAddr,
-) -> Option<hearsay_net::conn::Wire> {
+) -> Option<Channel> {
     let socket = TcpSocket::new_v4().ok()?;
     socket.bind(SocketAddr::new(ip.into(), 0)).ok()?;
     let connect = tokio::time::timeout(Duration::from_secs(5), socket.connect(target));
     let stream = connect.await.ok()?.ok()?;
     let role = Role::Peer;
-    let me = Identity { key, role, addr };
+    let me = Identity::new(key, role, addr);
     let (wire, _) = handshake(stream, &me, Duration::from_secs(5)).await.ok()?;
     Some(wire)
 }
 
 /// Holds a link as `hold` says until the node closes it.
-async fn keep(mut stream: TcpStream, hold: Hold) {
-    let (mut r, mut w) = stream.split();
-    let reading = async {
-        let mut buf = [0u8; 4096];
-        while let Ok(1..) = r.read(&mut buf).await {}
-    };
-    let writing = async {
-        if hold == Hold::Idle {
-            return std::future::pending::<()>().await;
-        }
-        if w.write_all(&(1u32 << 20).to_be_bytes()).await.is_err() {
-            return;
-        }
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            if w.write_all(&[0]).await.is_err() {
+async fn keep(mut link: Channel, hold: Hold) {
+    match hold {
+        Hold::Idle => while let Ok(Some(_)) = link.recv().await {},
+        // Each byte sealed on its own: the frame, not the cipher, is what comes slowly.
+        Hold::SlowFrame => {
+            if link.send_plain(&(1u32 << 20).to_be_bytes()).await.is_err() {
                 return;
             }
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if link.send_plain(&[0]).await.is_err() {
+                    return;
+                }
+            }
         }
-    };
-    tokio::select! {
-        _ = reading => {}
-        _ = writing => {}
     }
 }
 
@@ -395,12 +384,11 @@ async fn register_again_and_again(
     while !stop.is_cancelled() {
         let key = Keypair::from_secret(rand::random());
         let attempt = async {
-            let mut wire = handshaked(seed, ip, key.clone(), addr).await?;
+            let mut link = handshaked(seed, ip, key.clone(), addr).await?;
             let reg = Registration::new(&key, addr, 1);
-            let frame = Bytes::from(wire::encode(&Msg::Register(Box::new(reg))));
-            wire.send(frame).await.ok()?;
+            link.send(&Msg::Register(Box::new(reg))).await.ok()?;
             sent.fetch_add(1, Ordering::Relaxed);
-            tokio::time::timeout(Duration::from_secs(10), wire.next())
+            tokio::time::timeout(Duration::from_secs(10), link.recv())
                 .await
                 .ok()
         };
@@ -716,19 +704,12 @@ fn bulky_reports_cost_a_seed_neither_log_nor_memory() {
             let socket = TcpSocket::new_v4().unwrap();
             socket.bind(SocketAddr::new(ip.into(), 0)).unwrap();
             let stream = socket.connect(target).await.unwrap();
-            let id = Identity {
-                key: key.clone(),
-                role: Role::Peer,
-                addr: SocketAddr::new(ip.into(), 9),
-            };
-            let (wire, _) = handshake(stream, &id, Duration::from_secs(5))
+            let id = Identity::new(key.clone(), Role::Peer, SocketAddr::new(ip.into(), 9));
+            let (mut link, _) = handshake(stream, &id, Duration::from_secs(5))
                 .await
                 .unwrap();
-            let mut stream = wire.into_inner();
             let report = NeighborReport::new(&key, 1, made_up.clone());
-            let mut buf = Vec::new();
-            hearsay_proto::wire::put_frame(&Msg::Neighbors(Box::new(report)), &mut buf).unwrap();
-            let _ = stream.write_all(&buf).await;
+            let _ = link.send(&Msg::Neighbors(Box::new(report))).await;
         }
     });
     // Time to take them all in.

@@ -1,4 +1,5 @@
-//! One TCP connection: the handshake, then frames in both directions (SPEC §4).
+//! One TCP connection after its handshake ([`crate::secure`]): frames in both directions
+//! (SPEC §4), sealed in Noise transport messages.
 //!
 //! A connection task moves frames only: decoded messages go to the node's channel, encoded
 //! ones come from the link's bounded send queue. Bad bytes end this connection and no other.
@@ -8,31 +9,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use futures::{SinkExt, StreamExt};
-use hearsay_proto::handshake::{self, Hello, Proof};
+use bytes::{Buf, BytesMut};
 use hearsay_proto::node::DialToken;
 use hearsay_proto::wire::{self, Msg, MAX_FRAME};
-use hearsay_proto::{Keypair, LinkId, Remote, Role};
+use hearsay_proto::{LinkId, Remote};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
-/// A framed TCP stream.
-pub type Wire = Framed<TcpStream, LengthDelimitedCodec>;
+use crate::secure::{Open, Seal, FORGED};
 
-/// This node as its handshakes present it.
-pub struct Identity {
-    /// Its key.
-    pub key: Keypair,
-    /// Its role.
-    pub role: Role,
-    /// The address others should dial.
-    pub addr: SocketAddr,
-}
+pub use crate::secure::{accept, handshake, Channel, HandshakeFailed, Identity};
 
 /// What connection tasks tell the node task.
 #[derive(Debug)]
@@ -96,82 +84,6 @@ pub enum NetEvent {
     },
 }
 
-/// Frames a stream with the hard frame limit.
-pub fn framed(stream: TcpStream) -> Wire {
-    let codec = LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME)
-        .new_codec();
-    Framed::new(stream, codec)
-}
-
-/// Largest handshake frame: a Hello or a Proof is about 150 bytes. Until the other side has
-/// proved its key, it cannot make this node reserve more.
-const MAX_HANDSHAKE_FRAME: usize = 512;
-
-/// Why a handshake did not complete; the link is not opened.
-#[derive(Debug, thiserror::Error)]
-pub enum HandshakeFailed {
-    /// The connection failed.
-    #[error("handshake failed: {0}")]
-    Io(#[from] std::io::Error),
-    /// The other side closed it.
-    #[error("handshake failed: closed during the handshake")]
-    Closed,
-    /// A handshake frame did not decode.
-    #[error("handshake failed: {0}")]
-    Frame(#[from] wire::DecodeError),
-    /// The other side's Hello or Proof does not hold.
-    #[error("handshake failed: {0}")]
-    Refused(#[from] handshake::HandshakeError),
-    /// Not finished in time.
-    #[error("handshake not finished within {}", humantime::format_duration(*.0))]
-    TimedOut(Duration),
-}
-
-async fn read_frame<T: serde::de::DeserializeOwned>(wire: &mut Wire) -> Result<T, HandshakeFailed> {
-    match wire.next().await {
-        Some(Ok(bytes)) => Ok(wire::decode(&bytes)?),
-        Some(Err(e)) => Err(e.into()),
-        None => Err(HandshakeFailed::Closed),
-    }
-}
-
-/// Runs the handshake on a fresh connection: both sides send Hello, then Proof.
-pub async fn handshake(
-    stream: TcpStream,
-    me: &Identity,
-    limit: Duration,
-) -> Result<(Wire, Remote), HandshakeFailed> {
-    let source = stream.peer_addr()?;
-    let _ = stream.set_nodelay(true);
-    let mut wire = framed(stream);
-    wire.codec_mut().set_max_frame_length(MAX_HANDSHAKE_FRAME);
-    let steps = async {
-        let mine = Hello::new(me.role, me.key.id(), me.addr, rand::random());
-        wire.send(Bytes::from(wire::encode(&mine))).await?;
-        let theirs: Hello = read_frame(&mut wire).await?;
-        handshake::check_hello(&mine, &theirs)?;
-        let proof = handshake::prove(&me.key, &theirs);
-        wire.send(Bytes::from(wire::encode(&proof))).await?;
-        let proof: Proof = read_frame(&mut wire).await?;
-        handshake::check_proof(&mine, &theirs, &proof)?;
-        Ok::<_, HandshakeFailed>(Remote {
-            id: theirs.id,
-            role: theirs.role,
-            addr: theirs.addr,
-            source,
-        })
-    };
-    match tokio::time::timeout(limit, steps).await {
-        Ok(Ok(remote)) => {
-            wire.codec_mut().set_max_frame_length(MAX_FRAME);
-            Ok((wire, remote))
-        }
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(HandshakeFailed::TimedOut(limit)),
-    }
-}
-
 /// The largest frame a link the machine does not protect may send (PROTOCOL §3.1): what a
 /// stranger legitimately sends (a registration, a link request, a status or peer-list request,
 /// a probe request, a dead-node report) is a few KiB at most.
@@ -199,24 +111,30 @@ const KEEP_BYTES: usize = 4 * BATCH_BYTES;
 /// them to the node together. When the node drops the queue's sender, what is queued is
 /// flushed first.
 pub async fn run_link(
-    wire: Wire,
+    channel: Channel,
     link: LinkId,
     node: mpsc::Sender<NetEvent>,
     queue: mpsc::Receiver<Msg>,
     cancel: CancellationToken,
     limit: Arc<AtomicUsize>,
 ) {
-    // Bytes the handshake read past its last frame belong to the first frames.
-    let parts = wire.into_parts();
-    let (reader, writer) = parts.io.into_split();
-    let writer = tokio::spawn(write_frames(writer, queue, cancel.clone()));
+    let Channel {
+        stream,
+        seal,
+        open,
+        sealed,
+        plain,
+    } = channel;
+    let (reader, writer) = stream.into_split();
+    let writer = tokio::spawn(write_frames(writer, seal, queue, cancel.clone()));
     let reading = Reading {
         link,
         node: &node,
         cancel: &cancel,
         limit: &limit,
     };
-    let ended = read_frames(reader, parts.read_buf, reading).await;
+    // Bytes the handshake read past its end belong to the first frames.
+    let ended = read_frames(reader, open, (sealed, plain), reading).await;
     cancel.cancel();
     let _ = writer.await;
     let (error, cut_off) = match ended {
@@ -248,13 +166,15 @@ struct Reading<'a> {
     limit: &'a AtomicUsize,
 }
 
-/// The writing half: batches of queued frames, one write each.
+/// The writing half: batches of queued frames, sealed together, one write each.
 async fn write_frames(
     mut sink: OwnedWriteHalf,
+    mut seal: Seal,
     mut queue: mpsc::Receiver<Msg>,
     cancel: CancellationToken,
 ) {
     let mut buf = Vec::with_capacity(BATCH_BYTES);
+    let mut sealed = Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 64);
     // One wait for the cancellation for the link's whole life, not one per batch.
     let cancelled = cancel.cancelled();
     tokio::pin!(cancelled);
@@ -278,27 +198,36 @@ async fn write_frames(
                 break;
             }
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, sink.write_all(&buf)).await {
+        sealed.clear();
+        if seal.seal(&buf, &mut sealed).is_err() {
+            break;
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, sink.write_all(&sealed)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => break,
         }
         if buf.capacity() > KEEP_BYTES {
             buf = Vec::with_capacity(BATCH_BYTES);
         }
+        if sealed.capacity() > KEEP_BYTES {
+            sealed = Vec::with_capacity(BATCH_BYTES);
+        }
     }
     cancel.cancel();
 }
 
-/// The reading half: every whole frame of each read, decoded and handed over together.
-/// Returns why the link was ended on this side, if it was.
+/// The reading half: every whole frame of each read, opened, decoded and handed over
+/// together. Returns why the link was ended on this side, if it was.
 ///
-/// The buffer holds what has come and room for one read ([`READ_BYTES`]): a length prefix
-/// alone reserves nothing, so a frame announced and never sent costs no memory; it grows
-/// only as bytes arrive (by doubling, as `BytesMut` does), and a buffer grown past
-/// [`KEEP_BYTES`] by one large frame is given back once that frame is taken.
+/// Two buffers: what has come and is not opened yet (`sealed`, at most one Noise message of
+/// 64 KiB and room for one read, [`READ_BYTES`]), and what is opened and not yet a whole frame
+/// (`buf`). A length prefix alone reserves nothing, so a frame announced and never sent costs
+/// no memory; the buffers grow only as bytes arrive (by doubling, as `BytesMut` does), and one
+/// grown past [`KEEP_BYTES`] by one large frame is given back once that frame is taken.
 async fn read_frames(
     mut source: OwnedReadHalf,
-    mut buf: BytesMut,
+    mut open: Open,
+    (mut sealed, mut buf): (BytesMut, BytesMut),
     r: Reading<'_>,
 ) -> Option<Ended> {
     let Reading {
@@ -312,6 +241,9 @@ async fn read_frames(
     // Since when the buffer has held part of a frame.
     let mut partial: Option<tokio::time::Instant> = None;
     loop {
+        if open.open(&mut sealed, &mut buf).is_err() {
+            return Some(Ended::Bad(FORGED.to_string()));
+        }
         let mut msgs = Vec::new();
         loop {
             let max = limit.load(Ordering::Relaxed);
@@ -331,11 +263,14 @@ async fn read_frames(
                 Err(e) => return Some(Ended::Bad(format!("bad frame: {e}"))),
             }
         }
-        if buf.is_empty() {
+        if buf.capacity() > KEEP_BYTES && buf.is_empty() {
+            buf = BytesMut::new();
+        }
+        if sealed.capacity() > KEEP_BYTES && sealed.is_empty() {
+            sealed = BytesMut::new();
+        }
+        if buf.is_empty() && sealed.is_empty() {
             partial = None;
-            if buf.capacity() > KEEP_BYTES {
-                buf = BytesMut::new();
-            }
         } else if partial.is_none() || !msgs.is_empty() {
             partial = Some(tokio::time::Instant::now());
         }
@@ -348,8 +283,8 @@ async fn read_frames(
                 return None;
             }
         }
-        if buf.capacity() - buf.len() < READ_BYTES / 2 {
-            buf.reserve(READ_BYTES);
+        if sealed.capacity() - sealed.len() < READ_BYTES / 2 {
+            sealed.reserve(READ_BYTES);
         }
         let deadline = async {
             match partial {
@@ -366,7 +301,7 @@ async fn read_frames(
                 );
                 return Some(Ended::CutOff(why));
             }
-            read = source.read_buf(&mut buf) => read,
+            read = source.read_buf(&mut sealed) => read,
         };
         match read {
             Ok(0) | Err(_) => return None,

@@ -10,6 +10,7 @@ pub mod echo;
 pub mod identity;
 pub mod log;
 pub mod node;
+pub mod secure;
 pub mod status;
 pub mod store;
 pub mod text;

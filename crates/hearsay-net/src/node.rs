@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::{Admit, Handshakes, Inbound, Start};
-use crate::conn::{handshake, run_link, Identity, NetEvent, STRANGER_FRAME};
+use crate::conn::{accept, handshake, run_link, Channel, Identity, NetEvent, STRANGER_FRAME};
 use crate::log::Logger;
 use crate::store::{Store, StoreError};
 
@@ -712,12 +712,12 @@ async fn accept_loop(
         tokio::spawn(async move {
             let done = tokio::select! {
                 _ = quit.cancelled() => return,
-                done = handshake(stream, &me, opts.handshake_timeout) => done,
+                done = accept(stream, &me, opts.handshake_timeout) => done,
             };
             drop(place);
             match done {
-                Ok((wire, remote)) => {
-                    start_link(wire, remote, None, &opts, tx, stop).await;
+                Ok((channel, remote)) => {
+                    start_link(channel, remote, None, &opts, tx, stop).await;
                 }
                 Err(e) => {
                     let reason = e.to_string();
@@ -749,9 +749,9 @@ async fn dial(token: DialToken, addr: SocketAddr, (me, opts, tx, slots, stop): D
             .map_err(|e| DialError::Failed(e.to_string()))
     };
     let error = match tokio::time::timeout(opts.dial_timeout, attempt).await {
-        Ok(Ok((wire, remote))) => {
+        Ok(Ok((channel, remote))) => {
             let _permit = permit;
-            return start_link(wire, remote, Some(token), &opts, tx, stop).await;
+            return start_link(channel, remote, Some(token), &opts, tx, stop).await;
         }
         Ok(Err(error)) => error,
         Err(_) => DialError::TimedOut,
@@ -773,7 +773,7 @@ fn connect_error(e: std::io::Error) -> DialError {
 }
 
 async fn start_link(
-    wire: crate::conn::Wire,
+    channel: Channel,
     remote: hearsay_proto::Remote,
     dial: Option<DialToken>,
     opts: &Options,
@@ -802,5 +802,5 @@ async fn start_link(
     if tx.send(up).await.is_err() {
         return;
     }
-    run_link(wire, link, tx, qrx, cancel, limit).await;
+    run_link(channel, link, tx, qrx, cancel, limit).await;
 }

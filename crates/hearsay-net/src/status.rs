@@ -3,13 +3,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use hearsay_proto::wire::{self, Msg, Status};
+use hearsay_proto::wire::{Msg, Status};
 use hearsay_proto::{Keypair, Role};
 use tokio::net::TcpStream;
 
-use crate::conn::{handshake, HandshakeFailed, Identity, Wire};
+use crate::conn::{handshake, Channel, HandshakeFailed, Identity};
+use crate::secure::ChannelError;
 
 /// Why a seed's status could not be fetched.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +24,9 @@ pub enum StatusError {
     /// The connection failed after it opened.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The link failed, or its bytes did not hold.
+    #[error("{0}")]
+    Link(#[from] ChannelError),
     /// The handshake did not complete.
     #[error(transparent)]
     Handshake(#[from] HandshakeFailed),
@@ -39,9 +41,6 @@ pub enum StatusError {
     /// It answered something else than a status page.
     #[error("unexpected answer: {0}")]
     Unexpected(String),
-    /// Its answer did not decode.
-    #[error("{0}")]
-    Decode(#[from] wire::DecodeError),
     /// It closed the connection before the last page.
     #[error("{0} closed the connection")]
     Closed(SocketAddr),
@@ -62,21 +61,17 @@ pub async fn fetch_status(addr: SocketAddr, limit: Duration) -> Result<Status, S
             .await
             .map_err(|source| StatusError::Connect { addr, source })?;
         let local = stream.local_addr()?;
-        let me = Identity {
-            key: Keypair::from_secret(rand::random()),
-            role: Role::Client,
-            addr: local,
-        };
-        let (mut wire, remote) = handshake(stream, &me, limit).await?;
+        let me = Identity::new(Keypair::from_secret(rand::random()), Role::Client, local);
+        let (mut link, remote) = handshake(stream, &me, limit).await?;
         if remote.role != Role::Seed {
             let role = remote.role.name();
             return Err(StatusError::NotASeed { addr, role });
         }
         // Pages until an empty one or every peer the first page counted.
-        let mut status = page(&mut wire, addr, 0).await?;
+        let mut status = page(&mut link, addr, 0).await?;
         let mut done = status.peers.is_empty();
         while !done && status.peers.len() < status.total as usize {
-            let next = page(&mut wire, addr, status.peers.len() as u32).await?;
+            let next = page(&mut link, addr, status.peers.len() as u32).await?;
             done = next.peers.is_empty();
             status.peers.extend(next.peers);
         }
@@ -88,15 +83,11 @@ pub async fn fetch_status(addr: SocketAddr, limit: Duration) -> Result<Status, S
 }
 
 /// One status page, from `offset`.
-async fn page(wire: &mut Wire, addr: SocketAddr, offset: u32) -> Result<Status, StatusError> {
-    wire.send(Bytes::from(wire::encode(&Msg::StatusRequest { offset })))
-        .await?;
-    match wire.next().await {
-        Some(Ok(bytes)) => match wire::decode::<Msg>(&bytes)? {
-            Msg::Status(page) => Ok(*page),
-            other => Err(StatusError::Unexpected(format!("{other:?}"))),
-        },
-        Some(Err(e)) => Err(e.into()),
+async fn page(link: &mut Channel, addr: SocketAddr, offset: u32) -> Result<Status, StatusError> {
+    link.send(&Msg::StatusRequest { offset }).await?;
+    match link.recv().await? {
+        Some(Msg::Status(page)) => Ok(*page),
+        Some(other) => Err(StatusError::Unexpected(format!("{other:?}"))),
         None => Err(StatusError::Closed(addr)),
     }
 }

@@ -150,11 +150,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         origin_every,
         ..peer::Settings::default()
     };
-    let me = Identity {
-        key: key.clone(),
-        role: Role::Peer,
-        addr: advertise,
-    };
+    let me = Identity::new(key.clone(), Role::Peer, advertise);
     let now = hearsay_net::now();
     let machine = peer::State::new(
         now,

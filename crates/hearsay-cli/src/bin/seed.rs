@@ -143,11 +143,7 @@ fn start(
         orphan_after: args.orphan_after,
         ..seed::Settings::default()
     };
-    let me = Identity {
-        key: key.clone(),
-        role: Role::Seed,
-        addr: advertise,
-    };
+    let me = Identity::new(key.clone(), Role::Seed, advertise);
     let now = hearsay_net::now();
     let mut machine = seed::State::new(now, key, advertise, config.clone(), settings, random())
         .map_err(|e| anyhow!("{e}"))?;

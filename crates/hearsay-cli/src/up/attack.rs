@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
-use hearsay_net::conn::{handshake, Identity, Wire};
+use hearsay_net::conn::{handshake, Channel, Identity};
 use hearsay_proto::config::Config;
 use hearsay_proto::event::Event;
 use hearsay_proto::wire::Msg;
@@ -196,11 +196,7 @@ pub(super) async fn start_lying_seeds(
             max_connections: super::seed_slots(plan),
             ..hearsay_net::Options::default()
         };
-        let me = Identity {
-            key: key.clone(),
-            role: Role::Seed,
-            addr: *addr,
-        };
+        let me = Identity::new(key.clone(), Role::Seed, *addr);
         let log = log.for_node(addr.to_string(), "seed");
         net.adversaries
             .push(spawn(machine, listener, me, opts, log));
@@ -591,11 +587,7 @@ impl Recruit<'_> {
         let ids = roster.iter().map(|(k, _)| k.id().to_hex()).collect();
         for (i, (listener, key, addr)) in members.into_iter().enumerate() {
             let inner = super::peer_state(self.config, self.t, self.gossip, key.clone(), addr);
-            let me = Identity {
-                key,
-                role: Role::Peer,
-                addr,
-            };
+            let me = Identity::new(key, Role::Peer, addr);
             let log = self.log.for_node(addr.to_string(), "peer");
             let opts = hearsay_net::Options::default();
             let node = match (self.reports, i) {
@@ -651,7 +643,7 @@ async fn open_idle_links(target: SocketAddr, links: &Arc<Links>, stop: &Cancella
             let mut wire = wire;
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = async { while let Some(Ok(_)) = wire.next().await {} } => {
+                _ = async { while let Ok(Some(_)) = wire.recv().await {} } => {
                     links.closed.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -661,17 +653,17 @@ async fn open_idle_links(target: SocketAddr, links: &Arc<Links>, stop: &Cancella
 
 /// One idle link to `target`: from the `i`th source address's share, with a fresh key,
 /// the handshake finished as a peer's, then nothing sent.
-async fn open_idle(target: SocketAddr, i: usize) -> anyhow::Result<Wire> {
+async fn open_idle(target: SocketAddr, i: usize) -> anyhow::Result<Channel> {
     let host = 2 + (i / LINKS_PER_ADDRESS) % 250;
     let source = SocketAddr::from((Ipv4Addr::new(127, 0, 0, host as u8), 0));
     let socket = TcpSocket::new_v4()?;
     socket.bind(source)?;
     let stream = tokio::time::timeout(OPEN_LIMIT, socket.connect(target)).await??;
-    let me = Identity {
-        key: hearsay_net::identity::ephemeral_key(),
-        role: Role::Peer,
-        addr: stream.local_addr()?,
-    };
+    let me = Identity::new(
+        hearsay_net::identity::ephemeral_key(),
+        Role::Peer,
+        stream.local_addr()?,
+    );
     let (wire, _) = handshake(stream, &me, OPEN_LIMIT).await?;
     Ok(wire)
 }

@@ -440,11 +440,7 @@ where
                 hearsay_net::log::open_append(&dir.join(format!("{name}.jsonl"))).expect("events");
             let log =
                 hearsay_net::Logger::new(addr.to_string(), "peer", false, Some(out), Some(events));
-            let me = Identity {
-                key,
-                role: Role::Peer,
-                addr,
-            };
+            let me = Identity::new(key, Role::Peer, addr);
             let rogue = Rogue {
                 inner,
                 rewrite,
