@@ -318,9 +318,11 @@ impl Open {
             };
             let at = plain.len();
             plain.resize(at + len - TAG, 0);
-            let n = (self.cipher)
-                .read_message(self.nonce, message, &mut plain[at..])
-                .map_err(|_| ChannelError::Forged)?;
+            let opened = (self.cipher).read_message(self.nonce, message, &mut plain[at..]);
+            let Ok(n) = opened else {
+                plain.truncate(at);
+                return Err(ChannelError::Forged);
+            };
             plain.truncate(at + n);
             self.nonce += 1;
             sealed.advance(2 + len);
@@ -379,3 +381,6 @@ impl Channel {
         self.stream
     }
 }
+
+#[cfg(test)]
+mod tests;
