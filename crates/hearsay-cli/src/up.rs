@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use hearsay_net::conn::Identity;
 use hearsay_proto::config::Config;
-use hearsay_proto::sig::Checks;
+use hearsay_proto::sig::{Checks, HashKeys};
 use hearsay_proto::{peer, Role};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -345,7 +345,7 @@ async fn run(
     // They share one events file, so that a thousand peers need no thousand open files.
     let shared = match plan.in_process {
         true => Some(InProcess {
-            checks: Checks::shared(1_000_000),
+            checks: Checks::shared(1_000_000, HashKeys::from_seed(hearsay_net::random())),
             log: logger(&plan.dir, "peers.jsonl")?,
         }),
         false => None,

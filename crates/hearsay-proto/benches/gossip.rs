@@ -15,6 +15,7 @@ use hearsay_proto::config::Config;
 use hearsay_proto::gossip::{self, Gossip, MessageList};
 use hearsay_proto::node::DialToken;
 use hearsay_proto::sig::Checks;
+use hearsay_proto::sig::HashKeys;
 use hearsay_proto::wire::Msg;
 use hearsay_proto::{peer, Input, Keypair, LinkId, Machine, Output, Remote, Role, Time};
 
@@ -193,7 +194,8 @@ fn receive(c: &mut Criterion) {
     let links = [LinkId(100), LinkId(101), LinkId(102)];
     g.bench_function("first_receipt_without_verify", |b| {
         b.iter_custom(|iters| {
-            let fresh = || MessageList::new(100_000, Duration::from_secs(600));
+            let fresh =
+                || MessageList::new(100_000, Duration::from_secs(600), HashKeys::from_seed(1));
             let (mut ml, mut total) = (fresh(), Duration::ZERO);
             for i in 0..iters {
                 if i > 0 && i % POOL == 0 {

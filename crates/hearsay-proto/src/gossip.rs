@@ -18,7 +18,7 @@ use smallvec::SmallVec;
 use crate::cert::{Certificate, Op};
 use crate::id::{Keypair, PeerId, Signature};
 use crate::link::LinkId;
-use crate::sig::{signed, Checks, IdMap};
+use crate::sig::{signed, Checks, HashKeys, IdMap};
 use crate::time::Time;
 
 /// Longest gossip text accepted, in bytes.
@@ -255,10 +255,10 @@ pub const SWEEP_SLACK: u32 = 16;
 
 impl MessageList {
     /// A list of at most `cap` entries (must not be zero) that forgets entries older than
-    /// `window`.
-    pub fn new(cap: usize, window: Duration) -> MessageList {
+    /// `window`, its ids hashed under `keys`.
+    pub fn new(cap: usize, window: Duration, keys: HashKeys) -> MessageList {
         MessageList {
-            entries: IdMap::default(),
+            entries: IdMap::with_hasher(keys),
             cap: cap.max(1),
             window,
             horizon: Time(0),
@@ -440,7 +440,7 @@ impl MessageList {
         });
         self.sweep_at = (self.expiry(next)).max(now + window / SWEEP_SLACK);
         if self.entries.is_empty() {
-            self.entries = IdMap::default();
+            self.entries = IdMap::with_hasher(*self.entries.hasher());
             self.sweep_at = Time(u64::MAX);
         }
     }
@@ -448,7 +448,7 @@ impl MessageList {
 
 /// Messages announced to this peer that it does not have yet, and whom it asked
 /// (PROTOCOL §11.3). Bounded like the Message List.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Wants {
     map: IdMap<MsgId, Want>,
     /// (when asked, id): the order in which requests run out of patience.
@@ -518,11 +518,14 @@ pub enum Ask {
 }
 
 impl Wants {
-    /// At most `cap` outstanding requests (must not be zero).
-    pub fn new(cap: usize) -> Wants {
+    /// At most `cap` outstanding requests (must not be zero), their ids hashed under `keys`.
+    pub fn new(cap: usize, keys: HashKeys) -> Wants {
         Wants {
+            map: IdMap::with_hasher(keys),
+            deadlines: BTreeSet::new(),
+            per_link: crate::sig::FixedMap::default(),
             cap: cap.max(1),
-            ..Wants::default()
+            rtt: RoundTrip::default(),
         }
     }
 
@@ -584,7 +587,7 @@ impl Wants {
         if self.map.is_empty() {
             // A burst of announcements is over: give back the table it grew (a hash map
             // keeps its capacity), which across many peers is most of their idle memory.
-            self.map = IdMap::default();
+            self.map = IdMap::with_hasher(*self.map.hasher());
         }
         self.deadlines.remove(&(w.at, *id));
         self.asking(w.asked(), -1);
@@ -787,7 +790,7 @@ mod tests {
 
     #[test]
     fn a_message_or_its_announcement_crosses_each_link_once() {
-        let mut ml = MessageList::new(10, Duration::from_secs(60));
+        let mut ml = MessageList::new(10, Duration::from_secs(60), HashKeys::from_seed(1));
         let g = by(&key(1), text(Time(0), LOCAL, 1));
         let id = g.id();
         let (l1, l2, l3, l4) = (LinkId(1), LinkId(2), LinkId(3), LinkId(4));
@@ -810,7 +813,7 @@ mod tests {
 
     #[test]
     fn an_origin_pushes_to_every_link_once() {
-        let mut ml = MessageList::new(10, Duration::from_secs(60));
+        let mut ml = MessageList::new(10, Duration::from_secs(60), HashKeys::from_seed(1));
         let g = by(&key(1), text(Time(0), LOCAL, 1));
         let id = g.id();
         assert_eq!(record(&mut ml, Time(0), Time(0), g, None), Seen::New);
@@ -835,7 +838,7 @@ mod tests {
 
     #[test]
     fn the_message_list_stays_within_its_bound_under_a_stream_of_distinct_messages() {
-        let mut ml = MessageList::new(1000, Duration::from_secs(3600));
+        let mut ml = MessageList::new(1000, Duration::from_secs(3600), HashKeys::from_seed(1));
         for i in 0..50_000u32 {
             let at = Time(u64::from(i));
             assert_eq!(
@@ -852,7 +855,7 @@ mod tests {
 
     #[test]
     fn a_full_list_evicts_its_oldest_messages_first_whatever_order_they_came_in() {
-        let mut ml = MessageList::new(64, Duration::from_secs(3600));
+        let mut ml = MessageList::new(64, Duration::from_secs(3600), HashKeys::from_seed(1));
         // Born 0..64 ms, arriving in a scrambled order.
         let born = |i: u32| (i * 37) % 64;
         for i in 0..64 {
@@ -884,7 +887,7 @@ mod tests {
     fn entries_outlive_the_window_by_at_most_the_sweep_slack() {
         let window = Duration::from_secs(16);
         let slack = window / SWEEP_SLACK;
-        let mut ml = MessageList::new(10_000, window);
+        let mut ml = MessageList::new(10_000, window, HashKeys::from_seed(1));
         for i in 0..400u32 {
             let now = Time(u64::from(i) * 100);
             record(&mut ml, now, now, unsigned(i), None);
@@ -909,7 +912,7 @@ mod tests {
 
     #[test]
     fn entries_expire_with_the_window_and_older_messages_are_refused() {
-        let mut ml = MessageList::new(100, Duration::from_secs(10));
+        let mut ml = MessageList::new(100, Duration::from_secs(10), HashKeys::from_seed(1));
         record(&mut ml, Time(0), Time(0), unsigned(1), None);
         ml.expire(Time(10_001));
         assert!(ml.is_empty());
@@ -921,7 +924,7 @@ mod tests {
     fn a_future_dated_message_lives_until_its_own_time_plus_the_window() {
         // A clock 50 s ahead: within the skew, taken, and listed for 10 s past its own time,
         // so it cannot come back as new once the list forgets it.
-        let mut ml = MessageList::new(100, Duration::from_secs(10));
+        let mut ml = MessageList::new(100, Duration::from_secs(10), HashKeys::from_seed(1));
         let ahead = Gossip {
             text: text(Time(50_000), LOCAL, 1),
             ..unsigned(1)
@@ -948,7 +951,7 @@ mod tests {
 
     #[test]
     fn requests_stay_within_their_bound_and_move_on_when_a_link_fails() {
-        let mut w = Wants::new(2);
+        let mut w = Wants::new(2, HashKeys::from_seed(1));
         let id = |i: u32| unsigned(i).id();
         assert_eq!(
             w.announced(Time(0), id(1), LinkId(1)),
@@ -974,7 +977,7 @@ mod tests {
     #[test]
     fn the_wait_before_asking_the_next_announcer_follows_the_measured_round_trip() {
         let floor = Duration::from_secs(1);
-        let mut w = Wants::new(10);
+        let mut w = Wants::new(10, HashKeys::from_seed(1));
         let id = |i: u32| unsigned(i).id();
         assert_eq!(w.patience(floor), floor, "nothing measured yet");
         // Answers within a few ms keep the floor.
@@ -1016,7 +1019,7 @@ mod tests {
 
     #[test]
     fn a_closed_link_is_not_asked_next_but_every_announcer_is_told_when_the_message_comes() {
-        let mut w = Wants::new(10);
+        let mut w = Wants::new(10, HashKeys::from_seed(1));
         let id = unsigned(1).id();
         let patience = Duration::from_secs(1);
         assert_eq!(
@@ -1042,7 +1045,7 @@ mod tests {
 
     #[test]
     fn shared_checks_never_pass_a_forged_copy_of_a_checked_message() {
-        let checks = Checks::shared(2);
+        let checks = Checks::shared(2, HashKeys::from_seed(1));
         let real = by(&key(1), text(Time(0), LOCAL, 1));
         let forged = Gossip {
             sig: by(&key(2), real.text.clone()).sig,
@@ -1059,7 +1062,7 @@ mod tests {
 
     #[test]
     fn one_neighbour_cannot_fill_the_request_table() {
-        let mut w = Wants::new(10 * MAX_WANTS_PER_LINK);
+        let mut w = Wants::new(10 * MAX_WANTS_PER_LINK, HashKeys::from_seed(1));
         for i in 0..(2 * MAX_WANTS_PER_LINK) as u32 {
             w.announced(Time(u64::from(i)), unsigned(i).id(), LinkId(1));
         }

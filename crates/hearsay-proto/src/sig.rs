@@ -6,7 +6,7 @@
 //! machine checks alone unless its driver chose to share.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -22,27 +22,63 @@ pub(crate) fn signed<T: Serialize>(domain: &[u8], value: &T) -> Vec<u8> {
     out
 }
 
-/// A hash map with a fixed hasher (proto takes no randomness from the OS, not even there),
-/// for maps that are looked up by key and never walked, so their order cannot leak out.
+/// A hash map with a fixed hasher, for keys this node chose itself (link numbers): nobody
+/// else can aim them at a bucket.
 pub(crate) type FixedMap<K, V> =
     HashMap<K, V, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
 
-/// A hash map keyed by a cryptographic hash (a message id, a digest), which is its own hash.
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<PrefixHasher>>;
+/// A hash map keyed by what other nodes choose (a peer id, a message id, a digest), hashed
+/// under this machine's secret [`HashKeys`], so that nobody can aim keys at one bucket.
+pub(crate) type IdMap<K, V> = HashMap<K, V, HashKeys>;
 
-/// Hashes a key that is itself a cryptographic hash by its first eight bytes: uniform
-/// already, and no easier to aim at a bucket than SipHash under proto's fixed key (either
-/// way, an id that lands in a chosen bucket costs signing messages until one does). Looking
-/// ids up is most of what a peer does while a message spreads.
-#[derive(Default)]
-pub(crate) struct PrefixHasher(u64);
+/// The secret keys of a machine's [`IdMap`]s (quinn-proto keys its connection-id maps so,
+/// for the same reason): derived from the machine's RNG seed, which the runtime takes from
+/// the OS and the simulator from its run seed, so a simulation stays deterministic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashKeys(u64, u64);
 
-impl Hasher for PrefixHasher {
+impl HashKeys {
+    /// The keys for a machine whose RNG seed is `seed` (not drawn from that RNG, so the
+    /// machine's other draws are unchanged).
+    pub fn from_seed(seed: u64) -> HashKeys {
+        let bytes = blake3::derive_key("hearsay 2026 hash map keys", &seed.to_le_bytes());
+        let word = |i: usize| {
+            let mut w = [0; 8];
+            w.copy_from_slice(&bytes[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        HashKeys(word(0), word(8))
+    }
+}
+
+impl BuildHasher for HashKeys {
+    type Hasher = KeyedHasher;
+
+    fn build_hasher(&self) -> KeyedHasher {
+        KeyedHasher {
+            keys: *self,
+            folded: 0,
+        }
+    }
+}
+
+/// Hashes a key that is itself a cryptographic hash (or holds one first) by its first eight
+/// bytes, through SipHash-1-3 under the map's secret keys: without the keys nobody can tell
+/// which ids share a bucket, and two ids share all 64 bits of the prefix only by a collision
+/// of the hash that made them. One SipHash of one word per lookup; looking ids up is most of
+/// what a peer does while a message spreads.
+pub struct KeyedHasher {
+    keys: HashKeys,
+    folded: u64,
+}
+
+impl Hasher for KeyedHasher {
     fn write(&mut self, bytes: &[u8]) {
         match bytes.first_chunk::<8>() {
-            Some(prefix) => self.0 ^= u64::from_le_bytes(*prefix),
-            // Not a hash: still a deterministic function of every byte.
-            None => (bytes.iter()).for_each(|b| self.0 = self.0.rotate_left(8) ^ u64::from(*b)),
+            Some(prefix) => self.folded ^= u64::from_le_bytes(*prefix),
+            // Not a hash: still a function of every byte.
+            None => (bytes.iter())
+                .for_each(|b| self.folded = self.folded.rotate_left(8) ^ u64::from(*b)),
         }
     }
 
@@ -50,7 +86,9 @@ impl Hasher for PrefixHasher {
     fn write_usize(&mut self, _: usize) {}
 
     fn finish(&self) -> u64 {
-        self.0
+        let mut sip = siphasher::sip::SipHasher13::new_with_keys(self.keys.0, self.keys.1);
+        sip.write_u64(self.folded);
+        sip.finish()
     }
 }
 
@@ -58,16 +96,16 @@ impl Hasher for PrefixHasher {
 /// full, the oldest is forgotten first.
 #[derive(Debug)]
 pub(crate) struct Recent<K> {
-    keys: HashSet<K, BuildHasherDefault<PrefixHasher>>,
+    keys: HashSet<K, HashKeys>,
     order: VecDeque<K>,
     cap: usize,
 }
 
 impl<K: Hash + Eq + Copy> Recent<K> {
-    /// An empty set of at most `cap` keys (at least one).
-    pub(crate) fn new(cap: usize) -> Recent<K> {
+    /// An empty set of at most `cap` keys (at least one), hashed under `keys`.
+    pub(crate) fn new(cap: usize, keys: HashKeys) -> Recent<K> {
         Recent {
-            keys: HashSet::default(),
+            keys: HashSet::with_hasher(keys),
             order: VecDeque::new(),
             cap: cap.max(1),
         }
@@ -116,11 +154,11 @@ struct Memo {
 }
 
 impl Checks {
-    /// A handle to share, remembering at most `cap` passed checks.
-    pub fn shared(cap: usize) -> Checks {
+    /// A handle to share, remembering at most `cap` passed checks, hashed under `keys`.
+    pub fn shared(cap: usize, keys: HashKeys) -> Checks {
         Checks {
             memo: Some(Arc::new(Memo {
-                inner: Mutex::new(Recent::new(cap)),
+                inner: Mutex::new(Recent::new(cap, keys)),
             })),
         }
     }
@@ -166,6 +204,7 @@ impl Memo {
 mod tests {
     use super::*;
     use crate::id::Keypair;
+    use std::collections::BTreeSet;
 
     /// Shared or not, the answers are the same: a passed signature passes again, and a
     /// different key, message or signature is still checked (and fails).
@@ -175,7 +214,10 @@ mod tests {
         let b = Keypair::from_secret([4; 32]);
         let sig = a.sign(b"memo");
         let other = a.sign(b"other");
-        for checks in [Checks::default(), Checks::shared(1 << 10)] {
+        for checks in [
+            Checks::default(),
+            Checks::shared(1 << 10, HashKeys::from_seed(1)),
+        ] {
             for _ in 0..2 {
                 assert!(checks.signature(&a.id(), b"memo", &sig));
                 assert!(!checks.signature(&a.id(), b"memO", &sig));
@@ -189,7 +231,7 @@ mod tests {
     #[test]
     fn shared_checks_are_shared_by_clones_bounded_and_remember_only_passes() {
         let a = Keypair::from_secret([5; 32]);
-        let checks = Checks::shared(2);
+        let checks = Checks::shared(2, HashKeys::from_seed(1));
         let clone = checks.clone();
         let sig = a.sign(b"0");
         assert!(checks.signature(&a.id(), b"0", &sig));
@@ -202,6 +244,37 @@ mod tests {
         }
         assert_eq!(checks.remembered(), 2, "bounded");
         assert_eq!(Checks::default().remembered(), 0);
+    }
+
+    fn hash(keys: HashKeys, id: &[u8; 32]) -> u64 {
+        keys.hash_one(id)
+    }
+
+    /// Issue 16: ids an attacker made to share a bucket under a fixed hash of their prefix
+    /// (the same low 16 bits) spread over the buckets under a machine's keys, and another
+    /// machine's keys spread them otherwise; the same seed gives the same keys.
+    #[test]
+    fn ids_aimed_at_one_bucket_spread_under_the_machines_keys() {
+        let aimed: Vec<[u8; 32]> = (0..1000u64)
+            .map(|i| {
+                let mut id = [0u8; 32];
+                id[..8].copy_from_slice(&(0xbeef | i << 16).to_le_bytes());
+                id
+            })
+            .collect();
+        let (a, b) = (HashKeys::from_seed(1), HashKeys::from_seed(2));
+        assert_eq!(a, HashKeys::from_seed(1));
+        assert_ne!(a, b);
+        let buckets = |keys: HashKeys| -> BTreeSet<u64> {
+            aimed.iter().map(|id| hash(keys, id) & 0xffff).collect()
+        };
+        assert!(buckets(a).len() > 980, "{} buckets", buckets(a).len());
+        let moved = (aimed.iter())
+            .filter(|id| hash(a, id) != hash(b, id))
+            .count();
+        assert_eq!(moved, 1000);
+        // The same seed, the same hashes: a simulation's maps are the same each run.
+        assert_eq!(hash(a, &aimed[7]), hash(HashKeys::from_seed(1), &aimed[7]));
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub(crate) use crate::id::{Keypair, PeerId};
 pub(crate) use crate::node::{
     DialError, DialPool, Input, LinkId, LinkUse, Machine, Output, Remote, Role,
 };
-pub(crate) use crate::sig::Checks;
+pub(crate) use crate::sig::{Checks, HashKeys};
 pub(crate) use crate::suspicion::{DeadReport, Verdict};
 pub(crate) use crate::time::Time;
 pub(crate) use crate::wire::{self, Msg, ProbeRequest, Status};

@@ -24,7 +24,7 @@ use hearsay_proto::cert::{Certificate, SeedSet};
 use hearsay_proto::config::Config;
 use hearsay_proto::event::Event;
 use hearsay_proto::node::{self, DialError, DialToken};
-use hearsay_proto::sig::Checks;
+use hearsay_proto::sig::{Checks, HashKeys};
 use hearsay_proto::wire::{self, Msg};
 use hearsay_proto::{peer, seed, Input, Keypair, LinkId, Output, PeerId, Remote, Role, Time};
 use rand::seq::IndexedRandom;
@@ -391,7 +391,7 @@ impl Sim {
             },
             config,
             // Thousands of nodes check the same signatures: each is checked once.
-            checks: Checks::shared(3 << 20),
+            checks: Checks::shared(3 << 20, HashKeys::from_seed(scenario.seed)),
             certs: Interned::default(),
             partitioned: false,
             faults_over: None,

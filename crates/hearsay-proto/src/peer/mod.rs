@@ -167,7 +167,8 @@ pub struct State {
 
 impl State {
     /// A peer listening at `addr`, at `incarnation` (higher after every restart). It starts
-    /// dialling seeds at once.
+    /// dialling seeds at once. `rng_seed` seeds its random choices and keys its hash maps
+    /// ([`HashKeys`](crate::sig::HashKeys)): a driver draws it from the OS (or a run seed).
     pub fn new(
         now: Time,
         key: Keypair,
@@ -179,7 +180,7 @@ impl State {
     ) -> State {
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         let live = liveness::Liveness::new(now + settings.ping_interval);
-        let relay = relay::Relay::new(&settings);
+        let relay = relay::Relay::new(&settings, crate::sig::HashKeys::from_seed(rng_seed));
         let candidates = candidates::Candidates::new(settings.peer_list_wait, settings.refill);
         let mut seed_order: Vec<usize> = (0..config.seeds.len()).collect();
         seed_order.shuffle(&mut rng);

@@ -16,7 +16,7 @@ use crate::event::Event;
 use crate::gossip::{self, Ask, Counters, Gossip, MessageList, MsgId, Wants};
 use crate::id::Keypair;
 use crate::node::{LinkId, Outbox};
-use crate::sig::{Checks, Recent};
+use crate::sig::{Checks, HashKeys, Recent};
 use crate::time::Time;
 use crate::wire::{Msg, MAX_IDS};
 
@@ -50,7 +50,8 @@ const LOGGED_BAD: usize = 1024;
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
 impl Relay {
-    pub(super) fn new(settings: &Settings) -> Relay {
+    /// A relay whose maps of ids hash under `keys`.
+    pub(super) fn new(settings: &Settings, keys: HashKeys) -> Relay {
         Relay {
             gossip_delay: settings.gossip_delay,
             gossip_interval: settings.gossip_interval,
@@ -59,13 +60,13 @@ impl Relay {
             started: false,
             next: None,
             generated: 0,
-            ml: MessageList::new(settings.ml_cap, settings.ml_window),
-            wants: Wants::new(settings.ml_cap),
-            origins: Origins::new(settings.origin_burst, settings.origin_every),
+            ml: MessageList::new(settings.ml_cap, settings.ml_window, keys),
+            wants: Wants::new(settings.ml_cap, keys),
+            origins: Origins::new(settings.origin_burst, settings.origin_every, keys),
             cert: None,
             counters: Counters::default(),
             stats_due: None,
-            logged_bad: Recent::new(LOGGED_BAD),
+            logged_bad: Recent::new(LOGGED_BAD, keys),
             haves: Vec::new(),
             wants_out: Vec::new(),
         }

@@ -204,6 +204,7 @@ impl State {
             settings.rate_refill,
             settings.max_sources,
         );
+        let keys = crate::sig::HashKeys::from_seed(rng_seed);
         let mut s = State {
             key,
             addr,
@@ -221,7 +222,7 @@ impl State {
             config,
             pl: BTreeMap::new(),
             removed: BTreeMap::new(),
-            topology: topology::Topology::default(),
+            topology: topology::Topology::new(keys),
             coordinating: BTreeMap::new(),
             registering: BTreeMap::new(),
             validating: BTreeMap::new(),
@@ -231,7 +232,7 @@ impl State {
             promised: BTreeMap::new(),
             sweep_at: now,
             ledger: sync::Ledger::new(),
-            index: sync::Index::default(),
+            index: sync::Index::new(keys),
             agreed: BTreeMap::new(),
             sync_at,
             exchanges: BTreeMap::new(),

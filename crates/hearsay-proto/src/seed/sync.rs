@@ -44,19 +44,28 @@ pub(super) enum Exchange {
 
 /// Indexes over the Peer List, so that no check or sample scans it: with tens of thousands
 /// of peers a scan per registration makes joining quadratic.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(super) struct Index {
     /// Every member with its address and incarnation, in no particular order, for sampling
     /// by position: a sample of a large Peer List reads nothing else (a lookup in the list
     /// per sampled peer was a seventh of a seed's time at 100,000 peers).
     pub members: Vec<(PeerId, SocketAddr, u64)>,
     /// Each member's position in `members`.
-    pub at: crate::sig::FixedMap<PeerId, usize>,
+    pub at: crate::sig::IdMap<PeerId, usize>,
     /// Who holds each address.
     pub holders: BTreeMap<SocketAddr, PeerId>,
 }
 
 impl Index {
+    /// No members; ids hashed under `keys`.
+    pub(super) fn new(keys: crate::sig::HashKeys) -> Index {
+        Index {
+            members: Vec::new(),
+            at: crate::sig::IdMap::with_hasher(keys),
+            holders: BTreeMap::new(),
+        }
+    }
+
     fn release(&mut self, addr: SocketAddr, peer: PeerId) {
         if self.holders.get(&addr) == Some(&peer) {
             self.holders.remove(&addr);

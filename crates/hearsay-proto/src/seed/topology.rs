@@ -8,22 +8,31 @@
 
 use crate::cert::NeighborReport;
 use crate::id::PeerId;
-use crate::sig::FixedMap;
+use crate::sig::{HashKeys, IdMap};
 
 /// Neighbour reports and degrees. Membership is the caller's: every call that needs it is
 /// given `member`, which says whether a peer is admitted.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Topology {
     /// Each peer's newest report: looked up by id only, never walked.
-    reports: FixedMap<PeerId, NeighborReport>,
+    reports: IdMap<PeerId, NeighborReport>,
     /// Bumped by every report set and every membership change: what was computed from the
     /// topology at one version still holds while it stays.
     version: u64,
     /// Degrees as peer lists give them. Zero is not stored.
-    degrees: FixedMap<PeerId, u32>,
+    degrees: IdMap<PeerId, u32>,
 }
 
 impl Topology {
+    /// No reports yet; ids hashed under `keys`.
+    pub(super) fn new(keys: HashKeys) -> Topology {
+        Topology {
+            reports: IdMap::with_hasher(keys),
+            version: 0,
+            degrees: IdMap::with_hasher(keys),
+        }
+    }
+
     /// The topology's version: it changes whenever a report or a membership does.
     pub(super) fn version(&self) -> u64 {
         self.version
@@ -114,7 +123,7 @@ impl Topology {
         linked: impl Iterator<Item = PeerId>,
     ) -> Vec<PeerId> {
         // Looked up by key only (walked once at the end, and the result sorted).
-        let mut part_of: FixedMap<PeerId, usize> = FixedMap::default();
+        let mut part_of: IdMap<PeerId, usize> = IdMap::with_hasher(*self.reports.hasher());
         // Per part: (members linked to this seed, size), and the lowest id comes first.
         let mut parts: Vec<(usize, usize)> = Vec::new();
         for start in members {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::cert::Certificate;
 use crate::gossip::{Gossip, MsgId};
 use crate::id::PeerId;
-use crate::sig::{FixedMap, Recent};
+use crate::sig::{HashKeys, IdMap, Recent};
 use crate::time::Time;
 
 /// Most origins listed. Each is an admitted peer, so an attacker needs that many admissions
@@ -30,7 +30,7 @@ pub(super) const MAX_REFUSED: usize = 4_096;
 pub(super) struct Origins {
     burst: u32,
     every: Duration,
-    listed: FixedMap<PeerId, Origin>,
+    listed: IdMap<PeerId, Origin>,
     refused: Recent<MsgId>,
 }
 
@@ -60,12 +60,13 @@ pub(super) enum Admit {
 }
 
 impl Origins {
-    pub(super) fn new(burst: u32, every: Duration) -> Origins {
+    /// A bound of `burst` messages, then one per `every`; ids hashed under `keys`.
+    pub(super) fn new(burst: u32, every: Duration, keys: HashKeys) -> Origins {
         Origins {
             burst: burst.max(1),
             every: every.max(Duration::from_millis(1)),
-            listed: FixedMap::default(),
-            refused: Recent::new(MAX_REFUSED),
+            listed: IdMap::with_hasher(keys),
+            refused: Recent::new(MAX_REFUSED, keys),
         }
     }
 
@@ -184,7 +185,7 @@ mod tests {
     /// The seeds' signatures are checked once per origin, not per message.
     #[test]
     fn an_origins_certificate_is_checked_once() {
-        let mut o = Origins::new(20, Duration::from_secs(1));
+        let mut o = Origins::new(20, Duration::from_secs(1), HashKeys::from_seed(1));
         let mut checked = 0;
         for _ in 0..3 {
             let verdict = o.admit(Time(0), with_id(&of(1)), LOCAL, |_| {
@@ -210,7 +211,7 @@ mod tests {
     #[test]
     fn the_origins_listed_are_bounded() {
         let every = Duration::from_secs(1);
-        let mut o = Origins::new(20, every);
+        let mut o = Origins::new(20, every, HashKeys::from_seed(1));
         let n = MAX_ORIGINS as u32;
         for i in 0..n {
             assert_eq!(
@@ -239,7 +240,7 @@ mod tests {
     /// The ids of dropped messages are remembered, boundedly.
     #[test]
     fn the_refused_ids_are_bounded() {
-        let mut o = Origins::new(1, Duration::from_secs(1));
+        let mut o = Origins::new(1, Duration::from_secs(1), HashKeys::from_seed(1));
         o.admit(Time(0), with_id(&of(1)), LOCAL, |_| true);
         let mut first = None;
         for seq in 0..(MAX_REFUSED + 10) as u32 {

@@ -37,7 +37,7 @@ fn drained(io: &mut Outbox<()>) -> Vec<String> {
 /// neighbour but the one it came from; the same message again is only counted.
 #[test]
 fn the_relay_announces_a_first_receipt_to_the_other_neighbours_and_counts_a_duplicate() {
-    let mut relay = Relay::new(&Settings::default());
+    let mut relay = Relay::new(&Settings::default(), HashKeys::from_seed(1));
     let mut io = Outbox::<()>::default();
     let links = [LinkId(1), LinkId(2), LinkId(3)];
     let checks = Checks::default();
@@ -78,7 +78,7 @@ fn the_relay_announces_a_first_receipt_to_the_other_neighbours_and_counts_a_dupl
 /// of more ids than the bound is refused whole.
 #[test]
 fn the_relay_serves_a_request_once_per_link_and_refuses_an_oversize_frame_whole() {
-    let mut relay = Relay::new(&Settings::default());
+    let mut relay = Relay::new(&Settings::default(), HashKeys::from_seed(1));
     let mut io = Outbox::<()>::default();
     let links = [LinkId(1), LinkId(2)];
     let g = message(9, 1);
@@ -129,7 +129,7 @@ fn the_relay_generates_its_messages_at_the_interval_once_started() {
         gossip_delay: Duration::from_millis(100),
         ..Settings::default()
     };
-    let mut relay = Relay::new(&settings);
+    let mut relay = Relay::new(&settings, HashKeys::from_seed(1));
     let mut io = Outbox::<()>::default();
     let key = peer_key(0);
     let admission = std::sync::Arc::new(cert(add(0, peer_addr(0)), &[0, 1, 2]));
@@ -182,7 +182,7 @@ fn an_origin_over_its_rate_bound_is_dropped_counted_and_not_asked_for_again() {
         origin_every: Duration::from_millis(500),
         ..Settings::default()
     };
-    let mut relay = Relay::new(&settings);
+    let mut relay = Relay::new(&settings, HashKeys::from_seed(1));
     let mut io = Outbox::<()>::default();
     let links = [LinkId(1), LinkId(2)];
     let checks = Checks::default();
@@ -253,7 +253,7 @@ fn an_origin_over_its_rate_bound_is_dropped_counted_and_not_asked_for_again() {
 /// answered a request, the next announcer is asked.
 #[test]
 fn a_message_without_its_origins_admission_at_its_ip_is_dropped() {
-    let mut relay = Relay::new(&Settings::default());
+    let mut relay = Relay::new(&Settings::default(), HashKeys::from_seed(1));
     let mut io = Outbox::<()>::default();
     let links = [LinkId(1), LinkId(2)];
     let checks = Checks::default();

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::id::Keypair;
+use crate::sig::HashKeys;
 
 fn key(i: u8) -> Keypair {
     Keypair::from_secret([i; 32])
@@ -31,7 +32,7 @@ fn degrees(t: &Topology, members: &BTreeSet<PeerId>) -> Vec<u32> {
 
 #[test]
 fn a_link_counts_only_when_both_ends_report_it_and_the_other_end_is_admitted() {
-    let mut t = Topology::default();
+    let mut t = Topology::new(HashKeys::from_seed(1));
     let mut members: BTreeSet<PeerId> = (1..=3).map(|i| key(i).id()).collect();
     let member = |m: &BTreeSet<PeerId>| {
         let m = m.clone();
@@ -71,7 +72,7 @@ fn a_link_counts_only_when_both_ends_report_it_and_the_other_end_is_admitted() {
 /// count only when mutual and between members.
 #[test]
 fn the_members_outside_the_main_part_are_those_a_group_death_or_a_split_left_apart() {
-    let mut t = Topology::default();
+    let mut t = Topology::new(HashKeys::from_seed(1));
     let members: BTreeSet<PeerId> = (1..=6).map(|i| key(i).id()).collect();
     let member = |p: &PeerId| members.contains(p);
     // 1–2–3 mutual; 4–5 mutual; 6 claims 1, which does not claim it back.
