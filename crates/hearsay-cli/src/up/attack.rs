@@ -633,17 +633,16 @@ async fn open_idle_links(target: SocketAddr, links: &Arc<Links>, stop: &Cancella
         .map(|i| open_idle(target, i))
         .buffer_unordered(OPENING);
     while let Some(tried) = tries.next().await {
-        let Ok(wire) = tried else {
+        let Ok(mut link) = tried else {
             links.failed.fetch_add(1, Ordering::Relaxed);
             continue;
         };
         links.opened.fetch_add(1, Ordering::Relaxed);
         let (links, stop) = (links.clone(), stop.clone());
         tokio::spawn(async move {
-            let mut wire = wire;
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = async { while let Ok(Some(_)) = wire.recv().await {} } => {
+                _ = async { while let Ok(Some(_)) = link.recv().await {} } => {
                     links.closed.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -664,6 +663,6 @@ async fn open_idle(target: SocketAddr, i: usize) -> anyhow::Result<Channel> {
         Role::Peer,
         stream.local_addr()?,
     );
-    let (wire, _) = handshake(stream, &me, OPEN_LIMIT).await?;
-    Ok(wire)
+    let (link, _) = handshake(stream, &me, OPEN_LIMIT).await?;
+    Ok(link)
 }
