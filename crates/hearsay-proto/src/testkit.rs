@@ -12,7 +12,7 @@ pub(crate) use crate::event::Event;
 pub(crate) use crate::gossip::{self, Gossip, MsgId};
 pub(crate) use crate::id::{Keypair, PeerId};
 pub(crate) use crate::node::{
-    DialError, DialPool, Input, LinkId, LinkUse, Machine, Output, Remote, Role,
+    DialError, DialPool, DialToken, Input, LinkId, LinkUse, Machine, Output, Remote, Role,
 };
 pub(crate) use crate::sig::{Checks, HashKeys};
 pub(crate) use crate::suspicion::{DeadReport, Verdict};

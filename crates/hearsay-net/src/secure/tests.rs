@@ -91,8 +91,8 @@ async fn a_static_key_not_signed_by_the_claimed_identity_is_refused() {
     }
 }
 
-/// A relay between a dialler and a listening node that flips `flip`'s byte of the dialler's
-/// second Noise transport message; returns the relay's address.
+/// A relay between a dialler and a listening node that flips one bit of the first ciphertext
+/// byte of the dialler's second Noise transport message; returns the relay's address.
 async fn tampering_relay(target: SocketAddr) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -33,7 +33,7 @@ use crate::event::Event;
 use crate::gossip::{Counters, Gossip, MessageList};
 use crate::id::{Keypair, PeerId};
 use crate::node::{
-    DialPool, DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role,
+    DialError, DialPool, DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role,
 };
 use crate::sig::Checks;
 use crate::time::Time;
@@ -500,9 +500,16 @@ impl State {
         }
     }
 
-    fn on_dial_failed(&mut self, token: DialToken) {
+    fn on_dial_failed(&mut self, token: DialToken, error: DialError) {
         match self.io.answered(token) {
-            Some(Dial::Seed(i)) => self.seed_failed(i),
+            Some(Dial::Seed(i)) => {
+                // Something answered there but did not finish a handshake (an older,
+                // plaintext hearsay; another program): said when the peer gives up.
+                if let DialError::Failed(why) = error {
+                    self.seed_problem = Some(format!("{}: {why}", self.seeds.addr(i)));
+                }
+                self.seed_failed(i)
+            }
             Some(Dial::Key(_)) => {}
             Some(Dial::Neighbor(_)) => self.fill(),
             Some(Dial::Redial(t)) => self.lost_missed(t.id),
@@ -716,7 +723,7 @@ impl Machine for State {
                 let text = self.answer(&line);
                 self.io.push(Output::Reply(text));
             }
-            Input::DialFailed { token, .. } => self.on_dial_failed(token),
+            Input::DialFailed { token, error } => self.on_dial_failed(token, error),
             Input::Frame { link, msg } => self.on_frame(link, msg),
             Input::Timeout => self.on_timeout(),
         }

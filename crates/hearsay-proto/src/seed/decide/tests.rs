@@ -472,6 +472,42 @@ fn a_peer_whose_pinned_seed_keys_do_not_match_gives_up_saying_so() {
     );
 }
 
+/// Issue 16: seeds that answer but cannot finish a handshake (here, older nodes speaking the
+/// plaintext protocol) leave the peer short of a quorum; when it gives up it names the last
+/// seed and the handshake's reason, not only the arithmetic.
+#[test]
+fn a_peer_whose_seeds_fail_the_handshake_gives_up_saying_why() {
+    let mut net = Net::new();
+    for i in 0..3 {
+        net.silent.insert(seed_addr(i));
+    }
+    net.add_peer(0);
+    let at = peer_addr(0);
+    let dials: Vec<(DialToken, SocketAddr)> = (net.outputs.iter())
+        .filter_map(|(from, o)| match o {
+            Output::Dial { token, addr, .. } if *from == at => Some((*token, *addr)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dials.len(), 3, "every seed dialled: {dials:?}");
+    let why = "handshake failed: a plaintext handshake (a hearsay node older than protocol \
+               version 5): links are encrypted";
+    for &(token, _) in &dials {
+        let error = DialError::Failed(why.to_string());
+        net.inject(at, Input::DialFailed { token, error });
+    }
+    net.run_for(Duration::from_millis(10_100));
+    let stop = net.nodes[&at].stop.clone().expect("it gave up");
+    let said = stop.expect_err("an error");
+    let prefix = "could not register: reached 0 of 3 seeds in 10s, and a quorum needs 2: ";
+    let named = (said.strip_prefix(prefix)).and_then(|rest| rest.strip_suffix(why));
+    let seed = named.unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        dials.iter().any(|(_, addr)| format!("{addr}: ") == seed),
+        "{said}"
+    );
+}
+
 /// The seed's side of `link_use` (PROTOCOL §3.1): a client's link and an unadmitted peer's
 /// are strangers'; a registration makes its link protected while it is decided, and only
 /// then; the other seeds' links and an admitted peer's are protected; a link claiming to be a
