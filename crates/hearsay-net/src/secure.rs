@@ -285,6 +285,7 @@ impl Seal {
             let (at, len) = (out.len(), chunk.len() + TAG);
             out.extend_from_slice(&(len as u16).to_be_bytes());
             out.resize(at + 2 + len, 0);
+            // Fails only past 2^64 - 1 messages: the link ends as if forged.
             (self.cipher)
                 .write_message(self.nonce, chunk, &mut out[at + 2..])
                 .map_err(|_| ChannelError::Forged)?;
