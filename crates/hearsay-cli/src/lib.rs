@@ -10,10 +10,12 @@ pub mod up;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use clap::Args;
+use hearsay_net::metrics::Metrics;
 use hearsay_net::Logger;
 use hearsay_proto::config::Config;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +41,10 @@ pub struct Common {
     /// Do not print the log on the console.
     #[arg(long)]
     pub quiet: bool,
+    /// Serve Prometheus metrics of this process's nodes at http://ADDR/metrics (port 0: a
+    /// free one; the address is printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Parses durations such as `250ms`, `5s`, `1m`.
@@ -77,6 +83,29 @@ pub fn logger(common: &Common, node: SocketAddr, role: &'static str) -> anyhow::
         Some(out),
         events,
     ))
+}
+
+/// Serves this process's metrics at `--metrics` until `cancel`, and says where on stderr;
+/// `None` without the flag.
+pub async fn serve_metrics(
+    common: &Common,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Option<Arc<Metrics>>> {
+    let Some(addr) = common.metrics else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot serve metrics at {addr}"))?;
+    let bound = listener.local_addr()?;
+    eprintln!("metrics: http://{bound}/metrics");
+    let metrics = Metrics::new();
+    tokio::spawn(hearsay_net::metrics::serve(
+        listener,
+        metrics.clone(),
+        cancel.clone(),
+    ));
+    Ok(Some(metrics))
 }
 
 /// How long an ICMP answer is reused, for nodes pinging every `ping_interval`: just under

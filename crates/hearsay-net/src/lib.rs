@@ -9,6 +9,7 @@ pub mod conn;
 pub mod echo;
 pub mod identity;
 pub mod log;
+pub mod metrics;
 pub mod node;
 pub mod secure;
 pub mod status;

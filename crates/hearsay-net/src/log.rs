@@ -21,6 +21,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use hearsay_proto::event::Event;
 use hearsay_proto::Time;
 
+use crate::metrics::Metrics;
+
 /// Most bytes waiting for the writer; lines beyond are dropped (and counted), never waited for.
 pub const MAX_QUEUED: usize = 64 << 20;
 
@@ -34,6 +36,8 @@ pub struct Logger {
     events: Option<Arc<File>>,
     /// Written by the caller, not the writer thread (see [`Logger::direct`]).
     direct: bool,
+    /// Counts every event logged (`--metrics`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Opens a file for appending, creating it and its folder.
@@ -221,7 +225,13 @@ impl Logger {
             out,
             events,
             direct: false,
+            metrics: None,
         }
+    }
+
+    /// This logger, also counting every event into `metrics` (if any).
+    pub fn with_metrics(self, metrics: Option<Arc<Metrics>>) -> Logger {
+        Logger { metrics, ..self }
     }
 
     /// The same logger, writing each line itself as it is logged: slower, but a line is in
@@ -274,6 +284,9 @@ impl Logger {
     /// Logs an event everywhere it should go: through the writer thread, without waiting
     /// for any of it to be written, or itself if [`Logger::direct`].
     pub fn log(&self, now: Time, e: &Event) {
+        if let Some(m) = &self.metrics {
+            m.observe(&self.node, e);
+        }
         let put = |target: Target, line: String| match self.direct {
             true => write_now(&target, line.as_bytes()),
             false => enqueue(target, line),

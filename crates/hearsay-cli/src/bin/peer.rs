@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
 use hearsay_cli::{
-    duration, echo_reuse, exit_status, load_config, logger, node_dir, shutdown_on_signals, Common,
-    Failure,
+    duration, echo_reuse, exit_status, load_config, logger, node_dir, serve_metrics,
+    shutdown_on_signals, Common, Failure,
 };
 use hearsay_net::conn::Identity;
 use hearsay_proto::config::Config;
@@ -161,8 +161,9 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         settings,
         hearsay_net::random(),
     );
-    let log = logger(&args.common, advertise, "peer")?;
     let cancel = shutdown_on_signals();
+    let metrics = serve_metrics(&args.common, &cancel).await?;
+    let log = logger(&args.common, advertise, "peer")?.with_metrics(metrics);
     let opts = hearsay_net::Options {
         drop_pongs: args.fault_drop_pongs,
         echo_reuse: echo_reuse(args.ping_interval),

@@ -5,14 +5,17 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
 use hearsay_cli::{
-    duration, exit_status, load_config, logger, node_dir, shutdown_on_signals, Common, Failure,
+    duration, exit_status, load_config, logger, node_dir, serve_metrics, shutdown_on_signals,
+    Common, Failure,
 };
 use hearsay_net::conn::Identity;
+use hearsay_net::metrics::Metrics;
 use hearsay_net::random;
 use hearsay_net::store::{Loaded, Store};
 use hearsay_proto::config::Config;
@@ -76,9 +79,13 @@ async fn run(args: Args) -> Result<(), Failure> {
     let config = load_config(&args.common.config).map_err(Failure::usage)?;
     let listeners = bind(&args, &config).await.map_err(Failure::usage)?;
     let cancel = shutdown_on_signals();
+    let metrics = serve_metrics(&args.common, &cancel)
+        .await
+        .map_err(Failure::usage)?;
     let mut tasks = Vec::new();
     for (listener, advertise) in listeners {
-        let task = start(&args, &config, listener, advertise, cancel.clone());
+        let at = (listener, advertise, metrics.clone());
+        let task = start(&args, &config, at, cancel.clone());
         tasks.push(task.map_err(Failure::usage)?);
     }
     for t in tasks {
@@ -124,11 +131,13 @@ async fn bind(args: &Args, config: &Config) -> anyhow::Result<Vec<(TcpListener, 
     Ok(out)
 }
 
+/// A listener, the config address it stands for, and the process's metrics if served.
+type At = (TcpListener, SocketAddr, Option<Arc<Metrics>>);
+
 fn start(
     args: &Args,
     config: &Config,
-    listener: TcpListener,
-    advertise: SocketAddr,
+    (listener, advertise, metrics): At,
     cancel: CancellationToken,
 ) -> anyhow::Result<JoinHandle<Result<(), hearsay_net::node::RunError>>> {
     let dir = node_dir(&args.common.data_dir, "seed", advertise);
@@ -153,7 +162,9 @@ fn start(
         machine.rebuild();
     }
     // A seed's few lines are written as they come, in order with its decisions.
-    let log = logger(&args.common, advertise, "seed")?.direct();
+    let log = logger(&args.common, advertise, "seed")?
+        .direct()
+        .with_metrics(metrics);
     let opts = hearsay_net::Options {
         max_connections: args.max_connections,
         ..hearsay_net::Options::default()

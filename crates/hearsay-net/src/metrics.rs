@@ -1,0 +1,209 @@
+//! Prometheus metrics of the nodes of one process (issue 17), counted from the events they log
+//! and served as text at `GET /metrics` (`seed --metrics ADDR`, `peer --metrics ADDR`).
+//!
+//! Every family has a `node` label (a seed process may run several seeds). The counters are
+//! the node's events counted as they are logged, so they equal what its `--events` file holds.
+
+use std::sync::Arc;
+
+use hearsay_proto::event::Event;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Node {
+    node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Named {
+    node: String,
+    event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    node: String,
+    outcome: String,
+}
+
+type Latency = Family<Node, Histogram, fn() -> Histogram>;
+
+/// One process's metrics.
+pub struct Metrics {
+    registry: Registry,
+    events: Family<Named, Counter>,
+    generated: Family<Node, Counter>,
+    received: Family<Node, Counter>,
+    duplicates: Family<Node, Counter>,
+    latency: Latency,
+    registrations: Family<Outcome, Counter>,
+    removals: Family<Outcome, Counter>,
+    suspicions: Family<Outcome, Counter>,
+    false_accusations: Family<Node, Counter>,
+    protocol_errors: Family<Node, Counter>,
+    neighbors: Family<Node, Gauge>,
+}
+
+fn latency_buckets() -> Histogram {
+    // 1 ms to about 33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Metrics {
+    /// Empty metrics, every family registered.
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("hearsay");
+        let m = Metrics {
+            events: Family::default(),
+            generated: Family::default(),
+            received: Family::default(),
+            duplicates: Family::default(),
+            latency: Family::new_with_constructor(latency_buckets),
+            registrations: Family::default(),
+            removals: Family::default(),
+            suspicions: Family::default(),
+            false_accusations: Family::default(),
+            protocol_errors: Family::default(),
+            neighbors: Family::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register("events", "Events logged, by name", m.events.clone());
+        r.register(
+            "gossip_generated",
+            "Gossip messages generated",
+            m.generated.clone(),
+        );
+        let first = "Gossip messages received for the first time";
+        r.register("gossip_received", first, m.received.clone());
+        let again = "Gossip messages received again (duplicates)";
+        r.register("gossip_duplicates", again, m.duplicates.clone());
+        let latency = "From a message's generation to its first receipt here";
+        r.register_with_unit(
+            "delivery_latency",
+            latency,
+            Unit::Seconds,
+            m.latency.clone(),
+        );
+        let registrations = "Registrations a seed decided, by outcome (committed, aborted)";
+        r.register("registrations", registrations, m.registrations.clone());
+        let removals = "Removals a seed decided, by outcome (committed, aborted)";
+        r.register("removals", removals, m.removals.clone());
+        let suspicions = "Suspicions of a neighbour, by outcome (started, confirmed, cleared)";
+        r.register("suspicions", suspicions, m.suspicions.clone());
+        let false_accusations = "Dead-node reports a seed found false";
+        r.register(
+            "false_accusations",
+            false_accusations,
+            m.false_accusations.clone(),
+        );
+        let errors = "Protocol errors logged (bad bytes, refused handshakes)";
+        r.register("protocol_errors", errors, m.protocol_errors.clone());
+        r.register("neighbors", "Gossip neighbours now", m.neighbors.clone());
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Counts one event of the node `node`.
+    pub fn observe(&self, node: &str, e: &Event) {
+        let named = Named {
+            node: node.to_string(),
+            event: e.name().to_string(),
+        };
+        self.events.get_or_create(&named).inc();
+        let this = || Node {
+            node: node.to_string(),
+        };
+        let outcome = |outcome: &str| Outcome {
+            node: node.to_string(),
+            outcome: outcome.to_string(),
+        };
+        match e {
+            Event::GossipGenerated { .. } => {
+                self.generated.get_or_create(&this()).inc();
+            }
+            Event::GossipReceived { latency, .. } => {
+                self.received.get_or_create(&this()).inc();
+                let at = &this();
+                self.latency
+                    .get_or_create(at)
+                    .observe(latency.as_secs_f64());
+            }
+            Event::GossipDuplicate { .. } => {
+                self.duplicates.get_or_create(&this()).inc();
+            }
+            Event::RegistrationCommitted { .. } => {
+                self.registrations
+                    .get_or_create(&outcome("committed"))
+                    .inc();
+            }
+            Event::RegistrationAborted { .. } => {
+                self.registrations.get_or_create(&outcome("aborted")).inc();
+            }
+            Event::RemovalCommitted { .. } => {
+                self.removals.get_or_create(&outcome("committed")).inc();
+            }
+            Event::RemovalAborted { .. } => {
+                self.removals.get_or_create(&outcome("aborted")).inc();
+            }
+            Event::SuspicionStarted { .. } => {
+                self.suspicions.get_or_create(&outcome("started")).inc();
+            }
+            Event::SuspicionConfirmed { .. } => {
+                self.suspicions.get_or_create(&outcome("confirmed")).inc();
+            }
+            Event::SuspicionCleared { .. } => {
+                self.suspicions.get_or_create(&outcome("cleared")).inc();
+            }
+            Event::FalseAccusation { .. } => {
+                self.false_accusations.get_or_create(&this()).inc();
+            }
+            Event::ProtocolError { .. } => {
+                self.protocol_errors.get_or_create(&this()).inc();
+            }
+            Event::NeighborAdded { .. } => {
+                self.neighbors.get_or_create(&this()).inc();
+            }
+            Event::NeighborRemoved { .. } => {
+                self.neighbors.get_or_create(&this()).dec();
+            }
+            _ => {}
+        }
+    }
+
+    /// The Prometheus text exposition (OpenMetrics) of everything counted so far.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The content type of [`Metrics::encode`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Serves `GET /metrics` on `listener` until `stop`.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let page = move || {
+        let metrics = metrics.clone();
+        async move {
+            let kind = [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)];
+            (kind, metrics.encode())
+        }
+    };
+    let app = axum::Router::new().route("/metrics", axum::routing::get(page));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+}
