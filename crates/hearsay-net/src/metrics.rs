@@ -59,8 +59,8 @@ fn latency_buckets() -> Histogram {
 impl Metrics {
     /// Empty metrics, every family registered.
     pub fn new() -> Arc<Metrics> {
-        let mut registry = Registry::with_prefix("hearsay");
-        let m = Metrics {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("hearsay"),
             events: Family::default(),
             generated: Family::default(),
             received: Family::default(),
@@ -72,9 +72,8 @@ impl Metrics {
             false_accusations: Family::default(),
             protocol_errors: Family::default(),
             neighbors: Family::default(),
-            registry: Registry::default(),
         };
-        let r = &mut registry;
+        let r = &mut m.registry;
         r.register("events", "Events logged, by name", m.events.clone());
         r.register(
             "gossip_generated",
@@ -107,7 +106,7 @@ impl Metrics {
         let errors = "Protocol errors logged (bad bytes, refused handshakes)";
         r.register("protocol_errors", errors, m.protocol_errors.clone());
         r.register("neighbors", "Gossip neighbours now", m.neighbors.clone());
-        Arc::new(Metrics { registry, ..m })
+        Arc::new(m)
     }
 
     /// Counts one event of the node `node`.
@@ -130,10 +129,8 @@ impl Metrics {
             }
             Event::GossipReceived { latency, .. } => {
                 self.received.get_or_create(&this()).inc();
-                let at = &this();
-                self.latency
-                    .get_or_create(at)
-                    .observe(latency.as_secs_f64());
+                let seconds = latency.as_secs_f64();
+                self.latency.get_or_create(&this()).observe(seconds);
             }
             Event::GossipDuplicate { .. } => {
                 self.duplicates.get_or_create(&this()).inc();
