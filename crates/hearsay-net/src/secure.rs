@@ -376,11 +376,6 @@ impl Channel {
             }
         }
     }
-
-    /// The TCP stream under the link, for tests that write past the cipher.
-    pub fn into_stream(self) -> TcpStream {
-        self.stream
-    }
 }
 
 #[cfg(test)]
