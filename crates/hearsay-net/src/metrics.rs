@@ -116,61 +116,45 @@ impl Metrics {
             event: e.name().to_string(),
         };
         self.events.get_or_create(&named).inc();
-        let this = || Node {
+        let this = Node {
             node: node.to_string(),
         };
-        let outcome = |outcome: &str| Outcome {
-            node: node.to_string(),
-            outcome: outcome.to_string(),
-        };
-        match e {
-            Event::GossipGenerated { .. } => {
-                self.generated.get_or_create(&this()).inc();
-            }
+        let (per_node, by_outcome) = match e {
+            Event::GossipGenerated { .. } => (Some(&self.generated), None),
             Event::GossipReceived { latency, .. } => {
-                self.received.get_or_create(&this()).inc();
                 let seconds = latency.as_secs_f64();
-                self.latency.get_or_create(&this()).observe(seconds);
+                self.latency.get_or_create(&this).observe(seconds);
+                (Some(&self.received), None)
             }
-            Event::GossipDuplicate { .. } => {
-                self.duplicates.get_or_create(&this()).inc();
-            }
-            Event::RegistrationCommitted { .. } => {
-                self.registrations
-                    .get_or_create(&outcome("committed"))
-                    .inc();
-            }
-            Event::RegistrationAborted { .. } => {
-                self.registrations.get_or_create(&outcome("aborted")).inc();
-            }
-            Event::RemovalCommitted { .. } => {
-                self.removals.get_or_create(&outcome("committed")).inc();
-            }
-            Event::RemovalAborted { .. } => {
-                self.removals.get_or_create(&outcome("aborted")).inc();
-            }
-            Event::SuspicionStarted { .. } => {
-                self.suspicions.get_or_create(&outcome("started")).inc();
-            }
-            Event::SuspicionConfirmed { .. } => {
-                self.suspicions.get_or_create(&outcome("confirmed")).inc();
-            }
-            Event::SuspicionCleared { .. } => {
-                self.suspicions.get_or_create(&outcome("cleared")).inc();
-            }
-            Event::FalseAccusation { .. } => {
-                self.false_accusations.get_or_create(&this()).inc();
-            }
-            Event::ProtocolError { .. } => {
-                self.protocol_errors.get_or_create(&this()).inc();
-            }
+            Event::GossipDuplicate { .. } => (Some(&self.duplicates), None),
+            Event::FalseAccusation { .. } => (Some(&self.false_accusations), None),
+            Event::ProtocolError { .. } => (Some(&self.protocol_errors), None),
+            Event::RegistrationCommitted { .. } => (None, Some((&self.registrations, "committed"))),
+            Event::RegistrationAborted { .. } => (None, Some((&self.registrations, "aborted"))),
+            Event::RemovalCommitted { .. } => (None, Some((&self.removals, "committed"))),
+            Event::RemovalAborted { .. } => (None, Some((&self.removals, "aborted"))),
+            Event::SuspicionStarted { .. } => (None, Some((&self.suspicions, "started"))),
+            Event::SuspicionConfirmed { .. } => (None, Some((&self.suspicions, "confirmed"))),
+            Event::SuspicionCleared { .. } => (None, Some((&self.suspicions, "cleared"))),
             Event::NeighborAdded { .. } => {
-                self.neighbors.get_or_create(&this()).inc();
+                self.neighbors.get_or_create(&this).inc();
+                (None, None)
             }
             Event::NeighborRemoved { .. } => {
-                self.neighbors.get_or_create(&this()).dec();
+                self.neighbors.get_or_create(&this).dec();
+                (None, None)
             }
-            _ => {}
+            _ => (None, None),
+        };
+        if let Some(family) = per_node {
+            family.get_or_create(&this).inc();
+        }
+        if let Some((family, outcome)) = by_outcome {
+            let labels = Outcome {
+                node: this.node,
+                outcome: outcome.to_string(),
+            };
+            family.get_or_create(&labels).inc();
         }
     }
 
