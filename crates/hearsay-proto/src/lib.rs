@@ -17,6 +17,8 @@ pub mod link;
 pub mod node;
 pub mod peer;
 pub mod quorum;
+#[cfg(any(test, feature = "router"))]
+pub mod router;
 pub mod seed;
 pub mod sig;
 pub mod suspicion;

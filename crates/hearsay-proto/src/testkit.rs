@@ -14,6 +14,7 @@ pub(crate) use crate::id::{Keypair, PeerId};
 pub(crate) use crate::node::{
     DialError, DialPool, DialToken, Input, LinkId, LinkUse, Machine, Output, Remote, Role,
 };
+pub(crate) use crate::router::{self, Links};
 pub(crate) use crate::sig::{Checks, HashKeys};
 pub(crate) use crate::suspicion::{DeadReport, Verdict};
 pub(crate) use crate::time::Time;
@@ -152,21 +153,12 @@ impl Node {
     }
 }
 
-/// One end of a link: the node holding it, the node at the other end, the other end's id,
-/// and what this end was told about the other side.
-pub(crate) struct End {
-    pub(crate) at: SocketAddr,
-    pub(crate) to: SocketAddr,
-    pub(crate) other: LinkId,
-    pub(crate) remote: Remote,
-}
-
 /// Machines by listening address, a virtual clock, and a FIFO of inputs: deterministic.
 pub(crate) struct Net {
     pub(crate) now: Time,
     pub(crate) nodes: BTreeMap<SocketAddr, Node>,
-    pub(crate) ends: BTreeMap<LinkId, End>,
-    pub(crate) next_link: u64,
+    /// Every link, each end with what its holder was told of the other side.
+    pub(crate) links: Links<SocketAddr, Remote>,
     pub(crate) queue: VecDeque<(SocketAddr, Input)>,
     /// Every frame delivered: (from, to, message).
     pub(crate) frames: Vec<(SocketAddr, SocketAddr, Msg)>,
@@ -190,8 +182,7 @@ impl Net {
         Net {
             now: T0,
             nodes: BTreeMap::new(),
-            ends: BTreeMap::new(),
-            next_link: 1,
+            links: Links::new(),
             queue: VecDeque::new(),
             frames: Vec::new(),
             outputs: Vec::new(),
@@ -280,10 +271,7 @@ impl Net {
     pub(crate) fn take_down(&mut self, at: SocketAddr, close_links: bool) {
         self.down.insert(at);
         if close_links {
-            let links: Vec<LinkId> = (self.ends.iter())
-                .filter(|(_, e)| e.at == at)
-                .map(|(l, _)| *l)
-                .collect();
+            let links: Vec<LinkId> = self.links.held(at).collect();
             for link in links {
                 self.carry_out(at, Output::Close { link });
             }
@@ -319,10 +307,7 @@ impl Net {
             s.rebuild();
         }
         self.down.remove(&at);
-        let links: Vec<LinkId> = (self.ends.iter())
-            .filter(|(_, e)| e.at == at)
-            .map(|(l, _)| *l)
-            .collect();
+        let links: Vec<LinkId> = self.links.held(at).collect();
         for link in links {
             self.carry_out(at, Output::Close { link });
         }
@@ -408,16 +393,16 @@ impl Net {
     pub(crate) fn carry_out(&mut self, from: SocketAddr, out: Output) {
         match out {
             Output::Send { link, msg } => {
-                let Some(end) = self.ends.get(&link) else {
+                let Some(end) = self.links.end(link) else {
                     return; // a hand-made link, or one already closed
                 };
                 if self.down.contains(&end.to) {
                     return; // lost
                 }
-                let decoded: Msg = wire::decode(&wire::encode(&msg)).unwrap();
+                let decoded = router::through_codec(&msg).unwrap();
                 assert_eq!(decoded, msg, "the codec must round-trip every message");
-                self.frames.push((from, end.to, decoded.clone()));
-                let (to, link) = (end.to, end.other);
+                let (to, link, _) = self.links.send(link, self.now, Duration::ZERO).unwrap();
+                self.frames.push((from, to, decoded.clone()));
                 self.queue
                     .push_back((to, Input::Frame { link, msg: decoded }));
             }
@@ -444,8 +429,7 @@ impl Net {
                         .push_back((from, Input::DialFailed { token, error }));
                 };
                 let me = &self.nodes[&from];
-                let (a, b) = (LinkId(self.next_link), LinkId(self.next_link + 1));
-                self.next_link += 2;
+                let (a, _) = self.links.upcoming();
                 let source = SocketAddr::new(from.ip(), 40_000 + (a.0 % 20_000) as u16);
                 let (id, role, advertise) = (target.id, target.role, target.advertise);
                 let theirs = Remote {
@@ -460,46 +444,13 @@ impl Net {
                     addr: me.advertise,
                     source,
                 };
-                let (at, to) = (from, addr);
-                let (da, db) = (Some(token), None);
-                self.ends.insert(
-                    a,
-                    End {
-                        at,
-                        to,
-                        other: b,
-                        remote: theirs,
-                    },
-                );
-                self.ends.insert(
-                    b,
-                    End {
-                        at: to,
-                        to: at,
-                        other: a,
-                        remote: mine,
-                    },
-                );
-                self.queue.push_back((
-                    at,
-                    Input::LinkUp {
-                        link: a,
-                        remote: Box::new(theirs),
-                        dial: da,
-                    },
-                ));
-                self.queue.push_back((
-                    to,
-                    Input::LinkUp {
-                        link: b,
-                        remote: Box::new(mine),
-                        dial: db,
-                    },
-                ));
+                let (a, b) = self.links.open(from, addr, self.now, (theirs, mine));
+                let [at_dialler, at_listener] = router::link_up((a, theirs), (b, mine), token);
+                self.queue.push_back((from, at_dialler));
+                self.queue.push_back((addr, at_listener));
             }
             Output::Close { link } => {
-                if let Some(end) = self.ends.remove(&link) {
-                    self.ends.remove(&end.other);
+                if let Some(end) = self.links.close(link) {
                     let link = end.other;
                     self.queue.push_back((end.to, Input::LinkDown { link }));
                 }
@@ -609,10 +560,8 @@ impl Net {
 
     /// A link the node at `at` holds to the node at `to`.
     pub(crate) fn link(&self, at: SocketAddr, to: SocketAddr) -> (LinkId, Remote) {
-        (self.ends.iter())
-            .find(|(_, e)| e.at == at && e.to == to)
-            .map(|(l, e)| (*l, e.remote))
-            .unwrap()
+        let link = self.links.between(at, to).unwrap();
+        (link, self.links.end(link).unwrap().told)
     }
 }
 
@@ -742,7 +691,7 @@ impl Net {
     pub(crate) fn seed_end(&self, p: SocketAddr) -> (SocketAddr, LinkId) {
         let s = (0..3)
             .map(seed_addr)
-            .find(|s| self.ends.values().any(|e| e.at == *s && e.to == p))
+            .find(|s| self.links.between(*s, p).is_some())
             .expect("the peer has a seed link");
         (s, self.link(s, p).0)
     }
@@ -751,11 +700,7 @@ impl Net {
     pub(crate) fn seed_links_of(&self, p: SocketAddr) -> Vec<LinkId> {
         (0..3)
             .map(seed_addr)
-            .filter_map(|s| {
-                (self.ends.iter())
-                    .find(|(_, e)| e.at == p && e.to == s)
-                    .map(|(l, _)| *l)
-            })
+            .filter_map(|s| self.links.between(p, s))
             .collect()
     }
 }

@@ -14,7 +14,7 @@ mod agenda;
 mod check;
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,8 +24,9 @@ use hearsay_proto::cert::{Certificate, SeedSet};
 use hearsay_proto::config::Config;
 use hearsay_proto::event::Event;
 use hearsay_proto::node::{self, DialError, DialToken};
+use hearsay_proto::router::{self, Links};
 use hearsay_proto::sig::{Checks, HashKeys};
-use hearsay_proto::wire::{self, Msg};
+use hearsay_proto::wire::Msg;
 use hearsay_proto::{peer, seed, Input, Keypair, LinkId, Output, PeerId, Remote, Role, Time};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -294,15 +295,6 @@ struct SimNode {
     incarnation: u64,
     /// On the cut-off side of a partition.
     cut_off: bool,
-    /// The link ends it holds (that it sends on).
-    held: BTreeSet<LinkId>,
-}
-
-struct End {
-    node: usize,
-    other: LinkId,
-    /// When the last frame sent on this end arrives: later ones arrive after it (TCP order).
-    busy_until: Time,
 }
 
 /// TCP's retransmission timeout, the delay a lost segment adds.
@@ -319,10 +311,9 @@ pub struct Sim {
     by_addr: BTreeMap<SocketAddr, usize>,
     by_id: BTreeMap<PeerId, usize>,
     /// Every open link's two ends (millions at large N: hashed, not ordered).
-    ends: HashMap<LinkId, End, BuildHasherDefault<DefaultHasher>>,
+    links: Links<usize>,
     /// Link ends held by an attacker outside its machine: what arrives there is dropped.
     ghosts: BTreeSet<LinkId>,
-    next_link: u64,
     next_peer: usize,
     agenda: Agenda<Ev>,
     trace: blake3::Hasher,
@@ -377,9 +368,8 @@ impl Sim {
             nodes: Vec::new(),
             by_addr: BTreeMap::new(),
             by_id: BTreeMap::new(),
-            ends: HashMap::default(),
+            links: Links::new(),
             ghosts: BTreeSet::new(),
-            next_link: 1,
             next_peer: scenario.peers,
             agenda: Agenda::new(T0),
             trace: blake3::Hasher::new(),
@@ -473,7 +463,6 @@ impl Sim {
             up: true,
             incarnation,
             cut_off: false,
-            held: BTreeSet::new(),
         });
         self.by_addr.insert(addr, n);
         self.by_id.insert(id, n);
@@ -580,14 +569,14 @@ impl Sim {
         }
     }
 
-    fn remote(&self, n: usize) -> Box<Remote> {
+    fn remote(&self, n: usize) -> Remote {
         let node = &self.nodes[n];
-        Box::new(Remote {
+        Remote {
             id: node.id,
             role: node.role,
             addr: node.addr,
             source: node.addr,
-        })
+        }
     }
 
     /// Whether a partition separates nodes `a` and `b` now.
@@ -602,7 +591,7 @@ impl Sim {
     fn carry_out(&mut self, n: usize, out: Output) {
         match out {
             Output::Send { link, msg } => {
-                let Some(end) = self.ends.get(&link) else {
+                let Some(end) = self.links.end(link) else {
                     return;
                 };
                 self.log.frames.0 += 1;
@@ -614,7 +603,7 @@ impl Sim {
                     }
                 }
                 // Through the real codec, both ways.
-                let Ok(mut msg) = wire::decode::<Msg>(&wire::encode(&msg)) else {
+                let Ok(mut msg) = router::through_codec(&msg) else {
                     self.log
                         .violation(format!("a {} did not survive the codec", msg.name()));
                     return;
@@ -627,18 +616,21 @@ impl Sim {
                     self.log.frames.1 += 1;
                     delay += RTO;
                 }
-                let (to, other, at) = self.in_order(link, delay);
+                let Some((to, other, at)) = self.links.send(link, self.now, delay) else {
+                    return;
+                };
                 if !self.ghosts.contains(&other) {
                     self.deliver(at, to, Input::Frame { link: other, msg });
                 }
             }
             Output::Dial { token, addr, .. } => self.dial(n, token, addr),
             Output::Close { link } => {
-                if self.ends.contains_key(&link) {
+                if self.links.end(link).is_some() {
                     // The close arrives after what was sent before it.
                     let delay = self.latency();
-                    let (to, other, at) = self.in_order(link, delay);
-                    self.unlink(link);
+                    let sent = self.links.send(link, self.now, delay);
+                    let Some((to, other, at)) = sent else { return };
+                    self.links.close(link);
                     if !self.ghosts.contains(&other) {
                         self.deliver(at, to, Input::LinkDown { link: other });
                     }
@@ -668,45 +660,6 @@ impl Sim {
         }
     }
 
-    /// The receiving node and link of a frame sent on `link` now with `delay`, and when it
-    /// arrives: never before an earlier frame of the same link.
-    fn in_order(&mut self, link: LinkId, delay: Duration) -> (usize, LinkId, Time) {
-        let now = self.now;
-        let Some(end) = self.ends.get_mut(&link) else {
-            return (0, link, now);
-        };
-        let at = (now + delay).max(end.busy_until);
-        end.busy_until = at;
-        (end.node, end.other, at)
-    }
-
-    /// A new link between `n` (holding the first id) and `m`, up at `at`.
-    fn link(&mut self, n: usize, m: usize, at: Time) -> (LinkId, LinkId) {
-        let (a, b) = (LinkId(self.next_link), LinkId(self.next_link + 1));
-        self.next_link += 2;
-        let end = |node, other| End {
-            node,
-            other,
-            busy_until: at,
-        };
-        self.ends.insert(a, end(m, b));
-        self.ends.insert(b, end(n, a));
-        self.nodes[n].held.insert(a);
-        self.nodes[m].held.insert(b);
-        (a, b)
-    }
-
-    /// Removes the link `a` belongs to, both ends.
-    fn unlink(&mut self, a: LinkId) {
-        let Some(end) = self.ends.remove(&a) else {
-            return;
-        };
-        self.nodes[end.node].held.remove(&end.other);
-        if let Some(back) = self.ends.remove(&end.other) {
-            self.nodes[back.node].held.remove(&a);
-        }
-    }
-
     fn dial(&mut self, n: usize, token: DialToken, addr: SocketAddr) {
         // Connect and handshake: two round trips.
         let rtt = self.latency() * 2;
@@ -724,18 +677,18 @@ impl Sim {
                 return self.deliver(at, n, Input::DialFailed { token, error });
             }
         };
-        let (a, b) = self.link(n, m, at);
+        let (a, b) = self.links.open(n, m, at, ((), ()));
         let (rm, rn) = (self.remote(m), self.remote(n));
-        let up = |link, remote, dial| Input::LinkUp { link, remote, dial };
-        self.deliver(at, n, up(a, rm, Some(token)));
-        self.deliver(at, m, up(b, rn, None));
+        let [at_n, at_m] = router::link_up((a, rm), (b, rn), token);
+        self.deliver(at, n, at_n);
+        self.deliver(at, m, at_m);
     }
 
     /// Closes every link whose two holders `doomed` names, telling each holder that is up,
     /// as a host does when its peer's process dies (or a partition cuts the path).
     fn close_links(&mut self, doomed: &[(LinkId, LinkId, usize, usize)]) {
         for &(a, b, ha, hb) in doomed {
-            self.unlink(a);
+            self.links.close(a);
             for (link, holder) in [(a, ha), (b, hb)] {
                 if self.nodes[holder].up && !self.ghosts.contains(&link) {
                     let at = self.now + self.latency();
@@ -750,12 +703,8 @@ impl Sim {
         &self,
         pick: impl Fn(usize, usize) -> bool,
     ) -> Vec<(LinkId, LinkId, usize, usize)> {
-        let mut picked: Vec<_> = (self.ends.iter())
-            .filter(|(l, e)| l.0 < e.other.0)
-            .filter_map(|(l, e)| Some((*l, e.other, self.ends.get(&e.other)?.node, e.node)))
-            .filter(|&(_, _, a, b)| pick(a, b))
-            .collect();
-        picked.sort_unstable();
+        let mut picked = self.links.pairs();
+        picked.retain(|&(_, _, a, b)| pick(a, b));
         picked
     }
 
@@ -767,18 +716,7 @@ impl Sim {
         self.log.crashes.push((node.id, node.incarnation, self.now));
         // Its links, from the ends it holds (not a scan of every link: crashes come by the
         // thousand at large N).
-        // Each as `links_where` gives it: lower id first, in that order.
-        let mut doomed: Vec<_> = (self.nodes[n].held.iter())
-            .filter_map(|l| {
-                let e = self.ends.get(l)?;
-                Some(if *l < e.other {
-                    (*l, e.other, n, e.node)
-                } else {
-                    (e.other, *l, e.node, n)
-                })
-            })
-            .collect();
-        doomed.sort_unstable();
+        let doomed = self.links.pairs_of(n);
         self.close_links(&doomed);
     }
 
@@ -929,9 +867,9 @@ impl Sim {
             }
             // A link of the liar's own, outside its machine.
             let at = self.now + self.latency() * 4;
-            let (mine, theirs) = self.link(reporter, s, at);
+            let (mine, theirs) = self.links.open(reporter, s, at, ((), ()));
             self.ghosts.insert(mine);
-            let remote = self.remote(reporter);
+            let remote = Box::new(self.remote(reporter));
             self.deliver(
                 at,
                 s,

@@ -516,10 +516,7 @@ fn a_peer_removed_while_cut_off_learns_it_when_it_links_up_again_and_comes_back(
     let mut net = seeds_and_peers(2);
     let (me, id) = (peer_addr(1), peer_key(1).id());
     // Cut the peer off: its links close, and while it is away the seeds remove it.
-    let mine: Vec<LinkId> = (net.ends.iter())
-        .filter(|(_, e)| e.at == me)
-        .map(|(l, _)| *l)
-        .collect();
+    let mine: Vec<LinkId> = net.links.held(me).collect();
     net.take_down(me, true);
     let gone = cert(removal(1, me, 1), &[0, 1]);
     net.commit_at(&[0, 1, 2], &gone);

@@ -230,9 +230,8 @@ fn a_strangers_link_is_unprotected_until_it_becomes_a_neighbour() {
     net.inject(p, Input::Frame { link, msg });
     assert_eq!(net.peer(p).link_use(link), LinkUse::Protected);
 
-    let own: Vec<LinkId> = (net.ends.iter())
-        .filter(|(_, e)| e.at == p && e.remote.role == Role::Seed)
-        .map(|(l, _)| *l)
+    let own: Vec<LinkId> = (net.links.held(p))
+        .filter(|l| net.links.end(*l).unwrap().told.role == Role::Seed)
         .collect();
     assert!(!own.is_empty(), "the peer keeps links to its seeds");
     for l in own {

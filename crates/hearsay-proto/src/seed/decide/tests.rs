@@ -558,12 +558,13 @@ fn a_seed_protects_seeds_admitted_peers_and_registrations_only() {
     assert_eq!(net.seed(s).link_use(fake), LinkUse::Stranger);
 
     let admitted = peer_key(0).id();
-    let kept: Vec<(SocketAddr, LinkId)> = (net.ends.iter())
-        .filter(|(_, e)| e.remote.role == Role::Seed || e.remote.id == admitted)
-        .filter(|(_, e)| net.nodes[&e.at].role == Role::Seed)
-        .map(|(l, e)| (e.at, *l))
+    let kept: Vec<(SocketAddr, LinkId)> = (net.links.iter())
+        .filter(|(_, e)| e.told.role == Role::Seed || e.told.id == admitted)
+        .filter(|(_, e)| net.nodes[&e.holder].role == Role::Seed)
+        .map(|(l, e)| (e.holder, l))
         .collect();
-    assert!(kept.iter().any(|(_, l)| net.ends[l].remote.id == admitted));
+    let told = |l| net.links.end(l).unwrap().told;
+    assert!(kept.iter().any(|(_, l)| told(*l).id == admitted));
     for (at, l) in kept {
         assert_eq!(
             net.seed(at).link_use(l),
