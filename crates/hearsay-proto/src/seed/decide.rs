@@ -6,53 +6,17 @@
 //! verifies.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
+use super::pending::{Coordination, Reply, Validation};
 use super::{Dial, Member, State};
 use crate::cert::{CertError, Certificate, Change, Digest, Evidence, Op, Proposal, Vote};
 use crate::event::Event;
 use crate::id::PeerId;
 use crate::link::network;
-use crate::node::{DialError, LinkId, Output, Record};
+use crate::node::{DialError, Output, Record};
 use crate::quorum::{Outcome, Tally};
-use crate::time::Time;
 use crate::wire::Msg;
 
-/// Where a vote goes back to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Reply {
-    /// This seed coordinates the proposal itself.
-    Local,
-    /// A remote coordinator, over this link.
-    Link(LinkId),
-}
-
-#[derive(Debug)]
-pub(super) struct Coordination {
-    pub(super) change: Change,
-    pub(super) waiters: Vec<LinkId>,
-    pub(super) tally: Tally<PeerId>,
-    pub(super) yes: Vec<Vote>,
-    pub(super) no: Vec<String>,
-    pub(super) deadline: Time,
-}
-
-#[derive(Debug)]
-pub(super) struct Validation {
-    pub(super) change: Change,
-    pub(super) replies: Vec<Reply>,
-    pub(super) deadline: Time,
-    /// For an add: the network the registration came from.
-    pub(super) network: Option<IpAddr>,
-    /// For a removal: who reported it, and what is wrong with the evidence, if anything.
-    pub(super) reporter: Option<PeerId>,
-    pub(super) evidence_error: Option<String>,
-}
-
-/// Registering peers' links waiting for one decision.
-const MAX_WAITERS: usize = 16;
-/// Votes remembered (PROTOCOL §10).
-const MAX_VOTES: usize = 100_000;
 /// Why a rebuilding seed takes no part in decisions.
 const REBUILDING: &str = "this seed is rebuilding its Peer List from the other seeds";
 
@@ -67,18 +31,12 @@ impl State {
         waiter: Option<crate::node::LinkId>,
     ) {
         let digest = change.digest();
-        if let Some(c) = self.coordinating.get_mut(&digest) {
-            if let Some(l) = waiter.filter(|l| !c.waiters.contains(l)) {
-                if c.waiters.len() < MAX_WAITERS {
-                    c.waiters.push(l);
-                    *self.registering.entry(l).or_insert(0) += 1;
-                }
-            }
+        if self.pending.join(digest, waiter) {
             return;
         }
         let busy = if self.rebuilding {
             Some(REBUILDING)
-        } else if self.coordinating.len() >= self.settings.max_pending {
+        } else if self.pending.coordinating() >= self.settings.max_pending {
             Some("the seed is busy: too many decisions in flight")
         } else {
             None
@@ -102,9 +60,6 @@ impl State {
             }
             return;
         }
-        if let Some(l) = waiter {
-            *self.registering.entry(l).or_insert(0) += 1;
-        }
         let coordination = Coordination {
             change,
             waiters: waiter.into_iter().collect(),
@@ -113,8 +68,7 @@ impl State {
             no: Vec::new(),
             deadline: self.now + self.settings.proposal_timeout,
         };
-        self.deadlines.insert((coordination.deadline, digest, true));
-        self.coordinating.insert(digest, coordination);
+        self.pending.coordinate(digest, coordination);
         let proposal = Proposal {
             change,
             evidence,
@@ -128,26 +82,23 @@ impl State {
 
     pub(super) fn on_propose(&mut self, p: Proposal, reply: Reply) {
         let digest = p.change.digest();
-        if let Some((vote, _)) = self.voted.get(&digest) {
+        if let Some(vote) = self.votes.get(&digest) {
             let vote = vote.clone();
             return self.reply(reply, vote);
         }
-        if let Some(v) = self.validating.get_mut(&digest) {
-            // One reply per coordinator: at most every seed, this one included.
-            if !v.replies.contains(&reply) && v.replies.len() <= self.config.seeds.len() {
-                v.replies.push(reply);
-            }
+        // One reply per coordinator: every seed, this one included, and one more (a
+        // coordinator that came back on another link).
+        if (self.pending).reply_too(&digest, reply, self.config.seeds.len() + 1) {
             return;
         }
-        if self.validating.len() >= self.settings.max_pending {
+        if self.pending.validating() >= self.settings.max_pending {
             return self.cast(p.change, false, "the seed is busy", vec![reply]);
         }
         if self.rebuilding {
             return self.cast(p.change, false, REBUILDING, vec![reply]);
         }
         let network = matches!(p.evidence, Evidence::Registration(_)).then(|| network(p.source));
-        let from_network =
-            network.map_or(0, |n| self.registrations_from.get(&n).copied().unwrap_or(0));
+        let from_network = network.map_or(0, |n| self.pending.registrations_from(n));
         if from_network >= self.settings.registrations_per_network {
             let reason = format!(
                 "{from_network} registrations from network {} are under way at this seed: try again shortly",
@@ -165,9 +116,6 @@ impl State {
         match checked {
             Err(reason) => self.cast(p.change, false, &reason, vec![reply]),
             Ok((reporter, evidence_error)) => {
-                if let Some(n) = network {
-                    *self.registrations_from.entry(n).or_insert(0) += 1;
-                }
                 let validation = Validation {
                     change: p.change,
                     replies: vec![reply],
@@ -176,8 +124,7 @@ impl State {
                     reporter,
                     evidence_error,
                 };
-                self.deadlines.insert((validation.deadline, digest, false));
-                self.validating.insert(digest, validation);
+                self.pending.validate(digest, validation);
                 self.io.dial(p.change.addr, Dial::Probe(digest));
             }
         }
@@ -213,8 +160,8 @@ impl State {
                 return Err(format!("incarnation {inc} is admitted at {addr}"));
             }
         }
-        if let Some(addr) = self.promised.get(&(c.peer, c.incarnation)) {
-            if *addr != c.addr {
+        if let Some(addr) = self.votes.promised(c.peer, c.incarnation) {
+            if addr != c.addr {
                 let inc = c.incarnation;
                 return Err(format!("this seed voted for incarnation {inc} at {addr}"));
             }
@@ -269,13 +216,9 @@ impl State {
     /// removal, what this seed saw is the vote's reason; a dial this seed had no room for
     /// says nothing of the accused, so it is no evidence of death (PROTOCOL §12.3).
     pub(super) fn on_probe(&mut self, digest: Digest, answer: Result<PeerId, DialError>) {
-        let Some(v) = self.validating.remove(&digest) else {
+        let Some(v) = self.pending.end_validation(&digest) else {
             return;
         };
-        self.deadlines.remove(&(v.deadline, digest, false));
-        if let Some(n) = v.network {
-            count_down(&mut self.registrations_from, &n);
-        }
         let (c, addr) = (v.change, v.change.addr);
         let alive = matches!(answer, Ok(id) if id == c.peer);
         let (yes, reason) = match (c.op, answer) {
@@ -316,18 +259,11 @@ impl State {
         self.cast(c, yes, &reason, v.replies);
     }
 
-    /// The decision `waiters` waited for is made: their links are no longer registering.
-    fn done_waiting(&mut self, waiters: &[crate::node::LinkId]) {
-        for l in waiters {
-            count_down(&mut self.registering, l);
-        }
-    }
-
     fn cast(&mut self, change: Change, yes: bool, reason: &str, replies: Vec<Reply>) {
         // A dial-back takes time: another address may have been promised meanwhile.
-        let taken = self.promised.get(&(change.peer, change.incarnation));
+        let taken = self.votes.promised(change.peer, change.incarnation);
         let (yes, reason) = match taken {
-            Some(addr) if yes && change.op == Op::Add && *addr != change.addr => {
+            Some(addr) if yes && change.op == Op::Add && addr != change.addr => {
                 let inc = change.incarnation;
                 (
                     false,
@@ -336,19 +272,8 @@ impl State {
             }
             _ => (yes, reason.to_string()),
         };
-        if yes && change.op == Op::Add {
-            self.promised
-                .insert((change.peer, change.incarnation), change.addr);
-        }
         let vote = Vote::new(&self.key, change, yes, &reason);
-        // Beyond the bound a vote is not remembered: a repeat is validated again instead.
-        // Nor is a no to a removal: the accused may die right after it answered a probe,
-        // and the next report must get a probe of its own (a false accusation would
-        // otherwise shield a peer that dies within the memory).
-        let remember = yes || change.op == Op::Add;
-        if remember && self.voted.len() < MAX_VOTES {
-            self.voted.insert(change.digest(), (vote.clone(), self.now));
-        }
+        self.votes.record(&vote, self.now);
         // A signed yes carries no reason (every yes of a certificate is the same statement);
         // the log still says what this seed saw, such as how its own probe failed.
         self.io.event(Event::Vote {
@@ -364,16 +289,6 @@ impl State {
         }
     }
 
-    /// How long a vote is given again to a repeated proposal: a yes for `vote_memory`, a no
-    /// only for one proposal timeout, so that a refused peer may try again (PROTOCOL §5.2).
-    pub(super) fn vote_memory(&self, vote: &Vote) -> Duration {
-        if vote.yes {
-            self.settings.vote_memory
-        } else {
-            self.settings.proposal_timeout
-        }
-    }
-
     fn reply(&mut self, to: Reply, vote: Vote) {
         match to {
             Reply::Local => self.on_vote(vote),
@@ -383,7 +298,7 @@ impl State {
 
     pub(super) fn on_vote(&mut self, vote: Vote) {
         let digest = vote.change.digest();
-        let Some(c) = self.coordinating.get_mut(&digest) else {
+        let Some(c) = self.pending.coordination(&digest) else {
             return;
         };
         if !c.tally.record(vote.voter, vote.yes) {
@@ -405,11 +320,9 @@ impl State {
     }
 
     fn commit(&mut self, digest: Digest) {
-        let Some(c) = self.coordinating.remove(&digest) else {
+        let Some(c) = self.pending.end_coordination(&digest) else {
             return;
         };
-        self.done_waiting(&c.waiters);
-        self.deadlines.remove(&(c.deadline, digest, true));
         let cert = Certificate::from_votes(c.change, &c.yes);
         if let Err(e) = self.apply(&cert) {
             // Only if our own seed table changed under us; abort rather than send it.
@@ -426,11 +339,9 @@ impl State {
     }
 
     pub(super) fn abort(&mut self, digest: Digest, reason: &str) {
-        let Some(c) = self.coordinating.remove(&digest) else {
+        let Some(c) = self.pending.end_coordination(&digest) else {
             return;
         };
-        self.done_waiting(&c.waiters);
-        self.deadlines.remove(&(c.deadline, digest, true));
         self.abort_event(c.change, reason);
         for l in c.waiters {
             if self.links.contains_key(&l) {
@@ -590,16 +501,6 @@ impl State {
                     self.io.send(l, Msg::Removed(Box::new(cert.clone())));
                 }
             }
-        }
-    }
-}
-
-/// One fewer of `key` in `counts`; a count that reaches 0 is removed.
-fn count_down<K: Ord>(counts: &mut std::collections::BTreeMap<K, usize>, key: &K) {
-    if let Some(n) = counts.get_mut(key) {
-        *n -= 1;
-        if *n == 0 {
-            counts.remove(key);
         }
     }
 }

@@ -5,11 +5,11 @@
 //! a quorum of yes votes and applies only certificates that verify. Its Peer List is derived
 //! from those certificates alone. Proposals, votes and certificates are in `decide`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 
 mod decide;
+mod pending;
 mod rate;
 mod serve;
 mod settings;
@@ -17,17 +17,18 @@ mod sync;
 #[cfg(test)]
 mod tests;
 mod topology;
+mod votes;
 mod watch;
 
 pub use settings::Settings;
 pub use sync::BUCKETS;
 
-use self::decide::{Coordination, Reply, Validation};
+use self::pending::Reply;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::cert::{
-    Certificate, Change, Digest, Evidence, NeighborReport, Op, Registration, SeedSet, Vote,
+    Certificate, Change, Digest, Evidence, NeighborReport, Op, Registration, SeedSet,
 };
 use crate::config::Config;
 use crate::event::Event;
@@ -100,8 +101,6 @@ impl Timer {
 }
 
 const RECENT: usize = 64;
-/// How often remembered votes are swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Budget of one status page, well under [`wire::MAX_FRAME`].
 const STATUS_PAGE_BYTES: usize = 768 * 1024;
 /// Most neighbour reports held from peers not in the Peer List.
@@ -131,23 +130,10 @@ pub struct State {
     removed: BTreeMap<PeerId, Certificate>,
     /// Neighbour reports and the degrees peer lists give.
     topology: topology::Topology,
-    coordinating: BTreeMap<Digest, Coordination>,
-    /// The links waiting for a decision coordinated here, with how many they wait for: what
-    /// [`Machine::link_use`] asks, at each of up to a thousand links, kept in step.
-    registering: BTreeMap<LinkId, usize>,
-    validating: BTreeMap<Digest, Validation>,
-    /// Registrations under validation here, by source network (PROTOCOL §6.3), kept in step
-    /// with `validating`.
-    registrations_from: BTreeMap<IpAddr, usize>,
-    /// The deadlines of both, (deadline, digest, coordinating), so the next is found without
-    /// a scan of hundreds of proposals after every input.
-    deadlines: BTreeSet<(Time, Digest, bool)>,
-    voted: BTreeMap<Digest, (Vote, Time)>,
-    /// The address this seed voted yes for, per (peer, incarnation): it never votes yes for
-    /// two, so no two certificates of one incarnation can exist (quorums overlap).
-    promised: BTreeMap<(PeerId, u64), SocketAddr>,
-    /// When remembered votes are next swept.
-    sweep_at: Time,
+    /// Proposals coordinated and validated here.
+    pending: pending::Pending,
+    /// What this seed voted and promised.
+    votes: votes::Votes,
     /// The summary of `pl` and `removed` that seeds compare (PROTOCOL §13).
     ledger: sync::Ledger,
     /// Positions and addresses of the members.
@@ -223,14 +209,8 @@ impl State {
             pl: BTreeMap::new(),
             removed: BTreeMap::new(),
             topology: topology::Topology::new(keys),
-            coordinating: BTreeMap::new(),
-            registering: BTreeMap::new(),
-            validating: BTreeMap::new(),
-            registrations_from: BTreeMap::new(),
-            deadlines: BTreeSet::new(),
-            voted: BTreeMap::new(),
-            promised: BTreeMap::new(),
-            sweep_at: now,
+            pending: pending::Pending::default(),
+            votes: votes::Votes::new(now),
             ledger: sync::Ledger::new(),
             index: sync::Index::new(keys),
             agreed: BTreeMap::new(),
@@ -640,37 +620,20 @@ impl State {
 
     // ---- time --------------------------------------------------------------------------
 
-    /// Forgets votes past their memory, and the promises that went with them. Once a second
-    /// rather than at each vote's own deadline: finding that deadline would mean a scan of
-    /// every vote after every input.
+    /// Forgets votes past their memory, and the promises that went with them.
     fn sweep(&mut self) {
-        let now = self.now;
-        self.sweep_at = now + SWEEP_EVERY;
-        let voted = std::mem::take(&mut self.voted);
-        self.voted = voted
-            .into_iter()
-            .filter(|(_, (v, at))| *at + self.vote_memory(v) > now)
-            .collect();
-        // A promise outlives its vote only while the PL holds that peer: the PL then keeps
-        // the address itself (see `check_add`).
-        let (voted, pl) = (&self.voted, &self.pl);
-        self.promised.retain(|(peer, inc), addr| {
-            let change = Change {
-                op: Op::Add,
-                peer: *peer,
-                addr: *addr,
-                incarnation: *inc,
-            };
-            let admitted = pl.get(peer).is_some_and(|m| m.incarnation >= *inc);
-            voted.contains_key(&change.digest()) && !admitted
-        });
+        let pl = &self.pl;
+        let admitted = |peer, inc| pl.get(&peer).is_some_and(|m: &Member| m.incarnation >= inc);
+        let settings = &self.settings;
+        self.votes
+            .sweep(self.now, |v| settings.memory_of(v), admitted);
     }
 
     /// When `timer` is due, if it is set.
     fn deadline(&self, timer: Timer) -> Option<Time> {
         match timer {
-            Timer::Proposals => self.deadlines.first().map(|d| d.0),
-            Timer::Sweep => (!self.voted.is_empty()).then_some(self.sweep_at),
+            Timer::Proposals => self.pending.next_deadline(),
+            Timer::Sweep => self.votes.deadline(),
             Timer::Sync => Some(self.sync_at),
             Timer::Redial => self.seed_redial.values().min().copied(),
             Timer::Orphans => Some(self.watch.deadline()),
@@ -689,40 +652,27 @@ impl State {
     }
 
     /// Aborts the proposals this seed coordinates that ran out of time, then gives up the
-    /// validations that did, each in digest order. Found through the ordered `deadlines`,
-    /// not by a scan of every proposal.
+    /// validations that did, each in digest order.
     fn proposals_late(&mut self) {
-        for d in self.late(true) {
-            let (yes, q) = (self.coordinating[&d].tally.yes(), self.config.quorum());
+        for d in self.pending.late(self.now, true) {
+            let yes = self.pending.coordination(&d).map_or(0, |c| c.tally.yes());
+            let q = self.config.quorum();
             self.abort(
                 d,
                 &format!("timed out with {yes} of the {q} yes votes needed"),
             );
         }
-        for d in self.late(false) {
+        for d in self.pending.late(self.now, false) {
             self.on_probe(d, Err(DialError::TimedOut));
         }
     }
 
-    /// The digests of the proposals coordinated (or validated) whose deadline has passed,
-    /// in digest order.
-    fn late(&self, coordinating: bool) -> Vec<Digest> {
-        let mut late: Vec<Digest> = (self.deadlines.iter())
-            .take_while(|(at, _, _)| *at <= self.now)
-            .filter(|(_, _, c)| *c == coordinating)
-            .map(|(_, d, _)| *d)
-            .collect();
-        late.sort_unstable();
-        late
-    }
-
-    /// Fires every timer that is due, in [`Timer::ALL`]'s order. Remembered votes are swept
-    /// on any wake-up past `sweep_at`, votes held or not (a promise may outlive its vote),
-    /// though only held votes set the timer.
+    /// Fires every timer that is due, in [`Timer::ALL`]'s order (see [`votes::Votes::due`]
+    /// for the sweep).
     fn on_timeout(&mut self) {
         for timer in Timer::ALL {
             let due = match timer {
-                Timer::Sweep => self.sweep_at <= self.now,
+                Timer::Sweep => self.votes.due(self.now),
                 _ => self.deadline(timer).is_some_and(|t| t <= self.now),
             };
             if due {
@@ -769,7 +719,7 @@ impl Machine for State {
         };
         let kept = match remote.role {
             Role::Seed => self.seed_index(remote.id).is_some(),
-            Role::Peer => self.pl.contains_key(&remote.id) || self.registering.contains_key(&link),
+            Role::Peer => self.pl.contains_key(&remote.id) || self.pending.registering(link),
             Role::Client => false,
         };
         if kept {

@@ -51,3 +51,15 @@ impl Default for Settings {
         }
     }
 }
+
+impl Settings {
+    /// How long a vote is given again to a repeated proposal: a yes for `vote_memory`, a no
+    /// only for one proposal timeout, so that a refused peer may try again (PROTOCOL §5.2).
+    pub(super) fn memory_of(&self, vote: &crate::cert::Vote) -> Duration {
+        if vote.yes {
+            self.vote_memory
+        } else {
+            self.proposal_timeout
+        }
+    }
+}
