@@ -535,7 +535,7 @@ impl State {
         self.seeds.forget_registrations();
         // The new incarnation gets the whole join timeout: the old start would make a peer
         // that was cut off for long give up at once.
-        self.started = self.now;
+        self.join.restart(self.now);
         // And neighbours of its own choosing, from the whole Peer List once it is admitted
         // again: the links it kept may all lie on its side of a partition that has healed,
         // where the others have given it up (the simulator's random scenarios found such

@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -18,9 +17,11 @@ use rand_chacha::ChaCha8Rng;
 
 mod candidates;
 mod console;
+mod join;
 mod liveness;
 mod overlay;
 mod relay;
+mod reports;
 mod seeds;
 mod settings;
 mod suspicions;
@@ -133,31 +134,20 @@ pub struct State {
     settings: Settings,
     rng: ChaCha8Rng,
     now: Time,
-    started: Time,
     stopped: bool,
     /// Its seeds: keys, links, backoff, registrations.
     seeds: seeds::Seeds,
-    /// The seed tables our seeds sent, by config index of the sender.
-    /// An admission certificate with a signer whose key is not known yet, kept while the
-    /// key is learned (and the link it came on).
-    unverified: Option<(Certificate, LinkId)>,
+    /// The registration attempt: retries, and why it fails.
+    join: join::Join,
     links: BTreeMap<LinkId, Remote>,
-    register_again: Option<Time>,
-    refusals: u32,
-    /// Why the last registration failed, for the sentence the peer gives up with.
-    last_refusal: Option<String>,
-    /// Why a seed link was refused last (a key that does not match the config's).
-    seed_problem: Option<String>,
     cert: Option<Certificate>,
     /// Peer lists, candidates and refills: the overlay rule.
     candidates: candidates::Candidates,
     neighbors: BTreeMap<LinkId, Neighbor>,
     /// Outbound links waiting for `LinkAccepted`, and inbound ones waiting for `Link`.
     pending: BTreeMap<LinkId, Option<Target>>,
-    report_seq: u64,
-    /// When the last neighbour report went out, and when the next is due (changes waiting).
-    reported_at: Option<Time>,
-    report_due: Option<Time>,
+    /// When the neighbour set is reported to the seeds, and each report's number.
+    reports: reports::Reports,
     relay: relay::Relay,
     live: liveness::Liveness,
     /// How this peer checks signatures: alone, or sharing passed checks ([`Checks`]).
@@ -182,6 +172,9 @@ impl State {
         let live = liveness::Liveness::new(now + settings.ping_interval);
         let relay = relay::Relay::new(&settings, crate::sig::HashKeys::from_seed(rng_seed));
         let candidates = candidates::Candidates::new(settings.peer_list_wait, settings.refill);
+        let join = join::Join::new(now, settings.retry, settings.join_timeout);
+        // Numbered above any report an earlier run of this peer can have sent.
+        let reports = reports::Reports::new(now, settings.report_every);
         let mut seed_order: Vec<usize> = (0..config.seeds.len()).collect();
         seed_order.shuffle(&mut rng);
         let mut s = State {
@@ -193,22 +186,15 @@ impl State {
             settings,
             rng,
             now,
-            started: now,
             stopped: false,
-            unverified: None,
+            join,
             links: BTreeMap::new(),
-            register_again: None,
-            refusals: 0,
-            last_refusal: None,
-            seed_problem: None,
             cert: None,
             candidates,
             neighbors: BTreeMap::new(),
             pending: BTreeMap::new(),
             // Above any sequence number an earlier run of this peer can have used.
-            report_seq: now.as_millis().saturating_mul(1000),
-            reported_at: None,
-            report_due: None,
+            reports,
             live,
             checks: Checks::default(),
             relay,
@@ -308,7 +294,7 @@ impl State {
     fn on_key_link(&mut self, i: usize, link: LinkId, remote: Remote) {
         self.io.push(Output::Close { link });
         if self.seeds.key_learned(i, &remote) {
-            if let Some((cert, from)) = self.unverified.take() {
+            if let Some((cert, from)) = self.join.take_held() {
                 self.on_admitted(from, cert);
             }
         }
@@ -352,7 +338,7 @@ impl State {
         let addr = self.seeds.addr(i);
         self.links.insert(link, remote);
         if let Err(reason) = self.seeds.connected(i, link, &remote) {
-            self.seed_problem = Some(reason.clone());
+            self.join.seed_problem(reason.clone());
             self.protocol_error(link, reason);
             return self.seed_failed(i);
         }
@@ -386,7 +372,7 @@ impl State {
             return self.protocol_error(link, "a certificate for another change".into());
         }
         if let Err(CertError::UnknownSigner(_)) = cert.verify(&self.seed_set(), &self.checks) {
-            self.unverified = Some((cert, link));
+            self.join.hold(cert, link);
             return self.learn_keys();
         }
         if let Err(e) = cert.verify(&self.seed_set(), &self.checks) {
@@ -395,17 +381,17 @@ impl State {
                 .get(&link)
                 .map_or(String::new(), |r| r.source.to_string());
             let reason = format!("admission certificate rejected: {e}");
-            self.last_refusal = Some(reason.clone());
+            self.join.rejected(reason.clone());
             return self.io.event(Event::ProtocolError { remote, reason });
         }
         self.io.event(Event::Registered {
             incarnation: self.incarnation,
             signers: cert.signers(),
-            latency: self.now.since(self.started),
+            latency: self.join.took(self.now),
         });
         self.relay.admitted(Arc::new(cert.clone()));
         self.cert = Some(cert);
-        self.register_again = None;
+        self.join.no_retry();
         self.ask_peer_lists();
     }
 
@@ -419,32 +405,14 @@ impl State {
                 text: format!("registration refused by seed {addr}: {reason}"),
             });
         }
-        self.last_refusal = Some(format!("the seeds refused ({reason})"));
-        if self.register_again.is_none() {
-            self.refusals += 1;
-            self.register_again =
-                Some(self.now + seeds::backoff(self.settings.retry, self.refusals));
-        }
+        self.join.refused(self.now, &reason);
     }
 
     fn give_up(&mut self) {
-        let waited = humanize(self.now.since(self.started));
-        let (n, q, up) = (
-            self.config.seeds.len(),
-            self.config.quorum(),
-            self.seeds.linked(),
-        );
-        let why = match &self.last_refusal {
-            _ if up < q => {
-                let problem =
-                    (self.seed_problem.as_ref()).map_or(String::new(), |p| format!(": {p}"));
-                format!(
-                    "could not register: reached {up} of {n} seeds in {waited}, and a quorum needs {q}{problem}"
-                )
-            }
-            Some(r) => format!("could not register within {waited}: {r}"),
-            None => format!("could not register within {waited}: no certificate came back"),
-        };
+        let seeds = (self.config.seeds.len(), self.config.quorum());
+        let why = self
+            .join
+            .why(self.now, (seeds.0, seeds.1, self.seeds.linked()));
         self.stopped = true;
         self.io.push(Output::Stop(Err(why)));
     }
@@ -506,7 +474,7 @@ impl State {
                 // Something answered there but did not finish a handshake (an older,
                 // plaintext hearsay; another program): said when the peer gives up.
                 if let DialError::Failed(why) = error {
-                    self.seed_problem = Some(format!("{}: {why}", self.seeds.addr(i)));
+                    (self.join).seed_problem(format!("{}: {why}", self.seeds.addr(i)));
                 }
                 self.seed_failed(i)
             }
@@ -641,11 +609,11 @@ impl State {
     /// When `timer` is due, if it is set.
     fn deadline(&self, timer: Timer) -> Option<Time> {
         match timer {
-            Timer::Join => (self.cert.is_none()).then(|| self.started + self.settings.join_timeout),
-            Timer::Register => self.register_again,
+            Timer::Join => self.join.deadline(self.cert.is_some()),
+            Timer::Register => self.join.again(),
             Timer::Liveness => Some(self.liveness_deadline()),
             Timer::Lists => self.candidates.lists_due(),
-            Timer::Report => self.report_due,
+            Timer::Report => self.reports.deadline(),
             Timer::Refill => self.candidates.refill_at(),
             Timer::Relay => self.relay.deadline(),
             Timer::Seeds => self.seeds.deadline(),
@@ -658,7 +626,7 @@ impl State {
         match timer {
             Timer::Join => self.give_up(),
             Timer::Register => {
-                self.register_again = None;
+                self.join.no_retry();
                 self.register();
             }
             Timer::Liveness => self.liveness_timeout(),
@@ -749,14 +717,5 @@ impl Machine for State {
 
     fn link_use(&self, link: LinkId) -> LinkUse {
         self.use_of(link)
-    }
-}
-
-/// "1.5s", "30s": for messages.
-fn humanize(d: Duration) -> String {
-    if d.as_millis().is_multiple_of(1000) {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
     }
 }

@@ -184,26 +184,21 @@ impl State {
 
     /// A fresh signed neighbour report.
     pub(super) fn report_now(&mut self) -> NeighborReport {
-        self.report_seq += 1;
         let ids: BTreeSet<PeerId> = self.neighbors.values().map(|n| n.id).collect();
-        NeighborReport::new(&self.key, self.report_seq, ids.into_iter().collect())
+        let seq = self.reports.next_seq();
+        NeighborReport::new(&self.key, seq, ids.into_iter().collect())
     }
 
     /// The neighbour set changed: reports it to every seed (SPEC §5 Topology) now, or, within
     /// `report_every` of the last report, once that has passed.
     pub(super) fn report(&mut self) {
-        if self.cert.is_none() || self.report_due.is_some() {
-            return;
-        }
-        match self.reported_at.map(|t| t + self.settings.report_every) {
-            Some(next) if next > self.now => self.report_due = Some(next),
-            _ => self.send_report(),
+        if self.cert.is_some() && self.reports.changed(self.now) {
+            self.send_report();
         }
     }
 
     pub(super) fn send_report(&mut self) {
-        self.reported_at = Some(self.now);
-        self.report_due = None;
+        self.reports.sent(self.now);
         let report = self.report_now();
         let links: Vec<LinkId> = self.seeds.links();
         for l in links {
