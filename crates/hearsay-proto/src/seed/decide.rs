@@ -7,8 +7,9 @@
 
 use std::net::IpAddr;
 
+use super::list::Membership;
 use super::pending::{Coordination, Reply, Validation};
-use super::{Dial, Member, State};
+use super::{Dial, State};
 use crate::cert::{CertError, Certificate, Change, Digest, Evidence, Op, Proposal, Vote};
 use crate::event::Event;
 use crate::id::PeerId;
@@ -145,13 +146,13 @@ impl State {
         if !reg.verify(&self.checks) {
             return Err("the peer's signature does not hold".into());
         }
-        if let Some(cert) = self.removed.get(&c.peer) {
+        if let Some(cert) = self.list.tombstone(&c.peer) {
             let k = cert.change.incarnation;
             if k >= c.incarnation {
                 return Err(format!("removed at incarnation {k}"));
             }
         }
-        if let Some(m) = self.pl.get(&c.peer) {
+        if let Some(m) = self.list.get(&c.peer) {
             if m.incarnation > c.incarnation {
                 return Err(format!("stale: incarnation {} is admitted", m.incarnation));
             }
@@ -166,7 +167,7 @@ impl State {
                 return Err(format!("this seed voted for incarnation {inc} at {addr}"));
             }
         }
-        let holder = (self.index.holders.get(&c.addr)).filter(|h| **h != c.peer);
+        let holder = (self.list.holder(&c.addr)).filter(|h| **h != c.peer);
         if let Some(holder) = holder {
             return Err(format!("address {} is held by peer {holder}", c.addr));
         }
@@ -192,7 +193,7 @@ impl State {
         {
             return Err("the report does not match the change".into());
         }
-        let member = self.pl.get(&c.peer).map(|m| (m.addr, m.incarnation));
+        let member = self.list.get(&c.peer).map(|m| (m.addr, m.incarnation));
         if member != Some((c.addr, c.incarnation)) {
             return Err(format!(
                 "{} is not in the Peer List at {} (incarnation {})",
@@ -207,8 +208,8 @@ impl State {
         }
         // Witnesses are admitted peers, or seeds that probed for a peer whose own witnesses
         // could not answer (PROTOCOL §12.6).
-        let (pl, seeds) = (&self.pl, &self.seed_keys);
-        let witness = |w: &PeerId| pl.contains_key(w) || seeds.contains(&Some(*w));
+        let (list, seeds) = (&self.list, &self.seed_keys);
+        let witness = |w: &PeerId| list.contains(w) || seeds.contains(&Some(*w));
         Ok(r.check(self.now, witness, &self.checks).err())
     }
 
@@ -398,61 +399,29 @@ impl State {
     /// A certificate that would change nothing is not verified: the common case of a
     /// catch-up batch, which mostly holds what this seed has.
     pub(super) fn apply(&mut self, cert: &Certificate) -> Result<(), CertError> {
-        if self.changes(&cert.change) {
+        if self.list.changes(&cert.change) {
             cert.verify(&self.seed_set(), &self.checks)?;
             self.admit(cert, true);
         }
         Ok(())
     }
 
-    /// Whether applying a certificate of `c` would change the Peer List or the tombstones.
-    /// Two certificates of one kind and incarnation need a corrupt quorum or a seed that
-    /// lost its promises (see `promised`); should they meet, the lower digest wins, so the
-    /// order of arrival does not matter.
-    fn changes(&self, c: &Change) -> bool {
-        // The same change (anti-entropy brings many a seed holds) is not newer: no digests.
-        let newer = |held: &Change| {
-            held.incarnation < c.incarnation
-                || (held.incarnation == c.incarnation && held != c && c.digest() < held.digest())
-        };
-        let tombstone = self.removed.get(&c.peer).map(|r| &r.change);
-        match c.op {
-            Op::Add => {
-                tombstone.is_none_or(|r| r.incarnation < c.incarnation)
-                    && self.pl.get(&c.peer).is_none_or(|m| newer(&m.cert.change))
-            }
-            Op::Remove => tombstone.is_none_or(newer),
-        }
-    }
-
     /// Applies a verified certificate. `live`: it is news (not a restore from the store), so
     /// it is persisted, logged, and a removed peer still linked to this seed hears of it.
     /// Applying certificates in any order gives the same Peer List and tombstones.
     pub(super) fn admit(&mut self, cert: &Certificate, live: bool) {
-        let c = cert.change;
-        if !self.changes(&c) {
+        let Some(change) = self.list.apply(cert) else {
             return;
-        }
-        match c.op {
-            Op::Add => {
-                let member = Member {
-                    addr: c.addr,
-                    incarnation: c.incarnation,
-                    cert: cert.clone(),
-                };
-                self.put_member(c.peer, member);
+        };
+        let peer = cert.change.peer;
+        match change {
+            // Degrees count only admitted neighbours.
+            Membership::Joined => self.topology.membership_changed(peer, true),
+            Membership::Left => {
+                self.topology.membership_changed(peer, false);
+                self.set_report(peer, None);
             }
-            Op::Remove => {
-                self.put_tombstone(cert.clone());
-                let held = self
-                    .pl
-                    .get(&c.peer)
-                    .is_some_and(|m| m.incarnation <= c.incarnation);
-                if held {
-                    self.drop_member(&c.peer);
-                    self.set_report(c.peer, None);
-                }
-            }
+            Membership::Updated | Membership::Tombstone => {}
         }
         if live {
             self.io

@@ -3,12 +3,19 @@
 //! A seed coordinates the registrations its peers send it, validates every proposal on its
 //! own (signature, conflicts, rate limit, dial-back), signs votes, assembles certificates from
 //! a quorum of yes votes and applies only certificates that verify. Its Peer List is derived
-//! from those certificates alone. Proposals, votes and certificates are in `decide`.
+//! from those certificates alone.
+//!
+//! `State` routes inputs to what decides (`decide`: proposals, votes, certificates; `sync`:
+//! anti-entropy; `serve`: peer lists and status) and owns parts that each keep their own
+//! invariants and tests: `list` (the Peer List, tombstones and their ledger), `pending`
+//! (decisions in flight), `votes` (votes and promises), `topology` (neighbour reports and
+//! degrees), `rate` (limits per source) and `watch` (probes and orphans).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 mod decide;
+mod list;
 mod pending;
 mod rate;
 mod serve;
@@ -20,8 +27,8 @@ mod topology;
 mod votes;
 mod watch;
 
+pub use list::BUCKETS;
 pub use settings::Settings;
-pub use sync::BUCKETS;
 
 use self::pending::Reply;
 use rand::SeedableRng;
@@ -124,20 +131,14 @@ pub struct State {
     links: BTreeMap<LinkId, Remote>,
     seed_out: BTreeMap<usize, LinkId>,
     seed_redial: BTreeMap<usize, Time>,
-    pl: BTreeMap<PeerId, Member>,
-    /// Tombstones: the newest removal certificate of every removed peer. Kept for good, so
-    /// that no replayed registration of a removed incarnation can come back.
-    removed: BTreeMap<PeerId, Certificate>,
+    /// The Peer List and the tombstones, with what is kept in step with them.
+    list: list::PeerList,
     /// Neighbour reports and the degrees peer lists give.
     topology: topology::Topology,
     /// Proposals coordinated and validated here.
     pending: pending::Pending,
     /// What this seed voted and promised.
     votes: votes::Votes,
-    /// The summary of `pl` and `removed` that seeds compare (PROTOCOL §13).
-    ledger: sync::Ledger,
-    /// Positions and addresses of the members.
-    index: sync::Index,
     /// When this seed last found it held the same certificates as seed `i`.
     agreed: BTreeMap<usize, Time>,
     /// When the ledger's root next goes to the other seeds.
@@ -206,13 +207,10 @@ impl State {
                 .map(|i| (i, now))
                 .collect(),
             config,
-            pl: BTreeMap::new(),
-            removed: BTreeMap::new(),
+            list: list::PeerList::new(keys),
             topology: topology::Topology::new(keys),
             pending: pending::Pending::default(),
             votes: votes::Votes::new(now),
-            ledger: sync::Ledger::new(),
-            index: sync::Index::new(keys),
             agreed: BTreeMap::new(),
             sync_at,
             exchanges: BTreeMap::new(),
@@ -237,7 +235,7 @@ impl State {
 
     /// The Peer List.
     pub fn peer_list(&self) -> &BTreeMap<PeerId, Member> {
-        &self.pl
+        self.list.members()
     }
 
     /// The configured seeds whose keys this seed knows.
@@ -324,8 +322,8 @@ impl State {
                 match remote.role {
                     // A peer removed while it was cut off learns it as soon as it links up
                     // again, and comes back at a higher incarnation (PROTOCOL §12.4).
-                    Role::Peer if !self.pl.contains_key(&remote.id) => {
-                        if let Some(cert) = self.removed.get(&remote.id) {
+                    Role::Peer if !self.list.contains(&remote.id) => {
+                        if let Some(cert) = self.list.tombstone(&remote.id) {
                             self.io.send(link, Msg::Removed(Box::new(cert.clone())));
                         }
                     }
@@ -486,14 +484,14 @@ impl State {
         if !reg.verify(&self.checks) {
             return self.protocol_error(link, "registration signature does not hold".into());
         }
-        if let Some(m) = self.pl.get(&reg.peer) {
+        if let Some(m) = self.list.get(&reg.peer) {
             if m.incarnation == reg.incarnation && m.addr == reg.addr {
                 let cert = m.cert.clone();
                 return self.io.send(link, Msg::Admitted(Box::new(cert)));
             }
         }
         // Removed at this incarnation or a later one: say so, so the peer moves past it.
-        if let Some(cert) = self.removed.get(&reg.peer) {
+        if let Some(cert) = self.list.tombstone(&reg.peer) {
             if cert.change.incarnation >= reg.incarnation {
                 let cert = cert.clone();
                 return self.io.send(link, Msg::Removed(Box::new(cert)));
@@ -516,7 +514,7 @@ impl State {
         // Checked before it is logged (PROTOCOL §12.3): only a member reports, and only the
         // task's line about the accused's address, so that nobody can write what they like,
         // or much of it, into a seed's log.
-        if !self.pl.contains_key(&report.reporter) {
+        if !self.list.contains(&report.reporter) {
             return self.protocol_error(link, "a dead-node report from a peer not admitted".into());
         }
         if !suspicion::is_dead_line(&report.line, report.addr) {
@@ -533,7 +531,8 @@ impl State {
             reporter: report.reporter,
         });
         let current = self
-            .pl
+            .list
+            .members()
             .get(&report.suspect)
             .map(|m| (m.addr, m.incarnation));
         if current != Some((report.addr, report.incarnation)) {
@@ -566,14 +565,13 @@ impl State {
     /// [`State::degree`] counted from scratch (tests compare the two).
     #[cfg(test)]
     pub(crate) fn count_degree(&self, id: &PeerId) -> u32 {
-        self.topology.count_degree(id, |p| self.is_member(p))
+        self.topology.count_degree(id, |p| self.list.contains(p))
     }
 
     /// `peer`'s report becomes `report` (or goes).
     pub(super) fn set_report(&mut self, peer: PeerId, report: Option<NeighborReport>) {
-        let at = &self.index.at;
-        self.topology
-            .set_report(peer, report, |p| at.contains_key(p));
+        let list = &self.list;
+        self.topology.set_report(peer, report, |p| list.contains(p));
     }
 
     /// A peer's reported neighbours that are in the Peer List, with their addresses.
@@ -584,7 +582,7 @@ impl State {
         report
             .neighbors
             .iter()
-            .filter_map(|n| self.pl.get(n).map(|m| (*n, m.addr)))
+            .filter_map(|n| self.list.get(n).map(|m| (*n, m.addr)))
             .collect()
     }
 
@@ -604,10 +602,10 @@ impl State {
         }
         // A peer not admitted (yet: its report may come before the certificate) has a few
         // small reports held, and none forwarded: unadmitted keys cannot fill the seeds.
-        let member = self.is_member(&report.peer);
+        let member = self.list.contains(&report.peer);
         let known = member || self.topology.report(&report.peer).is_some();
         let small = report.neighbors.len() <= UNADMITTED_NEIGHBORS;
-        if !known && (!small || self.topology.len() >= self.pl.len() + EXTRA_REPORTS) {
+        if !known && (!small || self.topology.len() >= self.list.len() + EXTRA_REPORTS) {
             return;
         }
         if from_peer && member {
@@ -622,8 +620,8 @@ impl State {
 
     /// Forgets votes past their memory, and the promises that went with them.
     fn sweep(&mut self) {
-        let pl = &self.pl;
-        let admitted = |peer, inc| pl.get(&peer).is_some_and(|m: &Member| m.incarnation >= inc);
+        let list = &self.list;
+        let admitted = |peer, inc| list.get(&peer).is_some_and(|m| m.incarnation >= inc);
         let settings = &self.settings;
         self.votes
             .sweep(self.now, |v| settings.memory_of(v), admitted);
@@ -719,7 +717,7 @@ impl Machine for State {
         };
         let kept = match remote.role {
             Role::Seed => self.seed_index(remote.id).is_some(),
-            Role::Peer => self.pl.contains_key(&remote.id) || self.pending.registering(link),
+            Role::Peer => self.list.contains(&remote.id) || self.pending.registering(link),
             Role::Client => false,
         };
         if kept {

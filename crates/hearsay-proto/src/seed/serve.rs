@@ -13,15 +13,15 @@ impl State {
     /// sample.
     pub(super) fn sample_peer_list(&mut self, asker: PeerId) -> Vec<PeerInfo> {
         let max = self.settings.peer_list_max.min(wire::MAX_LIST);
-        let picked: Vec<(PeerId, SocketAddr, u64)> = if self.pl.len() <= max + 1 {
-            (self.pl.iter())
+        let picked: Vec<(PeerId, SocketAddr, u64)> = if self.list.len() <= max + 1 {
+            (self.list.members().iter())
                 .filter(|(id, _)| **id != asker)
                 .take(max)
                 .map(|(id, m)| (*id, m.addr, m.incarnation))
                 .collect()
         } else {
             // One more than needed, in case the asker is among them.
-            let members = &self.index.members;
+            let members = self.list.listed();
             let mut idx =
                 rand::seq::index::sample(&mut self.rng, members.len(), max + 1).into_vec();
             idx.sort_unstable();
@@ -46,7 +46,8 @@ impl State {
     pub fn status(&self, offset: usize) -> Status {
         let mut bytes = 0;
         let peers = self
-            .pl
+            .list
+            .members()
             .iter()
             .skip(offset)
             .take(wire::MAX_LIST)
@@ -74,14 +75,14 @@ impl State {
             id: self.key.id(),
             seeds: self.config.seeds.len() as u32,
             quorum: self.config.quorum() as u32,
-            total: self.pl.len() as u32,
+            total: self.list.len() as u32,
             peers,
             recent: if offset == 0 {
                 self.recent.iter().cloned().collect()
             } else {
                 Vec::new()
             },
-            certificates: self.certificates() as u32,
+            certificates: self.list.certificates() as u32,
             agreed: self
                 .other_seeds()
                 .map(|i| {

@@ -1,36 +1,24 @@
-//! What a seed holds, durably and in agreement with the other seeds (SPEC §5 "Convergence and
-//! durability", PROTOCOL §13).
+//! Anti-entropy between seeds (SPEC §5 "Convergence and durability", PROTOCOL §13), and a
+//! seed's restore from its own store.
 //!
-//! Every change to the Peer List or the tombstones goes through here: it updates the
-//! [`Ledger`], the order-free summary seeds compare, and asks the runtime to persist the
-//! certificate. Anti-entropy: every `sync_interval`, and whenever its own link to another
-//! seed comes up, a seed sends the root of its ledger; a seed whose root differs answers with
-//! its 256 bucket hashes; the first seed sends its certificates in the buckets that differ
-//! and asks for the other's. Certificates verify themselves, and applying one twice changes
-//! nothing, so either side may send too much but never anything harmful.
+//! Every `sync_interval`, and whenever its own link to another seed comes up, a seed sends
+//! the root of its ledger (see `list`); a seed whose root differs answers with its 256
+//! bucket hashes; the first seed sends its certificates in the buckets that differ and asks
+//! for the other's. Certificates verify themselves, and applying one twice changes nothing,
+//! so either side may send too much but never anything harmful.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use super::{Member, State};
+use super::list::BUCKETS;
+use super::State;
 use crate::cert::{Certificate, Digest};
 use crate::event::Event;
 use crate::id::PeerId;
 use crate::node::{LinkId, Output, Record};
 use crate::wire::{Msg, MAX_FRAME};
 
-/// Buckets of the ledger: the first byte of the peer id.
-pub const BUCKETS: usize = 256;
 /// Budget of one `Certificates` batch, well under [`MAX_FRAME`].
 const BATCH_BYTES: usize = MAX_FRAME / 2;
-
-/// An order-free summary of a set of certificates: per bucket, the XOR of the digests of their
-/// changes. Adding or dropping one certificate toggles one bucket, so the summary costs
-/// nothing to keep; two seeds holding the same changes have the same root.
-#[derive(Clone, Debug)]
-pub(super) struct Ledger {
-    buckets: Vec<[u8; 32]>,
-}
 
 /// Where an exchange this seed took part in stands, per link: a seed answers only what it
 /// was asked, so another seed cannot make it send its whole store unasked, over and over.
@@ -42,121 +30,7 @@ pub(super) enum Exchange {
     BucketsSent,
 }
 
-/// Indexes over the Peer List, so that no check or sample scans it: with tens of thousands
-/// of peers a scan per registration makes joining quadratic.
-#[derive(Clone, Debug)]
-pub(super) struct Index {
-    /// Every member with its address and incarnation, in no particular order, for sampling
-    /// by position: a sample of a large Peer List reads nothing else (a lookup in the list
-    /// per sampled peer was a seventh of a seed's time at 100,000 peers).
-    pub members: Vec<(PeerId, SocketAddr, u64)>,
-    /// Each member's position in `members`.
-    pub at: crate::sig::IdMap<PeerId, usize>,
-    /// Who holds each address.
-    pub holders: BTreeMap<SocketAddr, PeerId>,
-}
-
-impl Index {
-    /// No members; ids hashed under `keys`.
-    pub(super) fn new(keys: crate::sig::HashKeys) -> Index {
-        Index {
-            members: Vec::new(),
-            at: crate::sig::IdMap::with_hasher(keys),
-            holders: BTreeMap::new(),
-        }
-    }
-
-    fn release(&mut self, addr: SocketAddr, peer: PeerId) {
-        if self.holders.get(&addr) == Some(&peer) {
-            self.holders.remove(&addr);
-        }
-    }
-}
-
-impl Ledger {
-    pub(super) fn new() -> Ledger {
-        Ledger {
-            buckets: vec![[0; 32]; BUCKETS],
-        }
-    }
-
-    /// Adds a certificate's change to its bucket, or takes it out: XOR does both.
-    fn toggle(&mut self, cert: &Certificate) {
-        let d = cert.change.digest();
-        let b = &mut self.buckets[usize::from(cert.change.peer.0[0])];
-        for (x, y) in b.iter_mut().zip(d.0) {
-            *x ^= y;
-        }
-    }
-
-    fn root(&self) -> Digest {
-        let mut h = blake3::Hasher::new();
-        for b in &self.buckets {
-            h.update(b);
-        }
-        Digest(*h.finalize().as_bytes())
-    }
-
-    fn hashes(&self) -> Vec<Digest> {
-        self.buckets.iter().map(|b| Digest(*b)).collect()
-    }
-}
-
 impl State {
-    /// Whether `peer` is in the Peer List (by the index: a hash lookup).
-    pub(super) fn is_member(&self, peer: &PeerId) -> bool {
-        self.index.at.contains_key(peer)
-    }
-
-    // ---- the held set: every change to it goes through these ---------------------------
-
-    pub(super) fn put_member(&mut self, peer: PeerId, member: Member) {
-        self.ledger.toggle(&member.cert);
-        self.index.holders.insert(member.addr, peer);
-        let listed = (peer, member.addr, member.incarnation);
-        match self.pl.insert(peer, member) {
-            Some(old) => {
-                self.ledger.toggle(&old.cert);
-                self.index.release(old.addr, peer);
-                if let Some(&i) = self.index.at.get(&peer) {
-                    self.index.members[i] = listed;
-                }
-            }
-            None => {
-                self.index.at.insert(peer, self.index.members.len());
-                self.index.members.push(listed);
-                // Degrees count only admitted neighbours.
-                self.topology.membership_changed(peer, true);
-            }
-        }
-    }
-
-    pub(super) fn drop_member(&mut self, peer: &PeerId) {
-        if let Some(old) = self.pl.remove(peer) {
-            self.topology.membership_changed(*peer, false);
-            self.ledger.toggle(&old.cert);
-            self.index.release(old.addr, *peer);
-            if let Some(i) = self.index.at.remove(peer) {
-                self.index.members.swap_remove(i);
-                if let Some(&(moved, _, _)) = self.index.members.get(i) {
-                    self.index.at.insert(moved, i);
-                }
-            }
-        }
-    }
-
-    pub(super) fn put_tombstone(&mut self, cert: Certificate) {
-        self.ledger.toggle(&cert);
-        if let Some(old) = self.removed.insert(cert.change.peer, cert) {
-            self.ledger.toggle(&old);
-        }
-    }
-
-    /// Certificates held: admissions and removals.
-    pub(super) fn certificates(&self) -> usize {
-        self.pl.len() + self.removed.len()
-    }
-
     /// Rebuilds this seed from its own store before it serves anything: the seed keys it
     /// learned and the certificates it applied. They were verified when first applied, and
     /// the store checks its own pages, so they are not verified again; restoring is
@@ -182,8 +56,8 @@ impl State {
         }
         self.io.event(Event::Restored {
             certificates: read,
-            peers: self.pl.len() as u64,
-            removed: self.removed.len() as u64,
+            peers: self.list.len() as u64,
+            removed: self.list.tombstones() as u64,
         });
     }
 
@@ -216,7 +90,7 @@ impl State {
 
     pub(super) fn send_root(&mut self, link: LinkId) {
         self.exchanges.insert(link, (Exchange::RootSent, self.now));
-        let root = self.ledger.root();
+        let root = self.list.root();
         self.io.send(link, Msg::SyncRoot { root, reply: false });
     }
 
@@ -232,7 +106,7 @@ impl State {
     }
 
     pub(super) fn on_sync_root(&mut self, link: LinkId, seed: PeerId, root: Digest, reply: bool) {
-        let mine = self.ledger.root();
+        let mine = self.list.root();
         if reply {
             // The answer to our own root: equal, or the race of a change in between.
             if self.exchanges.get(&link).map(|e| e.0) == Some(Exchange::RootSent) {
@@ -254,7 +128,7 @@ impl State {
         if !recent {
             self.exchanges
                 .insert(link, (Exchange::BucketsSent, self.now));
-            self.io.send(link, Msg::SyncBuckets(self.ledger.hashes()));
+            self.io.send(link, Msg::SyncBuckets(self.list.hashes()));
         }
     }
 
@@ -267,9 +141,7 @@ impl State {
             return; // not asked for
         }
         self.exchanges.remove(&link);
-        let differ: Vec<u8> = (0..=u8::MAX)
-            .filter(|&b| theirs[usize::from(b)].0 != self.ledger.buckets[usize::from(b)])
-            .collect();
+        let differ = self.list.differing(&theirs);
         if differ.is_empty() {
             return self.agreed_with(seed);
         }
@@ -297,12 +169,7 @@ impl State {
         let mut batch = Vec::new();
         let mut bytes = 0;
         for &b in buckets {
-            let (mut lo, mut hi) = ([0; 32], [u8::MAX; 32]);
-            (lo[0], hi[0]) = (b, b);
-            let (lo, hi) = (PeerId(lo), PeerId(hi));
-            let certs = (self.pl.range(lo..=hi).map(|(_, m)| &m.cert))
-                .chain(self.removed.range(lo..=hi).map(|(_, c)| c));
-            for cert in certs {
+            for cert in self.list.bucket(b) {
                 // An upper bound of its encoded size: a signature and its signer are 96 bytes.
                 let size = 96 + 100 * cert.sigs.len();
                 if bytes + size > BATCH_BYTES && !batch.is_empty() {

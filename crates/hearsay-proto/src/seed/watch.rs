@@ -94,9 +94,9 @@ impl State {
     /// answer about. Only a member at its Peer List address and incarnation is probed, only
     /// for a member, and at most [`MAX_PROBES`] at once; anything else gets no answer.
     pub(super) fn on_probe_request(&mut self, asker: LinkId, remote: Remote, ask: ProbeRequest) {
-        let member = self.pl.get(&ask.suspect).map(|m| (m.addr, m.incarnation));
+        let member = self.list.get(&ask.suspect).map(|m| (m.addr, m.incarnation));
         let fits = member == Some((ask.addr, ask.incarnation))
-            && self.pl.contains_key(&remote.id)
+            && self.list.contains(&remote.id)
             && remote.id != ask.suspect;
         if !fits || self.watch.probes >= MAX_PROBES {
             return;
@@ -139,10 +139,10 @@ impl State {
                     .filter(|r| r.role == Role::Peer)
                     .map(|r| r.id)
                     .collect();
-                let pl = &self.pl;
+                let list = &self.list;
                 (self.topology).outside_main_part(
-                    pl.keys().copied(),
-                    |id| pl.contains_key(id),
+                    list.members().keys().copied(),
+                    |id| list.contains(id),
                     linked.into_iter(),
                 )
             }
@@ -155,7 +155,7 @@ impl State {
         }
         // Watchers are members of the main part linked to this seed.
         let watchers: Vec<(LinkId, PeerId)> = (self.links.iter())
-            .filter(|(_, r)| r.role == Role::Peer && self.pl.contains_key(&r.id))
+            .filter(|(_, r)| r.role == Role::Peer && self.list.contains(&r.id))
             .filter(|(_, r)| orphans.binary_search(&r.id).is_err())
             .map(|(l, r)| (*l, r.id))
             .collect();
@@ -165,7 +165,7 @@ impl State {
         for orphan in due {
             let (link, watcher) = watchers[self.watch.turn % watchers.len()];
             self.watch.turn = self.watch.turn.wrapping_add(1);
-            let m = &self.pl[&orphan];
+            let m = &self.list.members()[&orphan];
             let watch = ProbeRequest {
                 suspect: orphan,
                 addr: m.addr,
