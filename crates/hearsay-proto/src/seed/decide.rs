@@ -35,7 +35,7 @@ impl State {
         if self.pending.join(digest, waiter) {
             return;
         }
-        let busy = if self.rebuilding {
+        let busy = if self.agreement.rebuilding() {
             Some(REBUILDING)
         } else if self.pending.coordinating() >= self.settings.max_pending {
             Some("the seed is busy: too many decisions in flight")
@@ -95,7 +95,7 @@ impl State {
         if self.pending.validating() >= self.settings.max_pending {
             return self.cast(p.change, false, "the seed is busy", vec![reply]);
         }
-        if self.rebuilding {
+        if self.agreement.rebuilding() {
             return self.cast(p.change, false, REBUILDING, vec![reply]);
         }
         let network = matches!(p.evidence, Evidence::Registration(_)).then(|| network(p.source));

@@ -8,12 +8,14 @@
 //! `State` routes inputs to what decides (`decide`: proposals, votes, certificates; `sync`:
 //! anti-entropy; `serve`: peer lists and status) and owns parts that each keep their own
 //! invariants and tests: `list` (the Peer List, tombstones and their ledger), `pending`
-//! (decisions in flight), `votes` (votes and promises), `topology` (neighbour reports and
-//! degrees), `rate` (limits per source) and `watch` (probes and orphans).
+//! (decisions in flight), `votes` (votes and promises), `agreement` (anti-entropy's
+//! schedule and exchanges), `topology` (neighbour reports and degrees), `rate` (limits per
+//! source) and `watch` (probes and orphans).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
+mod agreement;
 mod decide;
 mod list;
 mod pending;
@@ -139,15 +141,8 @@ pub struct State {
     pending: pending::Pending,
     /// What this seed voted and promised.
     votes: votes::Votes,
-    /// When this seed last found it held the same certificates as seed `i`.
-    agreed: BTreeMap<usize, Time>,
-    /// When the ledger's root next goes to the other seeds.
-    sync_at: Time,
-    /// Anti-entropy exchanges under way, per link.
-    exchanges: BTreeMap<LinkId, (sync::Exchange, Time)>,
-    /// Started from nothing in place of a lost store: no votes and no coordinating until
-    /// this seed has agreed with another one (PROTOCOL §13.1).
-    rebuilding: bool,
+    /// Anti-entropy: the schedule, the exchanges under way, agreement, rebuilding.
+    agreement: agreement::Agreement,
     /// Registrations and dead-node reports per source IP.
     rate: rate::RateLimit,
     /// Probes for peers, and orphans asked after.
@@ -184,7 +179,7 @@ impl State {
             Some(pinned) if pinned != key.id() => return Err(NewError::WrongKey(key.id(), addr)),
             _ => seed_keys[me] = Some(key.id()),
         }
-        let sync_at = now + settings.sync_interval;
+        let sync_every = settings.sync_interval;
         let orphan_after = settings.orphan_after;
         let rate = rate::RateLimit::new(
             settings.rate_burst,
@@ -211,10 +206,7 @@ impl State {
             topology: topology::Topology::new(keys),
             pending: pending::Pending::default(),
             votes: votes::Votes::new(now),
-            agreed: BTreeMap::new(),
-            sync_at,
-            exchanges: BTreeMap::new(),
-            rebuilding: false,
+            agreement: agreement::Agreement::new(now, sync_every),
             rate,
             watch: watch::Watch::new(now, orphan_after),
             recent: VecDeque::new(),
@@ -374,7 +366,7 @@ impl State {
     }
 
     fn forget_link(&mut self, link: LinkId) {
-        self.exchanges.remove(&link);
+        self.agreement.forget(link);
         if let Some((&i, _)) = self.seed_out.iter().find(|(_, l)| **l == link) {
             self.seed_out.remove(&i);
             self.seed_redial
@@ -632,7 +624,7 @@ impl State {
         match timer {
             Timer::Proposals => self.pending.next_deadline(),
             Timer::Sweep => self.votes.deadline(),
-            Timer::Sync => Some(self.sync_at),
+            Timer::Sync => Some(self.agreement.deadline()),
             Timer::Redial => self.seed_redial.values().min().copied(),
             Timer::Orphans => Some(self.watch.deadline()),
         }

@@ -86,10 +86,8 @@ impl State {
             agreed: self
                 .other_seeds()
                 .map(|i| {
-                    let ago = self
-                        .agreed
-                        .get(&i)
-                        .map(|t| self.now.since(*t).as_millis() as u64);
+                    let ago =
+                        (self.agreement.agreed_at(i)).map(|t| self.now.since(t).as_millis() as u64);
                     (self.config.seeds[i].addr, ago)
                 })
                 .collect(),

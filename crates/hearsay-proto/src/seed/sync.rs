@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 
+use super::agreement::Exchange;
 use super::list::BUCKETS;
 use super::State;
 use crate::cert::{Certificate, Digest};
@@ -19,16 +20,6 @@ use crate::wire::{Msg, MAX_FRAME};
 
 /// Budget of one `Certificates` batch, well under [`MAX_FRAME`].
 const BATCH_BYTES: usize = MAX_FRAME / 2;
-
-/// Where an exchange this seed took part in stands, per link: a seed answers only what it
-/// was asked, so another seed cannot make it send its whole store unasked, over and over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Exchange {
-    /// This seed sent its root and waits for bucket hashes (or an agreeing reply).
-    RootSent,
-    /// This seed sent its bucket hashes and may be asked for buckets.
-    BucketsSent,
-}
 
 impl State {
     /// Rebuilds this seed from its own store before it serves anything: the seed keys it
@@ -65,7 +56,7 @@ impl State {
     /// read, so it holds none of the decisions it took part in. Until it has agreed with
     /// another seed it votes no and coordinates nothing.
     pub fn rebuild(&mut self) {
-        self.rebuilding = true;
+        self.agreement.rebuild();
     }
 
     /// Remembers a seed key learned first hand, durably.
@@ -81,7 +72,7 @@ impl State {
 
     /// Sends the ledger's root over every link of our own to another seed.
     pub(super) fn sync_all(&mut self) {
-        self.sync_at = self.now + self.settings.sync_interval;
+        self.agreement.round(self.now);
         let links: Vec<LinkId> = self.seed_out.values().copied().collect();
         for l in links {
             self.send_root(l);
@@ -89,17 +80,14 @@ impl State {
     }
 
     pub(super) fn send_root(&mut self, link: LinkId) {
-        self.exchanges.insert(link, (Exchange::RootSent, self.now));
+        self.agreement.root_sent(link, self.now);
         let root = self.list.root();
         self.io.send(link, Msg::SyncRoot { root, reply: false });
     }
 
     fn agreed_with(&mut self, seed: PeerId) {
-        if let Some(i) = self.seed_index(seed) {
-            self.agreed.insert(i, self.now);
-        }
-        if self.rebuilding {
-            self.rebuilding = false;
+        let i = self.seed_index(seed);
+        if self.agreement.agreed(i, self.now) {
             let text = "caught up with another seed: voting and coordinating again".into();
             self.io.event(Event::Notice { text });
         }
@@ -109,11 +97,8 @@ impl State {
         let mine = self.list.root();
         if reply {
             // The answer to our own root: equal, or the race of a change in between.
-            if self.exchanges.get(&link).map(|e| e.0) == Some(Exchange::RootSent) {
-                self.exchanges.remove(&link);
-                if root == mine {
-                    self.agreed_with(seed);
-                }
+            if self.agreement.answered(link, Exchange::RootSent) && root == mine {
+                self.agreed_with(seed);
             }
             return;
         }
@@ -121,13 +106,7 @@ impl State {
             self.agreed_with(seed);
             return self.io.send(link, Msg::SyncRoot { root, reply: true });
         }
-        // At most one set of bucket hashes per link and sync interval.
-        let recent = self.exchanges.get(&link).is_some_and(|(e, at)| {
-            *e == Exchange::BucketsSent && *at + self.settings.sync_interval > self.now
-        });
-        if !recent {
-            self.exchanges
-                .insert(link, (Exchange::BucketsSent, self.now));
+        if self.agreement.send_buckets(link, self.now) {
             self.io.send(link, Msg::SyncBuckets(self.list.hashes()));
         }
     }
@@ -137,10 +116,9 @@ impl State {
             let reason = format!("{} bucket hashes, not {BUCKETS}", theirs.len());
             return self.protocol_error(link, reason);
         }
-        if self.exchanges.get(&link).map(|e| e.0) != Some(Exchange::RootSent) {
+        if !self.agreement.answered(link, Exchange::RootSent) {
             return; // not asked for
         }
-        self.exchanges.remove(&link);
         let differ = self.list.differing(&theirs);
         if differ.is_empty() {
             return self.agreed_with(seed);
@@ -155,10 +133,9 @@ impl State {
     }
 
     pub(super) fn on_sync_fetch(&mut self, link: LinkId, mut buckets: Vec<u8>) {
-        if self.exchanges.get(&link).map(|e| e.0) != Some(Exchange::BucketsSent) {
+        if !self.agreement.answered(link, Exchange::BucketsSent) {
             return; // not after our bucket hashes: not asked for
         }
-        self.exchanges.remove(&link);
         buckets.sort_unstable();
         buckets.dedup();
         self.send_buckets(link, &buckets);
