@@ -208,8 +208,8 @@ impl State {
         }
         // Witnesses are admitted peers, or seeds that probed for a peer whose own witnesses
         // could not answer (PROTOCOL §12.6).
-        let (list, seeds) = (&self.list, &self.seed_keys);
-        let witness = |w: &PeerId| list.contains(w) || seeds.contains(&Some(*w));
+        let (list, seeds) = (&self.list, &self.seeds);
+        let witness = |w: &PeerId| list.contains(w) || seeds.knows(w);
         Ok(r.check(self.now, witness, &self.checks).err())
     }
 

@@ -7,7 +7,8 @@
 //!
 //! `State` routes inputs to what decides (`decide`: proposals, votes, certificates; `sync`:
 //! anti-entropy; `serve`: peer lists and status) and owns parts that each keep their own
-//! invariants and tests: `list` (the Peer List, tombstones and their ledger), `pending`
+//! invariants and tests: `seeds` (the other seeds' keys, links and redials), `list` (the
+//! Peer List, tombstones and their ledger), `pending`
 //! (decisions in flight), `votes` (votes and promises), `agreement` (anti-entropy's
 //! schedule and exchanges), `topology` (neighbour reports and degrees), `rate` (limits per
 //! source) and `watch` (probes and orphans).
@@ -20,6 +21,7 @@ mod decide;
 mod list;
 mod pending;
 mod rate;
+mod seeds;
 mod serve;
 mod settings;
 mod sync;
@@ -128,11 +130,9 @@ pub struct State {
     now: Time,
     /// How this seed checks signatures: alone, or sharing passed checks ([`Checks`]).
     checks: Checks,
-    /// Known keys, by config index (this seed's own included).
-    seed_keys: Vec<Option<PeerId>>,
+    /// The other seeds: keys, the links of its own, redials.
+    seeds: seeds::Seeds,
     links: BTreeMap<LinkId, Remote>,
-    seed_out: BTreeMap<usize, LinkId>,
-    seed_redial: BTreeMap<usize, Time>,
     /// The Peer List and the tombstones, with what is kept in step with them.
     list: list::PeerList,
     /// Neighbour reports and the degrees peer lists give.
@@ -174,11 +174,8 @@ impl State {
         rng_seed: u64,
     ) -> Result<State, NewError> {
         let me = config.position(addr).ok_or(NewError::NotInConfig(addr))?;
-        let mut seed_keys: Vec<Option<PeerId>> = config.seeds.iter().map(|s| s.key).collect();
-        match seed_keys[me] {
-            Some(pinned) if pinned != key.id() => return Err(NewError::WrongKey(key.id(), addr)),
-            _ => seed_keys[me] = Some(key.id()),
-        }
+        let seeds = seeds::Seeds::new(&config, me, key.id(), now, settings.seed_retry)
+            .map_err(|_| NewError::WrongKey(key.id(), addr))?;
         let sync_every = settings.sync_interval;
         let orphan_after = settings.orphan_after;
         let rate = rate::RateLimit::new(
@@ -194,13 +191,8 @@ impl State {
             rng: ChaCha8Rng::seed_from_u64(rng_seed),
             now,
             checks: Checks::default(),
-            seed_keys,
+            seeds,
             links: BTreeMap::new(),
-            seed_out: BTreeMap::new(),
-            seed_redial: (0..config.seeds.len())
-                .filter(|&i| i != me)
-                .map(|i| (i, now))
-                .collect(),
             config,
             list: list::PeerList::new(keys),
             topology: topology::Topology::new(keys),
@@ -234,7 +226,7 @@ impl State {
     pub fn seed_set(&self) -> SeedSet {
         SeedSet {
             n: self.config.seeds.len(),
-            keys: self.seed_keys.iter().flatten().copied().collect(),
+            keys: self.seeds.keys().collect(),
         }
     }
 
@@ -249,13 +241,13 @@ impl State {
     }
 
     fn seed_index(&self, id: PeerId) -> Option<usize> {
-        self.seed_keys.iter().position(|k| *k == Some(id))
+        self.seeds.index_of(id)
     }
 
     /// A link to seed `i`: our own dial if up, else any link it opened to us.
     fn seed_link(&self, i: usize) -> Option<LinkId> {
-        let key = self.seed_keys[i]?;
-        self.seed_out.get(&i).copied().or_else(|| {
+        let key = self.seeds.key(i)?;
+        self.seeds.own_link(i).or_else(|| {
             self.links
                 .iter()
                 .find(|(_, r)| r.id == key && r.role == Role::Seed)
@@ -263,27 +255,14 @@ impl State {
         })
     }
 
-    /// The config indices of the other seeds.
-    fn other_seeds(&self) -> impl Iterator<Item = usize> + '_ {
-        let me = self.config.position(self.addr);
-        (0..self.config.seeds.len()).filter(move |&i| Some(i) != me)
-    }
-
     fn other_seed_links(&self) -> Vec<LinkId> {
-        self.other_seeds()
+        (self.seeds.others())
             .filter_map(|i| self.seed_link(i))
             .collect()
     }
 
     fn redial_seeds(&mut self) {
-        let due: Vec<usize> = self
-            .seed_redial
-            .iter()
-            .filter(|(_, t)| **t <= self.now)
-            .map(|(i, _)| *i)
-            .collect();
-        for i in due {
-            self.seed_redial.remove(&i);
+        for i in self.seeds.due(self.now) {
             let addr = self.config.seeds[i].addr;
             self.io.dial(addr, Dial::Seed(i));
         }
@@ -322,12 +301,9 @@ impl State {
                     Role::Peer => {}
                     Role::Seed => {
                         // A seed we have no link of our own to: dial it now rather than later.
-                        if let Some(i) = self.config.position(remote.addr) {
-                            if !self.seed_out.contains_key(&i) && self.seed_redial.contains_key(&i)
-                            {
-                                self.seed_redial.insert(i, self.now);
-                                self.redial_seeds();
-                            }
+                        let i = self.config.position(remote.addr);
+                        if i.is_some_and(|i| self.seeds.dial_sooner(i, self.now)) {
+                            self.redial_seeds();
                         }
                     }
                     Role::Client => {}
@@ -338,7 +314,7 @@ impl State {
 
     fn on_seed_dialled(&mut self, i: usize, link: LinkId, remote: Remote) {
         let addr = self.config.seeds[i].addr;
-        let known = self.seed_keys[i];
+        let known = self.seeds.key(i);
         let wrong = remote.role != Role::Seed || known.is_some_and(|k| k != remote.id);
         if wrong || self.seed_index(remote.id).is_some_and(|j| j != i) {
             self.links.insert(link, remote);
@@ -350,13 +326,12 @@ impl State {
                     remote.id
                 ),
             );
-            self.seed_redial
-                .insert(i, self.now + self.settings.seed_retry);
+            self.seeds.failed(i, self.now);
             return;
         }
         self.learn_seed_key(i, remote.id);
         self.links.insert(link, remote);
-        self.seed_out.insert(i, link);
+        self.seeds.connected(i, link);
         // Catch up on whatever either side missed while we were apart.
         self.send_root(link);
         self.io.event(Event::SeedConnected {
@@ -367,10 +342,7 @@ impl State {
 
     fn forget_link(&mut self, link: LinkId) {
         self.agreement.forget(link);
-        if let Some((&i, _)) = self.seed_out.iter().find(|(_, l)| **l == link) {
-            self.seed_out.remove(&i);
-            self.seed_redial
-                .insert(i, self.now + self.settings.seed_retry);
+        if let Some(i) = self.seeds.lost(link, self.now) {
             let addr = self.config.seeds[i].addr;
             self.io.event(Event::SeedDisconnected { addr });
         }
@@ -378,10 +350,7 @@ impl State {
 
     fn on_dial_failed(&mut self, token: DialToken, error: DialError) {
         match self.io.answered(token) {
-            Some(Dial::Seed(i)) => {
-                self.seed_redial
-                    .insert(i, self.now + self.settings.seed_retry);
-            }
+            Some(Dial::Seed(i)) => self.seeds.failed(i, self.now),
             Some(Dial::Probe(d)) => self.on_probe(d, Err(error)),
             Some(Dial::Witness { asker, probed }) => self.answer_probe(asker, probed, None),
             None => {}
@@ -461,7 +430,7 @@ impl State {
                     && self
                         .config
                         .position(remote.addr)
-                        .is_some_and(|i| self.seed_keys[i].is_none()) => {}
+                        .is_some_and(|i| self.seeds.key(i).is_none()) => {}
             other => {
                 let reason = format!("unexpected {} from a {}", other.name(), remote.role.name());
                 self.protocol_error(link, reason);
@@ -625,7 +594,7 @@ impl State {
             Timer::Proposals => self.pending.next_deadline(),
             Timer::Sweep => self.votes.deadline(),
             Timer::Sync => Some(self.agreement.deadline()),
-            Timer::Redial => self.seed_redial.values().min().copied(),
+            Timer::Redial => self.seeds.deadline(),
             Timer::Orphans => Some(self.watch.deadline()),
         }
     }

@@ -84,7 +84,8 @@ impl State {
             },
             certificates: self.list.certificates() as u32,
             agreed: self
-                .other_seeds()
+                .seeds
+                .others()
                 .map(|i| {
                     let ago =
                         (self.agreement.agreed_at(i)).map(|t| self.now.since(t).as_millis() as u64);

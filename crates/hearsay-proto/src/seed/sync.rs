@@ -31,13 +31,9 @@ impl State {
         keys: impl IntoIterator<Item = (SocketAddr, PeerId)>,
         certs: impl IntoIterator<Item = Certificate>,
     ) {
-        let me = self.config.position(self.addr);
         for (addr, id) in keys {
             if let Some(i) = self.config.position(addr) {
-                // A key pinned in the config wins over a stored one; our own is our own.
-                if Some(i) != me && self.config.seeds[i].key.is_none() {
-                    self.seed_keys[i] = Some(id);
-                }
+                self.seeds.restore(i, id);
             }
         }
         let mut read = 0u64;
@@ -61,8 +57,7 @@ impl State {
 
     /// Remembers a seed key learned first hand, durably.
     pub(super) fn learn_seed_key(&mut self, i: usize, id: PeerId) {
-        if self.seed_keys[i] != Some(id) {
-            self.seed_keys[i] = Some(id);
+        if self.seeds.learn(i, id) {
             let addr = self.config.seeds[i].addr;
             self.io.push(Output::Persist(Record::SeedKey { addr, id }));
         }
@@ -73,8 +68,7 @@ impl State {
     /// Sends the ledger's root over every link of our own to another seed.
     pub(super) fn sync_all(&mut self) {
         self.agreement.round(self.now);
-        let links: Vec<LinkId> = self.seed_out.values().copied().collect();
-        for l in links {
+        for l in self.seeds.own_links() {
             self.send_root(l);
         }
     }
