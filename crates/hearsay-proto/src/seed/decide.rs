@@ -10,18 +10,93 @@ use std::net::IpAddr;
 use super::list::Membership;
 use super::pending::{Coordination, Reply, Validation};
 use super::{Dial, State};
-use crate::cert::{CertError, Certificate, Change, Digest, Evidence, Op, Proposal, Vote};
+use crate::cert::{
+    CertError, Certificate, Change, Digest, Evidence, Op, Proposal, Registration, Vote,
+};
 use crate::event::Event;
 use crate::id::PeerId;
 use crate::link::network;
-use crate::node::{DialError, Output, Record};
+use crate::node::{DialError, LinkId, Output, Record, Remote};
 use crate::quorum::{Outcome, Tally};
+use crate::suspicion::{self, DeadReport};
 use crate::wire::Msg;
 
 /// Why a rebuilding seed takes no part in decisions.
 const REBUILDING: &str = "this seed is rebuilding its Peer List from the other seeds";
 
 impl State {
+    pub(super) fn on_register(&mut self, link: LinkId, remote: Remote, reg: Registration) {
+        if reg.peer != remote.id {
+            return self.protocol_error(link, "registration for another peer's id".into());
+        }
+        if !reg.verify(&self.checks) {
+            return self.protocol_error(link, "registration signature does not hold".into());
+        }
+        if let Some(m) = self.list.get(&reg.peer) {
+            if m.incarnation == reg.incarnation && m.addr == reg.addr {
+                let cert = m.cert.clone();
+                return self.io.send(link, Msg::Admitted(Box::new(cert)));
+            }
+        }
+        // Removed at this incarnation or a later one: say so, so the peer moves past it.
+        if let Some(cert) = self.list.tombstone(&reg.peer) {
+            if cert.change.incarnation >= reg.incarnation {
+                let cert = cert.clone();
+                return self.io.send(link, Msg::Removed(Box::new(cert)));
+            }
+        }
+        let change = Change {
+            op: Op::Add,
+            peer: reg.peer,
+            addr: reg.addr,
+            incarnation: reg.incarnation,
+        };
+        let source = remote.source.ip();
+        self.coordinate(change, Evidence::Registration(reg), source, Some(link));
+    }
+
+    pub(super) fn on_dead_report(&mut self, link: LinkId, remote: Remote, report: Box<DeadReport>) {
+        if report.reporter != remote.id {
+            return self.protocol_error(link, "a dead-node report signed for another peer".into());
+        }
+        // Checked before it is logged (PROTOCOL §12.3): only a member reports, and only the
+        // task's line about the accused's address, so that nobody can write what they like,
+        // or much of it, into a seed's log.
+        if !self.list.contains(&report.reporter) {
+            return self.protocol_error(link, "a dead-node report from a peer not admitted".into());
+        }
+        if !suspicion::is_dead_line(&report.line, report.addr) {
+            let reason = format!(
+                "a dead-node report whose line ({} bytes) is not `Dead Node:{}:{}:<time>:<IP>`",
+                report.line.len(),
+                report.addr.ip(),
+                report.addr.port()
+            );
+            return self.protocol_error(link, reason);
+        }
+        self.io.event(Event::DeadNodeReportReceived {
+            line: report.line.clone(),
+            reporter: report.reporter,
+        });
+        let current = self
+            .list
+            .members()
+            .get(&report.suspect)
+            .map(|m| (m.addr, m.incarnation));
+        if current != Some((report.addr, report.incarnation)) {
+            // Removed already, or never admitted at that address and incarnation.
+            return;
+        }
+        let change = Change {
+            op: Op::Remove,
+            peer: report.suspect,
+            addr: report.addr,
+            incarnation: report.incarnation,
+        };
+        let source = remote.source.ip();
+        self.coordinate(change, Evidence::DeadReport(report), source, None);
+    }
+
     /// Starts or joins the decision on `change`. `waiter` (the registering peer's link)
     /// hears the outcome.
     pub(super) fn coordinate(

@@ -8,10 +8,20 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use super::Member;
 use crate::cert::{Certificate, Change, Digest, Op};
 use crate::id::PeerId;
 use crate::sig::{HashKeys, IdMap};
+
+/// An admitted peer, with the certificate that admitted it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its incarnation.
+    pub incarnation: u64,
+    /// The certificate it was admitted by.
+    pub cert: Certificate,
+}
 
 /// Buckets of the ledger: the first byte of the peer id.
 pub const BUCKETS: usize = 256;

@@ -8,10 +8,10 @@
 //! `State` routes inputs to what decides (`decide`: proposals, votes, certificates; `sync`:
 //! anti-entropy; `serve`: peer lists and status) and owns parts that each keep their own
 //! invariants and tests: `seeds` (the other seeds' keys, links and redials), `list` (the
-//! Peer List, tombstones and their ledger), `pending`
-//! (decisions in flight), `votes` (votes and promises), `agreement` (anti-entropy's
-//! schedule and exchanges), `topology` (neighbour reports and degrees), `rate` (limits per
-//! source) and `watch` (probes and orphans).
+//! Peer List, tombstones and their ledger), `pending` (decisions in flight), `votes` (votes
+//! and promises), `agreement` (anti-entropy's schedule and exchanges), `topology`
+//! (neighbour reports and degrees), `rate` (limits per source) and `watch` (probes and
+//! orphans).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -31,6 +31,7 @@ mod topology;
 mod votes;
 mod watch;
 
+pub use list::Member;
 pub use list::BUCKETS;
 pub use settings::Settings;
 
@@ -38,9 +39,7 @@ use self::pending::Reply;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::cert::{
-    Certificate, Change, Digest, Evidence, NeighborReport, Op, Registration, SeedSet,
-};
+use crate::cert::{Digest, NeighborReport, SeedSet};
 use crate::config::Config;
 use crate::event::Event;
 use crate::id::{Keypair, PeerId};
@@ -48,20 +47,8 @@ use crate::node::{
     DialError, DialPool, DialToken, Input, LinkId, LinkUse, Machine, Outbox, Output, Remote, Role,
 };
 use crate::sig::Checks;
-use crate::suspicion::{self, DeadReport};
 use crate::time::Time;
 use crate::wire::{Msg, NeighborsOf};
-
-/// An admitted peer, with the certificate that admitted it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Member {
-    /// Its address.
-    pub addr: SocketAddr,
-    /// Its incarnation.
-    pub incarnation: u64,
-    /// The certificate it was admitted by.
-    pub cert: Certificate,
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Dial {
@@ -114,11 +101,6 @@ impl Timer {
 const RECENT: usize = 64;
 /// Budget of one status page, well under [`wire::MAX_FRAME`].
 const STATUS_PAGE_BYTES: usize = 768 * 1024;
-/// Most neighbour reports held from peers not in the Peer List.
-const EXTRA_REPORTS: usize = 256;
-/// Most neighbours in a held report of a peer not in the Peer List (an honest peer reports
-/// as soon as it is admitted, with the few neighbours it has linked to by then).
-const UNADMITTED_NEIGHBORS: usize = 64;
 
 /// A seed.
 pub struct State {
@@ -438,78 +420,6 @@ impl State {
         }
     }
 
-    fn on_register(&mut self, link: LinkId, remote: Remote, reg: Registration) {
-        if reg.peer != remote.id {
-            return self.protocol_error(link, "registration for another peer's id".into());
-        }
-        if !reg.verify(&self.checks) {
-            return self.protocol_error(link, "registration signature does not hold".into());
-        }
-        if let Some(m) = self.list.get(&reg.peer) {
-            if m.incarnation == reg.incarnation && m.addr == reg.addr {
-                let cert = m.cert.clone();
-                return self.io.send(link, Msg::Admitted(Box::new(cert)));
-            }
-        }
-        // Removed at this incarnation or a later one: say so, so the peer moves past it.
-        if let Some(cert) = self.list.tombstone(&reg.peer) {
-            if cert.change.incarnation >= reg.incarnation {
-                let cert = cert.clone();
-                return self.io.send(link, Msg::Removed(Box::new(cert)));
-            }
-        }
-        let change = Change {
-            op: Op::Add,
-            peer: reg.peer,
-            addr: reg.addr,
-            incarnation: reg.incarnation,
-        };
-        let source = remote.source.ip();
-        self.coordinate(change, Evidence::Registration(reg), source, Some(link));
-    }
-
-    fn on_dead_report(&mut self, link: LinkId, remote: Remote, report: Box<DeadReport>) {
-        if report.reporter != remote.id {
-            return self.protocol_error(link, "a dead-node report signed for another peer".into());
-        }
-        // Checked before it is logged (PROTOCOL §12.3): only a member reports, and only the
-        // task's line about the accused's address, so that nobody can write what they like,
-        // or much of it, into a seed's log.
-        if !self.list.contains(&report.reporter) {
-            return self.protocol_error(link, "a dead-node report from a peer not admitted".into());
-        }
-        if !suspicion::is_dead_line(&report.line, report.addr) {
-            let reason = format!(
-                "a dead-node report whose line ({} bytes) is not `Dead Node:{}:{}:<time>:<IP>`",
-                report.line.len(),
-                report.addr.ip(),
-                report.addr.port()
-            );
-            return self.protocol_error(link, reason);
-        }
-        self.io.event(Event::DeadNodeReportReceived {
-            line: report.line.clone(),
-            reporter: report.reporter,
-        });
-        let current = self
-            .list
-            .members()
-            .get(&report.suspect)
-            .map(|m| (m.addr, m.incarnation));
-        if current != Some((report.addr, report.incarnation)) {
-            // Removed already, or never admitted at that address and incarnation.
-            return;
-        }
-        let change = Change {
-            op: Op::Remove,
-            peer: report.suspect,
-            addr: report.addr,
-            incarnation: report.incarnation,
-        };
-        let source = remote.source.ip();
-        self.coordinate(change, Evidence::DeadReport(report), source, None);
-    }
-
     // ---- peer lists, topology, status --------------------------------------------------
 
     /// A peer's degree as peer lists give it ([`topology::Topology`]).
@@ -548,25 +458,10 @@ impl State {
     }
 
     fn on_neighbors(&mut self, report: NeighborReport, from_peer: bool) {
-        // Not newer than the one held: dropped before the signature check, which is most
-        // of a seed's work with many peers (every report also comes forwarded by the other
-        // seeds). A forged newer one is still checked, and dropped.
-        if self
-            .topology
-            .report(&report.peer)
-            .is_some_and(|r| r.seq >= report.seq)
-        {
-            return;
-        }
-        if !report.verify(&self.checks) {
-            return;
-        }
-        // A peer not admitted (yet: its report may come before the certificate) has a few
-        // small reports held, and none forwarded: unadmitted keys cannot fill the seeds.
         let member = self.list.contains(&report.peer);
-        let known = member || self.topology.report(&report.peer).is_some();
-        let small = report.neighbors.len() <= UNADMITTED_NEIGHBORS;
-        if !known && (!small || self.topology.len() >= self.list.len() + EXTRA_REPORTS) {
+        let checks = &self.checks;
+        let room = (member, self.list.len());
+        if !(self.topology).admits(&report, room, |r| r.verify(checks)) {
             return;
         }
         if from_peer && member {

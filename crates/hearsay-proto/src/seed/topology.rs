@@ -10,6 +10,12 @@ use crate::cert::NeighborReport;
 use crate::id::PeerId;
 use crate::sig::{HashKeys, IdMap};
 
+/// Most neighbour reports held from peers not in the Peer List.
+const EXTRA_REPORTS: usize = 256;
+/// Most neighbours in a held report of a peer not in the Peer List (an honest peer reports
+/// as soon as it is admitted, with the few neighbours it has linked to by then).
+const UNADMITTED_NEIGHBORS: usize = 64;
+
 /// Neighbour reports and degrees. Membership is the caller's: every call that needs it is
 /// given `member`, which says whether a peer is admitted.
 #[derive(Debug)]
@@ -43,7 +49,28 @@ impl Topology {
         self.reports.get(peer)
     }
 
+    /// Whether to hold `report`: newer than the one held (checked first: dropping a stale
+    /// report before its signature check saves most of a seed's work with many peers, as
+    /// every report also comes forwarded by the other seeds), signed (`verify`), and, from a
+    /// peer not admitted (yet: its report may come before the certificate), small and
+    /// within the room left beside the `members` reports: unadmitted keys cannot fill the
+    /// seeds. `member`: whether its peer is admitted.
+    pub(super) fn admits(
+        &self,
+        report: &NeighborReport,
+        (member, members): (bool, usize),
+        verify: impl FnOnce(&NeighborReport) -> bool,
+    ) -> bool {
+        let held = self.reports.get(&report.peer);
+        if held.is_some_and(|r| r.seq >= report.seq) || !verify(report) {
+            return false;
+        }
+        let small = report.neighbors.len() <= UNADMITTED_NEIGHBORS;
+        member || held.is_some() || (small && self.reports.len() < members + EXTRA_REPORTS)
+    }
+
     /// Reports held.
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.reports.len()
     }

@@ -105,3 +105,40 @@ fn the_members_outside_the_main_part_are_those_a_group_death_or_a_split_left_apa
     let out = t.outside_main_part(rest, without_2, std::iter::empty());
     assert_eq!(out, ids(&[1, 3, 6]));
 }
+
+#[test]
+fn a_report_is_held_only_if_newer_and_signed_and_an_outsiders_only_if_small_and_within_room() {
+    let mut t = Topology::new(HashKeys::from_seed(1));
+    let signed = |_: &NeighborReport| true;
+    let forged = |_: &NeighborReport| false;
+    let members = (false, 0);
+    assert!(t.admits(&report(1, 5, &[2]), members, signed));
+    assert!(!t.admits(&report(1, 5, &[2]), members, forged));
+    t.set_report(key(1).id(), Some(report(1, 5, &[2])), |_| false);
+    // Not newer: dropped before its signature is looked at.
+    let never = |_: &NeighborReport| -> bool { panic!("checked a stale report") };
+    assert!(!t.admits(&report(1, 5, &[3]), members, never));
+    // A peer whose report is held is known: any size.
+    let many: Vec<u8> = (10..100).collect();
+    assert!(t.admits(&report(1, 6, &many), members, signed));
+    // An outsider: at most 64 neighbours, and 256 reports beside the members'.
+    assert!(!t.admits(&report(2, 1, &many), members, signed));
+    assert!(
+        t.admits(&report(2, 1, &many), (true, 0), signed),
+        "a member: any size"
+    );
+    for i in 0..255u8 {
+        let peer = Keypair::from_secret([
+            i, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8,
+            9, 0, 1,
+        ]);
+        let r = NeighborReport::new(&peer, 1, vec![]);
+        t.set_report(peer.id(), Some(r), |_| false);
+    }
+    assert_eq!(t.len(), 256);
+    assert!(!t.admits(&report(2, 1, &[1]), members, signed), "no room");
+    assert!(
+        t.admits(&report(2, 1, &[1]), (false, 1), signed),
+        "one member: one more"
+    );
+}
