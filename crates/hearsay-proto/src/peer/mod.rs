@@ -4,12 +4,18 @@
 //! fails), registers, and counts as registered once it holds a certificate of its own
 //! admission. It then asks its seeds for peer lists, takes their union, and picks `links`
 //! neighbours by preferential attachment, reporting its neighbour set to the seeds on every
-//! change. Neighbours are in `overlay`, gossip relaying in `relay`, failure detection in
-//! `liveness`, and the operator's commands in `console`.
+//! change.
+//!
+//! `State` routes inputs to what acts on them (`register`: seeds and registration;
+//! `overlay`: peer lists, link requests and neighbour reports; `liveness`: pings, suspicion
+//! and dead-node reports; `console`: the operator's commands) and owns parts that each keep
+//! their own invariants and tests: `seeds` (seed keys, links, backoff), `join` (the
+//! registration attempt), `candidates` (peer lists and the overlay rule), `reports` (when
+//! the neighbour set is reported), `relay` (gossip: the Message List, announcements,
+//! requests) and, within liveness, `suspicions` (suspicions and their verdicts).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -20,6 +26,7 @@ mod console;
 mod join;
 mod liveness;
 mod overlay;
+mod register;
 mod relay;
 mod reports;
 mod seeds;
@@ -28,7 +35,7 @@ mod suspicions;
 
 pub use settings::{origin_bound, Settings};
 
-use crate::cert::{CertError, Certificate, Change, Op, Registration, SeedSet};
+use crate::cert::{Certificate, SeedSet};
 use crate::config::Config;
 use crate::event::Event;
 use crate::gossip::{Counters, Gossip, MessageList};
@@ -271,150 +278,6 @@ impl State {
     /// another: a lying seed could name a key of its own making (PROTOCOL §2).
     pub fn seed_set(&self) -> SeedSet {
         self.seeds.set()
-    }
-
-    /// Briefly dials every seed whose key is unknown and that is not being dialled already,
-    /// only to learn its key.
-    fn learn_keys(&mut self) {
-        let unknown: Vec<usize> = (self.seeds.keys_unknown().into_iter())
-            .filter(|&i| {
-                !self
-                    .io
-                    .dials
-                    .values()
-                    .any(|d| matches!(d, Dial::Seed(j) | Dial::Key(j) if *j == i))
-            })
-            .collect();
-        for i in unknown {
-            self.io.dial(self.config.seeds[i].addr, Dial::Key(i));
-        }
-    }
-
-    /// A key-learning dial answered.
-    fn on_key_link(&mut self, i: usize, link: LinkId, remote: Remote) {
-        self.io.push(Output::Close { link });
-        if self.seeds.key_learned(i, &remote) {
-            if let Some((cert, from)) = self.join.take_held() {
-                self.on_admitted(from, cert);
-            }
-        }
-    }
-
-    fn my_change(&self) -> Change {
-        Change {
-            op: Op::Add,
-            peer: self.key.id(),
-            addr: self.addr,
-            incarnation: self.incarnation,
-        }
-    }
-
-    // ---- seeds and registration --------------------------------------------------------
-
-    /// Keeps q seed links up or being dialled, trying seeds in this peer's random order.
-    fn keep_seeds(&mut self) {
-        let dials = &self.io.dials;
-        let in_flight = dials
-            .values()
-            .filter(|d| matches!(d, Dial::Seed(_)))
-            .count();
-        let to_dial = (self.seeds).to_dial(self.now, in_flight, |i| {
-            dials
-                .values()
-                .any(|d| matches!(d, Dial::Seed(j) if *j == i))
-        });
-        for i in to_dial {
-            self.io.dial(self.seeds.addr(i), Dial::Seed(i));
-        }
-    }
-
-    /// Tries seed `i` again after a backoff, and another seed meanwhile.
-    fn seed_failed(&mut self, i: usize) {
-        self.seeds.failed(self.now, i);
-        self.keep_seeds();
-    }
-
-    fn on_seed_link(&mut self, i: usize, link: LinkId, remote: Remote) {
-        let addr = self.seeds.addr(i);
-        self.links.insert(link, remote);
-        if let Err(reason) = self.seeds.connected(i, link, &remote) {
-            self.join.seed_problem(reason.clone());
-            self.protocol_error(link, reason);
-            return self.seed_failed(i);
-        }
-        self.io.event(Event::SeedConnected {
-            addr,
-            id: remote.id,
-        });
-        if self.cert.is_some() {
-            let report = self.report_now();
-            self.io.send(link, Msg::Neighbors(Box::new(report)));
-        }
-        self.register();
-    }
-
-    /// Sends the registration to every seed link it has not gone to, once q are up.
-    fn register(&mut self) {
-        if self.cert.is_some() || self.seeds.short() {
-            return;
-        }
-        let reg = Registration::new(&self.key, self.addr, self.incarnation);
-        for link in self.seeds.registrations_due() {
-            self.io.send(link, Msg::Register(Box::new(reg.clone())));
-        }
-    }
-
-    fn on_admitted(&mut self, link: LinkId, cert: Certificate) {
-        if self.cert.is_some() {
-            return;
-        }
-        if cert.change != self.my_change() {
-            return self.protocol_error(link, "a certificate for another change".into());
-        }
-        if let Err(CertError::UnknownSigner(_)) = cert.verify(&self.seed_set(), &self.checks) {
-            self.join.hold(cert, link);
-            return self.learn_keys();
-        }
-        if let Err(e) = cert.verify(&self.seed_set(), &self.checks) {
-            let remote = self
-                .links
-                .get(&link)
-                .map_or(String::new(), |r| r.source.to_string());
-            let reason = format!("admission certificate rejected: {e}");
-            self.join.rejected(reason.clone());
-            return self.io.event(Event::ProtocolError { remote, reason });
-        }
-        self.io.event(Event::Registered {
-            incarnation: self.incarnation,
-            signers: cert.signers(),
-            latency: self.join.took(self.now),
-        });
-        self.relay.admitted(Arc::new(cert.clone()));
-        self.cert = Some(cert);
-        self.join.no_retry();
-        self.ask_peer_lists();
-    }
-
-    fn on_refused(&mut self, link: LinkId, reason: String) {
-        if self.cert.is_some() {
-            return;
-        }
-        if let Some(i) = self.seeds.refused(link) {
-            let addr = self.seeds.addr(i);
-            self.io.event(Event::Notice {
-                text: format!("registration refused by seed {addr}: {reason}"),
-            });
-        }
-        self.join.refused(self.now, &reason);
-    }
-
-    fn give_up(&mut self) {
-        let seeds = (self.config.seeds.len(), self.config.quorum());
-        let why = self
-            .join
-            .why(self.now, (seeds.0, seeds.1, self.seeds.linked()));
-        self.stopped = true;
-        self.io.push(Output::Stop(Err(why)));
     }
 
     /// Forgets a link that went away, and repairs what depended on it.
