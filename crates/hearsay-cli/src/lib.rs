@@ -1,6 +1,7 @@
 //! What the `seed`, `peer` and `hearsay` programs share: common flags, config loading,
 //! logs, signals and exit codes (SPEC §1).
 
+pub mod dashboard;
 pub mod fit;
 pub mod os;
 pub mod plots;

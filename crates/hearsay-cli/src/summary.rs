@@ -173,8 +173,10 @@ pub struct Overlay {
     pub degrees: Vec<u64>,
 }
 
-/// An overlay from a seed's status (`hearsay status --json`).
-pub fn overlay(status: &StatusJson) -> Overlay {
+/// The overlay's links from a seed's status: each member's neighbours (ids), a link counting
+/// if either end reports it, among members of the Peer List only (a report can still name a
+/// removed neighbour).
+pub fn adjacency(status: &StatusJson) -> BTreeMap<String, BTreeSet<String>> {
     let mut adj: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for p in &status.peers {
         adj.entry(p.id.clone()).or_default();
@@ -183,12 +185,17 @@ pub fn overlay(status: &StatusJson) -> Overlay {
             adj.entry(n.clone()).or_default().insert(p.id.clone());
         }
     }
-    // Only peers in the PL count: a report can still name a removed neighbour.
     let members: BTreeSet<String> = status.peers.iter().map(|p| p.id.clone()).collect();
     adj.retain(|id, _| members.contains(id));
     for ns in adj.values_mut() {
         ns.retain(|n| members.contains(n));
     }
+    adj
+}
+
+/// An overlay from a seed's status (`hearsay status --json`).
+pub fn overlay(status: &StatusJson) -> Overlay {
+    let adj = adjacency(status);
     let degrees: Vec<u64> = adj.values().map(|ns| ns.len() as u64).collect();
     let links = degrees.iter().sum::<u64>() as usize / 2;
     let connected = match adj.keys().next() {
@@ -430,6 +437,36 @@ fn event_files(dir: &Path) -> Vec<std::path::PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// Reads the events files of a run directory ([`event_files`]) as they grow: each call hands
+/// over the whole lines added since the last one (a line still being written waits for the
+/// next call).
+#[derive(Debug, Default)]
+pub struct Tail {
+    offsets: BTreeMap<std::path::PathBuf, u64>,
+}
+
+impl Tail {
+    /// Hands `f` every whole line added to `dir`'s events files since the last call.
+    pub fn read(&mut self, dir: &Path, mut f: impl FnMut(&str)) {
+        use std::io::{Read, Seek, SeekFrom};
+        for path in event_files(dir) {
+            let at = self.offsets.get(&path).copied().unwrap_or(0);
+            let Ok(mut file) = std::fs::File::open(&path) else {
+                continue;
+            };
+            let mut buf = Vec::new();
+            if file.seek(SeekFrom::Start(at)).is_err() || file.read_to_end(&mut buf).is_err() {
+                continue;
+            }
+            let whole = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            self.offsets.insert(path, at + whole as u64);
+            String::from_utf8_lossy(&buf[..whole])
+                .lines()
+                .for_each(&mut f);
+        }
+    }
 }
 
 /// Numbers for strings, so that a million events need little memory.

@@ -28,6 +28,7 @@ use hearsay_proto::{peer, Role};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
+use crate::dashboard;
 use crate::summary::{self, EventLine, Summary};
 
 /// What `hearsay up` was asked for (its flags).
@@ -74,6 +75,10 @@ pub struct Plan {
     /// Stay up after the summary until Ctrl+C.
     #[arg(long)]
     pub keep: bool,
+    /// Serve a live page of the run here (port 0: a free one) and print its URL; with --keep
+    /// it stays up after the summary [default: 127.0.0.1:8080].
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub dashboard: Option<SocketAddr>,
     /// Also write the summary as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -170,6 +175,8 @@ struct Network {
     cpu_of_killed: f64,
     /// With `--hosts`, every node's host; removed when dropped, after the nodes stopped.
     hosts: Option<hosts::Hosts>,
+    /// With `--dashboard`, what its page shows.
+    board: Option<dashboard::Shared>,
 }
 
 impl Network {
@@ -266,7 +273,13 @@ pub fn check_hosts(plan: &Plan) -> anyhow::Result<()> {
 }
 
 /// Runs the whole thing; returns the summary.
-pub async fn up(plan: Plan, cancel: CancellationToken) -> anyhow::Result<Summary> {
+/// Runs the network of `plan` to its summary, hands the summary to `report` (to print and
+/// write out), and with `--keep` stays up until `cancel`.
+pub async fn up(
+    plan: Plan,
+    cancel: CancellationToken,
+    report: impl FnOnce(&Summary) -> anyhow::Result<()>,
+) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&plan.dir)
         .with_context(|| format!("cannot make the run directory {}", plan.dir.display()))?;
     let mut say = Narrator::new();
@@ -289,24 +302,63 @@ pub async fn up(plan: Plan, cancel: CancellationToken) -> anyhow::Result<Summary
         timings.ping_interval,
         plan.dir.display()
     ));
+    let seeds: Vec<SocketAddr> = config.seeds.iter().map(|s| s.addr).collect();
+    let pages = CancellationToken::new();
+    let board = match plan.dashboard {
+        Some(addr) => Some(start_dashboard(addr, &plan.dir, &seeds, &pages, &mut say).await?),
+        None => None,
+    };
     let mut net = Network {
-        seeds: config.seeds.iter().map(|s| s.addr).collect(),
+        seeds,
         seed_nodes: Vec::new(),
         peers: Vec::new(),
         adversaries: Vec::new(),
         cpu_of_killed: 0.0,
         hosts,
+        board,
     };
     let result = tokio::select! {
         r = run(&plan, &config, &timings, &mut net, &mut say) => r,
         _ = cancel.cancelled() => Err(anyhow::anyhow!("interrupted: every node stopped")),
     };
+    let result = result.and_then(|summary| report(&summary).map(|()| summary));
+    if let (Ok(summary), Some(board)) = (&result, &net.board) {
+        let json = serde_json::to_value(summary).unwrap_or_default();
+        dashboard::lock(board).finished(json);
+    }
     if let (Ok(_), true) = (&result, plan.keep) {
         say.line("staying up: Ctrl+C to stop");
         cancel.cancelled().await;
     }
+    pages.cancel();
     net.stop().await;
     result
+}
+
+/// Serves the run's dashboard at `addr`, fed from `dir`'s events and the `seeds`' status
+/// until `stop`, and says where.
+async fn start_dashboard(
+    addr: SocketAddr,
+    dir: &Path,
+    seeds: &[SocketAddr],
+    stop: &CancellationToken,
+    say: &mut Narrator,
+) -> anyhow::Result<dashboard::Shared> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot serve the dashboard at {addr}"))?;
+    let bound = listener.local_addr()?;
+    let board = dashboard::Shared::default();
+    tokio::spawn(dashboard::serve(listener, board.clone(), stop.clone()));
+    let feed = dashboard::follow(
+        board.clone(),
+        Some(dir.into()),
+        seeds.to_vec(),
+        stop.clone(),
+    );
+    tokio::spawn(feed);
+    say.line(&format!("dashboard: http://{bound}/"));
+    Ok(board)
 }
 
 async fn run(
@@ -456,6 +508,9 @@ async fn run(
         };
         if let Some(id) = p.id.as_ref().or_else(|| ids.get(p.name.as_str())) {
             kills.insert(id.clone(), hearsay_net::now().0);
+            if let Some(board) = &net.board {
+                dashboard::lock(board).killed(id);
+            }
             let what = match how {
                 summary::Loss::HostCut => "took the host of",
                 summary::Loss::ProcessKilled => "killed",
@@ -905,11 +960,10 @@ where
     }
 }
 
-/// Counts for the progress line, read incrementally from the events files: only the bytes
-/// added since the last look.
+/// Counts for the progress line, read incrementally from the events files.
 #[derive(Default)]
 struct Progress {
-    offsets: BTreeMap<PathBuf, u64>,
+    tail: summary::Tail,
     admitted: usize,
     deliveries: usize,
     suspicions: usize,
@@ -918,30 +972,9 @@ struct Progress {
 
 impl Progress {
     fn update(&mut self, dir: &Path) {
-        use std::io::{Read, Seek, SeekFrom};
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for path in entries.flatten().map(|e| e.path()) {
-            let adversaries = path.file_name().is_some_and(|n| n == summary::ADVERSARIES);
-            if path.extension().is_none_or(|e| e != "jsonl") || adversaries {
-                continue;
-            }
-            let at = self.offsets.get(&path).copied().unwrap_or(0);
-            let Ok(mut f) = std::fs::File::open(&path) else {
-                continue;
-            };
-            let mut buf = Vec::new();
-            if f.seek(SeekFrom::Start(at)).is_err() || f.read_to_end(&mut buf).is_err() {
-                continue;
-            }
-            // Only whole lines; a line still being written is read next time.
-            let whole = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            self.offsets.insert(path, at + whole as u64);
-            for line in String::from_utf8_lossy(&buf[..whole]).lines() {
-                self.count(line);
-            }
-        }
+        let mut tail = std::mem::take(&mut self.tail);
+        tail.read(dir, |line| self.count(line));
+        self.tail = tail;
     }
 
     fn count(&mut self, line: &str) {

@@ -87,9 +87,11 @@ async fn run(command: Command) -> Result<(), Failure> {
             up::check_hosts(&plan).map_err(Failure::usage)?;
             up::check_open_files(&plan).map_err(Failure::usage)?;
             let cancel = hearsay_cli::shutdown_on_signals();
-            let summary = up::up(plan.clone(), cancel).await.map_err(Failure::run)?;
-            say(&format!("\nsummary\n{}", summary::table(&summary)));
-            up::write_outputs(&plan, &summary).map_err(Failure::run)?;
+            let report = |summary: &summary::Summary| {
+                say(&format!("\nsummary\n{}", summary::table(summary)));
+                up::write_outputs(&plan, summary)
+            };
+            let summary = (up::up(plan.clone(), cancel, report).await).map_err(Failure::run)?;
             // An attack that got through is a failure of the run, as a violated invariant
             // is one of `hearsay sim`: scripts can rely on the exit status.
             let breaches = summary.attacks.map(|a| a.breaches()).unwrap_or_default();

@@ -1,0 +1,587 @@
+//! The dashboard (issue 17): a live page of a network, served by the binary itself.
+//!
+//! [`Board`] is what the page shows, built from two sources only: the nodes' event lines
+//! (the `--events` format, PROTOCOL §10) and the seeds' status (the Peer List with each
+//! peer's reported neighbours, what `hearsay status --json` prints). So the same board serves
+//! a run of `hearsay up` (its run directory and seeds), a network started by hand (its
+//! config's seeds and whatever events files it is pointed at), and a replay of a finished
+//! run. Its counts are defined as the summary's: `peers` is the Peer List, `links` the
+//! overlay's links ([`summary::adjacency`]), `removals` the peers some seed removed.
+//!
+//! [`serve`] answers `GET /` (one HTML page, its script and the vendored d3-force, all
+//! embedded: it works offline), `GET /api/state` (the board as JSON, keys named as the
+//! page's element ids), `GET /api/wave?id=MSG` (one message's spread) and `GET /ws`, a
+//! WebSocket that pushes the board twice a second (the topology only when it changed, and
+//! the event feed's new lines only).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::summary::{self, Agreed, StatusJson};
+
+/// Lines of the event feed kept (the page shows the newest).
+const FEED: usize = 2000;
+/// Messages whose spread is kept.
+const WAVES: usize = 32;
+/// Lines of the feed a state answer carries.
+const FEED_IN_STATE: usize = 200;
+/// Latency histogram buckets: under 1 ms, then doubling up to about 65 s.
+const LATENCY_BUCKETS: usize = 18;
+
+/// The live counts, named as the page's element ids (`#false-accusations` for
+/// `false_accusations`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Peers in the Peer List.
+    pub peers: usize,
+    /// Links of the overlay.
+    pub links: usize,
+    /// Gossip messages generated.
+    pub messages: usize,
+    /// First-time deliveries.
+    pub deliveries: usize,
+    /// Suspicions started.
+    pub suspicions: usize,
+    /// Peers some seed removed.
+    pub removals: usize,
+    /// Dead-node reports a seed found false.
+    pub false_accusations: usize,
+}
+
+/// What a node is now, for its colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// A seed.
+    Seed,
+    /// Started, not admitted yet.
+    Joining,
+    /// Admitted.
+    Live,
+    /// A neighbour suspects it.
+    Suspected,
+    /// Removed by a seed.
+    Removed,
+    /// Killed on purpose (`hearsay up --kill`).
+    Killed,
+}
+
+/// A node of the graph.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Node {
+    /// Its address (what events name it by).
+    pub addr: String,
+    /// Its id (hex), once known.
+    pub id: String,
+    /// Its state.
+    pub state: NodeState,
+    /// Its overlay degree.
+    pub degree: usize,
+    /// The seeds (addresses) that signed its admission.
+    pub signers: Vec<String>,
+}
+
+/// The overlay as the page draws it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Topology {
+    /// Bumped at every change, so that a client redraws only then.
+    pub version: u64,
+    /// Seeds first, then peers by address.
+    pub nodes: Vec<Node>,
+    /// Links as indices into `nodes`, lower first.
+    pub links: Vec<[usize; 2]>,
+}
+
+/// A seed's panel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Seed {
+    /// Its address.
+    pub addr: String,
+    /// Its Peer List's size.
+    pub peer_list: usize,
+    /// Certificates it holds.
+    pub certificates: u32,
+    /// When it last agreed with each other seed, ms ago.
+    pub agreed_ms_ago: Agreed,
+    /// Its recent decisions (votes with their reasons, commits, aborts).
+    pub recent: Vec<String>,
+}
+
+/// One message's spread so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Wave {
+    /// The message (hex id).
+    pub id: String,
+    /// Its text, `<timestamp>:<IP>:<Msg#>`.
+    pub text: String,
+    /// Where it was generated.
+    pub origin: String,
+    /// Each first-time delivery: (receiving node, ms from generation, hops).
+    pub receipts: Vec<(String, u64, u32)>,
+}
+
+/// A wave without its receipts, for the list the page offers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WaveSummary {
+    /// The message (hex id).
+    pub id: String,
+    /// Its text.
+    pub text: String,
+    /// Where it was generated.
+    pub origin: String,
+    /// Peers it reached.
+    pub reached: usize,
+    /// Most hops of any delivery.
+    pub hops: u32,
+    /// Generation to the last delivery so far, ms.
+    pub last_ms: u64,
+}
+
+/// A removal and the seeds that signed its certificate.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Removal {
+    /// The removed peer (hex id).
+    pub peer: String,
+    /// Its address.
+    pub addr: String,
+    /// The signers (hex ids), as the first seed to log it said.
+    pub signers: Vec<String>,
+}
+
+/// The fields of an event line the board reads (the others are skipped; a missing one is
+/// empty).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Line {
+    node: String,
+    role: String,
+    event: String,
+    id: String,
+    peer: String,
+    addr: String,
+    text: String,
+    hops: u32,
+    latency_ms: u64,
+    signers: Vec<String>,
+}
+
+/// Everything the page shows.
+#[derive(Debug, Default)]
+pub struct Board {
+    counts: Counts,
+    /// Nodes by address, from events and status.
+    nodes: BTreeMap<String, NodeInfo>,
+    /// Addresses by id.
+    by_id: BTreeMap<String, String>,
+    removed: BTreeMap<String, Removal>,
+    /// The Peer List and links, from the last status.
+    members: BTreeMap<String, BTreeSet<String>>,
+    seeds: BTreeMap<String, Seed>,
+    topology_version: u64,
+    waves: VecDeque<Wave>,
+    latency: [u64; LATENCY_BUCKETS],
+    feed: VecDeque<(u64, String)>,
+    feed_seq: u64,
+    /// The run's summary, once there is one.
+    summary: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct NodeInfo {
+    id: String,
+    seed: bool,
+    registered: bool,
+    suspected: bool,
+    removed: bool,
+    killed: bool,
+    signers: Vec<String>,
+}
+
+impl NodeInfo {
+    fn state(&self) -> NodeState {
+        match self {
+            n if n.seed => NodeState::Seed,
+            n if n.killed => NodeState::Killed,
+            n if n.removed => NodeState::Removed,
+            n if n.suspected => NodeState::Suspected,
+            n if n.registered => NodeState::Live,
+            _ => NodeState::Joining,
+        }
+    }
+}
+
+/// The board as `GET /api/state` answers it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiState {
+    /// The counts, flattened: `peers`, `links`, ….
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// The graph (over the WebSocket, `null` when it did not change since the last push).
+    pub topology: Option<Topology>,
+    /// A panel per seed.
+    pub seeds: Vec<Seed>,
+    /// The latest messages' spread, newest last.
+    pub waves: Vec<WaveSummary>,
+    /// Removals and their signers.
+    pub removed: Vec<Removal>,
+    /// First-time deliveries by latency: bucket 0 under 1 ms, bucket k in [2^(k-1), 2^k) ms.
+    pub latency_histogram: Vec<u64>,
+    /// The power-law fit of the degrees, when there are enough.
+    pub power_law: Option<crate::fit::PowerLawFit>,
+    /// The newest lines of the event feed, with their sequence numbers.
+    pub feed: Vec<(u64, String)>,
+    /// The run's summary, once it is over.
+    pub summary: Option<serde_json::Value>,
+}
+
+impl Board {
+    /// An empty board.
+    pub fn new() -> Board {
+        Board::default()
+    }
+
+    /// Takes one event line in; other lines are ignored.
+    pub fn event(&mut self, raw: &str) {
+        let Ok(e) = serde_json::from_str::<Line>(raw) else {
+            return;
+        };
+        self.feed_seq += 1;
+        if self.feed.len() == FEED {
+            self.feed.pop_front();
+        }
+        self.feed.push_back((self.feed_seq, raw.to_string()));
+        match e.event.as_str() {
+            "started" => {
+                let node = self.nodes.entry(e.node.clone()).or_default();
+                node.id = e.id.clone();
+                node.seed = e.role == "seed";
+                self.by_id.insert(e.id, e.node);
+            }
+            "registered" => self.nodes.entry(e.node).or_default().registered = true,
+            "gossip_generated" => {
+                self.counts.messages += 1;
+                if self.waves.len() == WAVES {
+                    self.waves.pop_front();
+                }
+                self.waves.push_back(Wave {
+                    id: e.id,
+                    text: e.text,
+                    origin: e.node,
+                    receipts: Vec::new(),
+                });
+                return;
+            }
+            "gossip_received" => {
+                self.counts.deliveries += 1;
+                let bucket = (u64::BITS - e.latency_ms.leading_zeros()) as usize;
+                self.latency[bucket.min(LATENCY_BUCKETS - 1)] += 1;
+                if let Some(w) = self.waves.iter_mut().rev().find(|w| w.id == e.id) {
+                    w.receipts.push((e.node, e.latency_ms, e.hops));
+                }
+                return;
+            }
+            "suspicion_started" => {
+                self.counts.suspicions += 1;
+                self.about(&e.peer, |n| n.suspected = true);
+            }
+            "suspicion_cleared" => self.about(&e.peer, |n| n.suspected = false),
+            "removal_committed" => {
+                self.about(&e.peer, |n| n.removed = true);
+                let removal = Removal {
+                    peer: e.peer.clone(),
+                    addr: e.addr,
+                    signers: e.signers,
+                };
+                self.removed.entry(e.peer).or_insert(removal);
+                self.counts.removals = self.removed.len();
+            }
+            "registration_committed" => {
+                // Admitted again (a new incarnation): not removed any more.
+                self.about(&e.peer, |n| n.removed = false);
+            }
+            "false_accusation" => {
+                self.counts.false_accusations += 1;
+                return;
+            }
+            _ => return,
+        }
+        // A node's state may have changed: the graph is sent again.
+        self.topology_version += 1;
+    }
+
+    fn about(&mut self, id: &str, f: impl FnOnce(&mut NodeInfo)) {
+        if let Some(addr) = self.by_id.get(id) {
+            f(self.nodes.entry(addr.clone()).or_default());
+        }
+    }
+
+    /// Marks the peer `id` as killed on purpose.
+    pub fn killed(&mut self, id: &str) {
+        self.about(id, |n| n.killed = true);
+        self.topology_version += 1;
+    }
+
+    /// Takes a seed's status in: its panel, and (from the first seed asked, `primary`) the
+    /// Peer List and the overlay.
+    pub fn status(&mut self, status: &StatusJson, primary: bool) {
+        let seed = Seed {
+            addr: status.seed.clone(),
+            peer_list: status.peers.len(),
+            certificates: status.certificates,
+            agreed_ms_ago: status.agreed_ms_ago.clone(),
+            recent: status.recent.clone(),
+        };
+        let node = self.nodes.entry(status.seed.clone()).or_default();
+        node.seed = true;
+        node.id = status.id.clone();
+        self.by_id.insert(status.id.clone(), status.seed.clone());
+        self.seeds.insert(status.seed.clone(), seed);
+        if !primary {
+            return;
+        }
+        let seed_addr = |id: &String| self.by_id.get(id).cloned().unwrap_or_else(|| id.clone());
+        let signers: Vec<(String, Vec<String>)> = (status.peers.iter())
+            .map(|p| (p.id.clone(), p.signers.iter().map(seed_addr).collect()))
+            .collect();
+        for (p, (id, signed)) in status.peers.iter().zip(signers) {
+            self.by_id.insert(id.clone(), p.addr.clone());
+            let node = self.nodes.entry(p.addr.clone()).or_default();
+            node.id = id;
+            node.registered = true;
+            node.signers = signed;
+        }
+        let members = summary::adjacency(status);
+        if members != self.members {
+            self.members = members;
+            self.topology_version += 1;
+        }
+        self.counts.peers = status.peers.len();
+        self.counts.links = self.members.values().map(BTreeSet::len).sum::<usize>() / 2;
+    }
+
+    /// The run is over: its summary, to show beside the live counts.
+    pub fn finished(&mut self, summary: serde_json::Value) {
+        self.summary = Some(summary);
+    }
+
+    /// The counts now.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// The graph: seeds, then every node with an address, links among members.
+    pub fn topology(&self) -> Topology {
+        let mut order: Vec<(&String, &NodeInfo)> = self.nodes.iter().collect();
+        order.sort_by_key(|(addr, n)| (!n.seed, (*addr).clone()));
+        let index: BTreeMap<&str, usize> = (order.iter().enumerate())
+            .map(|(i, (_, n))| (n.id.as_str(), i))
+            .filter(|(id, _)| !id.is_empty())
+            .collect();
+        let nodes = (order.iter())
+            .map(|(addr, n)| Node {
+                addr: (*addr).clone(),
+                id: n.id.clone(),
+                state: n.state(),
+                degree: self.members.get(&n.id).map_or(0, BTreeSet::len),
+                signers: n.signers.clone(),
+            })
+            .collect();
+        let mut links = Vec::new();
+        for (a, ns) in &self.members {
+            for b in ns.iter().filter(|b| a < *b) {
+                if let (Some(&i), Some(&j)) = (index.get(a.as_str()), index.get(b.as_str())) {
+                    links.push([i.min(j), i.max(j)]);
+                }
+            }
+        }
+        Topology {
+            version: self.topology_version,
+            nodes,
+            links,
+        }
+    }
+
+    /// The spread of message `id`, if it is one of the latest.
+    pub fn wave(&self, id: &str) -> Option<&Wave> {
+        self.waves.iter().find(|w| w.id == id)
+    }
+
+    /// The board as JSON for `GET /api/state`.
+    pub fn state(&self) -> ApiState {
+        let degrees: Vec<u64> = self.members.values().map(|ns| ns.len() as u64).collect();
+        let skip = self.feed.len().saturating_sub(FEED_IN_STATE);
+        ApiState {
+            counts: self.counts.clone(),
+            topology: Some(self.topology()),
+            seeds: self.seeds.values().cloned().collect(),
+            waves: (self.waves.iter())
+                .map(|w| WaveSummary {
+                    id: w.id.clone(),
+                    text: w.text.clone(),
+                    origin: w.origin.clone(),
+                    reached: w.receipts.len(),
+                    hops: w.receipts.iter().map(|r| r.2).max().unwrap_or(0),
+                    last_ms: w.receipts.iter().map(|r| r.1).max().unwrap_or(0),
+                })
+                .collect(),
+            removed: self.removed.values().cloned().collect(),
+            latency_histogram: self.latency.to_vec(),
+            power_law: crate::fit::fit(&degrees),
+            feed: self.feed.iter().skip(skip).cloned().collect(),
+            summary: self.summary.clone(),
+        }
+    }
+
+    /// Feed lines after `seq`, at most `FEED_IN_STATE`.
+    fn feed_after(&self, seq: u64) -> Vec<(u64, String)> {
+        let new: Vec<_> = self.feed.iter().filter(|(s, _)| *s > seq).collect();
+        let skip = new.len().saturating_sub(FEED_IN_STATE);
+        new.into_iter().skip(skip).cloned().collect()
+    }
+}
+
+/// A board shared by the server and whatever feeds it.
+pub type Shared = Arc<Mutex<Board>>;
+
+/// Feeds `board` until `cancel`: the whole lines added to `dir`'s events files, and every
+/// second each seed's status (the first seed that answers gives the Peer List and links).
+pub async fn follow(
+    board: Shared,
+    dir: Option<PathBuf>,
+    seeds: Vec<SocketAddr>,
+    cancel: CancellationToken,
+) {
+    let mut tail = summary::Tail::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Some(dir) = &dir {
+            tail.read(dir, |line| lock(&board).event(line));
+        }
+        n += 1;
+        if n % 4 != 1 {
+            continue;
+        }
+        let mut primary = true;
+        for s in &seeds {
+            let Ok(status) = hearsay_net::fetch_status(*s, Duration::from_secs(1)).await else {
+                continue;
+            };
+            let status = summary::status_json(&status);
+            lock(&board).status(&status, primary);
+            primary = false;
+        }
+    }
+}
+
+const PAGE: &str = include_str!("dashboard/page.html");
+const APP: &str = include_str!("dashboard/app.js");
+const D3: [&str; 4] = [
+    include_str!("dashboard/vendor/d3-dispatch.min.js"),
+    include_str!("dashboard/vendor/d3-quadtree.min.js"),
+    include_str!("dashboard/vendor/d3-timer.min.js"),
+    include_str!("dashboard/vendor/d3-force.min.js"),
+];
+
+fn javascript(body: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn json(value: &impl Serialize) -> Response {
+    let body = serde_json::to_string(value).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+#[derive(Deserialize)]
+struct WaveQuery {
+    id: String,
+}
+
+/// Serves the dashboard of `board` on `listener` until `cancel`.
+pub async fn serve(listener: tokio::net::TcpListener, board: Shared, cancel: CancellationToken) {
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/app.js", get(|| async { javascript(APP.to_string()) }))
+        .route("/vendor/d3.js", get(|| async { javascript(D3.join("\n")) }))
+        .route(
+            "/api/state",
+            get(|State(b): State<Shared>| async move { json(&lock(&b).state()) }),
+        )
+        .route(
+            "/api/wave",
+            get(
+                |State(b): State<Shared>, Query(q): Query<WaveQuery>| async move {
+                    json(&lock(&b).wave(&q.id).cloned())
+                },
+            ),
+        )
+        .route(
+            "/ws",
+            get(|State(b): State<Shared>, ws: WebSocketUpgrade| async move {
+                ws.on_upgrade(move |socket| push(socket, b))
+            }),
+        )
+        .with_state(board);
+    let stop = async move { cancel.cancelled().await };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::warn!("dashboard server: {e}");
+    }
+}
+
+/// The board, whether or not a holder panicked (it holds counts, not invariants).
+pub fn lock(board: &Shared) -> std::sync::MutexGuard<'_, Board> {
+    board.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Pushes the board to one page twice a second until it goes.
+async fn push(mut socket: WebSocket, board: Shared) {
+    let (mut version, mut seq) = (u64::MAX, 0u64);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let text = {
+            let b = lock(&board);
+            let mut state = b.state();
+            state.feed = b.feed_after(seq);
+            if let Some((s, _)) = state.feed.last() {
+                seq = *s;
+            }
+            let now = b.topology_version;
+            if now == version {
+                // Unchanged: the page keeps what it drew.
+                state.topology = None;
+            }
+            version = now;
+            serde_json::to_string(&state).unwrap_or_default()
+        };
+        if socket.send(Message::Text(text.into())).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

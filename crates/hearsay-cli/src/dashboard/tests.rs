@@ -1,0 +1,182 @@
+use super::*;
+use crate::summary::PeerJson;
+
+fn line(node: &str, event: &str, extra: serde_json::Value) -> String {
+    let mut v = serde_json::json!({"ts": 1, "node": node, "role": "peer", "event": event});
+    if let (Some(m), Some(x)) = (v.as_object_mut(), extra.as_object()) {
+        m.extend(x.clone());
+    }
+    v.to_string()
+}
+
+fn started(node: &str, id: &str, role: &str) -> String {
+    line(node, "started", serde_json::json!({"id": id, "role": role}))
+}
+
+fn peer(id: &str, addr: &str, neighbors: &[&str]) -> PeerJson {
+    PeerJson {
+        addr: addr.into(),
+        id: id.into(),
+        incarnation: 1,
+        neighbors: neighbors.iter().map(|s| s.to_string()).collect(),
+        signers: vec!["s0".into()],
+    }
+}
+
+/// Seed `s0` at 6000 with peers a, b, c: a–b reported by a, b–c by both, and a report of
+/// d, which is not in the Peer List.
+fn status() -> StatusJson {
+    StatusJson {
+        id: "s0".into(),
+        seed: "127.0.0.1:6000".into(),
+        certificates: 3,
+        peers: vec![
+            peer("a", "127.0.0.1:7000", &["b", "d"]),
+            peer("b", "127.0.0.1:7001", &["c"]),
+            peer("c", "127.0.0.1:7002", &["b"]),
+        ],
+        recent: vec!["admitted a".into()],
+        ..StatusJson::default()
+    }
+}
+
+#[test]
+fn counts_are_the_summarys_peer_list_links_and_removed_peers() {
+    let mut b = Board::new();
+    b.status(&status(), true);
+    let c = b.counts();
+    assert_eq!(
+        (c.peers, c.links),
+        (3, 2),
+        "d is no member: a–d does not count"
+    );
+    assert_eq!(c.links, summary::overlay(&status()).links);
+    for (node, id) in [("127.0.0.1:7000", "a"), ("127.0.0.1:7001", "b")] {
+        b.event(&started(node, id, "peer"));
+    }
+    let removal = |seed: &str| {
+        let fields = serde_json::json!({"role": "seed", "peer": "a", "addr": "127.0.0.1:7000",
+            "signers": ["s0", "s1"]});
+        line(seed, "removal_committed", fields)
+    };
+    // Two seeds log one removal: one removal.
+    b.event(&removal("127.0.0.1:6000"));
+    b.event(&removal("127.0.0.1:6001"));
+    b.event(&line(
+        "127.0.0.1:6000",
+        "false_accusation",
+        serde_json::json!({}),
+    ));
+    let c = b.counts();
+    assert_eq!((c.removals, c.false_accusations), (1, 1));
+    let state = b.state();
+    let removed = &state.removed;
+    assert_eq!(removed.len(), 1);
+    assert_eq!(
+        (removed[0].peer.as_str(), removed[0].signers.len()),
+        ("a", 2)
+    );
+}
+
+#[test]
+fn the_graph_puts_seeds_first_and_colours_nodes_by_what_their_events_say() {
+    let mut b = Board::new();
+    b.event(&started("127.0.0.1:7003", "d", "peer"));
+    b.status(&status(), true);
+    b.event(&line(
+        "127.0.0.1:7000",
+        "suspicion_started",
+        serde_json::json!({"peer": "b"}),
+    ));
+    b.killed("c");
+    let t = b.topology();
+    let view: Vec<(&str, NodeState, usize)> = (t.nodes.iter())
+        .map(|n| (n.addr.as_str(), n.state, n.degree))
+        .collect();
+    assert_eq!(
+        view,
+        [
+            ("127.0.0.1:6000", NodeState::Seed, 0),
+            ("127.0.0.1:7000", NodeState::Live, 1),
+            ("127.0.0.1:7001", NodeState::Suspected, 2),
+            ("127.0.0.1:7002", NodeState::Killed, 1),
+            ("127.0.0.1:7003", NodeState::Joining, 0),
+        ]
+    );
+    assert_eq!(t.links, [[1, 2], [2, 3]]);
+    assert_eq!(t.nodes[1].signers, ["127.0.0.1:6000"], "signers by address");
+    let before = t.version;
+    b.event(&line(
+        "127.0.0.1:7000",
+        "suspicion_cleared",
+        serde_json::json!({"peer": "b"}),
+    ));
+    let t = b.topology();
+    assert_eq!(t.nodes[2].state, NodeState::Live);
+    assert!(t.version > before, "a state change is sent again");
+    // Gossip changes no state: the graph is not sent again for it.
+    let gossip = serde_json::json!({"id": "m1", "text": "1:127.0.0.1:0"});
+    b.event(&line("127.0.0.1:7000", "gossip_generated", gossip));
+    assert_eq!(b.topology().version, t.version);
+}
+
+#[test]
+fn a_message_spreads_as_a_wave_with_its_hops_and_time_to_the_last_peer() {
+    let mut b = Board::new();
+    let gen = serde_json::json!({"id": "m1", "text": "1700000000.000:127.0.0.1:0"});
+    b.event(&line("127.0.0.1:7000", "gossip_generated", gen));
+    let got = |hops: u32, ms: u64| serde_json::json!({"id": "m1", "hops": hops, "latency_ms": ms});
+    b.event(&line("127.0.0.1:7001", "gossip_received", got(1, 3)));
+    b.event(&line("127.0.0.1:7002", "gossip_received", got(2, 9)));
+    b.event(&line("127.0.0.1:7003", "gossip_received", got(1, 0)));
+    let s = b.state();
+    assert_eq!((s.counts.messages, s.counts.deliveries), (1, 3));
+    let w = &s.waves[0];
+    assert_eq!((w.reached, w.hops, w.last_ms), (3, 2, 9));
+    assert_eq!(w.origin, "127.0.0.1:7000");
+    let receipts = &b.wave("m1").expect("kept").receipts;
+    assert_eq!(receipts[1], ("127.0.0.1:7002".to_string(), 9, 2));
+    // Buckets: under 1 ms, [2, 4) ms, [8, 16) ms.
+    let h = &s.latency_histogram;
+    assert_eq!((h[0], h[2], h[4], h.iter().sum::<u64>()), (1, 1, 1, 3));
+}
+
+#[test]
+fn the_feed_keeps_the_newest_lines_and_hands_out_only_new_ones() {
+    let mut b = Board::new();
+    for i in 0..(FEED + 5) {
+        b.event(&line(
+            "127.0.0.1:7000",
+            "neighbor_added",
+            serde_json::json!({"degree": i}),
+        ));
+    }
+    b.event("not an event line");
+    let state = b.state();
+    assert_eq!(state.feed.len(), FEED_IN_STATE);
+    assert_eq!(state.feed.last().map(|f| f.0), Some((FEED + 5) as u64));
+    assert_eq!(b.feed_after((FEED + 3) as u64).len(), 2);
+    assert_eq!(b.feed.len(), FEED);
+}
+
+#[test]
+fn api_state_names_the_counts_as_the_pages_element_ids() {
+    let mut b = Board::new();
+    b.status(&status(), true);
+    let v = serde_json::to_value(b.state()).unwrap();
+    for key in [
+        "peers",
+        "links",
+        "messages",
+        "deliveries",
+        "suspicions",
+        "removals",
+        "false_accusations",
+    ] {
+        assert!(v[key].is_u64(), "{key}: {v}");
+        let id = format!("id=\"{}\"", key.replace('_', "-"));
+        assert!(PAGE.contains(&id), "the page has no element {id}");
+    }
+    assert_eq!(v["seeds"][0]["peer_list"], 3);
+    assert_eq!(v["topology"]["nodes"].as_array().map(Vec::len), Some(4));
+}
