@@ -174,7 +174,57 @@ struct Line {
     text: String,
     hops: u32,
     latency_ms: u64,
+    incarnation: u64,
     signers: Vec<String>,
+}
+
+/// What the events say of membership and links, for a board with no seed to ask (a replay):
+/// the Peer List from the seeds' commits, and each peer's neighbours as it logged them.
+#[derive(Debug, Default)]
+struct Heard {
+    /// Per peer (id): the newest commit's incarnation and whether it admitted.
+    latest: BTreeMap<String, (u64, bool)>,
+    /// Per holder (address): its neighbours' ids.
+    neighbors: BTreeMap<String, BTreeSet<String>>,
+    /// Changed since the board last looked.
+    dirty: bool,
+}
+
+impl Heard {
+    /// A commit of `peer` at `incarnation`: a later incarnation wins, and at one incarnation a
+    /// removal wins over an admission.
+    fn commit(&mut self, peer: &str, incarnation: u64, admitted: bool) {
+        let newer =
+            |(inc, was): (u64, bool)| incarnation > inc || (incarnation == inc && was && !admitted);
+        if self.latest.get(peer).copied().is_none_or(newer) {
+            self.latest
+                .insert(peer.to_string(), (incarnation, admitted));
+            self.dirty = true;
+        }
+    }
+
+    /// The overlay's links among members, as [`summary::adjacency`] gives them from a
+    /// status; `id_of` names each holder.
+    fn adjacency(
+        &self,
+        id_of: impl Fn(&str) -> Option<String>,
+    ) -> BTreeMap<String, BTreeSet<String>> {
+        let member = |id: &str| self.latest.get(id).is_some_and(|(_, added)| *added);
+        let mut adj: BTreeMap<String, BTreeSet<String>> = (self.latest.iter())
+            .filter(|(_, (_, added))| *added)
+            .map(|(id, _)| (id.clone(), BTreeSet::new()))
+            .collect();
+        for (holder, ns) in &self.neighbors {
+            let Some(a) = id_of(holder).filter(|a| member(a)) else {
+                continue;
+            };
+            for b in ns.iter().filter(|b| member(b)) {
+                adj.entry(a.clone()).or_default().insert(b.clone());
+                adj.entry(b.clone()).or_default().insert(a.clone());
+            }
+        }
+        adj
+    }
 }
 
 /// Everything the page shows.
@@ -196,6 +246,12 @@ pub struct Board {
     feed_seq: u64,
     /// The run's summary, once there is one.
     summary: Option<serde_json::Value>,
+    /// Membership and links from the events, used until a seed's status comes.
+    heard: Heard,
+    /// Whether a seed's status came: it then says who is a member and who is linked.
+    asked: bool,
+    /// Where the replay feeding this board stands, if one does.
+    replay: Option<ReplayState>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -244,6 +300,8 @@ pub struct ApiState {
     pub feed: Vec<(u64, String)>,
     /// The run's summary, once it is over.
     pub summary: Option<serde_json::Value>,
+    /// Where a replay stands (absent live).
+    pub replay: Option<ReplayState>,
 }
 
 impl Board {
@@ -262,6 +320,10 @@ impl Board {
             self.feed.pop_front();
         }
         self.feed.push_back((self.feed_seq, raw.to_string()));
+        if e.role == "seed" && !self.nodes.get(&e.node).is_some_and(|n| n.seed) {
+            self.nodes.entry(e.node.clone()).or_default().seed = true;
+            self.topology_version += 1;
+        }
         match e.event.as_str() {
             "started" => {
                 let node = self.nodes.entry(e.node.clone()).or_default();
@@ -298,6 +360,7 @@ impl Board {
             }
             "suspicion_cleared" => self.about(&e.peer, |n| n.suspected = false),
             "removal_committed" => {
+                self.heard.commit(&e.peer, e.incarnation, false);
                 self.about(&e.peer, |n| n.removed = true);
                 let removal = Removal {
                     peer: e.peer.clone(),
@@ -308,8 +371,23 @@ impl Board {
                 self.counts.removals = self.removed.len();
             }
             "registration_committed" => {
+                self.heard.commit(&e.peer, e.incarnation, true);
                 // Admitted again (a new incarnation): not removed any more.
-                self.about(&e.peer, |n| n.removed = false);
+                let removed = self
+                    .heard
+                    .latest
+                    .get(&e.peer)
+                    .is_some_and(|(_, added)| !added);
+                self.about(&e.peer, |n| n.removed = removed);
+            }
+            "neighbor_added" | "neighbor_removed" => {
+                let ns = self.heard.neighbors.entry(e.node).or_default();
+                match e.event == "neighbor_added" {
+                    true => ns.insert(e.peer),
+                    false => ns.remove(&e.peer),
+                };
+                self.heard.dirty = true;
+                return;
             }
             "false_accusation" => {
                 self.counts.false_accusations += 1;
@@ -319,6 +397,30 @@ impl Board {
         }
         // A node's state may have changed: the graph is sent again.
         self.topology_version += 1;
+    }
+
+    /// Brings the Peer List and links up to date with the events taken in, when no seed's
+    /// status says them (a replay). Call after a batch of [`Board::event`]s.
+    pub fn settle(&mut self) {
+        if self.asked || !std::mem::take(&mut self.heard.dirty) {
+            return;
+        }
+        let nodes = &self.nodes;
+        let members = (self.heard).adjacency(|addr| nodes.get(addr).map(|n| n.id.clone()));
+        for id in members.keys() {
+            // A member is admitted, whether or not its own `registered` line is here.
+            self.about(id, |n| n.registered = true);
+        }
+        self.set_members(members);
+    }
+
+    fn set_members(&mut self, members: BTreeMap<String, BTreeSet<String>>) {
+        if members != self.members {
+            self.members = members;
+            self.topology_version += 1;
+        }
+        self.counts.peers = self.members.len();
+        self.counts.links = self.members.values().map(BTreeSet::len).sum::<usize>() / 2;
     }
 
     fn about(&mut self, id: &str, f: impl FnOnce(&mut NodeInfo)) {
@@ -362,13 +464,8 @@ impl Board {
             node.registered = true;
             node.signers = signed;
         }
-        let members = summary::adjacency(status);
-        if members != self.members {
-            self.members = members;
-            self.topology_version += 1;
-        }
-        self.counts.peers = status.peers.len();
-        self.counts.links = self.members.values().map(BTreeSet::len).sum::<usize>() / 2;
+        self.asked = true;
+        self.set_members(summary::adjacency(status));
     }
 
     /// The run is over: its summary, to show beside the live counts.
@@ -441,6 +538,7 @@ impl Board {
             power_law: crate::fit::fit(&degrees),
             feed: self.feed.iter().skip(skip).cloned().collect(),
             summary: self.summary.clone(),
+            replay: self.replay.clone(),
         }
     }
 
@@ -452,14 +550,140 @@ impl Board {
     }
 }
 
+/// Where a replay stands, in its events' own time (Unix ms, or virtual ms in a trace).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplayState {
+    /// The first event's time.
+    pub start: u64,
+    /// The last event's time.
+    pub end: u64,
+    /// The replay's clock: every event up to it is on the board.
+    pub at: u64,
+    /// Whether the clock runs.
+    pub playing: bool,
+    /// Event time per wall time.
+    pub speed: f64,
+}
+
+/// A finished run's events, or a simulator's trace, played back into a board: play, pause,
+/// speed and seeking (back: the board is rebuilt from the start).
+#[derive(Debug)]
+pub struct Replay {
+    /// Every event line with its time, in time order (lines of one time keep their order).
+    lines: Vec<(u64, String)>,
+    /// The next line to take.
+    next: usize,
+    at: u64,
+    playing: bool,
+    speed: f64,
+}
+
+#[derive(Deserialize)]
+struct Stamp {
+    ts: u64,
+}
+
+impl Replay {
+    /// A replay of `lines` (those that are not event lines are dropped), paused at the
+    /// start, at `speed`.
+    pub fn new(lines: impl IntoIterator<Item = String>, speed: f64) -> Replay {
+        let mut lines: Vec<(u64, String)> = (lines.into_iter())
+            .filter_map(|l| Some((serde_json::from_str::<Stamp>(&l).ok()?.ts, l)))
+            .collect();
+        lines.sort_by_key(|(ts, _)| *ts);
+        let at = lines.first().map_or(0, |(ts, _)| *ts);
+        Replay {
+            lines,
+            next: 0,
+            at,
+            playing: false,
+            speed,
+        }
+    }
+
+    /// A replay of the events files of a run directory, or of one file (a trace).
+    pub fn load(path: &std::path::Path, speed: f64) -> anyhow::Result<Replay> {
+        use anyhow::Context;
+        let mut lines = Vec::new();
+        summary::Tail::default().read_files(&[path.to_path_buf()], |l| lines.push(l.to_string()));
+        if lines.is_empty() {
+            let what = match path.is_dir() {
+                true => "holds no events files (*.jsonl)",
+                false => "holds no event lines",
+            };
+            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+            anyhow::bail!("{} {what}", path.display());
+        }
+        Ok(Replay::new(lines, speed))
+    }
+
+    /// Where it stands.
+    pub fn state(&self) -> ReplayState {
+        let start = self.lines.first().map_or(0, |(ts, _)| *ts);
+        ReplayState {
+            start,
+            end: self.lines.last().map_or(start, |(ts, _)| *ts),
+            at: self.at,
+            playing: self.playing,
+            speed: self.speed,
+        }
+    }
+
+    /// Moves the clock to `to` and brings `board` there.
+    pub fn seek_to(&mut self, board: &mut Board, to: u64) {
+        let s = self.state();
+        let to = to.clamp(s.start, s.end);
+        if to < self.at {
+            *board = Board::new();
+            self.next = 0;
+        }
+        while let Some((_, line)) = self.lines.get(self.next).filter(|(ts, _)| *ts <= to) {
+            board.event(line);
+            self.next += 1;
+        }
+        board.settle();
+        self.at = to;
+        if to == s.end {
+            self.playing = false;
+        }
+        board.replay = Some(self.state());
+    }
+
+    /// `wall` time passed: the clock moves on by `wall` × speed, if it runs.
+    pub fn step(&mut self, board: &mut Board, wall: Duration) {
+        if self.playing {
+            let by = (wall.as_secs_f64() * 1000.0 * self.speed) as u64;
+            self.seek_to(board, self.at.saturating_add(by.max(1)));
+        } else {
+            board.replay = Some(self.state());
+        }
+    }
+
+    fn control(&mut self, board: &mut Board, q: &ReplayQuery) {
+        if let Some(speed) = q.speed.filter(|s| s.is_finite() && *s > 0.0) {
+            self.speed = speed;
+        }
+        if let Some(f) = q.seek.filter(|f| f.is_finite()) {
+            let s = self.state();
+            let to = s.start + ((s.end - s.start) as f64 * f.clamp(0.0, 1.0)) as u64;
+            self.seek_to(board, to);
+        }
+        if let Some(play) = q.play {
+            self.playing = play && self.at < self.state().end;
+        }
+        board.replay = Some(self.state());
+    }
+}
+
 /// A board shared by the server and whatever feeds it.
 pub type Shared = Arc<Mutex<Board>>;
 
-/// Feeds `board` until `cancel`: the whole lines added to `dir`'s events files, and every
-/// second each seed's status (the first seed that answers gives the Peer List and links).
+/// Feeds `board` until `cancel`: the whole lines added to `files` (a directory: its events
+/// files), and every second each seed's status (the first seed that answers gives the Peer
+/// List and links).
 pub async fn follow(
     board: Shared,
-    dir: Option<PathBuf>,
+    files: Vec<PathBuf>,
     seeds: Vec<SocketAddr>,
     cancel: CancellationToken,
 ) {
@@ -471,8 +695,10 @@ pub async fn follow(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Some(dir) = &dir {
-            tail.read(dir, |line| lock(&board).event(line));
+        {
+            let mut b = lock(&board);
+            tail.read_files(&files, |line| b.event(line));
+            b.settle();
         }
         n += 1;
         if n % 4 != 1 {
@@ -487,6 +713,102 @@ pub async fn follow(
             lock(&board).status(&status, primary);
             primary = false;
         }
+    }
+}
+
+/// `hearsay dashboard`: replay a finished run or a simulator trace, or attach to a network
+/// started by hand.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DashboardArgs {
+    /// A finished run's directory (`hearsay up`'s runs/<time>/) to replay.
+    pub run: Option<PathBuf>,
+    /// A simulator trace (`hearsay sim --trace FILE`) to replay.
+    #[arg(long, conflicts_with = "run")]
+    pub trace: Option<PathBuf>,
+    /// Attach to the network of this config: its seeds' Peer Lists, topology and decisions.
+    #[arg(long, default_value = "config.txt", conflicts_with_all = ["run", "trace"])]
+    pub config: PathBuf,
+    /// Attach to these seeds instead of the config's.
+    #[arg(long, conflicts_with_all = ["run", "trace"])]
+    pub seed: Vec<SocketAddr>,
+    /// Attached: also follow these events files (`--events` of the nodes; a directory
+    /// stands for its *.jsonl files).
+    #[arg(long, num_args = 1.., conflicts_with_all = ["run", "trace"])]
+    pub events: Vec<PathBuf>,
+    /// Where to serve the page (port 0: a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Replay: event time per wall time (20: twenty seconds of the run a second).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+}
+
+/// Runs `hearsay dashboard` until `cancel`.
+pub async fn run(args: DashboardArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        anyhow::bail!("--speed must be more than 0");
+    }
+    let mut app = App::default();
+    let replayed = args.run.as_ref().or(args.trace.as_ref());
+    let what = match replayed {
+        Some(path) => {
+            let mut replay = Replay::load(path, args.speed)?;
+            replay.control(
+                &mut lock(&app.board),
+                &ReplayQuery {
+                    play: Some(true),
+                    ..Default::default()
+                },
+            );
+            let replay = Arc::new(Mutex::new(replay));
+            app.replay = Some(replay.clone());
+            tokio::spawn(play(replay, app.board.clone(), cancel.clone()));
+            format!("replaying {}", path.display())
+        }
+        None => {
+            let seeds = match args.seed.is_empty() {
+                true => crate::load_config(&args.config)?
+                    .seeds
+                    .iter()
+                    .map(|s| s.addr)
+                    .collect(),
+                false => args.seed.clone(),
+            };
+            let feed = follow(
+                app.board.clone(),
+                args.events.clone(),
+                seeds.clone(),
+                cancel.clone(),
+            );
+            tokio::spawn(feed);
+            let seeds: Vec<String> = seeds.iter().map(SocketAddr::to_string).collect();
+            format!("following the seeds {}", seeds.join(", "))
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot serve the dashboard at {}", args.addr))?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(serve(listener, app, cancel.clone()));
+    crate::say(&format!(
+        "dashboard: http://{bound}/ ({what}; Ctrl+C to stop)\n"
+    ));
+    cancel.cancelled().await;
+    Ok(())
+}
+
+/// Moves `replay`'s clock ten times a second until `cancel`.
+async fn play(replay: Arc<Mutex<Replay>>, board: Shared, cancel: CancellationToken) {
+    let every = Duration::from_millis(100);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let mut r = replay.lock().unwrap_or_else(|e| e.into_inner());
+        r.step(&mut lock(&board), every);
     }
 }
 
@@ -517,33 +839,64 @@ struct WaveQuery {
     id: String,
 }
 
-/// Serves the dashboard of `board` on `listener` until `cancel`.
-pub async fn serve(listener: tokio::net::TcpListener, board: Shared, cancel: CancellationToken) {
-    let app = Router::new()
+/// What `GET /api/replay` may change: play or pause, the speed, a position (0 to 1).
+#[derive(Debug, Default, Deserialize)]
+struct ReplayQuery {
+    play: Option<bool>,
+    speed: Option<f64>,
+    seek: Option<f64>,
+}
+
+/// What the server serves: the board, and the replay feeding it, if one does.
+#[derive(Clone, Default)]
+pub struct App {
+    /// The board.
+    pub board: Shared,
+    /// The replay, when the board shows a finished run or a trace.
+    pub replay: Option<Arc<Mutex<Replay>>>,
+}
+
+/// Serves the dashboard of `app` on `listener` until `cancel`.
+pub async fn serve(listener: tokio::net::TcpListener, app: App, cancel: CancellationToken) {
+    let routes = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/app.js", get(|| async { javascript(APP.to_string()) }))
         .route("/vendor/d3.js", get(|| async { javascript(D3.join("\n")) }))
         .route(
             "/api/state",
-            get(|State(b): State<Shared>| async move { json(&lock(&b).state()) }),
+            get(|State(a): State<App>| async move { json(&lock(&a.board).state()) }),
         )
         .route(
             "/api/wave",
             get(
-                |State(b): State<Shared>, Query(q): Query<WaveQuery>| async move {
-                    json(&lock(&b).wave(&q.id).cloned())
+                |State(a): State<App>, Query(q): Query<WaveQuery>| async move {
+                    json(&lock(&a.board).wave(&q.id).cloned())
+                },
+            ),
+        )
+        .route(
+            "/api/replay",
+            get(
+                |State(a): State<App>, Query(q): Query<ReplayQuery>| async move {
+                    let Some(replay) = &a.replay else {
+                        return json(&None::<ReplayState>);
+                    };
+                    let mut r = replay.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut b = lock(&a.board);
+                    r.control(&mut b, &q);
+                    json(&Some(r.state()))
                 },
             ),
         )
         .route(
             "/ws",
-            get(|State(b): State<Shared>, ws: WebSocketUpgrade| async move {
-                ws.on_upgrade(move |socket| push(socket, b))
+            get(|State(a): State<App>, ws: WebSocketUpgrade| async move {
+                ws.on_upgrade(move |socket| push(socket, a.board))
             }),
         )
-        .with_state(board);
+        .with_state(app);
     let stop = async move { cancel.cancelled().await };
-    if let Err(e) = axum::serve(listener, app)
+    if let Err(e) = axum::serve(listener, routes)
         .with_graceful_shutdown(stop)
         .await
     {

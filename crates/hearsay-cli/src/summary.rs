@@ -449,9 +449,19 @@ pub struct Tail {
 
 impl Tail {
     /// Hands `f` every whole line added to `dir`'s events files since the last call.
-    pub fn read(&mut self, dir: &Path, mut f: impl FnMut(&str)) {
+    pub fn read(&mut self, dir: &Path, f: impl FnMut(&str)) {
+        self.read_files(&event_files(dir), f);
+    }
+
+    /// Hands `f` every whole line added to `files` since the last call; a directory stands
+    /// for its events files.
+    pub fn read_files(&mut self, files: &[std::path::PathBuf], mut f: impl FnMut(&str)) {
         use std::io::{Read, Seek, SeekFrom};
-        for path in event_files(dir) {
+        let files = files.iter().flat_map(|p| match p.is_dir() {
+            true => event_files(p),
+            false => vec![p.clone()],
+        });
+        for path in files {
             let at = self.offsets.get(&path).copied().unwrap_or(0);
             let Ok(mut file) = std::fs::File::open(&path) else {
                 continue;

@@ -349,10 +349,14 @@ async fn start_dashboard(
         .with_context(|| format!("cannot serve the dashboard at {addr}"))?;
     let bound = listener.local_addr()?;
     let board = dashboard::Shared::default();
-    tokio::spawn(dashboard::serve(listener, board.clone(), stop.clone()));
+    let app = dashboard::App {
+        board: board.clone(),
+        replay: None,
+    };
+    tokio::spawn(dashboard::serve(listener, app, stop.clone()));
     let feed = dashboard::follow(
         board.clone(),
-        Some(dir.into()),
+        vec![dir.into()],
         seeds.to_vec(),
         stop.clone(),
     );

@@ -30,6 +30,9 @@ enum Command {
     Up(Plan),
     /// Simulate a network deterministically: the real protocol code in virtual time.
     Sim(SimArgs),
+    /// A live page of a network: replay a finished run (RUN_DIR) or a simulator trace
+    /// (--trace FILE), or attach to a network started by hand (its config's seeds).
+    Dashboard(hearsay_cli::dashboard::DashboardArgs),
     /// Fit and plot the degree distribution of a topology (a `hearsay status --json` file).
     Analyze {
         /// The topology file (e.g. a run's topology.json).
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
     let program = match &command {
         Command::Up(_) => "hearsay up",
         Command::Sim(_) => "hearsay sim",
+        Command::Dashboard(_) => "hearsay dashboard",
         Command::Analyze { .. } => "hearsay analyze",
         Command::Status { .. } => "hearsay status",
     };
@@ -112,6 +116,12 @@ async fn run(command: Command) -> Result<(), Failure> {
                 let what = format!("{} invariant violations", m.violation_count);
                 return Err(Failure::run(anyhow::anyhow!(what)));
             }
+        }
+        Command::Dashboard(args) => {
+            let cancel = hearsay_cli::shutdown_on_signals();
+            hearsay_cli::dashboard::run(args, cancel)
+                .await
+                .map_err(Failure::usage)?;
         }
         Command::Analyze {
             topology,

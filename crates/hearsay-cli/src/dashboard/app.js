@@ -252,6 +252,22 @@ function addFeed(lines) {
 }
 document.getElementById("feed-filter").addEventListener("input", (e) => { filter = e.target.value; addFeed([]); });
 
+// Replay controls: shown when the board is fed by a replay; each sends /api/replay.
+let dragging = false;
+const replayBox = document.getElementById("replay"), slider = document.getElementById("slider");
+const control = (q) => fetch(`/api/replay?${q}`).then((r) => r.json()).then((r) => r && setReplay(r));
+document.getElementById("play").addEventListener("click", (e) => control(`play=${e.target.textContent === "play"}`));
+document.getElementById("speed").addEventListener("change", (e) => control(`speed=${e.target.value}`));
+slider.addEventListener("input", () => { dragging = true; });
+slider.addEventListener("change", () => { dragging = false; control(`seek=${slider.value / 1000}`); });
+function setReplay(r) {
+  replayBox.style.display = "flex";
+  const span = Math.max(1, r.end - r.start);
+  if (!dragging) slider.value = Math.round(((r.at - r.start) / span) * 1000);
+  document.getElementById("play").textContent = r.playing ? "pause" : "play";
+  document.getElementById("clock").textContent = `${((r.at - r.start) / 1000).toFixed(1)} s of ${(span / 1000).toFixed(1)} s`;
+}
+
 function apply(st) {
   setCounts(st);
   if (st.topology) setTopology(st.topology);
@@ -261,7 +277,8 @@ function apply(st) {
   drawLatency(st.latency_histogram);
   if (JSON.stringify(fit) !== JSON.stringify(st.power_law)) { fit = st.power_law; drawDegrees(); }
   addFeed(st.feed);
-  document.getElementById("status").textContent = st.summary ? "run finished: summary in the run directory" : "live";
+  if (st.replay) setReplay(st.replay);
+  document.getElementById("status").textContent = st.replay ? "replay" : (st.summary ? "run finished: summary in the run directory" : "live");
   document.body.dataset.loaded = "1";
 }
 

@@ -180,3 +180,112 @@ fn api_state_names_the_counts_as_the_pages_element_ids() {
     assert_eq!(v["seeds"][0]["peer_list"], 3);
     assert_eq!(v["topology"]["nodes"].as_array().map(Vec::len), Some(4));
 }
+
+fn commit(event: &str, peer: &str, incarnation: u64) -> String {
+    let fields = serde_json::json!({"role": "seed", "peer": peer, "incarnation": incarnation});
+    line("10.0.0.1:6000", event, fields)
+}
+
+fn neighbor(node: &str, event: &str, peer: &str) -> String {
+    line(node, event, serde_json::json!({"peer": peer}))
+}
+
+#[test]
+fn without_a_seed_to_ask_the_peer_list_and_links_come_from_the_events() {
+    let mut b = Board::new();
+    for (node, id) in [
+        ("10.1.0.1:7000", "a"),
+        ("10.1.0.2:7000", "b"),
+        ("10.1.0.3:7000", "c"),
+    ] {
+        b.event(&started(node, id, "peer"));
+        b.event(&commit("registration_committed", id, 1));
+    }
+    b.event(&neighbor("10.1.0.1:7000", "neighbor_added", "b"));
+    b.event(&neighbor("10.1.0.2:7000", "neighbor_added", "a"));
+    b.event(&neighbor("10.1.0.3:7000", "neighbor_added", "b"));
+    b.settle();
+    assert_eq!((b.counts().peers, b.counts().links), (3, 2));
+    // c removed (another seed logs it too); its links go with it.
+    b.event(&commit("removal_committed", "c", 1));
+    b.event(&commit("registration_committed", "c", 1));
+    b.settle();
+    assert_eq!(
+        (b.counts().peers, b.counts().links, b.counts().removals),
+        (2, 1, 1)
+    );
+    let t = b.topology();
+    let c = t.nodes.iter().find(|n| n.id == "c").unwrap();
+    assert_eq!(
+        c.state,
+        NodeState::Removed,
+        "a removal wins at one incarnation"
+    );
+    // Back at incarnation 2, and a's link to b dropped.
+    b.event(&commit("registration_committed", "c", 2));
+    b.event(&neighbor("10.1.0.1:7000", "neighbor_removed", "b"));
+    b.event(&neighbor("10.1.0.2:7000", "neighbor_removed", "a"));
+    b.settle();
+    assert_eq!((b.counts().peers, b.counts().links), (3, 1));
+    let t = b.topology();
+    assert_eq!(
+        t.nodes.iter().find(|n| n.id == "c").unwrap().state,
+        NodeState::Live
+    );
+    // The seed shows up from its own lines.
+    assert_eq!(t.nodes[0].state, NodeState::Seed);
+    assert_eq!(t.nodes[0].addr, "10.0.0.1:6000");
+    // A seed's status, once it comes, says it all.
+    b.status(&status(), true);
+    b.event(&neighbor("10.1.0.1:7000", "neighbor_added", "b"));
+    b.settle();
+    assert_eq!((b.counts().peers, b.counts().links), (3, 2));
+}
+
+fn timed(ts: u64, event: &str, id: &str) -> String {
+    let v = serde_json::json!({"ts": ts, "node": "10.1.0.1:7000", "role": "peer",
+        "event": event, "id": id, "latency_ms": 1});
+    v.to_string()
+}
+
+#[test]
+fn a_replay_plays_in_time_order_and_seeking_back_rebuilds_the_board() {
+    let lines = vec![
+        timed(300, "gossip_received", "m1"),
+        timed(100, "gossip_generated", "m1"),
+        "not an event".to_string(),
+        timed(300, "gossip_received", "m1"),
+        timed(500, "gossip_generated", "m2"),
+    ];
+    let mut r = Replay::new(lines, 2.0);
+    let mut b = Board::new();
+    let s = r.state();
+    assert_eq!((s.start, s.end, s.at, s.playing), (100, 500, 100, false));
+    r.step(&mut b, Duration::from_millis(50));
+    assert_eq!(r.state().at, 100, "paused: the clock stands");
+    r.control(
+        &mut b,
+        &ReplayQuery {
+            play: Some(true),
+            ..ReplayQuery::default()
+        },
+    );
+    r.seek_to(&mut b, 100);
+    assert_eq!((b.counts().messages, b.counts().deliveries), (1, 0));
+    // 100 ms of wall time at speed 2: 200 ms of the run.
+    r.step(&mut b, Duration::from_millis(100));
+    assert_eq!((r.state().at, b.counts().deliveries), (300, 2));
+    r.step(&mut b, Duration::from_secs(10));
+    let s = r.state();
+    assert_eq!((s.at, s.playing, b.counts().messages), (500, false, 2));
+    assert_eq!(b.state().replay, Some(s));
+    let q = ReplayQuery {
+        seek: Some(0.5),
+        speed: Some(5.0),
+        ..ReplayQuery::default()
+    };
+    r.control(&mut b, &q);
+    let s = r.state();
+    assert_eq!((s.at, s.speed), (300, 5.0));
+    assert_eq!((b.counts().messages, b.counts().deliveries), (1, 2));
+}

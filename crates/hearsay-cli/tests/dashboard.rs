@@ -1,0 +1,289 @@
+//! Issue 17 acceptance: the dashboard of `hearsay up`, loaded in a real browser (Debian's
+//! `chromium`, headless), shows the counts that `/api/state`, the run's `topology.json` and
+//! its summary give, after the kill too; a screenshot is saved into the run directory.
+//!
+//! `.ci/run` installs Chromium; without it this test fails and says how to install it.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// The browser on PATH.
+fn chromium() -> String {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if found {
+            return name.to_string();
+        }
+    }
+    panic!("no Chromium on PATH: the dashboard test needs one (Debian: apt-get install chromium)");
+}
+
+/// Chromium's flags for a headless page load from `profile`, letting the page's scripts run
+/// for five seconds of virtual time.
+fn headless(profile: &Path) -> Vec<String> {
+    [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--virtual-time-budget=5000",
+        "--window-size=1400,1100",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("--user-data-dir={}", profile.display())])
+    .collect()
+}
+
+/// `GET path` from the dashboard, its body as JSON.
+fn get(addr: SocketAddr, path: &str) -> Value {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:.200}"))
+}
+
+/// The text of the element `id="ID"` in a dumped DOM, as a number.
+fn count(dom: &str, id: &str) -> u64 {
+    let tag = format!("id=\"{id}\">");
+    let at = dom
+        .find(&tag)
+        .unwrap_or_else(|| panic!("no #{id} in the page"))
+        + tag.len();
+    let text = &dom[at..at + dom[at..].find('<').unwrap()];
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("#{id} shows {text:?}"))
+}
+
+#[test]
+fn the_page_shows_what_the_api_the_topology_and_the_summary_say() {
+    let browser = chromium();
+    let dir = workdir("dashboard");
+    let mut up = Command::new(HEARSAY)
+        .current_dir(&dir)
+        .args([
+            "up",
+            "--in-process",
+            "--peers",
+            "30",
+            "--speed",
+            "20",
+            "--kill",
+            "1",
+        ])
+        .args(["--keep", "--dashboard", "127.0.0.1:0"])
+        .args(["--json", "out.json", "--dir", "run"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("up.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let said = Arc::new(Mutex::new(String::new()));
+    let out = up.stdout.take().unwrap();
+    let sink = said.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let start = Instant::now();
+    let mut url = None;
+    while !said.lock().unwrap().contains("staying up") {
+        if start.elapsed() > Duration::from_secs(180) || up.try_wait().unwrap().is_some() {
+            let _ = up.kill();
+            let err = std::fs::read_to_string(dir.join("up.err")).unwrap_or_default();
+            panic!("no summary: {}\n{err}", said.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = said.lock().unwrap().clone();
+    for line in text.lines() {
+        if let Some(u) = line.strip_prefix("dashboard: http://") {
+            url = Some(u.trim_end_matches('/').parse::<SocketAddr>().unwrap());
+        }
+    }
+    let addr = url.unwrap_or_else(|| panic!("no dashboard URL printed: {text}"));
+    assert!(
+        text.find("dashboard: http://").unwrap() < text.find("seeds up").unwrap(),
+        "the URL comes at the start: {text}"
+    );
+
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();
+    let topology: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/topology.json")).unwrap())
+            .unwrap();
+    let (peers, links) = (&summary["overlay"]["peers"], &summary["overlay"]["links"]);
+    let removed = &summary["failures"]["removed"];
+    assert_eq!(summary["failures"]["killed"], 1, "{summary}");
+    assert_eq!(removed, 1, "{summary}");
+    assert_eq!(peers, topology["peers"].as_array().unwrap().len());
+    assert_eq!(peers, 29, "the killed peer is gone from the Peer List");
+
+    // The board polls the seeds every second: it holds the end state within a few.
+    let mut api = get(addr, "/api/state");
+    wait_for(
+        "the board to hold the end state",
+        Duration::from_secs(10),
+        || {
+            api = get(addr, "/api/state");
+            let same = api["peers"] == *peers && api["links"] == *links;
+            same.then_some(())
+                .ok_or_else(|| format!("{} peers, {} links", api["peers"], api["links"]))
+        },
+    );
+    assert_eq!(api["removals"], *removed, "{}", api["removed"]);
+    assert!(api["summary"].is_object(), "the summary is on the board");
+    let nodes = api["topology"]["nodes"].as_array().unwrap();
+    let killed = summary["failures"]["lost"][0]["id"].as_str().unwrap();
+    let gone = nodes.iter().find(|n| n["id"] == killed).unwrap();
+    assert_eq!(gone["state"], "killed", "{gone}");
+
+    let profile = dir.join("chromium");
+    let dom = Command::new(&browser)
+        .args(headless(&profile))
+        .arg("--dump-dom")
+        .arg(format!("http://{addr}/"))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("data-loaded=\"1\""),
+        "the page never drew: {dom:.500}"
+    );
+    for (id, key) in [
+        ("peers", "peers"),
+        ("links", "links"),
+        ("removals", "removals"),
+        ("messages", "messages"),
+        ("deliveries", "deliveries"),
+        ("false-accusations", "false_accusations"),
+    ] {
+        assert_eq!(count(&dom, id), api[key].as_u64().unwrap(), "#{id}");
+    }
+    assert_eq!(count(&dom, "peers"), peers.as_u64().unwrap());
+    assert_eq!(count(&dom, "links"), links.as_u64().unwrap());
+    assert_eq!(count(&dom, "removals"), removed.as_u64().unwrap());
+    assert_eq!(count(&dom, "messages"), summary["gossip"]["messages"]);
+
+    let shot = dir.join("run/dashboard.png");
+    let done = Command::new(&browser)
+        .args(headless(&profile))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("http://{addr}/"))
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
+    let info = decoder.read_info().unwrap();
+    assert_eq!((info.info().width, info.info().height), (1400, 1100));
+
+    signal(up.id(), "INT");
+    let out = wait_exit(up, "hearsay up", Duration::from_secs(30));
+    assert!(out.status.success(), "exit after Ctrl+C: {:?}", out.status);
+}
+
+/// The number after `before` in `text` (`"deliveries "` → 7326).
+fn number_after(text: &str, before: &str) -> u64 {
+    let at = text
+        .find(before)
+        .unwrap_or_else(|| panic!("no {before:?} in {text}"))
+        + before.len();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap()
+}
+
+/// Issue 17: replaying a simulator trace (`hearsay dashboard --trace FILE`) to its end gives
+/// the counts of the simulator's own table: messages, deliveries, removals, and the overlay's
+/// peers at the end; the clock stops at the last event.
+#[test]
+fn a_replayed_trace_ends_with_the_simulators_own_counts() {
+    let dir = workdir("dashboard-replay");
+    let sim = Command::new(HEARSAY)
+        .current_dir(&dir)
+        .args(["sim", "--peers", "50", "--seed", "3", "--crash", "0.1"])
+        .args(["--trace", "trace.jsonl"])
+        .output()
+        .unwrap();
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    let table = String::from_utf8_lossy(&sim.stdout).into_owned();
+
+    let mut board = Command::new(HEARSAY)
+        .current_dir(&dir)
+        .args([
+            "dashboard",
+            "--trace",
+            "trace.jsonl",
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(board.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr: SocketAddr = (first.strip_prefix("dashboard: http://"))
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no URL: {first}"))
+        .parse()
+        .unwrap();
+    let replay = get(addr, "/api/replay?seek=1");
+    assert_eq!(replay["at"], replay["end"], "{replay}");
+    assert_eq!(replay["playing"], false, "a replay at its end stops");
+    let state = get(addr, "/api/state");
+    let counts = |key: &str| state[key].as_u64().unwrap();
+    assert_eq!(
+        counts("messages"),
+        number_after(&table, "messages "),
+        "{table}"
+    );
+    assert_eq!(counts("deliveries"), number_after(&table, "deliveries "));
+    assert_eq!(counts("removals"), number_after(&table, "removed "));
+    assert_eq!(counts("peers"), number_after(&table, "overlay of "));
+    assert_eq!(counts("removals"), 5, "{table}");
+    // Back to the start: the board is rebuilt, empty of gossip.
+    let start = get(addr, "/api/replay?seek=0");
+    assert_eq!(start["at"], start["start"]);
+    assert_eq!(get(addr, "/api/state")["deliveries"], 0);
+    board.kill().unwrap();
+    board.wait().unwrap();
+}
