@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -39,6 +39,9 @@ const WAVES: usize = 32;
 const FEED_IN_STATE: usize = 200;
 /// Latency histogram buckets: under 1 ms, then doubling up to about 65 s.
 const LATENCY_BUCKETS: usize = 18;
+/// Pages open at once: each costs a board snapshot twice a second, so a stranger who can
+/// reach the address cannot make the process spend without bound.
+pub const MAX_PAGES: usize = 16;
 
 /// The live counts, named as the page's element ids (`#false-accusations` for
 /// `false_accusations`).
@@ -749,7 +752,7 @@ pub async fn run(args: DashboardArgs, cancel: CancellationToken) -> anyhow::Resu
     if !(args.speed.is_finite() && args.speed > 0.0) {
         anyhow::bail!("--speed must be more than 0");
     }
-    let mut app = App::default();
+    let mut app = App::new(Shared::default(), None);
     let replayed = args.run.as_ref().or(args.trace.as_ref());
     let what = match replayed {
         Some(path) => {
@@ -848,12 +851,26 @@ struct ReplayQuery {
 }
 
 /// What the server serves: the board, and the replay feeding it, if one does.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct App {
     /// The board.
     pub board: Shared,
     /// The replay, when the board shows a finished run or a trace.
     pub replay: Option<Arc<Mutex<Replay>>>,
+    /// Room for pages (WebSockets) open at once.
+    pages: Arc<tokio::sync::Semaphore>,
+}
+
+impl App {
+    /// Serves `board`, fed by `replay` if one.
+    pub fn new(board: Shared, replay: Option<Arc<Mutex<Replay>>>) -> App {
+        let pages = Arc::new(tokio::sync::Semaphore::new(MAX_PAGES));
+        App {
+            board,
+            replay,
+            pages,
+        }
+    }
 }
 
 /// Serves the dashboard of `app` on `listener` until `cancel`.
@@ -891,7 +908,14 @@ pub async fn serve(listener: tokio::net::TcpListener, app: App, cancel: Cancella
         .route(
             "/ws",
             get(|State(a): State<App>, ws: WebSocketUpgrade| async move {
-                ws.on_upgrade(move |socket| push(socket, a.board))
+                let Ok(room) = a.pages.clone().try_acquire_owned() else {
+                    let full = format!("{MAX_PAGES} pages are open already");
+                    return (StatusCode::SERVICE_UNAVAILABLE, full).into_response();
+                };
+                ws.on_upgrade(move |socket| async move {
+                    push(socket, a.board).await;
+                    drop(room);
+                })
             }),
         )
         .with_state(app);

@@ -349,10 +349,7 @@ async fn start_dashboard(
         .with_context(|| format!("cannot serve the dashboard at {addr}"))?;
     let bound = listener.local_addr()?;
     let board = dashboard::Shared::default();
-    let app = dashboard::App {
-        board: board.clone(),
-        replay: None,
-    };
+    let app = dashboard::App::new(board.clone(), None);
     tokio::spawn(dashboard::serve(listener, app, stop.clone()));
     let feed = dashboard::follow(
         board.clone(),

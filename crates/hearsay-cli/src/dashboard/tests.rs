@@ -289,3 +289,61 @@ fn a_replay_plays_in_time_order_and_seeking_back_rebuilds_the_board() {
     assert_eq!((s.at, s.speed), (300, 5.0));
     assert_eq!((b.counts().messages, b.counts().deliveries), (1, 2));
 }
+
+/// Opens a WebSocket to `addr` by hand; returns the connection and the answer's status line.
+async fn upgrade(addr: SocketAddr) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let ask = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    s.write_all(ask.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        if s.read(&mut byte).await.unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    (s, text.lines().next().unwrap_or_default().to_string())
+}
+
+/// Hostile: a stranger who can reach the dashboard opens page after page. Each costs a
+/// snapshot twice a second, so at most `MAX_PAGES` are served at once; a closed one frees
+/// its room.
+#[tokio::test]
+async fn pages_beyond_the_cap_are_refused_and_a_closed_one_frees_its_room() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    tokio::spawn(serve(
+        listener,
+        App::new(Shared::default(), None),
+        cancel.clone(),
+    ));
+    let mut open = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let (s, status) = upgrade(addr).await;
+        assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+        open.push(s);
+    }
+    let (_, status) = upgrade(addr).await;
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    drop(open.pop());
+    let mut status = String::new();
+    for _ in 0..50 {
+        // The server notices the close at its next push (within half a second).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (s, st) = upgrade(addr).await;
+        status = st;
+        if status.starts_with("HTTP/1.1 101") {
+            open.push(s);
+            break;
+        }
+    }
+    assert!(status.starts_with("HTTP/1.1 101"), "room again: {status}");
+    cancel.cancel();
+}
