@@ -1,5 +1,10 @@
+use super::replay::ReplayQuery;
+use super::server::PAGE;
 use super::*;
 use crate::summary::PeerJson;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 fn line(node: &str, event: &str, extra: serde_json::Value) -> String {
     let mut v = serde_json::json!({"ts": 1, "node": node, "role": "peer", "event": event});

@@ -25,6 +25,8 @@ use crate::wire::Msg;
 const REBUILDING: &str = "this seed is rebuilding its Peer List from the other seeds";
 
 impl State {
+    /// A peer's registration on its own link: answered at once if already decided (its
+    /// certificate, or its removal), else a proposal this seed coordinates.
     pub(super) fn on_register(&mut self, link: LinkId, remote: Remote, reg: Registration) {
         if reg.peer != remote.id {
             return self.protocol_error(link, "registration for another peer's id".into());
@@ -55,6 +57,8 @@ impl State {
         self.coordinate(change, Evidence::Registration(reg), source, Some(link));
     }
 
+    /// A peer's dead-node report: checked before it is logged, then a removal this seed
+    /// coordinates, if the accused is still a member at that address and incarnation.
     pub(super) fn on_dead_report(&mut self, link: LinkId, remote: Remote, report: Box<DeadReport>) {
         if report.reporter != remote.id {
             return self.protocol_error(link, "a dead-node report signed for another peer".into());
@@ -78,11 +82,7 @@ impl State {
             line: report.line.clone(),
             reporter: report.reporter,
         });
-        let current = self
-            .list
-            .members()
-            .get(&report.suspect)
-            .map(|m| (m.addr, m.incarnation));
+        let current = (self.list.get(&report.suspect)).map(|m| (m.addr, m.incarnation));
         if current != Some((report.addr, report.incarnation)) {
             // Removed already, or never admitted at that address and incarnation.
             return;
