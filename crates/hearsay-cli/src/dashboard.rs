@@ -21,6 +21,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::summary::{self, Agreed, StatusJson};
 
+pub use replay::{Replay, ReplayState};
+pub use server::{follow, lock, run, serve, App, DashboardArgs, MAX_PAGES};
+
+mod replay;
+mod server;
+
 /// Lines of the event feed kept (the page shows the newest).
 const FEED: usize = 2000;
 /// Messages whose spread is kept.
@@ -542,12 +548,6 @@ impl Board {
 
 /// A board shared by the server and whatever feeds it.
 pub type Shared = Arc<Mutex<Board>>;
-
-pub use replay::{Replay, ReplayState};
-pub use server::{follow, lock, run, serve, App, DashboardArgs, MAX_PAGES};
-
-mod replay;
-mod server;
 
 #[cfg(test)]
 mod tests;

@@ -175,12 +175,32 @@ fn metrics_parse_as_prometheus_text_and_equal_the_nodes_event_counts() {
         Duration::from_secs(20),
         || agree(&net, "seed0", seed_metrics, &s0),
     );
+    // The Peer List's size is a gauge the driver sets: the seed's status agrees.
+    wait_for(
+        "seed0's Peer List gauge equals its status",
+        Duration::from_secs(10),
+        || {
+            let listed = status(seeds[0])?["peers"].as_array().map_or(0, Vec::len);
+            let got = samples(&scrape(seed_metrics)?);
+            let gauge = got
+                .get(&format!("hearsay_peer_list_size{{node={s0}}}"))
+                .copied();
+            match gauge == Some(listed as f64) && listed == 3 {
+                true => Ok(()),
+                false => Err(format!("gauge {gauge:?}, status {listed}")),
+            }
+        },
+    );
     let seed_text = scrape(seed_metrics).unwrap();
     assert!(
         seed_text.contains("# TYPE hearsay_registrations counter"),
         "{seed_text}"
     );
     assert!(seed_text.ends_with("# EOF\n"), "{seed_text}");
+    assert!(
+        seed_text.contains("# TYPE hearsay_peer_list_size gauge"),
+        "{seed_text}"
+    );
     let peer_text = scrape(peer_metrics).unwrap();
     assert!(
         peer_text.contains("# TYPE hearsay_delivery_latency_seconds histogram"),

@@ -49,6 +49,7 @@ pub struct Metrics {
     false_accusations: Family<Node, Counter>,
     protocol_errors: Family<Node, Counter>,
     neighbors: Family<Node, Gauge>,
+    peer_list: Family<Node, Gauge>,
 }
 
 fn latency_buckets() -> Histogram {
@@ -72,6 +73,7 @@ impl Metrics {
             false_accusations: Family::default(),
             protocol_errors: Family::default(),
             neighbors: Family::default(),
+            peer_list: Family::default(),
         };
         let r = &mut m.registry;
         r.register("events", "Events logged, by name", m.events.clone());
@@ -106,6 +108,8 @@ impl Metrics {
         let errors = "Protocol errors logged (bad bytes, refused handshakes)";
         r.register("protocol_errors", errors, m.protocol_errors.clone());
         r.register("neighbors", "Gossip neighbours now", m.neighbors.clone());
+        let list = "Peers in a seed's Peer List now";
+        r.register("peer_list_size", list, m.peer_list.clone());
         Arc::new(m)
     }
 
@@ -156,6 +160,15 @@ impl Metrics {
             };
             family.get_or_create(&labels).inc();
         }
+    }
+
+    /// The seed `node`'s Peer List holds `size` peers now. The driver sets it after every
+    /// input: events alone cannot say it (a restored Peer List names nobody).
+    pub fn peer_list(&self, node: &str, size: usize) {
+        let this = Node {
+            node: node.to_string(),
+        };
+        self.peer_list.get_or_create(&this).set(size as i64);
     }
 
     /// The Prometheus text exposition (OpenMetrics) of everything counted so far.

@@ -19,7 +19,7 @@ use hearsay_net::metrics::Metrics;
 use hearsay_net::random;
 use hearsay_net::store::{Loaded, Store};
 use hearsay_proto::config::Config;
-use hearsay_proto::{seed, Role};
+use hearsay_proto::{seed, Input, LinkId, LinkUse, Machine, Output, Role, Time};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -164,20 +164,62 @@ fn start(
     // A seed's few lines are written as they come, in order with its decisions.
     let log = logger(&args.common, advertise, "seed")?
         .direct()
-        .with_metrics(metrics);
+        .with_metrics(metrics.clone());
     let opts = hearsay_net::Options {
         max_connections: args.max_connections,
         ..hearsay_net::Options::default()
     };
-    Ok(tokio::spawn(hearsay_net::run(
-        machine,
-        listener,
-        me,
-        opts,
-        log,
-        cancel,
-        Some(store),
-    )))
+    let node = advertise.to_string();
+    Ok(match metrics {
+        Some(metrics) => {
+            let machine = Gauged::new(machine, metrics, node);
+            let run = hearsay_net::run(machine, listener, me, opts, log, cancel, Some(store));
+            tokio::spawn(run)
+        }
+        None => {
+            let run = hearsay_net::run(machine, listener, me, opts, log, cancel, Some(store));
+            tokio::spawn(run)
+        }
+    })
+}
+
+/// A seed whose Peer List's size is a gauge of the process's metrics
+/// (`hearsay_peer_list_size`), set after every input.
+struct Gauged {
+    seed: seed::State,
+    metrics: Arc<Metrics>,
+    node: String,
+}
+
+impl Gauged {
+    fn new(seed: seed::State, metrics: Arc<Metrics>, node: String) -> Gauged {
+        metrics.peer_list(&node, seed.peer_list().len());
+        Gauged {
+            seed,
+            metrics,
+            node,
+        }
+    }
+}
+
+impl Machine for Gauged {
+    fn handle(&mut self, now: Time, input: Input) {
+        self.seed.handle(now, input);
+        let size = self.seed.peer_list().len();
+        self.metrics.peer_list(&self.node, size);
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        self.seed.poll_output()
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        self.seed.poll_timeout()
+    }
+
+    fn link_use(&self, link: LinkId) -> LinkUse {
+        self.seed.link_use(link)
+    }
 }
 
 /// Opens the seed's store. One that cannot be read stops the seed, unless `rebuild` says
