@@ -18,6 +18,7 @@ use narrator::Narrator;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -79,6 +80,10 @@ pub struct Plan {
     /// it stays up after the summary [default: 127.0.0.1:8080].
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub dashboard: Option<SocketAddr>,
+    /// Serve the whole run's Prometheus metrics at http://ADDR/metrics (every seed's and
+    /// peer's, each sample labelled with its node; port 0: a free one).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// Also write the summary as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -177,6 +182,96 @@ struct Network {
     hosts: Option<hosts::Hosts>,
     /// With `--dashboard`, what its page shows.
     board: Option<dashboard::Shared>,
+    /// With `--metrics`, this process's metrics (in-process peers) and where each child
+    /// process serves its own.
+    metrics: Option<RunMetrics>,
+}
+
+/// The whole run's metrics: this process's, and its children's, scraped on each request.
+#[derive(Clone)]
+struct RunMetrics {
+    own: Arc<hearsay_net::metrics::Metrics>,
+    children: Arc<std::sync::Mutex<Vec<SocketAddr>>>,
+}
+
+impl RunMetrics {
+    /// A free local address for a child's `--metrics`, which this run then scrapes.
+    fn child(&self) -> anyhow::Result<SocketAddr> {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        (self.children.lock().unwrap_or_else(|e| e.into_inner())).push(addr);
+        Ok(addr)
+    }
+
+    /// Every process's exposition, merged.
+    async fn text(&self) -> String {
+        let children = self
+            .children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut texts = vec![self.own.encode()];
+        for addr in children {
+            if let Ok(text) = scrape(addr).await {
+                texts.push(text);
+            }
+        }
+        hearsay_net::metrics::merge(&texts)
+    }
+}
+
+/// `GET /metrics` of a child process, within 2 s.
+async fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        let get = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(get.as_bytes()).await?;
+        let mut text = String::new();
+        s.take(16 << 20).read_to_string(&mut text).await?;
+        anyhow::Ok(text)
+    };
+    let text = tokio::time::timeout(Duration::from_secs(2), ask).await??;
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
+        _ => bail!("{addr} answered no metrics"),
+    }
+}
+
+/// Serves the whole run's metrics at `addr` until `stop`, and says where.
+async fn start_metrics(
+    addr: SocketAddr,
+    stop: &CancellationToken,
+    say: &mut Narrator,
+) -> anyhow::Result<RunMetrics> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot serve metrics at {addr}"))?;
+    let bound = listener.local_addr()?;
+    let run = RunMetrics {
+        own: hearsay_net::metrics::Metrics::new(),
+        children: Arc::default(),
+    };
+    let served = run.clone();
+    let page = move || {
+        let run = served.clone();
+        async move {
+            let kind = [(
+                axum::http::header::CONTENT_TYPE,
+                hearsay_net::metrics::CONTENT_TYPE,
+            )];
+            (kind, run.text().await)
+        }
+    };
+    let app = axum::Router::new().route("/metrics", axum::routing::get(page));
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let quit = async move { stop.cancelled().await };
+        axum::serve(listener, app)
+            .with_graceful_shutdown(quit)
+            .await
+    });
+    say.line(&format!("metrics: http://{bound}/metrics"));
+    Ok(run)
 }
 
 impl Network {
@@ -257,6 +352,9 @@ pub fn check_hosts(plan: &Plan) -> anyhow::Result<()> {
     if plan.in_process {
         bail!("--hosts runs every node as a process on a host of its own: leave out --in-process");
     }
+    if plan.metrics.is_some() {
+        bail!("--metrics does not reach nodes on hosts of their own yet: leave out --metrics or --hosts");
+    }
     if plan.attacks.any() {
         bail!("--hosts does not run attacks yet: leave out --liars, --forgers, --lying-seeds and --evict");
     }
@@ -308,6 +406,10 @@ pub async fn up(
         Some(addr) => Some(start_dashboard(addr, &plan.dir, &seeds, &pages, &mut say).await?),
         None => None,
     };
+    let metrics = match plan.metrics {
+        Some(addr) => Some(start_metrics(addr, &pages, &mut say).await?),
+        None => None,
+    };
     let mut net = Network {
         seeds,
         seed_nodes: Vec::new(),
@@ -316,6 +418,7 @@ pub async fn up(
         cpu_of_killed: 0.0,
         hosts,
         board,
+        metrics,
     };
     let result = tokio::select! {
         r = run(&plan, &config, &timings, &mut net, &mut say) => r,
@@ -399,7 +502,8 @@ async fn run(
     let shared = match plan.in_process {
         true => Some(InProcess {
             checks: Checks::shared(1_000_000, HashKeys::from_seed(hearsay_net::random())),
-            log: logger(&plan.dir, "peers.jsonl")?,
+            log: logger(&plan.dir, "peers.jsonl")?
+                .with_metrics(net.metrics.as_ref().map(|m| m.own.clone())),
         }),
         false => None,
     };
@@ -794,6 +898,7 @@ fn start_seeds(
             .args(["--rate-burst", &burst, "--max-connections", &slots])
             .args(["--registrations-per-network", &burst])
             .args(addr.map(|a| format!("--addr={a}")))
+            .args(metrics_args(net)?)
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -878,11 +983,20 @@ fn start_process(
             "--verdict-timeout",
             &ms(t.verdict_timeout),
         ])
+        .args(metrics_args(net)?)
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .context("cannot start a peer")?;
     Ok((Node::Process(child), None, host.map(|(n, _)| n)))
+}
+
+/// With `--metrics`: a child's `--metrics` flag, at an address this run scrapes.
+fn metrics_args(net: &Network) -> anyhow::Result<Vec<String>> {
+    Ok(match &net.metrics {
+        Some(m) => vec!["--metrics".into(), m.child()?.to_string()],
+        None => Vec::new(),
+    })
 }
 
 /// A command that runs the program `name` beside this one: here, or on host `host`.

@@ -12,8 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -83,51 +82,17 @@ fn count(dom: &str, id: &str) -> u64 {
 fn the_page_shows_what_the_api_the_topology_and_the_summary_say() {
     let browser = chromium();
     let dir = workdir("dashboard");
-    let mut up = Command::new(HEARSAY)
-        .current_dir(&dir)
-        .args([
-            "up",
-            "--in-process",
-            "--peers",
-            "30",
-            "--speed",
-            "20",
-            "--kill",
-            "1",
-        ])
-        .args(["--keep", "--dashboard", "127.0.0.1:0"])
-        .args(["--json", "out.json", "--dir", "run"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("up.err")).unwrap())
-        .spawn()
-        .unwrap();
-    let said = Arc::new(Mutex::new(String::new()));
-    let out = up.stdout.take().unwrap();
-    let sink = said.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let start = Instant::now();
-    let mut url = None;
-    while !said.lock().unwrap().contains("staying up") {
-        if start.elapsed() > Duration::from_secs(180) || up.try_wait().unwrap().is_some() {
-            let _ = up.kill();
-            let err = std::fs::read_to_string(dir.join("up.err")).unwrap_or_default();
-            panic!("no summary: {}\n{err}", said.lock().unwrap());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let text = said.lock().unwrap().clone();
-    for line in text.lines() {
-        if let Some(u) = line.strip_prefix("dashboard: http://") {
-            url = Some(u.trim_end_matches('/').parse::<SocketAddr>().unwrap());
-        }
-    }
-    let addr = url.unwrap_or_else(|| panic!("no dashboard URL printed: {text}"));
+    let args = [
+        "--in-process",
+        "--peers",
+        "30",
+        "--speed",
+        "20",
+        "--kill",
+        "1",
+    ];
+    let (up, text) = up_kept(&dir, &[&args[..], &["--dashboard", "127.0.0.1:0"]].concat());
+    let addr = printed_addr(&text, "dashboard: http://");
     assert!(
         text.find("dashboard: http://").unwrap() < text.find("seeds up").unwrap(),
         "the URL comes at the start: {text}"
@@ -261,11 +226,7 @@ fn a_replayed_trace_ends_with_the_simulators_own_counts() {
     BufReader::new(board.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let addr: SocketAddr = (first.strip_prefix("dashboard: http://"))
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no URL: {first}"))
-        .parse()
-        .unwrap();
+    let addr = printed_addr(&first, "dashboard: http://");
     let replay = get(addr, "/api/replay?seek=1");
     assert_eq!(replay["at"], replay["end"], "{replay}");
     assert_eq!(replay["playing"], false, "a replay at its end stops");

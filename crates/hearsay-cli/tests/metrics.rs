@@ -207,3 +207,43 @@ fn metrics_parse_as_prometheus_text_and_equal_the_nodes_event_counts() {
         "{peer_text}"
     );
 }
+
+/// `hearsay up --metrics ADDR` serves the whole run's metrics: the seed process's and every
+/// peer process's, merged into one exposition that parses; each seed's Peer List gauge is
+/// the run's peers, and the peers' first receipts add up to the summary's deliveries.
+#[test]
+fn up_serves_the_whole_runs_metrics() {
+    let dir = workdir("metrics-up");
+    let args = ["--peers", "4", "--speed", "20", "--kill", "0"];
+    let (up, text) = up_kept(&dir, &[&args[..], &["--metrics", "127.0.0.1:0"]].concat());
+    let addr = printed_addr(&text, "metrics: http://");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();
+    let body = scrape(addr).unwrap();
+    let got = samples(&body);
+    let seeds: Vec<f64> = (got.iter())
+        .filter(|(k, _)| k.starts_with("hearsay_peer_list_size{"))
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(seeds, [4.0; 3], "{body}");
+    let received: f64 = (got.iter())
+        .filter(|(k, _)| k.starts_with("hearsay_gossip_received_total{"))
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(
+        received,
+        summary["gossip"]["latency_ms"]["n"].as_f64().unwrap()
+    );
+    let nodes = (got.keys())
+        .filter(|k| k.starts_with("hearsay_gossip_received_total{"))
+        .count();
+    assert_eq!(nodes, 4, "every peer process is scraped");
+    assert_eq!(
+        body.matches("# TYPE hearsay_gossip_received counter")
+            .count(),
+        1
+    );
+    signal(up.id(), "INT");
+    let out = wait_exit(up, "hearsay up", Duration::from_secs(30));
+    assert!(out.status.success(), "exit after Ctrl+C: {:?}", out.status);
+}

@@ -180,6 +180,52 @@ impl Metrics {
     }
 }
 
+/// Several processes' expositions as one (`hearsay up --metrics`): each family once, with
+/// every process's samples under it, in the order families first appear, and one `# EOF`.
+/// The samples do not collide: each names its node.
+pub fn merge(expositions: &[String]) -> String {
+    let mut order: Vec<String> = Vec::new();
+    let mut families: std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> =
+        std::collections::BTreeMap::new();
+    for text in expositions {
+        let mut current = String::new();
+        for line in text.lines().filter(|l| !l.is_empty() && *l != "# EOF") {
+            let meta = line.strip_prefix("# ").and_then(|rest| {
+                let (_, rest) = rest.split_once(' ')?;
+                Some(rest.split_once(' ').map_or(rest, |(name, _)| name))
+            });
+            if let Some(name) = meta {
+                if name != current {
+                    current = name.to_string();
+                    if !families.contains_key(&current) {
+                        order.push(current.clone());
+                    }
+                }
+                let (metas, _) = families.entry(current.clone()).or_default();
+                if !metas.iter().any(|m| m == line) {
+                    metas.push(line.to_string());
+                }
+            } else {
+                families
+                    .entry(current.clone())
+                    .or_default()
+                    .1
+                    .push(line.to_string());
+            }
+        }
+    }
+    let mut out = String::new();
+    for name in &order {
+        let (metas, samples) = &families[name];
+        for line in metas.iter().chain(samples) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
 /// The content type of [`Metrics::encode`].
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -200,4 +246,40 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_expositions_name_each_family_once_with_every_processs_samples() {
+        let (a, b) = (Metrics::new(), Metrics::new());
+        a.peer_list("127.0.0.1:6000", 3);
+        b.peer_list("127.0.0.1:6001", 5);
+        b.peer_list("127.0.0.1:6002", 4);
+        let merged = merge(&[a.encode(), b.encode()]);
+        let lines: Vec<&str> = merged.lines().collect();
+        let family: Vec<&str> = (lines.iter().copied())
+            .filter(|l| l.contains("peer_list_size"))
+            .collect();
+        assert_eq!(
+            family,
+            [
+                "# HELP hearsay_peer_list_size Peers in a seed's Peer List now.",
+                "# TYPE hearsay_peer_list_size gauge",
+                "hearsay_peer_list_size{node=\"127.0.0.1:6000\"} 3",
+                "hearsay_peer_list_size{node=\"127.0.0.1:6001\"} 5",
+                "hearsay_peer_list_size{node=\"127.0.0.1:6002\"} 4",
+            ]
+        );
+        let types = lines.iter().filter(|l| l.starts_with("# TYPE")).count();
+        assert_eq!(
+            types,
+            a.encode().matches("# TYPE").count(),
+            "each family once"
+        );
+        assert_eq!(lines.last(), Some(&"# EOF"));
+        assert_eq!(merged.matches("# EOF").count(), 1);
+    }
 }

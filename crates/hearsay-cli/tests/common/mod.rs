@@ -497,3 +497,48 @@ pub fn run_up(dir: &Path, args: &[&str]) -> (String, Value) {
     let summary = std::fs::read_to_string(dir.join("out.json")).unwrap();
     (stdout, serde_json::from_str(&summary).unwrap())
 }
+
+/// Starts `hearsay up ARGS --keep --json out.json --dir run` in `dir` and waits until it has
+/// printed its summary and stays up (at most 180 s). Returns the process and everything it
+/// printed (stderr goes to `up.err`).
+pub fn up_kept(dir: &Path, args: &[&str]) -> (Child, String) {
+    use std::io::BufRead;
+    let mut up = Command::new(HEARSAY)
+        .current_dir(dir)
+        .arg("up")
+        .args(args)
+        .args(["--keep", "--json", "out.json", "--dir", "run"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("up.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (out, sink) = (up.stdout.take().unwrap(), said.clone());
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let start = Instant::now();
+    while !said.lock().unwrap().contains("staying up") {
+        if start.elapsed() > Duration::from_secs(180) || up.try_wait().unwrap().is_some() {
+            let _ = up.kill();
+            let err = std::fs::read_to_string(dir.join("up.err")).unwrap_or_default();
+            panic!("no summary: {}\n{err}", said.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = said.lock().unwrap().clone();
+    (up, text)
+}
+
+/// The address `hearsay up` printed after `prefix` (`"dashboard: http://"`).
+pub fn printed_addr(text: &str, prefix: &str) -> SocketAddr {
+    let line = text.lines().find_map(|l| l.strip_prefix(prefix));
+    let addr = line.and_then(|r| r.split('/').next());
+    addr.unwrap_or_else(|| panic!("no {prefix} in {text}"))
+        .parse()
+        .unwrap()
+}
