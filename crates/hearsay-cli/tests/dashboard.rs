@@ -248,3 +248,90 @@ fn a_replayed_trace_ends_with_the_simulators_own_counts() {
     board.kill().unwrap();
     board.wait().unwrap();
 }
+
+/// The overlay's links in a seed's status, as the summary counts them: a link counts once if
+/// either end reports it, among members only.
+fn status_links(st: &Value) -> usize {
+    let members = peer_ids(st);
+    let mut links = std::collections::BTreeSet::new();
+    for p in st["peers"].as_array().unwrap() {
+        let a = p["id"].as_str().unwrap().to_string();
+        for b in p["neighbors"].as_array().unwrap() {
+            let b = b.as_str().unwrap().to_string();
+            if members.contains(&b) {
+                links.insert(if a < b {
+                    (a.clone(), b)
+                } else {
+                    (b, a.clone())
+                });
+            }
+        }
+    }
+    links.len()
+}
+
+/// Issue 17: `hearsay dashboard --config FILE --events DIR` attaches to a network started by
+/// hand (seed and peer processes): its board shows the seeds' Peer List and links, a panel per
+/// seed, and the events' deliveries.
+#[test]
+fn the_dashboard_attaches_to_a_network_started_by_hand() {
+    let mut net = Net::new("dashboard-attach", 3);
+    net.start_seeds();
+    let gossip = ["--gossip-interval", "200ms", "--gossip-delay", "1s"];
+    for p in ["p0", "p1", "p2", "p3"] {
+        net.start_peer(p, &[&FAST[..], &gossip[..]].concat());
+    }
+    let config = net.dir.join("config.txt");
+    let mut board = Command::new(HEARSAY)
+        .args(["dashboard", "--config", config.to_str().unwrap()])
+        .args([
+            "--events",
+            net.dir.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(board.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = printed_addr(&first, "dashboard: http://");
+    // Every peer has every message (4 peers, 10 each, from the 3 others).
+    wait_for("the gossip to settle", Duration::from_secs(60), || {
+        let got: usize = (["p0", "p1", "p2", "p3"].iter())
+            .map(|p| net.events_named(p, "gossip_received").len())
+            .sum();
+        (got == 120).then_some(()).ok_or(format!("{got} of 120"))
+    });
+    wait_for(
+        "the board to show the network",
+        Duration::from_secs(15),
+        || {
+            let api = get(addr, "/api/state");
+            let st = status(net.seeds[0])?;
+            let want = (
+                st["peers"].as_array().unwrap().len(),
+                status_links(&st),
+                120,
+            );
+            let shown = (
+                api["peers"].as_u64(),
+                api["links"].as_u64(),
+                api["deliveries"].as_u64(),
+            );
+            let seeds = api["seeds"].as_array().map_or(0, Vec::len);
+            let same = shown == (Some(want.0 as u64), Some(want.1 as u64), Some(120)) && seeds == 3;
+            same.then_some(())
+                .ok_or(format!("board {shown:?}, {seeds} seeds; network {want:?}"))
+        },
+    );
+    let api = get(addr, "/api/state");
+    assert_eq!(api["peers"], 4);
+    assert_eq!(api["messages"], 40);
+    assert!(api["replay"].is_null(), "attached, not a replay");
+    board.kill().unwrap();
+    board.wait().unwrap();
+}
