@@ -172,31 +172,104 @@ struct Line {
     latency_ms: u64,
     incarnation: u64,
     signers: Vec<String>,
+    op: String,
+    yes: bool,
+    reason: String,
+}
+
+/// Decisions a seed's panel lists.
+const RECENT: usize = 32;
+
+/// Per peer (id): the newest commit's incarnation, and whether it admitted.
+type Commits = BTreeMap<String, (u64, bool)>;
+
+/// Takes a commit of `peer` at `incarnation` into `commits`: a later incarnation wins, and at
+/// one incarnation a removal wins over an admission. `true`: it changed something.
+fn commit(commits: &mut Commits, peer: &str, incarnation: u64, admitted: bool) -> bool {
+    let newer =
+        |(inc, was): (u64, bool)| incarnation > inc || (incarnation == inc && was && !admitted);
+    let changes = commits.get(peer).copied().is_none_or(newer);
+    if changes {
+        commits.insert(peer.to_string(), (incarnation, admitted));
+    }
+    changes
 }
 
 /// What the events say of membership and links, for a board with no seed to ask (a replay):
 /// the Peer List from the seeds' commits, and each peer's neighbours as it logged them.
 #[derive(Debug, Default)]
 struct Heard {
-    /// Per peer (id): the newest commit's incarnation and whether it admitted.
-    latest: BTreeMap<String, (u64, bool)>,
+    /// The seeds' commits, all seeds together.
+    latest: Commits,
     /// Per holder (address): its neighbours' ids.
     neighbors: BTreeMap<String, BTreeSet<String>>,
+    /// Per seed (address): its panel as its own lines tell it (its Peer List from its own
+    /// commits, and its latest decisions).
+    seeds: BTreeMap<String, (Commits, VecDeque<String>)>,
     /// Changed since the board last looked.
     dirty: bool,
 }
 
 impl Heard {
-    /// A commit of `peer` at `incarnation`: a later incarnation wins, and at one incarnation a
-    /// removal wins over an admission.
+    /// A seed's commit ([`commit`]).
     fn commit(&mut self, peer: &str, incarnation: u64, admitted: bool) {
-        let newer =
-            |(inc, was): (u64, bool)| incarnation > inc || (incarnation == inc && was && !admitted);
-        if self.latest.get(peer).copied().is_none_or(newer) {
-            self.latest
-                .insert(peer.to_string(), (incarnation, admitted));
-            self.dirty = true;
+        self.dirty |= commit(&mut self.latest, peer, incarnation, admitted);
+    }
+
+    /// A seed's own line: its panel's Peer List, certificates and latest decisions.
+    fn decision(&mut self, e: &Line) {
+        let short = |id: &str| id.chars().take(8).collect::<String>();
+        let (list, recent) = self.seeds.entry(e.node.clone()).or_default();
+        let line = match e.event.as_str() {
+            "vote" => {
+                let yes = if e.yes { "yes" } else { "no" };
+                let why = if e.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", e.reason)
+                };
+                format!("voted {yes} on the {} of {}{why}", e.op, short(&e.peer))
+            }
+            "registration_committed" | "removal_committed" => {
+                let added = e.event == "registration_committed";
+                commit(list, &e.peer, e.incarnation, added);
+                let what = if added { "admitted" } else { "removed" };
+                format!(
+                    "{what} {} at {} (incarnation {})",
+                    short(&e.peer),
+                    e.addr,
+                    e.incarnation
+                )
+            }
+            "registration_aborted" | "removal_aborted" => {
+                format!(
+                    "aborted the {} of {}: {}",
+                    e.event.trim_end_matches("_aborted"),
+                    short(&e.peer),
+                    e.reason
+                )
+            }
+            _ => return,
+        };
+        if recent.len() == RECENT {
+            recent.pop_front();
         }
+        recent.push_back(line);
+        self.dirty = true;
+    }
+
+    /// The seeds' panels as their own lines tell them.
+    fn panels(&self) -> Vec<Seed> {
+        (self.seeds.iter())
+            .map(|(addr, (list, recent))| Seed {
+                addr: addr.clone(),
+                peer_list: list.values().filter(|(_, added)| *added).count(),
+                // The newest certificate of each peer it committed: admissions and removals.
+                certificates: list.len() as u32,
+                agreed_ms_ago: Agreed::default(),
+                recent: recent.iter().cloned().collect(),
+            })
+            .collect()
     }
 
     /// The overlay's links among members, as [`summary::adjacency`] gives them from a
@@ -319,6 +392,9 @@ impl Board {
         if e.role == "seed" && !self.nodes.get(&e.node).is_some_and(|n| n.seed) {
             self.nodes.entry(e.node.clone()).or_default().seed = true;
             self.topology_version += 1;
+        }
+        if e.role == "seed" {
+            self.heard.decision(&e);
         }
         match e.event.as_str() {
             "started" => {
@@ -518,7 +594,10 @@ impl Board {
         ApiState {
             counts: self.counts.clone(),
             topology: Some(self.topology()),
-            seeds: self.seeds.values().cloned().collect(),
+            seeds: match self.asked {
+                true => self.seeds.values().cloned().collect(),
+                false => self.heard.panels(),
+            },
             waves: (self.waves.iter())
                 .map(|w| WaveSummary {
                     id: w.id.clone(),

@@ -240,11 +240,29 @@ fn without_a_seed_to_ask_the_peer_list_and_links_come_from_the_events() {
     // The seed shows up from its own lines.
     assert_eq!(t.nodes[0].state, NodeState::Seed);
     assert_eq!(t.nodes[0].addr, "10.0.0.1:6000");
+    let vote = serde_json::json!({"role": "seed", "op": "add", "peer": "d", "yes": false,
+        "reason": "rate limit"});
+    b.event(&line("10.0.0.1:6000", "vote", vote));
+    // The seed's panel, from its own lines: its Peer List, certificates, decisions.
+    let panel = &b.state().seeds[0];
+    assert_eq!(
+        (panel.addr.as_str(), panel.peer_list, panel.certificates),
+        ("10.0.0.1:6000", 3, 3)
+    );
+    assert_eq!(panel.recent.len(), 7);
+    assert_eq!(panel.recent[6], "voted no on the add of d: rate limit");
+    assert_eq!(panel.recent[5], "admitted c at  (incarnation 2)");
+    assert_eq!(panel.recent[3], "removed c at  (incarnation 1)");
     // A seed's status, once it comes, says it all.
     b.status(&status(), true);
     b.event(&neighbor("10.1.0.1:7000", "neighbor_added", "b"));
     b.settle();
     assert_eq!((b.counts().peers, b.counts().links), (3, 2));
+    assert_eq!(
+        b.state().seeds[0].addr,
+        "127.0.0.1:6000",
+        "the status's panels"
+    );
 }
 
 fn timed(ts: u64, event: &str, id: &str) -> String {
