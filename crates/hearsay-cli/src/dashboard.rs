@@ -87,6 +87,9 @@ pub struct Node {
     pub degree: usize,
     /// The seeds (addresses) that signed its admission.
     pub signers: Vec<String>,
+    /// The latest suspicion of it and its witnesses' verdicts, as the suspecting peer said
+    /// (empty: none).
+    pub suspicion: String,
 }
 
 /// The overlay as the page draws it.
@@ -175,6 +178,8 @@ struct Line {
     op: String,
     yes: bool,
     reason: String,
+    dead: u64,
+    verdicts: u64,
 }
 
 /// Decisions a seed's panel lists.
@@ -332,6 +337,7 @@ struct NodeInfo {
     removed: bool,
     killed: bool,
     signers: Vec<String>,
+    suspicion: String,
 }
 
 impl NodeInfo {
@@ -428,9 +434,18 @@ impl Board {
             }
             "suspicion_started" => {
                 self.counts.suspicions += 1;
-                self.about(&e.peer, |n| n.suspected = true);
+                let by = format!("suspected by {}, witnesses asked", e.node);
+                self.about(&e.peer, |n| (n.suspected, n.suspicion) = (true, by));
             }
-            "suspicion_cleared" => self.about(&e.peer, |n| n.suspected = false),
+            "suspicion_confirmed" | "suspicion_cleared" => {
+                let confirmed = e.event == "suspicion_confirmed";
+                let what = if confirmed { "confirmed" } else { "cleared" };
+                let said = format!(
+                    "{what} by {}: {} of {} verdicts say unresponsive",
+                    e.node, e.dead, e.verdicts
+                );
+                self.about(&e.peer, |n| (n.suspected, n.suspicion) = (confirmed, said));
+            }
             "removal_committed" => {
                 self.heard.commit(&e.peer, e.incarnation, false);
                 self.about(&e.peer, |n| n.removed = true);
@@ -565,6 +580,7 @@ impl Board {
                 state: n.state(),
                 degree: self.members.get(&n.id).map_or(0, BTreeSet::len),
                 signers: n.signers.clone(),
+                suspicion: n.suspicion.clone(),
             })
             .collect();
         let mut links = Vec::new();

@@ -305,7 +305,8 @@ graph.addEventListener("mousemove", (e) => {
   if (hover) {
     tip.style.display = "block";
     tip.style.left = `${e.clientX + 12}px`; tip.style.top = `${e.clientY + 12}px`;
-    tip.textContent = `${hover.addr}\n${hover.id.slice(0, 16)}\n${hover.state}, degree ${hover.degree}`;
+    tip.textContent = `${hover.addr}\n${hover.id.slice(0, 16)}\n${hover.state}, degree ${hover.degree}` +
+      (hover.suspicion ? `\n${hover.suspicion}` : "");
   } else {
     tip.style.display = "none";
   }

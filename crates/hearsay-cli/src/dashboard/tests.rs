@@ -119,6 +119,17 @@ fn the_graph_puts_seeds_first_and_colours_nodes_by_what_their_events_say() {
     let t = b.topology();
     assert_eq!(t.nodes[2].state, NodeState::Live);
     assert!(t.version > before, "a state change is sent again");
+    let cleared = &t.nodes[2].suspicion;
+    assert_eq!(
+        cleared,
+        "cleared by 127.0.0.1:7000: 0 of 0 verdicts say unresponsive"
+    );
+    let verdicts = serde_json::json!({"peer": "b", "dead": 3, "verdicts": 4});
+    b.event(&line("127.0.0.1:7002", "suspicion_confirmed", verdicts));
+    let t = b.topology();
+    assert_eq!(t.nodes[2].state, NodeState::Suspected);
+    let said = "confirmed by 127.0.0.1:7002: 3 of 4 verdicts say unresponsive";
+    assert_eq!(t.nodes[2].suspicion, said);
     // Gossip changes no state: the graph is not sent again for it.
     let gossip = serde_json::json!({"id": "m1", "text": "1:127.0.0.1:0"});
     b.event(&line("127.0.0.1:7000", "gossip_generated", gossip));
