@@ -37,6 +37,7 @@ fn headless(profile: &Path) -> Vec<String> {
     [
         "--headless",
         "--no-sandbox",
+        "--disable-dev-shm-usage",
         "--disable-gpu",
         "--hide-scrollbars",
         "--no-first-run",
