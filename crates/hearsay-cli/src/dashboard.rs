@@ -312,6 +312,8 @@ pub struct Board {
     removed: BTreeMap<String, Removal>,
     /// The Peer List and links, from the last status.
     members: BTreeMap<String, BTreeSet<String>>,
+    /// The power-law fit of the members' degrees, fitted again only when the links change.
+    power_law: Option<crate::fit::PowerLawFit>,
     seeds: BTreeMap<String, Seed>,
     topology_version: u64,
     waves: VecDeque<Wave>,
@@ -505,6 +507,8 @@ impl Board {
         if members != self.members {
             self.members = members;
             self.topology_version += 1;
+            let degrees: Vec<u64> = self.members.values().map(|ns| ns.len() as u64).collect();
+            self.power_law = crate::fit::fit(&degrees);
         }
         self.counts.peers = self.members.len();
         self.counts.links = self.members.values().map(BTreeSet::len).sum::<usize>() / 2;
@@ -605,11 +609,15 @@ impl Board {
 
     /// The board as JSON for `GET /api/state`.
     pub fn state(&self) -> ApiState {
-        let degrees: Vec<u64> = self.members.values().map(|ns| ns.len() as u64).collect();
-        let skip = self.feed.len().saturating_sub(FEED_IN_STATE);
+        self.snapshot(true, 0)
+    }
+
+    /// The board as a page needs it: the topology only if `topology`, and the feed's lines
+    /// after `seq` (at most `FEED_IN_STATE`, the newest).
+    pub(crate) fn snapshot(&self, topology: bool, seq: u64) -> ApiState {
         ApiState {
             counts: self.counts.clone(),
-            topology: Some(self.topology()),
+            topology: topology.then(|| self.topology()),
             seeds: match self.asked {
                 true => self.seeds.values().cloned().collect(),
                 false => self.heard.panels(),
@@ -626,18 +634,18 @@ impl Board {
                 .collect(),
             removed: self.removed.values().cloned().collect(),
             latency_histogram: self.latency.to_vec(),
-            power_law: crate::fit::fit(&degrees),
-            feed: self.feed.iter().skip(skip).cloned().collect(),
+            power_law: self.power_law.clone(),
+            feed: self.feed_after(seq),
             summary: self.summary.clone(),
             replay: self.replay.clone(),
         }
     }
 
     /// Feed lines after `seq`, at most `FEED_IN_STATE`.
-    pub(crate) fn feed_after(&self, seq: u64) -> Vec<(u64, String)> {
-        let new: Vec<_> = self.feed.iter().filter(|(s, _)| *s > seq).collect();
-        let skip = new.len().saturating_sub(FEED_IN_STATE);
-        new.into_iter().skip(skip).cloned().collect()
+    fn feed_after(&self, seq: u64) -> Vec<(u64, String)> {
+        let new = self.feed.iter().filter(|(s, _)| *s > seq).count();
+        let skip = self.feed.len() - new.min(FEED_IN_STATE);
+        self.feed.iter().skip(skip).cloned().collect()
     }
 }
 

@@ -178,6 +178,25 @@ fn the_page_shows_what_the_api_the_topology_and_the_summary_say() {
     assert!(out.status.success(), "exit after Ctrl+C: {:?}", out.status);
 }
 
+/// Starts `hearsay dashboard ARGS --addr 127.0.0.1:0` in `dir`; returns it and where it
+/// serves (its first line says).
+fn dashboard(dir: &Path, args: &[&str]) -> (std::process::Child, SocketAddr) {
+    let mut board = Command::new(HEARSAY)
+        .current_dir(dir)
+        .arg("dashboard")
+        .args(args)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(board.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    (board, printed_addr(&first, "dashboard: http://"))
+}
+
 /// The number after `before` in `text` (`"deliveries "` → 7326).
 fn number_after(text: &str, before: &str) -> u64 {
     let at = text
@@ -210,24 +229,7 @@ fn a_replayed_trace_ends_with_the_simulators_own_counts() {
     );
     let table = String::from_utf8_lossy(&sim.stdout).into_owned();
 
-    let mut board = Command::new(HEARSAY)
-        .current_dir(&dir)
-        .args([
-            "dashboard",
-            "--trace",
-            "trace.jsonl",
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(board.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = printed_addr(&first, "dashboard: http://");
+    let (mut board, addr) = dashboard(&dir, &["--trace", "trace.jsonl"]);
     let replay = get(addr, "/api/replay?seek=1");
     assert_eq!(replay["at"], replay["end"], "{replay}");
     assert_eq!(replay["playing"], false, "a replay at its end stops");
@@ -283,23 +285,9 @@ fn the_dashboard_attaches_to_a_network_started_by_hand() {
         net.start_peer(p, &[&FAST[..], &gossip[..]].concat());
     }
     let config = net.dir.join("config.txt");
-    let mut board = Command::new(HEARSAY)
-        .args(["dashboard", "--config", config.to_str().unwrap()])
-        .args([
-            "--events",
-            net.dir.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(board.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = printed_addr(&first, "dashboard: http://");
+    let events = net.dir.to_str().unwrap();
+    let args = ["--config", config.to_str().unwrap(), "--events", events];
+    let (mut board, addr) = dashboard(&net.dir, &args);
     // Every peer has every message (4 peers, 10 each, from the 3 others).
     wait_for("the gossip to settle", Duration::from_secs(60), || {
         let got: usize = (["p0", "p1", "p2", "p3"].iter())

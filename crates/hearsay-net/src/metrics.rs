@@ -10,10 +10,12 @@ use hearsay_proto::event::Event;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use tokio::net::TcpListener;
+
+/// A gauge a driver sets itself ([`Metrics::peer_list_size`]).
+pub use prometheus_client::metrics::gauge::Gauge;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -162,13 +164,13 @@ impl Metrics {
         }
     }
 
-    /// The seed `node`'s Peer List holds `size` peers now. The driver sets it after every
+    /// The gauge of the seed `node`'s Peer List size, for its driver to set after every
     /// input: events alone cannot say it (a restored Peer List names nobody).
-    pub fn peer_list(&self, node: &str, size: usize) {
+    pub fn peer_list_size(&self, node: &str) -> Gauge {
         let this = Node {
             node: node.to_string(),
         };
-        self.peer_list.get_or_create(&this).set(size as i64);
+        self.peer_list.get_or_create(&this).clone()
     }
 
     /// The Prometheus text exposition (OpenMetrics) of everything counted so far.
@@ -255,14 +257,17 @@ mod tests {
     #[test]
     fn merged_expositions_name_each_family_once_with_every_processs_samples() {
         let (a, b) = (Metrics::new(), Metrics::new());
-        a.peer_list("127.0.0.1:6000", 3);
-        b.peer_list("127.0.0.1:6001", 5);
-        b.peer_list("127.0.0.1:6002", 4);
+        a.peer_list_size("127.0.0.1:6000").set(3);
+        b.peer_list_size("127.0.0.1:6001").set(5);
+        b.peer_list_size("127.0.0.1:6002").set(4);
         let merged = merge(&[a.encode(), b.encode()]);
         let lines: Vec<&str> = merged.lines().collect();
-        let family: Vec<&str> = (lines.iter().copied())
+        let mut family: Vec<&str> = (lines.iter().copied())
             .filter(|l| l.contains("peer_list_size"))
             .collect();
+        // Within one process a family's samples come in no set order (a hash map): its
+        // header first, then the samples, whichever way round.
+        family[2..].sort_unstable();
         assert_eq!(
             family,
             [

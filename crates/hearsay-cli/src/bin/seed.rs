@@ -15,7 +15,7 @@ use hearsay_cli::{
     Common, Failure,
 };
 use hearsay_net::conn::Identity;
-use hearsay_net::metrics::Metrics;
+use hearsay_net::metrics::{Gauge, Metrics};
 use hearsay_net::random;
 use hearsay_net::store::{Loaded, Store};
 use hearsay_proto::config::Config;
@@ -169,35 +169,29 @@ fn start(
         max_connections: args.max_connections,
         ..hearsay_net::Options::default()
     };
-    let node = advertise.to_string();
-    Ok(match metrics {
-        Some(metrics) => {
-            let machine = Gauged::new(machine, metrics, node);
-            let run = hearsay_net::run(machine, listener, me, opts, log, cancel, Some(store));
-            tokio::spawn(run)
-        }
-        None => {
-            let run = hearsay_net::run(machine, listener, me, opts, log, cancel, Some(store));
-            tokio::spawn(run)
-        }
-    })
+    let size = metrics.map(|m| m.peer_list_size(&advertise.to_string()));
+    let machine = Gauged::new(machine, size);
+    let run = hearsay_net::run(machine, listener, me, opts, log, cancel, Some(store));
+    Ok(tokio::spawn(run))
 }
 
 /// A seed whose Peer List's size is a gauge of the process's metrics
-/// (`hearsay_peer_list_size`), set after every input.
+/// (`hearsay_peer_list_size`, with `--metrics`), set after every input.
 struct Gauged {
     seed: seed::State,
-    metrics: Arc<Metrics>,
-    node: String,
+    size: Option<Gauge>,
 }
 
 impl Gauged {
-    fn new(seed: seed::State, metrics: Arc<Metrics>, node: String) -> Gauged {
-        metrics.peer_list(&node, seed.peer_list().len());
-        Gauged {
-            seed,
-            metrics,
-            node,
+    fn new(seed: seed::State, size: Option<Gauge>) -> Gauged {
+        let g = Gauged { seed, size };
+        g.measure();
+        g
+    }
+
+    fn measure(&self) {
+        if let Some(size) = &self.size {
+            size.set(self.seed.peer_list().len() as i64);
         }
     }
 }
@@ -205,8 +199,7 @@ impl Gauged {
 impl Machine for Gauged {
     fn handle(&mut self, now: Time, input: Input) {
         self.seed.handle(now, input);
-        let size = self.seed.peer_list().len();
-        self.metrics.peer_list(&self.node, size);
+        self.measure();
     }
 
     fn poll_output(&mut self) -> Option<Output> {

@@ -275,17 +275,10 @@ async fn push(mut socket: WebSocket, board: Shared) {
         tick.tick().await;
         let text = {
             let b = lock(&board);
-            let mut state = b.state();
-            state.feed = b.feed_after(seq);
-            if let Some((s, _)) = state.feed.last() {
-                seq = *s;
-            }
-            let now = b.topology_version;
-            if now == version {
-                // Unchanged: the page keeps what it drew.
-                state.topology = None;
-            }
-            version = now;
+            // An unchanged topology is not sent: the page keeps what it drew.
+            let state = b.snapshot(b.topology_version != version, seq);
+            version = b.topology_version;
+            seq = state.feed.last().map_or(seq, |(s, _)| *s);
             serde_json::to_string(&state).unwrap_or_default()
         };
         if socket.send(Message::Text(text.into())).await.is_err() {
