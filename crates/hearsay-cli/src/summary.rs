@@ -122,6 +122,19 @@ impl<'a> EventLine<'a> {
     pub fn parse(line: &'a str) -> Option<EventLine<'a>> {
         serde_json::from_str(line).ok()
     }
+
+    /// The event's name, found without parsing the line: for counting a live run's lines
+    /// (hundreds of thousands a second) where only a few need their fields. Exact for the
+    /// lines hearsay writes: `"event":"` can only be a key there (a quote inside a string is
+    /// escaped), and no key before it is `event`. `None` for a line that is not an object.
+    pub fn name(line: &str) -> Option<&str> {
+        const KEY: &str = "\"event\":\"";
+        if !(line.starts_with('{') && line.ends_with('}')) {
+            return None;
+        }
+        let rest = &line[line.find(KEY)? + KEY.len()..];
+        Some(&rest[..rest.find('"')?])
+    }
 }
 
 /// Percentiles of a sample.
@@ -472,9 +485,13 @@ impl Tail {
             }
             let whole = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
             self.offsets.insert(path, at + whole as u64);
-            String::from_utf8_lossy(&buf[..whole])
-                .lines()
-                .for_each(&mut f);
+            // Valid text (always, from hearsay) is checked at full speed; the rest is mended.
+            match std::str::from_utf8(&buf[..whole]) {
+                Ok(text) => text.lines().for_each(&mut f),
+                Err(_) => String::from_utf8_lossy(&buf[..whole])
+                    .lines()
+                    .for_each(&mut f),
+            }
         }
     }
 }

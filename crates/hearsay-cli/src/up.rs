@@ -1093,15 +1093,14 @@ impl Progress {
     }
 
     fn count(&mut self, line: &str) {
-        let Some(e) = EventLine::parse(line) else {
-            return;
-        };
-        match &*e.event {
-            "gossip_received" => self.deliveries += 1,
-            "registered" => self.admitted += 1,
-            "suspicion_started" => self.suspicions += 1,
-            "removal_committed" => {
-                self.removed.insert(e.peer.into_owned());
+        match EventLine::name(line) {
+            Some("gossip_received") => self.deliveries += 1,
+            Some("registered") => self.admitted += 1,
+            Some("suspicion_started") => self.suspicions += 1,
+            Some("removal_committed") => {
+                if let Some(e) = EventLine::parse(line) {
+                    self.removed.insert(e.peer.into_owned());
+                }
             }
             _ => {}
         }

@@ -2,20 +2,21 @@
 //! the `--events` file.
 //!
 //! Lines are formatted on the node's task and handed to one writer thread per process, so
-//! a node never waits on a disk or a terminal. The writer takes everything queued, then
-//! writes it with one `write` per file (under load, at most every [`GATHER`]): whole lines
-//! only, to files opened for appending, so several processes can share one file without
-//! interleaving their lines. Under overload the log falls behind (up to [`MAX_QUEUED`]
-//! bytes, then lines are dropped and counted), the node does not. [`flush`] waits until
-//! everything logged so far is written; the runtime calls it on every way out. A seed's
-//! logger is [`Logger::direct`]: it writes each line itself.
+//! a node never waits on a disk or a terminal. A node task's logger is batched: it gathers a
+//! turn's lines in one buffer per file and hands them over before the node waits again. The
+//! writer takes everything queued, then writes it with one `write` per file (under load, at
+//! most every [`GATHER`]): whole lines only, to files opened for appending, so several
+//! processes can share one file without interleaving their lines. Under overload the log
+//! falls behind (up to [`MAX_QUEUED`] bytes, then lines are dropped and counted), the node
+//! does not. [`flush`] waits until everything logged so far is written; the runtime calls it
+//! on every way out. A seed's logger is [`Logger::direct`]: it writes each line itself.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 
 use hearsay_proto::event::Event;
@@ -31,13 +32,73 @@ pub const MAX_QUEUED: usize = 64 << 20;
 pub struct Logger {
     node: String,
     role: &'static str,
+    targets: Targets,
+    /// Counts every event logged (`--metrics`).
+    metrics: Option<Arc<Metrics>>,
+    /// Set for [`Logger::batched`]: lines wait here for [`Logger::hand_over`].
+    batch: Option<Arc<Batch>>,
+}
+
+/// The files (and console) a logger writes to.
+#[derive(Clone)]
+struct Targets {
     console: bool,
     out: Option<Arc<File>>,
     events: Option<Arc<File>>,
     /// Written by the caller, not the writer thread (see [`Logger::direct`]).
     direct: bool,
-    /// Counts every event logged (`--metrics`).
-    metrics: Option<Arc<Metrics>>,
+}
+
+/// Lines formatted and not handed over yet: the human lines (console and `--out`) and the
+/// JSON lines (`--events`), each whole.
+#[derive(Default)]
+struct Lines {
+    human: String,
+    json: Vec<u8>,
+    /// Lines in `human` (as many are in `json` when events are written).
+    count: usize,
+}
+
+/// A batched logger's lines, handed over together, and the rest when its last clone goes.
+struct Batch {
+    targets: Targets,
+    lines: Mutex<Lines>,
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        let lines = self.lines.get_mut().unwrap_or_else(PoisonError::into_inner);
+        self.targets.send(lines);
+    }
+}
+
+impl Targets {
+    /// Sends `lines` where they go (or writes them, if direct) and empties them.
+    fn send(&self, lines: &mut Lines) {
+        let count = std::mem::take(&mut lines.count);
+        let put = |target: Target, bytes: Vec<u8>| match self.direct {
+            true => write_now(&target, &bytes),
+            false => enqueue(target, bytes, count),
+        };
+        if !lines.human.is_empty() {
+            let human = std::mem::take(&mut lines.human).into_bytes();
+            match (&self.out, self.console) {
+                (Some(f), true) => {
+                    put(Target::Stdout, human.clone());
+                    put(Target::File(f.clone()), human);
+                }
+                (Some(f), false) => put(Target::File(f.clone()), human),
+                (None, true) => put(Target::Stdout, human),
+                (None, false) => {}
+            }
+        }
+        if !lines.json.is_empty() {
+            let json = std::mem::take(&mut lines.json);
+            if let Some(f) = &self.events {
+                put(Target::File(f.clone()), json);
+            }
+        }
+    }
 }
 
 /// Opens a file for appending, creating it and its folder.
@@ -74,7 +135,8 @@ impl Target {
 }
 
 enum Job {
-    Line(Target, String),
+    /// Whole lines, one or more.
+    Lines(Target, Vec<u8>),
     Flush(mpsc::Sender<()>),
 }
 
@@ -124,11 +186,12 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
         let mut taken = 0;
         while let Some(job) = next {
             match job {
-                Job::Line(target, line) => {
-                    taken += line.len();
+                Job::Lines(target, lines) => {
+                    taken += lines.len();
                     match batch.iter_mut().find(|(t, _)| t.same(&target)) {
-                        Some((_, buf)) => buf.extend_from_slice(line.as_bytes()),
-                        None => batch.push((target, line.into_bytes())),
+                        Some((_, buf)) if buf.is_empty() => *buf = lines,
+                        Some((_, buf)) => buf.extend_from_slice(&lines),
+                        None => batch.push((target, lines)),
                     }
                 }
                 Job::Flush(ack) => acks.push(ack),
@@ -196,15 +259,17 @@ fn write_now(target: &Target, bytes: &[u8]) {
     }
 }
 
-fn enqueue(target: Target, line: String) {
+/// Queues `count` whole lines for the writer, or drops (and counts) them if the writer is
+/// [`MAX_QUEUED`] behind.
+fn enqueue(target: Target, lines: Vec<u8>, count: usize) {
     let w = writer();
-    if w.queued.fetch_add(line.len(), Ordering::Relaxed) + line.len() > MAX_QUEUED {
-        w.queued.fetch_sub(line.len(), Ordering::Relaxed);
-        w.dropped.fetch_add(1, Ordering::Relaxed);
+    let len = lines.len();
+    if w.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED {
+        w.queued.fetch_sub(len, Ordering::Relaxed);
+        w.dropped.fetch_add(count as u64, Ordering::Relaxed);
         return;
     }
-    let len = line.len();
-    if w.queue.send(Job::Line(target, line)).is_err() {
+    if w.queue.send(Job::Lines(target, lines)).is_err() {
         w.queued.fetch_sub(len, Ordering::Relaxed);
     }
 }
@@ -221,11 +286,14 @@ impl Logger {
         Logger {
             node,
             role,
-            console,
-            out,
-            events,
-            direct: false,
+            targets: Targets {
+                console,
+                out,
+                events,
+                direct: false,
+            },
             metrics: None,
+            batch: None,
         }
     }
 
@@ -238,10 +306,34 @@ impl Logger {
     /// its file before the caller does anything next. Seeds log this way (few lines, and
     /// nobody may hear of a decision their log does not show yet); peers, whose gossip makes
     /// most lines, through the writer thread.
-    pub fn direct(self) -> Logger {
+    pub fn direct(mut self) -> Logger {
+        self.targets.direct = true;
+        self.batch = None;
+        self
+    }
+
+    /// The same logger, holding its lines until [`Logger::hand_over`] (or until its last
+    /// clone goes): a node task logs a whole turn's events and hands them to the writer at
+    /// once, one queued buffer per file instead of one per line. A direct logger stays
+    /// direct.
+    pub fn batched(&self) -> Logger {
+        let batch = (!self.targets.direct).then(|| {
+            Arc::new(Batch {
+                targets: self.targets.clone(),
+                lines: Mutex::default(),
+            })
+        });
         Logger {
-            direct: true,
-            ..self
+            batch,
+            ..self.clone()
+        }
+    }
+
+    /// Hands what a batched logger holds to the writer thread (nothing to do otherwise).
+    pub fn hand_over(&self) {
+        if let Some(b) = &self.batch {
+            let mut lines = b.lines.lock().unwrap_or_else(PoisonError::into_inner);
+            b.targets.send(&mut lines);
         }
     }
 
@@ -257,23 +349,33 @@ impl Logger {
     /// The human line for an event. Text from the network may hold anything: control
     /// characters are escaped, so an event is always exactly one line.
     pub fn line(&self, now: Time, e: &Event) -> String {
+        let mut line = String::new();
+        self.put_line(now, e, &mut line);
+        line
+    }
+
+    /// [`Logger::line`], appended to `line`.
+    fn put_line(&self, now: Time, e: &Event, line: &mut String) {
         use std::fmt::Write as _;
         let t = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(now.0));
-        let text = crate::text::text(e);
-        let mut line = String::with_capacity(text.len() + self.node.len() + 48);
         let _ = write!(line, "{t} {} {} | ", self.role, self.node);
-        if text.chars().any(char::is_control) {
+        let start = line.len();
+        crate::text::write(e, line);
+        // Control characters are rare (only text from the network has them): check the
+        // bytes that can start one (C0, DEL, and the lead byte of C1), then escape by char.
+        let suspect = |b: &u8| *b < 0x20 || *b == 0x7f || *b == 0xc2;
+        if line.as_bytes()[start..].iter().any(suspect)
+            && line[start..].chars().any(char::is_control)
+        {
+            let text = line.split_off(start);
             for c in text.chars() {
                 match c.is_control() {
                     true => line.extend(c.escape_default()),
                     false => line.push(c),
                 }
             }
-        } else {
-            line.push_str(&text);
         }
         line.push('\n');
-        line
     }
 
     /// The JSON line for an event.
@@ -282,30 +384,35 @@ impl Logger {
     }
 
     /// Logs an event everywhere it should go: through the writer thread, without waiting
-    /// for any of it to be written, or itself if [`Logger::direct`].
+    /// for any of it to be written, or itself if [`Logger::direct`]; a batched logger holds
+    /// it until [`Logger::hand_over`].
     pub fn log(&self, now: Time, e: &Event) {
         if let Some(m) = &self.metrics {
             m.observe(&self.node, e);
         }
-        let put = |target: Target, line: String| match self.direct {
-            true => write_now(&target, line.as_bytes()),
-            false => enqueue(target, line),
-        };
-        if self.console || self.out.is_some() {
-            let line = self.line(now, e);
-            match &self.out {
-                Some(f) => {
-                    if self.console {
-                        put(Target::Stdout, line.clone());
-                    }
-                    put(Target::File(f.clone()), line);
-                }
-                None => put(Target::Stdout, line),
+        match &self.batch {
+            Some(b) => {
+                let mut lines = b.lines.lock().unwrap_or_else(PoisonError::into_inner);
+                self.put(now, e, &mut lines);
+            }
+            None => {
+                let mut lines = Lines::default();
+                self.put(now, e, &mut lines);
+                self.targets.send(&mut lines);
             }
         }
-        if let Some(f) = &self.events {
-            put(Target::File(f.clone()), self.json(now, e));
+    }
+
+    /// Formats `e`'s lines into `lines`, for the targets this logger has.
+    fn put(&self, now: Time, e: &Event, lines: &mut Lines) {
+        let t = &self.targets;
+        if t.console || t.out.is_some() {
+            self.put_line(now, e, &mut lines.human);
         }
+        if t.events.is_some() {
+            e.write_json(now, &self.node, self.role, &mut lines.json);
+        }
+        lines.count += 1;
     }
 }
 
@@ -345,6 +452,12 @@ mod tests {
             line.ends_with("refused\\n2026-01-01T00:00:00.000Z seed x | forged\\r\\u{1b}[31m\n"),
             "{line:?}"
         );
+        // C1 controls too (two bytes in UTF-8), and DEL; other text is kept as it is.
+        let e = Event::Notice {
+            text: "a\u{85}b\u{7f}c é ✓".into(),
+        };
+        let line = log.line(Time(0), &e);
+        assert!(line.ends_with("| a\\u{85}b\\u{7f}c é ✓\n"), "{line:?}");
     }
 
     #[test]
@@ -418,6 +531,53 @@ mod tests {
             })
             .collect();
         assert_eq!(ts, (0..20_000).collect::<Vec<u64>>());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_batched_logger_holds_a_turns_lines_until_it_hands_them_over_or_goes() {
+        let dir = std::env::temp_dir().join(format!("hearsay-batch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = open_append(&dir.join("out.txt")).unwrap();
+        let events = open_append(&dir.join("events.jsonl")).unwrap();
+        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events)).batched();
+        let notice = |i: u64| Event::Notice {
+            text: format!("line {i}"),
+        };
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        for i in 0..3 {
+            log.log(Time(i), &notice(i));
+        }
+        assert!(flush(Duration::from_secs(10)));
+        assert_eq!(
+            (read("out.txt"), read("events.jsonl")),
+            (String::new(), String::new())
+        );
+        log.hand_over();
+        assert!(flush(Duration::from_secs(10)));
+        let texts = |s: String| -> Vec<String> {
+            s.lines()
+                .map(|l| l.rsplit("| ").next().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(texts(read("out.txt")), ["line 0", "line 1", "line 2"]);
+        assert_eq!(read("events.jsonl").lines().count(), 3);
+        // The last clone going hands over what is left.
+        let other = log.for_node("m".into(), "peer");
+        other.log(Time(3), &notice(3));
+        drop(log);
+        assert!(flush(Duration::from_secs(10)));
+        assert_eq!(read("out.txt").lines().count(), 3);
+        drop(other);
+        assert!(flush(Duration::from_secs(10)));
+        let out = read("out.txt");
+        assert_eq!(texts(out.clone()), ["line 0", "line 1", "line 2", "line 3"]);
+        assert!(out.lines().last().unwrap().contains(" peer m | "), "{out}");
+        let json: Vec<serde_json::Value> = (read("events.jsonl").lines())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let ts: Vec<u64> = json.iter().map(|v| v["ts"].as_u64().unwrap()).collect();
+        assert_eq!(ts, [0, 1, 2, 3]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

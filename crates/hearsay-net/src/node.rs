@@ -130,6 +130,7 @@ impl Durable {
         let records = std::mem::take(&mut self.unwritten);
         self.absorbed = 0;
         if let (Some(store), false) = (&self.store, records.is_empty()) {
+            log.hand_over();
             let (store, count, start) = (store.clone(), records.len(), std::time::Instant::now());
             tokio::task::spawn_blocking(move || store.write(&records))
                 .await
@@ -171,11 +172,14 @@ pub async fn run<M: Machine>(
     cancel: CancellationToken,
     store: Option<Store>,
 ) -> Result<(), RunError> {
+    // A turn's lines go to the writer together, handed over before the node waits.
+    let log = log.batched();
     let result = drive(machine, listener, me, opts, &log, &cancel, store).await;
     if cancel.is_cancelled() {
         let reason = "asked to stop (Ctrl+C, SIGTERM or its launcher)".into();
         log.log(now(), &Event::Stopped { reason });
     }
+    log.hand_over();
     // Every line logged reaches its file before the process may exit.
     let _ = tokio::task::spawn_blocking(|| crate::log::flush(LOG_FLUSH)).await;
     result
@@ -329,6 +333,7 @@ async fn drive<M: Machine>(
             }
             armed = due;
         }
+        log.hand_over();
         tokio::select! {
             _ = &mut cancelled => return durable.flush(log).await,
             ev = rx.recv() => {

@@ -11,6 +11,12 @@ use hearsay_proto::event::Event;
 /// addresses as written.
 pub fn text(e: &Event) -> String {
     let mut s = String::new();
+    write(e, &mut s);
+    s
+}
+
+/// [`text`], appended to `s` (the logger writes it straight into its line).
+pub fn write(e: &Event, s: &mut String) {
     let _ = match e {
         Event::Started { id, addr } => write!(s, "started at {addr}, id {}", id.to_hex()),
         Event::RegistrationProposed {
@@ -184,7 +190,6 @@ pub fn text(e: &Event) -> String {
         Event::Stopped { reason } => write!(s, "stopped: {reason}"),
         Event::Notice { text } => write!(s, "{text}"),
     };
-    s
 }
 
 #[cfg(test)]

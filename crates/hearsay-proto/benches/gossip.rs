@@ -187,8 +187,8 @@ fn receive(c: &mut Criterion) {
     });
 
     g.bench_function("verify_only", |b| {
-        let m = &pool[0];
-        b.iter(|| m.verify(&Checks::default()))
+        let (m, id) = (&pool[0], pool[0].id());
+        b.iter(|| m.verify(&id, &Checks::default()))
     });
 
     let links = [LinkId(100), LinkId(101), LinkId(102)];

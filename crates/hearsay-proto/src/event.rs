@@ -399,26 +399,39 @@ impl Event {
     /// without its opening brace: no intermediate JSON value (the simulator writes millions).
     pub fn json(&self, now: crate::time::Time, node: &str, role: &str) -> String {
         let mut buf = Vec::with_capacity(256);
-        buf.extend_from_slice(b"{\"ts\":");
-        buf.extend_from_slice(now.0.to_string().as_bytes());
-        for (key, value) in [("node", node), ("role", role)] {
-            buf.extend_from_slice(format!(",\"{key}\":").as_bytes());
-            // Serializing a string into memory cannot fail.
-            let _ = serde_json::to_writer(&mut buf, value);
-        }
-        buf.push(b',');
-        let body = buf.len();
-        let _ = serde_json::to_writer(&mut buf, self);
-        // The event is an object (`{"event":…}`): its fields join the line's.
-        buf.remove(body);
-        buf.push(b'\n');
+        self.write_json(now, node, role, &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
+
+    /// [`Event::json`], appended to `buf` (a logger gathers a turn's lines in one buffer).
+    pub fn write_json(&self, now: crate::time::Time, node: &str, role: &str, buf: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into memory cannot fail.
+        let _ = write!(buf, "{{\"ts\":{}", now.0);
+        buf.extend_from_slice(b",\"node\":");
+        let _ = serde_json::to_writer(&mut *buf, node);
+        buf.extend_from_slice(b",\"role\":");
+        let _ = serde_json::to_writer(&mut *buf, role);
+        let body = buf.len();
+        let _ = serde_json::to_writer(&mut *buf, self);
+        // The event is an object (`{"event":…}`): its fields join the line's, its opening
+        // brace becoming their separator.
+        buf[body] = b',';
+        buf.push(b'\n');
+    }
+}
+
+/// 32 bytes as 64 hex digits, without a `String` (every gossip line has one or two).
+fn hex32<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    let mut out = [0; 64];
+    // The sizes match, and hex digits are ASCII: neither step can fail.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    s.serialize_str(std::str::from_utf8(&out).unwrap_or_default())
 }
 
 /// An id as its full hex.
 fn hex_id<S: Serializer>(id: &PeerId, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&id.to_hex())
+    hex32(&id.0, s)
 }
 
 /// An id as its full hex, or nothing as an empty string.
@@ -433,7 +446,7 @@ fn hex_ids<S: Serializer>(ids: &[PeerId], s: S) -> Result<S::Ok, S::Error> {
 
 /// A message id as its full hex.
 fn hex_msg<S: Serializer>(id: &MsgId, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(id.0))
+    hex32(&id.0, s)
 }
 
 /// A duration in whole milliseconds.

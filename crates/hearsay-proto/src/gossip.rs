@@ -125,18 +125,14 @@ impl Gossip {
     }
 
     /// What the text says, if it is well-formed and within bounds and the origin's
-    /// signature holds.
-    pub fn verify(&self, checks: &Checks) -> Option<Text> {
+    /// signature holds. `id` is its [`Gossip::id`], which the caller has computed.
+    pub fn verify(&self, id: &MsgId, checks: &Checks) -> Option<Text> {
+        debug_assert_eq!(*id, self.id());
         let text = (self.text.len() <= MAX_TEXT)
             .then(|| parse_text(&self.text))
             .flatten()?;
-        checks
-            .signature(
-                &self.origin,
-                &signed(b"hearsay-gossip-v1", &(self.origin, &self.text)),
-                &self.sig,
-            )
-            .then_some(text)
+        let bytes = || signed(b"hearsay-gossip-v1", &(self.origin, &self.text));
+        (checks.signature_named(&self.origin, &id.0, bytes, &self.sig)).then_some(text)
     }
 
     /// Whether the certificate it carries names, as its change, the admission of its origin
@@ -763,7 +759,10 @@ mod tests {
         let t = text(Time(1_000), LOCAL, 1);
         let (a, b) = (by(&key(1), t.clone()), by(&key(2), t));
         assert_ne!(a.id(), b.id());
-        assert!(a.verify(&Checks::default()).is_some() && b.verify(&Checks::default()).is_some());
+        assert!(
+            a.verify(&a.id(), &Checks::default()).is_some()
+                && b.verify(&b.id(), &Checks::default()).is_some()
+        );
     }
 
     #[test]
@@ -771,10 +770,10 @@ mod tests {
         let real = by(&key(1), text(Time(1_000), LOCAL, 1));
         let mut altered = real.clone();
         altered.text = text(Time(1_000), LOCAL, 2);
-        assert_eq!(altered.verify(&Checks::default()), None);
+        assert_eq!(altered.verify(&altered.id(), &Checks::default()), None);
         let mut forged = by(&key(9), real.text.clone());
         forged.origin = key(1).id(); // claims peer 1 as origin, signed by 9
-        assert_eq!(forged.verify(&Checks::default()), None);
+        assert_eq!(forged.verify(&forged.id(), &Checks::default()), None);
         assert_eq!(
             forged.id(),
             real.id(),
@@ -783,7 +782,7 @@ mod tests {
         let mut hopped = real.clone();
         hopped.hops = 9;
         assert!(
-            hopped.verify(&Checks::default()).is_some(),
+            hopped.verify(&hopped.id(), &Checks::default()).is_some(),
             "hops are not signed"
         );
     }
@@ -1051,11 +1050,11 @@ mod tests {
             sig: by(&key(2), real.text.clone()).sig,
             ..real.clone()
         };
-        assert!(real.verify(&checks).is_some());
-        assert!(real.verify(&checks).is_some(), "remembered");
+        assert!(real.verify(&real.id(), &checks).is_some());
+        assert!(real.verify(&real.id(), &checks).is_some(), "remembered");
         assert_eq!(real.id(), forged.id());
         assert!(
-            forged.verify(&checks).is_none(),
+            forged.verify(&forged.id(), &checks).is_none(),
             "same id, other signature: checked, and refused"
         );
     }

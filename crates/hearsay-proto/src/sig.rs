@@ -16,9 +16,12 @@ use crate::id::{PeerId, Signature};
 /// The bytes a signature covers: a domain tag, then the postcard encoding of the signed
 /// fields. The tag keeps a signature over one kind of claim from passing for another.
 pub(crate) fn signed<T: Serialize>(domain: &[u8], value: &T) -> Vec<u8> {
-    let mut out = domain.to_vec();
+    let mut out = Vec::with_capacity(domain.len() + 96);
+    out.extend_from_slice(domain);
     // Encoding our own plain data cannot fail.
-    out.extend(postcard::to_stdvec(value).unwrap_or_default());
+    if crate::wire::encode_into(value, &mut out).is_err() {
+        out.truncate(domain.len());
+    }
     out
 }
 
@@ -174,6 +177,27 @@ impl Checks {
         h.update(&sig.0);
         h.update(msg);
         memo.check(*h.finalize().as_bytes(), || id.verify(msg, sig))
+    }
+
+    /// [`Checks::signature`] over the bytes `msg` makes, remembered under `name`: a hash of
+    /// those bytes (a message's id), so that a remembered pass costs neither the bytes nor
+    /// another hash over them.
+    pub fn signature_named(
+        &self,
+        id: &PeerId,
+        name: &[u8; 32],
+        msg: impl FnOnce() -> Vec<u8>,
+        sig: &Signature,
+    ) -> bool {
+        let Some(memo) = &self.memo else {
+            return id.verify(&msg(), sig);
+        };
+        let mut h = blake3::Hasher::new();
+        h.update(b"hearsay-verified-named-v1");
+        h.update(&id.0);
+        h.update(&sig.0);
+        h.update(name);
+        memo.check(*h.finalize().as_bytes(), || id.verify(&msg(), sig))
     }
 
     /// How many passed checks are remembered (0 when not shared).

@@ -192,7 +192,7 @@ impl Relay {
             return self.counters_changed(now);
         }
         // `verify` also checks that the text parses.
-        let Some(gossip::Text { born, ip, seq }) = msg.verify(checks) else {
+        let Some(gossip::Text { born, ip, seq }) = msg.verify(&id, checks) else {
             let reason = "a gossip message whose origin signature does not hold";
             return self.drop_bad(now, id, (link, from), reason, io);
         };
