@@ -56,6 +56,11 @@ pub struct Plan {
     /// Run every node as a task of this process (for thousands of peers).
     #[arg(long)]
     pub in_process: bool,
+    /// With --in-process: the threads the peers are dealt to, each running its peers alone
+    /// [default: one per core]. One thread costs the least CPU per delivery; more deliver
+    /// sooner under load, each link between two threads costing a wake-up.
+    #[arg(long, requires = "in_process", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// Every seed and every peer on a host of its own: a network namespace with its own
     /// address on a private bridge (Linux, as root).
     #[arg(long)]
@@ -185,6 +190,8 @@ struct Network {
     /// With `--metrics`, this process's metrics (in-process peers) and where each child
     /// process serves its own.
     metrics: Option<RunMetrics>,
+    /// With `--in-process`, the threads the peers run on, until the network is dropped.
+    shards: Option<Shards>,
 }
 
 /// The whole run's metrics: this process's, and its children's, scraped on each request.
@@ -419,6 +426,7 @@ pub async fn up(
         hosts,
         board,
         metrics,
+        shards: None,
     };
     let result = tokio::select! {
         r = run(&plan, &config, &timings, &mut net, &mut say) => r,
@@ -513,7 +521,11 @@ async fn run(
         let count = if i < originators { t.gossip_count } else { 0 };
         let (node, id, host) = match &shared {
             Some(s) => {
-                let (node, id) = start_task(config, t, count, s).await?;
+                let shards = match &mut net.shards {
+                    Some(shards) => shards,
+                    none => none.insert(Shards::start(plan.threads)?),
+                };
+                let (node, id) = start_task(config, t, count, s, shards.next()).await?;
                 (node, Some(id), None)
             }
             None => start_process(plan, &cfg_path, t, (i, count), net)?,
@@ -946,6 +958,49 @@ struct InProcess {
     log: hearsay_net::Logger,
 }
 
+/// Single-threaded runtimes (one per core, or `--threads`) that in-process peers are dealt to
+/// in turn: a node's tasks (its links' readers and writers) wake each other on one thread,
+/// with no worker pool handing work across cores, and the cores still share the peers.
+struct Shards {
+    handles: Vec<tokio::runtime::Handle>,
+    /// Dealt the last peer.
+    last: usize,
+    /// Dropped, it stops the shards' threads.
+    _stop: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Shards {
+    fn start(threads: Option<u16>) -> anyhow::Result<Shards> {
+        let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
+        let n = threads.map_or_else(cores, usize::from);
+        let (mut handles, mut stops) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            handles.push(rt.handle().clone());
+            stops.push(stop);
+            std::thread::Builder::new()
+                .name(format!("hearsay-shard-{i}"))
+                .spawn(move || {
+                    let _ = rt.block_on(stopped);
+                })?;
+        }
+        Ok(Shards {
+            handles,
+            last: 0,
+            _stop: stops,
+        })
+    }
+
+    /// The shard for the next peer.
+    fn next(&mut self) -> &tokio::runtime::Handle {
+        self.last = (self.last + 1) % self.handles.len();
+        &self.handles[self.last]
+    }
+}
+
 /// Starts peer `i` as a child process, generating `gossip_count` messages.
 /// Peer `i` as a child process; with `--hosts`, on a new host of its own, whose number it
 /// returns.
@@ -1015,8 +1070,10 @@ async fn start_task(
     t: &Timings,
     gossip_count: u32,
     shared: &InProcess,
+    shard: &tokio::runtime::Handle,
 ) -> anyhow::Result<(Node, String)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let key = hearsay_net::identity::ephemeral_key();
     let mut machine = peer_state(config, t, gossip_count, key.clone(), addr);
@@ -1033,8 +1090,19 @@ async fn start_task(
     // gives up (it could not register) says why in the log, as a peer process would on its
     // stderr.
     let stop = cancel.clone();
-    tokio::spawn(async move {
+    shard.spawn(async move {
         let said = log.clone();
+        // Registered with the shard's own reactor, where the node runs.
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                let text = format!("cannot listen: {e}");
+                return said.log(
+                    hearsay_net::now(),
+                    &hearsay_proto::event::Event::Notice { text },
+                );
+            }
+        };
         if let Err(e) = hearsay_net::run(machine, listener, me, opts, log, stop, None).await {
             let text = e.to_string();
             said.log(

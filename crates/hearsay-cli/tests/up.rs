@@ -252,6 +252,62 @@ fn up_takes_the_simulators_gossip_count_and_originators() {
     assert!(!run.join("peer0.jsonl").exists());
 }
 
+/// Issue 13: in-process peers run on the threads `--threads` asks for (named
+/// `hearsay-shard-N`), the network works across them, and they stay up with `--keep`; a
+/// thread count of zero, or one without `--in-process`, is refused before anything starts.
+#[test]
+fn in_process_peers_run_on_the_threads_asked_for() {
+    let dir = workdir("up-threads");
+    let (mut up, _) = up_kept(
+        &dir,
+        &[
+            "--in-process",
+            "--threads",
+            "3",
+            "--peers",
+            "12",
+            "--speed",
+            "20",
+            "--kill",
+            "1",
+            "--gossip-count",
+            "2",
+        ],
+    );
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", up.id())).unwrap();
+    let mut shards: Vec<String> = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| name.starts_with("hearsay-shard-"))
+        .collect();
+    shards.sort();
+    let _ = up.kill();
+    let _ = up.wait();
+    assert_eq!(
+        shards,
+        ["hearsay-shard-0", "hearsay-shard-1", "hearsay-shard-2"]
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).unwrap()).unwrap();
+    assert_eq!(s["gossip"]["messages"], 24, "{s}");
+    assert_eq!(s["gossip"]["full_coverage_share"], 1.0, "{s}");
+    assert_eq!(s["failures"]["false_removals"], 0, "{s}");
+    for args in [
+        &["up", "--in-process", "--threads", "0"][..],
+        &["up", "--threads", "2"],
+    ] {
+        let out = Command::new(HEARSAY)
+            .current_dir(&dir)
+            .args(args)
+            .args(["--dir", "refused"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!dir.join("refused").exists(), "{args:?} started a run");
+    }
+}
+
 /// A reader that stops early (`hearsay up | head -1`) costs `hearsay up` nothing: it runs to
 /// its end and exits 0, with no panic on the closed pipe.
 #[test]
