@@ -12,7 +12,7 @@
 //! on every way out. A seed's logger is [`Logger::direct`]: it writes each line itself.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -132,6 +132,27 @@ impl Target {
             Target::File(f) => (&**f).write_all(bytes),
         }
     }
+
+    /// Writes `chunks` (whole lines each) in order: to a file with as few `writev` calls as
+    /// the system's limit on slices allows.
+    fn write_chunks(&self, chunks: &[Vec<u8>]) -> std::io::Result<()> {
+        let Target::File(f) = self else {
+            return chunks.iter().try_for_each(|c| self.write(c));
+        };
+        for group in chunks.chunks(IOV_MAX) {
+            let mut slices: Vec<IoSlice> = group.iter().map(|c| IoSlice::new(c)).collect();
+            let mut rest = &mut slices[..];
+            while !rest.is_empty() {
+                match (&**f).write_vectored(rest) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 enum Job {
@@ -177,9 +198,9 @@ fn writer() -> &'static Writer {
 
 /// The writer thread: everything queued, grouped by target, one write per target.
 fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU64) {
-    // One buffer per target, kept from one write to the next: a buffer grown anew for every
-    // write costs more in fresh pages than the writing.
-    let mut batch: Vec<(Target, Vec<u8>)> = Vec::new();
+    // Each target's chunks, in order, written together (a file's with one `writev`): no
+    // copying them into one buffer.
+    let mut batch: Vec<(Target, Vec<Vec<u8>>)> = Vec::new();
     let mut acks = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -189,9 +210,8 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
                 Job::Lines(target, lines) => {
                     taken += lines.len();
                     match batch.iter_mut().find(|(t, _)| t.same(&target)) {
-                        Some((_, buf)) if buf.is_empty() => *buf = lines,
-                        Some((_, buf)) => buf.extend_from_slice(&lines),
-                        None => batch.push((target, lines)),
+                        Some((_, chunks)) => chunks.push(lines),
+                        None => batch.push((target, vec![lines])),
                     }
                 }
                 Job::Flush(ack) => acks.push(ack),
@@ -209,11 +229,12 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
             eprintln!("hearsay: the log fell behind: {lost} lines were dropped");
         }
         // A target with nothing this time is let go (its file may be closed by now).
-        batch.retain(|(_, buf)| !buf.is_empty());
-        for (target, buf) in &mut batch {
-            write_now(target, buf);
-            buf.clear();
-            buf.shrink_to(2 * MAX_BATCH);
+        batch.retain(|(_, chunks)| !chunks.is_empty());
+        for (target, chunks) in &mut batch {
+            if let Err(err) = target.write_chunks(chunks) {
+                eprintln!("hearsay: could not write the log: {err}");
+            }
+            chunks.clear();
         }
         queued.fetch_sub(taken, Ordering::Relaxed);
         let flushed = !acks.is_empty();
@@ -228,6 +249,9 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
         }
     }
 }
+
+/// Most slices one `writev` takes (Linux's `IOV_MAX`).
+const IOV_MAX: usize = 1024;
 
 /// Bytes of lines the writer takes before it writes.
 const MAX_BATCH: usize = 1 << 20;
