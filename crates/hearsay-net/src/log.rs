@@ -76,27 +76,25 @@ impl Targets {
     /// Sends `lines` where they go (or writes them, if direct) and empties them.
     fn send(&self, lines: &mut Lines) {
         let count = std::mem::take(&mut lines.count);
-        let put = |target: Target, bytes: Vec<u8>| match self.direct {
-            true => write_now(&target, &bytes),
-            false => enqueue(target, bytes, count),
-        };
+        let mut parts = Vec::new();
         if !lines.human.is_empty() {
             let human = std::mem::take(&mut lines.human).into_bytes();
             match (&self.out, self.console) {
                 (Some(f), true) => {
-                    put(Target::Stdout, human.clone());
-                    put(Target::File(f.clone()), human);
+                    parts.push((Target::Stdout, human.clone()));
+                    parts.push((Target::File(f.clone()), human));
                 }
-                (Some(f), false) => put(Target::File(f.clone()), human),
-                (None, true) => put(Target::Stdout, human),
+                (Some(f), false) => parts.push((Target::File(f.clone()), human)),
+                (None, true) => parts.push((Target::Stdout, human)),
                 (None, false) => {}
             }
         }
-        if !lines.json.is_empty() {
-            let json = std::mem::take(&mut lines.json);
-            if let Some(f) = &self.events {
-                put(Target::File(f.clone()), json);
-            }
+        if let (false, Some(f)) = (lines.json.is_empty(), &self.events) {
+            parts.push((Target::File(f.clone()), std::mem::take(&mut lines.json)));
+        }
+        match self.direct {
+            true => parts.iter().for_each(|(t, bytes)| write_now(t, bytes)),
+            false => enqueue(parts, count),
         }
     }
 }
@@ -156,8 +154,8 @@ impl Target {
 }
 
 enum Job {
-    /// Whole lines, one or more.
-    Lines(Target, Vec<u8>),
+    /// Whole lines for each target, one or more each: one hand-over.
+    Lines(Vec<(Target, Vec<u8>)>),
     Flush(mpsc::Sender<()>),
 }
 
@@ -207,11 +205,13 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
         let mut taken = 0;
         while let Some(job) = next {
             match job {
-                Job::Lines(target, lines) => {
-                    taken += lines.len();
-                    match batch.iter_mut().find(|(t, _)| t.same(&target)) {
-                        Some((_, chunks)) => chunks.push(lines),
-                        None => batch.push((target, vec![lines])),
+                Job::Lines(parts) => {
+                    for (target, lines) in parts {
+                        taken += lines.len();
+                        match batch.iter_mut().find(|(t, _)| t.same(&target)) {
+                            Some((_, chunks)) => chunks.push(lines),
+                            None => batch.push((target, vec![lines])),
+                        }
                     }
                 }
                 Job::Flush(ack) => acks.push(ack),
@@ -283,17 +283,20 @@ fn write_now(target: &Target, bytes: &[u8]) {
     }
 }
 
-/// Queues `count` whole lines for the writer, or drops (and counts) them if the writer is
-/// [`MAX_QUEUED`] behind.
-fn enqueue(target: Target, lines: Vec<u8>, count: usize) {
+/// Queues `count` whole lines (in every target's form) for the writer, in one job, or drops
+/// (and counts) them if the writer is [`MAX_QUEUED`] behind.
+fn enqueue(parts: Vec<(Target, Vec<u8>)>, count: usize) {
+    if parts.is_empty() {
+        return;
+    }
     let w = writer();
-    let len = lines.len();
+    let len: usize = parts.iter().map(|(_, bytes)| bytes.len()).sum();
     if w.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED {
         w.queued.fetch_sub(len, Ordering::Relaxed);
         w.dropped.fetch_add(count as u64, Ordering::Relaxed);
         return;
     }
-    if w.queue.send(Job::Lines(target, lines)).is_err() {
+    if w.queue.send(Job::Lines(parts)).is_err() {
         w.queued.fetch_sub(len, Ordering::Relaxed);
     }
 }
