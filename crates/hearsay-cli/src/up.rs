@@ -523,7 +523,7 @@ async fn run(
             Some(s) => {
                 let shards = match &mut net.shards {
                     Some(shards) => shards,
-                    none => none.insert(Shards::start(plan.threads)?),
+                    none => none.insert(Shards::start(plan.threads, n)?),
                 };
                 let (node, id) = start_task(config, t, count, s, shards.next()).await?;
                 (node, Some(id), None)
@@ -970,9 +970,10 @@ struct Shards {
 }
 
 impl Shards {
-    fn start(threads: Option<u16>) -> anyhow::Result<Shards> {
+    /// `threads` of them (one per core if `None`), but no more than `peers`.
+    fn start(threads: Option<u16>, peers: usize) -> anyhow::Result<Shards> {
         let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
-        let n = threads.map_or_else(cores, usize::from);
+        let n = threads.map_or_else(cores, usize::from).min(peers.max(1));
         let (mut handles, mut stops) = (Vec::new(), Vec::new());
         for i in 0..n {
             let rt = tokio::runtime::Builder::new_current_thread()

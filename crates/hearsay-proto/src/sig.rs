@@ -13,13 +13,40 @@ use serde::Serialize;
 
 use crate::id::{PeerId, Signature};
 
+/// Appends `value`'s encoding to `out`, pushing each byte straight into the vector (postcard
+/// writes ids and signatures a byte at a time).
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> postcard::Result<()> {
+    /// Lets postcard append to a borrowed buffer.
+    struct Tail<'a>(&'a mut Vec<u8>);
+    impl postcard::ser_flavors::Flavor for Tail<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+            self.0.push(byte);
+            Ok(())
+        }
+        #[inline(always)]
+        fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+            self.0.extend_from_slice(bytes);
+            Ok(())
+        }
+        fn finalize(self) -> postcard::Result<()> {
+            Ok(())
+        }
+    }
+    postcard::serialize_with_flavor(value, Tail(out))
+}
+
 /// The bytes a signature covers: a domain tag, then the postcard encoding of the signed
 /// fields. The tag keeps a signature over one kind of claim from passing for another.
 pub(crate) fn signed<T: Serialize>(domain: &[u8], value: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(domain.len() + 96);
     out.extend_from_slice(domain);
     // Encoding our own plain data cannot fail.
-    if crate::wire::encode_into(value, &mut out).is_err() {
+    if encode_into(value, &mut out).is_err() {
         out.truncate(domain.len());
     }
     out

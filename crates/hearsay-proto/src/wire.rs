@@ -267,7 +267,7 @@ pub const PREFIX: usize = 4;
 pub fn put_frame<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let start = out.len();
     out.extend_from_slice(&[0; PREFIX]);
-    let encoded = encode_into(value, out);
+    let encoded = crate::sig::encode_into(value, out);
     let len = out.len() - start - PREFIX;
     if let Err(e) = encoded {
         out.truncate(start);
@@ -279,33 +279,6 @@ pub fn put_frame<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), Decod
     }
     out[start..start + PREFIX].copy_from_slice(&(len as u32).to_be_bytes());
     Ok(())
-}
-
-/// Appends `value`'s encoding to `out`, pushing each byte straight into the vector (postcard
-/// writes ids and signatures a byte at a time).
-pub(crate) fn encode_into<T: Serialize + ?Sized>(
-    value: &T,
-    out: &mut Vec<u8>,
-) -> postcard::Result<()> {
-    /// Lets postcard append to a borrowed buffer.
-    struct Tail<'a>(&'a mut Vec<u8>);
-    impl postcard::ser_flavors::Flavor for Tail<'_> {
-        type Output = ();
-        #[inline(always)]
-        fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-            self.0.push(byte);
-            Ok(())
-        }
-        #[inline(always)]
-        fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
-            self.0.extend_from_slice(bytes);
-            Ok(())
-        }
-        fn finalize(self) -> postcard::Result<()> {
-            Ok(())
-        }
-    }
-    postcard::serialize_with_flavor(value, Tail(out))
 }
 
 /// The first whole frame's body in `buf`, as (body start, body end); `Ok(None)` while it
