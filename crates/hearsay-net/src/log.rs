@@ -4,7 +4,7 @@
 //! Lines are formatted on the node's task and handed to one writer thread per process, so
 //! a node never waits on a disk or a terminal. A node task's logger is batched: it gathers a
 //! turn's lines in one buffer per file and hands them over before the node waits again. The
-//! writer takes everything queued, then writes it with one `write` per file (under load, at
+//! writer takes everything queued, then writes it with one `writev` per file (under load, at
 //! most every [`GATHER`]): whole lines only, to files opened for appending, so several
 //! processes can share one file without interleaving their lines. Under overload the log
 //! falls behind (up to [`MAX_QUEUED`] bytes, then lines are dropped and counted), the node
