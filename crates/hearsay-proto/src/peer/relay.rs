@@ -200,7 +200,8 @@ impl Relay {
             let reason = "a gossip message outside the time window (a replay?)";
             return self.drop_bad(now, id, (link, from), reason, io);
         }
-        match self.origins.admit(now, (id, &msg), ip, seeds_signed) {
+        let mut msg = msg;
+        match self.origins.admit(now, (id, &mut msg), ip, seeds_signed) {
             Admit::Pass => {}
             Admit::Unadmitted => {
                 let reason = "a gossip message whose origin is not shown admitted at its IP";

@@ -8,6 +8,7 @@
 //! seeds' signatures are checked once per origin, not per message.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cert::Certificate;
@@ -35,10 +36,13 @@ pub(super) struct Origins {
 }
 
 /// What a relay knows of one admitted origin.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Origin {
     /// The IP it was admitted at (its certificate's).
     ip: IpAddr,
+    /// The certificate it was admitted with: every later message carrying the same one
+    /// shares it, so the Message List holds one copy per origin, not one per message.
+    cert: Arc<Certificate>,
     /// When its bucket is full again.
     tat: Time,
     /// Whether its last message was dropped (a stretch of drops is logged once).
@@ -84,15 +88,23 @@ impl Origins {
     /// `ip`), which arrived `now`. `seeds_signed` checks the seeds' signatures on a
     /// certificate; it is called only for an origin not listed yet at `ip`. A listed origin
     /// costs one lookup.
+    ///
+    /// A message that passes and carries its origin's listed certificate is given the
+    /// listed copy (the same bytes, one allocation for all of that origin's messages).
     pub(super) fn admit(
         &mut self,
         now: Time,
-        (id, msg): (MsgId, &Gossip),
+        (id, msg): (MsgId, &mut Gossip),
         ip: IpAddr,
         seeds_signed: impl FnOnce(&Certificate) -> bool,
     ) -> Admit {
         let verdict = match self.listed.get_mut(&msg.origin) {
-            Some(o) if o.ip == ip => o.charge(now, self.every, self.burst),
+            Some(o) if o.ip == ip => {
+                if *o.cert == *msg.cert {
+                    msg.cert = o.cert.clone();
+                }
+                o.charge(now, self.every, self.burst)
+            }
             _ if !(msg.claims_admission_at(ip) && seeds_signed(&msg.cert)) => {
                 return Admit::Unadmitted
             }
@@ -101,11 +113,12 @@ impl Origins {
                 // Admitted again at another IP: the same bucket.
                 let fresh = Origin {
                     ip,
+                    cert: msg.cert.clone(),
                     tat: now,
                     limited: false,
                 };
                 let o = self.listed.entry(msg.origin).or_insert(fresh);
-                (o.ip, o.limited) = (ip, false);
+                (o.ip, o.cert, o.limited) = (ip, msg.cert.clone(), false);
                 o.charge(now, self.every, self.burst)
             }
         };
@@ -150,7 +163,6 @@ mod tests {
     use super::*;
     use crate::cert::{Change, Op};
     use crate::id::Signature;
-    use std::sync::Arc;
 
     /// A message of origin `n` (its signature is not looked at here), admitted at 127.0.0.1.
     fn of(n: u32) -> Gossip {
@@ -176,7 +188,7 @@ mod tests {
     }
 
     /// A message with its id, as the relay hands it over.
-    fn with_id(g: &Gossip) -> (MsgId, &Gossip) {
+    fn with_id(g: &mut Gossip) -> (MsgId, &mut Gossip) {
         (g.id(), g)
     }
 
@@ -188,7 +200,7 @@ mod tests {
         let mut o = Origins::new(20, Duration::from_secs(1), HashKeys::from_seed(1));
         let mut checked = 0;
         for _ in 0..3 {
-            let verdict = o.admit(Time(0), with_id(&of(1)), LOCAL, |_| {
+            let verdict = o.admit(Time(0), with_id(&mut of(1)), LOCAL, |_| {
                 checked += 1;
                 true
             });
@@ -196,13 +208,43 @@ mod tests {
         }
         assert_eq!(checked, 1);
         assert_eq!(
-            o.admit(Time(0), with_id(&of(2)), LOCAL, |_| false),
+            o.admit(Time(0), with_id(&mut of(2)), LOCAL, |_| false),
             Admit::Unadmitted
         );
         let elsewhere = "10.0.0.1".parse().unwrap();
         assert_eq!(
-            o.admit(Time(0), with_id(&of(1)), elsewhere, |_| true),
+            o.admit(Time(0), with_id(&mut of(1)), elsewhere, |_| true),
             Admit::Unadmitted
+        );
+    }
+
+    /// Every message of a listed origin that carries the certificate it was listed with
+    /// shares one copy of it; one carrying another certificate keeps its own.
+    #[test]
+    fn an_origins_messages_share_its_certificate() {
+        let mut o = Origins::new(20, Duration::from_secs(1), HashKeys::from_seed(1));
+        let (mut first, mut second) = (of(1), of(1));
+        second.text = crate::gossip::text(Time(0), LOCAL, 2);
+        assert!(!Arc::ptr_eq(&first.cert, &second.cert), "decoded apart");
+        assert_eq!(
+            o.admit(Time(0), with_id(&mut first), LOCAL, |_| true),
+            Admit::Pass
+        );
+        assert_eq!(
+            o.admit(Time(0), with_id(&mut second), LOCAL, |_| true),
+            Admit::Pass
+        );
+        assert!(Arc::ptr_eq(&first.cert, &second.cert));
+        let mut other = of(1);
+        Arc::make_mut(&mut other.cert).change.incarnation = 2;
+        let theirs = other.cert.clone();
+        assert_eq!(
+            o.admit(Time(0), with_id(&mut other), LOCAL, |_| true),
+            Admit::Pass
+        );
+        assert!(
+            Arc::ptr_eq(&other.cert, &theirs),
+            "another certificate is kept"
         );
     }
 
@@ -215,24 +257,24 @@ mod tests {
         let n = MAX_ORIGINS as u32;
         for i in 0..n {
             assert_eq!(
-                o.admit(Time(0), with_id(&of(i)), LOCAL, |_| true),
+                o.admit(Time(0), with_id(&mut of(i)), LOCAL, |_| true),
                 Admit::Pass
             );
         }
         assert_eq!(o.listed.len(), MAX_ORIGINS);
         // All of them sent within the last second: the list starts over.
         assert_eq!(
-            o.admit(Time(0), with_id(&of(n)), LOCAL, |_| true),
+            o.admit(Time(0), with_id(&mut of(n)), LOCAL, |_| true),
             Admit::Pass
         );
         assert_eq!(o.listed.len(), 1);
         // Half sent again later: the other half are full again, and forgotten.
         for i in 0..n - 1 {
             let at = if i % 2 == 0 { Time(0) } else { Time(5_000) };
-            o.admit(at, with_id(&of(i)), LOCAL, |_| true);
+            o.admit(at, with_id(&mut of(i)), LOCAL, |_| true);
         }
         assert_eq!(o.listed.len(), MAX_ORIGINS);
-        o.admit(Time(5_500), with_id(&of(n + 1)), LOCAL, |_| true);
+        o.admit(Time(5_500), with_id(&mut of(n + 1)), LOCAL, |_| true);
         // The 32,767 that sent at 5 s, and the newcomer.
         assert_eq!(o.listed.len(), MAX_ORIGINS / 2);
     }
@@ -241,15 +283,15 @@ mod tests {
     #[test]
     fn the_refused_ids_are_bounded() {
         let mut o = Origins::new(1, Duration::from_secs(1), HashKeys::from_seed(1));
-        o.admit(Time(0), with_id(&of(1)), LOCAL, |_| true);
+        o.admit(Time(0), with_id(&mut of(1)), LOCAL, |_| true);
         let mut first = None;
         for seq in 0..(MAX_REFUSED + 10) as u32 {
-            let g = Gossip {
+            let mut g = Gossip {
                 text: crate::gossip::text(Time(0), LOCAL, seq),
                 ..of(1)
             };
             assert!(matches!(
-                o.admit(Time(0), with_id(&g), LOCAL, |_| true),
+                o.admit(Time(0), with_id(&mut g), LOCAL, |_| true),
                 Admit::Limited { .. }
             ));
             first.get_or_insert(g.id());
