@@ -190,8 +190,9 @@ struct Network {
     /// With `--metrics`, this process's metrics (in-process peers) and where each child
     /// process serves its own.
     metrics: Option<RunMetrics>,
-    /// With `--in-process`, the threads the peers run on, until the network is dropped.
-    shards: Option<Shards>,
+    /// With `--in-process`, what the peers share and the threads they run on, until the
+    /// network is dropped.
+    in_process: Option<InProcess>,
 }
 
 /// The whole run's metrics: this process's, and its children's, scraped on each request.
@@ -426,7 +427,7 @@ pub async fn up(
         hosts,
         board,
         metrics,
-        shards: None,
+        in_process: None,
     };
     let result = tokio::select! {
         r = run(&plan, &config, &timings, &mut net, &mut say) => r,
@@ -507,25 +508,21 @@ async fn run(
     // In-process peers trust each other's signature checks: one check per message, not one
     // per message and peer (process mode checks in every process, as a real network does).
     // They share one events file, so that a thousand peers need no thousand open files.
-    let shared = match plan.in_process {
-        true => Some(InProcess {
+    let n = plan.peers;
+    if plan.in_process {
+        net.in_process = Some(InProcess {
             checks: Checks::shared(1_000_000, HashKeys::from_seed(hearsay_net::random())),
             log: logger(&plan.dir, "peers.jsonl")?
                 .with_metrics(net.metrics.as_ref().map(|m| m.own.clone())),
-        }),
-        false => None,
-    };
-    let n = plan.peers;
+            shards: Shards::start(plan.threads, n)?,
+        });
+    }
     let originators = plan.originators.unwrap_or(n).min(n);
     for i in 0..n {
         let count = if i < originators { t.gossip_count } else { 0 };
-        let (node, id, host) = match &shared {
+        let (node, id, host) = match &mut net.in_process {
             Some(s) => {
-                let shards = match &mut net.shards {
-                    Some(shards) => shards,
-                    none => none.insert(Shards::start(plan.threads, n)?),
-                };
-                let (node, id) = start_task(config, t, count, s, shards.next()).await?;
+                let (node, id) = start_task(config, t, count, s).await?;
                 (node, Some(id), None)
             }
             None => start_process(plan, &cfg_path, t, (i, count), net)?,
@@ -956,6 +953,8 @@ fn peer_state(
 struct InProcess {
     checks: Checks,
     log: hearsay_net::Logger,
+    /// The threads they are dealt to.
+    shards: Shards,
 }
 
 /// Single-threaded runtimes (one per core, or `--threads`) that in-process peers are dealt to
@@ -1070,8 +1069,7 @@ async fn start_task(
     config: &Config,
     t: &Timings,
     gossip_count: u32,
-    shared: &InProcess,
-    shard: &tokio::runtime::Handle,
+    shared: &mut InProcess,
 ) -> anyhow::Result<(Node, String)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
@@ -1091,7 +1089,7 @@ async fn start_task(
     // gives up (it could not register) says why in the log, as a peer process would on its
     // stderr.
     let stop = cancel.clone();
-    shard.spawn(async move {
+    shared.shards.next().spawn(async move {
         let said = log.clone();
         // Registered with the shard's own reactor, where the node runs.
         let listener = match tokio::net::TcpListener::from_std(listener) {

@@ -441,14 +441,10 @@ impl Event {
         else {
             return;
         };
-        let (mut id_hex, mut origin_hex) = ([0; 64], [0; 64]);
-        // The sizes match: neither can fail.
-        let _ = hex::encode_to_slice(id.0, &mut id_hex);
-        let _ = hex::encode_to_slice(origin.0, &mut origin_hex);
         buf.extend_from_slice(b",\"event\":\"gossip_received\",\"id\":\"");
-        buf.extend_from_slice(&id_hex);
+        buf.extend_from_slice(&hex64(&id.0));
         buf.extend_from_slice(b"\",\"origin\":\"");
-        buf.extend_from_slice(&origin_hex);
+        buf.extend_from_slice(&hex64(&origin.0));
         let _ = write!(buf, "\",\"seq\":{seq},\"text\":");
         let _ = serde_json::to_writer(&mut *buf, text);
         // An address's text needs no escaping.
@@ -462,10 +458,16 @@ impl Event {
 
 /// 32 bytes as 64 hex digits, without a `String` (every gossip line has one or two).
 fn hex32<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    // Hex digits are ASCII.
+    s.serialize_str(std::str::from_utf8(&hex64(bytes)).unwrap_or_default())
+}
+
+/// 32 bytes as 64 hex digits, on the stack.
+fn hex64(bytes: &[u8; 32]) -> [u8; 64] {
     let mut out = [0; 64];
-    // The sizes match, and hex digits are ASCII: neither step can fail.
+    // The sizes match: it cannot fail.
     let _ = hex::encode_to_slice(bytes, &mut out);
-    s.serialize_str(std::str::from_utf8(&out).unwrap_or_default())
+    out
 }
 
 /// An id as its full hex.

@@ -195,15 +195,8 @@ impl Checks {
 
     /// Whether `sig` is `id`'s signature over `msg` ([`PeerId::verify`], or a remembered pass).
     pub fn signature(&self, id: &PeerId, msg: &[u8], sig: &Signature) -> bool {
-        let Some(memo) = &self.memo else {
-            return id.verify(msg, sig);
-        };
-        let mut h = blake3::Hasher::new();
-        h.update(b"hearsay-verified-v1");
-        h.update(&id.0);
-        h.update(&sig.0);
-        h.update(msg);
-        memo.check(*h.finalize().as_bytes(), || id.verify(msg, sig))
+        let key = (b"hearsay-verified-v1".as_slice(), id, sig, msg);
+        self.check_memo(key, || id.verify(msg, sig))
     }
 
     /// [`Checks::signature`] over the bytes `msg` makes, remembered under `name`: a hash of
@@ -216,15 +209,31 @@ impl Checks {
         msg: impl FnOnce() -> Vec<u8>,
         sig: &Signature,
     ) -> bool {
+        let key = (
+            b"hearsay-verified-named-v1".as_slice(),
+            id,
+            sig,
+            name.as_slice(),
+        );
+        self.check_memo(key, || id.verify(&msg(), sig))
+    }
+
+    /// `verify()`, or a remembered pass under the hash of (domain, key, signature, what was
+    /// signed or its name) when checks are shared.
+    fn check_memo(
+        &self,
+        (domain, id, sig, what): (&[u8], &PeerId, &Signature, &[u8]),
+        verify: impl FnOnce() -> bool,
+    ) -> bool {
         let Some(memo) = &self.memo else {
-            return id.verify(&msg(), sig);
+            return verify();
         };
         let mut h = blake3::Hasher::new();
-        h.update(b"hearsay-verified-named-v1");
+        h.update(domain);
         h.update(&id.0);
         h.update(&sig.0);
-        h.update(name);
-        memo.check(*h.finalize().as_bytes(), || id.verify(&msg(), sig))
+        h.update(what);
+        memo.check(*h.finalize().as_bytes(), verify)
     }
 
     /// How many passed checks are remembered (0 when not shared).
