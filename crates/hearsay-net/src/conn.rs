@@ -192,6 +192,10 @@ async fn write_frames(
         if wire::put_frame(&msg, &mut buf).is_err() {
             break;
         }
+        // Wait for the end of the runtime's tick (every task that was ready has run and the
+        // reactor has been polled once): what the nodes queue for this link meanwhile goes in
+        // the same write.
+        tokio::task::yield_now().await;
         while buf.len() < BATCH_BYTES {
             let Ok(msg) = queue.try_recv() else { break };
             if wire::put_frame(&msg, &mut buf).is_err() {
