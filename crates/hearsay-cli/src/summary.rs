@@ -115,6 +115,10 @@ pub struct EventLine<'a> {
     pub reason: Cow<'a, str>,
     /// `suspicion_started`: whether the suspect's host answered ICMP echo.
     pub icmp: Option<bool>,
+    /// `gossip_stats`: announcements this peer has sent so far.
+    pub announced: u64,
+    /// `gossip_stats`: requests this peer has sent so far.
+    pub requested: u64,
 }
 
 impl<'a> EventLine<'a> {
@@ -261,6 +265,11 @@ pub struct GossipSummary {
     pub links: usize,
     /// Duplicate copies dropped.
     pub duplicates: usize,
+    /// Ids announced (`Have`) per first-time delivery: what keeps each message to one
+    /// crossing of each link (PROTOCOL §11.3). From each peer's last `gossip_stats`.
+    pub announced_per_delivery: f64,
+    /// Ids requested (`Want`) per first-time delivery, likewise.
+    pub requested_per_delivery: f64,
     /// Every first-time delivery's latency in ms, for the CDF plot.
     #[serde(skip)]
     pub latencies: Vec<u64>,
@@ -527,6 +536,9 @@ struct Tally {
     frames: BTreeMap<u32, usize>,
     latencies: Vec<u64>,
     duplicates: usize,
+    /// Per peer node: the (announced, requested) of its latest `gossip_stats` (the counters
+    /// only grow, so the largest is the latest).
+    relayed: BTreeMap<u32, (u64, u64)>,
     /// (message, origin node, when).
     generated: Vec<(u32, u32, u64)>,
     removals: BTreeMap<String, Vec<u64>>,
@@ -563,6 +575,10 @@ impl Tally {
                 let m = self.msgs.of(&e.id);
                 self.generated.push((m, node, ts));
             }
+            "gossip_stats" => {
+                let last = self.relayed.entry(node).or_default();
+                *last = (last.0.max(e.announced), last.1.max(e.requested));
+            }
             "suspicion_started" => {
                 if let Some(answered) = e.icmp {
                     let first = self
@@ -596,6 +612,15 @@ impl Tally {
             }
             _ => {}
         }
+    }
+}
+
+/// `count` spread over `deliveries` (0 without deliveries).
+fn per(count: u64, deliveries: usize) -> f64 {
+    if deliveries == 0 {
+        0.0
+    } else {
+        count as f64 / deliveries as f64
     }
 }
 
@@ -714,6 +739,8 @@ fn finish(
         },
         links: overlay.links,
         duplicates: t.duplicates,
+        announced_per_delivery: per(t.relayed.values().map(|r| r.0).sum(), t.receipts.len()),
+        requested_per_delivery: per(t.relayed.values().map(|r| r.1).sum(), t.receipts.len()),
         latencies: t.latencies,
     };
     let mut detection = Vec::new();
@@ -814,6 +841,13 @@ pub fn table(s: &Summary) -> String {
             format!(
                 "{:.1} (overlay links {}); duplicates dropped {}",
                 g.frames_per_message, g.links, g.duplicates
+            ),
+        ),
+        (
+            "ids announced / requested",
+            format!(
+                "{:.2} / {:.2} per delivery",
+                g.announced_per_delivery, g.requested_per_delivery
             ),
         ),
         (
@@ -971,7 +1005,7 @@ mod tests {
         };
         let text = table(&s);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 13, "{text}");
+        assert_eq!(lines.len(), 14, "{text}");
         assert!(text.ends_with("µs per delivery\n"), "{text}");
         // The longest label, with an arrow that is one column wide.
         let width = "registration (start → certificate)".chars().count();
@@ -983,7 +1017,7 @@ mod tests {
         assert_eq!(lines[0], "  peers / seeds                       10 / 3");
         assert_eq!(lines[1], "  registration (start → certificate)  none");
         assert_eq!(
-            lines[12],
+            lines[13],
             "  CPU (user + system)                 1.5 s, 500000.0 µs per delivery"
         );
     }
@@ -1002,6 +1036,33 @@ mod tests {
     }
 
     /// Issue 15: what `hearsay up`'s attack rows weigh, gathered from the honest events.
+    #[test]
+    fn announcements_and_requests_per_delivery_come_from_each_peers_last_counters() {
+        // Counters only grow: a peer's largest is its latest, whatever order the lines come
+        // in. A seed's line (it has none) and a peer's earlier line add nothing.
+        let lines = [
+            r#"{"node":"A","role":"peer","event":"gossip_generated","id":"m1"}"#,
+            r#"{"node":"B","role":"peer","event":"gossip_stats","announced":5,"requested":2}"#,
+            r#"{"node":"B","role":"peer","event":"gossip_received","id":"m1"}"#,
+            r#"{"node":"B","role":"peer","event":"gossip_stats","announced":3,"requested":1}"#,
+            r#"{"node":"C","role":"peer","event":"gossip_received","id":"m1"}"#,
+            r#"{"node":"C","role":"peer","event":"gossip_stats","announced":1,"requested":1}"#,
+            r#"{"node":"D","role":"peer","event":"gossip_received","id":"m1"}"#,
+            r#"{"node":"S","role":"seed","event":"registration_committed","peer":"b"}"#,
+        ];
+        let events: Vec<EventLine> = lines.iter().filter_map(|l| EventLine::parse(l)).collect();
+        let s = summarise(&events, &StatusJson::default(), 1, &BTreeMap::new());
+        // (5 + 1) ids announced and (2 + 1) requested for 3 deliveries.
+        assert_eq!(s.gossip.announced_per_delivery, 2.0);
+        assert_eq!(s.gossip.requested_per_delivery, 1.0);
+        let table = table(&s);
+        let row = "\n  ids announced / requested           2.00 / 1.00 per delivery\n";
+        assert!(table.contains(row), "{table}");
+        // No deliveries: no figure, not a division by zero.
+        let none = summarise(&events[..2], &StatusJson::default(), 1, &BTreeMap::new());
+        assert_eq!(none.gossip.announced_per_delivery, 0.0);
+    }
+
     #[test]
     fn the_evidence_of_attacks_is_counted_from_the_honest_nodes_events() {
         let lines = [

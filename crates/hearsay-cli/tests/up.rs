@@ -50,6 +50,14 @@ fn up_runs_a_network_and_sums_it_up() {
         "{s}"
     );
     assert!(stdout.contains("CPU (user + system)"), "{stdout}");
+    // What at most once per link costs: every request answers an announcement, and beyond
+    // the origins' neighbours every delivery needed one.
+    let (announced, requested) = (
+        s["gossip"]["announced_per_delivery"].as_f64().unwrap(),
+        s["gossip"]["requested_per_delivery"].as_f64().unwrap(),
+    );
+    assert!(0.0 < requested && requested <= announced, "{s}");
+    assert!(stdout.contains("ids announced / requested"), "{stdout}");
     assert_eq!(
         s["overlay"]["peers"], 10,
         "the 2 killed are gone from the PL"
