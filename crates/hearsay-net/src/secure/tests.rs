@@ -176,6 +176,47 @@ async fn a_byte_flipped_on_the_path_closes_the_link_and_nothing_forged_is_applie
     assert!(closed.await.is_ok());
 }
 
+/// The node's cut (the link's token) ends an idle link's two halves at once: the node
+/// hears `Down` with no error, and the other end sees the connection close.
+#[tokio::test]
+async fn a_cut_ends_an_idle_link_at_once() {
+    let (seed, peer) = (identity(1, Role::Seed), identity(2, Role::Peer));
+    let (addr, accepted) = listen(seed).await;
+    let (mut dialled, _) = dial(addr, &peer).await.unwrap();
+    let (channel, _) = accepted.await.unwrap().unwrap();
+    let (node, mut events) = mpsc::channel(16);
+    let (queue_tx, queue) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let limit = Arc::new(AtomicUsize::new(MAX_FRAME));
+    let running = tokio::spawn(run_link(
+        channel,
+        LinkId(1),
+        node,
+        queue,
+        cancel.clone(),
+        limit,
+    ));
+    // The link works, then sits idle: both halves wait.
+    queue_tx
+        .send(Msg::StatusRequest { offset: 7 })
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(LIMIT, dialled.recv()).await.unwrap();
+    assert_eq!(got.unwrap(), Some(Msg::StatusRequest { offset: 7 }));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cancel.cancel();
+    let down = tokio::time::timeout(LIMIT, events.recv()).await.unwrap();
+    assert!(
+        matches!(down, Some(NetEvent::Down { error: None, .. })),
+        "{down:?}"
+    );
+    tokio::time::timeout(LIMIT, running).await.unwrap().unwrap();
+    let closed = tokio::time::timeout(LIMIT, async {
+        while let Ok(Some(_)) = dialled.recv().await {}
+    });
+    assert!(closed.await.is_ok());
+}
+
 /// Two ends of one Noise session, made in memory.
 fn session() -> (Seal, Open) {
     let (i, r) = (identity(1, Role::Peer), identity(2, Role::Peer));
