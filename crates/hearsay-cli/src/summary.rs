@@ -1035,11 +1035,11 @@ mod tests {
         assert_eq!(o.degrees, vec![1, 2, 1, 0]);
     }
 
-    /// Issue 15: what `hearsay up`'s attack rows weigh, gathered from the honest events.
+    /// Issue 13: what at most once per link costs, from the peers' `gossip_stats` lines.
     #[test]
     fn announcements_and_requests_per_delivery_come_from_each_peers_last_counters() {
-        // Counters only grow: a peer's largest is its latest, whatever order the lines come
-        // in. A seed's line (it has none) and a peer's earlier line add nothing.
+        // Counters only grow: a peer's largest is its latest, whatever order its lines come
+        // in, and its earlier ones add nothing. Lines without counters count as none.
         let lines = [
             r#"{"node":"A","role":"peer","event":"gossip_generated","id":"m1"}"#,
             r#"{"node":"B","role":"peer","event":"gossip_stats","announced":5,"requested":2}"#,
@@ -1063,6 +1063,7 @@ mod tests {
         assert_eq!(none.gossip.announced_per_delivery, 0.0);
     }
 
+    /// Issue 15: what `hearsay up`'s attack rows weigh, gathered from the honest events.
     #[test]
     fn the_evidence_of_attacks_is_counted_from_the_honest_nodes_events() {
         let lines = [
