@@ -433,11 +433,7 @@ impl Cpu {
     pub fn new(seconds: f64, deliveries: usize) -> Cpu {
         Cpu {
             seconds,
-            per_delivery_us: if deliveries == 0 {
-                0.0
-            } else {
-                seconds * 1e6 / deliveries as f64
-            },
+            per_delivery_us: per(seconds * 1e6, deliveries),
         }
     }
 }
@@ -615,12 +611,12 @@ impl Tally {
     }
 }
 
-/// `count` spread over `deliveries` (0 without deliveries).
-fn per(count: u64, deliveries: usize) -> f64 {
-    if deliveries == 0 {
+/// `total` spread over `n` (CPU, frames or ids per delivery or message): 0 over none.
+fn per(total: f64, n: usize) -> f64 {
+    if n == 0 {
         0.0
     } else {
-        count as f64 / deliveries as f64
+        total / n as f64
     }
 }
 
@@ -717,7 +713,7 @@ fn finish(
             full += usize::from(reached == eligible.len());
         }
     }
-    let messages = coverage.len();
+    let (messages, receipts) = (coverage.len(), t.receipts.len());
     let gossip = GossipSummary {
         messages,
         full_coverage_share: if before_kills == 0 {
@@ -732,15 +728,11 @@ fn finish(
             coverage.iter().sum::<f64>() / messages as f64
         },
         latency_ms: Spread::of(t.latencies.clone()),
-        frames_per_message: if messages == 0 {
-            0.0
-        } else {
-            t.frames.values().sum::<usize>() as f64 / messages as f64
-        },
+        frames_per_message: per(t.frames.values().sum::<usize>() as f64, messages),
         links: overlay.links,
         duplicates: t.duplicates,
-        announced_per_delivery: per(t.relayed.values().map(|r| r.0).sum(), t.receipts.len()),
-        requested_per_delivery: per(t.relayed.values().map(|r| r.1).sum(), t.receipts.len()),
+        announced_per_delivery: per(t.relayed.values().map(|r| r.0 as f64).sum(), receipts),
+        requested_per_delivery: per(t.relayed.values().map(|r| r.1 as f64).sum(), receipts),
         latencies: t.latencies,
     };
     let mut detection = Vec::new();
