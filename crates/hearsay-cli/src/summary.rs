@@ -305,7 +305,8 @@ pub struct PartitionSummary {
     /// Of those, in every seed's Peer List at the end.
     pub back: usize,
     /// From healing until the network settled, in ms: every seed's Peer List the same, with
-    /// every live peer, and the overlay they report connected (`None`: not within the wait).
+    /// every live peer, and the overlay they report connected, for the last time while the
+    /// gossip ran (`None`: not within the wait).
     pub settled_ms: Option<u64>,
     /// Messages generated once it settled.
     pub messages_after: usize,

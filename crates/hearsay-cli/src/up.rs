@@ -559,9 +559,10 @@ async fn run(
             if let Some(what) = split.step(Instant::now(), hosts)? {
                 say.line(&what);
             }
-            let waiting = split.healed().is_some() && split.settled().is_none();
-            if waiting && settled(&net.seeds, n).await {
-                split.settle();
+            if split.healed().is_some() {
+                if let Some(what) = split.observe(settled(&net.seeds, n).await) {
+                    say.line(what);
+                }
             }
         }
         p.update(&plan.dir);
@@ -718,22 +719,23 @@ async fn run(
 }
 
 /// Whether the network has settled: every seed's Peer List holds the same `n` peers (so,
-/// before any kill, every one), and the overlay each reports is connected.
-async fn settled(seeds: &[SocketAddr], n: usize) -> bool {
+/// before any kill, every one), and the overlay each reports is connected. `None`: a seed
+/// did not answer, so it cannot tell.
+async fn settled(seeds: &[SocketAddr], n: usize) -> Option<bool> {
     let mut first = None;
     for s in seeds {
-        let Ok(st) = hearsay_net::fetch_status(*s, Duration::from_secs(1)).await else {
-            return false;
-        };
+        let st = hearsay_net::fetch_status(*s, Duration::from_secs(1))
+            .await
+            .ok()?;
         let ids: BTreeSet<_> = st.peers.iter().map(|p| p.id).collect();
         if ids.len() != n || first.get_or_insert_with(|| ids.clone()) != &ids {
-            return false;
+            return Some(false);
         }
         if !summary::overlay(&summary::status_json(&st)).connected {
-            return false;
+            return Some(false);
         }
     }
-    true
+    Some(true)
 }
 
 /// After the gossip: heals the partition if the gossip ended first, and waits (30 s at most)
@@ -755,7 +757,8 @@ async fn after_partition(
     }
     if split.settled().is_none() {
         let n = plan.peers;
-        if wait_until(Duration::from_secs(30), || settled(&net.seeds, n)).await {
+        let now_settled = || async { settled(&net.seeds, n).await == Some(true) };
+        if wait_until(Duration::from_secs(30), now_settled).await {
             split.settle();
         }
     }

@@ -17,7 +17,8 @@ pub struct Partition {
     window: Duration,
     stage: Stage,
     /// When the network settled after healing (Unix ms too): every seed's Peer List the same,
-    /// with every live peer, and the overlay connected.
+    /// with every live peer, and the overlay connected; cleared if that stops holding while
+    /// the gossip runs, so it is the last time it settled.
     settled: Option<(Instant, u64)>,
 }
 
@@ -79,6 +80,23 @@ impl Partition {
         self.settled = Some((Instant::now(), hearsay_net::now().0));
     }
 
+    /// What the seeds show now, once healed: settled (`Some(true)`), not (`Some(false)`), or
+    /// unknown (`None`: a seed did not answer). Watched until the gossip ends: a change
+    /// decided while cut off (a removal whose votes were cast then) may land after the
+    /// network first looked settled, so a definite change clears the settling, and messages
+    /// are counted from the last one. Returns what to narrate.
+    pub fn observe(&mut self, now_settled: Option<bool>) -> Option<&'static str> {
+        match (self.healed(), self.settled, now_settled) {
+            (Some(_), None, Some(true)) => self.settle(),
+            (Some(_), Some(_), Some(false)) => {
+                self.settled = None;
+                return Some("the Peer Lists or the overlay changed again after settling");
+            }
+            _ => {}
+        }
+        None
+    }
+
     /// When the network settled after healing: the moment, and Unix ms.
     pub fn settled(&self) -> Option<(Instant, u64)> {
         self.settled
@@ -109,5 +127,31 @@ mod tests {
             Partition::new(1.0, &hosts, at, Duration::ZERO).peers.len(),
             9
         );
+    }
+
+    /// Settling counts only once healed; a seed that does not answer changes nothing; a
+    /// definite change after settling clears it (said once), and the next settling is the
+    /// one that counts.
+    #[test]
+    fn a_change_after_settling_clears_it_and_the_last_settling_counts() {
+        let mut p = Partition::new(0.3, &[1, 2, 3], Instant::now(), Duration::ZERO);
+        assert_eq!(p.observe(Some(true)), None);
+        assert_eq!(p.settled(), None, "not healed yet");
+        p.stage = Stage::Healed(Instant::now(), 1);
+        assert_eq!(p.observe(Some(false)), None);
+        assert_eq!(p.settled(), None);
+        assert_eq!(p.observe(Some(true)), None);
+        let (first, _) = p.settled().unwrap();
+        assert_eq!((p.observe(None), p.observe(Some(true))), (None, None));
+        assert_eq!(p.settled().unwrap().0, first, "unchanged while it holds");
+        assert_eq!(
+            p.observe(Some(false)),
+            Some("the Peer Lists or the overlay changed again after settling")
+        );
+        assert_eq!(p.settled(), None);
+        assert_eq!(p.observe(Some(false)), None, "said once");
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(p.observe(Some(true)), None);
+        assert!(p.settled().unwrap().0 > first);
     }
 }
