@@ -210,26 +210,48 @@ pub fn adjacency(status: &StatusJson) -> BTreeMap<String, BTreeSet<String>> {
     adj
 }
 
+/// Whether the members are connected by links both ends report, as the seeds count degrees.
+/// Reports go out at most once per interval, so one end's report can still name a link it
+/// has dropped; a link both ends report is one they hold (or held until just now).
+pub fn connected_both_ways(status: &StatusJson) -> bool {
+    let reported: BTreeMap<&String, BTreeSet<&String>> = (status.peers.iter())
+        .map(|p| (&p.id, p.neighbors.iter().collect()))
+        .collect();
+    let adj = (reported.iter())
+        .map(|(id, ns)| {
+            let back = |n: &&&String| reported.get(**n).is_some_and(|m| m.contains(*id));
+            (
+                id.to_string(),
+                ns.iter().filter(back).map(|n| n.to_string()).collect(),
+            )
+        })
+        .collect();
+    connected(&adj)
+}
+
+/// Whether every node of `adj` (links listed at both ends) reaches every other.
+fn connected(adj: &BTreeMap<String, BTreeSet<String>>) -> bool {
+    let Some(first) = adj.keys().next() else {
+        return true;
+    };
+    let mut seen = BTreeSet::from([first]);
+    let mut todo = VecDeque::from([first]);
+    while let Some(n) = todo.pop_front() {
+        for m in &adj[n] {
+            if seen.insert(m) {
+                todo.push_back(m);
+            }
+        }
+    }
+    seen.len() == adj.len()
+}
+
 /// An overlay from a seed's status (`hearsay status --json`).
 pub fn overlay(status: &StatusJson) -> Overlay {
     let adj = adjacency(status);
     let degrees: Vec<u64> = adj.values().map(|ns| ns.len() as u64).collect();
     let links = degrees.iter().sum::<u64>() as usize / 2;
-    let connected = match adj.keys().next() {
-        None => true,
-        Some(first) => {
-            let mut seen = BTreeSet::from([first.clone()]);
-            let mut todo = VecDeque::from([first.clone()]);
-            while let Some(n) = todo.pop_front() {
-                for m in &adj[&n] {
-                    if seen.insert(m.clone()) {
-                        todo.push_back(m.clone());
-                    }
-                }
-            }
-            seen.len() == adj.len()
-        }
-    };
+    let connected = connected(&adj);
     Overlay {
         peers: adj.len(),
         links,
@@ -1026,6 +1048,22 @@ mod tests {
         assert_eq!((o.peers, o.links, o.degree_min, o.degree_max), (4, 2, 0, 2));
         assert!(!o.connected, "d is cut off");
         assert_eq!(o.degrees, vec![1, 2, 1, 0]);
+    }
+
+    /// A link one end reports alone may be gone: it connects the overlay, but not both ways.
+    #[test]
+    fn connected_both_ways_counts_only_links_both_ends_report() {
+        let st = |a_reports: &[&str]| -> StatusJson {
+            serde_json::from_value(json!({"peers": [
+                {"id": "a", "neighbors": a_reports},
+                {"id": "b", "neighbors": ["c"]}, {"id": "c", "neighbors": ["a", "b"]}
+            ]}))
+            .unwrap()
+        };
+        assert!(overlay(&st(&[])).connected, "c reports c–a");
+        assert!(!connected_both_ways(&st(&[])), "a does not");
+        assert!(connected_both_ways(&st(&["c"])));
+        assert!(!connected_both_ways(&st(&["b"])), "b does not report a–b");
     }
 
     /// Issue 13: what at most once per link costs, from the peers' `gossip_stats` lines.

@@ -719,8 +719,9 @@ async fn run(
 }
 
 /// Whether the network has settled: every seed's Peer List holds the same `n` peers (so,
-/// before any kill, every one), and the overlay each reports is connected. `None`: a seed
-/// did not answer, so it cannot tell.
+/// before any kill, every one), and the overlay each reports is connected by links both ends
+/// report (a returning peer's old neighbours may still report links it dropped). `None`: a
+/// seed did not answer, so it cannot tell.
 async fn settled(seeds: &[SocketAddr], n: usize) -> Option<bool> {
     let mut first = None;
     for s in seeds {
@@ -731,7 +732,7 @@ async fn settled(seeds: &[SocketAddr], n: usize) -> Option<bool> {
         if ids.len() != n || first.get_or_insert_with(|| ids.clone()) != &ids {
             return Some(false);
         }
-        if !summary::overlay(&summary::status_json(&st)).connected {
+        if !summary::connected_both_ways(&summary::status_json(&st)) {
             return Some(false);
         }
     }

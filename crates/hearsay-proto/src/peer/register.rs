@@ -133,6 +133,12 @@ impl State {
         self.relay.admitted(Arc::new(cert.clone()));
         self.cert = Some(cert);
         self.join.no_retry();
+        // Admitted again after a removal: the seeds may still hold a report of links it has
+        // dropped since (it reports nothing while unadmitted), which would show it linked
+        // while it has no neighbour. Its neighbour set now replaces that report at once.
+        if self.reports.reported() {
+            self.send_report();
+        }
         self.ask_peer_lists();
     }
 

@@ -11,6 +11,8 @@ use crate::time::Time;
 #[derive(Debug)]
 pub(super) struct Reports {
     every: Duration,
+    /// The number below the first report's.
+    first: u64,
     seq: u64,
     /// When the last report went out.
     sent_at: Option<Time>,
@@ -21,9 +23,11 @@ pub(super) struct Reports {
 impl Reports {
     /// Numbering starts above `now` in ms times 1,000.
     pub(super) fn new(now: Time, every: Duration) -> Reports {
+        let first = now.as_millis().saturating_mul(1000);
         Reports {
             every,
-            seq: now.as_millis().saturating_mul(1000),
+            first,
+            seq: first,
             sent_at: None,
             due: None,
         }
@@ -48,6 +52,11 @@ impl Reports {
     pub(super) fn sent(&mut self, now: Time) {
         self.sent_at = Some(now);
         self.due = None;
+    }
+
+    /// Whether any report was made (so the seeds may hold one).
+    pub(super) fn reported(&self) -> bool {
+        self.seq > self.first
     }
 
     /// The number of the next report (one to a single seed too).

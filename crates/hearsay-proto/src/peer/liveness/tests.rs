@@ -477,6 +477,49 @@ fn a_live_peer_told_of_its_own_removal_registers_again_at_a_higher_incarnation()
     assert_eq!(told(&mut net, cert(removal(0, p, 1), &[0, 1])), []);
 }
 
+/// A peer removed while alive drops its links and reports nothing until admitted again, so
+/// the seeds may still hold its report of those links; once admitted again it reports its
+/// neighbour set at once. (A partition run of `hearsay up --hosts` found a returning peer
+/// shown linked by a stale report while it had no neighbour, and missing messages.)
+#[test]
+fn a_peer_admitted_again_replaces_the_seeds_report_of_links_it_dropped() {
+    let mut net = seeds_and_peers(2);
+    let (p, other) = (peer_addr(1), peer_key(0).id());
+    let reports = |net: &Net, since: usize| -> Vec<Vec<PeerId>> {
+        (net.frames[since..].iter())
+            .filter_map(|(from, _, m)| match m {
+                Msg::Neighbors(r) if *from == p => Some(r.neighbors.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(
+        reports(&net, 0).contains(&vec![other]),
+        "it reported its link"
+    );
+    // Told of its removal, it drops the link; its neighbour is gone before it is back.
+    let links = net.seed_links_of(p);
+    let msg = Msg::Removed(Box::new(cert(removal(1, p, 1), &[0, 1])));
+    let since = net.frames.len();
+    net.inject(
+        p,
+        Input::Frame {
+            link: links[0],
+            msg,
+        },
+    );
+    net.take_down(peer_addr(0), true);
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(
+        net.peer(p).certificate().map(|c| c.change.incarnation),
+        Some(2)
+    );
+    assert!(net.peer(p).neighbors().is_empty());
+    let after = reports(&net, since);
+    assert!(!after.is_empty(), "no report since it was admitted again");
+    assert!(after.iter().all(Vec::is_empty), "{after:?}");
+}
+
 /// SPEC §5 Conflicts, end to end: the seeds apply a removal of a peer that is in fact alive,
 /// tell it, and it comes back at incarnation 2 past the tombstone of incarnation 1.
 #[test]

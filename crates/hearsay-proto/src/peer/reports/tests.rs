@@ -16,6 +16,14 @@ fn numbers_start_above_any_an_earlier_run_used_and_rise() {
 }
 
 #[test]
+fn a_report_made_is_remembered_whether_or_not_it_went_to_every_seed() {
+    let mut r = Reports::new(T, ms(500));
+    assert!(!r.reported());
+    r.next_seq();
+    assert!(r.reported(), "one to a single seed counts");
+}
+
+#[test]
 fn a_change_is_reported_at_once_then_at_most_once_per_interval() {
     let mut r = Reports::new(T, ms(500));
     assert!(r.changed(T), "the first change goes at once");
