@@ -443,16 +443,20 @@ impl State {
     }
 
     /// A gossip message from the neighbour at `from`, for the relay. A certificate short of
-    /// known signers because some seed's key is not known here yet (this peer registered
-    /// while that seed was cut off) makes the peer learn it, so the origin's next messages pass.
-    fn on_gossip(&mut self, link: LinkId, from: SocketAddr, g: Gossip) {
+    /// known signers while some seed's key is not known here yet (this peer registered while
+    /// that seed was cut off) makes the peer learn it; the relay holds the message until then.
+    pub(super) fn on_gossip(&mut self, link: LinkId, from: SocketAddr, g: Gossip) {
         let (seeds, checks) = (&self.seeds, &self.checks);
         let mut short_of_keys = false;
         let seeds_signed = |c: &Certificate| {
             let set = seeds.set();
-            let ok = c.verify_known(&set, checks);
-            short_of_keys = !ok && c.sigs.iter().any(|(s, _)| !set.keys.contains(s));
-            ok
+            if c.verify_known(&set, checks) {
+                return Some(true);
+            }
+            short_of_keys = c.sigs.iter().any(|(s, _)| !set.keys.contains(s));
+            // Every seed's key known: the signatures do not hold, whoever signed.
+            let learnable = set.keys.len() < set.n;
+            (!(short_of_keys && learnable)).then_some(false)
         };
         let neighbors = self.neighbors.keys().copied();
         let at = (link, from);

@@ -44,9 +44,14 @@ pub(super) struct Relay {
     haves: Vec<(LinkId, MsgId)>,
     /// Requests (`Want`) answering announcements, not handed out yet.
     wants_out: Vec<(LinkId, MsgId)>,
+    /// Messages whose origin's certificate needs a seed key being learned, with the link
+    /// and address they came from, each id once: taken again once a key is learned.
+    held: Vec<(LinkId, SocketAddr, Gossip)>,
 }
 
 const LOGGED_BAD: usize = 1024;
+/// Most messages held for a seed key; more are dropped as unchecked.
+pub(super) const MAX_HELD: usize = 64;
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
 impl Relay {
@@ -69,6 +74,7 @@ impl Relay {
             logged_bad: Recent::new(LOGGED_BAD, keys),
             haves: Vec::new(),
             wants_out: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -174,14 +180,16 @@ impl Relay {
     /// forged, malformed or stale message, or one whose origin's admission does not hold, is
     /// dropped and counted, and the next announcer is asked instead; one over its origin's
     /// rate bound is dropped and counted, and not asked for again (PROTOCOL §11.5).
-    /// `seeds_signed` checks the seeds' signatures on an origin's certificate.
+    /// `seeds_signed` checks the seeds' signatures on an origin's certificate (`None`: not
+    /// until a seed key being learned is known); a message it cannot tell about yet is held
+    /// (at most [`MAX_HELD`]) for [`Relay::take_held`], and its request stays open.
     pub(super) fn on_gossip<D>(
         &mut self,
         now: Time,
         (link, from): (LinkId, SocketAddr),
         msg: Gossip,
         neighbors: impl Iterator<Item = LinkId>,
-        (checks, seeds_signed): (&Checks, impl FnOnce(&Certificate) -> bool),
+        (checks, seeds_signed): (&Checks, impl FnOnce(&Certificate) -> Option<bool>),
         io: &mut Outbox<D>,
     ) {
         let id = msg.id();
@@ -209,6 +217,15 @@ impl Relay {
             }
             Admit::Limited { first } => {
                 return self.drop_limited(now, (id, msg.origin), (link, from), first, io)
+            }
+            Admit::KeyMissing if self.held.iter().any(|(_, _, g)| g.id() == id) => return,
+            Admit::KeyMissing if self.held.len() < MAX_HELD => {
+                return self.held.push((link, from, msg));
+            }
+            Admit::KeyMissing => {
+                let reason = "a gossip message whose origin's admission needs a seed key not \
+                              known yet, with too many such messages held";
+                return self.drop_bad(now, id, (link, from), reason, io);
             }
         }
         let announcers = self.wants.done(now, &id, link);
@@ -276,6 +293,11 @@ impl Relay {
             }
         }
         Ok(())
+    }
+
+    /// The messages held for a seed key, to be taken again now that one is learned.
+    pub(super) fn take_held(&mut self) -> Vec<(LinkId, SocketAddr, Gossip)> {
+        std::mem::take(&mut self.held)
     }
 
     /// A link closed: what was asked of it goes to the next announcer.

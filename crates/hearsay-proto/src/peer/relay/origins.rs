@@ -56,6 +56,8 @@ pub(super) enum Admit {
     Pass,
     /// Its origin is not shown to be admitted at the text's IP: a bad message.
     Unadmitted,
+    /// Its certificate cannot be checked yet: it needs a seed's key this peer is learning.
+    KeyMissing,
     /// Over its origin's bound: dropped. `first` for the first drop of a stretch.
     Limited {
         /// The first drop since the origin's last message passed.
@@ -86,8 +88,8 @@ impl Origins {
 
     /// Decides on message `id`, `msg` (signature and text already checked; the text names
     /// `ip`), which arrived `now`. `seeds_signed` checks the seeds' signatures on a
-    /// certificate; it is called only for an origin not listed yet at `ip`. A listed origin
-    /// costs one lookup.
+    /// certificate (`None`: it cannot tell until it knows a seed's key); it is called only
+    /// for an origin not listed yet at `ip`. A listed origin costs one lookup.
     ///
     /// A message that passes and carries its origin's listed certificate is given the
     /// listed copy (the same bytes, one allocation for all of that origin's messages).
@@ -96,7 +98,7 @@ impl Origins {
         now: Time,
         (id, msg): (MsgId, &mut Gossip),
         ip: IpAddr,
-        seeds_signed: impl FnOnce(&Certificate) -> bool,
+        seeds_signed: impl FnOnce(&Certificate) -> Option<bool>,
     ) -> Admit {
         let verdict = match self.listed.get_mut(&msg.origin) {
             Some(o) if o.ip == ip => {
@@ -105,10 +107,13 @@ impl Origins {
                 }
                 o.charge(now, self.every, self.burst)
             }
-            _ if !(msg.claims_admission_at(ip) && seeds_signed(&msg.cert)) => {
-                return Admit::Unadmitted
-            }
+            _ if !msg.claims_admission_at(ip) => return Admit::Unadmitted,
             _ => {
+                match seeds_signed(&msg.cert) {
+                    Some(true) => {}
+                    Some(false) => return Admit::Unadmitted,
+                    None => return Admit::KeyMissing,
+                }
                 self.make_room(now);
                 // Admitted again at another IP: the same bucket.
                 let fresh = Origin {
@@ -202,18 +207,18 @@ mod tests {
         for _ in 0..3 {
             let verdict = o.admit(Time(0), with_id(&mut of(1)), LOCAL, |_| {
                 checked += 1;
-                true
+                Some(true)
             });
             assert_eq!(verdict, Admit::Pass);
         }
         assert_eq!(checked, 1);
         assert_eq!(
-            o.admit(Time(0), with_id(&mut of(2)), LOCAL, |_| false),
+            o.admit(Time(0), with_id(&mut of(2)), LOCAL, |_| Some(false)),
             Admit::Unadmitted
         );
         let elsewhere = "10.0.0.1".parse().unwrap();
         assert_eq!(
-            o.admit(Time(0), with_id(&mut of(1)), elsewhere, |_| true),
+            o.admit(Time(0), with_id(&mut of(1)), elsewhere, |_| Some(true)),
             Admit::Unadmitted
         );
     }
@@ -227,11 +232,11 @@ mod tests {
         second.text = crate::gossip::text(Time(0), LOCAL, 2);
         assert!(!Arc::ptr_eq(&first.cert, &second.cert), "decoded apart");
         assert_eq!(
-            o.admit(Time(0), with_id(&mut first), LOCAL, |_| true),
+            o.admit(Time(0), with_id(&mut first), LOCAL, |_| Some(true)),
             Admit::Pass
         );
         assert_eq!(
-            o.admit(Time(0), with_id(&mut second), LOCAL, |_| true),
+            o.admit(Time(0), with_id(&mut second), LOCAL, |_| Some(true)),
             Admit::Pass
         );
         assert!(Arc::ptr_eq(&first.cert, &second.cert));
@@ -239,7 +244,7 @@ mod tests {
         Arc::make_mut(&mut other.cert).change.incarnation = 2;
         let theirs = other.cert.clone();
         assert_eq!(
-            o.admit(Time(0), with_id(&mut other), LOCAL, |_| true),
+            o.admit(Time(0), with_id(&mut other), LOCAL, |_| Some(true)),
             Admit::Pass
         );
         assert!(
@@ -257,24 +262,24 @@ mod tests {
         let n = MAX_ORIGINS as u32;
         for i in 0..n {
             assert_eq!(
-                o.admit(Time(0), with_id(&mut of(i)), LOCAL, |_| true),
+                o.admit(Time(0), with_id(&mut of(i)), LOCAL, |_| Some(true)),
                 Admit::Pass
             );
         }
         assert_eq!(o.listed.len(), MAX_ORIGINS);
         // All of them sent within the last second: the list starts over.
         assert_eq!(
-            o.admit(Time(0), with_id(&mut of(n)), LOCAL, |_| true),
+            o.admit(Time(0), with_id(&mut of(n)), LOCAL, |_| Some(true)),
             Admit::Pass
         );
         assert_eq!(o.listed.len(), 1);
         // Half sent again later: the other half are full again, and forgotten.
         for i in 0..n - 1 {
             let at = if i % 2 == 0 { Time(0) } else { Time(5_000) };
-            o.admit(at, with_id(&mut of(i)), LOCAL, |_| true);
+            o.admit(at, with_id(&mut of(i)), LOCAL, |_| Some(true));
         }
         assert_eq!(o.listed.len(), MAX_ORIGINS);
-        o.admit(Time(5_500), with_id(&mut of(n + 1)), LOCAL, |_| true);
+        o.admit(Time(5_500), with_id(&mut of(n + 1)), LOCAL, |_| Some(true));
         // The 32,767 that sent at 5 s, and the newcomer.
         assert_eq!(o.listed.len(), MAX_ORIGINS / 2);
     }
@@ -283,7 +288,7 @@ mod tests {
     #[test]
     fn the_refused_ids_are_bounded() {
         let mut o = Origins::new(1, Duration::from_secs(1), HashKeys::from_seed(1));
-        o.admit(Time(0), with_id(&mut of(1)), LOCAL, |_| true);
+        o.admit(Time(0), with_id(&mut of(1)), LOCAL, |_| Some(true));
         let mut first = None;
         for seq in 0..(MAX_REFUSED + 10) as u32 {
             let mut g = Gossip {
@@ -291,7 +296,7 @@ mod tests {
                 ..of(1)
             };
             assert!(matches!(
-                o.admit(Time(0), with_id(&mut g), LOCAL, |_| true),
+                o.admit(Time(0), with_id(&mut g), LOCAL, |_| Some(true)),
                 Admit::Limited { .. }
             ));
             first.get_or_insert(g.id());

@@ -16,9 +16,9 @@ fn message(origin: usize, seq: u32) -> Gossip {
 
 /// What the peer hands its relay to check signatures: `checks`, and the seeds' signatures
 /// on a certificate by the testkit's seeds.
-fn checking(checks: &Checks) -> (&Checks, impl FnOnce(&Certificate) -> bool + '_) {
+fn checking(checks: &Checks) -> (&Checks, impl FnOnce(&Certificate) -> Option<bool> + '_) {
     (checks, move |c: &Certificate| {
-        c.verify_known(&seed_set(), checks)
+        Some(c.verify_known(&seed_set(), checks))
     })
 }
 
@@ -305,11 +305,61 @@ fn a_message_without_its_origins_admission_at_its_ip_is_dropped() {
     assert!(drained(&mut io).contains(&"gossip_received".to_string()));
 }
 
+/// Messages waiting for a seed key are held quietly, each id once, at most `MAX_HELD`: a
+/// neighbour sending certificates no known key can check costs a bounded list, and what
+/// does not fit is dropped as before.
+#[test]
+fn messages_waiting_for_a_seed_key_are_held_each_once_and_bounded() {
+    let mut relay = Relay::new(&Settings::default(), HashKeys::from_seed(1));
+    let mut io = Outbox::<()>::default();
+    let checks = Checks::default();
+    let cannot_tell = || (&checks, |_: &Certificate| None);
+    let at = (LinkId(1), peer_addr(5));
+    for seq in 0..super::MAX_HELD as u32 {
+        relay.on_gossip(
+            T0,
+            at,
+            message(9, seq),
+            [LinkId(1)].into_iter(),
+            cannot_tell(),
+            &mut io,
+        );
+        relay.on_gossip(
+            T0,
+            at,
+            message(9, seq),
+            [LinkId(1)].into_iter(),
+            cannot_tell(),
+            &mut io,
+        );
+    }
+    assert_eq!(drained(&mut io), Vec::<String>::new(), "held quietly");
+    let over = message(9, 1_000);
+    relay.on_gossip(
+        T0,
+        at,
+        over,
+        [LinkId(1)].into_iter(),
+        cannot_tell(),
+        &mut io,
+    );
+    assert_eq!(drained(&mut io), ["protocol_error"]);
+    assert_eq!(relay.counters().dropped, 1);
+    let held = relay.take_held();
+    assert_eq!(held.len(), super::MAX_HELD);
+    let seqs: Vec<u32> = (held.iter())
+        .map(|(_, _, g)| gossip::parse_text(&g.text).unwrap().seq)
+        .collect();
+    assert_eq!(seqs, (0..super::MAX_HELD as u32).collect::<Vec<_>>());
+    assert!(relay.take_held().is_empty(), "taken once");
+}
+
 // ---- through the router --------------------------------------------------------------
 
 /// PROTOCOL §11.5: a peer that registered while a seed was cut off does not know that seed's
-/// key; a message whose admission certificate needs that key is dropped, and the peer learns
-/// the key, so that the origin's next message passes.
+/// key; a message whose admission certificate needs that key is held while the peer learns
+/// the key, then taken (it is no bad message, and nobody else may send it again), and the
+/// origin's next message passes.
 #[test]
 fn a_certificate_needing_a_seed_key_not_known_yet_makes_the_peer_learn_it() {
     let mut net = Net::seeds(seed::Settings::default());
@@ -332,7 +382,9 @@ fn a_certificate_needing_a_seed_key_not_known_yet_makes_the_peer_learn_it() {
         cert: by_1_and_2.clone(),
         ..gossip_of(9, net.now, seq)
     };
-    let msg = Msg::Gossip(Box::new(message(&net, 1)));
+    let held = message(&net, 1);
+    let first = held.id();
+    let msg = Msg::Gossip(Box::new(held));
     let outs = net.inject(p, Input::Frame { link, msg });
     let received = |outs: &[Output]| {
         (outs.iter()).any(|o| matches!(o, Output::Event(Event::GossipReceived { .. })))
@@ -343,9 +395,42 @@ fn a_certificate_needing_a_seed_key_not_known_yet_makes_the_peer_learn_it() {
         .any(|o| matches!(o, Output::Dial { addr, .. } if *addr == seed_addr(2)));
     assert!(learning, "{outs:?}");
     assert!(net.peer(p).seed_set().keys.contains(&seed2), "learned");
+    let taken = (net.events(p).iter())
+        .filter(|e| matches!(e, Event::GossipReceived { id, .. } if *id == first))
+        .count();
+    assert_eq!(taken, 1, "the held message, once the key was learned");
+    let bad = (net.events(p).iter()).any(|e| matches!(e, Event::ProtocolError { .. }));
+    assert!(!bad, "{:?}", net.events(p));
     let msg = Msg::Gossip(Box::new(message(&net, 2)));
     assert!(received(&net.inject(p, Input::Frame { link, msg })));
 }
+/// With every seed's key known, a certificate short of known signers is bad at once: only a
+/// key still to be learned makes a message wait, so signatures by strangers hold nothing.
+#[test]
+fn with_every_seed_key_known_a_certificate_signed_by_strangers_is_dropped_at_once() {
+    let (mut net, p) = registered_peer();
+    assert_eq!(net.peer(p).seed_set().keys.len(), 3);
+    let link = LinkId(2_000_005);
+    link_from(&mut net, p, 5, link);
+    let mut c = cert(add(9, peer_addr(9)), &[0]);
+    c.sigs
+        .push((peer_key(7).id(), crate::id::Signature([0; 64])));
+    let g = Gossip {
+        cert: std::sync::Arc::new(c),
+        ..gossip_of(9, net.now, 1)
+    };
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link,
+            msg: Msg::Gossip(Box::new(g)),
+        },
+    );
+    let bad = (outs.iter()).any(|o| matches!(o, Output::Event(Event::ProtocolError { .. })));
+    assert!(bad, "{outs:?}");
+    assert!(net.peer(p).relay.held.is_empty());
+}
+
 /// SPEC §6 Gossip: every peer generates `gossip_count` messages once its neighbours are
 /// connected, and every other peer receives each of them exactly once.
 #[test]
