@@ -454,9 +454,13 @@ impl State {
                 return Some(true);
             }
             short_of_keys = c.sigs.iter().any(|(s, _)| !set.keys.contains(s));
-            // Every seed's key known: the signatures do not hold, whoever signed.
-            let learnable = set.keys.len() < set.n;
-            (!(short_of_keys && learnable)).then_some(false)
+            // A signer unknown while some seed's key is still to be learned: it cannot tell
+            // yet. With every seed's key known, the signatures do not hold, whoever signed.
+            if short_of_keys && set.keys.len() < set.n {
+                None
+            } else {
+                Some(false)
+            }
         };
         let neighbors = self.neighbors.keys().copied();
         let at = (link, from);

@@ -313,36 +313,17 @@ fn messages_waiting_for_a_seed_key_are_held_each_once_and_bounded() {
     let mut relay = Relay::new(&Settings::default(), HashKeys::from_seed(1));
     let mut io = Outbox::<()>::default();
     let checks = Checks::default();
-    let cannot_tell = || (&checks, |_: &Certificate| None);
-    let at = (LinkId(1), peer_addr(5));
+    let offer = |relay: &mut Relay, g: Gossip, io: &mut Outbox<()>| {
+        let cannot_tell = (&checks, |_: &Certificate| None);
+        let at = (LinkId(1), peer_addr(5));
+        relay.on_gossip(T0, at, g, [LinkId(1)].into_iter(), cannot_tell, io);
+    };
     for seq in 0..super::MAX_HELD as u32 {
-        relay.on_gossip(
-            T0,
-            at,
-            message(9, seq),
-            [LinkId(1)].into_iter(),
-            cannot_tell(),
-            &mut io,
-        );
-        relay.on_gossip(
-            T0,
-            at,
-            message(9, seq),
-            [LinkId(1)].into_iter(),
-            cannot_tell(),
-            &mut io,
-        );
+        offer(&mut relay, message(9, seq), &mut io);
+        offer(&mut relay, message(9, seq), &mut io);
     }
     assert_eq!(drained(&mut io), Vec::<String>::new(), "held quietly");
-    let over = message(9, 1_000);
-    relay.on_gossip(
-        T0,
-        at,
-        over,
-        [LinkId(1)].into_iter(),
-        cannot_tell(),
-        &mut io,
-    );
+    offer(&mut relay, message(9, 1_000), &mut io);
     assert_eq!(drained(&mut io), ["protocol_error"]);
     assert_eq!(relay.counters().dropped, 1);
     let held = relay.take_held();
