@@ -40,7 +40,7 @@ impl State {
             if let Some((cert, from)) = self.join.take_held() {
                 self.on_admitted(from, cert);
             }
-            for (link, from, g) in self.relay.take_held() {
+            for (_, (link, from), g) in self.relay.take_held() {
                 self.on_gossip(link, from, g);
             }
         }

@@ -44,9 +44,9 @@ pub(super) struct Relay {
     haves: Vec<(LinkId, MsgId)>,
     /// Requests (`Want`) answering announcements, not handed out yet.
     wants_out: Vec<(LinkId, MsgId)>,
-    /// Messages whose origin's certificate needs a seed key being learned, with the link
-    /// and address they came from, each id once: taken again once a key is learned.
-    held: Vec<(LinkId, SocketAddr, Gossip)>,
+    /// Messages whose origin's certificate needs a seed key being learned, by id (each
+    /// once), with the link and address they came from: taken again once a key is learned.
+    held: Vec<(MsgId, (LinkId, SocketAddr), Gossip)>,
 }
 
 const LOGGED_BAD: usize = 1024;
@@ -218,9 +218,9 @@ impl Relay {
             Admit::Limited { first } => {
                 return self.drop_limited(now, (id, msg.origin), (link, from), first, io)
             }
-            Admit::KeyMissing if self.held.iter().any(|(_, _, g)| g.id() == id) => return,
+            Admit::KeyMissing if self.held.iter().any(|(held, _, _)| *held == id) => return,
             Admit::KeyMissing if self.held.len() < MAX_HELD => {
-                return self.held.push((link, from, msg));
+                return self.held.push((id, (link, from), msg));
             }
             Admit::KeyMissing => {
                 let reason = "a gossip message whose origin's admission needs a seed key not \
@@ -296,7 +296,7 @@ impl Relay {
     }
 
     /// The messages held for a seed key, to be taken again now that one is learned.
-    pub(super) fn take_held(&mut self) -> Vec<(LinkId, SocketAddr, Gossip)> {
+    pub(super) fn take_held(&mut self) -> Vec<(MsgId, (LinkId, SocketAddr), Gossip)> {
         std::mem::take(&mut self.held)
     }
 
