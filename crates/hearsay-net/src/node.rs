@@ -227,6 +227,8 @@ async fn drive<M: Machine>(
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
     let mut armed: Option<Time> = None;
+    // The timer fired; the timeout waits for the turn of what had arrived by then.
+    let mut timeout_due = false;
     if opts.commands {
         tokio::spawn(read_commands(tx.clone(), stop.clone()));
     }
@@ -312,6 +314,11 @@ async fn drive<M: Machine>(
             }
             continue;
         }
+        if timeout_due {
+            timeout_due = false;
+            machine.handle(now(), Input::Timeout);
+            continue;
+        }
         if durable.pending() {
             // Take whatever else has arrived before paying for one durable write.
             if durable.absorbed < MAX_ABSORBED {
@@ -342,7 +349,18 @@ async fn drive<M: Machine>(
             }
             _ = &mut timer, if armed.is_some() => {
                 armed = None;
-                machine.handle(now(), Input::Timeout);
+                // What has arrived came before this moment, so it goes first: a pong that
+                // came while the process was busy answers its ping before the round that
+                // would count it missed. One yield lets the runtime read the sockets that
+                // are ready (a timer can be found due before they are polled); then what
+                // the links have read is taken, at most a turn of it, and the timeout
+                // follows that turn.
+                tokio::task::yield_now().await;
+                timeout_due = true;
+                while backlog.len() < MAX_TURN {
+                    let Ok(ev) = rx.try_recv() else { break };
+                    on_net_event(&mut machine, &mut links, &mut backlog, log, ev);
+                }
             }
             _ = sweep.tick(), if links.sweep_wanted() => {
                 links.sweep(&mut machine, opts.idle_timeout, log)
@@ -809,3 +827,6 @@ async fn start_link(
     }
     run_link(channel, link, tx, qrx, cancel, limit).await;
 }
+
+#[cfg(test)]
+mod tests;
