@@ -211,7 +211,8 @@ impl Icmp {
         self.waiting().insert(seq, (ip, tx));
         let request = echo_request(self.v6, self.ident, seq);
         let sent = self.socket.send_to(&request, SocketAddr::new(ip, 0)).await;
-        let up = sent.is_ok() && tokio::time::timeout(ECHO_TIMEOUT, rx).await.is_ok();
+        // Answered: the receiver sent on the channel (not dropped it).
+        let up = sent.is_ok() && matches!(tokio::time::timeout(ECHO_TIMEOUT, rx).await, Ok(Ok(())));
         self.waiting().remove(&seq);
         up
     }
@@ -330,6 +331,21 @@ mod tests {
         match echo(ip, Duration::ZERO).await {
             Some(up) => assert!(up, "127.0.0.1 did not answer an ICMP echo"),
             None => assert_eq!(echo(ip, Duration::ZERO).await, None, "unavailable stays so"),
+        }
+    }
+
+    /// IPv6 goes through its own socket (and, raw, its own filter, which reads the ICMPv6
+    /// header from the packet's first byte): the loopback host answers there too.
+    #[tokio::test]
+    async fn the_ipv6_loopback_host_answers_where_it_exists() {
+        if std::net::UdpSocket::bind("[::1]:0").is_err() {
+            return; // No IPv6 loopback on this machine.
+        }
+        let v4 = echo("127.0.0.1".parse().unwrap(), Duration::ZERO).await;
+        let v6 = echo("::1".parse().unwrap(), Duration::ZERO).await;
+        match v4 {
+            Some(_) => assert_eq!(v6, Some(true), "::1 did not answer an ICMPv6 echo"),
+            None => assert_eq!(v6, None, "ICMPv6 allowed where ICMP is not"),
         }
     }
 
