@@ -152,8 +152,6 @@ struct Icmp {
     v6: bool,
     /// A raw socket (else an unprivileged one, whose identifier the kernel sets and checks).
     raw: bool,
-    /// The identifier of this process's echoes (on a raw socket; the filter passes only it).
-    ident: u16,
     /// Echoes sent and not answered yet: their sequence number, host and waiter.
     waiting: Mutex<HashMap<u16, (IpAddr, oneshot::Sender<()>)>>,
 }
@@ -180,13 +178,12 @@ impl Icmp {
             false => (Domain::IPV4, Protocol::ICMPV4),
             true => (Domain::IPV6, Protocol::ICMPV6),
         };
-        let ident = ident();
         let (socket, raw) = match Socket::new(domain, Type::DGRAM, Some(protocol)) {
             Ok(socket) => (socket, false),
             Err(_) => {
                 let socket = Socket::new(domain, Type::RAW, Some(protocol)).ok()?;
                 // Unfiltered, the prober still works: it only wakes for more packets.
-                let _ = socket.attach_filter(&echo_replies(v6, ident));
+                let _ = socket.attach_filter(&echo_replies(v6, ident()));
                 (socket, true)
             }
         };
@@ -196,7 +193,6 @@ impl Icmp {
             socket,
             v6,
             raw,
-            ident,
             waiting: Mutex::new(HashMap::new()),
         });
         tokio::spawn(receive(icmp.clone()));
@@ -209,7 +205,7 @@ impl Icmp {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.waiting().insert(seq, (ip, tx));
-        let request = echo_request(self.v6, self.ident, seq);
+        let request = echo_request(self.v6, ident(), seq);
         let sent = self.socket.send_to(&request, SocketAddr::new(ip, 0)).await;
         // Answered: the receiver sent on the channel (not dropped it).
         let up = sent.is_ok() && matches!(tokio::time::timeout(ECHO_TIMEOUT, rx).await, Ok(Ok(())));
@@ -230,9 +226,8 @@ impl Icmp {
         };
         let icmp = packet.get(start..start + 8)?;
         let reply = if self.v6 { ECHO_REPLY.1 } else { ECHO_REPLY.0 };
-        let ident = u16::from_be_bytes([icmp[4], icmp[5]]);
-        (icmp[0] == reply && (!self.raw || ident == self.ident))
-            .then(|| u16::from_be_bytes([icmp[6], icmp[7]]))
+        let ours = u16::from_be_bytes([icmp[4], icmp[5]]) == ident();
+        (icmp[0] == reply && (ours || !self.raw)).then(|| u16::from_be_bytes([icmp[6], icmp[7]]))
     }
 }
 
@@ -294,25 +289,24 @@ fn checksum(bytes: &[u8]) -> u16 {
 /// IPv4 socket's packets start with the IP header, whose length is in its first byte; a raw
 /// IPv6 socket's with the ICMPv6 header.
 fn echo_replies(v6: bool, ident: u16) -> Vec<SockFilter> {
-    // Opcodes (linux/filter.h): loads of a byte or half-word at X + k or at k, the IP
-    // header's length into X, a jump if A equals k, a return of k bytes (0: drop).
+    // Opcodes (linux/filter.h): X = the IP header's length, or X = k; loads of a byte or a
+    // half-word at X + k; a jump if A equals k; a return of k bytes (0: drop).
+    const LDXB_MSH: u16 = 0xb1;
+    const LDX_IMM: u16 = 0x01;
     const LDB_IND: u16 = 0x50;
     const LDH_IND: u16 = 0x48;
-    const LDXB_MSH: u16 = 0xb1;
-    const LDB_ABS: u16 = 0x30;
-    const LDH_ABS: u16 = 0x28;
-    const LDX_IMM: u16 = 0x01;
     const JEQ: u16 = 0x15;
     const RET: u16 = 0x06;
-    let (header, reply, ldb, ldh) = match v6 {
-        false => (LDXB_MSH, ECHO_REPLY.0, LDB_IND, LDH_IND),
-        true => (LDX_IMM, ECHO_REPLY.1, LDB_ABS, LDH_ABS),
+    // X = where the ICMP header starts.
+    let (start, reply) = match v6 {
+        false => (LDXB_MSH, ECHO_REPLY.0),
+        true => (LDX_IMM, ECHO_REPLY.1),
     };
     vec![
-        SockFilter::new(header, 0, 0, 0),
-        SockFilter::new(ldb, 0, 0, 0),
+        SockFilter::new(start, 0, 0, 0),
+        SockFilter::new(LDB_IND, 0, 0, 0),
         SockFilter::new(JEQ, 0, 3, u32::from(reply)),
-        SockFilter::new(ldh, 0, 0, 4),
+        SockFilter::new(LDH_IND, 0, 0, 4),
         SockFilter::new(JEQ, 0, 1, u32::from(ident)),
         SockFilter::new(RET, 0, 0, 0x0004_0000),
         SockFilter::new(RET, 0, 0, 0),
