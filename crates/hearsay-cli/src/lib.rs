@@ -46,6 +46,10 @@ pub struct Common {
     /// free one; the address is printed on stderr).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// Stop, as on SIGTERM, when stdin reaches its end. `hearsay up` gives the nodes it
+    /// starts a pipe on stdin, so that they stop with it however it ends (SIGKILL too).
+    #[arg(long, hide = true)]
+    pub stop_with_stdin: bool,
 }
 
 /// Parses durations such as `250ms`, `5s`, `1m`.
@@ -136,6 +140,33 @@ pub fn shutdown_on_signals() -> CancellationToken {
         t.cancel();
     });
     token
+}
+
+/// With `--stop-with-stdin`: cancels `token` once stdin reaches its end, which is when the
+/// process holding the pipe's other end has exited. The read blocks, so it has a thread.
+pub fn stop_with_stdin(common: &Common, token: &CancellationToken) -> anyhow::Result<()> {
+    if !common.stop_with_stdin {
+        return Ok(());
+    }
+    let token = token.clone();
+    std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            use std::io::Read;
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0; 64];
+            // Whatever arrives is not for us; only the end (or a broken stdin) counts.
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(1..) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Ok(0) | Err(_) => break,
+                }
+            }
+            token.cancel();
+        })
+        .context("cannot start the thread that watches stdin")?;
+    Ok(())
 }
 
 /// Writes `text` to stdout. A reader that went away (`hearsay up | head`) is not an error of

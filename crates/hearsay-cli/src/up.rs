@@ -913,7 +913,6 @@ fn start_seeds(
             .args(addr.map(|a| format!("--addr={a}")))
             .args(metrics_args(net)?)
             .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .context("cannot start the seeds")?;
         net.seed_nodes.push(Node::Process(child));
@@ -1044,7 +1043,6 @@ fn start_process(
         ])
         .args(metrics_args(net)?)
         .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .context("cannot start a peer")?;
     Ok((Node::Process(child), None, host.map(|(n, _)| n)))
@@ -1058,13 +1056,20 @@ fn metrics_args(net: &Network) -> anyhow::Result<Vec<String>> {
     })
 }
 
-/// A command that runs the program `name` beside this one: here, or on host `host`.
+/// A command that runs the program `name` beside this one: here, or on host `host`. It
+/// stops when this process ends, however that happens: its stdin is a pipe whose other end
+/// only this process holds (`--stop-with-stdin`), and it is killed if its handle is dropped.
 fn program(net: &Network, host: Option<usize>, name: &str) -> anyhow::Result<Command> {
     let path = sibling(name)?;
-    Ok(match (&net.hosts, host) {
+    let mut command = match (&net.hosts, host) {
         (Some(hosts), Some(n)) => Command::from(hosts.command(n, &path)),
         _ => Command::new(path),
-    })
+    };
+    command
+        .arg("--stop-with-stdin")
+        .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    Ok(command)
 }
 
 /// Starts a peer as a task of this process, generating `gossip_count` messages; returns it

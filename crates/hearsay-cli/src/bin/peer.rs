@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::Parser;
 use hearsay_cli::{
     duration, echo_reuse, exit_status, load_config, logger, node_dir, serve_metrics,
-    shutdown_on_signals, Common, Failure,
+    shutdown_on_signals, stop_with_stdin, Common, Failure,
 };
 use hearsay_net::conn::Identity;
 use hearsay_proto::config::Config;
@@ -162,6 +162,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         hearsay_net::random(),
     );
     let cancel = shutdown_on_signals();
+    stop_with_stdin(&args.common, &cancel)?;
     let metrics = serve_metrics(&args.common, &cancel).await?;
     let log = logger(&args.common, advertise, "peer")?.with_metrics(metrics);
     let opts = hearsay_net::Options {

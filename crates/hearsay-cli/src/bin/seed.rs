@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::Parser;
 use hearsay_cli::{
     duration, exit_status, load_config, logger, node_dir, serve_metrics, shutdown_on_signals,
-    Common, Failure,
+    stop_with_stdin, Common, Failure,
 };
 use hearsay_net::conn::Identity;
 use hearsay_net::metrics::{Gauge, Metrics};
@@ -79,6 +79,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     let config = load_config(&args.common.config).map_err(Failure::usage)?;
     let listeners = bind(&args, &config).await.map_err(Failure::usage)?;
     let cancel = shutdown_on_signals();
+    stop_with_stdin(&args.common, &cancel).map_err(Failure::run)?;
     let metrics = serve_metrics(&args.common, &cancel)
         .await
         .map_err(Failure::usage)?;
