@@ -366,70 +366,35 @@ fn up_killed_with_sigkill_leaves_no_node_running() {
             "1",
         ],
     );
-    let children = children_of(up.id());
-    let names: Vec<&str> = children.iter().map(|(_, name)| name.as_str()).collect();
-    assert_eq!(
-        names.iter().filter(|n| **n == "seed").count(),
-        1,
-        "{children:?}"
-    );
-    assert_eq!(
-        names.iter().filter(|n| **n == "peer").count(),
-        3,
-        "{children:?}"
-    );
+    let children = children(up.id());
+    let name = |pid: &u32| {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        comm.trim().to_string()
+    };
+    let names: Vec<String> = children.iter().map(name).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["peer", "peer", "peer", "seed"], "{children:?}");
     up.kill().unwrap(); // SIGKILL
     let _ = up.wait();
     let start = Instant::now();
-    let running = || {
-        (children.iter())
-            .filter(|(pid, name)| running_as(*pid, name))
-            .cloned()
-            .collect::<Vec<_>>()
+    // Still the same program (not a new process given a freed pid) and not exited.
+    let left = || {
+        (children.iter().zip(&names))
+            .filter(|(pid, was)| running(**pid) && name(pid) == **was)
+            .map(|(pid, _)| *pid)
+            .collect()
     };
-    while !running().is_empty() && start.elapsed() < Duration::from_secs(15) {
+    let mut still: Vec<u32> = left();
+    while !still.is_empty() && start.elapsed() < Duration::from_secs(15) {
         std::thread::sleep(Duration::from_millis(100));
+        still = left();
     }
-    let left = running();
-    for (pid, _) in &left {
+    for pid in &still {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
     assert!(
-        left.is_empty(),
-        "still running 15 s after hearsay up died: {left:?}"
+        still.is_empty(),
+        "running 15 s after hearsay up died: {still:?}"
     );
-}
-
-/// The child processes of `parent`: (pid, program name).
-fn children_of(parent: u32) -> Vec<(u32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`: comm may hold spaces, so read after its last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let ppid = stat[close + 1..].split_whitespace().nth(1);
-        if ppid.and_then(|p| p.parse::<u32>().ok()) == Some(parent) {
-            found.push((pid, stat[open + 1..close].to_string()));
-        }
-    }
-    found
-}
-
-/// Whether `pid` is still the program `name` and not yet exited (a zombie has exited).
-fn running_as(pid: u32, name: &str) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-        return false;
-    };
-    let state = stat[close + 1..].split_whitespace().next();
-    &stat[open + 1..close] == name && state != Some("Z")
 }
