@@ -349,7 +349,8 @@ fn up_piped_into_a_reader_that_stops_early_still_ends_cleanly() {
 }
 
 /// The processes `hearsay up` starts (the seeds' and each peer's) go with it however it ends:
-/// killed with SIGKILL, which it cannot catch, it leaves no seed or peer running.
+/// killed with SIGKILL, which it cannot catch, it leaves no seed or peer running, and each
+/// node stopped as on SIGTERM (its last line, `stopped`, is written).
 #[test]
 fn up_killed_with_sigkill_leaves_no_node_running() {
     let dir = workdir("up-sigkill");
@@ -396,5 +397,17 @@ fn up_killed_with_sigkill_leaves_no_node_running() {
     assert!(
         still.is_empty(),
         "running 15 s after hearsay up died: {still:?}"
+    );
+    let mut stopped = 0;
+    for entry in std::fs::read_dir(dir.join("run")).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "jsonl") {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            stopped += text.matches(r#""event":"stopped""#).count();
+        }
+    }
+    assert_eq!(
+        stopped,
+        3 + 3,
+        "each of the 3 seeds and 3 peers logs that it stopped"
     );
 }
