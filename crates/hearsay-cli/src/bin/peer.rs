@@ -168,8 +168,10 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     let opts = hearsay_net::Options {
         drop_pongs: args.fault_drop_pongs,
         echo_reuse: echo_reuse(args.ping_interval),
-        // Commands when a person is at the terminal (`peers`, `messages`, `help`).
-        commands: std::io::IsTerminal::is_terminal(&std::io::stdin()),
+        // Commands when a person is at the terminal (`peers`, `messages`, `help`), and stdin
+        // is not watched for the end of the process that started this one.
+        commands: !args.common.stop_with_stdin
+            && std::io::IsTerminal::is_terminal(&std::io::stdin()),
         ..hearsay_net::Options::default()
     };
     Ok(hearsay_net::run(machine, listener, me, opts, log, cancel, None).await?)
