@@ -1,19 +1,19 @@
 //! One TCP connection after its handshake ([`crate::secure`]): frames in both directions
 //! (SPEC §4), sealed in Noise transport messages.
 //!
-//! A connection task moves frames only: decoded messages go to the node's channel, encoded
-//! ones come from the link's bounded send queue. Bad bytes end this connection and no other.
+//! A connection task reads frames only: decoded messages go to the node's channel. The node
+//! task writes its own frames ([`Outbox`]). Bad bytes end this connection and no other.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use hearsay_proto::node::DialToken;
 use hearsay_proto::wire::{self, Msg, MAX_FRAME};
 use hearsay_proto::{LinkId, Remote};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -33,8 +33,8 @@ pub enum NetEvent {
         remote: Remote,
         /// Set if this node dialled.
         dial: Option<DialToken>,
-        /// The link's send queue.
-        tx: mpsc::Sender<Msg>,
+        /// The link's sending end.
+        out: Outbox,
         /// Ends the link at once, queued frames or not.
         cancel: CancellationToken,
         /// The largest frame the link takes now ([`STRANGER_FRAME`] or [`MAX_FRAME`]); the
@@ -93,31 +93,16 @@ pub const STRANGER_FRAME: usize = 64 * 1024;
 /// half-sent frame holds its buffer for no longer.
 pub const FRAME_DEADLINE: Duration = Duration::from_secs(10);
 
-/// A write that takes longer than this means the other side stopped reading: the link is
-/// dropped. One deadline covers each batch written, not each frame.
+/// A socket that takes no byte for this long while frames wait means the other side stopped
+/// reading: the link is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Frames are gathered from the send queue into one write until it holds this much.
-const BATCH_BYTES: usize = 64 * 1024;
+/// A buffer grown past this (by one large frame, or a backlog) is given back once empty.
+const KEEP_BYTES: usize = 256 * 1024;
 
-/// A batch buffer grown past this (by one large frame) is given back after its write.
-const KEEP_BYTES: usize = 4 * BATCH_BYTES;
-
-/// Moves frames until either side ends the link or `cancel` fires, then says `Down`.
-///
-/// Reading and writing are two tasks, so a stalled write never stops reading (nor the
-/// reverse). The writer encodes every frame waiting in the queue into one reused buffer and
-/// writes it at once; the reader decodes every whole frame that one read brought and hands
-/// them to the node together. When the node drops the queue's sender, what is queued is
-/// flushed first.
-pub async fn run_link(
-    channel: Channel,
-    link: LinkId,
-    node: mpsc::Sender<NetEvent>,
-    queue: mpsc::Receiver<Msg>,
-    cancel: CancellationToken,
-    limit: Arc<AtomicUsize>,
-) {
+/// A link's two halves once its handshake is done: the node task writes through the
+/// [`Outbox`], a task of its own reads ([`run_link`]).
+pub fn split(channel: Channel, cap: usize, write_timeout: Duration) -> (Inbox, Outbox) {
     let Channel {
         stream,
         seal,
@@ -126,17 +111,232 @@ pub async fn run_link(
         plain,
     } = channel;
     let (reader, writer) = stream.into_split();
-    let writer = tokio::spawn(write_frames(writer, seal, queue, cancel.clone()));
+    let outbox = Outbox {
+        half: Arc::new(writer),
+        seal,
+        plain: Vec::new(),
+        frames: 0,
+        waiting: 0,
+        cap,
+        write_timeout,
+        backlog: Arc::new(Mutex::new(Backlog::default())),
+    };
+    // Bytes the handshake read past its end belong to the first frames.
+    let inbox = Inbox {
+        reader,
+        open,
+        sealed,
+        plain,
+    };
+    (inbox, outbox)
+}
+
+/// The reading half of a link, for [`run_link`].
+pub struct Inbox {
+    reader: OwnedReadHalf,
+    open: Open,
+    sealed: BytesMut,
+    plain: BytesMut,
+}
+
+/// The node's sending end of a link. Frames are encoded into one buffer as the node makes
+/// them; at the end of the node's turn ([`Outbox::flush`]) they are sealed and written at
+/// once by the node task itself, with no task or channel between. Only what the socket does
+/// not take waits, for a task that writes it as the socket drains; what the node sends
+/// meanwhile queues behind it, up to the cap.
+pub struct Outbox {
+    half: Arc<OwnedWriteHalf>,
+    seal: Seal,
+    /// Frames encoded since the last flush.
+    plain: Vec<u8>,
+    /// How many.
+    frames: usize,
+    /// Frames that waited for the socket at the last flush.
+    waiting: usize,
+    /// Most frames waiting and encoded together; one more, and the link is too slow.
+    cap: usize,
+    write_timeout: Duration,
+    backlog: Arc<Mutex<Backlog>>,
+}
+
+/// Sealed bytes the socket has not taken yet, shared with the task that writes them.
+#[derive(Default)]
+struct Backlog {
+    bytes: Vec<u8>,
+    /// Frames sealed into `bytes` since it was last empty.
+    frames: usize,
+    /// A task is writing `bytes`: the node appends and leaves the writing to it.
+    writing: bool,
+    /// The node closed the link: the writing task ends it once `bytes` is written.
+    closing: bool,
+}
+
+/// Why a frame could not be queued on a link.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unsent {
+    /// The link's queue is full: the other side does not read fast enough.
+    Full,
+    /// The frame is over [`MAX_FRAME`]: a bug of ours, not the other side's.
+    TooLarge,
+}
+
+impl Outbox {
+    /// Encodes `msg` to go at the next flush.
+    pub fn push(&mut self, msg: &Msg) -> Result<(), Unsent> {
+        if self.frames + self.waiting >= self.cap {
+            // What waited at the last flush may have been written since.
+            self.waiting = lock(&self.backlog).frames;
+            if self.frames + self.waiting >= self.cap {
+                return Err(Unsent::Full);
+            }
+        }
+        wire::put_frame(msg, &mut self.plain).map_err(|_| Unsent::TooLarge)?;
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Whether frames wait for the next flush.
+    pub fn is_empty(&self) -> bool {
+        self.frames == 0
+    }
+
+    /// Seals what was pushed since the last flush and writes it at once, or queues it behind
+    /// what waits for the socket. `Err`: the connection failed; the link should be cut.
+    pub fn flush(&mut self, cancel: &CancellationToken) -> Result<(), std::io::Error> {
+        if self.frames == 0 {
+            return Ok(());
+        }
+        let mut backlog = lock(&self.backlog);
+        let sealed = self.seal.seal(&self.plain, &mut backlog.bytes);
+        sealed.map_err(|e| std::io::Error::other(e.to_string()))?;
+        backlog.frames += std::mem::take(&mut self.frames);
+        self.plain.clear();
+        if self.plain.capacity() > KEEP_BYTES {
+            self.plain = Vec::new();
+        }
+        if !backlog.writing {
+            write_some(&self.half, &mut backlog)?;
+            if !backlog.bytes.is_empty() {
+                backlog.writing = true;
+                let (half, shared) = (self.half.clone(), self.backlog.clone());
+                tokio::spawn(write_backlog(
+                    half,
+                    shared,
+                    cancel.clone(),
+                    self.write_timeout,
+                ));
+            }
+        }
+        self.waiting = backlog.frames;
+        Ok(())
+    }
+
+    /// Writes what is queued, then ends the link (the other side reads everything first).
+    pub fn close(mut self, cancel: &CancellationToken) {
+        if self.flush(cancel).is_ok() {
+            let mut backlog = lock(&self.backlog);
+            if backlog.writing {
+                backlog.closing = true;
+                return;
+            }
+        }
+        cancel.cancel();
+    }
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (f.debug_struct("Outbox"))
+            .field("frames", &self.frames)
+            .field("waiting", &self.waiting)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(backlog: &Mutex<Backlog>) -> std::sync::MutexGuard<'_, Backlog> {
+    backlog
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes as much of the backlog as the socket takes now.
+fn write_some(half: &OwnedWriteHalf, backlog: &mut Backlog) -> Result<(), std::io::Error> {
+    while !backlog.bytes.is_empty() {
+        match half.try_write(&backlog.bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                backlog.bytes.drain(..n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    backlog.frames = 0;
+    if backlog.bytes.capacity() > KEEP_BYTES {
+        backlog.bytes = Vec::new();
+    }
+    Ok(())
+}
+
+/// Writes the backlog as the socket drains. The link ends when the socket takes nothing
+/// for `timeout` (the other side stopped reading), when a write fails, or once all is
+/// written after the node closed it.
+async fn write_backlog(
+    half: Arc<OwnedWriteHalf>,
+    shared: Arc<Mutex<Backlog>>,
+    cancel: CancellationToken,
+    timeout: Duration,
+) {
+    loop {
+        let ready = tokio::select! {
+            _ = cancel.cancelled() => return,
+            ready = tokio::time::timeout(timeout, half.writable()) => ready,
+        };
+        if !matches!(ready, Ok(Ok(()))) {
+            break;
+        }
+        let mut backlog = lock(&shared);
+        if write_some(&half, &mut backlog).is_err() {
+            break;
+        }
+        if backlog.bytes.is_empty() {
+            backlog.writing = false;
+            if backlog.closing {
+                break;
+            }
+            return;
+        }
+    }
+    cancel.cancel();
+}
+
+/// Moves frames in until the other side ends the link or `cancel` fires, then says `Down`.
+///
+/// The reader decodes every whole frame that one read brought and hands them to the node
+/// together. Writing is the node's ([`Outbox`]), so a stalled write never stops reading.
+pub async fn run_link(
+    inbox: Inbox,
+    link: LinkId,
+    node: mpsc::Sender<NetEvent>,
+    cancel: CancellationToken,
+    limit: Arc<AtomicUsize>,
+) {
+    let Inbox {
+        mut reader,
+        open,
+        sealed,
+        plain,
+    } = inbox;
     let reading = Reading {
         link,
         node: &node,
         cancel: &cancel,
         limit: &limit,
     };
-    // Bytes the handshake read past its end belong to the first frames.
-    let ended = read_frames(reader, open, (sealed, plain), reading).await;
+    let ended = read_frames(&mut reader, open, (sealed, plain), reading).await;
     cancel.cancel();
-    let _ = writer.await;
+    // The connection ends now in both directions, whoever still holds its writing half.
+    let _ = socket2::SockRef::from(reader.as_ref()).shutdown(std::net::Shutdown::Both);
     let (error, cut_off) = match ended {
         Some(Ended::Bad(e)) => (Some(e), false),
         Some(Ended::CutOff(e)) => (Some(e), true),
@@ -166,60 +366,6 @@ struct Reading<'a> {
     limit: &'a AtomicUsize,
 }
 
-/// The writing half: batches of queued frames, sealed together, one write each.
-async fn write_frames(
-    mut sink: OwnedWriteHalf,
-    mut seal: Seal,
-    mut queue: mpsc::Receiver<Msg>,
-    cancel: CancellationToken,
-) {
-    let mut buf = Vec::with_capacity(BATCH_BYTES);
-    let mut sealed = Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 64);
-    // One wait for the cancellation for the link's whole life, not one per batch.
-    let cancelled = cancel.cancelled();
-    tokio::pin!(cancelled);
-    loop {
-        let next = tokio::select! {
-            _ = &mut cancelled => break,
-            next = queue.recv() => next,
-        };
-        let Some(msg) = next else {
-            let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.shutdown()).await;
-            break;
-        };
-        buf.clear();
-        // A frame over the limit is a bug of ours, not the other side's: the link goes.
-        if wire::put_frame(&msg, &mut buf).is_err() {
-            break;
-        }
-        // Wait for the end of the runtime's tick (every task that was ready has run and the
-        // reactor has been polled once): what the nodes queue for this link meanwhile goes in
-        // the same write.
-        tokio::task::yield_now().await;
-        while buf.len() < BATCH_BYTES {
-            let Ok(msg) = queue.try_recv() else { break };
-            if wire::put_frame(&msg, &mut buf).is_err() {
-                break;
-            }
-        }
-        sealed.clear();
-        if seal.seal(&buf, &mut sealed).is_err() {
-            break;
-        }
-        match tokio::time::timeout(WRITE_TIMEOUT, sink.write_all(&sealed)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => break,
-        }
-        if buf.capacity() > KEEP_BYTES {
-            buf = Vec::with_capacity(BATCH_BYTES);
-        }
-        if sealed.capacity() > KEEP_BYTES {
-            sealed = Vec::with_capacity(BATCH_BYTES);
-        }
-    }
-    cancel.cancel();
-}
-
 /// The reading half: every whole frame of each read, opened, decoded and handed over
 /// together. Returns why the link was ended on this side, if it was.
 ///
@@ -229,7 +375,7 @@ async fn write_frames(
 /// no memory; the buffers grow only as bytes arrive (by doubling, as `BytesMut` does), and one
 /// grown past [`KEEP_BYTES`] by one large frame is given back once that frame is taken.
 async fn read_frames(
-    mut source: OwnedReadHalf,
+    source: &mut OwnedReadHalf,
     mut open: Open,
     (mut sealed, mut buf): (BytesMut, BytesMut),
     r: Reading<'_>,

@@ -13,12 +13,12 @@ use hearsay_proto::node::{DialError, DialPool, DialToken};
 use hearsay_proto::wire::{Msg, MAX_FRAME};
 use hearsay_proto::{Input, LinkId, LinkUse, Machine, Output, Time};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::{Admit, Handshakes, Inbound, Start};
-use crate::conn::{accept, handshake, run_link, Channel, Identity, NetEvent, STRANGER_FRAME};
+use crate::conn::{accept, handshake, run_link, split, Channel, Identity, NetEvent, Outbox};
+use crate::conn::{Unsent, STRANGER_FRAME, WRITE_TIMEOUT};
 use crate::log::Logger;
 use crate::store::{Store, StoreError};
 
@@ -240,17 +240,18 @@ async fn drive<M: Machine>(
                     if durable.pending() {
                         durable.flush(log).await?;
                     }
-                    let Some(l) = links.map.get(&link) else {
+                    let Some(l) = links.map.get_mut(&link) else {
                         continue;
                     };
                     if matches!(msg, Msg::Pong(_)) && rand::random::<f64>() < opts.drop_pongs {
                         continue;
                     }
-                    match l.tx.try_send(msg) {
+                    let first = l.out.is_empty();
+                    match l.out.push(&msg) {
+                        Ok(()) if first => links.dirty.push(link),
                         Ok(()) => {}
-                        // The connection task is gone; its Down event is on the way.
-                        Err(TrySendError::Closed(_)) => {}
-                        Err(TrySendError::Full(_)) => {
+                        Err(Unsent::TooLarge) => l.cancel.cancel(),
+                        Err(Unsent::Full) => {
                             links.cut(&mut machine, link);
                             let reason = format!(
                                 "send queue full ({} frames): the other side is too slow",
@@ -269,9 +270,11 @@ async fn drive<M: Machine>(
                     let ctx = (me.clone(), opts.clone(), tx.clone(), slots, stop.clone());
                     tokio::spawn(dial(token, addr, ctx));
                 }
-                // Dropping the sender lets the writer flush what is queued, then close.
+                // What is queued goes first, then the link closes.
                 Output::Close { link } => {
-                    links.forget(link);
+                    if let Some(l) = links.forget(link) {
+                        l.out.close(&l.cancel);
+                    }
                 }
                 Output::Echo { ip } => {
                     let (tx, reuse) = (tx.clone(), opts.echo_reuse);
@@ -287,10 +290,13 @@ async fn drive<M: Machine>(
                 }
                 Output::Stop(result) => {
                     durable.flush(log).await?;
+                    links.flush();
                     return result.map_err(RunError::Stopped);
                 }
             }
         }
+        // The turn's frames go out: one write per link.
+        links.flush();
         if !backlog.is_empty() {
             // A turn: every frame that arrived together, then whatever else is waiting
             // already, before the outputs are carried out, so that what goes to one link in
@@ -371,7 +377,7 @@ async fn drive<M: Machine>(
 
 /// The node's end of a link.
 struct Link {
-    tx: mpsc::Sender<Msg>,
+    out: Outbox,
     cancel: CancellationToken,
     /// The largest frame its reader takes.
     limit: Arc<AtomicUsize>,
@@ -417,6 +423,8 @@ impl Counts {
 /// The node's links and its connection budget (PROTOCOL §3.1).
 struct Links {
     map: HashMap<LinkId, Link>,
+    /// Links with frames to write at the end of the turn.
+    dirty: Vec<LinkId>,
     /// The inbound links, within the budget.
     inbound: Inbound,
     counts: Counts,
@@ -434,6 +442,7 @@ impl Links {
     fn new(opts: &Options) -> Links {
         Links {
             map: HashMap::new(),
+            dirty: Vec::new(),
             inbound: Inbound::new(opts.max_connections),
             counts: Counts::default(),
             dropped: Arc::new(AtomicU64::new(0)),
@@ -445,6 +454,18 @@ impl Links {
     /// Whether the sweep has anything to look at: strangers' links, or counts to log.
     fn sweep_wanted(&self) -> bool {
         self.strangers > 0 || self.counts.any() || self.dropped.load(Ordering::Relaxed) > 0
+    }
+
+    /// Writes every link's frames of the turn. A link whose connection failed is ended; its
+    /// `Down` follows.
+    fn flush(&mut self) {
+        for link in self.dirty.drain(..) {
+            if let Some(l) = self.map.get_mut(&link) {
+                if l.out.flush(&l.cancel).is_err() {
+                    l.cancel.cancel();
+                }
+            }
+        }
     }
 
     /// Forgets `link` (an inbound link gives its slot back).
@@ -564,11 +585,11 @@ fn on_net_event<M: Machine>(
             link,
             remote,
             dial,
-            tx,
+            out,
             cancel,
             limit,
         } => {
-            links.map.insert(link, Link { tx, cancel, limit });
+            links.map.insert(link, Link { out, cancel, limit });
             let how = if dial.is_some() {
                 "dialled"
             } else {
@@ -804,7 +825,7 @@ async fn start_link(
     stop: CancellationToken,
 ) {
     let link = next_link();
-    let (qtx, qrx) = mpsc::channel(opts.send_queue);
+    let (inbox, out) = split(channel, opts.send_queue, WRITE_TIMEOUT);
     let cancel = stop.child_token();
     // An inbound link starts as a stranger's, with a stranger's frame limit, until the
     // machine says what it is for; this node chose its dials.
@@ -818,14 +839,14 @@ async fn start_link(
         link,
         remote,
         dial,
-        tx: qtx,
+        out,
         cancel: cancel.clone(),
         limit: limit.clone(),
     };
     if tx.send(up).await.is_err() {
         return;
     }
-    run_link(channel, link, tx, qrx, cancel, limit).await;
+    run_link(inbox, link, tx, cancel, limit).await;
 }
 
 #[cfg(test)]

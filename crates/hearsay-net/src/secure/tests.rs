@@ -7,7 +7,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::conn::{run_link, NetEvent};
+use crate::conn::{run_link, split, Inbox, NetEvent, Outbox, Unsent};
+use hearsay_proto::gossip::MsgId;
 
 const LIMIT: Duration = Duration::from_secs(5);
 
@@ -143,17 +144,10 @@ async fn a_byte_flipped_on_the_path_closes_the_link_and_nothing_forged_is_applie
     let (mut dialled, _) = dial(relay, &peer).await.unwrap();
     let (channel, _) = accepted.await.unwrap().unwrap();
     let (node, mut events) = mpsc::channel(16);
-    let (_queue, queue) = mpsc::channel(16);
     let limit = Arc::new(AtomicUsize::new(MAX_FRAME));
     let link = LinkId(1);
-    tokio::spawn(run_link(
-        channel,
-        link,
-        node,
-        queue,
-        CancellationToken::new(),
-        limit,
-    ));
+    let (inbox, _out) = split(channel, 16, LIMIT);
+    tokio::spawn(run_link(inbox, link, node, CancellationToken::new(), limit));
     // Three Noise messages: the second is the one tampered with.
     for offset in [1, 2, 3] {
         dialled.send(&Msg::StatusRequest { offset }).await.unwrap();
@@ -185,22 +179,13 @@ async fn a_cut_ends_an_idle_link_at_once() {
     let (mut dialled, _) = dial(addr, &peer).await.unwrap();
     let (channel, _) = accepted.await.unwrap().unwrap();
     let (node, mut events) = mpsc::channel(16);
-    let (queue_tx, queue) = mpsc::channel(16);
     let cancel = CancellationToken::new();
     let limit = Arc::new(AtomicUsize::new(MAX_FRAME));
-    let running = tokio::spawn(run_link(
-        channel,
-        LinkId(1),
-        node,
-        queue,
-        cancel.clone(),
-        limit,
-    ));
-    // The link works, then sits idle: both halves wait.
-    queue_tx
-        .send(Msg::StatusRequest { offset: 7 })
-        .await
-        .unwrap();
+    let (inbox, mut out) = split(channel, 16, LIMIT);
+    let running = tokio::spawn(run_link(inbox, LinkId(1), node, cancel.clone(), limit));
+    // The link works, then sits idle: the reader waits.
+    out.push(&Msg::StatusRequest { offset: 7 }).unwrap();
+    out.flush(&cancel).unwrap();
     let got = tokio::time::timeout(LIMIT, dialled.recv()).await.unwrap();
     assert_eq!(got.unwrap(), Some(Msg::StatusRequest { offset: 7 }));
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -309,4 +294,109 @@ fn a_replayed_or_truncated_message_does_not_open() {
         Err(ChannelError::Forged)
     ));
     assert_eq!(&out[..], b"one frame");
+}
+
+/// A link's two ends after a handshake: the accepting end split as a node splits it (at most
+/// `cap` frames waiting; a socket that takes nothing for `timeout` ends it), and the
+/// dialler's end as a client.
+async fn linked(cap: usize, timeout: Duration) -> (Inbox, Outbox, Channel) {
+    let (seed, peer) = (identity(1, Role::Seed), identity(2, Role::Peer));
+    let (addr, accepted) = listen(seed).await;
+    let (dialled, _) = dial(addr, &peer).await.unwrap();
+    let (channel, _) = accepted.await.unwrap().unwrap();
+    let (inbox, out) = split(channel, cap, timeout);
+    (inbox, out, dialled)
+}
+
+/// Frame `i`: 1,000 ids (32 KiB), the first naming `i`.
+fn bulky(i: u32) -> Msg {
+    let mut first = [0; 32];
+    first[..4].copy_from_slice(&i.to_be_bytes());
+    let mut ids = vec![MsgId([7; 32]); 1000];
+    ids[0] = MsgId(first);
+    Msg::Haves(ids)
+}
+
+/// Pushes and flushes frames `from..` one a turn until the link refuses one as full, or
+/// until `to`; returns the first frame not taken.
+fn fill(out: &mut Outbox, cancel: &CancellationToken, from: u32, to: u32) -> u32 {
+    for i in from..to {
+        match out.push(&bulky(i)) {
+            Ok(()) => out.flush(cancel).unwrap(),
+            Err(Unsent::Full) => return i,
+            Err(e) => panic!("frame {i}: {e:?}"),
+        }
+    }
+    to
+}
+
+/// A side that stops reading gets at most the link's cap of frames queued behind what its
+/// socket holds; then the link refuses more. Once the side reads again, every frame taken
+/// arrives, in order, and the link takes frames again.
+#[tokio::test]
+async fn a_link_whose_reader_lags_queues_up_to_its_cap_then_catches_up_in_order() {
+    let (_inbox, mut out, mut dialled) = linked(64, LIMIT).await;
+    let cancel = CancellationToken::new();
+    // 10,000 frames are 320 MiB: far more than the sockets' buffers hold.
+    let taken = fill(&mut out, &cancel, 0, 10_000);
+    assert!(taken < 10_000, "never full");
+    assert!(
+        taken > 64,
+        "full after {taken} frames: the socket took none"
+    );
+    assert_eq!(out.push(&bulky(taken)), Err(Unsent::Full));
+    for i in 0..taken {
+        let got = tokio::time::timeout(LIMIT, dialled.recv()).await.unwrap();
+        assert_eq!(got.unwrap(), Some(bulky(i)), "frame {i}");
+    }
+    assert!(!cancel.is_cancelled());
+    assert_eq!(fill(&mut out, &cancel, taken, taken + 1), taken + 1);
+    let got = tokio::time::timeout(LIMIT, dialled.recv()).await.unwrap();
+    assert_eq!(got.unwrap(), Some(bulky(taken)));
+}
+
+/// A socket that takes nothing for the write timeout while frames wait ends the link: the
+/// node hears `Down`, and the other side, once it reads, finds the connection closed.
+#[tokio::test]
+async fn a_link_whose_reader_stops_is_ended_after_the_write_timeout() {
+    let timeout = Duration::from_millis(300);
+    let (inbox, mut out, mut dialled) = linked(1 << 20, timeout).await;
+    let (node, mut events) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let limit = Arc::new(AtomicUsize::new(MAX_FRAME));
+    tokio::spawn(run_link(inbox, LinkId(1), node, cancel.clone(), limit));
+    let started = std::time::Instant::now();
+    assert_eq!(fill(&mut out, &cancel, 0, 1000), 1000);
+    tokio::time::timeout(LIMIT, cancel.cancelled())
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= timeout);
+    let down = tokio::time::timeout(LIMIT, events.recv()).await.unwrap();
+    assert!(
+        matches!(down, Some(NetEvent::Down { error: None, .. })),
+        "{down:?}"
+    );
+    let closed = tokio::time::timeout(LIMIT, async {
+        while let Ok(Some(_)) = dialled.recv().await {}
+    });
+    assert!(closed.await.is_ok());
+}
+
+/// A link closed while frames wait for its socket writes them all first, then ends: the
+/// other side reads every frame, in order, then the end of the connection.
+#[tokio::test]
+async fn a_link_closed_with_frames_waiting_delivers_them_all_then_ends() {
+    let (_inbox, mut out, mut dialled) = linked(1 << 20, LIMIT).await;
+    let cancel = CancellationToken::new();
+    assert_eq!(fill(&mut out, &cancel, 0, 400), 400);
+    out.close(&cancel);
+    // 400 frames are 12.5 MiB, more than the sockets hold: some still wait.
+    assert!(!cancel.is_cancelled());
+    for i in 0..400 {
+        let got = tokio::time::timeout(LIMIT, dialled.recv()).await.unwrap();
+        assert_eq!(got.unwrap(), Some(bulky(i)), "frame {i}");
+    }
+    let end = tokio::time::timeout(LIMIT, dialled.recv()).await.unwrap();
+    assert_eq!(end.unwrap(), None);
+    assert!(cancel.is_cancelled());
 }
