@@ -163,6 +163,9 @@ pub struct Outbox {
 #[derive(Default)]
 struct Backlog {
     bytes: Vec<u8>,
+    /// How much of `bytes` is written: the rest waits. (Kept as an offset, so that a long
+    /// backlog written a little at a time is not moved down at each write.)
+    written: usize,
     /// Frames sealed into `bytes` since it was last empty.
     frames: usize,
     /// A task is writing `bytes`: the node appends and leaves the writing to it.
@@ -207,6 +210,11 @@ impl Outbox {
             return Ok(());
         }
         let mut backlog = lock(&self.backlog);
+        let backlog = &mut *backlog;
+        if backlog.written > backlog.bytes.len() / 2 {
+            backlog.bytes.drain(..backlog.written);
+            backlog.written = 0;
+        }
         let sealed = self.seal.seal(&self.plain, &mut backlog.bytes);
         sealed.map_err(|e| std::io::Error::other(e.to_string()))?;
         backlog.frames += std::mem::take(&mut self.frames);
@@ -215,7 +223,7 @@ impl Outbox {
             self.plain = Vec::new();
         }
         if !backlog.writing {
-            write_some(&self.half, &mut backlog)?;
+            write_some(&self.half, backlog)?;
             if !backlog.bytes.is_empty() {
                 backlog.writing = true;
                 let (half, shared) = (self.half.clone(), self.backlog.clone());
@@ -261,16 +269,16 @@ fn lock(backlog: &Mutex<Backlog>) -> std::sync::MutexGuard<'_, Backlog> {
 
 /// Writes as much of the backlog as the socket takes now.
 fn write_some(half: &OwnedWriteHalf, backlog: &mut Backlog) -> Result<(), std::io::Error> {
-    while !backlog.bytes.is_empty() {
-        match half.try_write(&backlog.bytes) {
+    while backlog.written < backlog.bytes.len() {
+        match half.try_write(&backlog.bytes[backlog.written..]) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                backlog.bytes.drain(..n);
-            }
+            Ok(n) => backlog.written += n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) => return Err(e),
         }
     }
+    backlog.bytes.clear();
+    backlog.written = 0;
     backlog.frames = 0;
     if backlog.bytes.capacity() > KEEP_BYTES {
         backlog.bytes = Vec::new();

@@ -1,8 +1,8 @@
 //! hearsay's tokio runtime: TCP, framing, timers and logs around the `hearsay-proto` state
 //! machines (ENGINEERING.md "The seam").
 //!
-//! One task owns each node's state machine; connection tasks only move frames through
-//! bounded channels. This crate is the only one that reads the clock or the OS's randomness.
+//! One task owns each node's state machine and writes its links' frames; connection tasks
+//! only read frames into the node's bounded channel. This crate is the only one that reads the clock or the OS's randomness.
 
 pub mod budget;
 pub mod conn;
