@@ -1,64 +1,48 @@
 //! One TCP connection after its handshake ([`crate::secure`]): frames in both directions
 //! (SPEC §4), sealed in Noise transport messages.
 //!
-//! A connection task reads frames only: decoded messages go to the node's channel. The node
-//! task writes its own frames ([`Outbox`]). Bad bytes end this connection and no other.
+//! The node task reads its links' frames ([`Inbox`], when [`Readiness`] says a socket has
+//! bytes) and writes them ([`Outbox`]); no task or channel stands between. Bad bytes end
+//! this connection and no other.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use hearsay_proto::node::DialToken;
 use hearsay_proto::wire::{self, Msg, MAX_FRAME};
 use hearsay_proto::{LinkId, Remote};
-use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::secure::{Open, Seal, FORGED};
 
 pub use crate::secure::{accept, handshake, Channel, HandshakeFailed, Identity};
 
+/// A link whose handshake finished, for the node task.
+#[derive(Debug)]
+pub struct LinkUp {
+    /// The link's number.
+    pub link: LinkId,
+    /// The other side.
+    pub remote: Remote,
+    /// Set if this node dialled.
+    pub dial: Option<DialToken>,
+    /// The link's reading end.
+    pub inbox: Inbox,
+    /// The link's sending end.
+    pub out: Outbox,
+    /// Stops the task writing what a full socket did not take, if there is one.
+    pub cancel: CancellationToken,
+}
+
 /// What connection tasks tell the node task.
 #[derive(Debug)]
 pub enum NetEvent {
     /// A handshake finished.
-    Up {
-        /// The link's number.
-        link: LinkId,
-        /// The other side.
-        remote: Remote,
-        /// Set if this node dialled.
-        dial: Option<DialToken>,
-        /// The link's sending end.
-        out: Outbox,
-        /// Ends the link at once, queued frames or not.
-        cancel: CancellationToken,
-        /// The largest frame the link takes now ([`STRANGER_FRAME`] or [`MAX_FRAME`]); the
-        /// node raises it once the machine protects the link.
-        limit: Arc<AtomicUsize>,
-    },
-    /// Frames arrived (every whole frame of one read, in order).
-    Frames {
-        /// The link.
-        link: LinkId,
-        /// The messages.
-        msgs: Vec<Msg>,
-    },
-    /// The connection ended; `error` is set when bad bytes ended it.
-    Down {
-        /// The link.
-        link: LinkId,
-        /// What was wrong with the input, if anything.
-        error: Option<String>,
-        /// Set when `error` is one of the budget's own bounds (a stranger's frame over
-        /// [`STRANGER_FRAME`], a frame not whole within [`FRAME_DEADLINE`]): counted into
-        /// one log line per interval rather than logged one per link.
-        cut_off: bool,
-    },
+    Up(Box<LinkUp>),
     /// A dial failed.
     DialFailed {
         /// The dial.
@@ -100,9 +84,15 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A buffer grown past this (by one large frame, or a backlog) is given back once empty.
 const KEEP_BYTES: usize = 256 * 1024;
 
-/// A link's two halves once its handshake is done: the node task writes through the
-/// [`Outbox`], a task of its own reads ([`run_link`]).
-pub fn split(channel: Channel, cap: usize, write_timeout: Duration) -> (Inbox, Outbox) {
+/// A link's two halves once its handshake is done, both the node task's: it reads through
+/// the [`Inbox`] when `ready` says the socket has bytes, and writes through the [`Outbox`].
+pub fn split(
+    channel: Channel,
+    link: LinkId,
+    ready: &Arc<Readiness>,
+    cap: usize,
+    write_timeout: Duration,
+) -> (Inbox, Outbox) {
     let Channel {
         stream,
         seal,
@@ -111,6 +101,10 @@ pub fn split(channel: Channel, cap: usize, write_timeout: Duration) -> (Inbox, O
         plain,
     } = channel;
     let (reader, writer) = stream.into_split();
+    let waker = Waker::from(Arc::new(LinkWaker {
+        link,
+        ready: ready.clone(),
+    }));
     let outbox = Outbox {
         half: Arc::new(writer),
         seal,
@@ -120,23 +114,194 @@ pub fn split(channel: Channel, cap: usize, write_timeout: Duration) -> (Inbox, O
         cap,
         write_timeout,
         backlog: Arc::new(Mutex::new(Backlog::default())),
+        waker: waker.clone(),
     };
-    // Bytes the handshake read past its end belong to the first frames.
     let inbox = Inbox {
         reader,
         open,
         sealed,
         plain,
+        partial: None,
+        waker,
     };
     (inbox, outbox)
 }
 
-/// The reading half of a link, for [`run_link`].
+/// The links whose sockets may have bytes to read, for the node task: each link's waker puts
+/// its id here and wakes the node.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    ids: Mutex<Vec<LinkId>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Readiness {
+    /// Waits until a link may have bytes (or was woken to be looked at).
+    pub async fn wait(&self) {
+        self.notify.notified().await
+    }
+
+    /// Moves the links to read now into `into`.
+    pub fn take(&self, into: &mut Vec<LinkId>) {
+        into.append(&mut lock(&self.ids));
+    }
+
+    /// Queues `link` to be read, and wakes the node.
+    pub fn push(&self, link: LinkId) {
+        lock(&self.ids).push(link);
+        self.notify.notify_one();
+    }
+}
+
+/// Wakes the node for one link: its socket is ready, or its writing failed.
+struct LinkWaker {
+    link: LinkId,
+    ready: Arc<Readiness>,
+}
+
+impl Wake for LinkWaker {
+    fn wake(self: Arc<Self>) {
+        self.ready.push(self.link);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.push(self.link);
+    }
+}
+
+/// The reading half of a link, read by the node task when its socket has bytes.
+///
+/// Two buffers: what has come and is not opened yet (`sealed`, at most one Noise message of
+/// 64 KiB and room for one read, [`READ_BYTES`]), and what is opened and not yet a whole frame
+/// (`plain`). A length prefix alone reserves nothing, so a frame announced and never sent
+/// costs no memory; the buffers grow only as bytes arrive (by doubling, as `BytesMut` does),
+/// and one grown past [`KEEP_BYTES`] by one large frame is given back once that frame is
+/// taken.
 pub struct Inbox {
     reader: OwnedReadHalf,
     open: Open,
     sealed: BytesMut,
     plain: BytesMut,
+    /// Since when part of a frame has waited.
+    partial: Option<Instant>,
+    waker: Waker,
+}
+
+/// Why a link's reading ended it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The other side closed it, or the connection failed (or its writing did).
+    Closed,
+    /// Bytes that are not the protocol.
+    Bad(String),
+    /// One of the budget's bounds: a stranger's frame over [`STRANGER_FRAME`], a frame not
+    /// whole within [`FRAME_DEADLINE`]. Counted into one log line per interval rather than
+    /// logged one per link.
+    CutOff(String),
+}
+
+/// Whether a link has more to read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Read {
+    /// It read all there was: its waker says when more comes.
+    Waiting,
+    /// It read its share of this turn: read it again next turn.
+    More,
+}
+
+/// Reads of one link in one turn, at most: one busy link does not hold up the others.
+const READS_PER_TURN: usize = 4;
+
+impl Inbox {
+    /// Reads what the socket holds (at most [`READS_PER_TURN`] reads), and gives every whole
+    /// frame to `take`, in order; frames larger than `limit` end the link.
+    pub fn read(&mut self, limit: usize, take: &mut impl FnMut(Msg)) -> Result<Read, Ended> {
+        // Bytes the handshake read past its end, on the first read.
+        self.frames(limit, take)?;
+        let waker = self.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..READS_PER_TURN {
+            match self.reader.as_ref().poll_read_ready(&mut cx) {
+                Poll::Pending => return Ok(Read::Waiting),
+                Poll::Ready(Err(_)) => return Err(Ended::Closed),
+                Poll::Ready(Ok(())) => {}
+            }
+            if self.sealed.capacity() - self.sealed.len() < READ_BYTES / 2 {
+                self.sealed.reserve(READ_BYTES);
+            }
+            match self.reader.try_read_buf(&mut self.sealed) {
+                Ok(0) => return Err(Ended::Closed),
+                Ok(_) => self.frames(limit, take)?,
+                // Readiness was stale; it is cleared, and the next poll arms the waker.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Err(Ended::Closed),
+            }
+        }
+        Ok(Read::More)
+    }
+
+    /// Queues the link to be read. The node does so once it holds the link: bytes the
+    /// handshake read past its end are taken then, and that first read arms the waker.
+    pub fn wake(&self) {
+        self.waker.wake_by_ref();
+    }
+
+    /// Whether part of a frame waits.
+    pub fn partial(&self) -> bool {
+        self.partial.is_some()
+    }
+
+    /// Whether part of a frame has waited longer than [`FRAME_DEADLINE`] at `now`.
+    pub fn overdue(&self, now: Instant) -> bool {
+        self.partial
+            .is_some_and(|since| now.duration_since(since) >= FRAME_DEADLINE)
+    }
+
+    /// Opens what has come and takes every whole frame.
+    fn frames(&mut self, limit: usize, take: &mut impl FnMut(Msg)) -> Result<(), Ended> {
+        // What opened before a message that does not is taken; nothing of it or after it.
+        let opened = self.open.open(&mut self.sealed, &mut self.plain);
+        let mut took = false;
+        loop {
+            match wire::next_frame(&self.plain, limit) {
+                Ok(Some((start, end))) => {
+                    match wire::decode::<Msg>(&self.plain[start..end]) {
+                        Ok(msg) => take(msg),
+                        Err(e) => return Err(Ended::Bad(e.to_string())),
+                    }
+                    self.plain.advance(end);
+                    took = true;
+                }
+                Ok(None) => break,
+                Err(e) if limit < MAX_FRAME => {
+                    let why = format!("a stranger's frame: {e} (a stranger's limit)");
+                    return Err(Ended::CutOff(why));
+                }
+                Err(e) => return Err(Ended::Bad(format!("bad frame: {e}"))),
+            }
+        }
+        if opened.is_err() {
+            return Err(Ended::Bad(FORGED.to_string()));
+        }
+        if self.plain.capacity() > KEEP_BYTES && self.plain.is_empty() {
+            self.plain = BytesMut::new();
+        }
+        if self.sealed.capacity() > KEEP_BYTES && self.sealed.is_empty() {
+            self.sealed = BytesMut::new();
+        }
+        if self.plain.is_empty() && self.sealed.is_empty() {
+            self.partial = None;
+        } else if self.partial.is_none() || took {
+            self.partial = Some(Instant::now());
+        }
+        Ok(())
+    }
+}
+
+/// Why a link is cut whose frame was not whole in time.
+pub fn overdue_reason() -> String {
+    let within = humantime::format_duration(FRAME_DEADLINE);
+    format!("a frame not whole within {within}")
 }
 
 /// The node's sending end of a link. Frames are encoded into one buffer as the node makes
@@ -157,6 +322,8 @@ pub struct Outbox {
     cap: usize,
     write_timeout: Duration,
     backlog: Arc<Mutex<Backlog>>,
+    /// The link's waker: a failed write wakes the node to find the link closed.
+    waker: Waker,
 }
 
 /// Sealed bytes the socket has not taken yet, shared with the task that writes them.
@@ -227,12 +394,8 @@ impl Outbox {
             if !backlog.bytes.is_empty() {
                 backlog.writing = true;
                 let (half, shared) = (self.half.clone(), self.backlog.clone());
-                tokio::spawn(write_backlog(
-                    half,
-                    shared,
-                    cancel.clone(),
-                    self.write_timeout,
-                ));
+                let waking = (cancel.clone(), self.waker.clone());
+                tokio::spawn(write_backlog(half, shared, waking, self.write_timeout));
             }
         }
         self.waiting = backlog.frames;
@@ -252,6 +415,15 @@ impl Outbox {
     }
 }
 
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (f.debug_struct("Inbox"))
+            .field("sealed", &self.sealed.len())
+            .field("plain", &self.plain.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         (f.debug_struct("Outbox"))
@@ -261,8 +433,8 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
-fn lock(backlog: &Mutex<Backlog>) -> std::sync::MutexGuard<'_, Backlog> {
-    backlog
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -292,7 +464,7 @@ fn write_some(half: &OwnedWriteHalf, backlog: &mut Backlog) -> Result<(), std::i
 async fn write_backlog(
     half: Arc<OwnedWriteHalf>,
     shared: Arc<Mutex<Backlog>>,
-    cancel: CancellationToken,
+    (cancel, waker): (CancellationToken, Waker),
     timeout: Duration,
 ) {
     loop {
@@ -315,157 +487,10 @@ async fn write_backlog(
             return;
         }
     }
+    // The connection ends in both directions, and the node, woken, finds it closed.
     cancel.cancel();
-}
-
-/// Moves frames in until the other side ends the link or `cancel` fires, then says `Down`.
-///
-/// The reader decodes every whole frame that one read brought and hands them to the node
-/// together. Writing is the node's ([`Outbox`]), so a stalled write never stops reading.
-pub async fn run_link(
-    inbox: Inbox,
-    link: LinkId,
-    node: mpsc::Sender<NetEvent>,
-    cancel: CancellationToken,
-    limit: Arc<AtomicUsize>,
-) {
-    let Inbox {
-        mut reader,
-        open,
-        sealed,
-        plain,
-    } = inbox;
-    let reading = Reading {
-        link,
-        node: &node,
-        cancel: &cancel,
-        limit: &limit,
-    };
-    let ended = read_frames(&mut reader, open, (sealed, plain), reading).await;
-    cancel.cancel();
-    // The connection ends now in both directions, whoever still holds its writing half.
-    let _ = socket2::SockRef::from(reader.as_ref()).shutdown(std::net::Shutdown::Both);
-    let (error, cut_off) = match ended {
-        Some(Ended::Bad(e)) => (Some(e), false),
-        Some(Ended::CutOff(e)) => (Some(e), true),
-        None => (None, false),
-    };
-    let down = NetEvent::Down {
-        link,
-        error,
-        cut_off,
-    };
-    let _ = node.send(down).await;
-}
-
-/// Why the reader ended a link, when the other side did not.
-enum Ended {
-    /// Bytes that are not the protocol.
-    Bad(String),
-    /// One of the budget's bounds (see [`NetEvent::Down`]).
-    CutOff(String),
-}
-
-/// What the reading half works with.
-struct Reading<'a> {
-    link: LinkId,
-    node: &'a mpsc::Sender<NetEvent>,
-    cancel: &'a CancellationToken,
-    limit: &'a AtomicUsize,
-}
-
-/// The reading half: every whole frame of each read, opened, decoded and handed over
-/// together. Returns why the link was ended on this side, if it was.
-///
-/// Two buffers: what has come and is not opened yet (`sealed`, at most one Noise message of
-/// 64 KiB and room for one read, [`READ_BYTES`]), and what is opened and not yet a whole frame
-/// (`buf`). A length prefix alone reserves nothing, so a frame announced and never sent costs
-/// no memory; the buffers grow only as bytes arrive (by doubling, as `BytesMut` does), and one
-/// grown past [`KEEP_BYTES`] by one large frame is given back once that frame is taken.
-async fn read_frames(
-    source: &mut OwnedReadHalf,
-    mut open: Open,
-    (mut sealed, mut buf): (BytesMut, BytesMut),
-    r: Reading<'_>,
-) -> Option<Ended> {
-    let Reading {
-        link,
-        node,
-        cancel,
-        limit,
-    } = r;
-    let cancelled = cancel.cancelled();
-    tokio::pin!(cancelled);
-    // Since when the buffer has held part of a frame.
-    let mut partial: Option<tokio::time::Instant> = None;
-    loop {
-        if open.open(&mut sealed, &mut buf).is_err() {
-            return Some(Ended::Bad(FORGED.to_string()));
-        }
-        let mut msgs = Vec::new();
-        loop {
-            let max = limit.load(Ordering::Relaxed);
-            match wire::next_frame(&buf, max) {
-                Ok(Some((start, end))) => {
-                    match wire::decode::<Msg>(&buf[start..end]) {
-                        Ok(msg) => msgs.push(msg),
-                        Err(e) => return Some(Ended::Bad(e.to_string())),
-                    }
-                    buf.advance(end);
-                }
-                Ok(None) => break,
-                Err(e) if max < MAX_FRAME => {
-                    let why = format!("a stranger's frame: {e} (a stranger's limit)");
-                    return Some(Ended::CutOff(why));
-                }
-                Err(e) => return Some(Ended::Bad(format!("bad frame: {e}"))),
-            }
-        }
-        if buf.capacity() > KEEP_BYTES && buf.is_empty() {
-            buf = BytesMut::new();
-        }
-        if sealed.capacity() > KEEP_BYTES && sealed.is_empty() {
-            sealed = BytesMut::new();
-        }
-        if buf.is_empty() && sealed.is_empty() {
-            partial = None;
-        } else if partial.is_none() || !msgs.is_empty() {
-            partial = Some(tokio::time::Instant::now());
-        }
-        if !msgs.is_empty() {
-            let sent = tokio::select! {
-                _ = &mut cancelled => return None,
-                sent = node.send(NetEvent::Frames { link, msgs }) => sent,
-            };
-            if sent.is_err() {
-                return None;
-            }
-        }
-        if sealed.capacity() - sealed.len() < READ_BYTES / 2 {
-            sealed.reserve(READ_BYTES);
-        }
-        let deadline = async {
-            match partial {
-                Some(since) => tokio::time::sleep_until(since + FRAME_DEADLINE).await,
-                None => std::future::pending().await,
-            }
-        };
-        let read = tokio::select! {
-            _ = &mut cancelled => return None,
-            _ = deadline => {
-                let why = format!(
-                    "a frame not whole within {}",
-                    humantime::format_duration(FRAME_DEADLINE)
-                );
-                return Some(Ended::CutOff(why));
-            }
-            read = source.read_buf(&mut sealed) => read,
-        };
-        match read {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
+    let _ = socket2::SockRef::from(half.as_ref().as_ref()).shutdown(std::net::Shutdown::Both);
+    waker.wake();
 }
 
 /// Room made for each read.

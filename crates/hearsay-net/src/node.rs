@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,8 +17,9 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::budget::{Admit, Handshakes, Inbound, Start};
-use crate::conn::{accept, handshake, run_link, split, Channel, Identity, NetEvent, Outbox};
-use crate::conn::{Unsent, STRANGER_FRAME, WRITE_TIMEOUT};
+use crate::conn::{accept, handshake, overdue_reason, split, Channel, Ended, Identity, Inbox};
+use crate::conn::{LinkUp, NetEvent, Outbox, Read, Readiness, Unsent};
+use crate::conn::{STRANGER_FRAME, WRITE_TIMEOUT};
 use crate::log::Logger;
 use crate::store::{Store, StoreError};
 
@@ -210,12 +211,14 @@ async fn drive<M: Machine>(
     let stop = cancel.child_token();
     let _guard = stop.clone().drop_guard();
     let mut links = Links::new(&opts);
+    // Which links' sockets have bytes: the node reads them itself.
+    let ready = Arc::new(Readiness::default());
     tokio::spawn(accept_loop(
         listener,
         me.clone(),
         opts.clone(),
         tx.clone(),
-        links.dropped.clone(),
+        (links.dropped.clone(), ready.clone()),
         stop.clone(),
     ));
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
@@ -250,7 +253,7 @@ async fn drive<M: Machine>(
                     match l.out.push(&msg) {
                         Ok(()) if first => links.dirty.push(link),
                         Ok(()) => {}
-                        Err(Unsent::TooLarge) => l.cancel.cancel(),
+                        Err(Unsent::TooLarge) => links.cut(&mut machine, link),
                         Err(Unsent::Full) => {
                             links.cut(&mut machine, link);
                             let reason = format!(
@@ -268,7 +271,7 @@ async fn drive<M: Machine>(
                         DialPool::Probe => probe_slots.clone(),
                     };
                     let ctx = (me.clone(), opts.clone(), tx.clone(), slots, stop.clone());
-                    tokio::spawn(dial(token, addr, ctx));
+                    tokio::spawn(dial(token, addr, ctx, ready.clone()));
                 }
                 // What is queued goes first, then the link closes.
                 Output::Close { link } => {
@@ -290,13 +293,13 @@ async fn drive<M: Machine>(
                 }
                 Output::Stop(result) => {
                     durable.flush(log).await?;
-                    links.flush();
+                    links.flush(&mut machine);
                     return result.map_err(RunError::Stopped);
                 }
             }
         }
         // The turn's frames go out: one write per link.
-        links.flush();
+        links.flush(&mut machine);
         if !backlog.is_empty() {
             // A turn: every frame that arrived together, then whatever else is waiting
             // already, before the outputs are carried out, so that what goes to one link in
@@ -313,8 +316,9 @@ async fn drive<M: Machine>(
                 }
                 taken += 1;
                 if backlog.is_empty() && taken < MAX_TURN {
-                    if let Ok(ev) = rx.try_recv() {
-                        on_net_event(&mut machine, &mut links, &mut backlog, log, ev);
+                    match rx.try_recv() {
+                        Ok(ev) => on_net_event(&mut machine, &mut links, log, ev),
+                        Err(_) => links.read(&mut machine, &ready, &mut backlog, log),
                     }
                 }
             }
@@ -330,7 +334,7 @@ async fn drive<M: Machine>(
             if durable.absorbed < MAX_ABSORBED {
                 if let Ok(ev) = rx.try_recv() {
                     durable.absorbed += 1;
-                    on_net_event(&mut machine, &mut links, &mut backlog, log, ev);
+                    on_net_event(&mut machine, &mut links, log, ev);
                     continue;
                 }
             }
@@ -351,7 +355,13 @@ async fn drive<M: Machine>(
             _ = &mut cancelled => return durable.flush(log).await,
             ev = rx.recv() => {
                 let Some(ev) = ev else { return Ok(()) };
-                on_net_event(&mut machine, &mut links, &mut backlog, log, ev);
+                on_net_event(&mut machine, &mut links, log, ev);
+            }
+            _ = ready.wait() => {
+                // Reading counts against the task's budget, as a channel's receive does: a
+                // node that always finds bytes still gives way to the other tasks.
+                tokio::task::coop::consume_budget().await;
+                links.read(&mut machine, &ready, &mut backlog, log);
             }
             _ = &mut timer, if armed.is_some() => {
                 armed = None;
@@ -363,9 +373,10 @@ async fn drive<M: Machine>(
                 // follows that turn.
                 tokio::task::yield_now().await;
                 timeout_due = true;
+                links.read(&mut machine, &ready, &mut backlog, log);
                 while backlog.len() < MAX_TURN {
                     let Ok(ev) = rx.try_recv() else { break };
-                    on_net_event(&mut machine, &mut links, &mut backlog, log, ev);
+                    on_net_event(&mut machine, &mut links, log, ev);
                 }
             }
             _ = sweep.tick(), if links.sweep_wanted() => {
@@ -377,10 +388,14 @@ async fn drive<M: Machine>(
 
 /// The node's end of a link.
 struct Link {
+    inbox: Inbox,
     out: Outbox,
+    /// Stops the task writing what a full socket did not take.
     cancel: CancellationToken,
-    /// The largest frame its reader takes.
-    limit: Arc<AtomicUsize>,
+    /// The largest frame it may send ([`STRANGER_FRAME`] or [`MAX_FRAME`]).
+    limit: usize,
+    /// The round of reading it was last read in.
+    round: u64,
 }
 
 /// How often idle strangers are looked for and frame limits brought up to date.
@@ -425,6 +440,12 @@ struct Links {
     map: HashMap<LinkId, Link>,
     /// Links with frames to write at the end of the turn.
     dirty: Vec<LinkId>,
+    /// Links to read, taken from the node's [`Readiness`].
+    to_read: Vec<LinkId>,
+    /// Links holding part of a frame: while there are any, the sweep looks for overdue ones.
+    partials: usize,
+    /// Rounds of reading so far.
+    round: u64,
     /// The inbound links, within the budget.
     inbound: Inbound,
     counts: Counts,
@@ -443,6 +464,9 @@ impl Links {
         Links {
             map: HashMap::new(),
             dirty: Vec::new(),
+            to_read: Vec::new(),
+            partials: 0,
+            round: 0,
             inbound: Inbound::new(opts.max_connections),
             counts: Counts::default(),
             dropped: Arc::new(AtomicU64::new(0)),
@@ -453,27 +477,102 @@ impl Links {
 
     /// Whether the sweep has anything to look at: strangers' links, or counts to log.
     fn sweep_wanted(&self) -> bool {
-        self.strangers > 0 || self.counts.any() || self.dropped.load(Ordering::Relaxed) > 0
+        self.strangers > 0
+            || self.partials > 0
+            || self.counts.any()
+            || self.dropped.load(Ordering::Relaxed) > 0
     }
 
-    /// Writes every link's frames of the turn. A link whose connection failed is ended; its
-    /// `Down` follows.
-    fn flush(&mut self) {
+    /// Writes every link's frames of the turn. A link whose connection failed is cut.
+    fn flush<M: Machine>(&mut self, machine: &mut M) {
+        let mut failed = Vec::new();
         for link in self.dirty.drain(..) {
             if let Some(l) = self.map.get_mut(&link) {
                 if l.out.flush(&l.cancel).is_err() {
-                    l.cancel.cancel();
+                    failed.push(link);
                 }
             }
         }
+        for link in failed {
+            self.cut(machine, link);
+        }
+    }
+
+    /// Reads every link whose socket has bytes, each frame onto `backlog`; a link whose
+    /// reading ends it goes down.
+    fn read<M: Machine>(
+        &mut self,
+        machine: &mut M,
+        ready: &Readiness,
+        backlog: &mut Backlog,
+        log: &Logger,
+    ) {
+        let mut ids = std::mem::take(&mut self.to_read);
+        ready.take(&mut ids);
+        self.round += 1;
+        for (i, &link) in ids.iter().enumerate() {
+            // A turn's worth is read: the rest wait for the next turn, in their order.
+            if backlog.len() >= MAX_TURN {
+                ids[i..].iter().for_each(|link| ready.push(*link));
+                break;
+            }
+            let Some(l) = self.map.get_mut(&link) else {
+                continue;
+            };
+            // A link woken twice is read once a round.
+            if std::mem::replace(&mut l.round, self.round) == self.round {
+                continue;
+            }
+            let (before, was_partial) = (backlog.len(), l.inbox.partial());
+            let read = match l.cancel.is_cancelled() {
+                true => Err(Ended::Closed),
+                false => (l.inbox).read(l.limit, &mut |msg| backlog.push_back((link, msg))),
+            };
+            match (was_partial, l.inbox.partial()) {
+                (false, true) => self.partials += 1,
+                (true, false) => self.partials -= 1,
+                _ => {}
+            }
+            if backlog.len() > before {
+                self.inbound.heard(link, Instant::now());
+            }
+            match read {
+                Ok(Read::Waiting) => {}
+                // Its share is read: the rest next turn.
+                Ok(Read::More) => ready.push(link),
+                Err(ended) => self.down(machine, link, ended, log),
+            }
+        }
+        ids.clear();
+        self.to_read = ids;
+    }
+
+    /// Forgets a link whose reading ended it, logs why if that is worth a line, and tells
+    /// the machine.
+    fn down<M: Machine>(&mut self, machine: &mut M, link: LinkId, ended: Ended, log: &Logger) {
+        let Some(l) = self.forget(link) else { return };
+        l.cancel.cancel();
+        tracing::debug!(link = link.0, ?ended, "link down");
+        match ended {
+            Ended::Closed => {}
+            Ended::CutOff(_) => self.counts.cut_off += 1,
+            Ended::Bad(reason) => {
+                let remote = format!("link {}", link.0);
+                log.log(now(), &Event::ProtocolError { remote, reason });
+            }
+        }
+        machine.handle(now(), Input::LinkDown { link });
     }
 
     /// Forgets `link` (an inbound link gives its slot back).
     fn forget(&mut self, link: LinkId) -> Option<Link> {
         let l = self.map.remove(&link);
-        let stranger = l.as_ref().map(|l| l.limit.load(Ordering::Relaxed)) == Some(STRANGER_FRAME);
+        let stranger = l.as_ref().map(|l| l.limit) == Some(STRANGER_FRAME);
         if self.inbound.remove(link) && stranger {
             self.strangers -= 1;
+        }
+        if l.as_ref().is_some_and(|l| l.inbox.partial()) {
+            self.partials -= 1;
         }
         l
     }
@@ -490,9 +589,9 @@ impl Links {
     /// after each run of its frames (a registration or a link request changes it at once) and
     /// at every sweep (a certificate or a seed key learned elsewhere changes it too).
     fn set_limit<M: Machine>(&mut self, machine: &M, link: LinkId) {
-        if let (true, Some(l)) = (self.inbound.holds(link), self.map.get(&link)) {
+        if let (true, Some(l)) = (self.inbound.holds(link), self.map.get_mut(&link)) {
             let limit = frame_limit(machine.link_use(link));
-            let was = l.limit.swap(limit, Ordering::Relaxed);
+            let was = std::mem::replace(&mut l.limit, limit);
             match (was == STRANGER_FRAME, limit == STRANGER_FRAME) {
                 (true, false) => self.strangers -= 1,
                 (false, true) => self.strangers += 1,
@@ -524,6 +623,15 @@ impl Links {
     /// and, once per [`BUDGET_LOG_EVERY`], logs what the budget did if it did anything.
     fn sweep<M: Machine>(&mut self, machine: &mut M, idle_timeout: Duration, log: &Logger) {
         let at = Instant::now();
+        if self.partials > 0 {
+            let overdue: Vec<LinkId> = (self.map.iter())
+                .filter(|(_, l)| l.inbox.overdue(at))
+                .map(|(link, _)| *link)
+                .collect();
+            for link in overdue {
+                self.down(machine, link, Ended::CutOff(overdue_reason()), log);
+            }
+        }
         for link in (self.inbound).idle(at, idle_timeout, |l| machine.link_use(l)) {
             self.counts.idle += 1;
             self.cut(machine, link);
@@ -573,23 +681,32 @@ type Backlog = VecDeque<(LinkId, Msg)>;
 /// Most frames handled in one turn, before the outputs are carried out.
 const MAX_TURN: usize = 256;
 
-fn on_net_event<M: Machine>(
-    machine: &mut M,
-    links: &mut Links,
-    backlog: &mut Backlog,
-    log: &Logger,
-    ev: NetEvent,
-) {
+fn on_net_event<M: Machine>(machine: &mut M, links: &mut Links, log: &Logger, ev: NetEvent) {
     match ev {
-        NetEvent::Up {
-            link,
-            remote,
-            dial,
-            out,
-            cancel,
-            limit,
-        } => {
-            links.map.insert(link, Link { out, cancel, limit });
+        NetEvent::Up(up) => {
+            let LinkUp {
+                link,
+                remote,
+                dial,
+                inbox,
+                out,
+                cancel,
+            } = *up;
+            // An inbound link starts as a stranger's, with a stranger's frame limit, until
+            // the machine says what it is for; this node chose its dials.
+            let limit = match dial {
+                Some(_) => MAX_FRAME,
+                None => STRANGER_FRAME,
+            };
+            let l = Link {
+                inbox,
+                out,
+                cancel,
+                limit,
+                round: 0,
+            };
+            l.inbox.wake();
+            links.map.insert(link, l);
             let how = if dial.is_some() {
                 "dialled"
             } else {
@@ -609,32 +726,6 @@ fn on_net_event<M: Machine>(
             // Only inbound links count against the budget: this node chose its dials.
             if dial.is_none() {
                 links.admit(machine, link, ip);
-            }
-        }
-        NetEvent::Frames { link, msgs } => {
-            links.inbound.heard(link, Instant::now());
-            backlog.extend(msgs.into_iter().map(|m| (link, m)))
-        }
-        NetEvent::Down {
-            link,
-            error,
-            cut_off,
-        } => {
-            tracing::debug!(
-                link = link.0,
-                error = error.as_deref().unwrap_or(""),
-                "link down"
-            );
-            if links.forget(link).is_some() {
-                match error {
-                    Some(_) if cut_off => links.counts.cut_off += 1,
-                    Some(reason) => {
-                        let remote = format!("link {}", link.0);
-                        log.log(now(), &Event::ProtocolError { remote, reason });
-                    }
-                    None => {}
-                }
-                machine.handle(now(), Input::LinkDown { link });
             }
         }
         NetEvent::DialFailed { token, error } => {
@@ -703,7 +794,7 @@ async fn accept_loop(
     me: Arc<Identity>,
     opts: Options,
     tx: mpsc::Sender<NetEvent>,
-    dropped: Arc<AtomicU64>,
+    (dropped, ready): (Arc<AtomicU64>, Arc<Readiness>),
     stop: CancellationToken,
 ) {
     let pool = Arc::new(Mutex::new(Pool {
@@ -753,6 +844,7 @@ async fn accept_loop(
             id,
         };
         let (me, opts, tx, stop) = (me.clone(), opts.clone(), tx.clone(), stop.clone());
+        let ready = ready.clone();
         tokio::spawn(async move {
             let done = tokio::select! {
                 _ = quit.cancelled() => return,
@@ -761,7 +853,8 @@ async fn accept_loop(
             drop(place);
             match done {
                 Ok((channel, remote)) => {
-                    start_link(channel, remote, None, &opts, tx, stop).await;
+                    let link = (channel, remote, None);
+                    start_link(link, &opts, tx, &ready, stop).await;
                 }
                 Err(e) => {
                     let reason = e.to_string();
@@ -780,7 +873,12 @@ type DialCtx = (
     CancellationToken,
 );
 
-async fn dial(token: DialToken, addr: SocketAddr, (me, opts, tx, slots, stop): DialCtx) {
+async fn dial(
+    token: DialToken,
+    addr: SocketAddr,
+    (me, opts, tx, slots, stop): DialCtx,
+    ready: Arc<Readiness>,
+) {
     let Ok(permit) = slots.try_acquire_owned() else {
         let error = DialError::Busy;
         let _ = tx.send(NetEvent::DialFailed { token, error }).await;
@@ -795,7 +893,8 @@ async fn dial(token: DialToken, addr: SocketAddr, (me, opts, tx, slots, stop): D
     let error = match tokio::time::timeout(opts.dial_timeout, attempt).await {
         Ok(Ok((channel, remote))) => {
             let _permit = permit;
-            return start_link(channel, remote, Some(token), &opts, tx, stop).await;
+            let link = (channel, remote, Some(token));
+            return start_link(link, &opts, tx, &ready, stop).await;
         }
         Ok(Err(error)) => error,
         Err(_) => DialError::TimedOut,
@@ -817,36 +916,24 @@ fn connect_error(e: std::io::Error) -> DialError {
 }
 
 async fn start_link(
-    channel: Channel,
-    remote: hearsay_proto::Remote,
-    dial: Option<DialToken>,
+    (channel, remote, dial): (Channel, hearsay_proto::Remote, Option<DialToken>),
     opts: &Options,
     tx: mpsc::Sender<NetEvent>,
+    ready: &Arc<Readiness>,
     stop: CancellationToken,
 ) {
     let link = next_link();
-    let (inbox, out) = split(channel, opts.send_queue, WRITE_TIMEOUT);
+    let (inbox, out) = split(channel, link, ready, opts.send_queue, WRITE_TIMEOUT);
     let cancel = stop.child_token();
-    // An inbound link starts as a stranger's, with a stranger's frame limit, until the
-    // machine says what it is for; this node chose its dials.
-    let first = if dial.is_some() {
-        MAX_FRAME
-    } else {
-        STRANGER_FRAME
-    };
-    let limit = Arc::new(AtomicUsize::new(first));
-    let up = NetEvent::Up {
+    let up = NetEvent::Up(Box::new(LinkUp {
         link,
         remote,
         dial,
+        inbox,
         out,
-        cancel: cancel.clone(),
-        limit: limit.clone(),
-    };
-    if tx.send(up).await.is_err() {
-        return;
-    }
-    run_link(inbox, link, tx, cancel, limit).await;
+        cancel,
+    }));
+    let _ = tx.send(up).await;
 }
 
 #[cfg(test)]

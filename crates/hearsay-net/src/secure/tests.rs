@@ -1,13 +1,10 @@
-use std::sync::atomic::AtomicUsize;
-
 use hearsay_proto::handshake::HandshakeError;
 use hearsay_proto::LinkId;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::conn::{run_link, split, Inbox, NetEvent, Outbox, Unsent};
+use crate::conn::{split, Ended, Inbox, Outbox, Read, Readiness, Unsent};
 use hearsay_proto::gossip::MsgId;
 
 const LIMIT: Duration = Duration::from_secs(5);
@@ -143,63 +140,61 @@ async fn a_byte_flipped_on_the_path_closes_the_link_and_nothing_forged_is_applie
     let relay = tampering_relay(addr).await;
     let (mut dialled, _) = dial(relay, &peer).await.unwrap();
     let (channel, _) = accepted.await.unwrap().unwrap();
-    let (node, mut events) = mpsc::channel(16);
-    let limit = Arc::new(AtomicUsize::new(MAX_FRAME));
-    let link = LinkId(1);
-    let (inbox, _out) = split(channel, 16, LIMIT);
-    tokio::spawn(run_link(inbox, link, node, CancellationToken::new(), limit));
+    let ready = Arc::new(Readiness::default());
+    let (mut inbox, out) = split(channel, LinkId(1), &ready, 16, LIMIT);
     // Three Noise messages: the second is the one tampered with.
     for offset in [1, 2, 3] {
         dialled.send(&Msg::StatusRequest { offset }).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut got = Vec::new();
-    let error = loop {
-        match tokio::time::timeout(LIMIT, events.recv()).await.unwrap() {
-            Some(NetEvent::Frames { msgs, .. }) => got.extend(msgs),
-            Some(NetEvent::Down { error, .. }) => break error,
-            _ => {}
-        }
-    };
+    let read = tokio::time::timeout(LIMIT, read_until_end(&mut inbox, &ready));
+    let (got, ended) = read.await.unwrap();
     assert_eq!(got, vec![Msg::StatusRequest { offset: 1 }]);
-    assert_eq!(error.as_deref(), Some(FORGED));
-    // The link is closed at the dialler's end too.
+    assert_eq!(ended, Ended::Bad(FORGED.to_string()));
+    // The node drops the link: it is closed at the dialler's end too.
+    drop((inbox, out));
     let closed = tokio::time::timeout(LIMIT, async {
         while let Ok(Some(_)) = dialled.recv().await {}
     });
     assert!(closed.await.is_ok());
 }
 
-/// The node's cut (the link's token) ends an idle link's two halves at once: the node
-/// hears `Down` with no error, and the other end sees the connection close.
+/// Reads `inbox` as the node does, until its reading ends the link: the frames taken, and
+/// why it ended.
+async fn read_until_end(inbox: &mut Inbox, ready: &Readiness) -> (Vec<Msg>, Ended) {
+    let (mut got, mut woken) = (Vec::new(), Vec::new());
+    loop {
+        match inbox.read(MAX_FRAME, &mut |msg| got.push(msg)) {
+            Ok(Read::More) => continue,
+            Ok(Read::Waiting) => {}
+            Err(ended) => return (got, ended),
+        }
+        ready.wait().await;
+        ready.take(&mut woken);
+    }
+}
+
+/// The node's cut (the link's token, and its two ends dropped) ends the connection at once,
+/// even while a task still writes what a full socket did not take: the other side reads
+/// what was on the way, then the end, not the rest of the queue.
 #[tokio::test]
-async fn a_cut_ends_an_idle_link_at_once() {
-    let (seed, peer) = (identity(1, Role::Seed), identity(2, Role::Peer));
-    let (addr, accepted) = listen(seed).await;
-    let (mut dialled, _) = dial(addr, &peer).await.unwrap();
-    let (channel, _) = accepted.await.unwrap().unwrap();
-    let (node, mut events) = mpsc::channel(16);
+async fn a_cut_ends_a_link_at_once_even_with_frames_waiting() {
+    let (inbox, mut out, mut dialled, _) = linked(1 << 20, LIMIT).await;
     let cancel = CancellationToken::new();
-    let limit = Arc::new(AtomicUsize::new(MAX_FRAME));
-    let (inbox, mut out) = split(channel, 16, LIMIT);
-    let running = tokio::spawn(run_link(inbox, LinkId(1), node, cancel.clone(), limit));
-    // The link works, then sits idle: the reader waits.
-    out.push(&Msg::StatusRequest { offset: 7 }).unwrap();
-    out.flush(&cancel).unwrap();
-    let got = tokio::time::timeout(LIMIT, dialled.recv()).await.unwrap();
-    assert_eq!(got.unwrap(), Some(Msg::StatusRequest { offset: 7 }));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(fill(&mut out, &cancel, 0, 400), 400);
     cancel.cancel();
-    let down = tokio::time::timeout(LIMIT, events.recv()).await.unwrap();
-    assert!(
-        matches!(down, Some(NetEvent::Down { error: None, .. })),
-        "{down:?}"
-    );
-    tokio::time::timeout(LIMIT, running).await.unwrap().unwrap();
+    drop((inbox, out));
+    let mut got = 0;
     let closed = tokio::time::timeout(LIMIT, async {
-        while let Ok(Some(_)) = dialled.recv().await {}
+        while let Ok(Some(_)) = dialled.recv().await {
+            got += 1;
+        }
     });
     assert!(closed.await.is_ok());
+    assert!(
+        got < 400,
+        "all {got} frames came: the cut waited for the queue"
+    );
 }
 
 /// Two ends of one Noise session, made in memory.
@@ -299,13 +294,14 @@ fn a_replayed_or_truncated_message_does_not_open() {
 /// A link's two ends after a handshake: the accepting end split as a node splits it (at most
 /// `cap` frames waiting; a socket that takes nothing for `timeout` ends it), and the
 /// dialler's end as a client.
-async fn linked(cap: usize, timeout: Duration) -> (Inbox, Outbox, Channel) {
+async fn linked(cap: usize, timeout: Duration) -> (Inbox, Outbox, Channel, Arc<Readiness>) {
     let (seed, peer) = (identity(1, Role::Seed), identity(2, Role::Peer));
     let (addr, accepted) = listen(seed).await;
     let (dialled, _) = dial(addr, &peer).await.unwrap();
     let (channel, _) = accepted.await.unwrap().unwrap();
-    let (inbox, out) = split(channel, cap, timeout);
-    (inbox, out, dialled)
+    let ready = Arc::new(Readiness::default());
+    let (inbox, out) = split(channel, LinkId(1), &ready, cap, timeout);
+    (inbox, out, dialled, ready)
 }
 
 /// Frame `i`: 1,000 ids (32 KiB), the first naming `i`.
@@ -335,7 +331,7 @@ fn fill(out: &mut Outbox, cancel: &CancellationToken, from: u32, to: u32) -> u32
 /// arrives, in order, and the link takes frames again.
 #[tokio::test]
 async fn a_link_whose_reader_lags_queues_up_to_its_cap_then_catches_up_in_order() {
-    let (_inbox, mut out, mut dialled) = linked(64, LIMIT).await;
+    let (_inbox, mut out, mut dialled, _) = linked(64, LIMIT).await;
     let cancel = CancellationToken::new();
     // 10,000 frames are 320 MiB: far more than the sockets' buffers hold.
     let taken = fill(&mut out, &cancel, 0, 10_000);
@@ -356,26 +352,21 @@ async fn a_link_whose_reader_lags_queues_up_to_its_cap_then_catches_up_in_order(
 }
 
 /// A socket that takes nothing for the write timeout while frames wait ends the link: the
-/// node hears `Down`, and the other side, once it reads, finds the connection closed.
+/// node is woken and finds it closed, and the other side, once it reads, finds the
+/// connection closed.
 #[tokio::test]
 async fn a_link_whose_reader_stops_is_ended_after_the_write_timeout() {
     let timeout = Duration::from_millis(300);
-    let (inbox, mut out, mut dialled) = linked(1 << 20, timeout).await;
-    let (node, mut events) = mpsc::channel(16);
+    let (mut inbox, mut out, mut dialled, ready) = linked(1 << 20, timeout).await;
     let cancel = CancellationToken::new();
-    let limit = Arc::new(AtomicUsize::new(MAX_FRAME));
-    tokio::spawn(run_link(inbox, LinkId(1), node, cancel.clone(), limit));
     let started = std::time::Instant::now();
     assert_eq!(fill(&mut out, &cancel, 0, 1000), 1000);
-    tokio::time::timeout(LIMIT, cancel.cancelled())
-        .await
-        .unwrap();
+    let read = tokio::time::timeout(LIMIT, read_until_end(&mut inbox, &ready));
+    let (got, ended) = read.await.unwrap();
+    assert_eq!((got, ended), (vec![], Ended::Closed));
+    assert!(cancel.is_cancelled());
     assert!(started.elapsed() >= timeout);
-    let down = tokio::time::timeout(LIMIT, events.recv()).await.unwrap();
-    assert!(
-        matches!(down, Some(NetEvent::Down { error: None, .. })),
-        "{down:?}"
-    );
+    drop((inbox, out));
     let closed = tokio::time::timeout(LIMIT, async {
         while let Ok(Some(_)) = dialled.recv().await {}
     });
@@ -386,7 +377,7 @@ async fn a_link_whose_reader_stops_is_ended_after_the_write_timeout() {
 /// other side reads every frame, in order, then the end of the connection.
 #[tokio::test]
 async fn a_link_closed_with_frames_waiting_delivers_them_all_then_ends() {
-    let (_inbox, mut out, mut dialled) = linked(1 << 20, LIMIT).await;
+    let (_inbox, mut out, mut dialled, _) = linked(1 << 20, LIMIT).await;
     let cancel = CancellationToken::new();
     assert_eq!(fill(&mut out, &cancel, 0, 400), 400);
     out.close(&cancel);
