@@ -38,7 +38,7 @@ pub struct LinkUp {
     pub cancel: CancellationToken,
 }
 
-/// What connection tasks tell the node task.
+/// What the node's other tasks (accepting, dialling, handshakes, stdin, ICMP) tell it.
 #[derive(Debug)]
 pub enum NetEvent {
     /// A handshake finished.

@@ -1,8 +1,9 @@
 //! hearsay's tokio runtime: TCP, framing, timers and logs around the `hearsay-proto` state
 //! machines (ENGINEERING.md "The seam").
 //!
-//! One task owns each node's state machine and writes its links' frames; connection tasks
-//! only read frames into the node's bounded channel. This crate is the only one that reads the clock or the OS's randomness.
+//! One task owns each node's state machine and reads and writes its links' frames itself;
+//! other tasks only dial, accept and run handshakes, and write what a full socket did not
+//! take. This crate is the only one that reads the clock or the OS's randomness.
 
 pub mod budget;
 pub mod conn;
