@@ -5,6 +5,7 @@
 //! bytes) and writes them ([`Outbox`]); no task or channel stands between. Bad bytes end
 //! this connection and no other.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -213,11 +214,21 @@ pub enum Read {
 const READS_PER_TURN: usize = 4;
 
 impl Inbox {
-    /// Reads what the socket holds (at most [`READS_PER_TURN`] reads), and gives every whole
-    /// frame to `take`, in order; frames larger than `limit` end the link.
-    pub fn read(&mut self, limit: usize, take: &mut impl FnMut(Msg)) -> Result<Read, Ended> {
-        // Bytes the handshake read past its end, on the first read.
-        self.frames(limit, take)?;
+    /// Reads what the socket holds (at most [`READS_PER_TURN`] reads), and gives its whole
+    /// frames to `take`, in order, at most `room` of them (the rest wait for the next call);
+    /// a frame larger than `limit` ends the link.
+    pub fn read(
+        &mut self,
+        limit: usize,
+        room: usize,
+        take: &mut impl FnMut(Msg),
+    ) -> Result<Read, Ended> {
+        let mut room = room.max(1);
+        // Frames left from the last read (or bytes the handshake read past its end).
+        self.frames(limit, &mut room, take)?;
+        if room == 0 {
+            return Ok(Read::More);
+        }
         let waker = self.waker.clone();
         let mut cx = Context::from_waker(&waker);
         for _ in 0..READS_PER_TURN {
@@ -231,7 +242,12 @@ impl Inbox {
             }
             match self.reader.try_read_buf(&mut self.sealed) {
                 Ok(0) => return Err(Ended::Closed),
-                Ok(_) => self.frames(limit, take)?,
+                Ok(_) => {
+                    self.frames(limit, &mut room, take)?;
+                    if room == 0 {
+                        return Ok(Read::More);
+                    }
+                }
                 // Readiness was stale; it is cleared, and the next poll arms the waker.
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => return Err(Ended::Closed),
@@ -258,11 +274,19 @@ impl Inbox {
     }
 
     /// Opens what has come and takes every whole frame.
-    fn frames(&mut self, limit: usize, take: &mut impl FnMut(Msg)) -> Result<(), Ended> {
+    fn frames(
+        &mut self,
+        limit: usize,
+        room: &mut usize,
+        take: &mut impl FnMut(Msg),
+    ) -> Result<(), Ended> {
         // What opened before a message that does not is taken; nothing of it or after it.
         let opened = self.open.open(&mut self.sealed, &mut self.plain);
         let mut took = false;
         loop {
+            if *room == 0 {
+                break;
+            }
             match wire::next_frame(&self.plain, limit) {
                 Ok(Some((start, end))) => {
                     match wire::decode::<Msg>(&self.plain[start..end]) {
@@ -271,17 +295,20 @@ impl Inbox {
                     }
                     self.plain.advance(end);
                     took = true;
+                    *room -= 1;
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    if opened.is_err() {
+                        return Err(Ended::Bad(FORGED.to_string()));
+                    }
+                    break;
+                }
                 Err(e) if limit < MAX_FRAME => {
                     let why = format!("a stranger's frame: {e} (a stranger's limit)");
                     return Err(Ended::CutOff(why));
                 }
                 Err(e) => return Err(Ended::Bad(format!("bad frame: {e}"))),
             }
-        }
-        if opened.is_err() {
-            return Err(Ended::Bad(FORGED.to_string()));
         }
         if self.plain.capacity() > KEEP_BYTES && self.plain.is_empty() {
             self.plain = BytesMut::new();
@@ -333,7 +360,10 @@ struct Backlog {
     /// How much of `bytes` is written: the rest waits. (Kept as an offset, so that a long
     /// backlog written a little at a time is not moved down at each write.)
     written: usize,
-    /// Frames sealed into `bytes` since it was last empty.
+    /// Where each flush's frames end in `bytes`, and how many they are: the flushes not yet
+    /// wholly written.
+    batches: VecDeque<(usize, usize)>,
+    /// The frames of those flushes.
     frames: usize,
     /// A task is writing `bytes`: the node appends and leaves the writing to it.
     writing: bool,
@@ -378,13 +408,10 @@ impl Outbox {
         }
         let mut backlog = lock(&self.backlog);
         let backlog = &mut *backlog;
-        if backlog.written > backlog.bytes.len() / 2 {
-            backlog.bytes.drain(..backlog.written);
-            backlog.written = 0;
-        }
+        backlog.compact();
         let sealed = self.seal.seal(&self.plain, &mut backlog.bytes);
         sealed.map_err(|e| std::io::Error::other(e.to_string()))?;
-        backlog.frames += std::mem::take(&mut self.frames);
+        backlog.sealed(std::mem::take(&mut self.frames));
         self.plain.clear();
         if self.plain.capacity() > KEEP_BYTES {
             self.plain = Vec::new();
@@ -439,21 +466,54 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+impl Backlog {
+    /// Notes that `frames` frames were just sealed onto the end of `bytes`.
+    fn sealed(&mut self, frames: usize) {
+        self.batches.push_back((self.bytes.len(), frames));
+        self.frames += frames;
+    }
+
+    /// Notes that `n` more bytes were written: the flushes now wholly written are done.
+    fn wrote(&mut self, n: usize) {
+        self.written += n;
+        while let Some(&(end, frames)) = self.batches.front() {
+            if end > self.written {
+                break;
+            }
+            self.batches.pop_front();
+            self.frames -= frames;
+        }
+        if self.written == self.bytes.len() {
+            self.bytes.clear();
+            self.written = 0;
+            if self.bytes.capacity() > KEEP_BYTES {
+                self.bytes = Vec::new();
+            }
+        }
+    }
+
+    /// Drops the bytes written, once they are over half (so a long backlog written a little
+    /// at a time is not moved down at each write).
+    fn compact(&mut self) {
+        if self.written > self.bytes.len() / 2 {
+            self.bytes.drain(..self.written);
+            self.batches
+                .iter_mut()
+                .for_each(|(end, _)| *end -= self.written);
+            self.written = 0;
+        }
+    }
+}
+
 /// Writes as much of the backlog as the socket takes now.
 fn write_some(half: &OwnedWriteHalf, backlog: &mut Backlog) -> Result<(), std::io::Error> {
     while backlog.written < backlog.bytes.len() {
         match half.try_write(&backlog.bytes[backlog.written..]) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => backlog.written += n,
+            Ok(n) => backlog.wrote(n),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) => return Err(e),
         }
-    }
-    backlog.bytes.clear();
-    backlog.written = 0;
-    backlog.frames = 0;
-    if backlog.bytes.capacity() > KEEP_BYTES {
-        backlog.bytes = Vec::new();
     }
     Ok(())
 }
@@ -495,3 +555,32 @@ async fn write_backlog(
 
 /// Room made for each read.
 const READ_BYTES: usize = 16 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::Backlog;
+
+    /// The frames counted against a link's cap are those of flushes not yet wholly written,
+    /// not every frame since the backlog was last empty: a link kept busy but keeping up is
+    /// not dropped as too slow.
+    #[test]
+    fn a_backlog_counts_the_frames_of_flushes_not_yet_written() {
+        let mut b = Backlog::default();
+        for frames in [5, 6, 7] {
+            b.bytes.extend_from_slice(&[0; 100]);
+            b.sealed(frames);
+        }
+        assert_eq!(b.frames, 18);
+        b.wrote(160);
+        assert_eq!(b.frames, 13);
+        b.compact();
+        assert_eq!((b.bytes.len(), b.written), (140, 0));
+        b.bytes.extend_from_slice(&[0; 100]);
+        b.sealed(8);
+        assert_eq!(b.frames, 21);
+        b.wrote(50);
+        assert_eq!(b.frames, 15);
+        b.wrote(190);
+        assert_eq!((b.frames, b.bytes.len(), b.written), (0, 0, 0));
+    }
+}

@@ -300,6 +300,12 @@ async fn drive<M: Machine>(
         }
         // The turn's frames go out: one write per link.
         links.flush(&mut machine);
+        // Links whose last frames came with their end go down once those are handled and
+        // answered.
+        if backlog.is_empty() && !links.ending.is_empty() {
+            links.end(&mut machine, log);
+            continue;
+        }
         if !backlog.is_empty() {
             // A turn: every frame that arrived together, then whatever else is waiting
             // already, before the outputs are carried out, so that what goes to one link in
@@ -358,10 +364,14 @@ async fn drive<M: Machine>(
                 on_net_event(&mut machine, &mut links, log, ev);
             }
             _ = ready.wait() => {
-                // Reading counts against the task's budget, as a channel's receive does: a
-                // node that always finds bytes still gives way to the other tasks.
+                // Reading counts against the task's budget, as a channel's receive does, and
+                // a read that fills a turn gives way at once: a node that always finds bytes
+                // does not hold up the other tasks of its thread (its handshakes, other nodes).
                 tokio::task::coop::consume_budget().await;
                 links.read(&mut machine, &ready, &mut backlog, log);
+                if backlog.len() >= MAX_TURN {
+                    tokio::task::yield_now().await;
+                }
             }
             _ = &mut timer, if armed.is_some() => {
                 armed = None;
@@ -446,6 +456,9 @@ struct Links {
     partials: usize,
     /// Rounds of reading so far.
     round: u64,
+    /// Links whose reading ended them, to go down once the frames read with the end are
+    /// handled.
+    ending: Vec<(LinkId, Ended)>,
     /// The inbound links, within the budget.
     inbound: Inbound,
     counts: Counts,
@@ -467,6 +480,7 @@ impl Links {
             to_read: Vec::new(),
             partials: 0,
             round: 0,
+            ending: Vec::new(),
             inbound: Inbound::new(opts.max_connections),
             counts: Counts::default(),
             dropped: Arc::new(AtomicU64::new(0)),
@@ -510,6 +524,8 @@ impl Links {
         let mut ids = std::mem::take(&mut self.to_read);
         ready.take(&mut ids);
         self.round += 1;
+        // Links with more to read, read again after those that wait now.
+        let mut more = Vec::new();
         for (i, &link) in ids.iter().enumerate() {
             // A turn's worth is read: the rest wait for the next turn, in their order.
             if backlog.len() >= MAX_TURN {
@@ -526,25 +542,39 @@ impl Links {
             let (before, was_partial) = (backlog.len(), l.inbox.partial());
             let read = match l.cancel.is_cancelled() {
                 true => Err(Ended::Closed),
-                false => (l.inbox).read(l.limit, &mut |msg| backlog.push_back((link, msg))),
+                false => {
+                    let room = MAX_TURN - backlog.len();
+                    (l.inbox).read(l.limit, room, &mut |msg| backlog.push_back((link, msg)))
+                }
             };
             match (was_partial, l.inbox.partial()) {
                 (false, true) => self.partials += 1,
                 (true, false) => self.partials -= 1,
                 _ => {}
             }
-            if backlog.len() > before {
+            let took = backlog.len() > before;
+            if took {
                 self.inbound.heard(link, Instant::now());
             }
             match read {
                 Ok(Read::Waiting) => {}
-                // Its share is read: the rest next turn.
-                Ok(Read::More) => ready.push(link),
+                Ok(Read::More) => more.push(link),
+                // Its last frames are handled first, then it goes down.
+                Err(ended) if took => self.ending.push((link, ended)),
                 Err(ended) => self.down(machine, link, ended, log),
             }
         }
+        more.into_iter().for_each(|link| ready.push(link));
         ids.clear();
         self.to_read = ids;
+    }
+
+    /// Takes down the links whose reading ended them after their last frames, once those
+    /// are handled and answered.
+    fn end<M: Machine>(&mut self, machine: &mut M, log: &Logger) {
+        for (link, ended) in std::mem::take(&mut self.ending) {
+            self.down(machine, link, ended, log);
+        }
     }
 
     /// Forgets a link whose reading ended it, logs why if that is worth a line, and tells

@@ -125,3 +125,175 @@ fn a_frame_that_arrived_before_a_late_timer_is_handled_before_it() {
         );
     }
 }
+
+/// A machine that writes down the links coming up and going down and the pings it is given
+/// (pongs it only counts, each holding its thread for `pong_cost`); it holds its thread at
+/// its first link until `hold` says so, and stops when it sees `stop_at`.
+struct Recorder {
+    seen: Arc<Mutex<Vec<String>>>,
+    pongs: u64,
+    pong_cost: Duration,
+    hold: Option<Receiver<()>>,
+    stop_at: &'static str,
+    stopped: bool,
+    stop: bool,
+}
+
+impl Recorder {
+    fn new(
+        seen: Arc<Mutex<Vec<String>>>,
+        hold: Option<Receiver<()>>,
+        stop_at: &'static str,
+    ) -> Self {
+        let (pongs, pong_cost, stopped, stop) = (0, Duration::ZERO, false, false);
+        Recorder {
+            seen,
+            pongs,
+            pong_cost,
+            hold,
+            stop_at,
+            stopped,
+            stop,
+        }
+    }
+}
+
+impl Machine for Recorder {
+    fn handle(&mut self, _now: Time, input: Input) {
+        let what = match input {
+            Input::LinkUp { .. } => {
+                if let Some(hold) = self.hold.take() {
+                    hold.recv_timeout(Duration::from_secs(10)).unwrap();
+                }
+                "link up".to_string()
+            }
+            Input::Frame {
+                msg: Msg::Ping(n), ..
+            } => format!("ping {n}"),
+            Input::Frame { .. } => {
+                self.pongs += 1;
+                std::thread::sleep(self.pong_cost);
+                return;
+            }
+            Input::LinkDown { .. } => "link down".to_string(),
+            _ => return,
+        };
+        self.stop |= what == self.stop_at;
+        self.seen.lock().unwrap().push(what);
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        if self.stop && !self.stopped {
+            self.stopped = true;
+            return Some(Output::Stop(Ok(())));
+        }
+        None
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        None
+    }
+
+    fn link_use(&self, _link: LinkId) -> LinkUse {
+        LinkUse::Protected
+    }
+}
+
+/// Runs `machine` as a node on a fresh listener, `client` on a thread of its own with the
+/// node's address; returns when the machine stops (or after 20 s).
+fn run_with(machine: Recorder, client: impl FnOnce(std::net::SocketAddr) + Send + 'static) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = std::thread::spawn(move || client(addr));
+    let me = Identity::new(Keypair::from_secret([1; 32]), Role::Peer, addr);
+    let log = Logger::new("test".into(), "peer", false, None, None);
+    let (opts, cancel) = (Options::default(), CancellationToken::new());
+    let node = run(machine, listener, me, opts, log, cancel, None);
+    let done = rt.block_on(async { tokio::time::timeout(Duration::from_secs(20), node).await });
+    done.expect("the machine did not stop within 20 s").unwrap();
+    client.join().unwrap();
+}
+
+/// A client's link to the node, after its handshake, as identity `seed`.
+async fn client_link(addr: std::net::SocketAddr, seed: u8) -> crate::conn::Channel {
+    let me = Identity::new(Keypair::from_secret([seed; 32]), Role::Peer, addr);
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (channel, _) = handshake(stream, &me, Duration::from_secs(5))
+        .await
+        .unwrap();
+    channel
+}
+
+fn client_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Frames that arrive together with the end of their connection (a neighbour that sends
+/// `LinkRefused` and closes) are all handled, then the link goes down: one read brings both,
+/// and the end must not overtake the frames.
+#[test]
+fn frames_that_come_with_the_end_of_a_link_are_handled_before_it_goes_down() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (closed_tx, closed_rx) = channel();
+    let machine = Recorder::new(seen.clone(), Some(closed_rx), "link down");
+    run_with(machine, move |addr| {
+        client_rt().block_on(async {
+            let mut link = client_link(addr, 2).await;
+            for n in 1..=3 {
+                link.send(&Msg::Ping(n)).await.unwrap();
+            }
+            drop(link);
+            // Sent and closed while the node is busy with the link's coming up.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            closed_tx.send(()).unwrap();
+        })
+    });
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen, ["link up", "ping 1", "ping 2", "ping 3", "link down"]);
+}
+
+/// A neighbour that floods frames the node ignores does not keep it from reading another
+/// link: each round reads the links that wait before the ones that had more.
+#[test]
+fn a_flooding_link_does_not_keep_another_link_from_being_read() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut machine = Recorder::new(seen.clone(), None, "ping 9");
+    // The node takes the flood more slowly than it comes: the flooding link always has more.
+    machine.pong_cost = Duration::from_micros(20);
+    let flooding = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flood = flooding.clone();
+    run_with(machine, move |addr| {
+        let flooder = std::thread::spawn(move || {
+            client_rt().block_on(async {
+                let mut link = client_link(addr, 2).await;
+                let mut frames = Vec::new();
+                for n in 0..4096 {
+                    hearsay_proto::wire::put_frame(&Msg::Pong(n), &mut frames).unwrap();
+                }
+                while flood.load(std::sync::atomic::Ordering::Relaxed) {
+                    if link.send_plain(&frames).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        });
+        client_rt().block_on(async {
+            // The flood fills the node's socket first.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut link = client_link(addr, 3).await;
+            link.send(&Msg::Ping(9)).await.unwrap();
+            // Open until the node has read it (it stops then, and closes it).
+            while let Ok(Some(_)) = link.recv().await {}
+        });
+        flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+        flooder.join().unwrap();
+    });
+    assert!(seen.lock().unwrap().contains(&"ping 9".to_string()));
+}

@@ -164,7 +164,7 @@ async fn a_byte_flipped_on_the_path_closes_the_link_and_nothing_forged_is_applie
 async fn read_until_end(inbox: &mut Inbox, ready: &Readiness) -> (Vec<Msg>, Ended) {
     let (mut got, mut woken) = (Vec::new(), Vec::new());
     loop {
-        match inbox.read(MAX_FRAME, &mut |msg| got.push(msg)) {
+        match inbox.read(MAX_FRAME, usize::MAX, &mut |msg| got.push(msg)) {
             Ok(Read::More) => continue,
             Ok(Read::Waiting) => {}
             Err(ended) => return (got, ended),
