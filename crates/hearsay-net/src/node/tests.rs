@@ -297,3 +297,26 @@ fn a_flooding_link_does_not_keep_another_link_from_being_read() {
     });
     assert!(seen.lock().unwrap().contains(&"ping 9".to_string()));
 }
+
+/// A neighbour (a link the machine protects, so neither the stranger's frame limit nor the
+/// idle timeout applies) that sends part of a frame and no more is cut off once the frame is
+/// not whole within `FRAME_DEADLINE`: the budget's sweep finds it while any link holds part
+/// of a frame.
+#[test]
+fn a_protected_link_holding_half_a_frame_is_cut_off_after_the_frame_deadline() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let machine = Recorder::new(seen.clone(), None, "link down");
+    let started = std::time::Instant::now();
+    run_with(machine, move |addr| {
+        client_rt().block_on(async {
+            let mut link = client_link(addr, 2).await;
+            let mut frame = Vec::new();
+            hearsay_proto::wire::put_frame(&Msg::Ping(5), &mut frame).unwrap();
+            link.send_plain(&frame[..frame.len() - 1]).await.unwrap();
+            // Open, and silent, until the node closes it.
+            while let Ok(Some(_)) = link.recv().await {}
+        })
+    });
+    assert!(started.elapsed() >= crate::conn::FRAME_DEADLINE);
+    assert_eq!(*seen.lock().unwrap(), ["link up", "link down"]);
+}
