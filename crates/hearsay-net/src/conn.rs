@@ -15,6 +15,7 @@ use bytes::{Buf, BytesMut};
 use hearsay_proto::node::DialToken;
 use hearsay_proto::wire::{self, Msg, MAX_FRAME};
 use hearsay_proto::{LinkId, Remote};
+use tokio::io::Interest;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::sync::CancellationToken;
 
@@ -240,7 +241,7 @@ impl Inbox {
             if self.sealed.capacity() - self.sealed.len() < READ_BYTES / 2 {
                 self.sealed.reserve(READ_BYTES);
             }
-            match self.reader.try_read_buf(&mut self.sealed) {
+            match read_once(&self.reader, &mut self.sealed) {
                 Ok(0) => return Err(Ended::Closed),
                 Ok(_) => {
                     self.frames(limit, &mut room, take)?;
@@ -322,6 +323,28 @@ impl Inbox {
             self.partial = Some(Instant::now());
         }
         Ok(())
+    }
+}
+
+/// Reads once into `sealed`'s spare room. A read that leaves room took everything the
+/// socket held, so its readiness is cleared there and then, as tokio's own `poll_read` does:
+/// the next poll arms the waker, instead of a second read finding nothing (`EAGAIN`). The
+/// clearing is safe against bytes arriving meanwhile: tokio clears only if no readiness
+/// event came after the one the read started from.
+fn read_once(reader: &OwnedReadHalf, sealed: &mut BytesMut) -> std::io::Result<usize> {
+    use std::io::ErrorKind::WouldBlock;
+    let room = sealed.capacity() - sealed.len();
+    let mut got = 0;
+    let read = reader.as_ref().try_io(Interest::READABLE, || {
+        got = reader.try_read_buf(sealed)?;
+        match got > 0 && got < room {
+            true => Err(WouldBlock.into()),
+            false => Ok(got),
+        }
+    });
+    match read {
+        Err(e) if e.kind() == WouldBlock && got > 0 => Ok(got),
+        read => read,
     }
 }
 
@@ -558,7 +581,61 @@ const READ_BYTES: usize = 16 * 1024;
 
 #[cfg(test)]
 mod tests {
-    use super::Backlog;
+    use super::{read_once, Backlog};
+    use bytes::BytesMut;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    use tokio::io::AsyncWriteExt;
+
+    /// Counts its wake-ups.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A read that leaves room in the buffer took all the socket held: the link waits for the
+    /// next bytes at once (no second read to find nothing), and those bytes still wake it.
+    #[tokio::test]
+    async fn a_read_that_drains_the_socket_waits_for_the_next_bytes_without_a_second_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut tx = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (rx, _) = listener.accept().await.unwrap();
+        let (reader, _writer) = rx.into_split();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut buf = BytesMut::with_capacity(4096);
+
+        tx.write_all(b"first").await.unwrap();
+        reader.as_ref().readable().await.unwrap();
+        assert_eq!(read_once(&reader, &mut buf).unwrap(), 5);
+        // Without the clearing, readiness would still say "ready", for an `EAGAIN` read.
+        let poll = reader.as_ref().poll_read_ready(&mut cx);
+        assert!(
+            poll.is_pending(),
+            "readiness still set after a draining read"
+        );
+
+        tx.write_all(b"second").await.unwrap();
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while count.0.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(waited.await.is_ok(), "the next bytes did not wake the link");
+        assert!(matches!(
+            reader.as_ref().poll_read_ready(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert_eq!(read_once(&reader, &mut buf).unwrap(), 6);
+        assert_eq!(&buf[..], b"firstsecond");
+    }
 
     /// The frames counted against a link's cap are those of flushes not yet wholly written,
     /// not every frame since the backlog was last empty: a link kept busy but keeping up is
