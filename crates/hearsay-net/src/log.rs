@@ -32,11 +32,29 @@ pub const MAX_QUEUED: usize = 64 << 20;
 pub struct Logger {
     node: String,
     role: &'static str,
+    /// The node's part of each line, written once: ` role node | ` (human) and
+    /// `,"node":…,"role":…` (JSON).
+    who: Arc<Who>,
     targets: Targets,
     /// Counts every event logged (`--metrics`).
     metrics: Option<Arc<Metrics>>,
     /// Set for [`Logger::batched`]: lines wait here for [`Logger::hand_over`].
     batch: Option<Arc<Batch>>,
+}
+
+/// A node's part of each of its lines.
+struct Who {
+    human: String,
+    json: Vec<u8>,
+}
+
+impl Who {
+    fn new(node: &str, role: &str) -> Arc<Who> {
+        Arc::new(Who {
+            human: format!(" {role} {node} | "),
+            json: hearsay_proto::event::json_who(node, role),
+        })
+    }
 }
 
 /// The files (and console) a logger writes to.
@@ -311,6 +329,7 @@ impl Logger {
         events: Option<Arc<File>>,
     ) -> Logger {
         Logger {
+            who: Who::new(&node, role),
             node,
             role,
             targets: Targets {
@@ -360,13 +379,19 @@ impl Logger {
     pub fn hand_over(&self) {
         if let Some(b) = &self.batch {
             let mut lines = b.lines.lock().unwrap_or_else(PoisonError::into_inner);
+            let (human, json) = (lines.human.len(), lines.json.len());
             b.targets.send(&mut lines);
+            // The next turn's lines are likely as many: room for them at once, rather than
+            // by growing the buffers again, copy after copy.
+            lines.human.reserve(human);
+            lines.json.reserve(json);
         }
     }
 
     /// The same files for another node.
     pub fn for_node(&self, node: String, role: &'static str) -> Logger {
         Logger {
+            who: Who::new(&node, role),
             node,
             role,
             ..self.clone()
@@ -385,7 +410,8 @@ impl Logger {
     fn put_line(&self, now: Time, e: &Event, line: &mut String) {
         use std::fmt::Write as _;
         let t = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(now.0));
-        let _ = write!(line, "{t} {} {} | ", self.role, self.node);
+        let _ = write!(line, "{t}");
+        line.push_str(&self.who.human);
         let start = line.len();
         crate::text::write(e, line);
         // Control characters are rare (only text from the network has them): check the
@@ -437,7 +463,7 @@ impl Logger {
             self.put_line(now, e, &mut lines.human);
         }
         if t.events.is_some() {
-            e.write_json(now, &self.node, self.role, &mut lines.json);
+            e.write_json_as(now, &self.who.json, &mut lines.json);
         }
         lines.count += 1;
     }

@@ -5,7 +5,10 @@
 use std::fmt::Write;
 use std::net::SocketAddr;
 
-use hearsay_proto::event::Event;
+use hearsay_proto::event::{AddrText, Digits, Event};
+
+/// Lower-case hex digits.
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// An event's human log line (without time and node, which the logger adds): ids short,
 /// addresses as written.
@@ -148,12 +151,25 @@ pub fn write(e: &Event, s: &mut String) {
             hops,
             latency,
             ..
-        } => write!(
-            s,
-            "gossip {text} from {from} (origin {}, {hops} hops, {} ms)",
-            origin.short(),
-            latency.as_millis()
-        ),
+        } => {
+            // The line of every delivery, written without `fmt` (which costs more than the
+            // text): "gossip {text} from {from} (origin {short id}, {hops} hops, {ms} ms)".
+            s.push_str("gossip ");
+            s.push_str(text);
+            s.push_str(" from ");
+            s.push_str(AddrText::new(from).as_str());
+            s.push_str(" (origin ");
+            for b in &origin.0[..4] {
+                s.push(HEX[usize::from(b >> 4)] as char);
+                s.push(HEX[usize::from(b & 15)] as char);
+            }
+            s.push_str(", ");
+            s.push_str(Digits::new((*hops).into()).as_str());
+            s.push_str(" hops, ");
+            s.push_str(Digits::new(latency.as_millis() as u64).as_str());
+            s.push_str(" ms)");
+            Ok(())
+        }
         Event::GossipDuplicate { id, from } => {
             write!(s, "gossip {id} from {from} again: duplicate dropped")
         }
@@ -217,5 +233,38 @@ mod tests {
             text(&started),
             format!("started at [::1]:7000, id {}", "01".repeat(32))
         );
+    }
+
+    /// The delivery line, written by hand, reads as its format says.
+    #[test]
+    fn the_delivery_line_reads_as_its_format_says() {
+        for (from, hops, ms) in [
+            ("127.0.0.1:7000", 1, 0),
+            ("255.255.255.255:65535", u16::MAX, 123_456_789),
+            ("[fe80::1%7]:9", 0, 5),
+        ] {
+            let origin = PeerId(
+                [0x0f, 0xa0, 0x5c, 0xe9, 1, 2, 3, 4]
+                    .repeat(4)
+                    .try_into()
+                    .unwrap(),
+            );
+            let e = Event::GossipReceived {
+                id: hearsay_proto::gossip::MsgId([1; 32]),
+                origin,
+                seq: 3,
+                text: "1700000000.123:10.0.0.1:3".into(),
+                from: from.parse().unwrap(),
+                hops,
+                latency: std::time::Duration::from_millis(ms),
+                announced: 2,
+            };
+            assert_eq!(
+                text(&e),
+                format!(
+                    "gossip 1700000000.123:10.0.0.1:3 from {from} (origin 0fa05ce9, {hops} hops, {ms} ms)"
+                )
+            );
+        }
     }
 }

@@ -405,13 +405,20 @@ impl Event {
 
     /// [`Event::json`], appended to `buf` (a logger gathers a turn's lines in one buffer).
     pub fn write_json(&self, now: crate::time::Time, node: &str, role: &str, buf: &mut Vec<u8>) {
-        use std::io::Write as _;
-        // Writing into memory cannot fail.
-        let _ = write!(buf, "{{\"ts\":{}", now.0);
-        buf.extend_from_slice(b",\"node\":");
-        let _ = serde_json::to_writer(&mut *buf, node);
-        buf.extend_from_slice(b",\"role\":");
-        let _ = serde_json::to_writer(&mut *buf, role);
+        write_ts(now, buf);
+        write_who(node, role, buf);
+        self.write_fields(buf);
+    }
+
+    /// [`Event::write_json`] for a writer that keeps its [`json_who`] (a node's logger).
+    pub fn write_json_as(&self, now: crate::time::Time, who: &[u8], buf: &mut Vec<u8>) {
+        write_ts(now, buf);
+        buf.extend_from_slice(who);
+        self.write_fields(buf);
+    }
+
+    /// The event's own fields, and the line's end.
+    fn write_fields(&self, buf: &mut Vec<u8>) {
         if let Event::GossipReceived { .. } = self {
             self.write_received(buf);
         } else {
@@ -427,7 +434,6 @@ impl Event {
     /// The fields of `gossip_received`, the line logged once per delivery, written without
     /// serde's machinery: the same bytes as its serde form (a test compares them).
     fn write_received(&self, buf: &mut Vec<u8>) {
-        use std::io::Write as _;
         let Event::GossipReceived {
             id,
             origin,
@@ -445,14 +451,117 @@ impl Event {
         buf.extend_from_slice(&hex64(&id.0));
         buf.extend_from_slice(b"\",\"origin\":\"");
         buf.extend_from_slice(&hex64(&origin.0));
-        let _ = write!(buf, "\",\"seq\":{seq},\"text\":");
+        let number = |buf: &mut Vec<u8>, name: &[u8], n: u64| {
+            buf.extend_from_slice(name);
+            buf.extend_from_slice(Digits::new(n).as_str().as_bytes());
+        };
+        number(buf, b"\",\"seq\":", (*seq).into());
+        buf.extend_from_slice(b",\"text\":");
         let _ = serde_json::to_writer(&mut *buf, text);
         // An address's text needs no escaping.
-        let latency = latency.as_millis() as u64;
-        let _ = write!(
-            buf,
-            ",\"from\":\"{from}\",\"hops\":{hops},\"latency_ms\":{latency},\"announced\":{announced}}}"
-        );
+        buf.extend_from_slice(b",\"from\":\"");
+        buf.extend_from_slice(AddrText::new(from).as_str().as_bytes());
+        number(buf, b"\",\"hops\":", (*hops).into());
+        number(buf, b",\"latency_ms\":", latency.as_millis() as u64);
+        number(buf, b",\"announced\":", *announced as u64);
+        buf.push(b'}');
+    }
+}
+
+/// The `node` and `role` fields of a JSON line (`,"node":…,"role":…`), escaped: the same for
+/// every line of one node.
+pub fn json_who(node: &str, role: &str) -> Vec<u8> {
+    let mut who = Vec::new();
+    write_who(node, role, &mut who);
+    who
+}
+
+fn write_who(node: &str, role: &str, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b",\"node\":");
+    let _ = serde_json::to_writer(&mut *buf, node);
+    buf.extend_from_slice(b",\"role\":");
+    let _ = serde_json::to_writer(&mut *buf, role);
+}
+
+/// A JSON line's opening: `{"ts":…`.
+fn write_ts(now: crate::time::Time, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b"{\"ts\":");
+    buf.extend_from_slice(Digits::new(now.0).as_str().as_bytes());
+}
+
+/// A number in decimal, on the stack: written without `fmt`, whose machinery costs more
+/// than the digits (the delivery lines have several numbers each).
+pub struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    /// `n`'s digits.
+    pub fn new(mut n: u64) -> Digits {
+        let (mut buf, mut start) = ([0; 20], 20);
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                return Digits { buf, start };
+            }
+        }
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        // Digits are ASCII.
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or_default()
+    }
+}
+
+/// An address as its `Display` writes it, on the stack; an IPv4 one without `fmt` (a
+/// delivery's human and JSON lines each name the address it came from).
+pub struct AddrText {
+    buf: [u8; 80],
+    len: usize,
+}
+
+impl AddrText {
+    /// `addr`'s text.
+    pub fn new(addr: &SocketAddr) -> AddrText {
+        let mut t = AddrText {
+            buf: [0; 80],
+            len: 0,
+        };
+        match addr {
+            SocketAddr::V4(a) => {
+                for (i, octet) in a.ip().octets().into_iter().enumerate() {
+                    if i > 0 {
+                        t.push(b".");
+                    }
+                    t.push(Digits::new(octet.into()).as_str().as_bytes());
+                }
+                t.push(b":");
+                t.push(Digits::new(a.port().into()).as_str().as_bytes());
+            }
+            SocketAddr::V6(_) => {
+                use std::io::Write as _;
+                let mut rest = &mut t.buf[..];
+                // At most 64 bytes (`[`, 45 of address, `%`, 10 of scope, `]:`, 5 of port).
+                let _ = write!(rest, "{addr}");
+                t.len = 80 - rest.len();
+            }
+        }
+        t
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Written from ASCII digits and punctuation, or by `Display`.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 }
 
@@ -504,6 +613,26 @@ fn op_name<S: Serializer>(op: &Op, s: S) -> Result<S::Ok, S::Error> {
 mod tests {
     use super::*;
     use crate::time::Time;
+
+    /// Numbers and addresses written by hand read as `Display` writes them.
+    #[test]
+    fn digits_and_addresses_are_written_as_display_writes_them() {
+        for n in [0, 7, 10, 99, 100, 65_535, 4_000_000_000, u64::MAX] {
+            assert_eq!(Digits::new(n).as_str(), n.to_string());
+        }
+        for a in [
+            "0.0.0.0:0",
+            "127.0.0.1:7000",
+            "10.20.30.40:9",
+            "255.255.255.255:65535",
+            "[::1]:9",
+            "[fe80::1%4294967295]:65535",
+            "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%4294967295]:65535",
+        ] {
+            let addr: SocketAddr = a.parse().unwrap();
+            assert_eq!(AddrText::new(&addr).as_str(), addr.to_string());
+        }
+    }
 
     /// `gossip_received` is written by hand: byte for byte its serde form, whatever its text
     /// and address hold.
