@@ -562,14 +562,14 @@ impl Wants {
     /// announced it (they have it: nothing need go back to them). An answer from the link
     /// asked times the round trip; one from a link asked before is not (it may answer
     /// either request: Karn's rule).
-    pub fn done(&mut self, now: Time, id: &MsgId, from: LinkId) -> Vec<LinkId> {
+    pub fn done(&mut self, now: Time, id: &MsgId, from: LinkId) -> SmallVec<[LinkId; 2]> {
         let Some(w) = self.forget(id) else {
-            return Vec::new();
+            return SmallVec::new();
         };
         if w.asked() == from {
             self.rtt.sample(now.since(w.at).as_millis() as u64);
         }
-        w.links.into_vec()
+        w.links
     }
 
     /// How long a request waits before the next announcer is asked: the measured round trip
@@ -1036,7 +1036,7 @@ mod tests {
         assert_eq!(w.asked(&id), Some(LinkId(4)));
         // Those asked before it (1 and 2) announced it: they need not get it back.
         assert_eq!(
-            w.done(Time(2500), &id, LinkId(4)),
+            w.done(Time(2500), &id, LinkId(4)).into_vec(),
             vec![LinkId(1), LinkId(2), LinkId(4)]
         );
         assert!(w.is_empty());
