@@ -326,18 +326,19 @@ impl Inbox {
     }
 }
 
-/// Reads once into `sealed`'s spare room. A read that leaves room took everything the
-/// socket held, so its readiness is cleared there and then, as tokio's own `poll_read` does:
-/// the next poll arms the waker, instead of a second read finding nothing (`EAGAIN`). The
-/// clearing is safe against bytes arriving meanwhile: tokio clears only if no readiness
-/// event came after the one the read started from.
+/// Reads once into `sealed`'s spare room. On Unix (edge-triggered epoll or kqueue) a read
+/// that leaves room took everything the socket held, so its readiness is cleared there and
+/// then, as tokio's own `poll_read` does: the next poll arms the waker, instead of a second
+/// read finding nothing (`EAGAIN`). The clearing is safe against bytes arriving meanwhile:
+/// tokio clears only if no readiness event came after the one the read started from. A read
+/// that fills the room leaves readiness set: more may wait.
 fn read_once(reader: &OwnedReadHalf, sealed: &mut BytesMut) -> std::io::Result<usize> {
     use std::io::ErrorKind::WouldBlock;
     let room = sealed.capacity() - sealed.len();
     let mut got = 0;
     let read = reader.as_ref().try_io(Interest::READABLE, || {
         got = reader.try_read_buf(sealed)?;
-        match got > 0 && got < room {
+        match cfg!(unix) && got > 0 && got < room {
             true => Err(WouldBlock.into()),
             false => Ok(got),
         }
@@ -635,6 +636,17 @@ mod tests {
         ));
         assert_eq!(read_once(&reader, &mut buf).unwrap(), 6);
         assert_eq!(&buf[..], b"firstsecond");
+
+        // A read that fills the buffer may have left bytes behind: readiness stays set.
+        tx.write_all(b"0123456789").await.unwrap();
+        reader.as_ref().readable().await.unwrap();
+        let mut small = BytesMut::with_capacity(4);
+        assert_eq!(read_once(&reader, &mut small).unwrap(), 4);
+        let poll = reader.as_ref().poll_read_ready(&mut cx);
+        assert!(matches!(poll, Poll::Ready(Ok(()))), "bytes left unread");
+        let mut rest = BytesMut::with_capacity(64);
+        assert_eq!(read_once(&reader, &mut rest).unwrap(), 6);
+        assert_eq!((&small[..], &rest[..]), (&b"0123"[..], &b"456789"[..]));
     }
 
     /// The frames counted against a link's cap are those of flushes not yet wholly written,

@@ -31,7 +31,6 @@ pub const MAX_QUEUED: usize = 64 << 20;
 #[derive(Clone)]
 pub struct Logger {
     node: String,
-    role: &'static str,
     /// The node's part of each line, written once: ` role node | ` (human) and
     /// `,"node":…,"role":…` (JSON).
     who: Arc<Who>,
@@ -331,7 +330,6 @@ impl Logger {
         Logger {
             who: Who::new(&node, role),
             node,
-            role,
             targets: Targets {
                 console,
                 out,
@@ -393,7 +391,6 @@ impl Logger {
         Logger {
             who: Who::new(&node, role),
             node,
-            role,
             ..self.clone()
         }
     }
@@ -433,7 +430,9 @@ impl Logger {
 
     /// The JSON line for an event.
     pub fn json(&self, now: Time, e: &Event) -> String {
-        e.json(now, &self.node, self.role)
+        let mut line = Vec::new();
+        e.write_json_as(now, &self.who.json, &mut line);
+        String::from_utf8(line).unwrap_or_default()
     }
 
     /// Logs an event everywhere it should go: through the writer thread, without waiting
@@ -491,6 +490,14 @@ mod tests {
             line,
             "2023-11-14T22:13:20.123Z seed 127.0.0.1:6000 | lost the link to seed 127.0.0.1:6001\n"
         );
+        // Another node's logger on the same files writes its own name in both forms.
+        let peer = log.for_node("127.0.0.1:7000".into(), "peer");
+        let v: serde_json::Value = serde_json::from_str(&peer.json(Time(1), &e)).unwrap();
+        assert_eq!(
+            (&v["node"], &v["role"]),
+            (&"127.0.0.1:7000".into(), &"peer".into())
+        );
+        assert!(peer.line(Time(1), &e).contains(" peer 127.0.0.1:7000 | "));
     }
 
     #[test]

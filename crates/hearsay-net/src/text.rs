@@ -7,9 +7,6 @@ use std::net::SocketAddr;
 
 use hearsay_proto::event::{AddrText, Digits, Event};
 
-/// Lower-case hex digits.
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// An event's human log line (without time and node, which the logger adds): ids short,
 /// addresses as written.
 pub fn text(e: &Event) -> String {
@@ -159,10 +156,10 @@ pub fn write(e: &Event, s: &mut String) {
             s.push_str(" from ");
             s.push_str(AddrText::new(from).as_str());
             s.push_str(" (origin ");
-            for b in &origin.0[..4] {
-                s.push(HEX[usize::from(b >> 4)] as char);
-                s.push(HEX[usize::from(b & 15)] as char);
-            }
+            let mut short = [0; 8];
+            // The sizes match: it cannot fail; hex digits are ASCII.
+            let _ = hex::encode_to_slice(&origin.0[..4], &mut short);
+            s.push_str(std::str::from_utf8(&short).unwrap_or_default());
             s.push_str(", ");
             s.push_str(Digits::new((*hops).into()).as_str());
             s.push_str(" hops, ");

@@ -627,7 +627,8 @@ mod tests {
             "255.255.255.255:65535",
             "[::1]:9",
             "[fe80::1%4294967295]:65535",
-            "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%4294967295]:65535",
+            "[::ffff:255.255.255.255%4294967295]:65535",
+            "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535",
         ] {
             let addr: SocketAddr = a.parse().unwrap();
             assert_eq!(AddrText::new(&addr).as_str(), addr.to_string());
