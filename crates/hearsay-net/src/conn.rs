@@ -290,7 +290,7 @@ impl Inbox {
             }
             match wire::next_frame(&self.plain, limit) {
                 Ok(Some((start, end))) => {
-                    match wire::decode::<Msg>(&self.plain[start..end]) {
+                    match wire::decode_msg(&self.plain[start..end]) {
                         Ok(msg) => take(msg),
                         Err(e) => return Err(Ended::Bad(e.to_string())),
                     }
@@ -414,7 +414,7 @@ impl Outbox {
                 return Err(Unsent::Full);
             }
         }
-        wire::put_frame(msg, &mut self.plain).map_err(|_| Unsent::TooLarge)?;
+        wire::put_msg(msg, &mut self.plain).map_err(|_| Unsent::TooLarge)?;
         self.frames += 1;
         Ok(())
     }

@@ -348,7 +348,7 @@ impl Channel {
     /// Sends one frame.
     pub async fn send(&mut self, msg: &Msg) -> Result<(), ChannelError> {
         let mut frame = Vec::new();
-        wire::put_frame(msg, &mut frame)?;
+        wire::put_msg(msg, &mut frame)?;
         self.send_plain(&frame).await
     }
 
@@ -366,7 +366,7 @@ impl Channel {
         loop {
             self.open.open(&mut self.sealed, &mut self.plain)?;
             if let Some((start, end)) = wire::next_frame(&self.plain, MAX_FRAME)? {
-                let msg = wire::decode(&self.plain[start..end])?;
+                let msg = wire::decode_msg(&self.plain[start..end])?;
                 self.plain.advance(end);
                 return Ok(Some(msg));
             }

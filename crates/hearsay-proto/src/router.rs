@@ -174,7 +174,7 @@ impl<N: Copy + Eq + Hash, R> Links<N, R> {
 
 /// `msg` as the other end decodes it from its encoding: what crosses a real link.
 pub fn through_codec(msg: &Msg) -> Result<Msg, DecodeError> {
-    wire::decode(&wire::encode(msg))
+    wire::decode_msg(&wire::encode_msg(msg))
 }
 
 /// The two inputs a completed dial gives: the dialler's end (with its token) and the

@@ -2,7 +2,9 @@
 //!
 //! Frames are a 4-byte big-endian length and a postcard body of at most [`MAX_FRAME`] bytes.
 //! Decoding is a pure function that never panics on hostile bytes; the simulator round-trips
-//! every message through it so codec bugs show up there too.
+//! every message through it so codec bugs show up there too. The messages of every delivery
+//! (`Gossip`, `Have`, `Want`, `Haves`, `Wants`) are encoded and decoded by hand ([`put_msg`],
+//! [`decode_msg`]), to the same bytes and the same results as postcard's.
 
 use std::net::SocketAddr;
 
@@ -10,6 +12,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::cert::{Certificate, NeighborReport, Proposal, Registration, Vote};
 use crate::id::PeerId;
+
+mod fast;
 
 /// The largest frame body a node accepts or sends, in bytes.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -265,9 +269,45 @@ pub const PREFIX: usize = 4;
 /// `out` is left as it was. A buffer kept and cleared between writes allocates nothing once
 /// it has grown.
 pub fn put_frame<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    put_with(out, |out| crate::sig::encode_into(value, out))
+}
+
+/// [`put_frame`] for a message: the same bytes, those of every delivery encoded by hand.
+pub fn put_msg(msg: &Msg, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    put_with(out, |out| match fast::encode(msg, out) {
+        true => Ok(()),
+        false => crate::sig::encode_into(msg, out),
+    })
+}
+
+/// [`encode`] for a message, as [`put_msg`] encodes it.
+pub fn encode_msg(msg: &Msg) -> Vec<u8> {
+    let mut out = Vec::new();
+    match fast::encode(msg, &mut out) {
+        true => out,
+        false => encode(msg),
+    }
+}
+
+/// [`decode`] for a message: the same result for any bytes, those of every delivery decoded
+/// by hand.
+pub fn decode_msg(bytes: &[u8]) -> Result<Msg, DecodeError> {
+    if bytes.len() <= MAX_FRAME {
+        if let Some(msg) = fast::decode(bytes) {
+            return Ok(msg);
+        }
+    }
+    decode(bytes)
+}
+
+/// Appends a frame whose body `body` appends (see [`put_frame`]).
+fn put_with(
+    out: &mut Vec<u8>,
+    body: impl FnOnce(&mut Vec<u8>) -> postcard::Result<()>,
+) -> Result<(), DecodeError> {
     let start = out.len();
     out.extend_from_slice(&[0; PREFIX]);
-    let encoded = crate::sig::encode_into(value, out);
+    let encoded = body(out);
     let len = out.len() - start - PREFIX;
     if let Err(e) = encoded {
         out.truncate(start);

@@ -2,8 +2,8 @@
 //! `hearsay-proto`, driven in virtual time over a simulated network, with faults, attackers
 //! and invariant checks.
 //!
-//! Every message goes through the real codec (`wire::encode` then `wire::decode`), so codec
-//! bugs show up here too. Latency, loss and every fault come from one seeded RNG, and every
+//! Every message goes through the real codec (`wire::encode_msg` then `wire::decode_msg`), so
+//! codec bugs show up here too. Latency, loss and every fault come from one seeded RNG, and every
 //! map whose order matters is a `BTreeMap`, so the same scenario and seed give the same trace,
 //! byte for byte.
 
