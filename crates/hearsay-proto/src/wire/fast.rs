@@ -66,13 +66,22 @@ pub(super) fn decode(body: &[u8]) -> Option<Msg> {
     r.0.is_empty().then_some(msg)
 }
 
+/// Every field, in their order (destructured whole, so that a field added to any of these
+/// types does not build until it is encoded here too).
 fn put_gossip(g: &Gossip, out: &mut Vec<u8>) {
-    out.extend_from_slice(&g.origin.0);
-    put_varint(g.text.len() as u64, out);
-    out.extend_from_slice(g.text.as_bytes());
-    put_signature(&g.sig, out);
-    put_varint(u64::from(g.hops), out);
-    let Certificate { change, sigs } = &*g.cert;
+    let Gossip {
+        origin,
+        text,
+        sig,
+        hops,
+        cert,
+    } = g;
+    out.extend_from_slice(&origin.0);
+    put_varint(text.len() as u64, out);
+    out.extend_from_slice(text.as_bytes());
+    put_signature(sig, out);
+    put_varint(u64::from(*hops), out);
+    let Certificate { change, sigs } = &**cert;
     let Change {
         op,
         peer,
