@@ -274,18 +274,23 @@ pub fn put_frame<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), Decod
 
 /// [`put_frame`] for a message: the same bytes, those of every delivery encoded by hand.
 pub fn put_msg(msg: &Msg, out: &mut Vec<u8>) -> Result<(), DecodeError> {
-    put_with(out, |out| match fast::encode(msg, out) {
-        true => Ok(()),
-        false => crate::sig::encode_into(msg, out),
-    })
+    put_with(out, |out| put_body(msg, out))
 }
 
 /// [`encode`] for a message, as [`put_msg`] encodes it.
 pub fn encode_msg(msg: &Msg) -> Vec<u8> {
     let mut out = Vec::new();
-    match fast::encode(msg, &mut out) {
-        true => out,
-        false => encode(msg),
+    match put_body(msg, &mut out) {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Appends `msg`'s body: by hand for the messages of every delivery, by postcard otherwise.
+fn put_body(msg: &Msg, out: &mut Vec<u8>) -> postcard::Result<()> {
+    match fast::encode(msg, out) {
+        true => Ok(()),
+        false => crate::sig::encode_into(msg, out),
     }
 }
 

@@ -176,15 +176,25 @@ impl<'a> Reader<'a> {
         self.varint(10, 1)
     }
 
+    /// A `usize`, which postcard reads as the platform's width.
+    fn usize(&mut self) -> Option<usize> {
+        let n = match usize::BITS {
+            64 => self.u64()?,
+            32 => self.u32()?.into(),
+            _ => self.u16()?.into(),
+        };
+        usize::try_from(n).ok()
+    }
+
     /// A length, and the capacity worth reserving for it: no more than the items of at least
     /// `min_size` bytes that what is left could hold.
     fn len(&mut self, min_size: usize) -> Option<(usize, usize)> {
-        let n = usize::try_from(self.u64()?).ok()?;
+        let n = self.usize()?;
         Some((n, n.min(self.0.len() / min_size)))
     }
 
     fn signature(&mut self) -> Option<Signature> {
-        match self.u64()? {
+        match self.usize()? {
             64 => Some(Signature(self.array()?)),
             _ => None,
         }
@@ -201,7 +211,7 @@ impl<'a> Reader<'a> {
 
     fn gossip(&mut self) -> Option<Gossip> {
         let origin = PeerId(self.array()?);
-        let (len, _) = self.len(1)?;
+        let len = self.usize()?;
         let text = std::str::from_utf8(self.take(len)?).ok()?.to_owned();
         let sig = self.signature()?;
         let hops = self.u16()?;
