@@ -395,6 +395,23 @@ impl MessageList {
         out
     }
 
+    /// Whether an announcement of `id` made on `link` (by [`MessageList::announce_to`]) is
+    /// still worth sending: not once the message, or its announcement, has come in on that
+    /// link meanwhile (the neighbour has it), which takes the announcement back; nor once the
+    /// message is no longer listed (it could not be served).
+    pub fn still_news(&mut self, id: &MsgId, link: LinkId) -> bool {
+        let Some(e) = self.entries.get_mut(id) else {
+            return false;
+        };
+        if !e.has(link, CAME_IN) {
+            return true;
+        }
+        if let Some(c) = e.links.iter_mut().find(|c| { c.link } == link) {
+            c.how &= !WENT_OUT;
+        }
+        false
+    }
+
     /// Of `links`, those the message has crossed in neither direction; marks them as carrying
     /// the message. For a message's first hop, from its origin.
     pub fn push_to(&mut self, id: &MsgId, links: impl IntoIterator<Item = LinkId>) -> Vec<LinkId> {

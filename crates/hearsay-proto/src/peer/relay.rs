@@ -367,10 +367,23 @@ impl Relay {
     /// one frame per link and kind, in the order they were made (PROTOCOL §11.3). Drained
     /// after every input (as the simulator does), each goes alone, as `Have` or `Want`; a
     /// driver that handles every frame of a read before draining sends them together, as
-    /// `Haves` or `Wants`. Returns whether it handed out anything.
+    /// `Haves` or `Wants`; then an announcement to a neighbour that sent the message, or
+    /// announced it, in the same turn is not sent at all, nor a request for a message that
+    /// came in the same turn. Returns whether it handed out anything.
     pub(super) fn batched<D>(&mut self, io: &mut Outbox<D>) -> bool {
-        let haves = by_link(self.haves.drain(..));
-        let wants = by_link(self.wants_out.drain(..));
+        let (ml, counters) = (&mut self.ml, &mut self.counters);
+        let news = self.haves.drain(..).filter(|(link, id)| {
+            let news = ml.still_news(id, *link);
+            counters.announced -= u64::from(!news);
+            news
+        });
+        let haves = by_link(news);
+        let lacked = self.wants_out.drain(..).filter(|(_, id)| {
+            let listed = ml.contains(id);
+            counters.requested -= u64::from(listed);
+            !listed
+        });
+        let wants = by_link(lacked);
         let any = !(haves.is_empty() && wants.is_empty());
         send_ids(haves, Msg::Have, Msg::Haves, io);
         send_ids(wants, Msg::Want, Msg::Wants, io);

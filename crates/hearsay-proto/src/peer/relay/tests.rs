@@ -691,6 +691,56 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
     );
 }
 
+/// Issue 13: in one turn, a message comes from one neighbour while another sends or
+/// announces it too. Nothing about it goes back to those that have it: no announcement to
+/// them, and no request for what has come.
+#[test]
+fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
+    let frame = |link, msg| Input::Frame { link, msg };
+    // m1 comes from 5, and 6 announces it after: only 7 hears of it.
+    let g1 = gossip_of(9, net.now, 1);
+    let m1 = g1.id();
+    let outs = net.inject_together(
+        p,
+        vec![
+            frame(l5, Msg::Gossip(Box::new(g1.clone()))),
+            frame(l6, Msg::Have(m1)),
+        ],
+    );
+    assert_eq!(frames_out(&outs), vec![(l7, format!("Have {}", short(m1)))]);
+    let e = net.peer(p).message_list().get(&m1).unwrap();
+    assert_eq!((e.came_in(), e.went_out()), (vec![l5, l6], vec![l7]));
+    // m2 comes from 5 and again from 7: only 6 hears of it.
+    let g2 = gossip_of(8, net.now, 1);
+    let m2 = g2.id();
+    let outs = net.inject_together(
+        p,
+        vec![
+            frame(l5, Msg::Gossip(Box::new(g2.clone()))),
+            frame(l7, Msg::Gossip(Box::new(g2.clone()))),
+        ],
+    );
+    assert_eq!(frames_out(&outs), vec![(l6, format!("Have {}", short(m2)))]);
+    // 6 announces m3, then 5 sends it, in one turn: no request goes to 6, and 7 hears of it.
+    let g3 = gossip_of(7, net.now, 1);
+    let m3 = g3.id();
+    let outs = net.inject_together(
+        p,
+        vec![
+            frame(l6, Msg::Have(m3)),
+            frame(l5, Msg::Gossip(Box::new(g3.clone()))),
+        ],
+    );
+    assert_eq!(frames_out(&outs), vec![(l7, format!("Have {}", short(m3)))]);
+    let c = net.peer(p).counters();
+    assert_eq!(
+        (c.received, c.duplicates, c.announced, c.requested),
+        (3, 1, 3, 0)
+    );
+}
+
 /// A `Haves` or `Wants` frame over the bound is a protocol error: the link goes.
 #[test]
 fn a_frame_of_more_ids_than_the_bound_closes_its_link() {
