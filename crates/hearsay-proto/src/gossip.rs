@@ -827,6 +827,24 @@ mod tests {
         assert_eq!(e.sent(), vec![l3]);
     }
 
+    /// An announcement is news until the message or its announcement comes in on its link;
+    /// then it is taken back (it never went). An unlisted message is news to no one.
+    #[test]
+    fn an_announcement_stops_being_news_once_the_neighbour_has_the_message() {
+        let mut ml = MessageList::new(10, Duration::from_secs(60), HashKeys::from_seed(1));
+        let g = by(&key(1), text(Time(0), LOCAL, 1));
+        let id = g.id();
+        let (l1, l2, l3) = (LinkId(1), LinkId(2), LinkId(3));
+        record(&mut ml, Time(0), Time(0), g, Some(l1));
+        assert_eq!(ml.announce_to(&id, [l1, l2, l3]), vec![l2, l3]);
+        assert!(ml.seen_again(&id, l2));
+        assert!(!ml.still_news(&id, l2));
+        assert!(ml.still_news(&id, l3));
+        let e = ml.get(&id).unwrap();
+        assert_eq!((e.came_in(), e.went_out()), (vec![l1, l2], vec![l3]));
+        assert!(!ml.still_news(&MsgId([9; 32]), l3));
+    }
+
     #[test]
     fn an_origin_pushes_to_every_link_once() {
         let mut ml = MessageList::new(10, Duration::from_secs(60), HashKeys::from_seed(1));
