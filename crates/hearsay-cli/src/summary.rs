@@ -449,6 +449,12 @@ pub struct Cpu {
     pub seconds: f64,
     /// That, per first-time delivery of a gossip message, in µs.
     pub per_delivery_us: f64,
+    /// Cores busy on average while the messages spread (from the last peer's start to the
+    /// last delivery): near `cores`, the machine was saturated, so CPU per delivery is its
+    /// speed over the run's length and latency is queueing. 0: not measured.
+    pub spread_cores_busy: f64,
+    /// The cores this process may run on (0: not measured).
+    pub cores: usize,
 }
 
 impl Cpu {
@@ -457,6 +463,16 @@ impl Cpu {
         Cpu {
             seconds,
             per_delivery_us: per(seconds * 1e6, deliveries),
+            ..Cpu::default()
+        }
+    }
+
+    /// With `seconds` of CPU used over `wall` while the messages spread, on `cores`.
+    pub fn spreading(self, seconds: f64, wall: std::time::Duration, cores: usize) -> Cpu {
+        Cpu {
+            spread_cores_busy: seconds / wall.as_secs_f64().max(1e-3),
+            cores,
+            ..self
         }
     }
 }
@@ -914,6 +930,10 @@ pub fn table(s: &Summary) -> String {
         (
             "CPU (user + system)",
             match &s.cpu {
+                Some(c) if c.cores > 0 => format!(
+                    "{:.1} s, {:.1} µs per delivery; {:.2} of {} cores busy while the messages spread",
+                    c.seconds, c.per_delivery_us, c.spread_cores_busy, c.cores
+                ),
                 Some(c) => format!(
                     "{:.1} s, {:.1} µs per delivery",
                     c.seconds, c.per_delivery_us
@@ -1008,6 +1028,20 @@ mod tests {
         let s = Spread::of((1..=100).rev().collect());
         assert_eq!((s.n, s.p50, s.p99, s.max), (100, 51, 99, 100));
         assert_eq!(Spread::of(vec![]), Spread::default());
+    }
+
+    /// Issue 13: how busy the machine was while the messages spread, beside the CPU per
+    /// delivery, so that a saturated run reads as one.
+    #[test]
+    fn the_cpu_row_says_how_many_cores_were_busy_while_the_messages_spread() {
+        let cpu = Cpu::new(123.0, 2_495_000).spreading(98.0, std::time::Duration::from_secs(50), 2);
+        assert_eq!(cpu.spread_cores_busy, 1.96);
+        let s = Summary {
+            cpu: Some(cpu),
+            ..Summary::default()
+        };
+        let row = "\n  CPU (user + system)                 123.0 s, 49.3 µs per delivery; 1.96 of 2 cores busy while the messages spread\n";
+        assert!(table(&s).contains(row), "{}", table(&s));
     }
 
     #[test]

@@ -554,6 +554,10 @@ async fn run(
     });
     let mut p = Progress::default();
     let (mut last, mut last_change) = (0, Instant::now());
+    // The CPU used while the messages spread, to tell a saturated machine: sampled at most
+    // once a second (a process each, with --processes), up to the last new delivery.
+    let cpu_before = net.cpu();
+    let (mut spread, mut sampled) = ((0.0, Duration::ZERO), start);
     loop {
         if let (Some(split), Some(hosts)) = (&mut split, &mut net.hosts) {
             if let Some(what) = split.step(Instant::now(), hosts)? {
@@ -575,6 +579,10 @@ async fn run(
         ));
         if p.deliveries != last {
             (last, last_change) = (p.deliveries, Instant::now());
+            if sampled.elapsed() >= Duration::from_secs(1) || p.deliveries >= expected {
+                sampled = Instant::now();
+                spread = (net.cpu() - cpu_before, start.elapsed());
+            }
         }
         let stalled = start.elapsed() > due && last_change.elapsed() > Duration::from_secs(5);
         let healed = split.as_ref().is_none_or(|s| s.healed().is_some());
@@ -711,7 +719,9 @@ async fn run(
         summary.partition = Some(part);
     }
     summary.seeds = net.seeds.len();
-    summary.cpu = Some(summary::Cpu::new(cpu, summary.gossip.latency_ms.n));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = summary::Cpu::new(cpu, summary.gossip.latency_ms.n);
+    summary.cpu = Some(cpu.spreading(spread.0, spread.1, cores));
     if let Some(w) = war {
         summary.attacks = Some(w.report(&summary.evidence, &kills).await);
     }

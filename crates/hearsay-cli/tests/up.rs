@@ -50,6 +50,14 @@ fn up_runs_a_network_and_sums_it_up() {
         "{s}"
     );
     assert!(stdout.contains("CPU (user + system)"), "{stdout}");
+    // How busy the machine was while the messages spread: some, and at most every core.
+    let cores = s["cpu"]["cores"].as_f64().unwrap();
+    let busy = s["cpu"]["spread_cores_busy"].as_f64().unwrap();
+    assert!(cores >= 1.0 && 0.0 < busy && busy <= cores * 1.05, "{s}");
+    assert!(
+        stdout.contains("cores busy while the messages spread"),
+        "{stdout}"
+    );
     // What at most once per link costs: every request answers an announcement, and beyond
     // the origins' neighbours every delivery needed one.
     let (announced, requested) = (
