@@ -6,6 +6,11 @@
 /// architecture it runs on).
 const USER_HZ: f64 = 100.0;
 
+/// The cores this process may run on (1 where the system cannot say).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// CPU seconds (user + system, every thread) that process `pid` has used so far; 0 where
 /// `/proc` cannot tell.
 pub fn cpu_of(pid: u32) -> f64 {

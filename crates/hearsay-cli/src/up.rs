@@ -719,9 +719,8 @@ async fn run(
         summary.partition = Some(part);
     }
     summary.seeds = net.seeds.len();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpu = summary::Cpu::new(cpu, summary.gossip.latency_ms.n);
-    summary.cpu = Some(cpu.spreading(spread.0, spread.1, cores));
+    summary.cpu = Some(cpu.spreading(spread.0, spread.1, crate::os::cores()));
     if let Some(w) = war {
         summary.attacks = Some(w.report(&summary.evidence, &kills).await);
     }
@@ -984,8 +983,9 @@ struct Shards {
 impl Shards {
     /// `threads` of them (one per core if `None`), but no more than `peers`.
     fn start(threads: Option<u16>, peers: usize) -> anyhow::Result<Shards> {
-        let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
-        let n = threads.map_or_else(cores, usize::from).min(peers.max(1));
+        let n = threads
+            .map_or_else(crate::os::cores, usize::from)
+            .min(peers.max(1));
         let (mut handles, mut stops) = (Vec::new(), Vec::new());
         for i in 0..n {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -403,13 +403,13 @@ impl MessageList {
         let Some(e) = self.entries.get_mut(id) else {
             return false;
         };
-        if !e.has(link, CAME_IN) {
-            return true;
+        match e.links.iter_mut().find(|c| { c.link } == link) {
+            Some(c) if c.how & CAME_IN != 0 => {
+                c.how &= !WENT_OUT;
+                false
+            }
+            _ => true,
         }
-        if let Some(c) = e.links.iter_mut().find(|c| { c.link } == link) {
-            c.how &= !WENT_OUT;
-        }
-        false
     }
 
     /// Of `links`, those the message has crossed in neither direction; marks them as carrying
