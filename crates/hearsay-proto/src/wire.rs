@@ -114,6 +114,11 @@ pub enum Msg {
     /// Peer → peer: my admission certificate, shown on a link that is not a neighbour's
     /// before a request that needs it (a witness's `ProbeRequest`, PROTOCOL §12.2).
     Admission(Box<Certificate>),
+    /// Peer → peer: push these origins' messages to me; `true` hands over this end's token
+    /// for that origin on the link (PROTOCOL §11.6). At most [`MAX_IDS`] origins.
+    Graft(Vec<(PeerId, bool)>),
+    /// Peer → peer: stop pushing these origins' messages to me. At most [`MAX_IDS`].
+    Prune(Vec<PeerId>),
 }
 
 /// Seed → peer: a peer's reported neighbours, with their addresses (`Msg::NeighborsOf`).
@@ -173,6 +178,8 @@ impl Msg {
             Msg::Admission(_) => "Admission",
             Msg::Haves(_) => "Haves",
             Msg::Wants(_) => "Wants",
+            Msg::Graft(_) => "Graft",
+            Msg::Prune(_) => "Prune",
         }
     }
 }

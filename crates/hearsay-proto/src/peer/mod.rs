@@ -415,6 +415,14 @@ impl State {
                 let done = self.relay.on_wants(self.now, link, &ids, &mut self.io);
                 self.or_protocol_error(link, done)
             }
+            (Msg::Graft(origins), None) if self.neighbors.contains_key(&link) => {
+                let done = self.relay.on_graft(link, &origins);
+                self.or_protocol_error(link, done)
+            }
+            (Msg::Prune(origins), None) if self.neighbors.contains_key(&link) => {
+                let done = self.relay.on_prune(link, &origins);
+                self.or_protocol_error(link, done)
+            }
             (Msg::LinkAccepted, None) => match self.pending.remove(&link) {
                 // A link in the other direction won meanwhile: one link per pair.
                 Some(Some(t)) if self.neighbors.values().any(|n| n.id == t.id) => self.close(link),

@@ -5,16 +5,18 @@
 //! the announcements and requests not handed out yet). Its peer drives it with the moment,
 //! the neighbour links and the outbox; it reaches into nothing else of the peer.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use self::origins::{Admit, Origins};
+use self::tree::{Ctl, Tree};
 use super::Settings;
 use crate::cert::Certificate;
 use crate::event::Event;
 use crate::gossip::{self, Ask, Counters, Gossip, MessageList, MsgId, Wants};
-use crate::id::Keypair;
+use crate::id::{Keypair, PeerId};
 use crate::node::{LinkId, Outbox};
 use crate::sig::{Checks, HashKeys, Recent};
 use crate::time::Time;
@@ -26,6 +28,7 @@ pub(super) struct Relay {
     gossip_interval: Duration,
     gossip_count: u32,
     want_patience: Duration,
+    announce_hold: Duration,
     started: bool,
     /// When the next message is generated.
     next: Option<Time>,
@@ -42,8 +45,16 @@ pub(super) struct Relay {
     logged_bad: Recent<MsgId>,
     /// Announcements (`Have`) not handed out yet, in order (see [`Relay::batched`]).
     haves: Vec<(LinkId, MsgId)>,
+    /// Announcements of messages that came along their origin's tree, held until the
+    /// moment given, then handed out with the others: those to links this peer dialled
+    /// (held once `announce_hold`), and the rest (twice), each oldest first.
+    held_haves: [VecDeque<(Time, LinkId, MsgId)>; 2],
     /// Requests (`Want`) answering announcements, not handed out yet.
     wants_out: Vec<(LinkId, MsgId)>,
+    /// Whom each origin's messages are pushed to (PROTOCOL §11.6).
+    tree: Tree,
+    /// Tree control messages not handed out yet.
+    ctl: Vec<(LinkId, Ctl)>,
     /// Messages whose origin's certificate needs a seed key being learned, by id (each
     /// once), with the link and address they came from: taken again once a key is learned.
     held: Vec<(MsgId, (LinkId, SocketAddr), Gossip)>,
@@ -62,6 +73,7 @@ impl Relay {
             gossip_interval: settings.gossip_interval,
             gossip_count: settings.gossip_count,
             want_patience: settings.want_patience,
+            announce_hold: settings.announce_hold,
             started: false,
             next: None,
             generated: 0,
@@ -73,7 +85,10 @@ impl Relay {
             stats_due: None,
             logged_bad: Recent::new(LOGGED_BAD, keys),
             haves: Vec::new(),
+            held_haves: Default::default(),
             wants_out: Vec::new(),
+            tree: Tree::new(keys),
+            ctl: Vec::new(),
             held: Vec::new(),
         }
     }
@@ -109,6 +124,8 @@ impl Relay {
             self.next,
             self.stats_due,
             self.wants.next_deadline(self.want_patience),
+            self.held_haves[0].front().map(|(at, _, _)| *at),
+            self.held_haves[1].front().map(|(at, _, _)| *at),
         ]
         .into_iter()
         .flatten()
@@ -126,6 +143,12 @@ impl Relay {
     ) {
         if self.next.is_some_and(|t| t <= now) {
             self.generate(now, me, neighbors, io);
+        }
+        for held in &mut self.held_haves {
+            while held.front().is_some_and(|(at, _, _)| *at <= now) {
+                let (_, link, id) = held.pop_front().expect("a front");
+                self.haves.push((link, id));
+            }
         }
         for (id, next) in self.wants.overdue(now, self.want_patience) {
             self.want(next, id, io);
@@ -195,6 +218,9 @@ impl Relay {
         let id = msg.id();
         // Only checked messages are listed, so a listed id needs no second check.
         if self.ml.seen_again(&id, link) {
+            // The id covers the origin, so a listed id names the listed message's origin.
+            let prune = self.tree.duplicate(msg.origin, link);
+            self.ctl.extend(prune.map(|c| (link, c)));
             self.counters.duplicates += 1;
             io.event(Event::GossipDuplicate { id, from });
             return self.counters_changed(now);
@@ -228,6 +254,7 @@ impl Relay {
                 return self.drop_bad(now, id, (link, from), reason, io);
             }
         }
+        let pulled = self.wants.asked(&id) == Some(link);
         let announcers = self.wants.done(now, &id, link);
         let msg = Gossip {
             hops: msg.hops.saturating_add(1),
@@ -237,8 +264,20 @@ impl Relay {
         for l in announcers {
             self.ml.seen_again(&id, l);
         }
+        // Pushed by a neighbour asked to (or by the origin, once this peer has children
+        // for it): the tree is up, and the announcements can wait.
+        let (asked, from_origin) = self.tree.pushes_here(&msg.origin, link);
+        let graft = self.tree.delivered(msg.origin, link, pulled);
+        self.ctl.extend(graft.map(|c| (link, c)));
+        let children = self.tree.children(&msg.origin);
+        let along_tree = asked || (from_origin && !children.is_empty());
+        let pushed = self.ml.push_to(&id, children);
+        for &l in &pushed {
+            io.send(l, Msg::Gossip(Box::new(msg.clone())));
+        }
         let targets = self.ml.announce_to(&id, neighbors);
         self.counters.received += 1;
+        self.counters.forwarded += pushed.len() as u64;
         self.counters.announced += targets.len() as u64;
         io.event(Event::GossipReceived {
             id,
@@ -250,7 +289,17 @@ impl Relay {
             latency: now.since(born),
             announced: targets.len(),
         });
-        self.haves.extend(targets.into_iter().map(|l| (l, id)));
+        let hold = self.announce_hold;
+        for (l, known) in self.tree.announcing(msg.origin, targets) {
+            if along_tree && known && !hold.is_zero() {
+                // The end that dialled announces first; the other, later, only if that
+                // announcement has not come by then.
+                let (queue, times) = if self.tree.dialled(l) { (0, 1) } else { (1, 2) };
+                self.held_haves[queue].push_back((on_tick(now + hold * times, hold), l, id));
+            } else {
+                self.haves.push((l, id));
+            }
+        }
         self.counters_changed(now);
     }
 
@@ -295,6 +344,37 @@ impl Relay {
         Ok(())
     }
 
+    /// A neighbour asks for origins' messages to be pushed to it, handing over this link's
+    /// token for those marked `true` (`Graft`, at most [`MAX_IDS`] origins). Err: more
+    /// origins than a frame may carry.
+    pub(super) fn on_graft(
+        &mut self,
+        link: LinkId,
+        origins: &[(PeerId, bool)],
+    ) -> Result<(), String> {
+        within_bound(origins)?;
+        for &(origin, token) in origins {
+            let listed = self.origins.listed(&origin);
+            self.tree.on_graft(link, origin, token, listed);
+        }
+        Ok(())
+    }
+
+    /// A neighbour asks that origins' messages no longer be pushed to it (`Prune`, at most
+    /// [`MAX_IDS`] origins). Err: more origins than a frame may carry.
+    pub(super) fn on_prune(&mut self, link: LinkId, origins: &[PeerId]) -> Result<(), String> {
+        within_bound(origins)?;
+        for &origin in origins {
+            self.tree.on_prune(link, origin);
+        }
+        Ok(())
+    }
+
+    /// A neighbour link is up: `peer` at the other end, `dialled` if this peer opened it.
+    pub(super) fn link_up(&mut self, link: LinkId, peer: PeerId, dialled: bool) {
+        self.tree.link_up(link, peer, dialled);
+    }
+
     /// The messages held for a seed key, to be taken again now that one is learned.
     pub(super) fn take_held(&mut self) -> Vec<(MsgId, (LinkId, SocketAddr), Gossip)> {
         std::mem::take(&mut self.held)
@@ -302,6 +382,7 @@ impl Relay {
 
     /// A link closed: what was asked of it goes to the next announcer.
     pub(super) fn link_closed<D>(&mut self, now: Time, link: LinkId, io: &mut Outbox<D>) {
+        self.tree.link_closed(link);
         for (id, next) in self.wants.link_closed(now, link) {
             self.want(next, id, io);
         }
@@ -384,9 +465,12 @@ impl Relay {
             !listed
         });
         let wants = by_link(lacked);
-        let any = !(haves.is_empty() && wants.is_empty());
+        let (grafts, prunes) = split_ctl(self.ctl.drain(..));
+        let any = !(haves.is_empty() && wants.is_empty() && grafts.is_empty() && prunes.is_empty());
         send_ids(haves, Msg::Have, Msg::Haves, io);
         send_ids(wants, Msg::Want, Msg::Wants, io);
+        send_ids(grafts, |g| Msg::Graft(vec![g]), Msg::Graft, io);
+        send_ids(prunes, |p| Msg::Prune(vec![p]), Msg::Prune, io);
         any
     }
 
@@ -397,8 +481,15 @@ impl Relay {
     }
 }
 
-/// Err if a frame carries more ids than [`MAX_IDS`].
-fn within_bound(ids: &[MsgId]) -> Result<(), String> {
+/// The first multiple of `tick` at or after `at`: held announcements become due together,
+/// so that a peer wakes once a tick for all of them.
+fn on_tick(at: Time, tick: Duration) -> Time {
+    let tick = (tick.as_millis() as u64).max(1);
+    Time(at.0.div_ceil(tick) * tick)
+}
+
+/// Err if a frame carries more ids (or origins) than [`MAX_IDS`].
+fn within_bound<T>(ids: &[T]) -> Result<(), String> {
     if ids.len() > MAX_IDS {
         return Err(format!(
             "{} ids in one frame (at most {MAX_IDS})",
@@ -408,11 +499,26 @@ fn within_bound(ids: &[MsgId]) -> Result<(), String> {
     Ok(())
 }
 
+/// Grafts and prunes, each grouped by link.
+type ByLink<T> = Vec<(LinkId, Vec<T>)>;
+
+/// Tree control messages as grafts and prunes, each grouped by link.
+fn split_ctl(ctl: impl Iterator<Item = (LinkId, Ctl)>) -> (ByLink<(PeerId, bool)>, ByLink<PeerId>) {
+    let (mut grafts, mut prunes) = (Vec::new(), Vec::new());
+    for (link, c) in ctl {
+        match c {
+            Ctl::Graft { origin, token } => grafts.push((link, (origin, token))),
+            Ctl::Prune { origin } => prunes.push((link, origin)),
+        }
+    }
+    (by_link(grafts), by_link(prunes))
+}
+
 /// One frame per link: `one` for a single id, `many` for more (at most [`MAX_IDS`] a frame).
-fn send_ids<D>(
-    by_link: Vec<(LinkId, Vec<MsgId>)>,
-    one: fn(MsgId) -> Msg,
-    many: fn(Vec<MsgId>) -> Msg,
+fn send_ids<D, T: Copy>(
+    by_link: ByLink<T>,
+    one: fn(T) -> Msg,
+    many: fn(Vec<T>) -> Msg,
     io: &mut Outbox<D>,
 ) {
     for (link, ids) in by_link {
@@ -427,8 +533,8 @@ fn send_ids<D>(
 }
 
 /// Ids grouped by link, links in order of their first id, ids in the order given.
-fn by_link(items: impl IntoIterator<Item = (LinkId, MsgId)>) -> Vec<(LinkId, Vec<MsgId>)> {
-    let mut out: Vec<(LinkId, Vec<MsgId>)> = Vec::new();
+fn by_link<T>(items: impl IntoIterator<Item = (LinkId, T)>) -> ByLink<T> {
+    let mut out: ByLink<T> = Vec::new();
     let mut at: crate::sig::FixedMap<LinkId, usize> = crate::sig::FixedMap::default();
     for (link, id) in items {
         let i = *at.entry(link).or_insert_with(|| {
@@ -441,6 +547,7 @@ fn by_link(items: impl IntoIterator<Item = (LinkId, MsgId)>) -> Vec<(LinkId, Vec
 }
 
 mod origins;
+mod tree;
 
 #[cfg(test)]
 mod tests;

@@ -38,6 +38,10 @@ pub struct Settings {
     /// announced it; the wait grows with the measured round trip of requests, up to ten
     /// times this (PROTOCOL §11.3).
     pub want_patience: Duration,
+    /// How long an announcement waits when its message came along the origin's tree (pushed
+    /// by a neighbour asked to, PROTOCOL §11.6): the neighbours are likely to get it the same
+    /// way meanwhile, and an announcement to one that has it by then is not sent.
+    pub announce_hold: Duration,
     /// Between two liveness rounds (SPEC: `ping_interval`). Must not be zero.
     pub ping_interval: Duration,
     /// Missed rounds in a row that start a suspicion (SPEC: `suspect_after`). Must not be
@@ -68,6 +72,7 @@ impl Default for Settings {
             ml_cap: 100_000,
             ml_window: Duration::from_secs(600),
             want_patience: Duration::from_secs(1),
+            announce_hold: Duration::from_millis(500),
             ping_interval: Duration::from_secs(13),
             suspect_after: 3,
             verdict_timeout: Duration::from_secs(5),

@@ -81,6 +81,11 @@ impl Origins {
         (self.burst, self.every)
     }
 
+    /// Whether `origin` is listed: a message of its passed here.
+    pub(super) fn listed(&self, origin: &PeerId) -> bool {
+        self.listed.contains_key(origin)
+    }
+
     /// Whether message `id` was dropped for its origin's bound (and is still remembered).
     pub(super) fn refused(&self, id: &MsgId) -> bool {
         self.refused.contains(id)

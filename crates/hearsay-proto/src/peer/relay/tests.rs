@@ -614,6 +614,17 @@ fn frames_out(outs: &[Output]) -> Vec<(LinkId, String)> {
                             .collect::<Vec<_>>()
                             .join(",")
                     ),
+                    Msg::Graft(origins) => format!(
+                        "Graft {}",
+                        (origins.iter())
+                            .map(|(o, token)| format!(
+                                "{:.6}{}",
+                                hex::encode(o.0),
+                                ["", "+token"][*token as usize]
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
                     other => other.name().to_string(),
                 },
             )),
@@ -632,9 +643,11 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
     let g2 = gossip_of(8, net.now, 1);
     let (m1, m2) = (g1.id(), g2.id());
     let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
+    let origin = |g: &Gossip| format!("{:.6}", hex::encode(g.origin.0));
     let frame = |link, msg| Input::Frame { link, msg };
     // m1 comes from 5 and m2 from 6 in one turn: 7 hears of both in one frame, 6 and 5 of
-    // the one they did not send, alone.
+    // the one they did not send, alone; 5 and 6 are asked to push their origin's next
+    // messages (PROTOCOL §11.6).
     let outs = net.inject_together(
         p,
         vec![
@@ -648,6 +661,8 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
             (l6, format!("Have {}", short(m1))),
             (l7, format!("Haves {},{}", short(m1), short(m2))),
             (l5, format!("Have {}", short(m2))),
+            (l5, format!("Graft {}", origin(&g1))),
+            (l6, format!("Graft {}", origin(&g2))),
         ]
     );
     // 7 asks for both in one frame: each body goes once, however often it asks again.
@@ -698,8 +713,10 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
 fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
     let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
+    let graft = |g: &Gossip| format!("Graft {:.6}", hex::encode(g.origin.0));
     let frame = |link, msg| Input::Frame { link, msg };
-    // m1 comes from 5, and 6 announces it after: only 7 hears of it.
+    // m1 comes from 5, and 6 announces it after: only 7 hears of it (and 5 is asked to push
+    // its origin's next messages, PROTOCOL §11.6).
     let g1 = gossip_of(9, net.now, 1);
     let m1 = g1.id();
     let outs = net.inject_together(
@@ -709,7 +726,10 @@ fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
             frame(l6, Msg::Have(m1)),
         ],
     );
-    assert_eq!(frames_out(&outs), vec![(l7, format!("Have {}", short(m1)))]);
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l7, format!("Have {}", short(m1))), (l5, graft(&g1))]
+    );
     let e = net.peer(p).message_list().get(&m1).unwrap();
     assert_eq!((e.came_in(), e.went_out()), (vec![l5, l6], vec![l7]));
     // m2 comes from 5 and again from 7: only 6 hears of it.
@@ -722,7 +742,10 @@ fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
             frame(l7, Msg::Gossip(Box::new(g2.clone()))),
         ],
     );
-    assert_eq!(frames_out(&outs), vec![(l6, format!("Have {}", short(m2)))]);
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l6, format!("Have {}", short(m2))), (l5, graft(&g2))]
+    );
     // 6 announces m3, then 5 sends it, in one turn: no request goes to 6, and 7 hears of it.
     let g3 = gossip_of(7, net.now, 1);
     let m3 = g3.id();
@@ -733,7 +756,10 @@ fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
             frame(l5, Msg::Gossip(Box::new(g3.clone()))),
         ],
     );
-    assert_eq!(frames_out(&outs), vec![(l7, format!("Have {}", short(m3)))]);
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l7, format!("Have {}", short(m3))), (l5, graft(&g3))]
+    );
     let c = net.peer(p).counters();
     assert_eq!(
         (c.received, c.duplicates, c.announced, c.requested),
@@ -906,4 +932,81 @@ fn a_message_older_than_the_window_is_refused() {
     );
     assert_eq!(sends(&outs), vec![]);
     assert_eq!(net.peer(p).counters().dropped, 1);
+}
+
+/// PROTOCOL §11.6: a neighbour that asked for an origin (and holds no token: here it hands
+/// its token over) gets that origin's next message pushed at once, while the announcement
+/// to a neighbour already told of that origin waits for the next tick of `announce_hold`;
+/// one to a neighbour that announced the message meanwhile is not sent at all. Every
+/// message still crosses each link at most once.
+#[test]
+fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
+    let frame = |link, msg| Input::Frame { link, msg };
+    // What went to the three neighbours (not the reports to the seeds).
+    let to_them = |outs: Vec<Output>| {
+        let mut f = frames_out(&outs);
+        f.retain(|(l, _)| [l5, l6, l7].contains(l));
+        f
+    };
+    let hold = Settings::default().announce_hold;
+    // The origin's first message comes from 5: announced to 6 and 7 at once; 5 is asked
+    // to push the next ones. 6 asks this peer to push them, handing over its token.
+    let g1 = gossip_of(9, net.now, 1);
+    let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g1.clone()))));
+    let graft = format!("Graft {:.6}", hex::encode(g1.origin.0));
+    assert_eq!(
+        frames_out(&outs),
+        vec![
+            (l6, format!("Have {}", short(g1.id()))),
+            (l7, format!("Have {}", short(g1.id()))),
+            (l5, graft.clone()),
+        ]
+    );
+    assert!(frames_out(&net.inject(p, frame(l6, Msg::Graft(vec![(g1.origin, true)])))).is_empty());
+
+    // Its second message comes from 5, as asked: pushed to 6 now; 7 hears of it later.
+    let g2 = gossip_of(9, net.now, 2);
+    let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g2.clone()))));
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l6, format!("Gossip {}", short(g2.id())))]
+    );
+    let tick = super::on_tick(net.now + hold * 2, hold);
+    net.now = tick - Duration::from_millis(1);
+    let early = to_them(net.inject(p, Input::Timeout));
+    assert!(early.is_empty(), "not before the tick: {early:?}");
+    net.now = tick;
+    let outs = net.inject(p, Input::Timeout);
+    assert_eq!(
+        to_them(outs),
+        vec![(l7, format!("Have {}", short(g2.id())))]
+    );
+
+    // The third: 7 announces it before the tick, so nothing about it goes to 7.
+    let g3 = gossip_of(9, net.now, 3);
+    let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g3.clone()))));
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l6, format!("Gossip {}", short(g3.id())))]
+    );
+    assert!(frames_out(&net.inject(p, frame(l7, Msg::Have(g3.id())))).is_empty());
+    net.now = super::on_tick(net.now + hold * 2, hold);
+    assert!(to_them(net.inject(p, Input::Timeout)).is_empty());
+
+    // 6 prunes: the fourth is announced to it instead (it was told of the origin before).
+    net.inject(p, frame(l6, Msg::Prune(vec![g1.origin])));
+    let g4 = gossip_of(9, net.now, 4);
+    assert!(frames_out(&net.inject(p, frame(l5, Msg::Gossip(Box::new(g4.clone()))))).is_empty());
+    net.now = super::on_tick(net.now + hold * 2, hold);
+    let outs = net.inject(p, Input::Timeout);
+    let have4 = format!("Have {}", short(g4.id()));
+    assert_eq!(to_them(outs), vec![(l6, have4.clone()), (l7, have4)]);
+    for g in [&g2, &g3] {
+        let e = net.peer(p).message_list().get(&g.id()).unwrap();
+        assert_eq!(e.sent(), vec![l6], "pushed once, to 6 only");
+    }
+    let c = net.peer(p).counters();
+    assert_eq!((c.received, c.forwarded, c.duplicates), (4, 2, 0));
 }

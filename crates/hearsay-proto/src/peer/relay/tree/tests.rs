@@ -1,0 +1,239 @@
+//! Tests of the push trees (PROTOCOL §11.6): the token, grafts and prunes, the bounds.
+
+use std::collections::VecDeque;
+
+use super::{Ctl, Tree, MAX_TREE};
+use crate::id::PeerId;
+use crate::node::LinkId;
+use crate::sig::HashKeys;
+
+const LINK: LinkId = LinkId(7);
+
+fn id(n: u8) -> PeerId {
+    PeerId([n; 32])
+}
+
+/// Two ends of one link: `a` dialled it (and holds every token at first), `b` accepted it.
+fn ends() -> (Tree, Tree) {
+    let (mut a, mut b) = (
+        Tree::new(HashKeys::from_seed(1)),
+        Tree::new(HashKeys::from_seed(2)),
+    );
+    a.link_up(LINK, id(2), true);
+    b.link_up(LINK, id(1), false);
+    (a, b)
+}
+
+/// Hands a control message to the other end, as the peer does.
+fn deliver(to: &mut Tree, ctl: Ctl) {
+    match ctl {
+        Ctl::Graft { origin, token } => to.on_graft(LINK, origin, token, true),
+        Ctl::Prune { origin } => to.on_prune(LINK, origin),
+    }
+}
+
+fn pushes(t: &Tree, origin: u8) -> bool {
+    t.children(&id(origin)).contains(&LINK)
+}
+
+/// The end that accepted a link asks for an origin: the dialling end, which holds the
+/// token, pushes to it. Then the dialling end asks in turn: the token goes with its graft,
+/// it stops pushing at once, and the other end pushes instead.
+#[test]
+fn the_token_moves_only_inside_a_graft_and_its_old_holder_stops_pushing_first() {
+    let (mut a, mut b) = ends();
+    let o = 9;
+    assert!(!pushes(&a, o) && !pushes(&b, o), "nobody pushes unasked");
+
+    let graft = b.delivered(id(o), LINK, false);
+    assert_eq!(
+        graft,
+        Some(Ctl::Graft {
+            origin: id(o),
+            token: false
+        })
+    );
+    assert_eq!(b.delivered(id(o), LINK, true), None, "asked once");
+    deliver(&mut a, graft.unwrap());
+    assert!(pushes(&a, o) && !pushes(&b, o));
+    assert_eq!(b.pushes_here(&id(o), LINK), (true, false));
+
+    let graft = a.delivered(id(o), LINK, true);
+    assert_eq!(
+        graft,
+        Some(Ctl::Graft {
+            origin: id(o),
+            token: true
+        })
+    );
+    assert!(
+        !pushes(&a, o),
+        "no longer pushing once the token is on its way"
+    );
+    deliver(&mut b, graft.unwrap());
+    assert!(pushes(&b, o) && !pushes(&a, o));
+    assert_eq!(
+        b.pushes_here(&id(o), LINK),
+        (false, false),
+        "what b asked is void"
+    );
+}
+
+/// Both ends ask each other at once: the one holding the token hands it over and stops;
+/// the other's request, arriving where no token is, is void. One end pushes.
+#[test]
+fn crossing_grafts_leave_one_end_pushing() {
+    let (mut a, mut b) = ends();
+    let o = 3;
+    let from_a = a.delivered(id(o), LINK, true).unwrap();
+    let from_b = b.delivered(id(o), LINK, true).unwrap();
+    assert_eq!(
+        from_a,
+        Ctl::Graft {
+            origin: id(o),
+            token: true
+        }
+    );
+    assert_eq!(
+        from_b,
+        Ctl::Graft {
+            origin: id(o),
+            token: false
+        }
+    );
+    deliver(&mut a, from_b);
+    deliver(&mut b, from_a);
+    assert_eq!((pushes(&a, o), pushes(&b, o)), (false, true));
+}
+
+/// A peer asks a second neighbour only when the message had to be requested; a copy from a
+/// neighbour it asked is a slower branch, which it prunes once; a prune stops the pushes.
+#[test]
+fn a_copy_from_a_neighbour_asked_prunes_it_and_a_prune_stops_the_pushes() {
+    let (mut a, mut b) = ends();
+    let other = LinkId(8);
+    b.link_up(other, id(5), true);
+    let o = 4;
+    deliver(&mut a, b.delivered(id(o), LINK, false).unwrap());
+    assert_eq!(
+        b.delivered(id(o), other, false),
+        None,
+        "one neighbour asked already"
+    );
+    assert!(
+        b.delivered(id(o), other, true).is_some(),
+        "requested: ask that one too"
+    );
+
+    assert_eq!(b.duplicate(id(o), LINK), Some(Ctl::Prune { origin: id(o) }));
+    assert_eq!(b.duplicate(id(o), LINK), None, "pruned once");
+    assert_eq!(b.duplicate(id(6), LINK), None, "never asked");
+    assert!(pushes(&a, o));
+    deliver(&mut a, Ctl::Prune { origin: id(o) });
+    assert!(!pushes(&a, o));
+    assert_eq!(a.children(&id(o)).len(), 0);
+}
+
+/// The origin sends its messages to every neighbour: nobody asks it to.
+#[test]
+fn nobody_asks_the_origin_itself() {
+    let (_, mut b) = ends();
+    assert_eq!(b.delivered(id(1), LINK, true), None);
+    assert_eq!(b.pushes_here(&id(1), LINK), (false, true));
+}
+
+/// Many random interleavings of grafts, prunes and deliveries on one link, each way in
+/// order: at no moment are two tokens for one origin held or in flight, and an end pushes
+/// only where it holds the token.
+#[test]
+fn at_no_moment_do_two_ends_hold_or_send_one_origins_token() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut draw = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for _ in 0..200 {
+        let (mut a, mut b) = ends();
+        // In flight: to b, to a.
+        let mut wires: [VecDeque<Ctl>; 2] = Default::default();
+        for _ in 0..200 {
+            let o = draw(2) as u8 + 10;
+            let (me, wire_out, wire_in) = match draw(2) {
+                0 => (&mut a, 0, 1),
+                _ => (&mut b, 1, 0),
+            };
+            let ctl = match draw(4) {
+                0 => me.delivered(id(o), LINK, draw(2) == 0),
+                1 => me.duplicate(id(o), LINK),
+                _ => {
+                    if let Some(c) = wires[wire_in].pop_front() {
+                        deliver(me, c);
+                    }
+                    None
+                }
+            };
+            wires[wire_out].extend(ctl);
+            for o in [10, 11] {
+                let held = |t: &Tree| t.state(&id(o), LINK) & super::TOKEN != 0;
+                let flying = (wires.iter().flatten())
+                    .filter(|c| matches!(c, Ctl::Graft { origin, token: true } if *origin == id(o)))
+                    .count();
+                let tokens = usize::from(held(&a)) + usize::from(held(&b)) + flying;
+                assert!(tokens <= 1, "{tokens} tokens for one origin");
+                assert!(!pushes(&a, o) || held(&a));
+                assert!(!pushes(&b, o) || held(&b));
+            }
+        }
+    }
+}
+
+/// Grafts for an origin this peer does not relay, or on a link that is not a neighbour's,
+/// change nothing; state goes with its link; and at most [`MAX_TREE`] origins have state.
+#[test]
+fn the_tree_is_bounded_and_forgets_a_closed_link() {
+    let (mut a, _) = ends();
+    a.on_graft(LINK, id(1), false, false);
+    a.on_graft(LinkId(99), id(1), false, true);
+    assert!(a.origins.is_empty());
+
+    let origin = |n: usize| {
+        let mut bytes = [0; 32];
+        bytes[..8].copy_from_slice(&(n as u64).to_le_bytes());
+        PeerId(bytes)
+    };
+    for n in 0..MAX_TREE + 5 {
+        a.on_graft(LINK, origin(n), false, true);
+    }
+    assert_eq!(a.origins.len(), MAX_TREE);
+    assert!(
+        a.children(&origin(MAX_TREE + 1)).is_empty(),
+        "past the bound: not pushed"
+    );
+    assert_eq!(
+        a.delivered(origin(MAX_TREE + 1), LINK, true),
+        None,
+        "nor asked for"
+    );
+    assert_eq!(a.children(&origin(0)).as_slice(), [LINK]);
+
+    a.link_closed(LINK);
+    assert!(a.origins.is_empty());
+    assert!(a.children(&origin(0)).is_empty());
+}
+
+/// An origin's first announcement on a link goes at once; later ones may wait.
+#[test]
+fn the_first_announcement_of_an_origin_on_a_link_is_marked() {
+    let (mut a, _) = ends();
+    let other = LinkId(8);
+    a.link_up(other, id(5), false);
+    assert_eq!(
+        a.announcing(id(3), vec![LINK, other]),
+        [(LINK, false), (other, false)]
+    );
+    assert_eq!(a.announcing(id(3), vec![other]), [(other, true)]);
+    assert_eq!(a.announcing(id(4), vec![other]), [(other, false)]);
+    assert!(a.dialled(LINK) && !a.dialled(other));
+}
