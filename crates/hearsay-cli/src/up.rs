@@ -116,6 +116,7 @@ struct Timings {
     gossip_count: u32,
     ping_interval: Duration,
     verdict_timeout: Duration,
+    announce_hold: Duration,
 }
 
 impl Timings {
@@ -133,6 +134,7 @@ impl Timings {
             gossip_count: plan.gossip_count,
             ping_interval: scaled(Duration::from_secs(13)),
             verdict_timeout: scaled(Duration::from_secs(5)).max(Duration::from_millis(500)),
+            announce_hold: scaled(peer::Settings::default().announce_hold),
         }
     }
 }
@@ -947,6 +949,7 @@ fn peer_state(
         gossip_count,
         ping_interval: t.ping_interval,
         verdict_timeout: t.verdict_timeout,
+        announce_hold: t.announce_hold,
         ..peer::Settings::default()
     };
     let now = hearsay_net::now();
@@ -1050,6 +1053,8 @@ fn start_process(
             &ms(t.ping_interval),
             "--verdict-timeout",
             &ms(t.verdict_timeout),
+            "--announce-hold",
+            &ms(t.announce_hold),
         ])
         .args(metrics_args(net)?)
         .stdout(std::process::Stdio::null())

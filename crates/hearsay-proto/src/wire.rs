@@ -115,7 +115,7 @@ pub enum Msg {
     /// before a request that needs it (a witness's `ProbeRequest`, PROTOCOL §12.2).
     Admission(Box<Certificate>),
     /// Peer → peer: push these origins' messages to me; `true` hands over this end's token
-    /// for that origin on the link (PROTOCOL §11.6). At most [`MAX_IDS`] origins.
+    /// for that origin on the link (PROTOCOL §11.7). At most [`MAX_IDS`] origins.
     Graft(Vec<(PeerId, bool)>),
     /// Peer → peer: stop pushing these origins' messages to me. At most [`MAX_IDS`].
     Prune(Vec<PeerId>),

@@ -62,6 +62,10 @@ struct Args {
     /// How long a suspicion waits for the witnesses' verdicts.
     #[arg(long, default_value = "5s", value_parser = duration)]
     verdict_timeout: Duration,
+    /// How long announcements of messages pushed along their origin's tree wait, to go out
+    /// together at a tick (PROTOCOL §11.7; 0: at once).
+    #[arg(long, default_value = "500ms", value_parser = duration)]
+    announce_hold: Duration,
     /// Fault injection, for tests and figures: drop this share (0 to 1) of this peer's
     /// replies to liveness pings.
     #[arg(long, default_value_t = 0.0, hide = true)]
@@ -146,6 +150,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         ping_interval: args.ping_interval,
         suspect_after: args.suspect_after,
         verdict_timeout: args.verdict_timeout,
+        announce_hold: args.announce_hold,
         origin_burst,
         origin_every,
         ..peer::Settings::default()

@@ -51,7 +51,7 @@ pub(super) struct Relay {
     held_haves: [VecDeque<(Time, LinkId, MsgId)>; 2],
     /// Requests (`Want`) answering announcements, not handed out yet.
     wants_out: Vec<(LinkId, MsgId)>,
-    /// Whom each origin's messages are pushed to (PROTOCOL §11.6).
+    /// Whom each origin's messages are pushed to (PROTOCOL §11.7).
     tree: Tree,
     /// Tree control messages not handed out yet.
     ctl: Vec<(LinkId, Ctl)>,
@@ -368,6 +368,12 @@ impl Relay {
             self.tree.on_prune(link, origin);
         }
         Ok(())
+    }
+
+    /// Origins with tree state (for tests of its bound).
+    #[cfg(test)]
+    pub(super) fn tree_origins(&self) -> usize {
+        self.tree.origins()
     }
 
     /// A neighbour link is up: `peer` at the other end, `dialled` if this peer opened it.

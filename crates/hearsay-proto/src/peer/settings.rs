@@ -39,7 +39,7 @@ pub struct Settings {
     /// times this (PROTOCOL §11.3).
     pub want_patience: Duration,
     /// How long an announcement waits when its message came along the origin's tree (pushed
-    /// by a neighbour asked to, PROTOCOL §11.6): the neighbours are likely to get it the same
+    /// by a neighbour asked to, PROTOCOL §11.7): the neighbours are likely to get it the same
     /// way meanwhile, and an announcement to one that has it by then is not sent.
     pub announce_hold: Duration,
     /// Between two liveness rounds (SPEC: `ping_interval`). Must not be zero.

@@ -647,7 +647,7 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
     let frame = |link, msg| Input::Frame { link, msg };
     // m1 comes from 5 and m2 from 6 in one turn: 7 hears of both in one frame, 6 and 5 of
     // the one they did not send, alone; 5 and 6 are asked to push their origin's next
-    // messages (PROTOCOL §11.6).
+    // messages (PROTOCOL §11.7).
     let outs = net.inject_together(
         p,
         vec![
@@ -716,7 +716,7 @@ fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
     let graft = |g: &Gossip| format!("Graft {:.6}", hex::encode(g.origin.0));
     let frame = |link, msg| Input::Frame { link, msg };
     // m1 comes from 5, and 6 announces it after: only 7 hears of it (and 5 is asked to push
-    // its origin's next messages, PROTOCOL §11.6).
+    // its origin's next messages, PROTOCOL §11.7).
     let g1 = gossip_of(9, net.now, 1);
     let m1 = g1.id();
     let outs = net.inject_together(
@@ -782,6 +782,46 @@ fn a_frame_of_more_ids_than_the_bound_closes_its_link() {
     assert!(outs.contains(&Output::Close { link: l5 }), "{outs:?}");
     assert_eq!(frames_out(&outs), vec![]);
     assert_eq!(net.peer(p).neighbors().len(), 2);
+}
+
+/// PROTOCOL §11.7: a `Graft` or `Prune` of more origins than the bound is a protocol
+/// error too; one within it, for origins this peer never relayed, leaves nothing behind
+/// (no state, no pushes), so a neighbour cannot grow a peer's trees with made-up origins.
+#[test]
+fn a_tree_frame_over_the_bound_closes_its_link_and_unknown_origins_are_ignored() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let stranger = |n: usize| crate::id::PeerId([n as u8; 32]);
+    let over = crate::wire::MAX_IDS + 1;
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Graft(vec![(stranger(1), true); over]),
+        },
+    );
+    assert!(outs.contains(&Output::Close { link: l5 }), "{outs:?}");
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Prune(vec![stranger(1); over]),
+        },
+    );
+    assert!(outs.contains(&Output::Close { link: l6 }), "{outs:?}");
+
+    let made_up: Vec<_> = (0..crate::wire::MAX_IDS)
+        .map(|n| (stranger(n), true))
+        .collect();
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l7,
+            msg: Msg::Graft(made_up),
+        },
+    );
+    assert!(!outs.contains(&Output::Close { link: l7 }), "{outs:?}");
+    assert_eq!(net.peer(p).neighbors().len(), 1);
+    assert_eq!(net.peer(p).relay.tree_origins(), 0);
 }
 
 /// PROTOCOL §11.3: an announced message is asked of one neighbour at a time; a forged
@@ -934,7 +974,7 @@ fn a_message_older_than_the_window_is_refused() {
     assert_eq!(net.peer(p).counters().dropped, 1);
 }
 
-/// PROTOCOL §11.6: a neighbour that asked for an origin (and holds no token: here it hands
+/// PROTOCOL §11.7: a neighbour that asked for an origin (and holds no token: here it hands
 /// its token over) gets that origin's next message pushed at once, while the announcement
 /// to a neighbour already told of that origin waits for the next tick of `announce_hold`;
 /// one to a neighbour that announced the message meanwhile is not sent at all. Every

@@ -1,4 +1,4 @@
-//! Which neighbours a peer pushes each origin's messages to (PROTOCOL §11.6): a tree per
+//! Which neighbours a peer pushes each origin's messages to (PROTOCOL §11.7): a tree per
 //! origin, grown from the announce-and-request relay and kept so that a message still
 //! crosses each link at most once.
 //!
@@ -66,6 +66,12 @@ impl Tree {
     /// A neighbour link is up: `dialled` if this end opened it.
     pub(super) fn link_up(&mut self, link: LinkId, peer: PeerId, dialled: bool) {
         self.links.insert(link, (peer, dialled));
+    }
+
+    /// Origins with state.
+    #[cfg(test)]
+    pub(super) fn origins(&self) -> usize {
+        self.origins.len()
     }
 
     /// A link went away, with every token on it.

@@ -1,4 +1,4 @@
-//! Tests of the push trees (PROTOCOL §11.6): the token, grafts and prunes, the bounds.
+//! Tests of the push trees (PROTOCOL §11.7): the token, grafts and prunes, the bounds.
 
 use std::collections::VecDeque;
 
