@@ -235,6 +235,8 @@ impl Relay {
             return self.drop_bad(now, id, (link, from), reason, io);
         }
         let mut msg = msg;
+        // An origin's first message here grows no tree: many send only one (PROTOCOL §11.7).
+        let again = self.origins.listed(&msg.origin);
         match self.origins.admit(now, (id, &mut msg), ip, seeds_signed) {
             Admit::Pass => {}
             Admit::Unadmitted => {
@@ -267,7 +269,9 @@ impl Relay {
         // Pushed by a neighbour asked to (or by the origin, once this peer has children
         // for it): the tree is up, and the announcements can wait.
         let (asked, from_origin) = self.tree.pushes_here(&msg.origin, link);
-        let graft = self.tree.delivered(msg.origin, link, pulled);
+        let graft = again
+            .then(|| self.tree.delivered(msg.origin, link, pulled))
+            .flatten();
         self.ctl.extend(graft.map(|c| (link, c)));
         let children = self.tree.children(&msg.origin);
         let along_tree = asked || (from_origin && !children.is_empty());
@@ -290,7 +294,11 @@ impl Relay {
             announced: targets.len(),
         });
         let hold = self.announce_hold;
-        for (l, known) in self.tree.announcing(msg.origin, targets) {
+        let targets = match again {
+            true => self.tree.announcing(msg.origin, targets),
+            false => targets.into_iter().map(|l| (l, false)).collect(),
+        };
+        for (l, known) in targets {
             if along_tree && known && !hold.is_zero() {
                 // The end that dialled announces first; the other, later, only if that
                 // announcement has not come by then.

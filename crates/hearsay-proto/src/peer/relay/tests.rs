@@ -643,11 +643,9 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
     let g2 = gossip_of(8, net.now, 1);
     let (m1, m2) = (g1.id(), g2.id());
     let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
-    let origin = |g: &Gossip| format!("{:.6}", hex::encode(g.origin.0));
     let frame = |link, msg| Input::Frame { link, msg };
     // m1 comes from 5 and m2 from 6 in one turn: 7 hears of both in one frame, 6 and 5 of
-    // the one they did not send, alone; 5 and 6 are asked to push their origin's next
-    // messages (PROTOCOL §11.7).
+    // the one they did not send, alone.
     let outs = net.inject_together(
         p,
         vec![
@@ -661,8 +659,6 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
             (l6, format!("Have {}", short(m1))),
             (l7, format!("Haves {},{}", short(m1), short(m2))),
             (l5, format!("Have {}", short(m2))),
-            (l5, format!("Graft {}", origin(&g1))),
-            (l6, format!("Graft {}", origin(&g2))),
         ]
     );
     // 7 asks for both in one frame: each body goes once, however often it asks again.
@@ -713,10 +709,8 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
 fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
     let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
-    let graft = |g: &Gossip| format!("Graft {:.6}", hex::encode(g.origin.0));
     let frame = |link, msg| Input::Frame { link, msg };
-    // m1 comes from 5, and 6 announces it after: only 7 hears of it (and 5 is asked to push
-    // its origin's next messages, PROTOCOL §11.7).
+    // m1 comes from 5, and 6 announces it after: only 7 hears of it.
     let g1 = gossip_of(9, net.now, 1);
     let m1 = g1.id();
     let outs = net.inject_together(
@@ -726,10 +720,7 @@ fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
             frame(l6, Msg::Have(m1)),
         ],
     );
-    assert_eq!(
-        frames_out(&outs),
-        vec![(l7, format!("Have {}", short(m1))), (l5, graft(&g1))]
-    );
+    assert_eq!(frames_out(&outs), vec![(l7, format!("Have {}", short(m1)))]);
     let e = net.peer(p).message_list().get(&m1).unwrap();
     assert_eq!((e.came_in(), e.went_out()), (vec![l5, l6], vec![l7]));
     // m2 comes from 5 and again from 7: only 6 hears of it.
@@ -742,10 +733,7 @@ fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
             frame(l7, Msg::Gossip(Box::new(g2.clone()))),
         ],
     );
-    assert_eq!(
-        frames_out(&outs),
-        vec![(l6, format!("Have {}", short(m2))), (l5, graft(&g2))]
-    );
+    assert_eq!(frames_out(&outs), vec![(l6, format!("Have {}", short(m2)))]);
     // 6 announces m3, then 5 sends it, in one turn: no request goes to 6, and 7 hears of it.
     let g3 = gossip_of(7, net.now, 1);
     let m3 = g3.id();
@@ -756,10 +744,7 @@ fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
             frame(l5, Msg::Gossip(Box::new(g3.clone()))),
         ],
     );
-    assert_eq!(
-        frames_out(&outs),
-        vec![(l7, format!("Have {}", short(m3))), (l5, graft(&g3))]
-    );
+    assert_eq!(frames_out(&outs), vec![(l7, format!("Have {}", short(m3)))]);
     let c = net.peer(p).counters();
     assert_eq!(
         (c.received, c.duplicates, c.announced, c.requested),
@@ -991,9 +976,15 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
         f
     };
     let hold = Settings::default().announce_hold;
-    // The origin's first message comes from 5: announced to 6 and 7 at once; 5 is asked
-    // to push the next ones. 6 asks this peer to push them, handing over its token.
-    let g1 = gossip_of(9, net.now, 1);
+    // The origin's first message here grows no tree: announced to 6 and 7 at once, and
+    // nobody is asked to push (many origins send only one).
+    let g0 = gossip_of(9, net.now, 1);
+    let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g0.clone()))));
+    let have0 = format!("Have {}", short(g0.id()));
+    assert_eq!(frames_out(&outs), vec![(l6, have0.clone()), (l7, have0)]);
+    // Its next comes from 5 too: announced at once again, and 5 is asked to push the next
+    // ones. 6 asks this peer to push them, handing over its token.
+    let g1 = gossip_of(9, net.now, 2);
     let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g1.clone()))));
     let graft = format!("Graft {:.6}", hex::encode(g1.origin.0));
     assert_eq!(
@@ -1006,8 +997,8 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
     );
     assert!(frames_out(&net.inject(p, frame(l6, Msg::Graft(vec![(g1.origin, true)])))).is_empty());
 
-    // Its second message comes from 5, as asked: pushed to 6 now; 7 hears of it later.
-    let g2 = gossip_of(9, net.now, 2);
+    // Its third comes from 5, as asked: pushed to 6 now; 7 hears of it later.
+    let g2 = gossip_of(9, net.now, 3);
     let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g2.clone()))));
     assert_eq!(
         frames_out(&outs),
@@ -1024,8 +1015,8 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
         vec![(l7, format!("Have {}", short(g2.id())))]
     );
 
-    // The third: 7 announces it before the tick, so nothing about it goes to 7.
-    let g3 = gossip_of(9, net.now, 3);
+    // The fourth: 7 announces it before the tick, so nothing about it goes to 7.
+    let g3 = gossip_of(9, net.now, 4);
     let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g3.clone()))));
     assert_eq!(
         frames_out(&outs),
@@ -1035,9 +1026,9 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
     net.now = super::on_tick(net.now + hold * 2, hold);
     assert!(to_them(net.inject(p, Input::Timeout)).is_empty());
 
-    // 6 prunes: the fourth is announced to it instead (it was told of the origin before).
+    // 6 prunes: the fifth is announced to it instead (it was told of the origin before).
     net.inject(p, frame(l6, Msg::Prune(vec![g1.origin])));
-    let g4 = gossip_of(9, net.now, 4);
+    let g4 = gossip_of(9, net.now, 5);
     assert!(frames_out(&net.inject(p, frame(l5, Msg::Gossip(Box::new(g4.clone()))))).is_empty());
     net.now = super::on_tick(net.now + hold * 2, hold);
     let outs = net.inject(p, Input::Timeout);
@@ -1048,5 +1039,5 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
         assert_eq!(e.sent(), vec![l6], "pushed once, to 6 only");
     }
     let c = net.peer(p).counters();
-    assert_eq!((c.received, c.forwarded, c.duplicates), (4, 2, 0));
+    assert_eq!((c.received, c.forwarded, c.duplicates), (5, 2, 0));
 }
