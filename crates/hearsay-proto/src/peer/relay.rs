@@ -394,9 +394,15 @@ impl Relay {
         std::mem::take(&mut self.held)
     }
 
-    /// A link closed: what was asked of it goes to the next announcer.
+    /// A link closed: what was asked of it goes to the next announcer, and what was held
+    /// for it is dropped.
     pub(super) fn link_closed<D>(&mut self, now: Time, link: LinkId, io: &mut Outbox<D>) {
         self.tree.link_closed(link);
+        for held in &mut self.held_haves {
+            let before = held.len();
+            held.retain(|(_, l, _)| *l != link);
+            self.counters.announced -= (before - held.len()) as u64;
+        }
         for (id, next) in self.wants.link_closed(now, link) {
             self.want(next, id, io);
         }

@@ -1038,6 +1038,19 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
         let e = net.peer(p).message_list().get(&g.id()).unwrap();
         assert_eq!(e.sent(), vec![l6], "pushed once, to 6 only");
     }
+    // 7 goes away while the sixth's announcements are held: only 6 hears of it, and the
+    // counter counts only what went out.
+    let announced = net.peer(p).counters().announced;
+    let g6 = gossip_of(9, net.now, 6);
+    assert!(to_them(net.inject(p, frame(l5, Msg::Gossip(Box::new(g6.clone()))))).is_empty());
+    net.inject(p, Input::LinkDown { link: l7 });
+    net.now = super::on_tick(net.now + hold * 2, hold);
+    let outs = net.inject(p, Input::Timeout);
+    assert_eq!(
+        to_them(outs),
+        vec![(l6, format!("Have {}", short(g6.id())))]
+    );
+    assert_eq!(net.peer(p).counters().announced, announced + 1);
     let c = net.peer(p).counters();
-    assert_eq!((c.received, c.forwarded, c.duplicates), (5, 2, 0));
+    assert_eq!((c.received, c.forwarded, c.duplicates), (6, 2, 0));
 }
