@@ -266,15 +266,9 @@ impl Relay {
         for l in announcers {
             self.ml.seen_again(&id, l);
         }
-        // Pushed by a neighbour asked to (or by the origin, once this peer has children
-        // for it): the tree is up, and the announcements can wait.
-        let (asked, from_origin) = self.tree.pushes_here(&msg.origin, link);
-        let graft = again
-            .then(|| self.tree.delivered(msg.origin, link, pulled))
-            .flatten();
-        self.ctl.extend(graft.map(|c| (link, c)));
-        let children = self.tree.children(&msg.origin);
-        let along_tree = asked || (from_origin && !children.is_empty());
+        let receipt = (self.tree).first_receipt(msg.origin, link, pulled, again);
+        self.ctl.extend(receipt.graft.map(|c| (link, c)));
+        let (children, along_tree) = (receipt.children, receipt.along_tree);
         let pushed = self.ml.push_to(&id, children);
         for &l in &pushed {
             io.send(l, Msg::Gossip(Box::new(msg.clone())));
@@ -294,18 +288,14 @@ impl Relay {
             announced: targets.len(),
         });
         let hold = self.announce_hold;
-        let targets = match again {
-            true => self.tree.announcing(msg.origin, targets),
-            false => targets.into_iter().map(|l| (l, false)).collect(),
-        };
-        for (l, known) in targets {
-            if along_tree && known && !hold.is_zero() {
-                // The end that dialled announces first; the other, later, only if that
-                // announcement has not come by then.
-                let (queue, times) = if self.tree.dialled(l) { (0, 1) } else { (1, 2) };
-                self.held_haves[queue].push_back((on_tick(now + hold * times, hold), l, id));
-            } else {
-                self.haves.push((l, id));
+        for (l, holds) in (self.tree).announcing(msg.origin, targets, (along_tree, again)) {
+            match holds {
+                0 => self.haves.push((l, id)),
+                _ if hold.is_zero() => self.haves.push((l, id)),
+                n => {
+                    let at = on_tick(now + hold * n, hold);
+                    self.held_haves[n as usize - 1].push_back((at, l, id));
+                }
             }
         }
         self.counters_changed(now);

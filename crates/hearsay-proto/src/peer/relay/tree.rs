@@ -18,6 +18,8 @@
 //! [`MAX_TREE`] origins (each one an admitted peer whose message passed here), each with at
 //! most one state per neighbour link.
 
+use std::collections::hash_map::Entry;
+
 use smallvec::SmallVec;
 
 use crate::id::PeerId;
@@ -36,6 +38,9 @@ const ASKED: u8 = 4;
 /// This end announced one of this origin's messages to the neighbour before.
 const ANNOUNCED: u8 = 8;
 
+/// An origin's states on the links where they differ from the default.
+type States = SmallVec<[(LinkId, u8); 4]>;
+
 /// A tree control message for one origin, to be sent on a link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Ctl {
@@ -52,7 +57,7 @@ pub(super) struct Tree {
     /// first).
     links: FixedMap<LinkId, (PeerId, bool)>,
     /// Per origin, the links whose state is not the default, in the order first noted.
-    origins: IdMap<PeerId, SmallVec<[(LinkId, u8); 4]>>,
+    origins: IdMap<PeerId, States>,
 }
 
 impl Tree {
@@ -85,72 +90,85 @@ impl Tree {
         });
     }
 
-    /// The links `origin`'s messages are pushed on: those whose neighbour asked, where this
-    /// end holds the token.
-    pub(super) fn children(&self, origin: &PeerId) -> SmallVec<[LinkId; 4]> {
-        let Some(states) = self.origins.get(origin) else {
-            return SmallVec::new();
+    /// `origin`'s message came first on `link`, `pulled` if in answer to a request; `grow`
+    /// unless it is the origin's first message here (no tree grows for one message). One
+    /// look at the origin's state for what the receipt needs:
+    /// - a graft for that neighbour (handing over the token if this end holds it, and so no
+    ///   longer pushing there) if no neighbour was asked to push this origin yet, or if the
+    ///   message had to be requested (what was asked did not come first); never to the
+    ///   origin itself, which sends its messages to every neighbour;
+    /// - the links to push it on: those whose neighbour asked, where this end holds the token;
+    /// - whether it came along the tree: from a neighbour asked to push it, or from the
+    ///   origin while this peer pushes it on.
+    pub(super) fn first_receipt(
+        &mut self,
+        origin: PeerId,
+        link: LinkId,
+        pulled: bool,
+        grow: bool,
+    ) -> Receipt {
+        let Tree { links, origins } = self;
+        let peer = links.get(&link).map(|(p, _)| *p);
+        let Some(states) = states_of(origins, origin, grow) else {
+            return Receipt::default();
         };
-        (states.iter())
-            .filter(|(_, s)| s & (TOKEN | PUSH) == TOKEN | PUSH)
-            .map(|(l, _)| *l)
-            .collect()
-    }
-
-    /// `origin`'s message came first on `link`, `pulled` if in answer to a request. Ask that
-    /// neighbour to push this origin's messages here, handing over the token if this end
-    /// holds it (and so no longer pushing there), if no neighbour was asked to yet, or if the
-    /// message had to be requested (what was asked did not come first). Not the origin
-    /// itself, which sends its messages to every neighbour.
-    pub(super) fn delivered(&mut self, origin: PeerId, link: LinkId, pulled: bool) -> Option<Ctl> {
-        let (peer, _) = *self.links.get(&link)?;
-        let state = self.state(&origin, link);
-        if peer == origin || state & ASKED != 0 || !(pulled || self.parents(&origin) == 0) {
-            return None;
+        let state = state_in(states, link, default_of(links, link));
+        let asked = state & ASKED != 0;
+        let parents = states.iter().any(|(_, s)| s & ASKED != 0);
+        let ask = grow && peer.is_some_and(|p| p != origin) && !asked && (pulled || !parents);
+        let graft = ask.then(|| {
+            put_in(states, link, ASKED, default_of(links, link));
+            Ctl::Graft {
+                origin,
+                token: state & TOKEN != 0,
+            }
+        });
+        let children = pushed_on(states);
+        let along_tree = asked || (peer == Some(origin) && !children.is_empty());
+        if states.is_empty() {
+            origins.remove(&origin);
         }
-        self.set(origin, link, ASKED)?;
-        Some(Ctl::Graft {
-            origin,
-            token: state & TOKEN != 0,
-        })
+        Receipt {
+            graft,
+            children,
+            along_tree,
+        }
     }
 
-    /// Whether this end asked the neighbour at `link` to push `origin`'s messages here, and
-    /// whether that neighbour is the origin.
-    pub(super) fn pushes_here(&self, origin: &PeerId, link: LinkId) -> (bool, bool) {
-        let peer = self.links.get(&link).map(|(p, _)| p);
-        (self.state(origin, link) & ASKED != 0, peer == Some(origin))
-    }
-
-    /// `origin`'s message is announced on `targets`: each, with whether one of its messages
-    /// was announced there before (so that neighbour has its tree for the origin, and a
-    /// late announcement costs it nothing; a neighbour new to the origin is told at once).
+    /// `origin`'s message is announced on `targets`, `along_tree` if it came along the tree
+    /// (see [`Tree::first_receipt`]); `grow` as there. For each, how many holds the
+    /// announcement waits: none if the message did not come along the tree, or if none of
+    /// the origin's messages was announced there before (that neighbour may have no tree for
+    /// the origin yet: it joined late); one on a link this end dialled, two on the others, so
+    /// that where both ends have the message the dialler's announcement arrives first.
     pub(super) fn announcing(
         &mut self,
         origin: PeerId,
         targets: Vec<LinkId>,
-    ) -> Vec<(LinkId, bool)> {
-        (targets.into_iter())
+        (along_tree, grow): (bool, bool),
+    ) -> Vec<(LinkId, u32)> {
+        let Tree { links, origins } = self;
+        let Some(states) = states_of(origins, origin, grow) else {
+            return targets.into_iter().map(|l| (l, 0)).collect();
+        };
+        let waits = (targets.into_iter())
             .map(|l| {
-                let state = self.state(&origin, l);
-                let before = state & ANNOUNCED != 0;
-                if !before {
-                    self.set(origin, l, state | ANNOUNCED);
+                let default = default_of(links, l);
+                let state = state_in(states, l, default);
+                if state & ANNOUNCED == 0 {
+                    put_in(states, l, state | ANNOUNCED, default);
+                    return (l, 0);
                 }
-                (l, before)
+                (
+                    l,
+                    u32::from(along_tree) * if default & TOKEN != 0 { 1 } else { 2 },
+                )
             })
-            .collect()
-    }
-
-    /// Whether this end dialled `link`.
-    pub(super) fn dialled(&self, link: LinkId) -> bool {
-        self.links.get(&link).is_some_and(|(_, d)| *d)
-    }
-
-    /// How many neighbours this end asked to push `origin`'s messages.
-    fn parents(&self, origin: &PeerId) -> usize {
-        let states = self.origins.get(origin).map_or(&[][..], |s| &s[..]);
-        states.iter().filter(|(_, s)| s & ASKED != 0).count()
+            .collect();
+        if states.is_empty() {
+            origins.remove(&origin);
+        }
+        waits
     }
 
     /// A copy of `origin`'s message came on `link` after the first: if this end asked that
@@ -191,46 +209,83 @@ impl Tree {
         }
     }
 
-    /// The state of `origin` on `link`; by default, the dialling end holds the token.
+    /// The state of `origin` on `link`.
     fn state(&self, origin: &PeerId, link: LinkId) -> u8 {
-        let noted = (self.origins.get(origin))
-            .and_then(|states| states.iter().find(|(l, _)| *l == link))
-            .map(|(_, s)| *s);
-        noted.unwrap_or_else(|| self.default(link))
+        let default = default_of(&self.links, link);
+        (self.origins.get(origin)).map_or(default, |states| state_in(states, link, default))
     }
 
-    fn default(&self, link: LinkId) -> u8 {
-        match self.links.get(&link) {
-            Some((_, true)) => TOKEN,
-            _ => 0,
-        }
-    }
-
-    /// Sets `origin`'s state on `link`, keeping only states that differ from the default.
-    /// `None`: the origin has no state yet and [`MAX_TREE`] origins do (nothing changed).
+    /// Sets `origin`'s state on `link`. `None`: the origin has no state yet and
+    /// [`MAX_TREE`] origins do (nothing changed).
     fn set(&mut self, origin: PeerId, link: LinkId, state: u8) -> Option<()> {
-        let default = self.default(link);
-        if !self.origins.contains_key(&origin) {
-            if state == default {
-                return Some(());
-            }
-            if self.origins.len() >= MAX_TREE {
-                return None;
-            }
-        }
-        let states = self.origins.entry(origin).or_default();
-        match states.iter().position(|(l, _)| *l == link) {
-            Some(i) if state == default => {
-                states.remove(i);
-            }
-            Some(i) => states[i].1 = state,
-            None if state == default => {}
-            None => states.push((link, state)),
-        }
+        let Tree { links, origins } = self;
+        let default = default_of(links, link);
+        let grow = state != default;
+        let Some(states) = states_of(origins, origin, grow) else {
+            return (!grow).then_some(());
+        };
+        put_in(states, link, state, default);
         if states.is_empty() {
-            self.origins.remove(&origin);
+            origins.remove(&origin);
         }
         Some(())
+    }
+}
+
+/// What a first receipt means for the tree ([`Tree::first_receipt`]).
+#[derive(Debug, Default)]
+pub(super) struct Receipt {
+    pub graft: Option<Ctl>,
+    pub children: SmallVec<[LinkId; 4]>,
+    pub along_tree: bool,
+}
+
+/// The state of an origin on a link where it has none noted: the dialling end holds the
+/// token.
+fn default_of(links: &FixedMap<LinkId, (PeerId, bool)>, link: LinkId) -> u8 {
+    match links.get(&link) {
+        Some((_, true)) => TOKEN,
+        _ => 0,
+    }
+}
+
+/// `origin`'s states; a new, empty list if it has none and `grow` and there is room.
+fn states_of(
+    origins: &mut IdMap<PeerId, States>,
+    origin: PeerId,
+    grow: bool,
+) -> Option<&mut States> {
+    let room = origins.len() < MAX_TREE;
+    match origins.entry(origin) {
+        Entry::Occupied(e) => Some(e.into_mut()),
+        Entry::Vacant(e) if grow && room => Some(e.insert(States::new())),
+        Entry::Vacant(_) => None,
+    }
+}
+
+/// The links an origin's messages are pushed on: those whose neighbour asked, where this
+/// end holds the token.
+fn pushed_on(states: &States) -> SmallVec<[LinkId; 4]> {
+    (states.iter())
+        .filter(|(_, s)| s & (TOKEN | PUSH) == TOKEN | PUSH)
+        .map(|(l, _)| *l)
+        .collect()
+}
+
+fn state_in(states: &States, link: LinkId, default: u8) -> u8 {
+    (states.iter().find(|(l, _)| *l == link)).map_or(default, |(_, s)| *s)
+}
+
+/// Notes `state` for `link`, keeping only states that differ from the default (the caller
+/// drops a list left empty).
+fn put_in(states: &mut States, link: LinkId, state: u8, default: u8) {
+    match states.iter().position(|(l, _)| *l == link) {
+        Some(i) if state == default => {
+            states.remove(i);
+        }
+        Some(i) => states[i].1 = state,
+        None if state == default => {}
+        None => states.push((link, state)),
     }
 }
 

@@ -32,8 +32,23 @@ fn deliver(to: &mut Tree, ctl: Ctl) {
     }
 }
 
+/// The links `origin`'s messages are pushed on.
+fn children(t: &Tree, origin: &PeerId) -> Vec<LinkId> {
+    (t.origins.get(origin)).map_or(Vec::new(), |s| super::pushed_on(s).to_vec())
+}
+
 fn pushes(t: &Tree, origin: u8) -> bool {
-    t.children(&id(origin)).contains(&LINK)
+    children(t, &id(origin)).contains(&LINK)
+}
+
+/// The graft a first receipt makes, of an origin relayed here before.
+fn delivered(t: &mut Tree, origin: PeerId, link: LinkId, pulled: bool) -> Option<Ctl> {
+    t.first_receipt(origin, link, pulled, true).graft
+}
+
+/// Whether `t` asked the neighbour at `LINK` to push `origin`.
+fn asked(t: &Tree, origin: u8) -> bool {
+    t.state(&id(origin), LINK) & super::ASKED != 0
 }
 
 /// The end that accepted a link asks for an origin: the dialling end, which holds the
@@ -45,7 +60,7 @@ fn the_token_moves_only_inside_a_graft_and_its_old_holder_stops_pushing_first() 
     let o = 9;
     assert!(!pushes(&a, o) && !pushes(&b, o), "nobody pushes unasked");
 
-    let graft = b.delivered(id(o), LINK, false);
+    let graft = delivered(&mut b, id(o), LINK, false);
     assert_eq!(
         graft,
         Some(Ctl::Graft {
@@ -53,12 +68,12 @@ fn the_token_moves_only_inside_a_graft_and_its_old_holder_stops_pushing_first() 
             token: false
         })
     );
-    assert_eq!(b.delivered(id(o), LINK, true), None, "asked once");
+    assert_eq!(delivered(&mut b, id(o), LINK, true), None, "asked once");
     deliver(&mut a, graft.unwrap());
     assert!(pushes(&a, o) && !pushes(&b, o));
-    assert_eq!(b.pushes_here(&id(o), LINK), (true, false));
+    assert!(asked(&b, o));
 
-    let graft = a.delivered(id(o), LINK, true);
+    let graft = delivered(&mut a, id(o), LINK, true);
     assert_eq!(
         graft,
         Some(Ctl::Graft {
@@ -72,11 +87,7 @@ fn the_token_moves_only_inside_a_graft_and_its_old_holder_stops_pushing_first() 
     );
     deliver(&mut b, graft.unwrap());
     assert!(pushes(&b, o) && !pushes(&a, o));
-    assert_eq!(
-        b.pushes_here(&id(o), LINK),
-        (false, false),
-        "what b asked is void"
-    );
+    assert!(!asked(&b, o), "what b asked is void");
 }
 
 /// Both ends ask each other at once: the one holding the token hands it over and stops;
@@ -85,8 +96,8 @@ fn the_token_moves_only_inside_a_graft_and_its_old_holder_stops_pushing_first() 
 fn crossing_grafts_leave_one_end_pushing() {
     let (mut a, mut b) = ends();
     let o = 3;
-    let from_a = a.delivered(id(o), LINK, true).unwrap();
-    let from_b = b.delivered(id(o), LINK, true).unwrap();
+    let from_a = delivered(&mut a, id(o), LINK, true).unwrap();
+    let from_b = delivered(&mut b, id(o), LINK, true).unwrap();
     assert_eq!(
         from_a,
         Ctl::Graft {
@@ -114,14 +125,14 @@ fn a_copy_from_a_neighbour_asked_prunes_it_and_a_prune_stops_the_pushes() {
     let other = LinkId(8);
     b.link_up(other, id(5), true);
     let o = 4;
-    deliver(&mut a, b.delivered(id(o), LINK, false).unwrap());
+    deliver(&mut a, delivered(&mut b, id(o), LINK, false).unwrap());
     assert_eq!(
-        b.delivered(id(o), other, false),
+        delivered(&mut b, id(o), other, false),
         None,
         "one neighbour asked already"
     );
     assert!(
-        b.delivered(id(o), other, true).is_some(),
+        delivered(&mut b, id(o), other, true).is_some(),
         "requested: ask that one too"
     );
 
@@ -131,15 +142,26 @@ fn a_copy_from_a_neighbour_asked_prunes_it_and_a_prune_stops_the_pushes() {
     assert!(pushes(&a, o));
     deliver(&mut a, Ctl::Prune { origin: id(o) });
     assert!(!pushes(&a, o));
-    assert_eq!(a.children(&id(o)).len(), 0);
+    assert_eq!(children(&a, &id(o)).len(), 0);
 }
 
-/// The origin sends its messages to every neighbour: nobody asks it to.
+/// The origin sends its messages to every neighbour: nobody asks it to. Its message is
+/// along the tree where this peer pushes it on.
 #[test]
 fn nobody_asks_the_origin_itself() {
     let (_, mut b) = ends();
-    assert_eq!(b.delivered(id(1), LINK, true), None);
-    assert_eq!(b.pushes_here(&id(1), LINK), (false, true));
+    let other = LinkId(8);
+    b.link_up(other, id(5), true);
+    b.on_graft(other, id(1), false, true);
+    let r = b.first_receipt(id(1), LINK, true, true);
+    assert_eq!(r.graft, None);
+    assert!(!asked(&b, 1));
+    assert_eq!((r.children.as_slice(), r.along_tree), (&[other][..], true));
+    let r = b.first_receipt(id(2), LINK, true, true);
+    assert!(
+        !r.along_tree,
+        "from a neighbour not asked: not along the tree"
+    );
 }
 
 /// Many random interleavings of grafts, prunes and deliveries on one link, each way in
@@ -165,7 +187,7 @@ fn at_no_moment_do_two_ends_hold_or_send_one_origins_token() {
                 _ => (&mut b, 1, 0),
             };
             let ctl = match draw(4) {
-                0 => me.delivered(id(o), LINK, draw(2) == 0),
+                0 => delivered(me, id(o), LINK, draw(2) == 0),
                 1 => me.duplicate(id(o), LINK),
                 _ => {
                     if let Some(c) = wires[wire_in].pop_front() {
@@ -208,32 +230,46 @@ fn the_tree_is_bounded_and_forgets_a_closed_link() {
     }
     assert_eq!(a.origins.len(), MAX_TREE);
     assert!(
-        a.children(&origin(MAX_TREE + 1)).is_empty(),
+        children(&a, &origin(MAX_TREE + 1)).is_empty(),
         "past the bound: not pushed"
     );
     assert_eq!(
-        a.delivered(origin(MAX_TREE + 1), LINK, true),
+        delivered(&mut a, origin(MAX_TREE + 1), LINK, true),
         None,
         "nor asked for"
     );
-    assert_eq!(a.children(&origin(0)).as_slice(), [LINK]);
+    assert_eq!(children(&a, &origin(0)).as_slice(), [LINK]);
 
     a.link_closed(LINK);
     assert!(a.origins.is_empty());
-    assert!(a.children(&origin(0)).is_empty());
+    assert!(children(&a, &origin(0)).is_empty());
 }
 
-/// An origin's first announcement on a link goes at once; later ones may wait.
+/// An origin's first announcement on a link goes at once; later ones along the tree wait
+/// one hold on a link this end dialled, two on the others; none waits off the tree, and an
+/// origin's first message here marks nothing.
 #[test]
 fn the_first_announcement_of_an_origin_on_a_link_is_marked() {
     let (mut a, _) = ends();
     let other = LinkId(8);
     a.link_up(other, id(5), false);
+    let tree = (true, true);
     assert_eq!(
-        a.announcing(id(3), vec![LINK, other]),
-        [(LINK, false), (other, false)]
+        a.announcing(id(3), vec![LINK, other], tree),
+        [(LINK, 0), (other, 0)]
     );
-    assert_eq!(a.announcing(id(3), vec![other]), [(other, true)]);
-    assert_eq!(a.announcing(id(4), vec![other]), [(other, false)]);
-    assert!(a.dialled(LINK) && !a.dialled(other));
+    assert_eq!(
+        a.announcing(id(3), vec![LINK, other], tree),
+        [(LINK, 1), (other, 2)]
+    );
+    assert_eq!(
+        a.announcing(id(3), vec![other], (false, true)),
+        [(other, 0)]
+    );
+    assert_eq!(a.announcing(id(4), vec![other], tree), [(other, 0)]);
+    assert_eq!(
+        a.announcing(id(6), vec![other], (true, false)),
+        [(other, 0)]
+    );
+    assert_eq!(a.announcing(id(6), vec![other], tree), [(other, 0)]);
 }
