@@ -996,6 +996,17 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
         ]
     );
     assert!(frames_out(&net.inject(p, frame(l6, Msg::Graft(vec![(g1.origin, true)])))).is_empty());
+    // The next is pushed to 6; 7, told of one of the origin's messages only once before
+    // (it may not have asked anyone to push them yet), hears of it at once.
+    let g1b = gossip_of(9, net.now, 7);
+    let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g1b.clone()))));
+    assert_eq!(
+        frames_out(&outs),
+        vec![
+            (l6, format!("Gossip {}", short(g1b.id()))),
+            (l7, format!("Have {}", short(g1b.id())))
+        ]
+    );
 
     // Its third comes from 5, as asked: pushed to 6 now; 7 hears of it later.
     let g2 = gossip_of(9, net.now, 3);
@@ -1052,5 +1063,5 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
     );
     assert_eq!(net.peer(p).counters().announced, announced + 1);
     let c = net.peer(p).counters();
-    assert_eq!((c.received, c.forwarded, c.duplicates), (6, 2, 0));
+    assert_eq!((c.received, c.forwarded, c.duplicates), (7, 3, 0));
 }

@@ -37,6 +37,9 @@ const PUSH: u8 = 2;
 const ASKED: u8 = 4;
 /// This end announced one of this origin's messages to the neighbour before.
 const ANNOUNCED: u8 = 8;
+/// The neighbour has its tree for the origin: it asked this end to push the origin, or was
+/// told of two of the origin's messages here (a peer asks from an origin's second message on).
+const KNOWS: u8 = 16;
 
 /// An origin's states on the links where they differ from the default.
 type States = SmallVec<[(LinkId, u8); 4]>;
@@ -137,9 +140,9 @@ impl Tree {
 
     /// `origin`'s message is announced on `targets`, `along_tree` if it came along the tree
     /// (see [`Tree::first_receipt`]); `grow` as there. For each, how many holds the
-    /// announcement waits: none if the message did not come along the tree, or if none of
-    /// the origin's messages was announced there before (that neighbour may have no tree for
-    /// the origin yet: it joined late); one on a link this end dialled, two on the others, so
+    /// announcement waits: none if the message did not come along the tree, or if that
+    /// neighbour may have no tree for the origin yet (it joined late: it neither asked this
+    /// end to push the origin nor was told of two of its messages here); one on a link this end dialled, two on the others, so
     /// that where both ends have the message the dialler's announcement arrives first.
     pub(super) fn announcing(
         &mut self,
@@ -155,8 +158,9 @@ impl Tree {
             .map(|l| {
                 let default = default_of(links, l);
                 let state = state_in(states, l, default);
-                if state & ANNOUNCED == 0 {
-                    put_in(states, l, state | ANNOUNCED, default);
+                if state & KNOWS == 0 {
+                    let told = [ANNOUNCED, KNOWS][usize::from(state & ANNOUNCED != 0)];
+                    put_in(states, l, state | told, default);
                     return (l, 0);
                 }
                 (
@@ -190,7 +194,7 @@ impl Tree {
         if !self.links.contains_key(&link) || !listed {
             return;
         }
-        let mut state = self.state(&origin, link);
+        let mut state = self.state(&origin, link) | KNOWS;
         if token {
             state |= TOKEN;
         }

@@ -245,23 +245,21 @@ fn the_tree_is_bounded_and_forgets_a_closed_link() {
     assert!(children(&a, &origin(0)).is_empty());
 }
 
-/// An origin's first announcement on a link goes at once; later ones along the tree wait
-/// one hold on a link this end dialled, two on the others; none waits off the tree, and an
-/// origin's first message here marks nothing.
+/// An origin's first two announcements on a link go at once (the neighbour asks someone to
+/// push the origin from its second message on), unless the neighbour asked this end to push
+/// it; later ones along the tree wait one hold on
+/// a link this end dialled, two on the others; none waits off the tree, and an origin's
+/// first message here marks nothing.
 #[test]
-fn the_first_announcement_of_an_origin_on_a_link_is_marked() {
+fn the_first_announcements_of_an_origin_on_a_link_are_marked() {
     let (mut a, _) = ends();
     let other = LinkId(8);
     a.link_up(other, id(5), false);
     let tree = (true, true);
-    assert_eq!(
-        a.announcing(id(3), vec![LINK, other], tree),
-        [(LINK, 0), (other, 0)]
-    );
-    assert_eq!(
-        a.announcing(id(3), vec![LINK, other], tree),
-        [(LINK, 1), (other, 2)]
-    );
+    let both = || vec![LINK, other];
+    assert_eq!(a.announcing(id(3), both(), tree), [(LINK, 0), (other, 0)]);
+    assert_eq!(a.announcing(id(3), both(), tree), [(LINK, 0), (other, 0)]);
+    assert_eq!(a.announcing(id(3), both(), tree), [(LINK, 1), (other, 2)]);
     assert_eq!(
         a.announcing(id(3), vec![other], (false, true)),
         [(other, 0)]
@@ -272,4 +270,12 @@ fn the_first_announcement_of_an_origin_on_a_link_is_marked() {
         [(other, 0)]
     );
     assert_eq!(a.announcing(id(6), vec![other], tree), [(other, 0)]);
+    assert_eq!(a.announcing(id(6), vec![other], tree), [(other, 0)]);
+    assert_eq!(a.announcing(id(6), vec![other], tree), [(other, 2)]);
+    a.on_graft(other, id(7), false, true);
+    assert_eq!(
+        a.announcing(id(7), vec![other], tree),
+        [(other, 2)],
+        "it asked: it has a tree"
+    );
 }
