@@ -175,6 +175,8 @@ pub(crate) struct Net {
     pub(crate) silent: BTreeSet<SocketAddr>,
     /// What each seed persisted, in order: its store.
     pub(crate) stores: BTreeMap<SocketAddr, Vec<node::Record>>,
+    /// The settings of the peers added from now on.
+    pub(crate) peer_settings: peer::Settings,
 }
 
 impl Net {
@@ -190,6 +192,7 @@ impl Net {
             busy: BTreeSet::new(),
             silent: BTreeSet::new(),
             stores: BTreeMap::new(),
+            peer_settings: peer_settings(),
         }
     }
 
@@ -251,7 +254,7 @@ impl Net {
         let key = peer_key(i);
         let id = key.id();
         let rng = 100 + i as u64;
-        let settings = peer_settings();
+        let settings = self.peer_settings.clone();
         let p = peer::State::new(
             self.now,
             key,
@@ -567,7 +570,13 @@ impl Net {
 
 /// Three seeds and peer 0, registered (3 s of virtual time), and its address.
 pub(crate) fn registered_peer() -> (Net, SocketAddr) {
+    registered_peer_with(peer_settings())
+}
+
+/// [`registered_peer`], with these settings.
+pub(crate) fn registered_peer_with(settings: peer::Settings) -> (Net, SocketAddr) {
     let mut net = Net::seeds(seed::Settings::default());
+    net.peer_settings = settings;
     net.add_peer(0);
     net.run_for(Duration::from_secs(3));
     (net, peer_addr(0))
@@ -602,7 +611,14 @@ pub(crate) fn link_from(net: &mut Net, p: SocketAddr, i: usize, link: LinkId) {
 
 /// A registered peer with three inbound neighbours (peers 5, 6 and 7), for gossip tests.
 pub(crate) fn peer_with_three_neighbours() -> (Net, SocketAddr, [LinkId; 3]) {
-    let (mut net, p) = registered_peer();
+    peer_with_three_neighbours_with(peer_settings())
+}
+
+/// [`peer_with_three_neighbours`], the peer with these settings.
+pub(crate) fn peer_with_three_neighbours_with(
+    settings: peer::Settings,
+) -> (Net, SocketAddr, [LinkId; 3]) {
+    let (mut net, p) = registered_peer_with(settings);
     let links = [LinkId(2_000_005), LinkId(2_000_006), LinkId(2_000_007)];
     for (i, link) in (5..8).zip(links) {
         link_from(&mut net, p, i, link);

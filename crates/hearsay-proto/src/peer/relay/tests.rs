@@ -10,6 +10,16 @@ use crate::testkit::*;
 
 const LOCAL: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
+/// A peer with three neighbours that sends one message, as it expects its origins to: its
+/// trees grow from an origin's second message (PROTOCOL §11.7), so an origin's first asks
+/// nobody to push, and these tests of announcing see only announcements and requests.
+fn peer_sending_one() -> (Net, std::net::SocketAddr, [LinkId; 3]) {
+    peer_with_three_neighbours_with(Settings {
+        gossip_count: 1,
+        ..peer_settings()
+    })
+}
+
 fn message(origin: usize, seq: u32) -> Gossip {
     gossip_of(origin, T0, seq)
 }
@@ -638,7 +648,7 @@ fn frames_out(outs: &[Output]) -> Vec<(LinkId, String)> {
 /// crosses each link at most once.
 #[test]
 fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame() {
-    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let (mut net, p, [l5, l6, l7]) = peer_sending_one();
     let g1 = gossip_of(9, net.now, 1);
     let g2 = gossip_of(8, net.now, 1);
     let (m1, m2) = (g1.id(), g2.id());
@@ -707,7 +717,7 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
 /// them, and no request for what has come.
 #[test]
 fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
-    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let (mut net, p, [l5, l6, l7]) = peer_sending_one();
     let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
     let frame = |link, msg| Input::Frame { link, msg };
     // m1 comes from 5, and 6 announces it after: only 7 hears of it.
@@ -959,14 +969,15 @@ fn a_message_older_than_the_window_is_refused() {
     assert_eq!(net.peer(p).counters().dropped, 1);
 }
 
-/// PROTOCOL §11.7: a neighbour that asked for an origin (and holds no token: here it hands
+/// PROTOCOL §11.7, at a peer whose trees grow from an origin's second message: a neighbour
+/// that asked for an origin (and holds no token: here it hands
 /// its token over) gets that origin's next message pushed at once, while the announcement
 /// to a neighbour already told of that origin waits for the next tick of `announce_hold`;
 /// one to a neighbour that announced the message meanwhile is not sent at all. Every
 /// message still crosses each link at most once.
 #[test]
 fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
-    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let (mut net, p, [l5, l6, l7]) = peer_sending_one();
     let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
     let frame = |link, msg| Input::Frame { link, msg };
     // What went to the three neighbours (not the reports to the seeds).
@@ -1064,4 +1075,74 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
     assert_eq!(net.peer(p).counters().announced, announced + 1);
     let c = net.peer(p).counters();
     assert_eq!((c.received, c.forwarded, c.duplicates), (7, 3, 0));
+}
+
+/// PROTOCOL §11.7: a peer that sends more than one message grows an origin's tree from its
+/// first message here (it asks the neighbour that delivered it to push the next ones), and a
+/// neighbour told of one of the origin's messages has grown its tree too: the next
+/// announcement to it waits for the tick. A neighbour never told of the origin (it joined
+/// late) hears at once.
+#[test]
+fn where_origins_send_many_messages_trees_grow_from_the_first() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    assert!(Settings::default().gossip_count > 1);
+    let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
+    let frame = |link, msg| Input::Frame { link, msg };
+    let hold = Settings::default().announce_hold;
+    // What went to the neighbours (not the reports to the seeds).
+    let to_them = |outs: Vec<Output>| {
+        let mut f = frames_out(&outs);
+        f.retain(|(l, _)| l.0 >= l5.0);
+        f
+    };
+    // The first message from 5: announced to 6 and 7 at once, and 5 is asked to push.
+    let g1 = gossip_of(9, net.now, 1);
+    let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g1.clone()))));
+    let graft = format!("Graft {:.6}", hex::encode(g1.origin.0));
+    let have1 = format!("Have {}", short(g1.id()));
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l6, have1.clone()), (l7, have1), (l5, graft)]
+    );
+    // 6 asks for the origin, handing its token over; the second message, from 5 as asked,
+    // is pushed to 6 at once, and 7, told of the first, hears of it at the tick.
+    assert!(frames_out(&net.inject(p, frame(l6, Msg::Graft(vec![(g1.origin, true)])))).is_empty());
+    let g2 = gossip_of(9, net.now, 2);
+    let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g2.clone()))));
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l6, format!("Gossip {}", short(g2.id())))]
+    );
+    let tick = super::on_tick(net.now + hold * 2, hold);
+    net.now = tick - Duration::from_millis(1);
+    assert!(to_them(net.inject(p, Input::Timeout)).is_empty());
+    net.now = tick;
+    let outs = net.inject(p, Input::Timeout);
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l7, format!("Have {}", short(g2.id())))]
+    );
+    // A fourth neighbour, 8, comes: it was told of none of the origin's messages, so the
+    // third is announced to it at once; 7's announcement waits again.
+    let l8 = LinkId(2_000_008);
+    link_from(&mut net, p, 8, l8);
+    let g3 = gossip_of(9, net.now, 3);
+    let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g3.clone()))));
+    assert_eq!(
+        frames_out(&outs),
+        vec![
+            (l6, format!("Gossip {}", short(g3.id()))),
+            (l8, format!("Have {}", short(g3.id())))
+        ]
+    );
+    net.now = super::on_tick(net.now + hold * 2, hold);
+    let outs = net.inject(p, Input::Timeout);
+    assert_eq!(
+        to_them(outs),
+        vec![(l7, format!("Have {}", short(g3.id())))]
+    );
+    for g in [&g2, &g3] {
+        let e = net.peer(p).message_list().get(&g.id()).unwrap();
+        assert_eq!(e.sent(), vec![l6], "pushed once, to 6 only");
+    }
 }

@@ -38,7 +38,8 @@ const ASKED: u8 = 4;
 /// This end announced one of this origin's messages to the neighbour before.
 const ANNOUNCED: u8 = 8;
 /// The neighbour has its tree for the origin: it asked this end to push the origin, or was
-/// told of two of the origin's messages here (a peer asks from an origin's second message on).
+/// told of one of the origin's messages here (two where trees grow from an origin's second
+/// message).
 const KNOWS: u8 = 16;
 
 /// An origin's states on the links where they differ from the default.
@@ -61,13 +62,18 @@ pub(super) struct Tree {
     links: FixedMap<LinkId, (PeerId, bool)>,
     /// Per origin, the links whose state is not the default, in the order first noted.
     origins: IdMap<PeerId, States>,
+    /// Trees grow from an origin's first message here; otherwise from its second (where
+    /// origins send one message each, trees for them would be state for nothing).
+    from_first: bool,
 }
 
 impl Tree {
-    pub(super) fn new(keys: HashKeys) -> Tree {
+    /// Trees that grow from an origin's first message if `from_first`, else its second.
+    pub(super) fn new(keys: HashKeys, from_first: bool) -> Tree {
         Tree {
             links: FixedMap::default(),
             origins: IdMap::with_hasher(keys),
+            from_first,
         }
     }
 
@@ -93,9 +99,9 @@ impl Tree {
         });
     }
 
-    /// `origin`'s message came first on `link`, `pulled` if in answer to a request; `grow`
-    /// unless it is the origin's first message here (no tree grows for one message). One
-    /// look at the origin's state for what the receipt needs:
+    /// `origin`'s message came first on `link`, `pulled` if in answer to a request; `again`
+    /// unless it is the origin's first message here (which grows no tree unless trees grow
+    /// from the first). One look at the origin's state for what the receipt needs:
     /// - a graft for that neighbour (handing over the token if this end holds it, and so no
     ///   longer pushing there) if no neighbour was asked to push this origin yet, or if the
     ///   message had to be requested (what was asked did not come first); never to the
@@ -108,9 +114,10 @@ impl Tree {
         origin: PeerId,
         link: LinkId,
         pulled: bool,
-        grow: bool,
+        again: bool,
     ) -> Receipt {
-        let Tree { links, origins } = self;
+        let grow = again || self.from_first;
+        let Tree { links, origins, .. } = self;
         let peer = links.get(&link).map(|(p, _)| *p);
         let Some(states) = states_of(origins, origin, grow) else {
             return Receipt::default();
@@ -139,18 +146,20 @@ impl Tree {
     }
 
     /// `origin`'s message is announced on `targets`, `along_tree` if it came along the tree
-    /// (see [`Tree::first_receipt`]); `grow` as there. For each, how many holds the
+    /// (see [`Tree::first_receipt`]); `again` as there. For each, how many holds the
     /// announcement waits: none if the message did not come along the tree, or if that
     /// neighbour may have no tree for the origin yet (it joined late: it neither asked this
-    /// end to push the origin nor was told of two of its messages here); one on a link this end dialled, two on the others, so
-    /// that where both ends have the message the dialler's announcement arrives first.
+    /// end to push the origin nor was told of one of its messages here, or two where trees
+    /// grow from the second); one on a link this end dialled, two on the others, so that
+    /// where both ends have the message the dialler's announcement arrives first.
     pub(super) fn announcing(
         &mut self,
         origin: PeerId,
         targets: Vec<LinkId>,
-        (along_tree, grow): (bool, bool),
+        (along_tree, again): (bool, bool),
     ) -> Vec<(LinkId, u32)> {
-        let Tree { links, origins } = self;
+        let (grow, from_first) = (again || self.from_first, self.from_first);
+        let Tree { links, origins, .. } = self;
         let Some(states) = states_of(origins, origin, grow) else {
             return targets.into_iter().map(|l| (l, 0)).collect();
         };
@@ -159,7 +168,8 @@ impl Tree {
                 let default = default_of(links, l);
                 let state = state_in(states, l, default);
                 if state & KNOWS == 0 {
-                    let told = [ANNOUNCED, KNOWS][usize::from(state & ANNOUNCED != 0)];
+                    let told =
+                        [ANNOUNCED, KNOWS][usize::from(from_first || state & ANNOUNCED != 0)];
                     put_in(states, l, state | told, default);
                     return (l, 0);
                 }
@@ -222,7 +232,7 @@ impl Tree {
     /// Sets `origin`'s state on `link`. `None`: the origin has no state yet and
     /// [`MAX_TREE`] origins do (nothing changed).
     fn set(&mut self, origin: PeerId, link: LinkId, state: u8) -> Option<()> {
-        let Tree { links, origins } = self;
+        let Tree { links, origins, .. } = self;
         let default = default_of(links, link);
         let grow = state != default;
         let Some(states) = states_of(origins, origin, grow) else {

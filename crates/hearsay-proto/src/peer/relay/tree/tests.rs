@@ -16,8 +16,8 @@ fn id(n: u8) -> PeerId {
 /// Two ends of one link: `a` dialled it (and holds every token at first), `b` accepted it.
 fn ends() -> (Tree, Tree) {
     let (mut a, mut b) = (
-        Tree::new(HashKeys::from_seed(1)),
-        Tree::new(HashKeys::from_seed(2)),
+        Tree::new(HashKeys::from_seed(1), false),
+        Tree::new(HashKeys::from_seed(2), false),
     );
     a.link_up(LINK, id(2), true);
     b.link_up(LINK, id(1), false);
