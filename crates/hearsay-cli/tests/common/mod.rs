@@ -29,10 +29,18 @@ pub const FAST: [&str; 6] = [
     "2s",
 ];
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, and never one this test process was given before:
+/// a port is free again once its probe closes, and the system may hand it out twice in a
+/// row (a config of three seeds once listed one address twice, and `hearsay up` refused it).
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 pub struct Net {
