@@ -125,6 +125,12 @@ impl Timings {
         peer::origin_bound(self.gossip_count, self.gossip_interval)
     }
 
+    /// Whether every peer grows push trees from an origin's first message: where the run's
+    /// origins send more than one (PROTOCOL §11.7), whatever a peer generates itself.
+    fn trees_from_first(&self) -> bool {
+        self.gossip_count > 1
+    }
+
     fn new(plan: &Plan) -> Timings {
         let scaled = |d: Duration| d.div_f64(plan.speed.max(0.01));
         Timings {
@@ -950,6 +956,7 @@ fn peer_state(
         ping_interval: t.ping_interval,
         verdict_timeout: t.verdict_timeout,
         announce_hold: t.announce_hold,
+        trees_from_first: t.trees_from_first(),
         ..peer::Settings::default()
     };
     let now = hearsay_net::now();
@@ -1056,6 +1063,7 @@ fn start_process(
             "--announce-hold",
             &ms(t.announce_hold),
         ])
+        .args((!t.trees_from_first()).then_some("--trees-from-second"))
         .args(metrics_args(net)?)
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -494,6 +494,8 @@ impl Sim {
             gossip_interval: s.gossip_interval,
             gossip_delay: s.gossip_delay(),
             ping_interval: s.ping_interval,
+            // For every peer, originator or not (PROTOCOL §11.7).
+            trees_from_first: s.gossip_count > 1,
             ..peer::Settings::default()
         }
     }

@@ -66,6 +66,11 @@ struct Args {
     /// together at a tick (PROTOCOL §11.7; 0: at once).
     #[arg(long, default_value = "500ms", value_parser = duration)]
     announce_hold: Duration,
+    /// Grow push trees from an origin's second message, not its first: for a network whose
+    /// origins send one message each (PROTOCOL §11.7; set alike on every peer) [default: on
+    /// with --gossip-count 1].
+    #[arg(long)]
+    trees_from_second: bool,
     /// Fault injection, for tests and figures: drop this share (0 to 1) of this peer's
     /// replies to liveness pings.
     #[arg(long, default_value_t = 0.0, hide = true)]
@@ -151,6 +156,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         suspect_after: args.suspect_after,
         verdict_timeout: args.verdict_timeout,
         announce_hold: args.announce_hold,
+        trees_from_first: !(args.trees_from_second || args.gossip_count == 1),
         origin_burst,
         origin_every,
         ..peer::Settings::default()

@@ -87,7 +87,7 @@ impl Relay {
             haves: Vec::new(),
             held_haves: Default::default(),
             wants_out: Vec::new(),
-            tree: Tree::new(keys, settings.gossip_count > 1),
+            tree: Tree::new(keys, settings.trees_from_first),
             ctl: Vec::new(),
             held: Vec::new(),
         }
@@ -235,8 +235,7 @@ impl Relay {
             return self.drop_bad(now, id, (link, from), reason, io);
         }
         let mut msg = msg;
-        // Trees grow from an origin's first message here only where origins send more than
-        // one, as this peer does (PROTOCOL §11.7).
+        // Whether trees may grow for this origin (PROTOCOL §11.7): see `Tree::grows`.
         let again = self.origins.listed(&msg.origin);
         match self.origins.admit(now, (id, &mut msg), ip, seeds_signed) {
             Admit::Pass => {}

@@ -42,6 +42,12 @@ pub struct Settings {
     /// by a neighbour asked to, PROTOCOL §11.7): the neighbours are likely to get it the same
     /// way meanwhile, and an announcement to one that has it by then is not sent.
     pub announce_hold: Duration,
+    /// Push trees grow from an origin's first message here, else from its second (PROTOCOL
+    /// §11.7). Set alike for the whole network: true where origins send more than one
+    /// message each; where they send one, trees would be state for nothing. A peer also
+    /// holds an announcement only for a neighbour that has its tree, counting on every peer
+    /// growing trees the same way.
+    pub trees_from_first: bool,
     /// Between two liveness rounds (SPEC: `ping_interval`). Must not be zero.
     pub ping_interval: Duration,
     /// Missed rounds in a row that start a suspicion (SPEC: `suspect_after`). Must not be
@@ -73,6 +79,7 @@ impl Default for Settings {
             ml_window: Duration::from_secs(600),
             want_patience: Duration::from_secs(1),
             announce_hold: Duration::from_millis(500),
+            trees_from_first: true,
             ping_interval: Duration::from_secs(13),
             suspect_after: 3,
             verdict_timeout: Duration::from_secs(5),

@@ -10,12 +10,12 @@ use crate::testkit::*;
 
 const LOCAL: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
-/// A peer with three neighbours that sends one message, as it expects its origins to: its
-/// trees grow from an origin's second message (PROTOCOL §11.7), so an origin's first asks
-/// nobody to push, and these tests of announcing see only announcements and requests.
-fn peer_sending_one() -> (Net, std::net::SocketAddr, [LinkId; 3]) {
+/// A peer with three neighbours in a network whose origins send one message each: its trees
+/// grow from an origin's second message (PROTOCOL §11.7), so an origin's first message asks
+/// nobody to push it.
+fn peer_with_trees_from_second() -> (Net, std::net::SocketAddr, [LinkId; 3]) {
     peer_with_three_neighbours_with(Settings {
-        gossip_count: 1,
+        trees_from_first: false,
         ..peer_settings()
     })
 }
@@ -648,7 +648,7 @@ fn frames_out(outs: &[Output]) -> Vec<(LinkId, String)> {
 /// crosses each link at most once.
 #[test]
 fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame() {
-    let (mut net, p, [l5, l6, l7]) = peer_sending_one();
+    let (mut net, p, [l5, l6, l7]) = peer_with_trees_from_second();
     let g1 = gossip_of(9, net.now, 1);
     let g2 = gossip_of(8, net.now, 1);
     let (m1, m2) = (g1.id(), g2.id());
@@ -717,7 +717,7 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
 /// them, and no request for what has come.
 #[test]
 fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
-    let (mut net, p, [l5, l6, l7]) = peer_sending_one();
+    let (mut net, p, [l5, l6, l7]) = peer_with_trees_from_second();
     let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
     let frame = |link, msg| Input::Frame { link, msg };
     // m1 comes from 5, and 6 announces it after: only 7 hears of it.
@@ -970,14 +970,14 @@ fn a_message_older_than_the_window_is_refused() {
 }
 
 /// PROTOCOL §11.7, at a peer whose trees grow from an origin's second message: a neighbour
-/// that asked for an origin (and holds no token: here it hands
-/// its token over) gets that origin's next message pushed at once, while the announcement
-/// to a neighbour already told of that origin waits for the next tick of `announce_hold`;
-/// one to a neighbour that announced the message meanwhile is not sent at all. Every
+/// that asked for an origin (and holds no token: here it hands its token over) gets that
+/// origin's next message pushed at once, while the announcement to a neighbour already told
+/// of that origin waits for the next tick of `announce_hold`; one to a neighbour that
+/// announced the message meanwhile is not sent at all. Every
 /// message still crosses each link at most once.
 #[test]
 fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
-    let (mut net, p, [l5, l6, l7]) = peer_sending_one();
+    let (mut net, p, [l5, l6, l7]) = peer_with_trees_from_second();
     let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
     let frame = |link, msg| Input::Frame { link, msg };
     // What went to the three neighbours (not the reports to the seeds).
@@ -1085,7 +1085,7 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
 #[test]
 fn where_origins_send_many_messages_trees_grow_from_the_first() {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
-    assert!(Settings::default().gossip_count > 1);
+    assert!(net.peer_settings.trees_from_first);
     let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
     let frame = |link, msg| Input::Frame { link, msg };
     let hold = Settings::default().announce_hold;

@@ -38,8 +38,8 @@ const ASKED: u8 = 4;
 /// This end announced one of this origin's messages to the neighbour before.
 const ANNOUNCED: u8 = 8;
 /// The neighbour has its tree for the origin: it asked this end to push the origin, or was
-/// told of one of the origin's messages here (two where trees grow from an origin's second
-/// message).
+/// told of one of the origin's messages here (where trees grow from an origin's second
+/// message: of two after the first).
 const KNOWS: u8 = 16;
 
 /// An origin's states on the links where they differ from the default.
@@ -75,6 +75,12 @@ impl Tree {
             origins: IdMap::with_hasher(keys),
             from_first,
         }
+    }
+
+    /// Whether an origin's message may give it state here: `again` if the origin was
+    /// relayed here before (not its first message), or if trees grow from the first.
+    fn grows(&self, again: bool) -> bool {
+        again || self.from_first
     }
 
     /// A neighbour link is up: `dialled` if this end opened it.
@@ -116,7 +122,7 @@ impl Tree {
         pulled: bool,
         again: bool,
     ) -> Receipt {
-        let grow = again || self.from_first;
+        let grow = self.grows(again);
         let Tree { links, origins, .. } = self;
         let peer = links.get(&link).map(|(p, _)| *p);
         let Some(states) = states_of(origins, origin, grow) else {
@@ -149,8 +155,8 @@ impl Tree {
     /// (see [`Tree::first_receipt`]); `again` as there. For each, how many holds the
     /// announcement waits: none if the message did not come along the tree, or if that
     /// neighbour may have no tree for the origin yet (it joined late: it neither asked this
-    /// end to push the origin nor was told of one of its messages here, or two where trees
-    /// grow from the second); one on a link this end dialled, two on the others, so that
+    /// end to push the origin nor was told of one of its messages here, or of two after the
+    /// first where trees grow from the second); one on a link this end dialled, two on the others, so that
     /// where both ends have the message the dialler's announcement arrives first.
     pub(super) fn announcing(
         &mut self,
@@ -158,7 +164,7 @@ impl Tree {
         targets: Vec<LinkId>,
         (along_tree, again): (bool, bool),
     ) -> Vec<(LinkId, u32)> {
-        let (grow, from_first) = (again || self.from_first, self.from_first);
+        let (grow, from_first) = (self.grows(again), self.from_first);
         let Tree { links, origins, .. } = self;
         let Some(states) = states_of(origins, origin, grow) else {
             return targets.into_iter().map(|l| (l, 0)).collect();
@@ -168,8 +174,11 @@ impl Tree {
                 let default = default_of(links, l);
                 let state = state_in(states, l, default);
                 if state & KNOWS == 0 {
-                    let told =
-                        [ANNOUNCED, KNOWS][usize::from(from_first || state & ANNOUNCED != 0)];
+                    let told = if from_first || state & ANNOUNCED != 0 {
+                        KNOWS
+                    } else {
+                        ANNOUNCED
+                    };
                     put_in(states, l, state | told, default);
                     return (l, 0);
                 }

@@ -14,6 +14,8 @@ fn id(n: u8) -> PeerId {
 }
 
 /// Two ends of one link: `a` dialled it (and holds every token at first), `b` accepted it.
+/// Their trees grow from an origin's second message, as the relay's tests of the first
+/// message show apart.
 fn ends() -> (Tree, Tree) {
     let (mut a, mut b) = (
         Tree::new(HashKeys::from_seed(1), false),
@@ -278,4 +280,28 @@ fn the_first_announcements_of_an_origin_on_a_link_are_marked() {
         [(other, 2)],
         "it asked: it has a tree"
     );
+}
+
+/// Where trees grow from an origin's first message: its first receipt asks the neighbour
+/// that delivered it, and one announcement tells a neighbour enough (it grew its tree on its
+/// own first receipt), so the next waits.
+#[test]
+fn where_trees_grow_from_the_first_message_one_announcement_tells() {
+    let mut a = Tree::new(HashKeys::from_seed(1), true);
+    a.link_up(LINK, id(2), true);
+    let other = LinkId(8);
+    a.link_up(other, id(5), false);
+    let first = a.first_receipt(id(3), other, false, false);
+    assert_eq!(
+        first.graft,
+        Some(Ctl::Graft {
+            origin: id(3),
+            token: false
+        })
+    );
+    let tree = (true, false);
+    assert_eq!(a.announcing(id(3), vec![LINK], tree), [(LINK, 0)]);
+    assert_eq!(a.announcing(id(3), vec![LINK], tree), [(LINK, 1)]);
+    assert_eq!(a.announcing(id(4), vec![other], tree), [(other, 0)]);
+    assert_eq!(a.announcing(id(4), vec![other], tree), [(other, 2)]);
 }
