@@ -156,8 +156,9 @@ impl Tree {
     /// announcement waits: none if the message did not come along the tree, or if that
     /// neighbour may have no tree for the origin yet (it joined late: it neither asked this
     /// end to push the origin nor was told of one of its messages here, or of two after the
-    /// first where trees grow from the second); one on a link this end dialled, two on the others, so that
-    /// where both ends have the message the dialler's announcement arrives first.
+    /// first where trees grow from the second); one on a link this end dialled, two on the
+    /// others, so that where both ends have the message the dialler's announcement arrives
+    /// first.
     pub(super) fn announcing(
         &mut self,
         origin: PeerId,
