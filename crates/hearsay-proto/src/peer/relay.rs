@@ -235,8 +235,8 @@ impl Relay {
             return self.drop_bad(now, id, (link, from), reason, io);
         }
         let mut msg = msg;
-        // Whether trees may grow for this origin (PROTOCOL §11.7): see `Tree::grows`.
-        let again = self.origins.listed(&msg.origin);
+        // Looked at before `admit` lists the origin: whether it was relayed here before.
+        let grow = self.tree.grows(|| self.origins.listed(&msg.origin));
         match self.origins.admit(now, (id, &mut msg), ip, seeds_signed) {
             Admit::Pass => {}
             Admit::Unadmitted => {
@@ -266,7 +266,7 @@ impl Relay {
         for l in announcers {
             self.ml.seen_again(&id, l);
         }
-        let receipt = (self.tree).first_receipt(msg.origin, link, pulled, again);
+        let receipt = (self.tree).first_receipt(msg.origin, link, pulled, grow);
         self.ctl.extend(receipt.graft.map(|c| (link, c)));
         let (children, along_tree) = (receipt.children, receipt.along_tree);
         let pushed = self.ml.push_to(&id, children);
@@ -288,7 +288,7 @@ impl Relay {
             announced: targets.len(),
         });
         let hold = self.announce_hold;
-        for (l, holds) in (self.tree).announcing(msg.origin, targets, (along_tree, again)) {
+        for (l, holds) in (self.tree).announcing(msg.origin, targets, (along_tree, grow)) {
             match holds {
                 0 => self.haves.push((l, id)),
                 _ if hold.is_zero() => self.haves.push((l, id)),

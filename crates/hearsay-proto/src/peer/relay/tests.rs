@@ -643,6 +643,32 @@ fn frames_out(outs: &[Output]) -> Vec<(LinkId, String)> {
         .collect()
 }
 
+/// An id as [`frames_out`] names it: its first six hex digits.
+fn short(id: MsgId) -> String {
+    format!("{:.6}", hex::encode(id.0))
+}
+
+/// The frames among `outs` that went to neighbours (the testkit's neighbour links), not the
+/// reports to the seeds.
+fn to_neighbours(outs: &[Output]) -> Vec<(LinkId, String)> {
+    let mut f = frames_out(outs);
+    f.retain(|(l, _)| l.0 >= 2_000_000);
+    f
+}
+
+/// Runs the peer at `p` to the tick of `announce_hold` that an announcement held twice from
+/// now falls due at: nothing goes to a neighbour a millisecond before it. Returns what goes
+/// to the neighbours at the tick.
+fn at_the_tick(net: &mut Net, p: std::net::SocketAddr) -> Vec<(LinkId, String)> {
+    let hold = Settings::default().announce_hold;
+    let tick = super::on_tick(net.now + hold * 2, hold);
+    net.now = tick - Duration::from_millis(1);
+    let early = to_neighbours(&net.inject(p, Input::Timeout));
+    assert!(early.is_empty(), "not before the tick: {early:?}");
+    net.now = tick;
+    to_neighbours(&net.inject(p, Input::Timeout))
+}
+
 /// Issue 13, PROTOCOL §11.3: what a peer announces and requests while handling frames that
 /// arrived together goes out as one frame per neighbour and kind, and every message still
 /// crosses each link at most once.
@@ -652,7 +678,6 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
     let g1 = gossip_of(9, net.now, 1);
     let g2 = gossip_of(8, net.now, 1);
     let (m1, m2) = (g1.id(), g2.id());
-    let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
     let frame = |link, msg| Input::Frame { link, msg };
     // m1 comes from 5 and m2 from 6 in one turn: 7 hears of both in one frame, 6 and 5 of
     // the one they did not send, alone.
@@ -718,7 +743,6 @@ fn announcements_and_requests_made_in_one_turn_go_to_each_neighbour_in_one_frame
 #[test]
 fn nothing_goes_to_a_neighbour_about_a_message_it_had_in_the_same_turn() {
     let (mut net, p, [l5, l6, l7]) = peer_with_trees_from_second();
-    let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
     let frame = |link, msg| Input::Frame { link, msg };
     // m1 comes from 5, and 6 announces it after: only 7 hears of it.
     let g1 = gossip_of(9, net.now, 1);
@@ -978,15 +1002,7 @@ fn a_message_older_than_the_window_is_refused() {
 #[test]
 fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
     let (mut net, p, [l5, l6, l7]) = peer_with_trees_from_second();
-    let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
     let frame = |link, msg| Input::Frame { link, msg };
-    // What went to the three neighbours (not the reports to the seeds).
-    let to_them = |outs: Vec<Output>| {
-        let mut f = frames_out(&outs);
-        f.retain(|(l, _)| [l5, l6, l7].contains(l));
-        f
-    };
-    let hold = Settings::default().announce_hold;
     // The origin's first message here grows no tree: announced to 6 and 7 at once, and
     // nobody is asked to push (many origins send only one).
     let g0 = gossip_of(9, net.now, 1);
@@ -1026,14 +1042,8 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
         frames_out(&outs),
         vec![(l6, format!("Gossip {}", short(g2.id())))]
     );
-    let tick = super::on_tick(net.now + hold * 2, hold);
-    net.now = tick - Duration::from_millis(1);
-    let early = to_them(net.inject(p, Input::Timeout));
-    assert!(early.is_empty(), "not before the tick: {early:?}");
-    net.now = tick;
-    let outs = net.inject(p, Input::Timeout);
     assert_eq!(
-        to_them(outs),
+        at_the_tick(&mut net, p),
         vec![(l7, format!("Have {}", short(g2.id())))]
     );
 
@@ -1045,17 +1055,17 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
         vec![(l6, format!("Gossip {}", short(g3.id())))]
     );
     assert!(frames_out(&net.inject(p, frame(l7, Msg::Have(g3.id())))).is_empty());
-    net.now = super::on_tick(net.now + hold * 2, hold);
-    assert!(to_them(net.inject(p, Input::Timeout)).is_empty());
+    assert!(at_the_tick(&mut net, p).is_empty());
 
     // 6 prunes: the fifth is announced to it instead (it was told of the origin before).
     net.inject(p, frame(l6, Msg::Prune(vec![g1.origin])));
     let g4 = gossip_of(9, net.now, 5);
     assert!(frames_out(&net.inject(p, frame(l5, Msg::Gossip(Box::new(g4.clone()))))).is_empty());
-    net.now = super::on_tick(net.now + hold * 2, hold);
-    let outs = net.inject(p, Input::Timeout);
     let have4 = format!("Have {}", short(g4.id()));
-    assert_eq!(to_them(outs), vec![(l6, have4.clone()), (l7, have4)]);
+    assert_eq!(
+        at_the_tick(&mut net, p),
+        vec![(l6, have4.clone()), (l7, have4)]
+    );
     for g in [&g2, &g3] {
         let e = net.peer(p).message_list().get(&g.id()).unwrap();
         assert_eq!(e.sent(), vec![l6], "pushed once, to 6 only");
@@ -1064,12 +1074,11 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
     // counter counts only what went out.
     let announced = net.peer(p).counters().announced;
     let g6 = gossip_of(9, net.now, 6);
-    assert!(to_them(net.inject(p, frame(l5, Msg::Gossip(Box::new(g6.clone()))))).is_empty());
+    let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g6.clone()))));
+    assert!(to_neighbours(&outs).is_empty());
     net.inject(p, Input::LinkDown { link: l7 });
-    net.now = super::on_tick(net.now + hold * 2, hold);
-    let outs = net.inject(p, Input::Timeout);
     assert_eq!(
-        to_them(outs),
+        at_the_tick(&mut net, p),
         vec![(l6, format!("Have {}", short(g6.id())))]
     );
     assert_eq!(net.peer(p).counters().announced, announced + 1);
@@ -1086,15 +1095,7 @@ fn an_origins_tree_pushes_at_once_and_its_announcements_wait_for_the_tick() {
 fn where_origins_send_many_messages_trees_grow_from_the_first() {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
     assert!(net.peer_settings.trees_from_first);
-    let short = |id: MsgId| format!("{:.6}", hex::encode(id.0));
     let frame = |link, msg| Input::Frame { link, msg };
-    let hold = Settings::default().announce_hold;
-    // What went to the neighbours (not the reports to the seeds).
-    let to_them = |outs: Vec<Output>| {
-        let mut f = frames_out(&outs);
-        f.retain(|(l, _)| l.0 >= l5.0);
-        f
-    };
     // The first message from 5: announced to 6 and 7 at once, and 5 is asked to push.
     let g1 = gossip_of(9, net.now, 1);
     let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g1.clone()))));
@@ -1113,13 +1114,8 @@ fn where_origins_send_many_messages_trees_grow_from_the_first() {
         frames_out(&outs),
         vec![(l6, format!("Gossip {}", short(g2.id())))]
     );
-    let tick = super::on_tick(net.now + hold * 2, hold);
-    net.now = tick - Duration::from_millis(1);
-    assert!(to_them(net.inject(p, Input::Timeout)).is_empty());
-    net.now = tick;
-    let outs = net.inject(p, Input::Timeout);
     assert_eq!(
-        frames_out(&outs),
+        at_the_tick(&mut net, p),
         vec![(l7, format!("Have {}", short(g2.id())))]
     );
     // A fourth neighbour, 8, comes: it was told of none of the origin's messages, so the
@@ -1135,10 +1131,8 @@ fn where_origins_send_many_messages_trees_grow_from_the_first() {
             (l8, format!("Have {}", short(g3.id())))
         ]
     );
-    net.now = super::on_tick(net.now + hold * 2, hold);
-    let outs = net.inject(p, Input::Timeout);
     assert_eq!(
-        to_them(outs),
+        at_the_tick(&mut net, p),
         vec![(l7, format!("Have {}", short(g3.id())))]
     );
     for g in [&g2, &g3] {

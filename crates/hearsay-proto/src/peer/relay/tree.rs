@@ -77,10 +77,11 @@ impl Tree {
         }
     }
 
-    /// Whether an origin's message may give it state here: `again` if the origin was
-    /// relayed here before (not its first message), or if trees grow from the first.
-    fn grows(&self, again: bool) -> bool {
-        again || self.from_first
+    /// Whether an origin's message may give it state here: always where trees grow from an
+    /// origin's first message, else only if the origin was relayed here before (`again`,
+    /// asked only then).
+    pub(super) fn grows(&self, again: impl FnOnce() -> bool) -> bool {
+        self.from_first || again()
     }
 
     /// A neighbour link is up: `dialled` if this end opened it.
@@ -105,9 +106,9 @@ impl Tree {
         });
     }
 
-    /// `origin`'s message came first on `link`, `pulled` if in answer to a request; `again`
-    /// unless it is the origin's first message here (which grows no tree unless trees grow
-    /// from the first). One look at the origin's state for what the receipt needs:
+    /// `origin`'s message came first on `link`, `pulled` if in answer to a request; `grow`
+    /// if it may give the origin state here ([`Tree::grows`]). One look at the origin's
+    /// state for what the receipt needs:
     /// - a graft for that neighbour (handing over the token if this end holds it, and so no
     ///   longer pushing there) if no neighbour was asked to push this origin yet, or if the
     ///   message had to be requested (what was asked did not come first); never to the
@@ -120,9 +121,8 @@ impl Tree {
         origin: PeerId,
         link: LinkId,
         pulled: bool,
-        again: bool,
+        grow: bool,
     ) -> Receipt {
-        let grow = self.grows(again);
         let Tree { links, origins, .. } = self;
         let peer = links.get(&link).map(|(p, _)| *p);
         let Some(states) = states_of(origins, origin, grow) else {
@@ -152,7 +152,7 @@ impl Tree {
     }
 
     /// `origin`'s message is announced on `targets`, `along_tree` if it came along the tree
-    /// (see [`Tree::first_receipt`]); `again` as there. For each, how many holds the
+    /// (see [`Tree::first_receipt`]); `grow` as there. For each, how many holds the
     /// announcement waits: none if the message did not come along the tree, or if that
     /// neighbour may have no tree for the origin yet (it joined late: it neither asked this
     /// end to push the origin nor was told of one of its messages here, or of two after the
@@ -163,10 +163,13 @@ impl Tree {
         &mut self,
         origin: PeerId,
         targets: Vec<LinkId>,
-        (along_tree, again): (bool, bool),
+        (along_tree, grow): (bool, bool),
     ) -> Vec<(LinkId, u32)> {
-        let (grow, from_first) = (self.grows(again), self.from_first);
-        let Tree { links, origins, .. } = self;
+        let Tree {
+            links,
+            origins,
+            from_first,
+        } = self;
         let Some(states) = states_of(origins, origin, grow) else {
             return targets.into_iter().map(|l| (l, 0)).collect();
         };
@@ -175,7 +178,7 @@ impl Tree {
                 let default = default_of(links, l);
                 let state = state_in(states, l, default);
                 if state & KNOWS == 0 {
-                    let told = if from_first || state & ANNOUNCED != 0 {
+                    let told = if *from_first || state & ANNOUNCED != 0 {
                         KNOWS
                     } else {
                         ANNOUNCED

@@ -291,7 +291,11 @@ fn where_trees_grow_from_the_first_message_one_announcement_tells() {
     a.link_up(LINK, id(2), true);
     let other = LinkId(8);
     a.link_up(other, id(5), false);
-    let first = a.first_receipt(id(3), other, false, false);
+    assert!(
+        a.grows(|| false),
+        "the origin's first message grows its tree"
+    );
+    let first = a.first_receipt(id(3), other, false, a.grows(|| false));
     assert_eq!(
         first.graft,
         Some(Ctl::Graft {
@@ -299,7 +303,7 @@ fn where_trees_grow_from_the_first_message_one_announcement_tells() {
             token: false
         })
     );
-    let tree = (true, false);
+    let tree = (true, a.grows(|| false));
     assert_eq!(a.announcing(id(3), vec![LINK], tree), [(LINK, 0)]);
     assert_eq!(a.announcing(id(3), vec![LINK], tree), [(LINK, 1)]);
     assert_eq!(a.announcing(id(4), vec![other], tree), [(other, 0)]);
