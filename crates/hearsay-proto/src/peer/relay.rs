@@ -484,9 +484,12 @@ impl Relay {
         any
     }
 
+    /// The counters are reported at most once a second while they change: at the first tick
+    /// of `announce_hold` a second after the change, when held announcements wake the peer
+    /// anyway, not at a moment of their own.
     fn counters_changed(&mut self, now: Time) {
         if self.stats_due.is_none() {
-            self.stats_due = Some(now + STATS_EVERY);
+            self.stats_due = Some(on_tick(now + STATS_EVERY, self.announce_hold));
         }
     }
 }

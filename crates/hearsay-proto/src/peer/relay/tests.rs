@@ -77,10 +77,12 @@ fn the_relay_announces_a_first_receipt_to_the_other_neighbours_and_counts_a_dupl
     assert_eq!(drained(&mut io), ["gossip_duplicate"]);
     let c = relay.counters();
     assert_eq!((c.received, c.duplicates, c.announced), (1, 1, 2));
+    // The counters go out at the first tick of `announce_hold` (500 ms) a second after they
+    // changed, with the announcements held for that tick, not at a moment of their own.
     assert_eq!(
         relay.deadline(),
-        Some(now + Duration::from_secs(1)),
-        "stats due"
+        Some(T0 + Duration::from_millis(1_500)),
+        "stats due on the tick"
     );
 }
 
@@ -155,17 +157,14 @@ fn the_relay_generates_its_messages_at_the_interval_once_started() {
         ["gossip_generated", "Gossip to 4", "Gossip to 7"]
     );
     let second = first + settings.gossip_interval;
-    assert_eq!(
-        relay.deadline(),
-        Some(first + Duration::from_secs(1)),
-        "stats first"
-    );
-    relay.on_timeout(
-        first + Duration::from_secs(1),
-        (&key, LOCAL),
-        links.into_iter(),
-        &mut io,
-    );
+    // The counters changed at T0 + 100 ms: reported at the first tick of `announce_hold`
+    // (500 ms) a second later, T0 + 1.5 s, and not a second after the change.
+    let stats = T0 + Duration::from_millis(1_500);
+    assert_eq!(relay.deadline(), Some(stats), "stats first, on the tick");
+    let (a_second_on, me) = (first + Duration::from_secs(1), (&key, LOCAL));
+    relay.on_timeout(a_second_on, me, links.into_iter(), &mut io);
+    assert_eq!(drained(&mut io), Vec::<String>::new(), "not off the tick");
+    relay.on_timeout(stats, me, links.into_iter(), &mut io);
     assert_eq!(drained(&mut io), ["gossip_stats"]);
     assert_eq!(relay.deadline(), Some(second));
     relay.on_timeout(second, (&key, LOCAL), links.into_iter(), &mut io);
@@ -177,8 +176,8 @@ fn the_relay_generates_its_messages_at_the_interval_once_started() {
     assert_eq!(relay.counters().generated, 2);
     assert_eq!(
         relay.deadline(),
-        Some(second + Duration::from_secs(1)),
-        "done: stats only"
+        Some(T0 + Duration::from_millis(6_500)),
+        "done: stats only, on the tick a second after the second message (T0 + 5.1 s)"
     );
 }
 
