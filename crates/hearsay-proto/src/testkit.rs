@@ -609,6 +609,15 @@ pub(crate) fn link_from(net: &mut Net, p: SocketAddr, i: usize, link: LinkId) {
     net.inject(p, Input::Frame { link, msg });
 }
 
+/// The link from peer `i` to the peer under test in the gossip tests: numbered apart from
+/// the seed links, so that a test can tell what went to neighbours.
+pub(crate) fn neighbour_link(i: u64) -> LinkId {
+    LinkId(NEIGHBOUR_LINKS + i)
+}
+
+/// Where the numbers of [`neighbour_link`]s start.
+pub(crate) const NEIGHBOUR_LINKS: u64 = 2_000_000;
+
 /// A registered peer with three inbound neighbours (peers 5, 6 and 7), for gossip tests.
 pub(crate) fn peer_with_three_neighbours() -> (Net, SocketAddr, [LinkId; 3]) {
     peer_with_three_neighbours_with(peer_settings())
@@ -619,7 +628,7 @@ pub(crate) fn peer_with_three_neighbours_with(
     settings: peer::Settings,
 ) -> (Net, SocketAddr, [LinkId; 3]) {
     let (mut net, p) = registered_peer_with(settings);
-    let links = [LinkId(2_000_005), LinkId(2_000_006), LinkId(2_000_007)];
+    let links = [5, 6, 7].map(neighbour_link);
     for (i, link) in (5..8).zip(links) {
         link_from(&mut net, p, i, link);
     }

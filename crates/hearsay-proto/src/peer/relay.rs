@@ -494,8 +494,8 @@ impl Relay {
     }
 }
 
-/// The first multiple of `tick` at or after `at`: held announcements become due together,
-/// so that a peer wakes once a tick for all of them.
+/// The first multiple of `tick` at or after `at`: held announcements and the counters'
+/// report become due together, so that a peer wakes once a tick for all of them.
 fn on_tick(at: Time, tick: Duration) -> Time {
     let tick = (tick.as_millis() as u64).max(1);
     Time(at.0.div_ceil(tick) * tick)

@@ -192,7 +192,7 @@ fn neighbour_changes_right_after_a_report_go_to_the_seeds_together() {
     let start = net.outputs.len();
     let t0 = net.now;
     for i in 5..8 {
-        link_from(&mut net, p, i, LinkId(2_000_000 + i as u64));
+        link_from(&mut net, p, i, neighbour_link(i as u64));
     }
     // The first change at once, to each of its two seeds; the other two wait.
     assert_eq!(reports(&net, start), vec![1, 1]);
@@ -204,7 +204,7 @@ fn neighbour_changes_right_after_a_report_go_to_the_seeds_together() {
     // Quiet since: the next change goes out at once again.
     net.run_for(Duration::from_secs(1));
     let from = net.outputs.len();
-    let link = LinkId(2_000_005);
+    let link = neighbour_link(5);
     net.inject(p, Input::LinkDown { link });
     assert_eq!(reports(&net, from), vec![2, 2]);
 }

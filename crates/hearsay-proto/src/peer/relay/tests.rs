@@ -364,7 +364,7 @@ fn a_certificate_needing_a_seed_key_not_known_yet_makes_the_peer_learn_it() {
     let seed2 = seed_key(2).id();
     assert!(!net.peer(p).seed_set().keys.contains(&seed2));
     net.restart_seed(2, seed::Settings::default(), false);
-    let link = LinkId(2_000_005);
+    let link = neighbour_link(5);
     link_from(&mut net, p, 5, link);
     // Peer 9 was admitted by seeds 1 and 2.
     let by_1_and_2 = std::sync::Arc::new(cert(add(9, peer_addr(9)), &[1, 2]));
@@ -400,7 +400,7 @@ fn a_certificate_needing_a_seed_key_not_known_yet_makes_the_peer_learn_it() {
 fn with_every_seed_key_known_a_certificate_signed_by_strangers_is_dropped_at_once() {
     let (mut net, p) = registered_peer();
     assert_eq!(net.peer(p).seed_set().keys.len(), 3);
-    let link = LinkId(2_000_005);
+    let link = neighbour_link(5);
     link_from(&mut net, p, 5, link);
     let mut c = cert(add(9, peer_addr(9)), &[0]);
     c.sigs
@@ -651,7 +651,7 @@ fn short(id: MsgId) -> String {
 /// reports to the seeds.
 fn to_neighbours(outs: &[Output]) -> Vec<(LinkId, String)> {
     let mut f = frames_out(outs);
-    f.retain(|(l, _)| l.0 >= 2_000_000);
+    f.retain(|(l, _)| l.0 >= NEIGHBOUR_LINKS);
     f
 }
 
@@ -1119,7 +1119,7 @@ fn where_origins_send_many_messages_trees_grow_from_the_first() {
     );
     // A fourth neighbour, 8, comes: it was told of none of the origin's messages, so the
     // third is announced to it at once; 7's announcement waits again.
-    let l8 = LinkId(2_000_008);
+    let l8 = neighbour_link(8);
     link_from(&mut net, p, 8, l8);
     let g3 = gossip_of(9, net.now, 3);
     let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g3.clone()))));

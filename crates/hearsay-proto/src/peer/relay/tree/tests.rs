@@ -291,11 +291,9 @@ fn where_trees_grow_from_the_first_message_one_announcement_tells() {
     a.link_up(LINK, id(2), true);
     let other = LinkId(8);
     a.link_up(other, id(5), false);
-    assert!(
-        a.grows(|| false),
-        "the origin's first message grows its tree"
-    );
-    let first = a.first_receipt(id(3), other, false, a.grows(|| false));
+    let grow = a.grows(|| false);
+    assert!(grow, "the origin's first message grows its tree");
+    let first = a.first_receipt(id(3), other, false, grow);
     assert_eq!(
         first.graft,
         Some(Ctl::Graft {
@@ -303,7 +301,7 @@ fn where_trees_grow_from_the_first_message_one_announcement_tells() {
             token: false
         })
     );
-    let tree = (true, a.grows(|| false));
+    let tree = (true, grow);
     assert_eq!(a.announcing(id(3), vec![LINK], tree), [(LINK, 0)]);
     assert_eq!(a.announcing(id(3), vec![LINK], tree), [(LINK, 1)]);
     assert_eq!(a.announcing(id(4), vec![other], tree), [(other, 0)]);
