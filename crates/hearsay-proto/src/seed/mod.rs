@@ -102,6 +102,10 @@ const RECENT: usize = 64;
 /// Budget of one status page, well under [`wire::MAX_FRAME`].
 const STATUS_PAGE_BYTES: usize = 768 * 1024;
 
+/// Signature checks that passed a seed remembers, the oldest forgotten first: enough for
+/// the registrations, votes and certificates in flight at once (a few hundred KiB).
+const REMEMBERED_CHECKS: usize = 4096;
+
 /// A seed.
 pub struct State {
     key: Keypair,
@@ -172,7 +176,9 @@ impl State {
             settings,
             rng: ChaCha8Rng::seed_from_u64(rng_seed),
             now,
-            checks: Checks::default(),
+            // A seed checks a registration, a vote and the certificate made of the votes as
+            // each comes, through every seed: remembered, each signature costs one check.
+            checks: Checks::shared(REMEMBERED_CHECKS, keys),
             seeds,
             links: BTreeMap::new(),
             config,
@@ -197,6 +203,12 @@ impl State {
     /// Shares signature checks with other machines of this process (see [`Checks`]).
     pub fn share_checks(&mut self, checks: Checks) {
         self.checks = checks;
+    }
+
+    /// How it checks signatures.
+    #[cfg(test)]
+    pub(crate) fn checks(&self) -> &Checks {
+        &self.checks
     }
 
     /// The Peer List.

@@ -29,6 +29,30 @@ fn three_seeds_admit_one_peer_by_a_certificate_of_a_quorum() {
     }
 }
 
+/// A seed checks the certificate's signatures as votes before it checks the certificate:
+/// each signature costs it one check, however often it comes (PROTOCOL §2).
+#[test]
+fn a_seed_remembers_the_signatures_it_checked() {
+    let mut net = Net::seeds(seed::Settings::default());
+    net.add_peer(0);
+    net.run_for(Duration::from_secs(3));
+
+    let cert = net.peer(peer_addr(0)).certificate().cloned();
+    let cert = cert.expect("the peer holds a certificate of its admission");
+    for i in 0..3 {
+        let s = net.seed(seed_addr(i));
+        let remembered = s.checks().remembered();
+        // The registration, the votes, the certificate, the neighbour reports.
+        assert!(remembered >= 3, "seed {i} remembers {remembered}");
+        assert_eq!(cert.verify(&s.seed_set(), s.checks()), Ok(()), "seed {i}");
+        assert_eq!(
+            s.checks().remembered(),
+            remembered,
+            "seed {i} had checked every signature of the certificate"
+        );
+    }
+}
+
 /// SPEC §5 Proposals: the same proposal arriving through several seeds is one decision.
 #[test]
 fn the_same_registration_through_several_seeds_is_one_decision() {
