@@ -54,6 +54,9 @@ fn up_runs_a_network_and_sums_it_up() {
     let cores = s["cpu"]["cores"].as_f64().unwrap();
     let busy = s["cpu"]["spread_cores_busy"].as_f64().unwrap();
     assert!(cores >= 1.0 && 0.0 < busy && busy <= cores * 1.05, "{s}");
+    // The spread is part of the run: its CPU per delivery is some of the whole run's.
+    let spread = s["cpu"]["spread_per_delivery_us"].as_f64().unwrap();
+    assert!(0.0 < spread && spread <= per.as_f64().unwrap(), "{s}");
     assert!(
         stdout.contains("cores busy while the messages spread"),
         "{stdout}"
