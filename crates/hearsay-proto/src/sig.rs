@@ -168,8 +168,9 @@ impl<K: Hash + Eq + Copy> Recent<K> {
 
 /// How a machine checks signatures. `Checks::default()` checks every signature it is given.
 /// [`Checks::shared`] makes a handle that machines trusting each other's checks share (the
-/// simulator's nodes, the peers of `hearsay up --in-process`): a signature that passed for one
-/// passes for all without the curve arithmetic. Verification is a pure function of (key,
+/// simulator's nodes, the peers of `hearsay up --in-process`), or that one machine keeps to
+/// itself (a seed, which meets each vote again in a certificate): a signature that passed
+/// once passes again without the curve arithmetic. Verification is a pure function of (key,
 /// message, signature), so sharing changes no answer; a forged copy of a checked claim differs
 /// in its signature or its bytes, misses, and is checked.
 #[derive(Clone, Debug, Default)]
