@@ -30,7 +30,8 @@ fn three_seeds_admit_one_peer_by_a_certificate_of_a_quorum() {
 }
 
 /// A seed checks the certificate's signatures as votes before it checks the certificate:
-/// each signature costs it one check, however often it comes (PROTOCOL §2).
+/// each signature costs it one check, however often it comes (PROTOCOL §5.2, §5.3: every yes
+/// signature on a change is over the same bytes).
 #[test]
 fn a_seed_remembers_the_signatures_it_checked() {
     let mut net = Net::seeds(seed::Settings::default());
