@@ -512,8 +512,8 @@ fn event_files(dir: &Path) -> Vec<std::path::PathBuf> {
 pub struct Tail {
     offsets: BTreeMap<std::path::PathBuf, u64>,
     /// One buffer for every read, at most a chunk (or the longest line) long: a busy run adds
-    /// megabytes between two calls, and a fresh buffer for each would fault in fresh memory
-    /// every time (issue 13: 2% of a 500-peer run's CPU, zeroing pages).
+    /// megabytes between two calls, and a fresh buffer for each faulted in fresh memory every
+    /// time and was as large as the file had grown (issue 13).
     buf: Vec<u8>,
     chunk: usize,
 }
