@@ -20,6 +20,8 @@ use snow::{Builder, HandshakeState, StatelessTransportState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod x25519;
+
 /// Largest handshake message: the second, an ephemeral and a static key and a Hello, is about
 /// 250 bytes. Until the other side has proved its key, it cannot make this node reserve more.
 const MAX_HANDSHAKE_MESSAGE: usize = 512;
@@ -80,7 +82,10 @@ impl Identity {
 
 fn builder() -> Builder<'static> {
     // The name is a constant of ours and parses: a test makes a handshake with it.
-    Builder::new(NOISE.parse().expect("the Noise protocol name"))
+    Builder::with_resolver(
+        NOISE.parse().expect("the Noise protocol name"),
+        Box::new(x25519::Resolver::new()),
+    )
 }
 
 /// Why a handshake did not complete; the link is not opened.
