@@ -1,9 +1,9 @@
 //! X25519 for the Noise handshake, computed on the curve's Edwards form.
 //!
 //! snow's own X25519 is curve25519-dalek's Montgomery ladder, which has no vector backend,
-//! and a handshake's three key agreements a side were most of its CPU. curve25519-dalek's
-//! Edwards scalar multiplication has one (AVX2 where the CPU has it; constant time in the
-//! scalar either way), so an agreement maps the other side's u-coordinate to an Edwards
+//! and a handshake's three key agreements a side were about half of its CPU. The Edwards
+//! scalar multiplication has one (AVX2 where the CPU has it; constant time in the scalar
+//! either way), so an agreement maps the other side's u-coordinate to an Edwards
 //! point, multiplies it there by the clamped private key, and maps the product back. The
 //! bytes are the ladder's: the u-coordinate of a multiple does not depend on which of the two
 //! points with that u was taken. A u whose point lies on the twist (never an honest key) has
