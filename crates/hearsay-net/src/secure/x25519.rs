@@ -168,8 +168,8 @@ mod tests {
         for _ in 0..300 {
             check(rng.random(), rng.random());
         }
-        // Small u (the low-order points among them), u near p = 2^255 - 19 and past it
-        // (not reduced), and each with the top bit set (X25519 ignores it).
+        // Small u, u near p = 2^255 - 19 and past it (not reduced), the points of small
+        // order, and each with the top bit set (X25519 ignores it).
         let mut edges: Vec<[u8; 32]> = (0u8..=40)
             .map(|v| {
                 let mut u = [0; 32];
@@ -183,13 +183,7 @@ mod tests {
             u[0] = 0xff - below;
             edges.push(u);
         }
-        // The other low-order points (RFC 7748 §7 lists them, from libsodium).
-        edges.push(hex32(
-            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
-        ));
-        edges.push(hex32(
-            "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
-        ));
+        edges.extend(SMALL_ORDER.map(hex32));
         for u in edges {
             let mut high = u;
             high[31] |= 0x80;
@@ -203,6 +197,30 @@ mod tests {
             on_curve > 150 && on_twist > 150,
             "{on_curve} on the curve, {on_twist} on the twist"
         );
+    }
+
+    /// u-coordinates of the points of small order: 0, 1, p - 1, libsodium's other two, and
+    /// p and p + 1 (0 and 1 unreduced).
+    const SMALL_ORDER: [&str; 7] = [
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ];
+
+    #[test]
+    fn a_point_of_small_order_gives_zero() {
+        // A clamped key is a multiple of 8, the cofactor: such a point goes to the identity,
+        // whose u is 0, on either path.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        for u in SMALL_ORDER.map(hex32) {
+            for _ in 0..4 {
+                assert_eq!(agree(rng.random(), u), [0; 32], "u {u:?}");
+            }
+        }
     }
 
     #[test]
