@@ -42,6 +42,10 @@ pub struct Gossip {
     pub sig: Signature,
     /// Links crossed so far (not signed: a metric, not a claim).
     pub hops: u16,
+    /// The peer whose tree this message travels along, if not its origin's (not signed: a
+    /// route, not a claim): an origin's first message goes along a neighbour's tree, since
+    /// its own has not grown yet (PROTOCOL §11.7, point 8).
+    pub via: Option<PeerId>,
     /// The origin's admission certificate (not signed by the origin: the seeds signed it),
     /// so that every relay can check that the origin was admitted at the text's IP before it
     /// counts the message against the origin's rate bound (PROTOCOL §11.5). Shared, not
@@ -114,6 +118,7 @@ impl Gossip {
             text,
             sig,
             hops: 0,
+            via: None,
             cert,
         }
     }
@@ -871,6 +876,7 @@ mod tests {
             text: text(Time(u64::from(i)), LOCAL, i),
             sig: Signature([0; 64]),
             hops: 0,
+            via: None,
             cert: admission(&key(1)),
         }
     }

@@ -23,7 +23,7 @@ use crate::sig::signed;
 pub const MAGIC: [u8; 4] = *b"HSAY";
 
 /// The protocol version this build speaks.
-pub const VERSION: u16 = 5;
+pub const VERSION: u16 = 6;
 
 /// The Noise protocol every link runs (the Noise spec's name for it).
 pub const NOISE: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
@@ -97,7 +97,9 @@ impl Hello {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandshakeError {
     /// An older node's plaintext handshake.
-    #[error("a plaintext handshake (a hearsay node older than protocol version {VERSION}): links are encrypted")]
+    #[error(
+        "a plaintext handshake (a hearsay node older than protocol version 5): links are encrypted"
+    )]
     Plaintext,
     /// Not a hearsay node.
     #[error("bad magic {0:02x?}: not a hearsay node")]
@@ -188,7 +190,7 @@ mod tests {
 
     #[test]
     fn the_preamble_names_an_old_node_a_stranger_and_another_version() {
-        assert_eq!(PREAMBLE, *b"HSAY\x00\x05nx");
+        assert_eq!(PREAMBLE, *b"HSAY\x00\x06nx");
         assert_eq!(check_preamble(&PREAMBLE), Ok(()));
         // Protocol 4 began with a 4-byte length and a postcard Hello: magic first.
         assert_eq!(
@@ -200,11 +202,11 @@ mod tests {
             Err(HandshakeError::BadMagic(*b"GET "))
         );
         assert_eq!(
-            check_preamble(b"HSAY\x00\x06nx"),
-            Err(HandshakeError::Version(6))
+            check_preamble(b"HSAY\x00\x05nx"),
+            Err(HandshakeError::Version(5))
         );
         assert_eq!(
-            check_preamble(b"HSAY\x00\x05ik"),
+            check_preamble(b"HSAY\x00\x06ik"),
             Err(HandshakeError::Pattern(*b"ik"))
         );
     }

@@ -155,6 +155,13 @@ fn five_percent_frame_loss() {
 /// first, the cut-off peers are removed and come back: they must choose new neighbours from
 /// the whole Peer List. In the second, nobody is removed: the links the partition cut must
 /// be dialled again once the witnesses clear them.
+///
+/// Whether a cut-off peer is removed before the partition heals depends on every random
+/// draw before it (which frames the 3% loss takes, each latency), so any change to what the
+/// peers send moves it. The first case was seed 120 until first messages went along a
+/// neighbour's tree (PROTOCOL §11.7, point 8): with them, seed 120 removes 2 of the 4
+/// cut-off peers before the heal. Seeds 100–124 remove 3.64 on average with them, 3.72
+/// without, so the case moved to seed 121, which removes all 4.
 #[test]
 fn partitions_heal_into_one_overlay() {
     let removed_and_back = Scenario {
@@ -163,7 +170,7 @@ fn partitions_heal_into_one_overlay() {
         gossip_count: 23,
         gossip_interval: Duration::from_secs(2),
         ..base(
-            120,
+            121,
             Faults {
                 partition: 0.396,
                 start: Duration::from_secs(6),

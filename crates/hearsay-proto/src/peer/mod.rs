@@ -177,7 +177,8 @@ impl State {
     ) -> State {
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         let live = liveness::Liveness::new(now + settings.ping_interval);
-        let relay = relay::Relay::new(&settings, crate::sig::HashKeys::from_seed(rng_seed));
+        let keys = crate::sig::HashKeys::from_seed(rng_seed);
+        let relay = relay::Relay::new(&settings, keys, key.id());
         let candidates = candidates::Candidates::new(settings.peer_list_wait, settings.refill);
         let join = join::Join::new(now, settings.retry, settings.join_timeout);
         // Numbered above any report an earlier run of this peer can have sent.

@@ -21,9 +21,13 @@ use crate::node::{LinkId, Outbox};
 use crate::sig::{Checks, HashKeys, Recent};
 use crate::time::Time;
 use crate::wire::{Msg, MAX_IDS};
+use smallvec::SmallVec;
 
 /// The gossip relay of one peer (PROTOCOL §11).
 pub(super) struct Relay {
+    /// This peer: a first message sent along its tree is pushed on from here to every
+    /// neighbour, as one of its own.
+    me: PeerId,
     gossip_delay: Duration,
     gossip_interval: Duration,
     gossip_count: u32,
@@ -66,9 +70,10 @@ pub(super) const MAX_HELD: usize = 64;
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
 impl Relay {
-    /// A relay whose maps of ids hash under `keys`.
-    pub(super) fn new(settings: &Settings, keys: HashKeys) -> Relay {
+    /// The relay of peer `me`, whose maps of ids hash under `keys`.
+    pub(super) fn new(settings: &Settings, keys: HashKeys, me: PeerId) -> Relay {
         Relay {
+            me,
             gossip_delay: settings.gossip_delay,
             gossip_interval: settings.gossip_interval,
             gossip_count: settings.gossip_count,
@@ -162,7 +167,11 @@ impl Relay {
         }
     }
 
-    /// A new message goes straight to every neighbour: none of them can have it yet.
+    /// A new message goes straight to every neighbour: none of them can have it yet. But an
+    /// origin's first message, where trees grow from it, goes along the tree of a neighbour
+    /// whose messages came here (PROTOCOL §11.7, point 8): to that neighbour, which pushes it
+    /// on as one of its own, and to the neighbours this peer pushes that neighbour's
+    /// messages to; the others are told of it at a tick, as of a pushed message.
     fn generate<D>(
         &mut self,
         now: Time,
@@ -177,10 +186,30 @@ impl Relay {
         };
         self.generated += 1;
         let seq = self.generated;
-        let msg = Gossip::new(key, gossip::text(now, ip, seq), cert);
+        let carrier = (seq == 1 && !self.announce_hold.is_zero())
+            .then(|| self.tree.carrier(|p| self.origins.listed(p)))
+            .flatten();
+        let msg = Gossip {
+            via: carrier.map(|(_, via)| via),
+            ..Gossip::new(key, gossip::text(now, ip, seq), cert)
+        };
         let id = msg.id();
+        // Listed with its route: a copy served on request goes along the tree too.
         self.ml.record(now, now, id, msg.clone(), None);
-        let targets = self.ml.push_to(&id, neighbors);
+        let targets = match carrier {
+            None => self.ml.push_to(&id, neighbors),
+            Some((link, via)) => {
+                let children = self.tree.along(via, link).0;
+                let pushed = self.ml.push_to(&id, [link].into_iter().chain(children));
+                let told = self.ml.announce_to(&id, neighbors);
+                self.counters.announced += told.len() as u64;
+                let hold = self.announce_hold;
+                for l in told {
+                    self.held_haves[1].push_back((on_tick(now + hold * 2, hold), l, id));
+                }
+                pushed
+            }
+        };
         self.counters.generated += 1;
         self.counters.forwarded += targets.len() as u64;
         let interval = self.gossip_interval;
@@ -268,7 +297,28 @@ impl Relay {
         }
         let receipt = (self.tree).first_receipt(msg.origin, link, pulled, grow);
         self.ctl.extend(receipt.graft.map(|c| (link, c)));
-        let (children, along_tree) = (receipt.children, receipt.along_tree);
+        let (mut children, mut along_tree) = (receipt.children, receipt.along_tree);
+        let neighbors: SmallVec<[LinkId; 8]> = neighbors.collect();
+        // A first message travels along its carrier's tree: the carrier pushes it on to every
+        // neighbour, as one of its own, but the origin (which sent it here, whether or not
+        // this copy came from it); the others, to whom they push the carrier's.
+        let route = msg.via.unwrap_or(msg.origin);
+        if route == self.me {
+            let tree = &self.tree;
+            let others = neighbors
+                .iter()
+                .filter(|l| tree.peer(**l) != Some(msg.origin));
+            children = others.copied().collect();
+            along_tree = true;
+        } else if route != msg.origin {
+            let (more, along) = self.tree.along(route, link);
+            for l in more {
+                if !children.contains(&l) {
+                    children.push(l);
+                }
+            }
+            along_tree = along;
+        }
         let pushed = self.ml.push_to(&id, children);
         for &l in &pushed {
             io.send(l, Msg::Gossip(Box::new(msg.clone())));
@@ -288,7 +338,8 @@ impl Relay {
             announced: targets.len(),
         });
         let hold = self.announce_hold;
-        for (l, holds) in (self.tree).announcing(msg.origin, targets, (along_tree, grow)) {
+        let routes = (msg.origin, route);
+        for (l, holds) in (self.tree).announcing(routes, targets, (along_tree, grow)) {
             match holds {
                 0 => self.haves.push((l, id)),
                 _ if hold.is_zero() => self.haves.push((l, id)),

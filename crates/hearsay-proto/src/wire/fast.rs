@@ -74,6 +74,7 @@ fn put_gossip(g: &Gossip, out: &mut Vec<u8>) {
         text,
         sig,
         hops,
+        via,
         cert,
     } = g;
     out.extend_from_slice(&origin.0);
@@ -81,6 +82,14 @@ fn put_gossip(g: &Gossip, out: &mut Vec<u8>) {
     out.extend_from_slice(text.as_bytes());
     put_signature(sig, out);
     put_varint(u64::from(*hops), out);
+    // serde's form for an option: a tag byte, then the value if some.
+    match via {
+        None => out.push(0),
+        Some(v) => {
+            out.push(1);
+            out.extend_from_slice(&v.0);
+        }
+    }
     let Certificate { change, sigs } = &**cert;
     let Change {
         op,
@@ -215,6 +224,11 @@ impl<'a> Reader<'a> {
         let text = std::str::from_utf8(self.take(len)?).ok()?.to_owned();
         let sig = self.signature()?;
         let hops = self.u16()?;
+        let via = match self.take(1)? {
+            [0] => None,
+            [1] => Some(PeerId(self.array()?)),
+            _ => return None,
+        };
         let change = self.change()?;
         // Each (seed, signature) is 32 + 1 + 64 bytes.
         let (n, room) = self.len(97)?;
@@ -228,6 +242,7 @@ impl<'a> Reader<'a> {
             text,
             sig,
             hops,
+            via,
             cert,
         })
     }

@@ -190,6 +190,7 @@ mod tests {
             text: crate::gossip::text(Time(0), addr.ip(), 1),
             sig: Signature([0; 64]),
             hops: 0,
+            via: None,
             cert: Arc::new(Certificate {
                 change,
                 sigs: Vec::new(),

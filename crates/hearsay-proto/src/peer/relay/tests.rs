@@ -47,7 +47,11 @@ fn drained(io: &mut Outbox<()>) -> Vec<String> {
 /// neighbour but the one it came from; the same message again is only counted.
 #[test]
 fn the_relay_announces_a_first_receipt_to_the_other_neighbours_and_counts_a_duplicate() {
-    let mut relay = Relay::new(&Settings::default(), HashKeys::from_seed(1));
+    let mut relay = Relay::new(
+        &Settings::default(),
+        HashKeys::from_seed(1),
+        peer_key(0).id(),
+    );
     let mut io = Outbox::<()>::default();
     let links = [LinkId(1), LinkId(2), LinkId(3)];
     let checks = Checks::default();
@@ -90,7 +94,11 @@ fn the_relay_announces_a_first_receipt_to_the_other_neighbours_and_counts_a_dupl
 /// of more ids than the bound is refused whole.
 #[test]
 fn the_relay_serves_a_request_once_per_link_and_refuses_an_oversize_frame_whole() {
-    let mut relay = Relay::new(&Settings::default(), HashKeys::from_seed(1));
+    let mut relay = Relay::new(
+        &Settings::default(),
+        HashKeys::from_seed(1),
+        peer_key(0).id(),
+    );
     let mut io = Outbox::<()>::default();
     let links = [LinkId(1), LinkId(2)];
     let g = message(9, 1);
@@ -141,7 +149,7 @@ fn the_relay_generates_its_messages_at_the_interval_once_started() {
         gossip_delay: Duration::from_millis(100),
         ..Settings::default()
     };
-    let mut relay = Relay::new(&settings, HashKeys::from_seed(1));
+    let mut relay = Relay::new(&settings, HashKeys::from_seed(1), peer_key(0).id());
     let mut io = Outbox::<()>::default();
     let key = peer_key(0);
     let admission = std::sync::Arc::new(cert(add(0, peer_addr(0)), &[0, 1, 2]));
@@ -191,7 +199,7 @@ fn an_origin_over_its_rate_bound_is_dropped_counted_and_not_asked_for_again() {
         origin_every: Duration::from_millis(500),
         ..Settings::default()
     };
-    let mut relay = Relay::new(&settings, HashKeys::from_seed(1));
+    let mut relay = Relay::new(&settings, HashKeys::from_seed(1), peer_key(0).id());
     let mut io = Outbox::<()>::default();
     let links = [LinkId(1), LinkId(2)];
     let checks = Checks::default();
@@ -262,7 +270,11 @@ fn an_origin_over_its_rate_bound_is_dropped_counted_and_not_asked_for_again() {
 /// answered a request, the next announcer is asked.
 #[test]
 fn a_message_without_its_origins_admission_at_its_ip_is_dropped() {
-    let mut relay = Relay::new(&Settings::default(), HashKeys::from_seed(1));
+    let mut relay = Relay::new(
+        &Settings::default(),
+        HashKeys::from_seed(1),
+        peer_key(0).id(),
+    );
     let mut io = Outbox::<()>::default();
     let links = [LinkId(1), LinkId(2)];
     let checks = Checks::default();
@@ -319,7 +331,11 @@ fn a_message_without_its_origins_admission_at_its_ip_is_dropped() {
 /// does not fit is dropped as before.
 #[test]
 fn messages_waiting_for_a_seed_key_are_held_each_once_and_bounded() {
-    let mut relay = Relay::new(&Settings::default(), HashKeys::from_seed(1));
+    let mut relay = Relay::new(
+        &Settings::default(),
+        HashKeys::from_seed(1),
+        peer_key(0).id(),
+    );
     let mut io = Outbox::<()>::default();
     let checks = Checks::default();
     let offer = |relay: &mut Relay, g: Gossip, io: &mut Outbox<()>| {
@@ -1138,4 +1154,112 @@ fn where_origins_send_many_messages_trees_grow_from_the_first() {
         let e = net.peer(p).message_list().get(&g.id()).unwrap();
         assert_eq!(e.sent(), vec![l6], "pushed once, to 6 only");
     }
+}
+
+/// A peer with three neighbours (5, 6 and 7) where neighbour 5's tree has grown: 5's
+/// message came here from 5 (announced to 6 and 7), and 6 asked for 5's messages, handing
+/// its token over. Returns 5's id too.
+fn peer_in_fives_tree() -> (Net, std::net::SocketAddr, [LinkId; 3], PeerId) {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let g5 = gossip_of(5, net.now, 1);
+    net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(Box::new(g5.clone())),
+        },
+    );
+    net.inject(
+        p,
+        Input::Frame {
+            link: l6,
+            msg: Msg::Graft(vec![(g5.origin, true)]),
+        },
+    );
+    (net, p, [l5, l6, l7], g5.origin)
+}
+
+/// PROTOCOL §11.7, point 8: an origin's first message, whose own tree has not grown, goes
+/// along the tree of a neighbour whose messages came here: to that neighbour, naming it in
+/// `via`, and to the neighbours that asked here for its messages; the rest hear of it at
+/// the tick, as of a pushed message. Without it, the message goes to every neighbour.
+#[test]
+fn an_origins_first_message_goes_along_a_neighbours_tree() {
+    let (mut net, p, [l5, l6, l7], five) = peer_in_fives_tree();
+    // The peer generates its first message once its delay has passed.
+    net.now = net.now + net.peer_settings.gossip_delay;
+    let outs = net.inject(p, Input::Timeout);
+    let sent = sends(&outs);
+    let to: Vec<LinkId> = sent.iter().map(|(l, _)| *l).collect();
+    assert_eq!(to, [l5, l6], "to 5 and to 5's child here, not to 7");
+    assert!(sent
+        .iter()
+        .all(|(_, g)| g.via == Some(five) && g.origin == peer_key(0).id()));
+    let m = sent[0].1.id();
+    assert_eq!(
+        at_the_tick(&mut net, p),
+        vec![(l7, format!("Have {}", short(m)))]
+    );
+    // Its second goes straight to every neighbour, as any other, with no route.
+    net.now = net.now + net.peer_settings.gossip_interval;
+    let sent = sends(&net.inject(p, Input::Timeout));
+    let to: Vec<LinkId> = sent.iter().map(|(l, _)| *l).collect();
+    assert_eq!(to, [l5, l6, l7]);
+    assert!(sent.iter().all(|(_, g)| g.via.is_none()));
+}
+
+/// PROTOCOL §11.7, point 8: a message routed along 5's tree (here, from 5) is pushed at once
+/// to the neighbours that asked for 5's messages, keeping its route, and announced at the
+/// tick to the others, who have 5's tree; its origin's own tree grows from it as from any
+/// first message (the neighbour that delivered it is asked to push the origin). Without the
+/// route, it would be announced to 6 and 7 at once.
+#[test]
+fn a_message_routed_along_a_tree_is_pushed_to_that_trees_children() {
+    let (mut net, p, [l5, l6, l7], five) = peer_in_fives_tree();
+    let g = Gossip {
+        via: Some(five),
+        ..gossip_of(9, net.now, 1)
+    };
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(Box::new(g.clone())),
+        },
+    );
+    let graft = format!("Graft {:.6}", hex::encode(g.origin.0));
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l6, format!("Gossip {}", short(g.id()))), (l5, graft)]
+    );
+    assert_eq!(
+        sends(&outs)[0].1.via,
+        Some(five),
+        "the route goes on with it"
+    );
+    assert_eq!(
+        at_the_tick(&mut net, p),
+        vec![(l7, format!("Have {}", short(g.id())))]
+    );
+}
+
+/// PROTOCOL §11.7, point 8: the neighbour a first message is routed through pushes it on to
+/// every other neighbour at once, as one of its own messages.
+#[test]
+fn the_neighbour_a_first_message_is_routed_through_pushes_it_to_every_other() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let g = Gossip {
+        via: Some(peer_key(0).id()),
+        ..gossip_of(5, net.now, 1)
+    };
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(Box::new(g.clone())),
+        },
+    );
+    let pushed = format!("Gossip {}", short(g.id()));
+    assert_eq!(frames_out(&outs), vec![(l6, pushed.clone()), (l7, pushed)]);
+    assert!(at_the_tick(&mut net, p).is_empty());
 }

@@ -89,6 +89,11 @@ impl Tree {
         self.links.insert(link, (peer, dialled));
     }
 
+    /// The neighbour at `link`, if it is a neighbour's.
+    pub(super) fn peer(&self, link: LinkId) -> Option<PeerId> {
+        self.links.get(&link).map(|(p, _)| *p)
+    }
+
     /// Origins with state.
     #[cfg(test)]
     pub(super) fn origins(&self) -> usize {
@@ -152,16 +157,17 @@ impl Tree {
     }
 
     /// `origin`'s message is announced on `targets`, `along_tree` if it came along the tree
-    /// (see [`Tree::first_receipt`]); `grow` as there. For each, how many holds the
+    /// it travels (see [`Tree::first_receipt`] and [`Tree::along`]), `route`'s (the origin's,
+    /// or the carrier's of a first message); `grow` as there. For each, how many holds the
     /// announcement waits: none if the message did not come along the tree, or if that
-    /// neighbour may have no tree for the origin yet (it joined late: it neither asked this
-    /// end to push the origin nor was told of one of its messages here, or of two after the
-    /// first where trees grow from the second); one on a link this end dialled, two on the
-    /// others, so that where both ends have the message the dialler's announcement arrives
-    /// first.
+    /// neighbour may have no tree for the route yet (it joined late: it neither asked this
+    /// end to push the route's messages nor was told of one of them here, or of two after
+    /// the first where trees grow from the second); one on a link this end dialled, two on
+    /// the others, so that where both ends have the message the dialler's announcement
+    /// arrives first. Each neighbour told is noted as told of one of the origin's messages.
     pub(super) fn announcing(
         &mut self,
-        origin: PeerId,
+        (origin, route): (PeerId, PeerId),
         targets: Vec<LinkId>,
         (along_tree, grow): (bool, bool),
     ) -> Vec<(LinkId, u32)> {
@@ -170,6 +176,13 @@ impl Tree {
             origins,
             from_first,
         } = self;
+        // Where the route is another's tree, the links whose neighbour has that tree.
+        let route_known: Option<SmallVec<[LinkId; 8]>> = (route != origin).then(|| {
+            (origins.get(&route).into_iter().flatten())
+                .filter(|(_, s)| s & KNOWS != 0)
+                .map(|(l, _)| *l)
+                .collect()
+        });
         let Some(states) = states_of(origins, origin, grow) else {
             return targets.into_iter().map(|l| (l, 0)).collect();
         };
@@ -177,13 +190,16 @@ impl Tree {
             .map(|l| {
                 let default = default_of(links, l);
                 let state = state_in(states, l, default);
-                if state & KNOWS == 0 {
+                let knew = state & KNOWS != 0;
+                if !knew {
                     let told = if *from_first || state & ANNOUNCED != 0 {
                         KNOWS
                     } else {
                         ANNOUNCED
                     };
                     put_in(states, l, state | told, default);
+                }
+                if !route_known.as_ref().map_or(knew, |k| k.contains(&l)) {
                     return (l, 0);
                 }
                 (
@@ -196,6 +212,33 @@ impl Tree {
             origins.remove(&origin);
         }
         waits
+    }
+
+    /// Where a message that travels along `route`'s tree goes on its first receipt from
+    /// `link` (PROTOCOL §11.7, point 8): the links whose neighbour asked for `route`'s
+    /// messages, where this end holds the token; and whether it came along that tree, from
+    /// a neighbour asked to push them or from `route` itself.
+    pub(super) fn along(&self, route: PeerId, link: LinkId) -> (SmallVec<[LinkId; 4]>, bool) {
+        let from_route = self.links.get(&link).is_some_and(|(p, _)| *p == route);
+        let Some(states) = self.origins.get(&route) else {
+            return (SmallVec::new(), from_route);
+        };
+        let asked = state_in(states, link, default_of(&self.links, link)) & ASKED != 0;
+        (pushed_on(states), asked || from_route)
+    }
+
+    /// The neighbour to carry this peer's first message along its own tree (PROTOCOL
+    /// §11.7, point 8), if trees grow from an origin's first message and a neighbour's
+    /// messages have come here (`relayed`), so that its tree has grown: the one on the
+    /// oldest such link, with its id.
+    pub(super) fn carrier(&self, relayed: impl Fn(&PeerId) -> bool) -> Option<(LinkId, PeerId)> {
+        if !self.from_first {
+            return None;
+        }
+        (self.links.iter())
+            .filter(|(_, (p, _))| relayed(p))
+            .map(|(l, (p, _))| (*l, *p))
+            .min_by_key(|(l, _)| *l)
     }
 
     /// A copy of `origin`'s message came on `link` after the first: if this end asked that

@@ -39,14 +39,16 @@ fn gossip() -> impl Strategy<Value = Gossip> {
         ".{0,150}",
         signature(),
         any::<u16>(),
+        proptest::option::of(bytes32().prop_map(PeerId)),
         change,
         sigs,
     )
-        .prop_map(|(origin, text, sig, hops, change, sigs)| Gossip {
+        .prop_map(|(origin, text, sig, hops, via, change, sigs)| Gossip {
             origin: PeerId(origin),
             text,
             sig,
             hops,
+            via,
             cert: Arc::new(Certificate { change, sigs }),
         })
 }
@@ -132,6 +134,7 @@ fn gossip_bytes(hops: u16) -> (Msg, Vec<u8>, usize) {
         text: "1796164458533:127.0.0.1:3".into(),
         sig: Signature([2; 64]),
         hops,
+        via: None,
         cert: Arc::new(Certificate {
             change: Change {
                 op: Op::Add,

@@ -259,24 +259,45 @@ fn the_first_announcements_of_an_origin_on_a_link_are_marked() {
     a.link_up(other, id(5), false);
     let tree = (true, true);
     let both = || vec![LINK, other];
-    assert_eq!(a.announcing(id(3), both(), tree), [(LINK, 0), (other, 0)]);
-    assert_eq!(a.announcing(id(3), both(), tree), [(LINK, 0), (other, 0)]);
-    assert_eq!(a.announcing(id(3), both(), tree), [(LINK, 1), (other, 2)]);
     assert_eq!(
-        a.announcing(id(3), vec![other], (false, true)),
+        a.announcing((id(3), id(3)), both(), tree),
+        [(LINK, 0), (other, 0)]
+    );
+    assert_eq!(
+        a.announcing((id(3), id(3)), both(), tree),
+        [(LINK, 0), (other, 0)]
+    );
+    assert_eq!(
+        a.announcing((id(3), id(3)), both(), tree),
+        [(LINK, 1), (other, 2)]
+    );
+    assert_eq!(
+        a.announcing((id(3), id(3)), vec![other], (false, true)),
         [(other, 0)]
     );
-    assert_eq!(a.announcing(id(4), vec![other], tree), [(other, 0)]);
     assert_eq!(
-        a.announcing(id(6), vec![other], (true, false)),
+        a.announcing((id(4), id(4)), vec![other], tree),
         [(other, 0)]
     );
-    assert_eq!(a.announcing(id(6), vec![other], tree), [(other, 0)]);
-    assert_eq!(a.announcing(id(6), vec![other], tree), [(other, 0)]);
-    assert_eq!(a.announcing(id(6), vec![other], tree), [(other, 2)]);
+    assert_eq!(
+        a.announcing((id(6), id(6)), vec![other], (true, false)),
+        [(other, 0)]
+    );
+    assert_eq!(
+        a.announcing((id(6), id(6)), vec![other], tree),
+        [(other, 0)]
+    );
+    assert_eq!(
+        a.announcing((id(6), id(6)), vec![other], tree),
+        [(other, 0)]
+    );
+    assert_eq!(
+        a.announcing((id(6), id(6)), vec![other], tree),
+        [(other, 2)]
+    );
     a.on_graft(other, id(7), false, true);
     assert_eq!(
-        a.announcing(id(7), vec![other], tree),
+        a.announcing((id(7), id(7)), vec![other], tree),
         [(other, 2)],
         "it asked: it has a tree"
     );
@@ -302,8 +323,14 @@ fn where_trees_grow_from_the_first_message_one_announcement_tells() {
         })
     );
     let tree = (true, grow);
-    assert_eq!(a.announcing(id(3), vec![LINK], tree), [(LINK, 0)]);
-    assert_eq!(a.announcing(id(3), vec![LINK], tree), [(LINK, 1)]);
-    assert_eq!(a.announcing(id(4), vec![other], tree), [(other, 0)]);
-    assert_eq!(a.announcing(id(4), vec![other], tree), [(other, 2)]);
+    assert_eq!(a.announcing((id(3), id(3)), vec![LINK], tree), [(LINK, 0)]);
+    assert_eq!(a.announcing((id(3), id(3)), vec![LINK], tree), [(LINK, 1)]);
+    assert_eq!(
+        a.announcing((id(4), id(4)), vec![other], tree),
+        [(other, 0)]
+    );
+    assert_eq!(
+        a.announcing((id(4), id(4)), vec![other], tree),
+        [(other, 2)]
+    );
 }
