@@ -21,7 +21,6 @@ use crate::node::{LinkId, Outbox};
 use crate::sig::{Checks, HashKeys, Recent};
 use crate::time::Time;
 use crate::wire::{Msg, MAX_IDS};
-use smallvec::SmallVec;
 
 /// The gossip relay of one peer (PROTOCOL §11).
 pub(super) struct Relay {
@@ -199,13 +198,12 @@ impl Relay {
         let targets = match carrier {
             None => self.ml.push_to(&id, neighbors),
             Some((link, via)) => {
-                let children = self.tree.along(via, link).0;
+                let children = self.tree.along(via, link, Default::default()).0;
                 let pushed = self.ml.push_to(&id, [link].into_iter().chain(children));
                 let told = self.ml.announce_to(&id, neighbors);
                 self.counters.announced += told.len() as u64;
-                let hold = self.announce_hold;
                 for l in told {
-                    self.held_haves[1].push_back((on_tick(now + hold * 2, hold), l, id));
+                    self.announce(now, l, id, 2);
                 }
                 pushed
             }
@@ -298,26 +296,13 @@ impl Relay {
         let receipt = (self.tree).first_receipt(msg.origin, link, pulled, grow);
         self.ctl.extend(receipt.graft.map(|c| (link, c)));
         let (mut children, mut along_tree) = (receipt.children, receipt.along_tree);
-        let neighbors: SmallVec<[LinkId; 8]> = neighbors.collect();
-        // A first message travels along its carrier's tree: the carrier pushes it on to every
-        // neighbour, as one of its own, but the origin (which sent it here, whether or not
-        // this copy came from it); the others, to whom they push the carrier's.
+        // A first message travels along its carrier's tree (PROTOCOL §11.7, point 8).
         let route = msg.via.unwrap_or(msg.origin);
         if route == self.me {
-            let tree = &self.tree;
-            let others = neighbors
-                .iter()
-                .filter(|l| tree.peer(**l) != Some(msg.origin));
-            children = others.copied().collect();
+            children = self.tree.carried(msg.origin);
             along_tree = true;
         } else if route != msg.origin {
-            let (more, along) = self.tree.along(route, link);
-            for l in more {
-                if !children.contains(&l) {
-                    children.push(l);
-                }
-            }
-            along_tree = along;
+            (children, along_tree) = self.tree.along(route, link, children);
         }
         let pushed = self.ml.push_to(&id, children);
         for &l in &pushed {
@@ -337,17 +322,9 @@ impl Relay {
             latency: now.since(born),
             announced: targets.len(),
         });
-        let hold = self.announce_hold;
         let routes = (msg.origin, route);
         for (l, holds) in (self.tree).announcing(routes, targets, (along_tree, grow)) {
-            match holds {
-                0 => self.haves.push((l, id)),
-                _ if hold.is_zero() => self.haves.push((l, id)),
-                n => {
-                    let at = on_tick(now + hold * n, hold);
-                    self.held_haves[n as usize - 1].push_back((at, l, id));
-                }
-            }
+            self.announce(now, l, id, holds);
         }
         self.counters_changed(now);
     }
@@ -533,6 +510,20 @@ impl Relay {
         send_ids(grafts, |g| Msg::Graft(vec![g]), Msg::Graft, io);
         send_ids(prunes, |p| Msg::Prune(vec![p]), Msg::Prune, io);
         any
+    }
+
+    /// Announces `id` on `link` at the next drain, or after `holds` (1 or 2) holds, at a tick
+    /// of `announce_hold` (PROTOCOL §11.7, point 5).
+    fn announce(&mut self, now: Time, link: LinkId, id: MsgId, holds: u32) {
+        let hold = self.announce_hold;
+        match holds {
+            0 => self.haves.push((link, id)),
+            _ if hold.is_zero() => self.haves.push((link, id)),
+            n => {
+                let at = on_tick(now + hold * n, hold);
+                self.held_haves[n as usize - 1].push_back((at, link, id));
+            }
+        }
     }
 
     /// The counters are reported at most once a second while they change: at the first tick

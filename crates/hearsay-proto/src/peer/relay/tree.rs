@@ -89,11 +89,6 @@ impl Tree {
         self.links.insert(link, (peer, dialled));
     }
 
-    /// The neighbour at `link`, if it is a neighbour's.
-    pub(super) fn peer(&self, link: LinkId) -> Option<PeerId> {
-        self.links.get(&link).map(|(p, _)| *p)
-    }
-
     /// Origins with state.
     #[cfg(test)]
     pub(super) fn origins(&self) -> usize {
@@ -215,16 +210,39 @@ impl Tree {
     }
 
     /// Where a message that travels along `route`'s tree goes on its first receipt from
-    /// `link` (PROTOCOL §11.7, point 8): the links whose neighbour asked for `route`'s
-    /// messages, where this end holds the token; and whether it came along that tree, from
-    /// a neighbour asked to push them or from `route` itself.
-    pub(super) fn along(&self, route: PeerId, link: LinkId) -> (SmallVec<[LinkId; 4]>, bool) {
+    /// `link` (PROTOCOL §11.7, point 8): `children` (those its origin's tree gives), and the
+    /// links whose neighbour asked for `route`'s messages where this end holds the token,
+    /// each once; and whether it came along that tree, from a neighbour asked to push them
+    /// or from `route` itself.
+    pub(super) fn along(
+        &self,
+        route: PeerId,
+        link: LinkId,
+        mut children: SmallVec<[LinkId; 4]>,
+    ) -> (SmallVec<[LinkId; 4]>, bool) {
         let from_route = self.links.get(&link).is_some_and(|(p, _)| *p == route);
         let Some(states) = self.origins.get(&route) else {
-            return (SmallVec::new(), from_route);
+            return (children, from_route);
         };
+        for l in pushed_on(states) {
+            if !children.contains(&l) {
+                children.push(l);
+            }
+        }
         let asked = state_in(states, link, default_of(&self.links, link)) & ASKED != 0;
-        (pushed_on(states), asked || from_route)
+        (children, asked || from_route)
+    }
+
+    /// Where the carrier of `origin`'s first message pushes it (PROTOCOL §11.7, point 8):
+    /// every neighbour but the origin, which sent it here whether or not this copy came
+    /// from it. In link order.
+    pub(super) fn carried(&self, origin: PeerId) -> SmallVec<[LinkId; 4]> {
+        let mut to: SmallVec<[LinkId; 4]> = (self.links.iter())
+            .filter(|(_, (p, _))| *p != origin)
+            .map(|(l, _)| *l)
+            .collect();
+        to.sort_unstable();
+        to
     }
 
     /// The neighbour to carry this peer's first message along its own tree (PROTOCOL
