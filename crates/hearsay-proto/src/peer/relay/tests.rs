@@ -1263,3 +1263,70 @@ fn the_neighbour_a_first_message_is_routed_through_pushes_it_to_every_other() {
     assert_eq!(frames_out(&outs), vec![(l6, pushed.clone()), (l7, pushed)]);
     assert!(at_the_tick(&mut net, p).is_empty());
 }
+
+/// PROTOCOL §11.7, point 8, hostile: `via` is not signed, so any neighbour may name any
+/// peer in it. A route naming a stranger (no tree here) changes nothing: each message goes
+/// and is announced exactly as without a route, and no tree state is made for the names.
+/// A route naming the receiver itself makes it push the message to every other neighbour,
+/// still each link at most once, and a second copy with another route goes nowhere.
+#[test]
+fn a_route_naming_a_stranger_or_the_receiver_costs_no_more_than_one_copy_a_link() {
+    let stranger = |n: usize| crate::id::PeerId([n as u8; 32]);
+    let (mut plain, p, [l5, ..]) = peer_with_three_neighbours();
+    let (mut routed, q, [m5, ..]) = peer_with_three_neighbours();
+    for (n, origin) in (9..13).enumerate() {
+        let g = gossip_of(origin, plain.now, 1);
+        let named = Gossip {
+            via: Some(stranger(200 + n)),
+            ..g.clone()
+        };
+        let frame = |link, g: Gossip| Input::Frame {
+            link,
+            msg: Msg::Gossip(Box::new(g)),
+        };
+        let without = frames_out(&plain.inject(p, frame(l5, g)));
+        let with = frames_out(&routed.inject(q, frame(m5, named)));
+        assert_eq!(with, without, "a stranger's route changes nothing");
+        assert_eq!(at_the_tick(&mut routed, q), at_the_tick(&mut plain, p));
+    }
+    assert_eq!(
+        routed.peer(q).relay.tree_origins(),
+        plain.peer(p).relay.tree_origins(),
+        "no state for the names"
+    );
+
+    // Routed through the receiver: pushed once to each other neighbour, and never again.
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    let me = net.peer(p).relay.me;
+    let g = gossip_of(9, net.now, 1);
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(Box::new(Gossip {
+                via: Some(me),
+                ..g.clone()
+            })),
+        },
+    );
+    let pushed = format!("Gossip {}", short(g.id()));
+    let sent: Vec<_> = frames_out(&outs)
+        .into_iter()
+        .filter(|(_, f)| f.starts_with("Gossip"))
+        .collect();
+    assert_eq!(sent, vec![(l6, pushed.clone()), (l7, pushed)]);
+    for (link, via) in [(l6, Some(me)), (l7, Some(stranger(1))), (l5, None)] {
+        let again = Gossip { via, ..g.clone() };
+        let outs = net.inject(
+            p,
+            Input::Frame {
+                link,
+                msg: Msg::Gossip(Box::new(again)),
+            },
+        );
+        assert!(sends(&outs).is_empty(), "{outs:?}");
+    }
+    assert!(at_the_tick(&mut net, p)
+        .iter()
+        .all(|(_, f)| !f.starts_with("Gossip") && !f.starts_with("Have")));
+}
