@@ -16,6 +16,7 @@ pub mod secure;
 pub mod status;
 pub mod store;
 pub mod text;
+pub mod timer;
 
 pub use identity::{load_or_create_key, next_incarnation};
 pub use log::Logger;

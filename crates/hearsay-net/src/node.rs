@@ -21,6 +21,7 @@ use crate::conn::WRITE_TIMEOUT;
 use crate::conn::{accept, handshake, split, Channel, Identity, LinkUp, NetEvent, Readiness};
 use crate::log::Logger;
 use crate::store::{Store, StoreError};
+use crate::timer::Timer;
 
 /// The wall clock as the protocol sees it.
 pub fn now() -> Time {
@@ -70,6 +71,10 @@ pub struct Options {
     /// Read commands from stdin, one a line, and print the answers (for a peer run by hand
     /// in a terminal).
     pub commands: bool,
+    /// The node's timer is a descriptor of its own in the runtime's poll, which wakes the
+    /// thread once at the moment, rather than one of tokio's, which wakes it twice for most
+    /// moments ([`crate::timer`]). Off for nodes that share a process by the hundred.
+    pub own_timer: bool,
 }
 
 impl Default for Options {
@@ -87,6 +92,7 @@ impl Default for Options {
             drop_pongs: 0.0,
             echo_reuse: Duration::ZERO,
             commands: false,
+            own_timer: true,
         }
     }
 }
@@ -226,8 +232,7 @@ async fn drive<M: Machine>(
     // One cancellation wait and one timer for the node's whole life, not one per input.
     let cancelled = cancel.cancelled();
     tokio::pin!(cancelled);
-    let timer = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(timer);
+    let mut timer = Timer::new(opts.own_timer);
     let mut armed: Option<Time> = None;
     // The timer fired; the timeout waits for the turn of what had arrived by then.
     let mut timeout_due = false;
@@ -328,9 +333,7 @@ async fn drive<M: Machine>(
         let due = machine.poll_timeout();
         if due != armed {
             if let Some(t) = due {
-                timer
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + t.since(now()));
+                timer.set(t.since(now()));
             }
             armed = due;
         }
@@ -351,7 +354,7 @@ async fn drive<M: Machine>(
                     tokio::task::yield_now().await;
                 }
             }
-            _ = &mut timer, if armed.is_some() => {
+            _ = timer.fired(), if armed.is_some() => {
                 armed = None;
                 // What has arrived came before this moment, so it goes first: a pong that
                 // came while the process was busy answers its ping before the round that
