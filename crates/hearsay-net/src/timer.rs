@@ -39,6 +39,7 @@ impl Timer {
                 };
             }
         }
+        #[cfg(not(target_os = "linux"))]
         let _ = own;
         Timer {
             inner: Inner::Tokio(Box::pin(tokio::time::sleep(Duration::ZERO))),
