@@ -175,7 +175,10 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     let cancel = shutdown_on_signals();
     stop_with_stdin(&args.common, &cancel)?;
     let metrics = serve_metrics(&args.common, &cancel).await?;
-    let log = logger(&args.common, advertise, "peer")?.with_metrics(metrics);
+    // One node's few lines a turn: written by its own thread where nothing can make it wait.
+    let log = logger(&args.common, advertise, "peer")?
+        .with_metrics(metrics)
+        .inline();
     let opts = hearsay_net::Options {
         drop_pongs: args.fault_drop_pongs,
         echo_reuse: echo_reuse(args.ping_interval),
