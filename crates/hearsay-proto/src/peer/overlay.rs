@@ -166,7 +166,7 @@ impl State {
             awaiting: None,
         };
         self.neighbors.insert(link, n);
-        self.relay.link_up(link, id, outbound);
+        self.relay.link_up(self.now, link, id, outbound);
         if self.degree() >= self.settings.links {
             // Enough links: the candidates are done with. A later loss asks for fresh peer
             // lists (`schedule_refill`), whose degrees are current; with thousands of peers in

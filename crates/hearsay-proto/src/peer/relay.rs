@@ -18,7 +18,7 @@ use crate::event::Event;
 use crate::gossip::{self, Ask, Counters, Gossip, MessageList, MsgId, Wants};
 use crate::id::{Keypair, PeerId};
 use crate::node::{LinkId, Outbox};
-use crate::sig::{Checks, HashKeys, Recent};
+use crate::sig::{Checks, FixedMap, HashKeys, Recent};
 use crate::time::Time;
 use crate::wire::{Msg, MAX_IDS};
 
@@ -49,9 +49,12 @@ pub(super) struct Relay {
     /// Announcements (`Have`) not handed out yet, in order (see [`Relay::batched`]).
     haves: Vec<(LinkId, MsgId)>,
     /// Announcements of messages that came along their origin's tree, held until the
-    /// moment given, then handed out with the others: those to links this peer dialled
-    /// (held once `announce_hold`), and the rest (twice), each oldest first.
-    held_haves: [VecDeque<(Time, LinkId, MsgId)>; 2],
+    /// moment given, then handed out with the others: by the link's age (see
+    /// [`Relay::announce`]), then those to links this peer dialled (held once) and the rest
+    /// (twice), each oldest first.
+    held_haves: [VecDeque<(Time, LinkId, MsgId)>; 6],
+    /// When each neighbour link came up: announcements held for an old link wait longer.
+    links_up: FixedMap<LinkId, Time>,
     /// Requests (`Want`) answering announcements, not handed out yet.
     wants_out: Vec<(LinkId, MsgId)>,
     /// Whom each origin's messages are pushed to (PROTOCOL §11.7).
@@ -67,6 +70,10 @@ const LOGGED_BAD: usize = 1024;
 /// Most messages held for a seed key; more are dropped as unchecked.
 pub(super) const MAX_HELD: usize = 64;
 const STATS_EVERY: Duration = Duration::from_secs(1);
+/// Holds of `announce_hold` a link has been up after which announcements held for it wait
+/// twice as long, at ticks twice as far apart, and four times after twice this (PROTOCOL
+/// §11.7, point 5).
+const SETTLED: u32 = 20;
 
 impl Relay {
     /// The relay of peer `me`, whose maps of ids hash under `keys`.
@@ -90,6 +97,7 @@ impl Relay {
             logged_bad: Recent::new(LOGGED_BAD, keys),
             haves: Vec::new(),
             held_haves: Default::default(),
+            links_up: FixedMap::default(),
             wants_out: Vec::new(),
             tree: Tree::new(keys, settings.trees_from_first),
             ctl: Vec::new(),
@@ -128,10 +136,13 @@ impl Relay {
             self.next,
             self.stats_due,
             self.wants.next_deadline(self.want_patience),
-            self.held_haves[0].front().map(|(at, _, _)| *at),
-            self.held_haves[1].front().map(|(at, _, _)| *at),
         ]
         .into_iter()
+        .chain(
+            self.held_haves
+                .iter()
+                .map(|h| h.front().map(|(at, _, _)| *at)),
+        )
         .flatten()
         .min()
     }
@@ -402,9 +413,11 @@ impl Relay {
         self.tree.origins()
     }
 
-    /// A neighbour link is up: `peer` at the other end, `dialled` if this peer opened it.
-    pub(super) fn link_up(&mut self, link: LinkId, peer: PeerId, dialled: bool) {
+    /// A neighbour link is up at `now`: `peer` at the other end, `dialled` if this peer
+    /// opened it.
+    pub(super) fn link_up(&mut self, now: Time, link: LinkId, peer: PeerId, dialled: bool) {
         self.tree.link_up(link, peer, dialled);
+        self.links_up.insert(link, now);
     }
 
     /// The messages held for a seed key, to be taken again now that one is learned.
@@ -416,6 +429,7 @@ impl Relay {
     /// for it is dropped.
     pub(super) fn link_closed<D>(&mut self, now: Time, link: LinkId, io: &mut Outbox<D>) {
         self.tree.link_closed(link);
+        self.links_up.remove(&link);
         for held in &mut self.held_haves {
             let before = held.len();
             held.retain(|(_, l, _)| *l != link);
@@ -513,15 +527,21 @@ impl Relay {
     }
 
     /// Announces `id` on `link` at the next drain, or after `holds` (1 or 2) holds, at a tick
-    /// of `announce_hold` (PROTOCOL §11.7, point 5).
+    /// of `announce_hold` (PROTOCOL §11.7, point 5). On a link up for [`SETTLED`] holds, twice
+    /// as many, at a tick of twice the hold, so that more go in each frame; four times after
+    /// twice that. Both ends of a link agree on its age within a trip, the dialling end's the
+    /// younger, so the dialling end's announcement still goes first.
     fn announce(&mut self, now: Time, link: LinkId, id: MsgId, holds: u32) {
         let hold = self.announce_hold;
         match holds {
             0 => self.haves.push((link, id)),
             _ if hold.is_zero() => self.haves.push((link, id)),
             n => {
-                let at = on_tick(now + hold * n, hold);
-                self.held_haves[n as usize - 1].push_back((at, link, id));
+                let up = self.links_up.get(&link).copied().unwrap_or(now);
+                let age = now.since(up).as_millis() / (hold * SETTLED).as_millis().max(1);
+                let age = age.min(2) as u32;
+                let at = on_tick(now + hold * (n << age), hold * (1 << age));
+                self.held_haves[age as usize * 2 + n as usize - 1].push_back((at, link, id));
             }
         }
     }

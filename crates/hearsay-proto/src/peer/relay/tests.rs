@@ -1330,3 +1330,95 @@ fn a_route_naming_a_stranger_or_the_receiver_costs_no_more_than_one_copy_a_link(
         .iter()
         .all(|(_, f)| !f.starts_with("Gossip") && !f.starts_with("Have")));
 }
+
+/// The announcements the peer at `p` sends over the next `ticks` ticks of `announce_hold`,
+/// from a tick: (ticks from now, link, frame). The neighbours show themselves alive at each
+/// tick (a `Ping`), so that liveness leaves the links alone.
+fn announced_over(
+    net: &mut Net,
+    p: std::net::SocketAddr,
+    ticks: u64,
+) -> Vec<(u64, LinkId, String)> {
+    let hold = Settings::default().announce_hold;
+    let start = net.now;
+    assert_eq!(super::on_tick(start, hold), start, "from a tick");
+    let mut out = Vec::new();
+    for k in 1..=ticks {
+        net.now = start + hold * k as u32;
+        let mut outs = net.inject(p, Input::Timeout);
+        for l in (5..8).map(neighbour_link) {
+            outs.extend(net.inject(
+                p,
+                Input::Frame {
+                    link: l,
+                    msg: Msg::Ping(k),
+                },
+            ));
+        }
+        let haves = to_neighbours(&outs).into_iter();
+        out.extend(
+            haves
+                .filter(|(_, f)| f.starts_with("Have"))
+                .map(|(l, f)| (k, l, f)),
+        );
+    }
+    out
+}
+
+/// Issue 13, PROTOCOL §11.7 point 5: announcements held for a link up for 20 holds of
+/// `announce_hold` wait twice as long, at ticks twice as far apart, and four times after 40,
+/// so that the announcements of messages a few ticks apart go in one frame. Here every link
+/// is one the neighbour dialled: held twice.
+#[test]
+fn announcements_on_an_old_link_wait_longer_and_go_together() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_trees_from_second();
+    let hold = Settings::default().announce_hold;
+    let frame = |link, msg| Input::Frame { link, msg };
+    let from_5 = |net: &mut Net, seq| {
+        let g = gossip_of(9, net.now, seq);
+        net.inject(p, frame(l5, Msg::Gossip(Box::new(g.clone()))));
+        g
+    };
+    // The origin's first three messages from 5: announced at once (6 and 7 may not have
+    // their trees for it yet), and 5 asked to push it.
+    let links_up = net.now;
+    net.now = super::on_tick(net.now, hold * 4);
+    let start = net.now;
+    assert!(start.since(links_up) < hold * 4, "the links are new");
+    for seq in 1..=3 {
+        let g = gossip_of(9, net.now, seq);
+        let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g.clone()))));
+        let have = format!("Have {}", short(g.id()));
+        assert!(frames_out(&outs).starts_with(&[(l6, have.clone()), (l7, have)]));
+    }
+    let held = |g: &Gossip, after| {
+        let have = format!("Have {}", short(g.id()));
+        vec![(after, l6, have.clone()), (after, l7, have)]
+    };
+    // Its fourth came along the tree: 6 and 7 hear of it two ticks later.
+    let g = from_5(&mut net, 4);
+    assert_eq!(announced_over(&mut net, p, 10), held(&g, 2));
+    // On links up for 20 holds (and fewer than 40): four ticks, at a tick of two holds.
+    net.now = start + hold * 32;
+    let g = from_5(&mut net, 5);
+    assert_eq!(announced_over(&mut net, p, 10), held(&g, 4));
+    // For 40 or more: eight, at a tick of four holds, and never more.
+    net.now = start + hold * 64;
+    let g = from_5(&mut net, 6);
+    assert_eq!(announced_over(&mut net, p, 10), held(&g, 8));
+    net.now = start + hold * 400;
+    let g = from_5(&mut net, 7);
+    assert_eq!(announced_over(&mut net, p, 10), held(&g, 8));
+    // Two messages a tick and three ticks later go out together, at the tick of four holds
+    // that the first is due after.
+    let now = start + hold * 420;
+    net.now = now + hold;
+    let (g8, g9) = (from_5(&mut net, 8), {
+        net.now = now + hold * 3;
+        from_5(&mut net, 9)
+    });
+    net.now = now;
+    let both = format!("Haves {},{}", short(g8.id()), short(g9.id()));
+    let outs = announced_over(&mut net, p, 14);
+    assert_eq!(outs, vec![(12, l6, both.clone()), (12, l7, both)]);
+}
