@@ -221,8 +221,8 @@ impl Target {
 
 enum Job {
     /// Whole lines for each target, one or more each: one hand-over, and an inline logger's
-    /// count of pending bytes, to take them off once written.
-    Lines(Vec<(Target, Vec<u8>)>, Pending),
+    /// count of pending bytes with this job's share of them, taken off once written.
+    Lines(Vec<(Target, Vec<u8>)>, Option<(Arc<AtomicUsize>, usize)>),
     Flush(mpsc::Sender<()>),
 }
 
@@ -274,8 +274,7 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
         while let Some(job) = next {
             match job {
                 Job::Lines(parts, pending) => {
-                    let len = parts.iter().map(|(_, lines)| lines.len()).sum();
-                    written.extend(pending.map(|p| (p, len)));
+                    written.extend(pending);
                     for (target, lines) in parts {
                         taken += lines.len();
                         match batch.iter_mut().find(|(t, _)| t.same(&target)) {
@@ -372,9 +371,10 @@ fn enqueue(parts: Vec<(Target, Vec<u8>)>, len: usize, count: usize, pending: Pen
     if let Some(p) = &pending {
         p.fetch_add(len, Ordering::Relaxed);
     }
-    if let Err(mpsc::SendError(job)) = w.queue.send(Job::Lines(parts, pending)) {
+    let job = Job::Lines(parts, pending.map(|p| (p, len)));
+    if let Err(mpsc::SendError(job)) = w.queue.send(job) {
         w.queued.fetch_sub(len, Ordering::Relaxed);
-        if let Job::Lines(_, Some(p)) = job {
+        if let Job::Lines(_, Some((p, _))) = job {
             p.fetch_sub(len, Ordering::Relaxed);
         }
     }
@@ -661,16 +661,19 @@ mod tests {
             .collect();
         let expected: Vec<String> = (0..20_000).map(|i: u64| i.to_string()).collect();
         assert_eq!(texts, expected);
-        let ts: Vec<u64> = events
-            .lines()
+        assert_eq!(timestamps(&events), (0..20_000).collect::<Vec<u64>>());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The `ts` of each JSON line of an events file, in order.
+    fn timestamps(events: &str) -> Vec<u64> {
+        (events.lines())
             .map(|l| {
                 serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"]
                     .as_u64()
                     .unwrap()
             })
-            .collect();
-        assert_eq!(ts, (0..20_000).collect::<Vec<u64>>());
-        let _ = std::fs::remove_dir_all(&dir);
+            .collect()
     }
 
     #[test]
@@ -712,11 +715,7 @@ mod tests {
         let out = read("out.txt");
         assert_eq!(texts(out.clone()), ["line 0", "line 1", "line 2", "line 3"]);
         assert!(out.lines().last().unwrap().contains(" peer m | "), "{out}");
-        let json: Vec<serde_json::Value> = (read("events.jsonl").lines())
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let ts: Vec<u64> = json.iter().map(|v| v["ts"].as_u64().unwrap()).collect();
-        assert_eq!(ts, [0, 1, 2, 3]);
+        assert_eq!(timestamps(&read("events.jsonl")), [0, 1, 2, 3]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -749,13 +748,7 @@ mod tests {
             log.hand_over();
         }
         assert!(flush(Duration::from_secs(10)));
-        let ts: Vec<u64> = (read("events.jsonl").lines())
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .collect();
+        let ts = timestamps(&read("events.jsonl"));
         assert_eq!(ts, (0..200).collect::<Vec<u64>>());
         let _ = std::fs::remove_dir_all(&dir);
     }
