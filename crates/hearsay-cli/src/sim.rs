@@ -289,6 +289,7 @@ pub fn table(m: &Metrics, wall: Duration) -> String {
         "peers admitted {}, messages {}, deliveries {}, coverage {:.4}\n\
          latency p50 {} ms, p99 {} ms, max {} ms (virtual); hops of the last delivery p50 {}, max {}\n\
          frames carrying a message per message {:.1} (relative redundancy {:.3}); frames {} ({} lost and sent again)\n\
+         peer wake-ups {} ({} by a timer), {:.2} a delivery\n\
          registration p50 {} ms, p99 {} ms\n\
          crashed {}, removed {}, crash to removal p50 {} ms, max {} ms; false removals {}; false reports {}, accusations caught {}; dead peers left in the Peer List {}\n\
          seeds agree {} ms after the faults end; {} steps in {:.1} s ({:.0} a second)\n\
@@ -306,6 +307,9 @@ pub fn table(m: &Metrics, wall: Duration) -> String {
         m.rmr,
         m.frames.0,
         m.frames.1,
+        m.wakeups.0,
+        m.wakeups.1,
+        m.wakeups.0 as f64 / m.deliveries.max(1) as f64,
         m.registration_ms.0,
         m.registration_ms.1,
         m.crashed,

@@ -34,6 +34,7 @@ const GRACE: Duration = Duration::from_secs(20);
 #[derive(Default)]
 pub(crate) struct Log {
     pub frames: (u64, u64),
+    pub wakeups: (u64, u64),
     pub carried: u64,
     /// (link pair, the first 8 bytes of a message's id) pairs that crossed.
     crossed: HashSet<(u64, u64)>,
@@ -333,6 +334,7 @@ impl Sim {
                 log.carried as f64 / deliveries as f64 - 1.0
             },
             frames: log.frames,
+            wakeups: log.wakeups,
             registration_ms: (pick(&reg, 0.5), pick(&reg, 0.99)),
             crashed: log.crashes.len() - log.stops,
             stopped: log.stops,

@@ -219,6 +219,10 @@ pub struct Metrics {
     pub rmr: f64,
     /// Frames sent of any kind, and frames lost once (and sent again).
     pub frames: (u64, u64),
+    /// Peers' wake-ups: moments a peer handled an input or its timer after more than
+    /// [`IDLE`] without either (a process would have slept in between), and of those, the
+    /// ones its own timer caused. Each costs a real process a trip through the scheduler.
+    pub wakeups: (u64, u64),
     /// Start to certificate, per registration: median and 99th percentile (ms).
     pub registration_ms: (u64, u64),
     /// Peers crashed (churn included).
@@ -295,7 +299,12 @@ struct SimNode {
     incarnation: u64,
     /// On the cut-off side of a partition.
     cut_off: bool,
+    /// When this node last handled an input or its timer.
+    active: Option<Time>,
 }
+
+/// A peer idle this long between two inputs would have slept: the next one wakes it.
+pub const IDLE: Duration = Duration::from_millis(1);
 
 /// TCP's retransmission timeout, the delay a lost segment adds.
 pub const RTO: Duration = Duration::from_millis(200);
@@ -329,6 +338,9 @@ pub struct Sim {
     partitioned: bool,
     faults_over: Option<Time>,
     log: check::Log,
+    /// Links a frame went to in the drain under way: the drain's later frames to one go in
+    /// the same write, as the runtime sends them, and arrive with the first.
+    written: HashSet<LinkId, BuildHasherDefault<DefaultHasher>>,
 }
 
 /// Peer number `n`'s address: 10.1.0.1, 10.1.0.2, … 250 to the third octet and 62,500 to
@@ -386,6 +398,7 @@ impl Sim {
             partitioned: false,
             faults_over: None,
             log: check::Log::default(),
+            written: HashSet::default(),
             scenario,
         };
         for (i, (addr, key)) in seeds.into_iter().zip(keys).enumerate() {
@@ -463,6 +476,7 @@ impl Sim {
             up: true,
             incarnation,
             cut_off: false,
+            active: None,
         });
         self.by_addr.insert(addr, n);
         self.by_id.insert(id, n);
@@ -558,6 +572,7 @@ impl Sim {
 
     /// Carries out a node's outputs and re-arms its timer.
     fn after_input(&mut self, n: usize) {
+        self.written.clear();
         while let Some(out) = self.nodes[n].machine.poll_output() {
             self.carry_out(n, out);
         }
@@ -568,6 +583,18 @@ impl Sim {
                 let epoch = self.nodes[n].epoch;
                 self.schedule(t.max(self.now), Ev::Timer(n, epoch));
             }
+        }
+    }
+
+    /// Node `n` handles an input (its timer: `timer`) now: counted as a wake-up of a peer
+    /// idle for more than [`IDLE`].
+    fn awake(&mut self, n: usize, timer: bool) {
+        let node = &mut self.nodes[n];
+        let asleep = node.active.is_none_or(|t| self.now.since(t) > IDLE);
+        node.active = Some(self.now);
+        if asleep && node.role == Role::Peer {
+            self.log.wakeups.0 += 1;
+            self.log.wakeups.1 += u64::from(timer);
         }
     }
 
@@ -614,6 +641,9 @@ impl Sim {
                     g.cert = self.certs.intern(&g.cert);
                 }
                 let mut delay = self.latency();
+                if !self.written.insert(link) {
+                    delay = Duration::ZERO;
+                }
                 if self.rng.random::<f64>() < self.scenario.loss {
                     self.log.frames.1 += 1;
                     delay += RTO;
@@ -987,6 +1017,7 @@ impl Sim {
                 Ev::Start(n) => self.start_peer(n),
                 Ev::Input(n, epoch, input) => {
                     if self.nodes[n].epoch == epoch && self.nodes[n].up {
+                        self.awake(n, false);
                         self.nodes[n].machine.handle(at, input);
                         self.after_input(n);
                     }
@@ -995,6 +1026,8 @@ impl Sim {
                     let node = &mut self.nodes[n];
                     if node.up && node.epoch == epoch && node.timer.is_some_and(|t| t <= at) {
                         node.timer = None;
+                        self.awake(n, true);
+                        let node = &mut self.nodes[n];
                         node.machine.handle(at, Input::Timeout);
                         self.after_input(n);
                     }
