@@ -578,11 +578,11 @@ impl Machine for State {
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        match self.io.pop() {
-            Some(out) => Some(out),
-            None if self.relay.batched(&mut self.io) => self.io.pop(),
-            None => None,
-        }
+        self.io.pop().or_else(|| {
+            self.relay.ride(self.now, &mut self.io);
+            self.relay.batched(&mut self.io);
+            self.io.pop()
+        })
     }
 
     fn poll_timeout(&self) -> Option<Time> {

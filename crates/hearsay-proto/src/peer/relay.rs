@@ -43,16 +43,20 @@ pub(super) struct Relay {
     /// This peer's admission, carried by every message it generates.
     cert: Option<Arc<Certificate>>,
     counters: Counters,
-    stats_due: Option<Time>,
+    /// The counters' report: from when it may ride on a turn of other work, and when it is
+    /// due on its own (PROTOCOL §11.8).
+    stats_due: Option<(Time, Time)>,
     /// Forged messages already logged, so each is logged once (bounded).
     logged_bad: Recent<MsgId>,
     /// Announcements (`Have`) not handed out yet, in order (see [`Relay::batched`]).
     haves: Vec<(LinkId, MsgId)>,
-    /// Announcements of messages that came along their origin's tree, held until the
-    /// moment given, then handed out with the others: by the link's age (see
-    /// [`Relay::announce`]), then those to links this peer dialled (held once) and the rest
-    /// (twice), each oldest first.
-    held_haves: [VecDeque<(Time, LinkId, MsgId)>; 6],
+    /// Announcements of messages that came along their origin's tree, held until their tick,
+    /// or until another frame goes to their link once they are ready (see [`Held`]): by the
+    /// link's age (see [`Relay::announce`]), then those to links this peer dialled (held
+    /// once) and the rest (twice), each oldest first.
+    held_haves: [VecDeque<Held>; 6],
+    /// Links a message or a request went to since the outputs were last drained.
+    turn: Vec<LinkId>,
     /// When each neighbour link came up: announcements held for an old link wait longer.
     links_up: FixedMap<LinkId, Time>,
     /// Requests (`Want`) answering announcements, not handed out yet.
@@ -97,6 +101,7 @@ impl Relay {
             logged_bad: Recent::new(LOGGED_BAD, keys),
             haves: Vec::new(),
             held_haves: Default::default(),
+            turn: Vec::new(),
             links_up: FixedMap::default(),
             wants_out: Vec::new(),
             tree: Tree::new(keys, settings.trees_from_first),
@@ -134,15 +139,11 @@ impl Relay {
     pub(super) fn deadline(&self) -> Option<Time> {
         [
             self.next,
-            self.stats_due,
+            self.stats_due.map(|(_, due)| due),
             self.wants.next_deadline(self.want_patience),
         ]
         .into_iter()
-        .chain(
-            self.held_haves
-                .iter()
-                .map(|h| h.front().map(|(at, _, _)| *at)),
-        )
+        .chain(self.held_haves.iter().map(|h| h.front().map(|h| h.due)))
         .flatten()
         .min()
     }
@@ -160,21 +161,68 @@ impl Relay {
             self.generate(now, me, neighbors, io);
         }
         for held in &mut self.held_haves {
-            while held.front().is_some_and(|(at, _, _)| *at <= now) {
-                let (_, link, id) = held.pop_front().expect("a front");
-                self.haves.push((link, id));
+            while held.front().is_some_and(|h| h.due <= now) {
+                let h = held.pop_front().expect("a front");
+                self.haves.push((h.link, h.id));
             }
         }
         for (id, next) in self.wants.overdue(now, self.want_patience) {
             self.want(next, id, io);
         }
-        if self.stats_due.is_some_and(|t| t <= now) {
-            self.stats_due = None;
-            io.event(Event::GossipStats {
-                counters: self.counters,
-                ml_size: self.ml.len(),
-            });
+        if self.stats_due.is_some_and(|(_, due)| due <= now) {
+            self.report(io);
         }
+    }
+
+    /// Logs the counters (PROTOCOL §11.8).
+    fn report<D>(&mut self, io: &mut Outbox<D>) {
+        self.stats_due = None;
+        io.event(Event::GossipStats {
+            counters: self.counters,
+            ml_size: self.ml.len(),
+        });
+    }
+
+    /// A message or a request goes to `link` in this turn.
+    fn sent(&mut self, link: LinkId) {
+        if self.turn.last() != Some(&link) {
+            self.turn.push(link);
+        }
+    }
+
+    /// What is ready but not due rides on the turn that is ending, so that it costs no
+    /// wake-up of its own, here or at the neighbour (PROTOCOL §11.7, point 5): announcements
+    /// held for a link that gossip goes to anyway in this turn (a message, an announcement, a
+    /// request or a tree message), and the counters' report. Call before
+    /// [`Relay::batched`].
+    pub(super) fn ride<D>(&mut self, now: Time, io: &mut Outbox<D>) {
+        if self.stats_due.is_some_and(|(ready, _)| ready <= now) {
+            self.report(io);
+        }
+        let mut going = std::mem::take(&mut self.turn);
+        if self.held_haves.iter().all(VecDeque::is_empty) {
+            self.turn = reuse(going);
+            return;
+        }
+        self.take_back();
+        let ctl = self.ctl.iter().map(|(l, _)| l);
+        let asked = (self.haves.iter()).chain(&self.wants_out).map(|(l, _)| l);
+        going.extend(ctl.chain(asked));
+        going.sort_unstable();
+        going.dedup();
+        if !going.is_empty() {
+            let haves = &mut self.haves;
+            for held in &mut self.held_haves {
+                held.retain(|h| {
+                    let go = h.ready <= now && going.binary_search(&h.link).is_ok();
+                    if go {
+                        haves.push((h.link, h.id));
+                    }
+                    !go
+                });
+            }
+        }
+        self.turn = reuse(going);
     }
 
     /// A new message goes straight to every neighbour: none of them can have it yet. But an
@@ -230,6 +278,7 @@ impl Relay {
             forwarded: targets.len(),
         });
         for l in targets {
+            self.sent(l);
             io.send(l, Msg::Gossip(Box::new(msg.clone())));
         }
         self.counters_changed(now);
@@ -317,6 +366,7 @@ impl Relay {
         }
         let pushed = self.ml.push_to(&id, children);
         for &l in &pushed {
+            self.sent(l);
             io.send(l, Msg::Gossip(Box::new(msg.clone())));
         }
         let targets = self.ml.announce_to(&id, neighbors);
@@ -374,6 +424,7 @@ impl Relay {
         for id in ids {
             if let Some(body) = self.ml.serve(id, link) {
                 self.counters.forwarded += 1;
+                self.sent(link);
                 io.send(link, Msg::Gossip(Box::new(body)));
                 self.counters_changed(now);
             }
@@ -432,7 +483,7 @@ impl Relay {
         self.links_up.remove(&link);
         for held in &mut self.held_haves {
             let before = held.len();
-            held.retain(|(_, l, _)| *l != link);
+            held.retain(|h| h.link != link);
             self.counters.announced -= (before - held.len()) as u64;
         }
         for (id, next) in self.wants.link_closed(now, link) {
@@ -443,6 +494,7 @@ impl Relay {
     /// Asks again at once (a retry after a timeout or a forged answer).
     fn want<D>(&mut self, link: LinkId, id: MsgId, io: &mut Outbox<D>) {
         self.counters.requested += 1;
+        self.sent(link);
         io.send(link, Msg::Want(id));
     }
 
@@ -504,19 +556,9 @@ impl Relay {
     /// announced it, in the same turn is not sent at all, nor a request for a message that
     /// came in the same turn. Returns whether it handed out anything.
     pub(super) fn batched<D>(&mut self, io: &mut Outbox<D>) -> bool {
-        let (ml, counters) = (&mut self.ml, &mut self.counters);
-        let news = self.haves.drain(..).filter(|(link, id)| {
-            let news = ml.still_news(id, *link);
-            counters.announced -= u64::from(!news);
-            news
-        });
-        let haves = by_link(news);
-        let lacked = self.wants_out.drain(..).filter(|(_, id)| {
-            let listed = ml.contains(id);
-            counters.requested -= u64::from(listed);
-            !listed
-        });
-        let wants = by_link(lacked);
+        self.take_back();
+        let haves = by_link(self.haves.drain(..));
+        let wants = by_link(self.wants_out.drain(..));
         let (grafts, prunes) = split_ctl(self.ctl.drain(..));
         let any = !(haves.is_empty() && wants.is_empty() && grafts.is_empty() && prunes.is_empty());
         send_ids(haves, Msg::Have, Msg::Haves, io);
@@ -524,6 +566,22 @@ impl Relay {
         send_ids(grafts, |g| Msg::Graft(vec![g]), Msg::Graft, io);
         send_ids(prunes, |p| Msg::Prune(vec![p]), Msg::Prune, io);
         any
+    }
+
+    /// Takes back the announcements not handed out yet that are no longer news, and the
+    /// requests for messages listed meanwhile (each counted back).
+    fn take_back(&mut self) {
+        let (ml, counters) = (&mut self.ml, &mut self.counters);
+        self.haves.retain(|(link, id)| {
+            let news = ml.still_news(id, *link);
+            counters.announced -= u64::from(!news);
+            news
+        });
+        self.wants_out.retain(|(_, id)| {
+            let listed = ml.contains(id);
+            counters.requested -= u64::from(listed);
+            !listed
+        });
     }
 
     /// Announces `id` on `link` at the next drain, or after `holds` (1 or 2) holds, at a tick
@@ -540,20 +598,44 @@ impl Relay {
                 let up = self.links_up.get(&link).copied().unwrap_or(now);
                 let age = now.since(up).as_millis() / (hold * SETTLED).as_millis().max(1);
                 let age = age.min(2) as u32;
-                let at = on_tick(now + hold * (n << age), hold * (1 << age));
-                self.held_haves[age as usize * 2 + n as usize - 1].push_back((at, link, id));
+                let held = Held {
+                    due: on_tick(now + hold * (n << age), hold * (1 << age)),
+                    ready: now + hold * n,
+                    link,
+                    id,
+                };
+                self.held_haves[age as usize * 2 + n as usize - 1].push_back(held);
             }
         }
     }
 
-    /// The counters are reported at most once a second while they change: at the first tick
-    /// of `announce_hold` a second after the change, when held announcements wake the peer
-    /// anyway, not at a moment of their own.
+    /// The counters are reported at most once a second while they change: with the first
+    /// turn of other work a second after the change, or at the first tick of
+    /// `announce_hold` after that, when held announcements wake the peer anyway; never at a
+    /// moment of their own.
     fn counters_changed(&mut self, now: Time) {
         if self.stats_due.is_none() {
-            self.stats_due = Some(on_tick(now + STATS_EVERY, self.announce_hold));
+            let ready = now + STATS_EVERY;
+            self.stats_due = Some((ready, on_tick(ready, self.announce_hold)));
         }
     }
+}
+
+/// An announcement held for a link (PROTOCOL §11.7, point 5): handed out at `due`, a tick
+/// of the link's age, or earlier with another frame to the link, once `ready` (the hold a
+/// young link's announcement waits, so that the message's tree has delivered it first).
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    due: Time,
+    ready: Time,
+    link: LinkId,
+    id: MsgId,
+}
+
+/// `v` emptied, its allocation kept.
+fn reuse<T>(mut v: Vec<T>) -> Vec<T> {
+    v.clear();
+    v
 }
 
 /// The first multiple of `tick` at or after `at`: held announcements and the counters'

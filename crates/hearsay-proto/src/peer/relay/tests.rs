@@ -1368,10 +1368,16 @@ fn announced_over(
 /// Issue 13, PROTOCOL §11.7 point 5: announcements held for a link up for 20 holds of
 /// `announce_hold` wait twice as long, at ticks twice as far apart, and four times after 40,
 /// so that the announcements of messages a few ticks apart go in one frame. Here every link
-/// is one the neighbour dialled: held twice.
+/// is one the neighbour dialled: held twice. The peer generates nothing: its own messages
+/// would carry the announcements held for their links once ready (see
+/// `held_announcements_ride_with_gossip_to_their_link_once_ready`).
 #[test]
 fn announcements_on_an_old_link_wait_longer_and_go_together() {
-    let (mut net, p, [l5, l6, l7]) = peer_with_trees_from_second();
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours_with(Settings {
+        trees_from_first: false,
+        gossip_count: 0,
+        ..peer_settings()
+    });
     let hold = Settings::default().announce_hold;
     let frame = |link, msg| Input::Frame { link, msg };
     let from_5 = |net: &mut Net, seq| {
@@ -1421,4 +1427,119 @@ fn announcements_on_an_old_link_wait_longer_and_go_together() {
     let both = format!("Haves {},{}", short(g8.id()), short(g9.id()));
     let outs = announced_over(&mut net, p, 14);
     assert_eq!(outs, vec![(12, l6, both.clone()), (12, l7, both)]);
+}
+
+/// Issue 13, PROTOCOL §11.7 point 5: an announcement held for a link goes out before its
+/// tick with gossip that goes to the link anyway, once it has waited the hold a young link's
+/// announcement waits (so that the message's tree has delivered it first), and then not
+/// again at the tick; before that it waits.
+#[test]
+fn held_announcements_ride_with_gossip_to_their_link_once_ready() {
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours_with(Settings {
+        trees_from_first: false,
+        gossip_count: 0,
+        ..peer_settings()
+    });
+    let hold = Settings::default().announce_hold;
+    let frame = |link, msg| Input::Frame { link, msg };
+    // The origin's messages are pushed to 6 (which grafted) and told to 7, which has not
+    // asked for the first two yet; once told of two, 7 hears of the next after a hold.
+    let (g1, g2) = (gossip_of(9, net.now, 1), gossip_of(9, net.now, 2));
+    for g in [&g1, &g2] {
+        net.inject(p, frame(l5, Msg::Gossip(Box::new(g.clone()))));
+    }
+    net.inject(p, frame(l6, Msg::Graft(vec![(g1.origin, true)])));
+    let outs = net.inject(
+        p,
+        frame(l5, Msg::Gossip(Box::new(gossip_of(9, net.now, 7)))),
+    );
+    assert_eq!(
+        outs.len(),
+        3,
+        "pushed to 6, told to 7 at once, logged: {outs:?}"
+    );
+    // Between two ticks: the third's announcement to 7 is ready 2 holds from now (6 and 7
+    // dialled this peer), and due at the tick after that.
+    let tick = super::on_tick(net.now, hold);
+    let t0 = tick + hold / 5;
+    net.now = t0;
+    let g3 = gossip_of(9, net.now, 3);
+    let outs = net.inject(p, frame(l5, Msg::Gossip(Box::new(g3.clone()))));
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l6, format!("Gossip {}", short(g3.id())))]
+    );
+    // 7 asks for the first a millisecond before the announcement is ready: served alone.
+    net.now = t0 + hold * 2 - Duration::from_millis(1);
+    let outs = net.inject(p, frame(l7, Msg::Want(g1.id())));
+    assert_eq!(
+        frames_out(&outs),
+        vec![(l7, format!("Gossip {}", short(g1.id())))]
+    );
+    // It asks for the second once it is ready, before its tick: the announcement goes with
+    // the message, in the same turn.
+    net.now = t0 + hold * 2;
+    assert!(net.now < super::on_tick(net.now, hold), "before the tick");
+    let outs = net.inject(p, frame(l7, Msg::Want(g2.id())));
+    assert_eq!(
+        frames_out(&outs),
+        vec![
+            (l7, format!("Gossip {}", short(g2.id()))),
+            (l7, format!("Have {}", short(g3.id())))
+        ]
+    );
+    // Nothing is left for the tick.
+    assert!(at_the_tick(&mut net, p).is_empty());
+    assert_eq!(net.peer(p).counters().announced, 6);
+}
+
+/// Issue 13, PROTOCOL §11.8: the counters' report rides on the first turn of other work a
+/// second after the change, before the tick it would wake the peer for.
+#[test]
+fn the_counters_report_rides_on_the_first_turn_a_second_after_the_change() {
+    let (mut net, p, [l5, _, l7]) = peer_with_three_neighbours_with(Settings {
+        gossip_count: 0,
+        ..peer_settings()
+    });
+    let hold = Settings::default().announce_hold;
+    let reported = |outs: &[Output]| {
+        outs.iter()
+            .any(|o| matches!(o, Output::Event(e) if e.name() == "gossip_stats"))
+    };
+    let tick = super::on_tick(net.now, hold);
+    net.now = tick + hold / 5;
+    let changed = net.now;
+    let g = gossip_of(9, net.now, 1);
+    let outs = net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: Msg::Gossip(Box::new(g.clone())),
+        },
+    );
+    assert!(!reported(&outs));
+    let due = super::on_tick(changed + Duration::from_secs(1), hold);
+    assert!(net.peer(p).poll_timeout().is_some_and(|t| t <= due));
+    // A frame just before the second is up: not yet.
+    net.now = changed + Duration::from_millis(999);
+    assert!(!reported(&net.inject(
+        p,
+        Input::Frame {
+            link: l7,
+            msg: Msg::Have(g.id())
+        }
+    )));
+    // The first frame after it, before the tick: the report goes with its turn.
+    net.now = changed + Duration::from_secs(1);
+    assert!(net.now < due);
+    assert!(reported(&net.inject(
+        p,
+        Input::Frame {
+            link: l7,
+            msg: Msg::Have(g.id())
+        }
+    )));
+    // And not again at the tick.
+    net.now = due;
+    assert!(!reported(&net.inject(p, Input::Timeout)));
 }
