@@ -5,7 +5,8 @@
 //! (the receiver is woken while the cores are busy), then with the sender sleeping between
 //! rounds, as a peer sleeps between the messages it is sent (about 260 ms at 20 peers and the
 //! task's timings). Each line is the process's CPU (both threads, from the kernel's
-//! `schedstat`) per round trip: two sends, two receives and two wake-ups.
+//! `schedstat`) per round trip: two sends, two receives and two wake-ups (three after a
+//! sleep: the sleeper's own).
 //!
 //! `cargo run --release -p hearsay-net --example wakeups`, and again under `taskset -c 0`
 //! (both threads on one core) to see what waking another core costs.

@@ -51,7 +51,7 @@ pub(super) struct Relay {
     /// Announcements (`Have`) not handed out yet, in order (see [`Relay::batched`]).
     haves: Vec<(LinkId, MsgId)>,
     /// Announcements of messages that came along their origin's tree, held until their tick,
-    /// or until another frame goes to their link once they are ready (see [`Held`]): by the
+    /// or until other gossip goes to their link once they are ready (see [`Held`]): by the
     /// link's age (see [`Relay::announce`]), then those to links this peer dialled (held
     /// once) and the rest (twice), each oldest first.
     held_haves: [VecDeque<Held>; 6],
@@ -622,7 +622,7 @@ impl Relay {
 }
 
 /// An announcement held for a link (PROTOCOL §11.7, point 5): handed out at `due`, a tick
-/// of the link's age, or earlier with another frame to the link, once `ready` (the hold a
+/// of the link's age, or earlier with other gossip to the link, once `ready` (the hold a
 /// young link's announcement waits, so that the message's tree has delivered it first).
 #[derive(Clone, Copy, Debug)]
 struct Held {
