@@ -1365,6 +1365,16 @@ fn announced_over(
     out
 }
 
+/// [`peer_with_trees_from_second`], generating nothing: only what it relays goes to its
+/// neighbours.
+fn relaying_peer() -> (Net, std::net::SocketAddr, [LinkId; 3]) {
+    peer_with_three_neighbours_with(Settings {
+        trees_from_first: false,
+        gossip_count: 0,
+        ..peer_settings()
+    })
+}
+
 /// Issue 13, PROTOCOL §11.7 point 5: announcements held for a link up for 20 holds of
 /// `announce_hold` wait twice as long, at ticks twice as far apart, and four times after 40,
 /// so that the announcements of messages a few ticks apart go in one frame. Here every link
@@ -1373,11 +1383,7 @@ fn announced_over(
 /// `held_announcements_ride_with_gossip_to_their_link_once_ready`).
 #[test]
 fn announcements_on_an_old_link_wait_longer_and_go_together() {
-    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours_with(Settings {
-        trees_from_first: false,
-        gossip_count: 0,
-        ..peer_settings()
-    });
+    let (mut net, p, [l5, l6, l7]) = relaying_peer();
     let hold = Settings::default().announce_hold;
     let frame = |link, msg| Input::Frame { link, msg };
     let from_5 = |net: &mut Net, seq| {
@@ -1435,11 +1441,7 @@ fn announcements_on_an_old_link_wait_longer_and_go_together() {
 /// again at the tick; before that it waits.
 #[test]
 fn held_announcements_ride_with_gossip_to_their_link_once_ready() {
-    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours_with(Settings {
-        trees_from_first: false,
-        gossip_count: 0,
-        ..peer_settings()
-    });
+    let (mut net, p, [l5, l6, l7]) = relaying_peer();
     let hold = Settings::default().announce_hold;
     let frame = |link, msg| Input::Frame { link, msg };
     // The origin's messages are pushed to 6 (which grafted) and told to 7, which has not
