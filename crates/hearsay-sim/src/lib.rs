@@ -1117,6 +1117,30 @@ mod tests {
         assert!(m.latency_ms.0 > 0 && m.latency_ms.2 < 2_000, "{m:?}");
     }
 
+    /// Issue 13: a peer's wake-ups are the inputs and timers it handles after more than
+    /// [`IDLE`] without one: counted for the peers, some of them by their own timers. Where
+    /// every frame arrives at once (no latency), a message's whole spread is a moment, and
+    /// a peer wakes far less often than where each hop takes 1–20 ms.
+    #[test]
+    fn a_peer_wakes_once_for_inputs_that_come_together() {
+        let m = Sim::new(small(7)).run();
+        let (all, timers) = m.wakeups;
+        assert!(timers > 0 && timers < all, "{m:?}");
+        // The deliveries alone are inputs; some come while the peer is awake.
+        assert!(all as usize > m.deliveries / 2, "{m:?}");
+        let at_once = Sim::new(Scenario {
+            latency_ms: (0, 0),
+            ..small(7)
+        })
+        .run();
+        assert_eq!(at_once.deliveries, m.deliveries);
+        assert!(
+            at_once.wakeups.0 * 2 < all,
+            "{:?} against {all}",
+            at_once.wakeups
+        );
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_trace_and_another_seed_another() {
         let a = Sim::new(small(1)).run();
