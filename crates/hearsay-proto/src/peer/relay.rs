@@ -5,7 +5,7 @@
 //! the announcements and requests not handed out yet). Its peer drives it with the moment,
 //! the neighbour links and the outbox; it reaches into nothing else of the peer.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,10 +51,10 @@ pub(super) struct Relay {
     /// Announcements (`Have`) not handed out yet, in order (see [`Relay::batched`]).
     haves: Vec<(LinkId, MsgId)>,
     /// Announcements of messages that came along their origin's tree, held until their tick,
-    /// or until other gossip goes to their link once they are ready (see [`Held`]): by link
-    /// and how many holds they wait (1 or 2; see [`Relay::announce`]), each oldest first, so
-    /// that both moments only grow along a queue. Empty queues are dropped.
-    held_haves: BTreeMap<(LinkId, u32), VecDeque<Held>>,
+    /// or until other gossip goes to their link once they are ready (see [`Held`]): by the
+    /// link's age (see [`Relay::announce`]), then those to links this peer dialled (held
+    /// once) and the rest (twice), each oldest first.
+    held_haves: [VecDeque<Held>; 6],
     /// Links a message or a request went to since the outputs were last drained.
     turn: Vec<LinkId>,
     /// When each neighbour link came up: announcements held for an old link wait longer.
@@ -143,7 +143,7 @@ impl Relay {
             self.wants.next_deadline(self.want_patience),
         ]
         .into_iter()
-        .chain(self.held_haves.values().map(|h| h.front().map(|h| h.due)))
+        .chain(self.held_haves.iter().map(|h| h.front().map(|h| h.due)))
         .flatten()
         .min()
     }
@@ -160,13 +160,12 @@ impl Relay {
         if self.next.is_some_and(|t| t <= now) {
             self.generate(now, me, neighbors, io);
         }
-        for (&(link, _), held) in &mut self.held_haves {
+        for held in &mut self.held_haves {
             while held.front().is_some_and(|h| h.due <= now) {
                 let h = held.pop_front().expect("a front");
-                self.haves.push((link, h.id));
+                self.haves.push((h.link, h.id));
             }
         }
-        self.held_haves.retain(|_, held| !held.is_empty());
         for (id, next) in self.wants.overdue(now, self.want_patience) {
             self.want(next, id, io);
         }
@@ -201,7 +200,7 @@ impl Relay {
             self.report(io);
         }
         let mut going = std::mem::take(&mut self.turn);
-        if self.held_haves.is_empty() {
+        if self.held_haves.iter().all(VecDeque::is_empty) {
             self.turn = reuse(going);
             return;
         }
@@ -211,18 +210,16 @@ impl Relay {
         going.extend(ctl.chain(asked));
         going.sort_unstable();
         going.dedup();
-        for &link in &going {
-            for holds in 1..=2 {
-                let Some(held) = self.held_haves.get_mut(&(link, holds)) else {
-                    continue;
-                };
-                while held.front().is_some_and(|h| h.ready <= now) {
-                    let h = held.pop_front().expect("a front");
-                    self.haves.push((link, h.id));
-                }
-                if held.is_empty() {
-                    self.held_haves.remove(&(link, holds));
-                }
+        if !going.is_empty() {
+            let haves = &mut self.haves;
+            for held in &mut self.held_haves {
+                held.retain(|h| {
+                    let go = h.ready <= now && going.binary_search(&h.link).is_ok();
+                    if go {
+                        haves.push((h.link, h.id));
+                    }
+                    !go
+                });
             }
         }
         self.turn = reuse(going);
@@ -484,10 +481,10 @@ impl Relay {
     pub(super) fn link_closed<D>(&mut self, now: Time, link: LinkId, io: &mut Outbox<D>) {
         self.tree.link_closed(link);
         self.links_up.remove(&link);
-        for holds in 1..=2 {
-            if let Some(held) = self.held_haves.remove(&(link, holds)) {
-                self.counters.announced -= held.len() as u64;
-            }
+        for held in &mut self.held_haves {
+            let before = held.len();
+            held.retain(|h| h.link != link);
+            self.counters.announced -= (before - held.len()) as u64;
         }
         for (id, next) in self.wants.link_closed(now, link) {
             self.want(next, id, io);
@@ -604,12 +601,10 @@ impl Relay {
                 let held = Held {
                     due: on_tick(now + hold * (n << age), hold * (1 << age)),
                     ready: now + hold * n,
+                    link,
                     id,
                 };
-                self.held_haves
-                    .entry((link, n))
-                    .or_default()
-                    .push_back(held);
+                self.held_haves[age as usize * 2 + n as usize - 1].push_back(held);
             }
         }
     }
@@ -633,6 +628,7 @@ impl Relay {
 struct Held {
     due: Time,
     ready: Time,
+    link: LinkId,
     id: MsgId,
 }
 
