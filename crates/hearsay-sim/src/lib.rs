@@ -1027,8 +1027,7 @@ impl Sim {
                     if node.up && node.epoch == epoch && node.timer.is_some_and(|t| t <= at) {
                         node.timer = None;
                         self.awake(n, true);
-                        let node = &mut self.nodes[n];
-                        node.machine.handle(at, Input::Timeout);
+                        self.nodes[n].machine.handle(at, Input::Timeout);
                         self.after_input(n);
                     }
                 }

@@ -579,8 +579,7 @@ impl Machine for State {
 
     fn poll_output(&mut self) -> Option<Output> {
         self.io.pop().or_else(|| {
-            self.relay.ride(self.now, &mut self.io);
-            self.relay.batched(&mut self.io);
+            self.relay.drain(self.now, &mut self.io);
             self.io.pop()
         })
     }

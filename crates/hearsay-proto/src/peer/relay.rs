@@ -48,7 +48,7 @@ pub(super) struct Relay {
     stats_due: Option<(Time, Time)>,
     /// Forged messages already logged, so each is logged once (bounded).
     logged_bad: Recent<MsgId>,
-    /// Announcements (`Have`) not handed out yet, in order (see [`Relay::batched`]).
+    /// Announcements (`Have`) not handed out yet, in order (see [`Relay::drain`]).
     haves: Vec<(LinkId, MsgId)>,
     /// Announcements of messages that came along their origin's tree, held until their tick,
     /// or until other gossip goes to their link once they are ready (see [`Held`]): by the
@@ -190,33 +190,47 @@ impl Relay {
         }
     }
 
-    /// What is ready but not due rides on the turn that is ending, so that it costs no
-    /// wake-up of its own, here or at the neighbour (PROTOCOL §11.7, point 5): announcements
-    /// held for a link that gossip goes to anyway in this turn (a message, an announcement, a
-    /// request or a tree message), and the counters' report. Call before
-    /// [`Relay::batched`].
-    pub(super) fn ride<D>(&mut self, now: Time, io: &mut Outbox<D>) {
+    /// Hands out the announcements and requests made since the outputs were last drained:
+    /// one frame per link and kind, in the order they were made (PROTOCOL §11.3). Drained
+    /// after every input (as the simulator does), each goes alone, as `Have` or `Want`; a
+    /// driver that handles every frame of a read before draining sends them together, as
+    /// `Haves` or `Wants`; then an announcement to a neighbour that sent the message, or
+    /// announced it, in the same turn is not sent at all, nor a request for a message that
+    /// came in the same turn. With them goes what is ready but not due, so that it costs no
+    /// wake-up of its own, here or at the neighbour (PROTOCOL §11.7, point 5): the counters'
+    /// report, and announcements held for a link that gossip goes to anyway in this turn (a
+    /// message, an announcement, a request or a tree message).
+    pub(super) fn drain<D>(&mut self, now: Time, io: &mut Outbox<D>) {
         if self.stats_due.is_some_and(|(ready, _)| ready <= now) {
             self.report(io);
         }
+        self.take_back();
+        self.ride(now);
+        self.hand_out(io);
+    }
+
+    /// Moves the held announcements that ride on this turn to those handed out, less those
+    /// that are no longer news. After [`Relay::take_back`].
+    fn ride(&mut self, now: Time) {
         let mut going = std::mem::take(&mut self.turn);
         if self.held_haves.iter().all(VecDeque::is_empty) {
             self.turn = reuse(going);
             return;
         }
-        self.take_back();
         let ctl = self.ctl.iter().map(|(l, _)| l);
         let asked = (self.haves.iter()).chain(&self.wants_out).map(|(l, _)| l);
         going.extend(ctl.chain(asked));
         going.sort_unstable();
         going.dedup();
         if !going.is_empty() {
-            let haves = &mut self.haves;
+            let (haves, ml, counters) = (&mut self.haves, &mut self.ml, &mut self.counters);
             for held in &mut self.held_haves {
                 held.retain(|h| {
                     let go = h.ready <= now && going.binary_search(&h.link).is_ok();
-                    if go {
+                    if go && ml.still_news(&h.id, h.link) {
                         haves.push((h.link, h.id));
+                    } else if go {
+                        counters.announced -= 1;
                     }
                     !go
                 });
@@ -548,15 +562,16 @@ impl Relay {
         }
     }
 
-    /// Hands out the announcements and requests made since the outputs were last drained:
-    /// one frame per link and kind, in the order they were made (PROTOCOL §11.3). Drained
-    /// after every input (as the simulator does), each goes alone, as `Have` or `Want`; a
-    /// driver that handles every frame of a read before draining sends them together, as
-    /// `Haves` or `Wants`; then an announcement to a neighbour that sent the message, or
-    /// announced it, in the same turn is not sent at all, nor a request for a message that
-    /// came in the same turn. Returns whether it handed out anything.
+    /// [`Relay::drain`] with nothing ready to ride: the turn's own announcements, requests
+    /// and tree messages.
+    #[cfg(test)]
     pub(super) fn batched<D>(&mut self, io: &mut Outbox<D>) -> bool {
         self.take_back();
+        self.hand_out(io)
+    }
+
+    /// Sends the announcements, requests and tree messages made, one frame per link and kind.
+    fn hand_out<D>(&mut self, io: &mut Outbox<D>) -> bool {
         let haves = by_link(self.haves.drain(..));
         let wants = by_link(self.wants_out.drain(..));
         let (grafts, prunes) = split_ctl(self.ctl.drain(..));
