@@ -10,8 +10,10 @@
 //! - no peer delivers a message nobody generated (forged gossip).
 //!
 //! Once the faults have stopped and [`SETTLE`] has passed: every honest seed holds the same
-//! Peer List, and every live peer is in it; the overlay of live peers is connected; and
-//! every live peer has every message generated after that (and after it joined).
+//! Peer List, and every live peer is in it; the overlay of live honest peers is connected by
+//! their own links; and every live honest peer has every message generated after that (and
+//! after it joined). Forgers are members, but no honest peer keeps one as a neighbour once
+//! it has sent forged gossip (PROTOCOL §11.4), so they are owed nothing.
 //!
 //! Once the faults have stopped and [`REMOVAL_BOUND`] has passed: no honest seed holds a
 //! dead peer in its Peer List, even one that died together with all its neighbours
@@ -23,7 +25,7 @@ use std::time::Duration;
 use hearsay_proto::gossip::MsgId;
 use hearsay_proto::{PeerId, Role, Time};
 
-use crate::{Metrics, Sim, REMOVAL_BOUND, SETTLE};
+use crate::{Kind, Metrics, Sim, REMOVAL_BOUND, SETTLE};
 
 /// Violations kept word for word; the rest are counted.
 const KEEP: usize = 100;
@@ -224,7 +226,10 @@ impl Sim {
                 self.log.violation(what);
             }
         }
-        // The overlay of live peers is connected.
+        // The overlay of live honest peers is connected, without forgers' links.
+        let live: BTreeMap<PeerId, usize> = (live.into_iter())
+            .filter(|&(_, i)| self.nodes[i].kind != Kind::Forger)
+            .collect();
         let mut seen = BTreeSet::new();
         let mut todo: VecDeque<PeerId> = live.keys().next().copied().into_iter().collect();
         seen.extend(todo.iter().copied());
@@ -240,7 +245,7 @@ impl Sim {
         }
         if seen.len() != live.len() {
             let what = format!(
-                "the overlay of the {} live peers is not connected ({} reachable from one)",
+                "the overlay of the {} live honest peers is not connected ({} reachable from one)",
                 live.len(),
                 seen.len()
             );
@@ -276,7 +281,8 @@ impl Sim {
         for born in &log.generated {
             let (mut o, mut m) = (0u32, 0u32);
             for (&n, at) in &log.admitted_at {
-                if n != born.origin && *at <= born.at && self.nodes[n].up {
+                let node = &self.nodes[n];
+                if n != born.origin && *at <= born.at && node.up && node.kind != Kind::Forger {
                     o += 1;
                     m += u32::from(born.has(n));
                 }

@@ -206,8 +206,8 @@ pub struct Metrics {
     pub messages: usize,
     /// First-time deliveries.
     pub deliveries: usize,
-    /// Of the deliveries owed (every honest message to every peer admitted before it was
-    /// generated and alive at the end), the share made.
+    /// Of the deliveries owed (every honest message to every peer but a forger admitted
+    /// before it was generated and alive at the end), the share made.
     pub coverage: f64,
     /// Generation to delivery, in virtual ms: median, 99th percentile and largest.
     pub latency_ms: (u64, u64, u64),

@@ -12,6 +12,7 @@ use rand::Rng;
 
 use crate::attach;
 use crate::id::PeerId;
+use crate::sig::{HashKeys, Recent};
 use crate::time::Time;
 use crate::wire::PeerInfo;
 #[cfg(doc)]
@@ -31,11 +32,18 @@ pub(super) struct Candidates {
     tried: BTreeSet<PeerId>,
     refill_at: Option<Time>,
     refill_round: u32,
+    /// Peers that sent this peer forged gossip (PROTOCOL §11.4): never drawn, and refused
+    /// as neighbours; past [`MAX_SHUNNED`], the oldest is forgotten first.
+    shunned: Recent<PeerId>,
 }
+
+/// Most peers shunned for forged gossip.
+const MAX_SHUNNED: usize = 1024;
 
 impl Candidates {
     /// Lists are awaited `peer_list_wait`; a refill waits `refill`, doubling up to 16 times.
-    pub(super) fn new(peer_list_wait: Duration, refill: Duration) -> Candidates {
+    /// The shunned peers hash under `keys`.
+    pub(super) fn new(peer_list_wait: Duration, refill: Duration, keys: HashKeys) -> Candidates {
         Candidates {
             peer_list_wait,
             refill,
@@ -45,6 +53,7 @@ impl Candidates {
             tried: BTreeSet::new(),
             refill_at: None,
             refill_round: 0,
+            shunned: Recent::new(MAX_SHUNNED, keys),
         }
     }
 
@@ -81,7 +90,17 @@ impl Candidates {
         }
     }
 
-    /// Draws up to `need` candidates not `busy` and not tried this round, each with
+    /// `id` sent forged gossip: it is not drawn again, nor accepted as a neighbour.
+    pub(super) fn shun(&mut self, id: PeerId) {
+        self.shunned.insert(id);
+    }
+
+    /// Whether `id` sent forged gossip (one of the last [`MAX_SHUNNED`] that did).
+    pub(super) fn shunned(&self, id: &PeerId) -> bool {
+        self.shunned.contains(id)
+    }
+
+    /// Draws up to `need` candidates not `busy`, not shunned and not tried this round, each with
     /// probability proportional to its degree + 1 ([`attach::choose`]); they count as tried.
     pub(super) fn draw<R: Rng + ?Sized>(
         &mut self,
@@ -91,6 +110,7 @@ impl Candidates {
     ) -> Vec<PeerInfo> {
         let pool: Vec<(PeerInfo, usize)> = (self.pool.values())
             .filter(|p| !busy.contains(&p.id) && !self.tried.contains(&p.id))
+            .filter(|p| !self.shunned.contains(&p.id))
             .map(|p| (*p, p.degree as usize))
             .collect();
         let drawn = attach::choose(&pool, need, rng);

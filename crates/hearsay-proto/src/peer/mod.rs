@@ -179,7 +179,8 @@ impl State {
         let live = liveness::Liveness::new(now + settings.ping_interval);
         let keys = crate::sig::HashKeys::from_seed(rng_seed);
         let relay = relay::Relay::new(&settings, keys, key.id());
-        let candidates = candidates::Candidates::new(settings.peer_list_wait, settings.refill);
+        let candidates =
+            candidates::Candidates::new(settings.peer_list_wait, settings.refill, keys);
         let join = join::Join::new(now, settings.retry, settings.join_timeout);
         // Numbered above any report an earlier run of this peer can have sent.
         let reports = reports::Reports::new(now, settings.report_every);
@@ -454,6 +455,9 @@ impl State {
     /// A gossip message from the neighbour at `from`, for the relay. A certificate short of
     /// known signers while some seed's key is not known here yet (this peer registered while
     /// that seed was cut off) makes the peer learn it; the relay holds the message until then.
+    /// A forged message shows that its sender forges or relays forgeries (an honest relay
+    /// checks before it forwards): its link is closed and it is never taken as a neighbour
+    /// again (PROTOCOL §11.4), so forgers cannot stand between honest peers.
     pub(super) fn on_gossip(&mut self, link: LinkId, from: SocketAddr, g: Gossip) {
         let (seeds, checks) = (&self.seeds, &self.checks);
         let mut short_of_keys = false;
@@ -473,7 +477,7 @@ impl State {
         };
         let neighbors = self.neighbors.keys().copied();
         let at = (link, from);
-        (self.relay).on_gossip(
+        let done = (self.relay).on_gossip(
             self.now,
             at,
             g,
@@ -483,6 +487,12 @@ impl State {
         );
         if short_of_keys {
             self.learn_keys();
+        }
+        if let Err(reason) = done {
+            if let Some(remote) = self.links.get(&link) {
+                self.candidates.shun(remote.id);
+                self.protocol_error(link, reason);
+            }
         }
     }
 

@@ -116,6 +116,8 @@ impl State {
                 self.learn_keys();
             }
             Some(format!("its admission certificate does not verify: {e}"))
+        } else if self.candidates.shunned(&remote.id) {
+            Some("you relayed forged gossip to this peer".to_string())
         } else if self.neighbors.values().any(|n| n.id == remote.id) {
             Some("already neighbours".to_string())
         } else if self.linking_to(remote.id) && self.key.id() < remote.id {

@@ -304,6 +304,8 @@ impl Relay {
     /// forged, malformed or stale message, or one whose origin's admission does not hold, is
     /// dropped and counted, and the next announcer is asked instead; one over its origin's
     /// rate bound is dropped and counted, and not asked for again (PROTOCOL §11.5).
+    /// Err: the message is forged or malformed, which no honest relay sends (each checks
+    /// before it forwards), so its link is to be closed (PROTOCOL §11.4).
     /// `seeds_signed` checks the seeds' signatures on an origin's certificate (`None`: not
     /// until a seed key being learned is known); a message it cannot tell about yet is held
     /// (at most [`MAX_HELD`]) for [`Relay::take_held`], and its request stays open.
@@ -315,7 +317,7 @@ impl Relay {
         neighbors: impl Iterator<Item = LinkId>,
         (checks, seeds_signed): (&Checks, impl FnOnce(&Certificate) -> Option<bool>),
         io: &mut Outbox<D>,
-    ) {
+    ) -> Result<(), String> {
         let id = msg.id();
         // Only checked messages are listed, so a listed id needs no second check.
         if self.ml.seen_again(&id, link) {
@@ -324,16 +326,22 @@ impl Relay {
             self.ctl.extend(prune.map(|c| (link, c)));
             self.counters.duplicates += 1;
             io.event(Event::GossipDuplicate { id, from });
-            return self.counters_changed(now);
+            self.counters_changed(now);
+            return Ok(());
         }
         // `verify` also checks that the text parses.
         let Some(gossip::Text { born, ip, seq }) = msg.verify(&id, checks) else {
-            let reason = "a gossip message whose origin signature does not hold";
-            return self.drop_bad(now, id, (link, from), reason, io);
+            self.dropped(now, id, link, io);
+            return Err(
+                "a gossip message whose origin signature does not hold (forged or \
+                        altered): dropped, and its sender is no longer a neighbour"
+                    .into(),
+            );
         };
         if self.ml.outside_window(now, born) {
             let reason = "a gossip message outside the time window (a replay?)";
-            return self.drop_bad(now, id, (link, from), reason, io);
+            self.drop_bad(now, id, (link, from), reason, io);
+            return Ok(());
         }
         let mut msg = msg;
         // Looked at before `admit` lists the origin: whether it was relayed here before.
@@ -342,19 +350,23 @@ impl Relay {
             Admit::Pass => {}
             Admit::Unadmitted => {
                 let reason = "a gossip message whose origin is not shown admitted at its IP";
-                return self.drop_bad(now, id, (link, from), reason, io);
+                self.drop_bad(now, id, (link, from), reason, io);
+                return Ok(());
             }
             Admit::Limited { first } => {
-                return self.drop_limited(now, (id, msg.origin), (link, from), first, io)
+                self.drop_limited(now, (id, msg.origin), (link, from), first, io);
+                return Ok(());
             }
-            Admit::KeyMissing if self.held.iter().any(|(held, _, _)| *held == id) => return,
+            Admit::KeyMissing if self.held.iter().any(|(held, _, _)| *held == id) => return Ok(()),
             Admit::KeyMissing if self.held.len() < MAX_HELD => {
-                return self.held.push((id, (link, from), msg));
+                self.held.push((id, (link, from), msg));
+                return Ok(());
             }
             Admit::KeyMissing => {
                 let reason = "a gossip message whose origin's admission needs a seed key not \
                               known yet, with too many such messages held";
-                return self.drop_bad(now, id, (link, from), reason, io);
+                self.drop_bad(now, id, (link, from), reason, io);
+                return Ok(());
             }
         }
         let pulled = self.wants.asked(&id) == Some(link);
@@ -402,6 +414,7 @@ impl Relay {
             self.announce(now, l, id, holds);
         }
         self.counters_changed(now);
+        Ok(())
     }
 
     /// Neighbours have messages (`Have`, or `Haves` of at most [`MAX_IDS`]): ask for each,
@@ -522,14 +535,20 @@ impl Relay {
         reason: &str,
         io: &mut Outbox<D>,
     ) {
-        self.counters.dropped += 1;
-        self.counters_changed(now);
         if self.logged_bad.insert(id) {
             io.event(Event::ProtocolError {
                 remote: from.to_string(),
                 reason: format!("{reason}; dropped"),
             });
         }
+        self.dropped(now, id, link, io);
+    }
+
+    /// Counts a dropped message; if it answered a request, asks the next neighbour that
+    /// announced the message.
+    fn dropped<D>(&mut self, now: Time, id: MsgId, link: LinkId, io: &mut Outbox<D>) {
+        self.counters.dropped += 1;
+        self.counters_changed(now);
         if self.wants.asked(&id) == Some(link) {
             if let Some(next) = self.wants.failed(now, &id) {
                 self.want(next, id, io);

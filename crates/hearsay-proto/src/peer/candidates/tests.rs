@@ -23,7 +23,7 @@ fn info(i: u8, degree: u32) -> PeerInfo {
 /// into candidates, each peer once at the highest degree given, never the peer itself.
 #[test]
 fn the_lists_of_a_round_merge_into_candidates_once_every_seed_answered() {
-    let mut c = Candidates::new(WAIT, REFILL);
+    let mut c = Candidates::new(WAIT, REFILL, HashKeys::from_seed(0));
     assert!(!c.list(0, vec![info(1, 1)], 1), "no round under way");
     c.ask(T0);
     assert_eq!(c.lists_due(), Some(T0 + WAIT));
@@ -56,7 +56,7 @@ fn the_lists_of_a_round_merge_into_candidates_once_every_seed_answered() {
 /// Busy peers are never drawn; a new round may draw those tried in the last one.
 #[test]
 fn busy_peers_are_not_drawn_and_a_new_round_forgets_the_tried() {
-    let mut c = Candidates::new(WAIT, REFILL);
+    let mut c = Candidates::new(WAIT, REFILL, HashKeys::from_seed(0));
     c.ask(T0);
     c.list(0, vec![info(1, 0), info(2, 0), info(3, 0)], 1);
     c.merge(info(9, 0).id);
@@ -77,11 +77,33 @@ fn busy_peers_are_not_drawn_and_a_new_round_forgets_the_tried() {
     );
 }
 
+/// A shunned peer (it sent forged gossip) is never drawn, in this round or a later one; at
+/// most `MAX_SHUNNED` are remembered, the oldest forgotten first.
+#[test]
+fn shunned_peers_are_not_drawn() {
+    let mut c = Candidates::new(WAIT, REFILL, HashKeys::from_seed(0));
+    c.shun(info(1, 0).id);
+    for _ in 0..2 {
+        c.ask(T0);
+        c.list(0, vec![info(1, 50), info(2, 0)], 1);
+        c.merge(info(9, 0).id);
+        let drawn = c.draw(2, &BTreeSet::new(), &mut ChaCha8Rng::seed_from_u64(7));
+        assert_eq!(drawn, [info(2, 0)]);
+    }
+    assert!(c.shunned(&info(1, 0).id));
+    for i in 0..MAX_SHUNNED {
+        let mut id = [0xee; 32];
+        id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        c.shun(PeerId(id));
+    }
+    assert!(!c.shunned(&info(1, 0).id), "forgotten, the oldest");
+}
+
 /// While short of links and no round is under way, a refill waits `refill`, doubling per
 /// refill up to 16 times it; a lost neighbour makes the next one short again.
 #[test]
 fn refills_back_off_doubling_and_a_loss_resets_the_wait() {
-    let mut c = Candidates::new(WAIT, REFILL);
+    let mut c = Candidates::new(WAIT, REFILL, HashKeys::from_seed(0));
     c.schedule_refill(T0, false);
     assert_eq!(c.refill_at(), None, "not short");
     let mut waits = Vec::new();

@@ -57,27 +57,31 @@ fn the_relay_announces_a_first_receipt_to_the_other_neighbours_and_counts_a_dupl
     let checks = Checks::default();
     let (g, from) = (message(9, 1), peer_addr(9));
     let now = T0 + Duration::from_millis(5);
-    relay.on_gossip(
-        now,
-        (links[0], from),
-        g.clone(),
-        links.into_iter(),
-        checking(&checks),
-        &mut io,
-    );
+    relay
+        .on_gossip(
+            now,
+            (links[0], from),
+            g.clone(),
+            links.into_iter(),
+            checking(&checks),
+            &mut io,
+        )
+        .unwrap();
     assert_eq!(drained(&mut io), ["gossip_received"]);
     assert!(relay.batched(&mut io));
     assert_eq!(drained(&mut io), ["Have to 2", "Have to 3"]);
     assert!(!relay.batched(&mut io), "handed out once");
 
-    relay.on_gossip(
-        now,
-        (links[1], from),
-        g,
-        links.into_iter(),
-        checking(&checks),
-        &mut io,
-    );
+    relay
+        .on_gossip(
+            now,
+            (links[1], from),
+            g,
+            links.into_iter(),
+            checking(&checks),
+            &mut io,
+        )
+        .unwrap();
     assert_eq!(drained(&mut io), ["gossip_duplicate"]);
     let c = relay.counters();
     assert_eq!((c.received, c.duplicates, c.announced), (1, 1, 2));
@@ -103,14 +107,16 @@ fn the_relay_serves_a_request_once_per_link_and_refuses_an_oversize_frame_whole(
     let links = [LinkId(1), LinkId(2)];
     let g = message(9, 1);
     let id = g.id();
-    relay.on_gossip(
-        T0,
-        (links[0], peer_addr(9)),
-        g,
-        links.into_iter(),
-        checking(&Checks::default()),
-        &mut io,
-    );
+    relay
+        .on_gossip(
+            T0,
+            (links[0], peer_addr(9)),
+            g,
+            links.into_iter(),
+            checking(&Checks::default()),
+            &mut io,
+        )
+        .unwrap();
     relay.batched(&mut io);
     drained(&mut io);
 
@@ -206,14 +212,16 @@ fn an_origin_over_its_rate_bound_is_dropped_counted_and_not_asked_for_again() {
     let from = peer_addr(9);
     let mut deliver = |relay: &mut Relay, now: Time, seq: u32| {
         let g = gossip_of(9, T0, seq);
-        relay.on_gossip(
-            now,
-            (links[0], from),
-            g,
-            links.into_iter(),
-            checking(&checks),
-            &mut io,
-        );
+        relay
+            .on_gossip(
+                now,
+                (links[0], from),
+                g,
+                links.into_iter(),
+                checking(&checks),
+                &mut io,
+            )
+            .unwrap();
         drained(&mut io)
     };
     for seq in 1..=3 {
@@ -242,14 +250,16 @@ fn an_origin_over_its_rate_bound_is_dropped_counted_and_not_asked_for_again() {
     assert_eq!((c.received, c.limited, c.dropped), (4, 4, 0));
     // Another origin has its own bucket.
     let other = gossip_of(8, T0, 1);
-    relay.on_gossip(
-        later,
-        (links[0], peer_addr(8)),
-        other,
-        links.into_iter(),
-        checking(&checks),
-        &mut io,
-    );
+    relay
+        .on_gossip(
+            later,
+            (links[0], peer_addr(8)),
+            other,
+            links.into_iter(),
+            checking(&checks),
+            &mut io,
+        )
+        .unwrap();
     assert_eq!(drained(&mut io), ["gossip_received"]);
 
     relay.batched(&mut io);
@@ -303,7 +313,11 @@ fn a_message_without_its_origins_admission_at_its_ip_is_dropped() {
     assert_eq!(drained(&mut io), ["Want to 1"]);
     for (i, g) in bad.into_iter().enumerate() {
         let at = (links[0], peer_addr(5));
-        relay.on_gossip(T0, at, g, links.into_iter(), checking(&checks), &mut io);
+        assert_eq!(
+            relay.on_gossip(T0, at, g, links.into_iter(), checking(&checks), &mut io),
+            Ok(()),
+            "an admission that does not hold keeps the link"
+        );
         let out = drained(&mut io);
         assert!(
             !out.contains(&"gossip_received".to_string()),
@@ -315,14 +329,16 @@ fn a_message_without_its_origins_admission_at_its_ip_is_dropped() {
     }
     assert_eq!(relay.counters().dropped, 5);
     assert_eq!(relay.counters().received, 0);
-    relay.on_gossip(
-        T0,
-        (links[1], peer_addr(6)),
-        real,
-        links.into_iter(),
-        checking(&checks),
-        &mut io,
-    );
+    relay
+        .on_gossip(
+            T0,
+            (links[1], peer_addr(6)),
+            real,
+            links.into_iter(),
+            checking(&checks),
+            &mut io,
+        )
+        .unwrap();
     assert!(drained(&mut io).contains(&"gossip_received".to_string()));
 }
 
@@ -341,7 +357,9 @@ fn messages_waiting_for_a_seed_key_are_held_each_once_and_bounded() {
     let offer = |relay: &mut Relay, g: Gossip, io: &mut Outbox<()>| {
         let cannot_tell = (&checks, |_: &Certificate| None);
         let at = (LinkId(1), peer_addr(5));
-        relay.on_gossip(T0, at, g, [LinkId(1)].into_iter(), cannot_tell, io);
+        relay
+            .on_gossip(T0, at, g, [LinkId(1)].into_iter(), cannot_tell, io)
+            .unwrap();
     };
     for seq in 0..super::MAX_HELD as u32 {
         offer(&mut relay, message(9, seq), &mut io);
@@ -900,7 +918,13 @@ fn an_announced_message_is_asked_of_one_neighbour_at_a_time() {
             msg: Msg::Gossip(Box::new(forged)),
         },
     );
-    assert_eq!(outs.last(), Some(&want(l6)), "{outs:?}");
+    // 6 is asked at once, and 5, which forged the answer, is no longer a neighbour.
+    assert!(
+        matches!(&outs[..], [w, Output::Event(Event::ProtocolError { .. }),
+            Output::Event(Event::NeighborRemoved { .. }), Output::Close { link }]
+            if *w == want(l6) && *link == l5),
+        "{outs:?}"
+    );
     assert_eq!(sends(&outs), vec![]);
     // 6 answers: received, and announced to the one link it has not crossed (7).
     let outs = net.inject(
@@ -945,12 +969,13 @@ fn a_request_that_is_not_answered_goes_to_the_next_announcer() {
     );
 }
 
-/// SPEC §8: a forged message (another peer's origin, a bad signature) is dropped, counted,
-/// logged once and not passed on; and it does not stop the genuine message with the same
-/// identity from going through.
+/// SPEC §8, PROTOCOL §11.4: a forged message (another peer's origin, a bad signature) is
+/// dropped, counted and not passed on; its sender, which no honest relay would be, is no
+/// longer a neighbour (logged once, as its link closes); and the forgery does not stop the
+/// genuine message with the same identity from going through.
 #[test]
 fn a_gossip_message_with_a_bad_signature_is_not_forwarded() {
-    let (mut net, p, [l5, l6, _]) = peer_with_three_neighbours();
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
     let real = gossip_of(9, net.now, 1);
     let forged = Gossip {
         sig: peer_key(8).sign(b"not peer 9's"),
@@ -965,18 +990,13 @@ fn a_gossip_message_with_a_bad_signature_is_not_forwarded() {
     );
     assert_eq!((sends(&outs), haves(&outs)), (vec![], vec![]));
     assert!(
-        matches!(&outs[..], [Output::Event(Event::ProtocolError { reason, .. })] if reason.contains("signature")),
+        matches!(&outs[..], [Output::Event(Event::ProtocolError { reason, .. }),
+            Output::Event(Event::NeighborRemoved { peer, .. }), Output::Close { link }]
+            if reason.contains("signature") && *peer == peer_key(5).id() && *link == l5),
         "{outs:?}"
     );
-    let again = net.inject(
-        p,
-        Input::Frame {
-            link: l6,
-            msg: Msg::Gossip(Box::new(forged)),
-        },
-    );
-    assert_eq!(again, [], "logged once");
-    assert_eq!(net.peer(p).counters().dropped, 2);
+    assert_eq!(net.inject(p, Input::LinkDown { link: l5 }), []);
+    assert_eq!(net.peer(p).counters().dropped, 1);
     assert!(net.peer(p).message_list().get(&real.id()).is_none());
     // The genuine message still goes through, announced to every link but its own.
     let outs = net.inject(
@@ -986,8 +1006,49 @@ fn a_gossip_message_with_a_bad_signature_is_not_forwarded() {
             msg: Msg::Gossip(Box::new(real)),
         },
     );
-    assert_eq!(haves(&outs).len(), 2);
+    assert_eq!(haves(&outs), vec![l7]);
     assert_eq!(net.peer(p).counters().received, 1);
+    assert_eq!(net.peer(p).neighbors().len(), 2);
+}
+
+/// PROTOCOL §11.4: a peer that sent forged gossip is refused when it asks to be a neighbour
+/// again, and is not drawn from the peer lists; other peers still are.
+#[test]
+fn a_neighbour_that_forged_gossip_is_refused_as_a_neighbour_again() {
+    let (mut net, p, [l5, ..]) = peer_with_three_neighbours();
+    let forged = Gossip {
+        sig: peer_key(8).sign(b"not peer 9's"),
+        ..gossip_of(9, net.now, 1)
+    };
+    let gossip = Msg::Gossip(Box::new(forged));
+    net.inject(
+        p,
+        Input::Frame {
+            link: l5,
+            msg: gossip,
+        },
+    );
+    net.inject(p, Input::LinkDown { link: l5 });
+    // It dials again, and asks to link.
+    let again = neighbour_link(15);
+    let up = Input::LinkUp {
+        link: again,
+        remote: Box::new(remote(peer_key(5).id(), Role::Peer, peer_addr(5))),
+        dial: None,
+    };
+    net.inject(p, up);
+    let msg = Msg::Link(Box::new(cert(add(5, peer_addr(5)), &[0, 1])));
+    let outs = net.inject(p, Input::Frame { link: again, msg });
+    assert!(
+        matches!(&outs[..], [Output::Send { link, msg: Msg::LinkRefused { reason } },
+            Output::Close { link: closed }]
+            if *link == again && *closed == again && reason.contains("forged")),
+        "{outs:?}"
+    );
+    assert_eq!(net.peer(p).neighbors().len(), 2);
+    // Another peer is still taken.
+    link_from(&mut net, p, 8, neighbour_link(8));
+    assert_eq!(net.peer(p).neighbors().len(), 3);
 }
 
 /// SPEC §8 Replays: a message older than the Message List's window is refused, so an entry
