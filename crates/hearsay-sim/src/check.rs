@@ -25,7 +25,7 @@ use std::time::Duration;
 use hearsay_proto::gossip::MsgId;
 use hearsay_proto::{PeerId, Role, Time};
 
-use crate::{Kind, Metrics, Sim, REMOVAL_BOUND, SETTLE};
+use crate::{Metrics, Sim, REMOVAL_BOUND, SETTLE};
 
 /// Violations kept word for word; the rest are counted.
 const KEEP: usize = 100;
@@ -228,7 +228,7 @@ impl Sim {
         }
         // The overlay of live honest peers is connected, without forgers' links.
         let live: BTreeMap<PeerId, usize> = (live.into_iter())
-            .filter(|&(_, i)| self.nodes[i].kind != Kind::Forger)
+            .filter(|&(_, i)| self.owed_gossip(i))
             .collect();
         let mut seen = BTreeSet::new();
         let mut todo: VecDeque<PeerId> = live.keys().next().copied().into_iter().collect();
@@ -281,8 +281,7 @@ impl Sim {
         for born in &log.generated {
             let (mut o, mut m) = (0u32, 0u32);
             for (&n, at) in &log.admitted_at {
-                let node = &self.nodes[n];
-                if n != born.origin && *at <= born.at && node.up && node.kind != Kind::Forger {
+                if n != born.origin && *at <= born.at && self.nodes[n].up && self.owed_gossip(n) {
                     o += 1;
                     m += u32::from(born.has(n));
                 }

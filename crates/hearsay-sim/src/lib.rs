@@ -617,6 +617,12 @@ impl Sim {
         self.nodes[n].kind == Kind::Seed
     }
 
+    /// Whether node `n` is owed gossip: any peer but a forger, whom honest peers drop
+    /// (PROTOCOL §11.4).
+    fn owed_gossip(&self, n: usize) -> bool {
+        self.nodes[n].kind != Kind::Forger
+    }
+
     fn carry_out(&mut self, n: usize, out: Output) {
         match out {
             Output::Send { link, msg } => {

@@ -46,7 +46,9 @@ pub(super) struct Relay {
     /// The counters' report: from when it may ride on a turn of other work, and when it is
     /// due on its own (PROTOCOL §11.8).
     stats_due: Option<(Time, Time)>,
-    /// Forged messages already logged, so each is logged once (bounded).
+    /// Messages refused for their time window or their origin's admission, already logged,
+    /// so each is logged once (bounded). A forged one is logged by the peer as it closes the
+    /// sender's link ([`Relay::on_gossip`]'s `Err`).
     logged_bad: Recent<MsgId>,
     /// Announcements (`Have`) not handed out yet, in order (see [`Relay::drain`]).
     haves: Vec<(LinkId, MsgId)>,
