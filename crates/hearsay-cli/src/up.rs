@@ -109,7 +109,15 @@ fn run_dir() -> PathBuf {
     PathBuf::from("runs").join(t.replace(':', "-"))
 }
 
-/// The task's timings (SPEC §9), divided by `speed`.
+/// The shortest announcement hold `--speed` makes: a hold waits for a message's tree to
+/// deliver it (PROTOCOL §11.7, point 5), which takes the host's time, not the protocol's.
+/// Scaled to 10 ms at `--speed 50`, announcements went out before the tree had delivered on
+/// two busy cores: benchmark 1 drew 53,000–88,000 requests, and as many duplicates, where
+/// 50 ms draws 8,000–12,000 (docs/PERFORMANCE.md, issue 13's twenty-fourth session).
+const MIN_HOLD: Duration = Duration::from_millis(50);
+
+/// The task's timings (SPEC §9), divided by `speed`; the announcement hold no shorter than
+/// [`MIN_HOLD`].
 struct Timings {
     gossip_delay: Duration,
     gossip_interval: Duration,
@@ -140,7 +148,7 @@ impl Timings {
             gossip_count: plan.gossip_count,
             ping_interval: scaled(Duration::from_secs(13)),
             verdict_timeout: scaled(Duration::from_secs(5)).max(Duration::from_millis(500)),
-            announce_hold: scaled(peer::Settings::default().announce_hold),
+            announce_hold: scaled(peer::Settings::default().announce_hold).max(MIN_HOLD),
         }
     }
 }
@@ -1282,7 +1290,35 @@ pub fn degree_plots(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
     use std::collections::BTreeSet;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        plan: Plan,
+    }
+
+    /// The gossip interval, ping interval, verdict timeout and announcement hold of
+    /// `hearsay up ARGS`, in ms.
+    fn timings(args: &[&str]) -> [u128; 4] {
+        let plan = Cli::parse_from(std::iter::once("up").chain(args.iter().copied())).plan;
+        let t = Timings::new(&plan);
+        [
+            t.gossip_interval,
+            t.ping_interval,
+            t.verdict_timeout,
+            t.announce_hold,
+        ]
+        .map(|d| d.as_millis())
+    }
+
+    #[test]
+    fn speed_divides_every_interval_but_holds_no_announcement_under_50_ms() {
+        assert_eq!(timings(&[]), [5000, 13_000, 5000, 500]);
+        assert_eq!(timings(&["--speed", "5"]), [1000, 2600, 1000, 100]);
+        assert_eq!(timings(&["--speed", "50"]), [100, 260, 500, 50]);
+    }
 
     use hearsay_proto::event::Event;
     use hearsay_proto::{PeerId, Time};
