@@ -112,8 +112,8 @@ fn run_dir() -> PathBuf {
 /// The shortest announcement hold `--speed` makes: a hold waits for a message's tree to
 /// deliver it (PROTOCOL §11.7, point 5), which takes the host's time, not the protocol's.
 /// Scaled to 10 ms at `--speed 50`, announcements went out before the tree had delivered on
-/// two busy cores: benchmark 1 drew 53,000–88,000 requests, and as many duplicates, where
-/// 50 ms draws 8,000–12,000 (docs/PERFORMANCE.md, issue 13's twenty-fourth session).
+/// two busy cores, and benchmark 1 drew 0.05–0.10 requests a delivery, most bringing a
+/// duplicate; at 50 ms, 0.01–0.05 (docs/PERFORMANCE.md, issue 13's twenty-fourth session).
 const MIN_HOLD: Duration = Duration::from_millis(50);
 
 /// The task's timings (SPEC §9), divided by `speed`; the announcement hold no shorter than
@@ -1293,6 +1293,9 @@ mod tests {
     use clap::Parser;
     use std::collections::BTreeSet;
 
+    use hearsay_proto::event::Event;
+    use hearsay_proto::{PeerId, Time};
+
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
@@ -1319,9 +1322,6 @@ mod tests {
         assert_eq!(timings(&["--speed", "5"]), [1000, 2600, 1000, 100]);
         assert_eq!(timings(&["--speed", "50"]), [100, 260, 500, 50]);
     }
-
-    use hearsay_proto::event::Event;
-    use hearsay_proto::{PeerId, Time};
 
     fn line(e: Event) -> String {
         e.json(Time(5), "127.0.0.1:7000", "peer")
