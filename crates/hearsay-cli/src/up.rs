@@ -111,9 +111,8 @@ fn run_dir() -> PathBuf {
 
 /// The shortest announcement hold `--speed` makes: a hold waits for a message's tree to
 /// deliver it (PROTOCOL §11.7, point 5), which takes the host's time, not the protocol's.
-/// Scaled to 10 ms at `--speed 50`, announcements went out before the tree had delivered on
-/// two busy cores, and benchmark 1 drew 0.05–0.10 requests a delivery, most bringing a
-/// duplicate; at 50 ms, 0.01–0.05 (docs/PERFORMANCE.md, issue 13's twenty-fourth session).
+/// Shorter, announcements go before the tree has delivered, and the requests they draw
+/// bring duplicates (docs/PERFORMANCE.md, issue 13's twenty-fourth session).
 const MIN_HOLD: Duration = Duration::from_millis(50);
 
 /// The task's timings (SPEC §9), divided by `speed`; the announcement hold no shorter than
