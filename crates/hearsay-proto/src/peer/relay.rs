@@ -260,8 +260,11 @@ impl Relay {
         };
         self.generated += 1;
         let seq = self.generated;
+        // A carrier whose message came here a hold ago or more: its tree has grown by now
+        // (what a held announcement waits for), where a younger one may still be growing.
+        let grown = now - self.announce_hold;
         let carrier = (seq == 1 && !self.announce_hold.is_zero())
-            .then(|| self.tree.carrier(|p| self.origins.listed(p)))
+            .then(|| self.tree.carrier(|p| self.origins.listed_by(p, grown)))
             .flatten();
         let msg = Gossip {
             via: carrier.map(|(_, via)| via),

@@ -45,6 +45,8 @@ struct Origin {
     cert: Arc<Certificate>,
     /// When its bucket is full again.
     tat: Time,
+    /// When its first message passed here (its tree has grown since: PROTOCOL §11.7, point 8).
+    since: Time,
     /// Whether its last message was dropped (a stretch of drops is logged once).
     limited: bool,
 }
@@ -86,6 +88,11 @@ impl Origins {
         self.listed.contains_key(origin)
     }
 
+    /// Whether `origin` is listed and its first message passed here at or before `at`.
+    pub(super) fn listed_by(&self, origin: &PeerId, at: Time) -> bool {
+        self.listed.get(origin).is_some_and(|o| o.since <= at)
+    }
+
     /// Whether message `id` was dropped for its origin's bound (and is still remembered).
     pub(super) fn refused(&self, id: &MsgId) -> bool {
         self.refused.contains(id)
@@ -125,6 +132,7 @@ impl Origins {
                     ip,
                     cert: msg.cert.clone(),
                     tat: now,
+                    since: now,
                     limited: false,
                 };
                 let o = self.listed.entry(msg.origin).or_insert(fresh);

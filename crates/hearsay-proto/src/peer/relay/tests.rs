@@ -1221,7 +1221,13 @@ fn where_origins_send_many_messages_trees_grow_from_the_first() {
 /// message came here from 5 (announced to 6 and 7), and 6 asked for 5's messages, handing
 /// its token over. Returns 5's id too.
 fn peer_in_fives_tree() -> (Net, std::net::SocketAddr, [LinkId; 3], PeerId) {
+    peer_in_fives_tree_after(Duration::ZERO)
+}
+
+/// [`peer_in_fives_tree`], 5's message coming `after` the neighbours connected.
+fn peer_in_fives_tree_after(after: Duration) -> (Net, std::net::SocketAddr, [LinkId; 3], PeerId) {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+    net.now = net.now + after;
     let g5 = gossip_of(5, net.now, 1);
     net.inject(
         p,
@@ -1267,6 +1273,36 @@ fn an_origins_first_message_goes_along_a_neighbours_tree() {
     let to: Vec<LinkId> = sent.iter().map(|(l, _)| *l).collect();
     assert_eq!(to, [l5, l6, l7]);
     assert!(sent.iter().all(|(_, g)| g.via.is_none()));
+}
+
+/// PROTOCOL §11.7, point 8: a neighbour's tree carries an origin's first message only once
+/// a hold has passed since its message came here: a younger tree may still be growing (its
+/// grafts on the way), and a neighbour it has not reached yet would hear of the message only
+/// at a tick. Before that, the first message goes to every neighbour, with no route.
+#[test]
+fn a_tree_younger_than_a_hold_carries_no_first_message() {
+    let hold = Settings::default().announce_hold;
+    let delay = peer_settings().gossip_delay;
+    let first_message = |after: Duration| {
+        let (mut net, p, _, _) = peer_in_fives_tree_after(after);
+        net.now = net.now + delay - after;
+        let sent = sends(&net.inject(p, Input::Timeout));
+        let to: Vec<u64> = sent.iter().map(|(l, _)| l.0).collect();
+        let via: Vec<Option<PeerId>> = sent.iter().map(|(_, g)| g.via).collect();
+        (to, via)
+    };
+    let five = peer_key(5).id();
+    let (to, via) = first_message(delay - hold + Duration::from_millis(1));
+    let [l5, l6, l7] = [5, 6, 7].map(|n| neighbour_link(n).0);
+    assert_eq!(to, [l5, l6, l7], "5's message came 499 ms before");
+    assert_eq!(via, [None; 3]);
+    let (to, via) = first_message(delay - hold);
+    assert_eq!(
+        to,
+        [l5, l6],
+        "5's message came a hold before: along 5's tree"
+    );
+    assert_eq!(via, [Some(five); 2]);
 }
 
 /// PROTOCOL §11.7, point 8: a message routed along 5's tree (here, from 5) is pushed at once

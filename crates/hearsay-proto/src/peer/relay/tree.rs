@@ -247,8 +247,8 @@ impl Tree {
 
     /// The neighbour to carry this peer's first message along its own tree (PROTOCOL
     /// §11.7, point 8), if trees grow from an origin's first message and a neighbour's
-    /// messages have come here (`relayed`), so that its tree has grown: the one on the
-    /// oldest such link, with its id.
+    /// messages came here long enough ago that its tree has grown (`relayed`): the one on
+    /// the oldest such link, with its id.
     pub(super) fn carrier(&self, relayed: impl Fn(&PeerId) -> bool) -> Option<(LinkId, PeerId)> {
         if !self.from_first {
             return None;
