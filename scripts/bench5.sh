@@ -38,11 +38,11 @@ run() {
   local mode=$1; shift
   vmstat 5 > "$OUT/$mode.vmstat" &
   local vm=$!
-  local rc=0
+  local rc=0 start=$SECONDS
   timeout "${TIMEOUT:-240}" "$BIN/hearsay" up "$@" --peers "$PEERS" --speed 5 --kill 0 \
     --json "$OUT/$mode.json" --dir "$work/$mode" > "$OUT/$mode.txt" 2>&1 || rc=$?
   kill "$vm" 2>/dev/null || true
-  echo "$mode: exit $rc"
+  echo "$mode: exit $rc after $((SECONDS - start)) s"
   rm -rf "${work:?}/$mode"
 }
 
