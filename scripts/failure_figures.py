@@ -4,7 +4,7 @@
 time and splits detection-to-removal into its stages: suspicion (kill to the first
 `suspicion_started`), peer consensus (to the first `suspicion_confirmed`), and seed consensus
 (to `removal_committed` at the last seed). `--drop 0.1` drops 10% of every peer's liveness
-replies on purpose; false removals must stay 0.
+pings on purpose; false removals must stay 0.
 
     cargo build --release && scripts/failure_figures.py [--kills 10] [--drop 0.1]
 """
@@ -38,7 +38,7 @@ def main():
         peers[i] = subprocess.Popen([os.path.join(a.bin, "peer")] + common + [
             "--events", os.path.join(d, f"p{i}.jsonl"), "--gossip-count", "0",
             "--ping-interval", "200ms", "--suspect-after", "3", "--verdict-timeout", "2s",
-            "--fault-drop-pongs", str(a.drop)])
+            "--fault-drop-pings", str(a.drop)])
         time.sleep(0.05)
 
     def pl(s):
@@ -88,7 +88,7 @@ def main():
     false = {e["peer"] for e in sev if e["event"] == "removal_committed" and e["peer"] not in killed}
     cleared = sum(1 for e in evs if e["event"] == "suspicion_cleared")
     started_live = sum(1 for e in evs if e["event"] == "suspicion_started" and e["peer"] not in killed)
-    print(f"peers {a.peers}, kills {len(kills)}, pongs dropped {a.drop:.0%}")
+    print(f"peers {a.peers}, kills {len(kills)}, pings dropped {a.drop:.0%}")
     for k, v in stages.items():
         if v:
             print(f"  {k:15} ms: p50 {pct(v, 50):.0f}  max {max(v):.0f}  (n={len(v)})")

@@ -61,9 +61,9 @@ pub struct Options {
     /// dial-backs, probes, witnesses), apart from the others, so that registrations whose
     /// dial-back hangs cannot hold up seed and neighbour links.
     pub max_probe_dials: usize,
-    /// Fault injection for tests and figures: the share of this node's liveness replies
-    /// (`Pong`) dropped on purpose. 0 in any real use.
-    pub drop_pongs: f64,
+    /// Fault injection for tests and figures: the share of this node's liveness pings
+    /// (`Ping`) dropped on purpose. 0 in any real use.
+    pub drop_pings: f64,
     /// An ICMP answer younger than this is given again instead of a new echo to the same
     /// host, to every node of the process (set it just under the ping interval: at most about
     /// one echo per host per round, however many nodes share the process).
@@ -89,7 +89,7 @@ impl Default for Options {
             idle_timeout: Duration::from_secs(10),
             max_dials: 512,
             max_probe_dials: 256,
-            drop_pongs: 0.0,
+            drop_pings: 0.0,
             echo_reuse: Duration::ZERO,
             commands: false,
             own_timer: true,
@@ -247,7 +247,7 @@ async fn drive<M: Machine>(
                     if durable.pending() {
                         durable.flush(log).await?;
                     }
-                    if matches!(msg, Msg::Pong(_)) && rand::random::<f64>() < opts.drop_pongs {
+                    if matches!(msg, Msg::Ping(_)) && rand::random::<f64>() < opts.drop_pings {
                         continue;
                     }
                     links.send(&mut machine, link, &msg, log);

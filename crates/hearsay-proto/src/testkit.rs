@@ -759,25 +759,18 @@ pub(crate) fn overlay(n: usize) -> Net {
     net
 }
 
-/// Runs `p` (from `peer_with_three_neighbours`) in 1 s steps, answering every ping but those
-/// on `silent`, until it suspects the neighbour on `silent`. Returns the index into
-/// `net.outputs` where the step that started the suspicion began.
+/// Runs `p` (from `peer_with_three_neighbours`) in 1 s steps, each neighbour but the one on
+/// `silent` pinging it every step as a live neighbour does in its own rounds (PROTOCOL
+/// §12.1), until it suspects the neighbour on `silent`. Returns the index into `net.outputs`
+/// where the step that started the suspicion began.
 pub(crate) fn suspect(net: &mut Net, p: SocketAddr, silent: LinkId) -> usize {
-    for _ in 0..120 {
+    let live = [5, 6, 7].map(neighbour_link);
+    for step in 0..120 {
         let mark = net.outputs.len();
         net.run_for(Duration::from_secs(1));
-        let pings: Vec<(LinkId, u64)> = (net.outputs_of(p, mark).into_iter())
-            .filter_map(|o| match o {
-                Output::Send {
-                    link,
-                    msg: Msg::Ping(n),
-                } if link != silent => Some((link, n)),
-                _ => None,
-            })
-            .collect();
-        for (link, n) in pings {
-            let pong = Msg::Pong(n);
-            net.inject(p, Input::Frame { link, msg: pong });
+        for &link in live.iter().filter(|&&l| l != silent) {
+            let msg = Msg::Ping(step);
+            net.inject(p, Input::Frame { link, msg });
         }
         let started = (net.outputs_of(p, mark).iter())
             .any(|o| matches!(o, Output::Event(Event::SuspicionStarted { .. })));

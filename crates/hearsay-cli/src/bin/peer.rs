@@ -72,9 +72,9 @@ struct Args {
     #[arg(long)]
     trees_from_second: bool,
     /// Fault injection, for tests and figures: drop this share (0 to 1) of this peer's
-    /// replies to liveness pings.
+    /// liveness pings.
     #[arg(long, default_value_t = 0.0, hide = true)]
-    fault_drop_pongs: f64,
+    fault_drop_pings: f64,
 }
 
 fn main() -> ExitCode {
@@ -180,7 +180,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         .with_metrics(metrics)
         .inline();
     let opts = hearsay_net::Options {
-        drop_pongs: args.fault_drop_pongs,
+        drop_pings: args.fault_drop_pings,
         echo_reuse: echo_reuse(args.ping_interval),
         // Commands when a person is at the terminal (`peers`, `messages`, `help`), and stdin
         // is not watched for the end of the process that started this one.

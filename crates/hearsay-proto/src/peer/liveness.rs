@@ -96,10 +96,13 @@ impl State {
         }
     }
 
-    /// One liveness round: count the pings of the last round that got no pong, ping again,
-    /// dial lost neighbours again, and echo every neighbour host.
+    /// One liveness round: count the neighbours that sent nothing in the last round, ping
+    /// again the ones this peer sent nothing in the last half round (any frame shows this
+    /// peer alive to them as well as a ping would), dial lost neighbours again, and echo
+    /// every neighbour host.
     fn round(&mut self) {
         self.live.next_round = self.now + self.settings.ping_interval;
+        let quiet_since = self.now - self.settings.ping_interval / 2;
         let mut suspects = Vec::new();
         let links: Vec<LinkId> = self.neighbors.keys().copied().collect();
         for link in links {
@@ -115,7 +118,9 @@ impl State {
             if n.misses >= self.settings.suspect_after {
                 suspects.push((*n, n.misses));
             }
-            self.io.send(link, Msg::Ping(nonce));
+            if n.spoke < quiet_since {
+                self.io.send(link, Msg::Ping(nonce));
+            }
         }
         for (n, misses) in suspects {
             let target = Target {

@@ -128,8 +128,11 @@ struct Neighbor {
     outbound: bool,
     /// Liveness rounds missed in a row.
     misses: u32,
-    /// The ping of this round, until its pong comes.
+    /// The ping of this round, until a frame comes from it (its own ping, say).
     awaiting: Option<u64>,
+    /// When this peer last sent it a frame other than a ping: a round's ping goes only to a
+    /// neighbour not sent anything in the last half round (PROTOCOL §12.1).
+    spoke: Time,
 }
 
 /// A peer.
@@ -377,11 +380,10 @@ impl State {
                 };
                 self.on_watch(target, w.addr)
             }
-            (Msg::Ping(n), None) if self.neighbors.contains_key(&link) => {
-                self.io.send(link, Msg::Pong(n))
-            }
-            // Heard from it (see `heard_from` above), which is all a pong says.
-            (Msg::Pong(_), None) if self.neighbors.contains_key(&link) => {}
+            // Heard from it (see `heard_from` above), which is all a ping says: each end
+            // pings every round, so each end's ping is the other's answer, and no pong goes
+            // back (PROTOCOL §12.1). A pong (an older hearsay's answer) says the same.
+            (Msg::Ping(_) | Msg::Pong(_), None) if self.neighbors.contains_key(&link) => {}
             (Msg::ProbeRequest(ask), None) if remote.role == Role::Peer => {
                 let target = Target {
                     id: ask.suspect,
@@ -588,10 +590,20 @@ impl Machine for State {
     }
 
     fn poll_output(&mut self) -> Option<Output> {
-        self.io.pop().or_else(|| {
+        let out = self.io.pop().or_else(|| {
             self.relay.drain(self.now, &mut self.io);
             self.io.pop()
-        })
+        })?;
+        if let Output::Send { link, msg } = &out {
+            if let Some(n) = self
+                .neighbors
+                .get_mut(link)
+                .filter(|_| !matches!(msg, Msg::Ping(_)))
+            {
+                n.spoke = self.now;
+            }
+        }
+        Some(out)
     }
 
     fn poll_timeout(&self) -> Option<Time> {

@@ -9,6 +9,7 @@ use crate::cert::{CertError, Certificate, NeighborReport, Op, MAX_NEIGHBORS};
 use crate::event::Event;
 use crate::id::PeerId;
 use crate::node::{LinkId, LinkUse, Remote, Role};
+use crate::time::Time;
 use crate::wire::{Msg, PeerInfo};
 
 impl State {
@@ -166,6 +167,7 @@ impl State {
             outbound,
             misses: 0,
             awaiting: None,
+            spoke: Time(0),
         };
         self.neighbors.insert(link, n);
         self.relay.link_up(self.now, link, id, outbound);

@@ -175,6 +175,96 @@ fn a_crashed_neighbour_whose_redials_fail_is_reported_dead_and_removed_by_the_se
 
 /// SPEC §6 Suspicion: witnesses that find the suspect alive clear the suspicion; nothing
 /// goes to the seeds.
+/// Each end of a link pings it every round, so a neighbour's ping is its answer (PROTOCOL
+/// §12.1): a ping draws no pong, a neighbour that only pings in its rounds is never missed,
+/// and one that falls silent is suspected after `suspect_after` rounds.
+#[test]
+fn a_neighbours_ping_is_its_answer_and_draws_no_pong() {
+    let (mut net, p, [l5, _, l7]) = peer_with_three_neighbours();
+    let ping = Input::Frame {
+        link: l5,
+        msg: Msg::Ping(41),
+    };
+    assert_eq!(net.inject(p, ping), []);
+    let mark = net.outputs.len();
+    suspect(&mut net, p, l7);
+    let outs = net.outputs_of(p, mark);
+    let suspected: Vec<PeerId> = (outs.iter())
+        .filter_map(|o| match o {
+            Output::Event(Event::SuspicionStarted { peer, .. }) => Some(*peer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(suspected, [peer_key(7).id()]);
+    let pong = |o: &&Output| {
+        matches!(
+            o,
+            Output::Send {
+                msg: Msg::Pong(_),
+                ..
+            }
+        )
+    };
+    assert_eq!(outs.iter().filter(pong).count(), 0);
+}
+
+/// A round pings only the neighbours this peer sent nothing in the last half round: any
+/// frame shows it alive to them as a ping would (PROTOCOL §12.1). Gossip from 5, passed on
+/// to 6 and 7 late in one round, spares them the next round's ping; passed on early in a
+/// round, it does not.
+#[test]
+fn a_round_pings_only_the_neighbours_sent_nothing_in_the_last_half_round() {
+    let settings = peer::Settings {
+        gossip_delay: Duration::from_secs(3600),
+        ..peer_settings()
+    };
+    let round = settings.ping_interval;
+    let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours_with(settings);
+    // Steps of 100 ms up to the next round: the links pinged in it, and when it was.
+    let next_round = |net: &mut Net| -> (Vec<LinkId>, Time) {
+        for _ in 0..200 {
+            let mark = net.outputs.len();
+            net.run_for(Duration::from_millis(100));
+            let pinged: Vec<LinkId> = (net.outputs_of(p, mark).into_iter())
+                .filter_map(|o| match o {
+                    Output::Send {
+                        link,
+                        msg: Msg::Ping(_),
+                    } => Some(link),
+                    _ => None,
+                })
+                .collect();
+            if !pinged.is_empty() {
+                return (pinged, net.now);
+            }
+        }
+        panic!("no round in 20 s");
+    };
+    let gossip_from_5 = |net: &mut Net, seq| {
+        let msg = Msg::Gossip(Box::new(gossip_of(5, net.now, seq)));
+        let outs = net.inject(p, Input::Frame { link: l5, msg });
+        let to: Vec<LinkId> = (outs.iter())
+            .filter_map(|o| match o {
+                Output::Send { link, .. } => Some(*link),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(to, [l6, l7], "gossip {seq} passed on");
+    };
+    let (first, at) = next_round(&mut net);
+    assert_eq!(first, [l5, l6, l7]);
+    // Late in the round (70% of it gone): 6 and 7 hear from this peer within the last half.
+    net.run_for((at + round.mul_f64(0.7)).since(net.now));
+    gossip_from_5(&mut net, 1);
+    let (second, at) = next_round(&mut net);
+    assert_eq!(second, [l5]);
+    // Early in the round (20% gone): more than half a round before the next.
+    net.run_for((at + round.mul_f64(0.2)).since(net.now));
+    gossip_from_5(&mut net, 2);
+    let (third, _) = next_round(&mut net);
+    assert_eq!(third, [l5, l6, l7]);
+}
+
 #[test]
 fn a_suspicion_without_a_witness_majority_sends_no_report() {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
