@@ -173,8 +173,6 @@ fn a_crashed_neighbour_whose_redials_fail_is_reported_dead_and_removed_by_the_se
     a_dead_peer_is_detected_reported_and_removed(true, (1, 2));
 }
 
-/// SPEC §6 Suspicion: witnesses that find the suspect alive clear the suspicion; nothing
-/// goes to the seeds.
 /// Each end of a link pings it every round, so a neighbour's ping is its answer (PROTOCOL
 /// §12.1): a ping draws no pong, a neighbour that only pings in its rounds is never missed,
 /// and one that falls silent is suspected after `suspect_after` rounds.
@@ -265,6 +263,8 @@ fn a_round_pings_only_the_neighbours_sent_nothing_in_the_last_half_round() {
     assert_eq!(third, [l5, l6, l7]);
 }
 
+/// SPEC §6 Suspicion: witnesses that find the suspect alive clear the suspicion; nothing
+/// goes to the seeds.
 #[test]
 fn a_suspicion_without_a_witness_majority_sends_no_report() {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
