@@ -760,16 +760,18 @@ pub(crate) fn overlay(n: usize) -> Net {
 }
 
 /// Runs `p` (from `peer_with_three_neighbours`) in 1 s steps, each neighbour but the one on
-/// `silent` pinging it every step as a live neighbour does in its own rounds (PROTOCOL
-/// §12.1), until it suspects the neighbour on `silent`. Returns the index into `net.outputs`
-/// where the step that started the suspicion began.
+/// `silent` pinging it every step, as a live neighbour does in its own rounds (PROTOCOL
+/// §12.1; rounds as long as `p`'s, which then needs no pong), until it suspects the
+/// neighbour on `silent`. Returns the index into `net.outputs` where the step that started
+/// the suspicion began.
 pub(crate) fn suspect(net: &mut Net, p: SocketAddr, silent: LinkId) -> usize {
     let live = [5, 6, 7].map(neighbour_link);
-    for step in 0..120 {
+    let every = peer_settings().ping_interval.as_millis() as u64;
+    for _ in 0..120 {
         let mark = net.outputs.len();
         net.run_for(Duration::from_secs(1));
         for &link in live.iter().filter(|&&l| l != silent) {
-            let msg = Msg::Ping(step);
+            let msg = Msg::Ping(every);
             net.inject(p, Input::Frame { link, msg });
         }
         let started = (net.outputs_of(p, mark).iter())

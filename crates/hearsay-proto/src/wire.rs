@@ -69,9 +69,11 @@ pub enum Msg {
     GetNeighbors(PeerId),
     /// Seed → peer: a peer's reported neighbours, with their addresses.
     NeighborsOf(Box<NeighborsOf>),
-    /// Peer → peer: are you there? (PROTOCOL §12.1)
+    /// Peer → peer: a liveness round's ping, with the sender's `ping_interval` in
+    /// milliseconds (PROTOCOL §12.1).
     Ping(u64),
-    /// Peer → peer: the answer to `Ping`.
+    /// Peer → peer: the answer to a `Ping` from a peer whose rounds are shorter than the
+    /// answerer's (its own next ping might come too late for it), echoing the ping's number.
     Pong(u64),
     /// Peer → witness: probe this suspect and give me your verdict (PROTOCOL §12.2).
     ProbeRequest(Box<ProbeRequest>),

@@ -28,9 +28,9 @@ impl State {
             if self.cert.is_some() { "" } else { "not yet " }
         );
         for n in self.neighbors.values() {
-            let liveness = match (n.misses, n.awaiting.is_some()) {
-                (0, _) => "alive".to_string(),
-                (m, _) => format!("{m} rounds missed"),
+            let liveness = match n.misses {
+                0 => "alive".to_string(),
+                m => format!("{m} rounds missed"),
             };
             let how = if n.outbound { "chosen" } else { "chose us" };
             let _ = writeln!(

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use super::suspicions::{Decided, Due, Suspicions};
 use super::{Dial, Neighbor, State, Target};
@@ -48,7 +49,6 @@ impl Lost {
 #[derive(Debug, Default)]
 pub(super) struct Liveness {
     next_round: Time,
-    nonce: u64,
     pub(super) lost: BTreeMap<PeerId, Lost>,
     suspicions: Suspicions,
     /// Links this peer dialled to ask a witness, by the suspect asked about.
@@ -105,21 +105,20 @@ impl State {
         let quiet_since = self.now - self.settings.ping_interval / 2;
         let mut suspects = Vec::new();
         let links: Vec<LinkId> = self.neighbors.keys().copied().collect();
+        let every = millis(self.settings.ping_interval);
         for link in links {
-            self.live.nonce += 1;
-            let nonce = self.live.nonce;
             let Some(n) = self.neighbors.get_mut(&link) else {
                 continue;
             };
-            if n.awaiting.is_some() {
+            if n.awaiting {
                 n.misses += 1;
             }
-            n.awaiting = Some(nonce);
+            n.awaiting = true;
             if n.misses >= self.settings.suspect_after {
                 suspects.push((*n, n.misses));
             }
             if n.spoke < quiet_since {
-                self.io.send(link, Msg::Ping(nonce));
+                self.io.send(link, Msg::Ping(every));
             }
         }
         for (n, misses) in suspects {
@@ -158,6 +157,16 @@ impl State {
         }
     }
 
+    /// A neighbour's ping, whose rounds last `every` ms: heard from it (`heard_from`), which
+    /// is all a ping says, and this peer's own next ping answers it, unless the neighbour's
+    /// rounds are shorter than this peer's: then a pong goes back at once, or its round
+    /// could end first (PROTOCOL §12.1).
+    pub(super) fn on_ping(&mut self, link: LinkId, every: u64) {
+        if every < millis(self.settings.ping_interval) {
+            self.io.send(link, Msg::Pong(every));
+        }
+    }
+
     pub(super) fn on_echo(&mut self, ip: IpAddr, answered: Option<bool>) {
         match answered {
             Some(up) if self.live.echo.len() < MAX_HOSTS || self.live.echo.contains_key(&ip) => {
@@ -180,7 +189,7 @@ impl State {
         let Some(n) = self.neighbors.get_mut(&link) else {
             return;
         };
-        n.awaiting = None;
+        n.awaiting = false;
         n.misses = 0;
         let id = n.id;
         // It answered: whatever the witnesses say, it is not dead.
@@ -557,6 +566,11 @@ impl State {
         self.io.event(Event::Notice { text });
         self.register();
     }
+}
+
+/// `d` in whole milliseconds, as a ping carries its sender's round.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

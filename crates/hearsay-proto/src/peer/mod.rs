@@ -128,8 +128,8 @@ struct Neighbor {
     outbound: bool,
     /// Liveness rounds missed in a row.
     misses: u32,
-    /// The ping of this round, until a frame comes from it (its own ping, say).
-    awaiting: Option<u64>,
+    /// Whether this round waits for a frame from it (its own ping, say).
+    awaiting: bool,
     /// When this peer last sent it a frame other than a ping: a round's ping goes only to a
     /// neighbour not sent anything in the last half round (PROTOCOL §12.1).
     spoke: Time,
@@ -380,10 +380,11 @@ impl State {
                 };
                 self.on_watch(target, w.addr)
             }
-            // Heard from it (see `heard_from` above), which is all a ping says: each end
-            // pings every round, so each end's ping is the other's answer, and no pong goes
-            // back (PROTOCOL §12.1). A pong (an older hearsay's answer) says the same.
-            (Msg::Ping(_) | Msg::Pong(_), None) if self.neighbors.contains_key(&link) => {}
+            (Msg::Ping(every), None) if self.neighbors.contains_key(&link) => {
+                self.on_ping(link, every)
+            }
+            // Heard from it (see `heard_from` above), which is all a pong says.
+            (Msg::Pong(_), None) if self.neighbors.contains_key(&link) => {}
             (Msg::ProbeRequest(ask), None) if remote.role == Role::Peer => {
                 let target = Target {
                     id: ask.suspect,

@@ -166,7 +166,7 @@ impl State {
             incarnation,
             outbound,
             misses: 0,
-            awaiting: None,
+            awaiting: false,
             spoke: Time(0),
         };
         self.neighbors.insert(link, n);

@@ -174,16 +174,30 @@ fn a_crashed_neighbour_whose_redials_fail_is_reported_dead_and_removed_by_the_se
 }
 
 /// Each end of a link pings it every round, so a neighbour's ping is its answer (PROTOCOL
-/// §12.1): a ping draws no pong, a neighbour that only pings in its rounds is never missed,
+/// §12.1): a ping from a neighbour whose rounds are as long as this peer's or longer draws
+/// no pong, one whose rounds are shorter draws one at once (this peer's own next ping could
+/// come after its round ends); a neighbour that only pings in its rounds is never missed,
 /// and one that falls silent is suspected after `suspect_after` rounds.
 #[test]
-fn a_neighbours_ping_is_its_answer_and_draws_no_pong() {
+fn a_neighbours_ping_is_its_answer_and_draws_a_pong_only_from_longer_rounds() {
     let (mut net, p, [l5, _, l7]) = peer_with_three_neighbours();
+    let own = peer_settings().ping_interval.as_millis() as u64;
+    for every in [own, 2 * own] {
+        let ping = Input::Frame {
+            link: l5,
+            msg: Msg::Ping(every),
+        };
+        assert_eq!(net.inject(p, ping), [], "a ping of {every} ms rounds");
+    }
     let ping = Input::Frame {
         link: l5,
-        msg: Msg::Ping(41),
+        msg: Msg::Ping(own / 2),
     };
-    assert_eq!(net.inject(p, ping), []);
+    let pong = Output::Send {
+        link: l5,
+        msg: Msg::Pong(own / 2),
+    };
+    assert_eq!(net.inject(p, ping), [pong]);
     let mark = net.outputs.len();
     suspect(&mut net, p, l7);
     let outs = net.outputs_of(p, mark);
