@@ -27,22 +27,21 @@ impl Time {
     }
 }
 
+/// `d` in whole milliseconds, the protocol's unit (at most `u64::MAX`).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Add<Duration> for Time {
     type Output = Time;
     fn add(self, d: Duration) -> Time {
-        Time(
-            self.0
-                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
-        )
+        Time(self.0.saturating_add(millis(d)))
     }
 }
 
 impl Sub<Duration> for Time {
     type Output = Time;
     fn sub(self, d: Duration) -> Time {
-        Time(
-            self.0
-                .saturating_sub(d.as_millis().min(u64::MAX as u128) as u64),
-        )
+        Time(self.0.saturating_sub(millis(d)))
     }
 }

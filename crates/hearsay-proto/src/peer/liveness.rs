@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use super::suspicions::{Decided, Due, Suspicions};
 use super::{Dial, Neighbor, State, Target};
@@ -20,7 +19,7 @@ use crate::event::Event;
 use crate::id::PeerId;
 use crate::node::{LinkId, Output, Remote};
 use crate::suspicion::{self, DeadReport, Verdict};
-use crate::time::Time;
+use crate::time::{millis, Time};
 use crate::wire::Msg;
 
 /// Most probes this peer runs for others at once.
@@ -566,11 +565,6 @@ impl State {
         self.io.event(Event::Notice { text });
         self.register();
     }
-}
-
-/// `d` in whole milliseconds, as a ping carries its sender's round.
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -595,14 +595,16 @@ impl Machine for State {
             self.relay.drain(self.now, &mut self.io);
             self.io.pop()
         })?;
-        if let Output::Send { link, msg } = &out {
-            if let Some(n) = self
-                .neighbors
-                .get_mut(link)
-                .filter(|_| !matches!(msg, Msg::Ping(_)))
-            {
-                n.spoke = self.now;
+        match &out {
+            Output::Send {
+                msg: Msg::Ping(_), ..
+            } => {}
+            Output::Send { link, .. } => {
+                if let Some(n) = self.neighbors.get_mut(link) {
+                    n.spoke = self.now;
+                }
             }
+            _ => {}
         }
         Some(out)
     }
