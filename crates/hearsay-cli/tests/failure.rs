@@ -22,11 +22,19 @@ const DETECT: Duration = Duration::from_millis(600);
 const CONSENSUS: Duration = Duration::from_secs(10);
 
 fn start(net: &mut Net, names: &[String], extra: &[&str]) {
-    net.start_seeds();
-    for n in names {
+    start_each(net, names, |_| {
         let mut args: Vec<&str> = FAST.to_vec();
         args.extend_from_slice(extra);
-        net.start_peer(n, &args);
+        args
+    });
+}
+
+/// Starts the seeds, then the peers one by one (peer `i` with `args(i)`), and waits until
+/// every seed has admitted all of them.
+fn start_each<'a>(net: &mut Net, names: &[String], args: impl Fn(usize) -> Vec<&'a str>) {
+    net.start_seeds();
+    for (i, n) in names.iter().enumerate() {
+        net.start_peer(n, &args(i));
         std::thread::sleep(Duration::from_millis(20));
     }
     let seeds = net.seeds.clone();
@@ -366,4 +374,55 @@ fn a_peer_that_registers_and_vanishes_is_removed_by_every_seed() {
         .any(|e| e["peer"] == ghost.as_str())
     });
     assert!(watched, "no seed asked a peer to watch the ghost");
+}
+
+/// PROTOCOL §12.1: a ping carries its sender's round, and a peer whose own rounds are
+/// longer answers it with a pong. Peers started with different `--ping-interval`s (200 ms
+/// and 2 s, alternately) share links for 10 s and nobody suspects anybody. Were a fast
+/// peer's pings answered only by its slow neighbour's own pings, it would miss some nine of
+/// its rounds between two of them and suspect that neighbour every 2 s.
+#[test]
+fn peers_with_different_ping_intervals_suspect_nobody() {
+    let mut net = Net::new("mixed-rounds", 3);
+    let names: Vec<String> = (0..8).map(|i| format!("peer{i}")).collect();
+    let round = |i: usize| if i % 2 == 0 { "200ms" } else { "2s" };
+    start_each(&mut net, &names, |i| {
+        let mut args = vec!["--ping-interval", round(i), "--gossip-count", "0"];
+        args.extend_from_slice(&FAST[2..]);
+        args
+    });
+    // The test means something only where a fast peer and a slow one are neighbours.
+    let addr_of = |n: &String| net.events(n)[0]["node"].as_str().unwrap().to_string();
+    let slow: BTreeSet<String> = (names.iter().enumerate())
+        .filter(|(i, _)| round(*i) == "2s")
+        .map(|(_, n)| addr_of(n))
+        .collect();
+    let fast: Vec<&String> = (names.iter().enumerate())
+        .filter(|(i, _)| round(*i) == "200ms")
+        .map(|(_, n)| n)
+        .collect();
+    wait_for(
+        "a fast peer linked to a slow one",
+        Duration::from_secs(20),
+        || {
+            let mixed = (fast.iter())
+                .flat_map(|n| net.events_named(n, "neighbor_added"))
+                .filter(|e| slow.contains(e["addr"].as_str().unwrap_or("")))
+                .count();
+            if mixed > 0 {
+                Ok(())
+            } else {
+                Err("no link between a 200 ms peer and a 2 s one".to_string())
+            }
+        },
+    );
+    std::thread::sleep(Duration::from_secs(10));
+    for n in &names {
+        let suspected = net.events_named(n, "suspicion_started");
+        assert!(suspected.is_empty(), "{n} suspected {suspected:?}");
+    }
+    let everyone: BTreeSet<String> = names.iter().map(|n| net.id_of(n).unwrap()).collect();
+    for s in net.seeds.clone() {
+        assert_eq!(peer_ids(&status(s).unwrap()), everyone, "{s} lost a peer");
+    }
 }
