@@ -462,7 +462,7 @@ impl Event {
         buf.extend_from_slice(b",\"from\":\"");
         buf.extend_from_slice(AddrText::new(from).as_str().as_bytes());
         number(buf, b"\",\"hops\":", (*hops).into());
-        number(buf, b",\"latency_ms\":", latency.as_millis() as u64);
+        number(buf, b",\"latency_ms\":", crate::time::millis(*latency));
         number(buf, b",\"announced\":", *announced as u64);
         buf.push(b'}');
     }
@@ -601,7 +601,7 @@ fn hex_msg<S: Serializer>(id: &MsgId, s: S) -> Result<S::Ok, S::Error> {
 
 /// A duration in whole milliseconds.
 fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_millis() as u64)
+    s.serialize_u64(crate::time::millis(*d))
 }
 
 /// `add` or `remove`.

@@ -19,7 +19,7 @@ use crate::cert::{Certificate, Op};
 use crate::id::{Keypair, PeerId, Signature};
 use crate::link::LinkId;
 use crate::sig::{signed, Checks, HashKeys, IdMap};
-use crate::time::Time;
+use crate::time::{millis, Time};
 
 /// Longest gossip text accepted, in bytes.
 pub const MAX_TEXT: usize = 128;
@@ -594,7 +594,7 @@ impl Wants {
             return SmallVec::new();
         };
         if w.asked() == from {
-            self.rtt.sample(now.since(w.at).as_millis() as u64);
+            self.rtt.sample(millis(now.since(w.at)));
         }
         w.links
     }

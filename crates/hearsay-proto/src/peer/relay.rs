@@ -19,7 +19,7 @@ use crate::gossip::{self, Ask, Counters, Gossip, MessageList, MsgId, Wants};
 use crate::id::{Keypair, PeerId};
 use crate::node::{LinkId, Outbox};
 use crate::sig::{Checks, FixedMap, HashKeys, Recent};
-use crate::time::Time;
+use crate::time::{millis, Time};
 use crate::wire::{Msg, MAX_IDS};
 
 /// The gossip relay of one peer (PROTOCOL §11).
@@ -680,7 +680,7 @@ fn reuse<T>(mut v: Vec<T>) -> Vec<T> {
 /// The first multiple of `tick` at or after `at`: held announcements and the counters'
 /// report become due together, so that a peer wakes once a tick for all of them.
 fn on_tick(at: Time, tick: Duration) -> Time {
-    let tick = (tick.as_millis() as u64).max(1);
+    let tick = millis(tick).max(1);
     Time(at.0.div_ceil(tick) * tick)
 }
 

@@ -87,8 +87,8 @@ impl State {
                 .seeds
                 .others()
                 .map(|i| {
-                    let ago =
-                        (self.agreement.agreed_at(i)).map(|t| self.now.since(t).as_millis() as u64);
+                    let ago = (self.agreement.agreed_at(i))
+                        .map(|t| crate::time::millis(self.now.since(t)));
                     (self.config.seeds[i].addr, ago)
                 })
                 .collect(),
