@@ -35,12 +35,14 @@ impl PeerId {
     /// malleable or small-order keys). A pure function: machines check through a
     /// [`crate::sig::Checks`], which may share passed checks among them.
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
-            return false;
-        };
-        let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        key.verify_strict(msg, &sig).is_ok()
+        VerifyingKey::from_bytes(&self.0).is_ok_and(|key| verify_with(&key, msg, sig))
     }
+}
+
+/// [`PeerId::verify`] with the id's key already decompressed.
+pub(crate) fn verify_with(key: &VerifyingKey, msg: &[u8], sig: &Signature) -> bool {
+    let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+    key.verify_strict(msg, &sig).is_ok()
 }
 
 impl fmt::Debug for PeerId {

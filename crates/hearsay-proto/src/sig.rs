@@ -7,7 +7,9 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ed25519_dalek::VerifyingKey;
 
 use serde::Serialize;
 
@@ -173,9 +175,13 @@ impl<K: Hash + Eq + Copy> Recent<K> {
 /// once passes again without the curve arithmetic. Verification is a pure function of (key,
 /// message, signature), so sharing changes no answer; a forged copy of a checked claim differs
 /// in its signature or its bytes, misses, and is checked.
+///
+/// Every `Checks` (and its clones) also keeps the keys it has checked with, decompressed
+/// ([`KeyCache`]): a machine meets the same origins, seeds and neighbours again and again.
 #[derive(Clone, Debug, Default)]
 pub struct Checks {
     memo: Option<Arc<Memo>>,
+    keys: Arc<KeyCache>,
 }
 
 /// Keys of checks that passed, bounded: the oldest are forgotten first.
@@ -191,13 +197,14 @@ impl Checks {
             memo: Some(Arc::new(Memo {
                 inner: Mutex::new(Recent::new(cap, keys)),
             })),
+            keys: Arc::default(),
         }
     }
 
     /// Whether `sig` is `id`'s signature over `msg` ([`PeerId::verify`], or a remembered pass).
     pub fn signature(&self, id: &PeerId, msg: &[u8], sig: &Signature) -> bool {
         let key = (b"hearsay-verified-v1".as_slice(), id, sig, msg);
-        self.check_memo(key, || id.verify(msg, sig))
+        self.check_memo(key, || self.keys.verify(id, msg, sig))
     }
 
     /// [`Checks::signature`] over the bytes `msg` makes, remembered under `name`: a hash of
@@ -216,7 +223,7 @@ impl Checks {
             sig,
             name.as_slice(),
         );
-        self.check_memo(key, || id.verify(&msg(), sig))
+        self.check_memo(key, || self.keys.verify(id, &msg(), sig))
     }
 
     /// `verify()`, or a remembered pass under the hash of (domain, key, signature, what was
@@ -242,6 +249,56 @@ impl Checks {
         self.memo
             .as_ref()
             .map_or(0, |m| m.inner.lock().map_or(0, |p| p.len()))
+    }
+}
+
+/// Slots of a [`KeyCache`].
+const KEY_SLOTS: usize = 1024;
+
+/// Public keys decompressed once, kept in [`KEY_SLOTS`] slots (200 KiB once one is kept):
+/// decompressing a key is a tenth of a signature check (a square root in the field). An id
+/// goes to the slot its first bytes name, evicting the key there: anyone may grind keys that
+/// share an honest peer's slot, which costs that peer's checks the decompression again, no
+/// more than without the cache. Only valid keys are kept; a check's answer is
+/// [`PeerId::verify`]'s.
+#[derive(Debug, Default)]
+struct KeyCache {
+    slots: Mutex<Vec<Option<VerifyingKey>>>,
+}
+
+impl KeyCache {
+    /// [`PeerId::verify`], with `id`'s key decompressed at most once while it keeps its slot.
+    fn verify(&self, id: &PeerId, msg: &[u8], sig: &Signature) -> bool {
+        (self.key(id)).is_some_and(|key| crate::id::verify_with(&key, msg, sig))
+    }
+
+    /// The slot of `id`'s key.
+    fn slot(id: &PeerId) -> usize {
+        usize::from(u16::from_le_bytes([id.0[0], id.0[1]])) % KEY_SLOTS
+    }
+
+    /// `id`'s key, from its slot or decompressed (and kept); None if `id` is not a key.
+    fn key(&self, id: &PeerId) -> Option<VerifyingKey> {
+        let slot = KeyCache::slot(id);
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(Some(key)) = slots.get(slot) {
+            if key.as_bytes() == &id.0 {
+                return Some(*key);
+            }
+        }
+        let key = VerifyingKey::from_bytes(&id.0).ok()?;
+        if slots.is_empty() {
+            slots.resize(KEY_SLOTS, None);
+        }
+        slots[slot] = Some(key);
+        Some(key)
+    }
+
+    /// Whether `id`'s key is held.
+    #[cfg(test)]
+    fn holds(&self, id: &PeerId) -> bool {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.iter().flatten().any(|key| key.as_bytes() == &id.0)
     }
 }
 
@@ -286,6 +343,42 @@ mod tests {
                 assert!(!checks.signature(&a.id(), b"memo", &other));
             }
         }
+    }
+
+    /// A key is decompressed once and kept by the checks and their clones; a key evicted by
+    /// another in its slot, or an id that is no key (never kept), changes no answer.
+    #[test]
+    fn checked_keys_are_kept_in_slots_and_change_no_answer() {
+        // Two keys that share a slot (two of these 128 do).
+        let keys: Vec<Keypair> = (0..128u8).map(|i| Keypair::from_secret([i; 32])).collect();
+        let (a, b) = (keys.iter().enumerate())
+            .flat_map(|(i, a)| keys[i + 1..].iter().map(move |b| (a, b)))
+            .find(|(a, b)| KeyCache::slot(&a.id()) == KeyCache::slot(&b.id()))
+            .expect("two of 128 keys share a slot");
+        let not_a_key = (0..=255u8)
+            .map(|i| PeerId([i; 32]))
+            .find(|id| VerifyingKey::from_bytes(&id.0).is_err())
+            .expect("bytes that are no point");
+        let checks = Checks::default();
+        let clone = checks.clone();
+        let (sig_a, sig_b) = (a.sign(b"keys"), b.sign(b"keys"));
+        assert!(!checks.keys.holds(&a.id()));
+        assert!(checks.signature(&a.id(), b"keys", &sig_a));
+        assert!(clone.keys.holds(&a.id()), "a clone shares the kept keys");
+        for _ in 0..2 {
+            assert!(clone.signature(&a.id(), b"keys", &sig_a));
+            assert!(!clone.signature(&a.id(), b"kEys", &sig_a));
+            assert!(!clone.signature(&a.id(), b"keys", &sig_b));
+        }
+        // b takes a's slot; both still check as before.
+        assert!(checks.signature(&b.id(), b"keys", &sig_b));
+        assert!(checks.keys.holds(&b.id()) && !checks.keys.holds(&a.id()));
+        assert!(!checks.signature(&b.id(), b"keys", &sig_a));
+        assert!(checks.signature(&a.id(), b"keys", &sig_a));
+        assert!(checks.keys.holds(&a.id()) && !checks.keys.holds(&b.id()));
+        // An id that is no key fails, and is not kept.
+        assert!(!checks.signature(&not_a_key, b"keys", &sig_a));
+        assert!(!checks.keys.holds(&not_a_key));
     }
 
     /// A clone is the same memory; the memory is bounded; failures are never remembered.
