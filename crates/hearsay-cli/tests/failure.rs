@@ -385,7 +385,7 @@ fn a_peer_that_registers_and_vanishes_is_removed_by_every_seed() {
 fn peers_with_different_ping_intervals_suspect_nobody() {
     let mut net = Net::new("mixed-rounds", 3);
     let names: Vec<String> = (0..8).map(|i| format!("peer{i}")).collect();
-    let round = |i: usize| if i % 2 == 0 { "200ms" } else { "2s" };
+    let round = |i: usize| if i.is_multiple_of(2) { "200ms" } else { "2s" };
     start_each(&mut net, &names, |i| {
         let mut args = vec!["--ping-interval", round(i), "--gossip-count", "0"];
         args.extend_from_slice(&FAST[2..]);
