@@ -766,7 +766,7 @@ pub(crate) fn overlay(n: usize) -> Net {
 /// the suspicion began.
 pub(crate) fn suspect(net: &mut Net, p: SocketAddr, silent: LinkId) -> usize {
     let live = [5, 6, 7].map(neighbour_link);
-    let every = peer_settings().ping_interval.as_millis() as u64;
+    let every = crate::time::millis(peer_settings().ping_interval);
     for _ in 0..120 {
         let mark = net.outputs.len();
         net.run_for(Duration::from_secs(1));
@@ -878,7 +878,7 @@ pub(crate) fn assert_all_agreed_since(net: &Net, t: Time) {
     for i in 0..3 {
         for (addr, ago) in net.seed(seed_addr(i)).status(0).agreed {
             let ago = ago.unwrap_or_else(|| panic!("seed {i} never agreed with {addr}"));
-            let since = net.now.since(t).as_millis() as u64;
+            let since = crate::time::millis(net.now.since(t));
             assert!(ago <= since, "seed {i} with {addr}: {ago} ms ago");
         }
     }

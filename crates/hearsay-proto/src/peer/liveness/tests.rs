@@ -181,7 +181,7 @@ fn a_crashed_neighbour_whose_redials_fail_is_reported_dead_and_removed_by_the_se
 #[test]
 fn a_neighbours_ping_is_its_answer_and_draws_a_pong_only_from_longer_rounds() {
     let (mut net, p, [l5, _, l7]) = peer_with_three_neighbours();
-    let own = peer_settings().ping_interval.as_millis() as u64;
+    let own = crate::time::millis(peer_settings().ping_interval);
     for every in [own, 2 * own] {
         let ping = Input::Frame {
             link: l5,
