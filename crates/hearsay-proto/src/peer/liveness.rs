@@ -8,9 +8,15 @@
 //! misses in a row the peer asks witnesses (the suspect's other neighbours from the seeds'
 //! topology, else its own neighbours) to probe the suspect and sign verdicts. Only when the
 //! verdicts confirm it does the peer drop the suspect and send the seeds a dead-node report.
+//!
+//! A peer whose own timers run late (its process short of CPU) has not read what its
+//! neighbours sent, nor finished its own dials in time, so the silence it sees is no
+//! evidence (Lifeguard's local health, PROTOCOL §12.1): while it lags it counts no misses,
+//! confirms no suspicion and signs no verdict that a suspect is unresponsive.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use super::suspicions::{Decided, Due, Suspicions};
 use super::{Dial, Neighbor, State, Target};
@@ -58,6 +64,9 @@ pub(super) struct Liveness {
     probes: usize,
     echo: BTreeMap<IpAddr, bool>,
     echo_unavailable: bool,
+    /// Until when this peer counts as lagging: a round after its last timer that ran
+    /// [`State::lag`] or more late.
+    lag_until: Time,
 }
 
 impl Liveness {
@@ -95,11 +104,45 @@ impl State {
         }
     }
 
-    /// One liveness round: count the neighbours that sent nothing in the last round, ping
-    /// again the ones this peer sent nothing in the last half round (any frame shows this
-    /// peer alive to them as well as a ping would), dial lost neighbours again, and echo
-    /// every neighbour host.
+    /// How late a timer must run for this peer to lag: half a round, and at least a second
+    /// (rounds of milliseconds, in tests and demos, do not make a busy machine's every
+    /// hiccup a lag).
+    fn lag(&self) -> Duration {
+        (self.settings.ping_interval / 2).max(Duration::from_secs(1))
+    }
+
+    /// A timer of this peer ran `late` after its time. [`Self::lag`] or more, and the peer
+    /// lags for a round from now (Lifeguard's local health); it says so when it starts to.
+    pub(super) fn timer_ran_late(&mut self, late: Duration) {
+        if late < self.lag() {
+            return;
+        }
+        if !self.lagging() {
+            let text = format!(
+                "this peer's timers ran {:.1} s late (its process is short of CPU): while it \
+                 lags, no neighbour's silence counts as a miss, no suspicion is confirmed and \
+                 it signs no verdict of unresponsive",
+                late.as_secs_f64()
+            );
+            self.io.event(Event::Notice { text });
+        }
+        self.live.lag_until = self.now + self.settings.ping_interval;
+    }
+
+    /// Whether this peer lags: a timer ran [`Self::lag`] late within the last round, or its
+    /// next round is that overdue now. A peer that late may not have read what its
+    /// neighbours sent, nor finished its own dials in time.
+    pub(super) fn lagging(&self) -> bool {
+        let overdue = self.now.since(self.live.next_round);
+        self.now < self.live.lag_until || overdue >= self.lag()
+    }
+
+    /// One liveness round: count the neighbours that sent nothing in the last round (unless
+    /// this peer lags), ping again the ones this peer sent nothing in the last half round
+    /// (any frame shows this peer alive to them as well as a ping would), dial lost
+    /// neighbours again, and echo every neighbour host.
     fn round(&mut self) {
+        let lagged = self.lagging();
         self.live.next_round = self.now + self.settings.ping_interval;
         let quiet_since = self.now - self.settings.ping_interval / 2;
         let mut suspects = Vec::new();
@@ -109,11 +152,11 @@ impl State {
             let Some(n) = self.neighbors.get_mut(&link) else {
                 continue;
             };
-            if n.awaiting {
+            if n.awaiting && !lagged {
                 n.misses += 1;
             }
             n.awaiting = true;
-            if n.misses >= self.settings.suspect_after {
+            if n.misses >= self.settings.suspect_after && !lagged {
                 suspects.push((*n, n.misses));
             }
             if n.spoke < quiet_since {
@@ -209,11 +252,16 @@ impl State {
         }
     }
 
-    /// A lost neighbour could not be dialled again.
+    /// A lost neighbour could not be dialled again: a miss, unless this peer lags (its dial
+    /// may have run out of time here).
     pub(super) fn lost_missed(&mut self, id: PeerId) {
+        let lagging = self.lagging();
         let Some(l) = self.live.lost.get_mut(&id) else {
             return;
         };
+        if lagging {
+            return;
+        }
         l.misses += 1;
         let l = *l;
         if l.misses >= self.settings.suspect_after && !self.live.suspicions.contains(&id) {
@@ -388,7 +436,9 @@ impl State {
         );
     }
 
-    /// The probe's outcome, signed and sent to the asker.
+    /// The probe's outcome, signed and sent to the asker; a failed probe goes unanswered
+    /// while this peer lags (it may have run out of time here, not there), and the asker
+    /// decides without it.
     pub(super) fn answer_probe(
         &mut self,
         (suspect, addr): (Target, SocketAddr),
@@ -396,6 +446,9 @@ impl State {
         alive: bool,
     ) {
         self.live.probes = self.live.probes.saturating_sub(1);
+        if !alive && self.lagging() {
+            return;
+        }
         let probed = (suspect.id, addr, suspect.incarnation);
         let v = Verdict::new(&self.key, probed, alive, self.now);
         if self.links.contains_key(&asker) {
@@ -422,7 +475,9 @@ impl State {
         let Some(s) = self.live.suspicions.close(&suspect) else {
             return;
         };
-        if !s.confirmed {
+        // A peer that lags may not have read the suspect's last frames, nor the witnesses'
+        // other verdicts: it confirms nothing, and suspects again once on time.
+        if !s.confirmed || self.lagging() {
             return self.cleared(suspect, &s);
         }
         self.io.event(Event::SuspicionConfirmed {

@@ -546,6 +546,10 @@ impl State {
     /// Fires every timer that is due, in [`Timer::ALL`]'s order. The seed links are topped
     /// up on every wake-up, due or not (a seed may have become ready without a timer).
     fn on_timeout(&mut self) {
+        // How late the earliest timer due runs: how far behind this peer's process is.
+        if let Some(due) = self.poll_timeout().filter(|&t| t <= self.now) {
+            self.timer_ran_late(self.now.since(due));
+        }
         for timer in Timer::ALL {
             if self.stopped {
                 return;

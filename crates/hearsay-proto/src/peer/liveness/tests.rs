@@ -870,3 +870,132 @@ fn a_witness_probes_only_for_a_peer_that_showed_its_admission() {
     );
     assert!(outs.contains(&Output::Close { link: other }), "{outs:?}");
 }
+
+/// The ending of the notice a peer gives when its timers start to run late.
+const LAGS: &str = "s late (its process is short of CPU): while it lags, no neighbour's silence \
+                    counts as a miss, no suspicion is confirmed and it signs no verdict of \
+                    unresponsive";
+
+/// Hands `p` its timeouts each 7 s after they are due (over half of its 13 s round), as the
+/// runtime of a process short of CPU does, until `rounds` liveness rounds have run that late
+/// (each round's notice or pings). Returns `p`'s events meanwhile.
+fn run_late(net: &mut Net, p: SocketAddr, rounds: u32) -> Vec<Event> {
+    let late = peer_settings().ping_interval / 2 + Duration::from_millis(500);
+    let (mark, mut ran) = (net.outputs.len(), 0);
+    for _ in 0..100 {
+        if ran == rounds {
+            let outs = net.outputs_of(p, mark);
+            return (outs.into_iter())
+                .filter_map(|o| match o {
+                    Output::Event(e) => Some(e),
+                    _ => None,
+                })
+                .collect();
+        }
+        let due = net.nodes[&p]
+            .timeout()
+            .expect("a peer always has a round ahead");
+        let next_round = due.max(net.now);
+        net.now = next_round + late;
+        let outs = net.inject(p, Input::Timeout);
+        let round = |o: &Output| {
+            matches!(
+                o,
+                Output::Echo { .. }
+                    | Output::Send {
+                        msg: Msg::Ping(_),
+                        ..
+                    }
+            ) || matches!(o, Output::Event(Event::Notice { text }) if text.ends_with(LAGS))
+        };
+        if outs.iter().any(round) {
+            ran += 1;
+        }
+    }
+    panic!("{rounds} late rounds did not run");
+}
+
+/// Lifeguard's local health (PROTOCOL §12.1): a peer whose rounds run late, its process
+/// short of CPU, may not have read what its neighbours sent, so their silence counts for
+/// nothing. Six rounds (twice `suspect_after`), each 7 s late, in which no neighbour is
+/// heard start no suspicion, and the peer says once why; back on time, it suspects the one
+/// neighbour that stays silent after `suspect_after` rounds of its own, as before.
+#[test]
+fn a_peer_whose_rounds_run_late_counts_no_silence_until_it_is_on_time_again() {
+    let settings = peer::Settings {
+        gossip_delay: Duration::from_secs(3600),
+        ..peer_settings()
+    };
+    let after = settings.suspect_after;
+    let (mut net, p, [_, _, l7]) = peer_with_three_neighbours_with(settings);
+    let events = run_late(&mut net, p, 2 * after);
+    let [Event::Notice { text }] = events.as_slice() else {
+        panic!("{events:?}");
+    };
+    assert!(text.starts_with("this peer's timers ran 7.0"), "{text}");
+    assert!(text.ends_with(LAGS), "{text}");
+
+    // On time again: the first round is one of lag still (it came late), then 7 stays
+    // silent for `suspect_after` rounds.
+    let back = net.now;
+    let mark = suspect(&mut net, p, l7);
+    let started: Vec<&Output> = (net.outputs[mark..].iter())
+        .filter(|(at, _)| *at == p)
+        .map(|(_, o)| o)
+        .filter(|o| matches!(o, Output::Event(Event::SuspicionStarted { .. })))
+        .collect();
+    let [Output::Event(Event::SuspicionStarted { peer, misses, .. })] = started.as_slice() else {
+        panic!("{started:?}");
+    };
+    assert_eq!((*peer, *misses), (peer_key(7).id(), after));
+    let round = peer_settings().ping_interval;
+    assert!(
+        net.now.since(back) >= round * (after - 1),
+        "suspected {} ms after its rounds were on time again",
+        net.now.since(back).as_millis()
+    );
+}
+
+/// Lifeguard's local health at a witness (PROTOCOL §12.1): a probe that fails while the
+/// witness lags goes unanswered (the dial may have run out of time at the witness, not at
+/// the suspect), and the asker decides without it; on time, the same failure is signed and
+/// sent as a verdict of unresponsive.
+#[test]
+fn a_lagging_witness_signs_no_verdict_of_unresponsive() {
+    for lags in [false, true] {
+        let (mut net, p) = registered_peer_with(peer::Settings {
+            gossip_delay: Duration::from_secs(3600),
+            ..peer_settings()
+        });
+        let link = LinkId(3_000_000);
+        inbound_from(&mut net, p, 8, link);
+        let shown = Msg::Admission(Box::new(cert(add(8, peer_addr(8)), &[0, 1])));
+        assert_eq!(net.handle(p, Input::Frame { link, msg: shown }), []);
+        if lags {
+            run_late(&mut net, p, 1);
+        }
+        let ask = ProbeRequest {
+            suspect: peer_key(9).id(),
+            addr: peer_addr(9),
+            incarnation: 1,
+        };
+        let mark = net.outputs.len();
+        let msg = Msg::ProbeRequest(Box::new(ask));
+        net.inject(p, Input::Frame { link, msg });
+        // Nobody listens at peer 9's address: the probe fails.
+        let verdicts: Vec<(SocketAddr, bool)> = (net.outputs_of(p, mark).into_iter())
+            .filter_map(|o| match o {
+                Output::Send {
+                    link: to,
+                    msg: Msg::Verdict(v),
+                } if to == link => Some((v.addr, v.alive)),
+                _ => None,
+            })
+            .collect();
+        let expected = match lags {
+            true => vec![],
+            false => vec![(peer_addr(9), false)],
+        };
+        assert_eq!(verdicts, expected, "lags: {lags}");
+    }
+}
