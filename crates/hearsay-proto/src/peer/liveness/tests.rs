@@ -935,8 +935,8 @@ fn a_peer_whose_rounds_run_late_counts_no_silence_until_it_is_on_time_again() {
     assert!(text.starts_with("this peer's timers ran 7.0"), "{text}");
     assert!(text.ends_with(LAGS), "{text}");
 
-    // On time again: the first round is one of lag still (it came late), then 7 stays
-    // silent for `suspect_after` rounds.
+    // On time again (the lag lasts a round from the last late timer): 7 stays silent for
+    // `suspect_after` rounds before it is suspected.
     let back = net.now;
     let mark = suspect(&mut net, p, l7);
     let started: Vec<&Output> = (net.outputs[mark..].iter())
@@ -997,5 +997,63 @@ fn a_lagging_witness_signs_no_verdict_of_unresponsive() {
             false => vec![(peer_addr(9), false)],
         };
         assert_eq!(verdicts, expected, "lags: {lags}");
+    }
+}
+
+/// Lifeguard's local health when a suspicion is decided (PROTOCOL §12.1): the witnesses' dead
+/// verdicts that come while the peer's own round is overdue by over half a round (its process
+/// reading frames before it got to its timers) confirm nothing: the suspicion is cleared and
+/// no report goes out. The same verdicts on time confirm it and report it.
+#[test]
+fn a_lagging_peer_confirms_no_suspicion() {
+    for lags in [false, true] {
+        let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
+        let mark = suspect(&mut net, p, l5);
+        if lags {
+            // The round after the suspicion's is due within 13 s: 20 s on, it is 7 s overdue.
+            net.now = net.now + Duration::from_secs(20);
+        }
+        for (w, link) in [(6, l6), (7, l7)] {
+            let msg = Msg::Verdict(Box::new(dead(w, 5, 1, net.now)));
+            net.inject(p, Input::Frame { link, msg });
+        }
+        let decided: Vec<Event> = (net.outputs_of(p, mark).into_iter())
+            .filter_map(|o| match o {
+                Output::Event(
+                    e @ (Event::SuspicionConfirmed { .. }
+                    | Event::SuspicionCleared { .. }
+                    | Event::DeadNodeReported { .. }),
+                ) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let (id5, addr) = (peer_key(5).id(), peer_addr(5));
+        match lags {
+            true => assert_eq!(
+                decided,
+                [Event::SuspicionCleared {
+                    peer: id5,
+                    addr,
+                    dead: 3,
+                    verdicts: 3
+                }]
+            ),
+            false => {
+                let kinds: Vec<&str> = decided.iter().map(|e| e.name()).collect();
+                assert_eq!(kinds, ["suspicion_confirmed", "dead_node_reported"]);
+            }
+        }
+        let reports = (net.outputs_of(p, mark).iter())
+            .filter(|o| {
+                matches!(
+                    o,
+                    Output::Send {
+                        msg: Msg::DeadReport(_),
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(reports > 0, !lags, "lags: {lags}");
     }
 }
