@@ -1057,3 +1057,32 @@ fn a_lagging_peer_confirms_no_suspicion() {
         assert_eq!(reports > 0, !lags, "lags: {lags}");
     }
 }
+
+/// Lifeguard's local health for a lost neighbour (PROTOCOL §12.1): while the peer lags, a
+/// failed redial is no miss (the dial may have run out of time here). Six late rounds of
+/// failed redials start no suspicion; on time again, `suspect_after` misses do.
+#[test]
+fn a_lagging_peer_counts_no_failed_redial() {
+    let settings = peer::Settings {
+        gossip_delay: Duration::from_secs(3600),
+        ..peer_settings()
+    };
+    let after = settings.suspect_after;
+    let (mut net, p, [_, _, l7]) = peer_with_three_neighbours_with(settings);
+    // 7's link drops and nobody listens at its address: every redial fails.
+    net.inject(p, Input::LinkDown { link: l7 });
+    let events = run_late(&mut net, p, 2 * after);
+    let started = (events.iter()).filter(|e| matches!(e, Event::SuspicionStarted { .. }));
+    assert_eq!(started.count(), 0, "{events:?}");
+
+    let mark = suspect(&mut net, p, l7);
+    let started: Vec<&Output> = (net.outputs[mark..].iter())
+        .filter(|(at, _)| *at == p)
+        .map(|(_, o)| o)
+        .filter(|o| matches!(o, Output::Event(Event::SuspicionStarted { .. })))
+        .collect();
+    let [Output::Event(Event::SuspicionStarted { peer, misses, .. })] = started.as_slice() else {
+        panic!("{started:?}");
+    };
+    assert_eq!((*peer, *misses), (peer_key(7).id(), after));
+}
