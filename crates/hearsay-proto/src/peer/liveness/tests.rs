@@ -915,6 +915,23 @@ fn run_late(net: &mut Net, p: SocketAddr, rounds: u32) -> Vec<Event> {
     panic!("{rounds} late rounds did not run");
 }
 
+/// Runs `p` on time, its neighbours but the one on `silent` pinging it, until it suspects
+/// that one ([`suspect`]); returns whom the one suspicion started names, and at how many
+/// misses.
+fn suspect_on_time(net: &mut Net, p: SocketAddr, silent: LinkId) -> (PeerId, u32) {
+    let mark = suspect(net, p, silent);
+    let started: Vec<Event> = (net.outputs_of(p, mark).into_iter())
+        .filter_map(|o| match o {
+            Output::Event(e @ Event::SuspicionStarted { .. }) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let [Event::SuspicionStarted { peer, misses, .. }] = started.as_slice() else {
+        panic!("{started:?}");
+    };
+    (*peer, *misses)
+}
+
 /// Lifeguard's local health (PROTOCOL §12.1): a peer whose rounds run late, its process
 /// short of CPU, may not have read what its neighbours sent, so their silence counts for
 /// nothing. Six rounds (twice `suspect_after`), each 7 s late, in which no neighbour is
@@ -938,16 +955,7 @@ fn a_peer_whose_rounds_run_late_counts_no_silence_until_it_is_on_time_again() {
     // On time again (the lag lasts a round from the last late timer): 7 stays silent for
     // `suspect_after` rounds before it is suspected.
     let back = net.now;
-    let mark = suspect(&mut net, p, l7);
-    let started: Vec<&Output> = (net.outputs[mark..].iter())
-        .filter(|(at, _)| *at == p)
-        .map(|(_, o)| o)
-        .filter(|o| matches!(o, Output::Event(Event::SuspicionStarted { .. })))
-        .collect();
-    let [Output::Event(Event::SuspicionStarted { peer, misses, .. })] = started.as_slice() else {
-        panic!("{started:?}");
-    };
-    assert_eq!((*peer, *misses), (peer_key(7).id(), after));
+    assert_eq!(suspect_on_time(&mut net, p, l7), (peer_key(7).id(), after));
     let round = peer_settings().ping_interval;
     assert!(
         net.now.since(back) >= round * (after - 1),
@@ -1075,14 +1083,5 @@ fn a_lagging_peer_counts_no_failed_redial() {
     let started = (events.iter()).filter(|e| matches!(e, Event::SuspicionStarted { .. }));
     assert_eq!(started.count(), 0, "{events:?}");
 
-    let mark = suspect(&mut net, p, l7);
-    let started: Vec<&Output> = (net.outputs[mark..].iter())
-        .filter(|(at, _)| *at == p)
-        .map(|(_, o)| o)
-        .filter(|o| matches!(o, Output::Event(Event::SuspicionStarted { .. })))
-        .collect();
-    let [Output::Event(Event::SuspicionStarted { peer, misses, .. })] = started.as_slice() else {
-        panic!("{started:?}");
-    };
-    assert_eq!((*peer, *misses), (peer_key(7).id(), after));
+    assert_eq!(suspect_on_time(&mut net, p, l7), (peer_key(7).id(), after));
 }
