@@ -255,13 +255,12 @@ impl State {
     /// A lost neighbour could not be dialled again: a miss, unless this peer lags (its dial
     /// may have run out of time here).
     pub(super) fn lost_missed(&mut self, id: PeerId) {
-        let lagging = self.lagging();
+        if self.lagging() {
+            return;
+        }
         let Some(l) = self.live.lost.get_mut(&id) else {
             return;
         };
-        if lagging {
-            return;
-        }
         l.misses += 1;
         let l = *l;
         if l.misses >= self.settings.suspect_after && !self.live.suspicions.contains(&id) {

@@ -892,11 +892,11 @@ fn run_late(net: &mut Net, p: SocketAddr, rounds: u32) -> Vec<Event> {
                 })
                 .collect();
         }
+        // The earliest timer due, handed over `late` after it.
         let due = net.nodes[&p]
             .timeout()
             .expect("a peer always has a round ahead");
-        let next_round = due.max(net.now);
-        net.now = next_round + late;
+        net.now = due.max(net.now) + late;
         let outs = net.inject(p, Input::Timeout);
         let round = |o: &Output| {
             matches!(
