@@ -2,7 +2,8 @@
 # Issue 13's benchmark 5: 1,000 peers at `--speed 5`, in-process and as processes, on a lent
 # 16-core machine (the `device` tool, which cannot build: it runs binaries built here).
 #
-# Here, once:   scripts/bench5.sh --prepare      (strips the release binaries into bench5-bin/)
+# Here, once:   scripts/bench5.sh --prepare      (strips the release binaries into bench5-bin/;
+#                                                 scripts/bench12.sh uses them too)
 # There:        scripts/bench5.sh [PEERS]         (default 1000; writes to $OUT, else ./bench5-out)
 # e.g. run(command="scripts/bench5.sh", carry=["bench5-bin"], timeout_s=540)
 #
@@ -17,10 +18,13 @@ BIN=bench5-bin
 
 if [ "${1:-}" = "--prepare" ]; then
   cargo build --release --bins
+  cargo build --release -p hearsay-net --example wakeups
   rm -rf "$BIN" && mkdir -p "$BIN"
-  for b in hearsay seed peer; do
-    strip -o "$BIN/$b" "target/release/$b"
+  for b in hearsay seed peer examples/wakeups; do
+    strip -o "$BIN/$(basename "$b")" "target/release/$b"
   done
+  # For scripts/bench12.sh: benchmark 2's harness, which lives beside the checkout.
+  [ -d ../shared/bench ] && cp -r ../shared/bench "$BIN/bench" && chmod -R u+w "$BIN/bench"
   du -sh "$BIN"
   exit 0
 fi
