@@ -1122,10 +1122,8 @@ async fn start_task(
     let cancel = CancellationToken::new();
     let opts = hearsay_net::Options {
         echo_reuse: crate::echo_reuse(t.ping_interval),
-        // Hundreds of peers share the process and its busy threads: no descriptor and no
-        // accepting thread each.
+        // Hundreds of peers share the process and its busy threads: no descriptor each.
         own_timer: false,
-        accept_thread: false,
         ..hearsay_net::Options::default()
     };
     // In-process peers have ephemeral keys and nothing to restore: no store. A peer that

@@ -75,17 +75,6 @@ pub struct Options {
     /// thread once at the moment, rather than one of tokio's, which wakes it twice for most
     /// moments ([`crate::timer`]). Off for nodes that share a process by the hundred.
     pub own_timer: bool,
-    /// Inbound connections are accepted, and their handshakes run, on a thread of the node's
-    /// own, so that a node whose thread is kept busy (a process short of CPU, a long backlog
-    /// of frames) still finishes a handshake in time: a seed's or a witness's probe asks no
-    /// more than that, and a live peer must not look dead to it. The links then run on the
-    /// node's thread. Off for nodes that share a process by the hundred.
-    pub accept_thread: bool,
-    /// A node that has taken no input for this long while not waiting for one is hung (its
-    /// task, not its process): handshakes are refused until it takes one, so that a probe
-    /// finds it dead as it would a hung process. Must be far above what a turn takes on a
-    /// machine short of CPU.
-    pub stall_timeout: Duration,
 }
 
 impl Default for Options {
@@ -104,8 +93,6 @@ impl Default for Options {
             echo_reuse: Duration::ZERO,
             commands: false,
             own_timer: true,
-            accept_thread: true,
-            stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -231,17 +218,14 @@ async fn drive<M: Machine>(
     let mut links = Links::new(&opts);
     // Which links' sockets have bytes: the node reads them itself.
     let ready = Arc::new(Readiness::default());
-    let progress = Progress::default();
-    let accepting = Accepting {
-        progress: progress.clone(),
-        me: me.clone(),
-        opts: opts.clone(),
-        tx: tx.clone(),
-        dropped: links.dropped(),
-        ready: ready.clone(),
-        stop: stop.clone(),
-    };
-    start_accepting(listener, accepting);
+    tokio::spawn(accept_loop(
+        listener,
+        me.clone(),
+        opts.clone(),
+        tx.clone(),
+        (links.dropped(), ready.clone()),
+        stop.clone(),
+    ));
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backlog = Backlog::new();
@@ -256,7 +240,6 @@ async fn drive<M: Machine>(
         tokio::spawn(read_commands(tx.clone(), stop.clone()));
     }
     loop {
-        progress.took(now());
         while let Some(out) = machine.poll_output() {
             match out {
                 Output::Persist(r) => durable.unwritten.push(r),
@@ -314,9 +297,7 @@ async fn drive<M: Machine>(
             let mut taken = 0;
             while let Some((link, msg)) = backlog.pop_front() {
                 if links.holds(link) {
-                    let at = now();
-                    progress.took(at);
-                    machine.handle(at, Input::Frame { link, msg });
+                    machine.handle(now(), Input::Frame { link, msg });
                     // Once per run of one link's frames (they come batched), not per frame.
                     if backlog.front().is_none_or(|(next, _)| *next != link) {
                         links.set_limit(&machine, link);
@@ -357,16 +338,13 @@ async fn drive<M: Machine>(
             armed = due;
         }
         log.hand_over();
-        progress.waiting();
         tokio::select! {
             _ = &mut cancelled => return durable.flush(log).await,
             ev = rx.recv() => {
-                progress.took(now());
                 let Some(ev) = ev else { return Ok(()) };
                 on_net_event(&mut machine, &mut links, log, ev);
             }
             _ = ready.wait() => {
-                progress.took(now());
                 // Reading counts against the task's budget, as a channel's receive does, and
                 // a read that fills a turn gives way at once: a node that always finds bytes
                 // does not hold up the other tasks of its thread (its handshakes, other nodes).
@@ -377,7 +355,6 @@ async fn drive<M: Machine>(
                 }
             }
             _ = timer.fired(), if armed.is_some() => {
-                progress.took(now());
                 armed = None;
                 // What has arrived came before this moment, so it goes first: a pong that
                 // came while the process was busy answers its ping before the round that
@@ -394,7 +371,6 @@ async fn drive<M: Machine>(
                 }
             }
             _ = sweep.tick(), if links.sweep_wanted() => {
-                progress.took(now());
                 links.sweep(&mut machine, opts.idle_timeout, log)
             }
         }
@@ -460,105 +436,18 @@ impl Drop for Place {
     }
 }
 
-/// Whether a node's task runs its machine: 0 while it waits for input, else when it last
-/// took one (ms, [`now`]). Read by its accepting, which may run on another thread.
-#[derive(Clone, Default)]
-struct Progress(Arc<AtomicU64>);
-
-impl Progress {
-    fn took(&self, at: Time) {
-        self.0.store(at.0.max(1), Ordering::Relaxed);
-    }
-
-    fn waiting(&self) {
-        self.0.store(0, Ordering::Relaxed);
-    }
-
-    /// Whether the node has taken no input for `limit` while not waiting for one.
-    fn stalled(&self, now: Time, limit: Duration) -> bool {
-        let at = self.0.load(Ordering::Relaxed);
-        at != 0 && Duration::from_millis(now.0.saturating_sub(at)) > limit
-    }
-}
-
-/// What accepting needs of its node.
-struct Accepting {
-    progress: Progress,
-    me: Arc<Identity>,
-    opts: Options,
-    tx: mpsc::Sender<NetEvent>,
-    /// Connections refused and handshakes dropped (PROTOCOL §3.1).
-    dropped: Arc<AtomicU64>,
-    ready: Arc<Readiness>,
-    stop: CancellationToken,
-}
-
-/// Starts accepting on `listener`: on a thread of its own with [`Options::accept_thread`]
-/// (on the node's runtime where that thread cannot be made).
-fn start_accepting(listener: TcpListener, accepting: Accepting) {
-    let apart = match accepting.opts.accept_thread {
-        true => accept_thread()
-            .map_err(|e| tracing::warn!(error = %e, "no thread for accepting: on the node's"))
-            .ok(),
-        false => None,
-    };
-    let Some(hand) = apart else {
-        tokio::spawn(accept_loop(listener, accepting, None));
-        return;
-    };
-    let node = tokio::runtime::Handle::current();
-    match listener.into_std() {
-        Ok(listener) => {
-            let _ = hand.send((listener, accepting, node));
-        }
-        Err(e) => tracing::error!(error = %e, "cannot hand the listener to its thread"),
-    }
-}
-
-/// What the accepting thread is handed: the listener, and the node's runtime for the links.
-type Hand = std::sync::mpsc::Sender<(std::net::TcpListener, Accepting, tokio::runtime::Handle)>;
-
-/// A thread with a runtime of its own, waiting to be handed a listener to accept on.
-fn accept_thread() -> std::io::Result<Hand> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (hand, taken) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("hearsay-accept".into())
-        .spawn(move || {
-            let Ok((listener, accepting, node)) = taken.recv() else {
-                return;
-            };
-            rt.block_on(async move {
-                match TcpListener::from_std(listener) {
-                    Ok(listener) => accept_loop(listener, accepting, Some(node)).await,
-                    Err(e) => tracing::error!(error = %e, "cannot accept connections"),
-                }
-            });
-        })?;
-    Ok(hand)
-}
-
 /// Accepts every connection at once (established links never hold it up), and runs its
 /// handshake if its source IP may start one more: when the pool is full the oldest
 /// handshake is dropped for it. A connection refused, or a handshake dropped, is counted in
-/// `dropped` (PROTOCOL §3.1), as is a connection to a node that has stalled. Run on a
-/// thread of its own, it hands each link to `node`'s runtime once its handshake is done.
+/// `dropped` (PROTOCOL §3.1).
 async fn accept_loop(
     listener: TcpListener,
-    accepting: Accepting,
-    node: Option<tokio::runtime::Handle>,
+    me: Arc<Identity>,
+    opts: Options,
+    tx: mpsc::Sender<NetEvent>,
+    (dropped, ready): (Arc<AtomicU64>, Arc<Readiness>),
+    stop: CancellationToken,
 ) {
-    let Accepting {
-        progress,
-        me,
-        opts,
-        tx,
-        dropped,
-        ready,
-        stop,
-    } = accepting;
     let pool = Arc::new(Mutex::new(Pool {
         places: Handshakes::new(opts.max_handshakes, opts.max_handshakes_per_ip),
         stops: HashMap::new(),
@@ -577,12 +466,6 @@ async fn accept_loop(
                 continue;
             }
         };
-        // A node whose task hangs answers nobody, as a hung process would not: what a probe
-        // asks is whether the node runs, and its links would run on that task.
-        if progress.stalled(now(), opts.stall_timeout) {
-            dropped.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
         let quit = stop.child_token();
         let id = {
             let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
@@ -612,7 +495,7 @@ async fn accept_loop(
             id,
         };
         let (me, opts, tx, stop) = (me.clone(), opts.clone(), tx.clone(), stop.clone());
-        let (ready, node) = (ready.clone(), node.clone());
+        let ready = ready.clone();
         tokio::spawn(async move {
             let done = tokio::select! {
                 _ = quit.cancelled() => return,
@@ -621,20 +504,8 @@ async fn accept_loop(
             drop(place);
             match done {
                 Ok((channel, remote)) => {
-                    let Some(node) = node else {
-                        let link = (channel, remote, None);
-                        return start_link(link, &opts, tx, &ready, stop).await;
-                    };
-                    // The socket leaves this thread's poll for the node's.
-                    let Ok(stream) = channel.stream.into_std() else {
-                        return;
-                    };
-                    node.spawn(async move {
-                        if let Ok(stream) = TcpStream::from_std(stream) {
-                            let link = (Channel { stream, ..channel }, remote, None);
-                            start_link(link, &opts, tx, &ready, stop).await;
-                        }
-                    });
+                    let link = (channel, remote, None);
+                    start_link(link, &opts, tx, &ready, stop).await;
                 }
                 Err(e) => {
                     let reason = e.to_string();
