@@ -9,9 +9,10 @@
 //! processes can share one file without interleaving their lines. Under overload the log
 //! falls behind (up to [`MAX_QUEUED`] bytes, then lines are dropped and counted), the node
 //! does not. [`flush`] waits until everything logged so far is written; the runtime calls it
-//! on every way out. A seed's logger is [`Logger::direct`]: it writes each line itself. A
-//! peer process's is [`Logger::inline`]: it writes a turn's few lines itself while the writer
-//! is idle and no target can make it wait.
+//! on every way out. A seed's logger is [`Logger::direct`]: it writes each line itself.
+//! Even a regular file can make a write wait: processes appending to one file (every node's
+//! `--out`) take turns at its lock, and on a machine short of CPU a write has waited 37 s for
+//! its turn (issue 13, twenty-ninth session), so a peer's lines always go to the writer.
 
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Write};
@@ -66,9 +67,6 @@ struct Targets {
     events: Option<Arc<File>>,
     /// Written by the caller, not the writer thread (see [`Logger::direct`]).
     direct: bool,
-    /// Set for [`Logger::inline`]: the bytes of these targets' lines handed to the writer and
-    /// not written yet. A small hand-over is written by the caller while there are none.
-    inline: Pending,
 }
 
 /// Lines formatted and not handed over yet: the human lines (console and `--out`) and the
@@ -115,54 +113,11 @@ impl Targets {
             parts.push((Target::File(f.clone()), std::mem::take(&mut lines.json)));
         }
         let len: usize = parts.iter().map(|(_, bytes)| bytes.len()).sum();
-        // Acquire: the writer's writes of what was pending are done (see `write_lines`).
-        let idle = |p: &AtomicUsize| p.load(Ordering::Acquire) == 0;
-        let inline = (self.inline.as_deref()).is_some_and(|p| len <= INLINE_MAX && idle(p));
-        match self.direct || inline {
+        match self.direct {
             true => parts.iter().for_each(|(t, bytes)| write_now(t, bytes)),
-            false => enqueue(parts, len, count, self.inline.clone()),
+            false => enqueue(parts, len, count),
         }
     }
-
-    /// Whether no target can make a write wait: the console and the files are regular files
-    /// (a write is a copy into the page cache) or `/dev/null`, not a terminal, a pipe or a
-    /// socket, whose reader may not keep up.
-    fn never_wait(&self) -> bool {
-        let files = [&self.out, &self.events].into_iter().flatten();
-        files.into_iter().all(|f| never_waits(f)) && (!self.console || stdout_never_waits())
-    }
-}
-
-/// Bytes of one hand-over that an inline logger writes itself; more go to the writer.
-const INLINE_MAX: usize = 16 * 1024;
-
-/// Whether writing to `f` is a copy into the page cache (a regular file) or nothing
-/// (`/dev/null`).
-#[cfg(unix)]
-fn never_waits(f: &File) -> bool {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let Ok(m) = f.metadata() else {
-        return false;
-    };
-    let null = || std::fs::metadata("/dev/null").is_ok_and(|n| n.rdev() == m.rdev());
-    m.is_file() || (m.file_type().is_char_device() && null())
-}
-
-#[cfg(not(unix))]
-fn never_waits(_: &File) -> bool {
-    false
-}
-
-/// [`never_waits`] for standard output.
-fn stdout_never_waits() -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        let dup = std::io::stdout().as_fd().try_clone_to_owned();
-        dup.is_ok_and(|fd| never_waits(&File::from(fd)))
-    }
-    #[cfg(not(unix))]
-    false
 }
 
 /// Opens a file for appending, creating it and its folder.
@@ -220,9 +175,8 @@ impl Target {
 }
 
 enum Job {
-    /// Whole lines for each target, one or more each: one hand-over, and an inline logger's
-    /// count of pending bytes with this job's share of them, taken off once written.
-    Lines(Vec<(Target, Vec<u8>)>, Option<(Arc<AtomicUsize>, usize)>),
+    /// Whole lines for each target, one or more each: one hand-over.
+    Lines(Vec<(Target, Vec<u8>)>),
     Flush(mpsc::Sender<()>),
 }
 
@@ -267,14 +221,12 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
     // copying them into one buffer.
     let mut batch: Vec<(Target, Vec<Vec<u8>>)> = Vec::new();
     let mut acks = Vec::new();
-    let mut written = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(job) = next {
             match job {
-                Job::Lines(parts, pending) => {
-                    written.extend(pending);
+                Job::Lines(parts) => {
                     for (target, lines) in parts {
                         taken += lines.len();
                         match batch.iter_mut().find(|(t, _)| t.same(&target)) {
@@ -306,10 +258,6 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
             chunks.clear();
         }
         queued.fetch_sub(taken, Ordering::Relaxed);
-        // Release: an inline logger that sees none of its lines pending writes after them.
-        for (pending, len) in written.drain(..) {
-            pending.fetch_sub(len, Ordering::Release);
-        }
         let flushed = !acks.is_empty();
         for ack in acks.drain(..) {
             let _ = ack.send(());
@@ -358,7 +306,7 @@ fn write_now(target: &Target, bytes: &[u8]) {
 
 /// Queues `count` whole lines (in every target's form) for the writer, in one job, or drops
 /// (and counts) them if the writer is [`MAX_QUEUED`] behind.
-fn enqueue(parts: Vec<(Target, Vec<u8>)>, len: usize, count: usize, pending: Pending) {
+fn enqueue(parts: Vec<(Target, Vec<u8>)>, len: usize, count: usize) {
     if parts.is_empty() {
         return;
     }
@@ -368,20 +316,10 @@ fn enqueue(parts: Vec<(Target, Vec<u8>)>, len: usize, count: usize, pending: Pen
         w.dropped.fetch_add(count as u64, Ordering::Relaxed);
         return;
     }
-    if let Some(p) = &pending {
-        p.fetch_add(len, Ordering::Relaxed);
-    }
-    let job = Job::Lines(parts, pending.map(|p| (p, len)));
-    if let Err(mpsc::SendError(job)) = w.queue.send(job) {
+    if w.queue.send(Job::Lines(parts)).is_err() {
         w.queued.fetch_sub(len, Ordering::Relaxed);
-        if let Job::Lines(_, Some((p, _))) = job {
-            p.fetch_sub(len, Ordering::Relaxed);
-        }
     }
 }
-
-/// An inline logger's bytes handed to the writer and not written yet.
-type Pending = Option<Arc<AtomicUsize>>;
 
 impl Logger {
     /// A logger for the node at `node` in role `role`.
@@ -400,7 +338,6 @@ impl Logger {
                 out,
                 events,
                 direct: false,
-                inline: None,
             },
             metrics: None,
             batch: None,
@@ -419,19 +356,6 @@ impl Logger {
     pub fn direct(mut self) -> Logger {
         self.targets.direct = true;
         self.batch = None;
-        self
-    }
-
-    /// The same logger, writing a small hand-over ([`Logger::batched`]) itself while the
-    /// writer thread has nothing waiting, where no target can make a write wait (regular
-    /// files, `/dev/null`: see [`Targets::never_wait`]); otherwise, or for a large one, through
-    /// the writer as before. A peer process hands over a few lines a turn, a few turns a
-    /// second: handing them to the writer would wake its thread each time, for more than
-    /// the writing costs. Lines stay in order: the writer being idle, whatever this node
-    /// handed it before is written.
-    pub fn inline(mut self) -> Logger {
-        let never_wait = self.targets.never_wait();
-        self.targets.inline = never_wait.then(Arc::default);
         self
     }
 
@@ -717,61 +641,6 @@ mod tests {
         assert!(out.lines().last().unwrap().contains(" peer m | "), "{out}");
         assert_eq!(timestamps(&read("events.jsonl")), [0, 1, 2, 3]);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn an_inline_logger_has_written_a_small_hand_over_when_it_returns_and_keeps_order() {
-        let dir = std::env::temp_dir().join(format!("hearsay-inline-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = open_append(&dir.join("out.txt")).unwrap();
-        let events = open_append(&dir.join("events.jsonl")).unwrap();
-        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events))
-            .inline()
-            .batched();
-        let notice = |text: String| Event::Notice { text };
-        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
-        for i in 0..100 {
-            log.log(Time(i), &notice(i.to_string()));
-            log.hand_over();
-            // No flush: the caller wrote them itself.
-            let (out, events) = (read("out.txt"), read("events.jsonl"));
-            assert_eq!(out.lines().count(), i as usize + 1);
-            assert!(out.ends_with(&format!("| {i}\n")), "{out}");
-            assert_eq!(events.lines().count(), i as usize + 1);
-        }
-        // A large hand-over goes to the writer; what follows it waits behind it, in order.
-        let big = "x".repeat(INLINE_MAX);
-        log.log(Time(100), &notice(big));
-        log.hand_over();
-        for i in 101..200 {
-            log.log(Time(i), &notice(i.to_string()));
-            log.hand_over();
-        }
-        assert!(flush(Duration::from_secs(10)));
-        let ts = timestamps(&read("events.jsonl"));
-        assert_eq!(ts, (0..200).collect::<Vec<u64>>());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn only_regular_files_and_dev_null_are_written_inline() {
-        let path = std::env::temp_dir().join(format!("hearsay-never-{}.txt", std::process::id()));
-        let file = open_append(&path).unwrap();
-        let null = Arc::new(OpenOptions::new().append(true).open("/dev/null").unwrap());
-        let (socket, _other) = std::os::unix::net::UnixStream::pair().unwrap();
-        let socket = Arc::new(File::from(std::os::fd::OwnedFd::from(socket)));
-        let inline = |out: &Arc<File>| {
-            let log = Logger::new("n".into(), "peer", false, Some(out.clone()), None);
-            log.inline().targets.inline.is_some()
-        };
-        assert!(inline(&file));
-        assert!(inline(&null));
-        // A socket (as a pipe or a terminal) can make a write wait on its reader.
-        assert!(!inline(&socket));
-        let both = Logger::new("n".into(), "peer", false, Some(file), Some(socket));
-        assert!(both.inline().targets.inline.is_none());
-        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
