@@ -9,14 +9,15 @@
 //! processes can share one file without interleaving their lines. Under overload the log
 //! falls behind (up to [`MAX_QUEUED`] bytes, then lines are dropped and counted), the node
 //! does not. [`flush`] waits until everything logged so far is written; the runtime calls it
-//! on every way out. A seed's logger is [`Logger::direct`]: it writes each line itself. A
-//! peer process's is [`Logger::inline`]: it writes a turn's few lines itself while the writer
-//! is idle and no target can make it wait, until a write waits: then never again.
+//! on every way out. A seed's logger is [`Logger::direct`]: it writes each line itself.
+//! Even a regular file can make a write wait: processes appending to one file (every node's
+//! `--out`) take turns at its lock, and on a machine short of CPU a write has waited 37 s for
+//! its turn (issue 13, twenty-ninth session), so a peer's lines always go to the writer.
 
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
@@ -66,8 +67,6 @@ struct Targets {
     events: Option<Arc<File>>,
     /// Written by the caller, not the writer thread (see [`Logger::direct`]).
     direct: bool,
-    /// Set for [`Logger::inline`]: what decides whether the caller writes a hand-over itself.
-    inline: Pending,
 }
 
 /// Lines formatted and not handed over yet: the human lines (console and `--out`) and the
@@ -114,92 +113,11 @@ impl Targets {
             parts.push((Target::File(f.clone()), std::mem::take(&mut lines.json)));
         }
         let len: usize = parts.iter().map(|(_, bytes)| bytes.len()).sum();
-        if self.direct {
-            return parts.iter().for_each(|(t, bytes)| write_now(t, bytes));
-        }
-        match (self.inline.as_deref()).filter(|i| len <= INLINE_MAX && i.ready()) {
-            Some(inline) => {
-                let start = std::time::Instant::now();
-                parts.iter().for_each(|(t, bytes)| write_now(t, bytes));
-                inline.wrote(start.elapsed());
-            }
-            None => enqueue(parts, len, count, self.inline.clone()),
+        match self.direct {
+            true => parts.iter().for_each(|(t, bytes)| write_now(t, bytes)),
+            false => enqueue(parts, len, count),
         }
     }
-
-    /// Whether no target can make a write wait: the console and the files are regular files
-    /// (a write is a copy into the page cache) or `/dev/null`, not a terminal, a pipe or a
-    /// socket, whose reader may not keep up.
-    fn never_wait(&self) -> bool {
-        let files = [&self.out, &self.events].into_iter().flatten();
-        files.into_iter().all(|f| never_waits(f)) && (!self.console || stdout_never_waits())
-    }
-}
-
-/// Bytes of one hand-over that an inline logger writes itself; more go to the writer.
-const INLINE_MAX: usize = 16 * 1024;
-
-/// An inline logger's write that took longer than this waited (a copy of 16 KiB into the
-/// page cache takes microseconds): for its turn at a file that other processes append to
-/// (the writers take turns at its lock, and on a machine short of CPU a peer's thread has
-/// waited 37 s there: issue 13, twenty-ninth session), or for the kernel to write back dirty
-/// pages. From then on the writer thread waits instead of the node.
-const INLINE_WAIT: Duration = Duration::from_millis(5);
-
-/// What an inline logger decides by.
-#[derive(Debug, Default)]
-struct Inline {
-    /// Bytes of its lines handed to the writer and not written yet.
-    pending: AtomicUsize,
-    /// A write of its own waited: it writes inline no more.
-    off: AtomicBool,
-    /// How long a write may take before it counts as waiting ([`INLINE_WAIT`]).
-    wait: Duration,
-}
-
-impl Inline {
-    /// Whether the caller may write now: none of its lines wait for the writer, and no write
-    /// of its own has waited.
-    fn ready(&self) -> bool {
-        // Acquire: the writer's writes of what was pending are done (see `write_lines`).
-        !self.off.load(Ordering::Relaxed) && self.pending.load(Ordering::Acquire) == 0
-    }
-
-    /// The caller's write took `took`.
-    fn wrote(&self, took: Duration) {
-        if took > self.wait {
-            self.off.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Whether writing to `f` is a copy into the page cache (a regular file) or nothing
-/// (`/dev/null`).
-#[cfg(unix)]
-fn never_waits(f: &File) -> bool {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let Ok(m) = f.metadata() else {
-        return false;
-    };
-    let null = || std::fs::metadata("/dev/null").is_ok_and(|n| n.rdev() == m.rdev());
-    m.is_file() || (m.file_type().is_char_device() && null())
-}
-
-#[cfg(not(unix))]
-fn never_waits(_: &File) -> bool {
-    false
-}
-
-/// [`never_waits`] for standard output.
-fn stdout_never_waits() -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        let dup = std::io::stdout().as_fd().try_clone_to_owned();
-        dup.is_ok_and(|fd| never_waits(&File::from(fd)))
-    }
-    #[cfg(not(unix))]
-    false
 }
 
 /// Opens a file for appending, creating it and its folder.
@@ -257,9 +175,8 @@ impl Target {
 }
 
 enum Job {
-    /// Whole lines for each target, one or more each: one hand-over, and an inline logger's
-    /// count of pending bytes with this job's share of them, taken off once written.
-    Lines(Vec<(Target, Vec<u8>)>, Option<(Arc<Inline>, usize)>),
+    /// Whole lines for each target, one or more each: one hand-over.
+    Lines(Vec<(Target, Vec<u8>)>),
     Flush(mpsc::Sender<()>),
 }
 
@@ -304,14 +221,12 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
     // copying them into one buffer.
     let mut batch: Vec<(Target, Vec<Vec<u8>>)> = Vec::new();
     let mut acks = Vec::new();
-    let mut written = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(job) = next {
             match job {
-                Job::Lines(parts, pending) => {
-                    written.extend(pending);
+                Job::Lines(parts) => {
                     for (target, lines) in parts {
                         taken += lines.len();
                         match batch.iter_mut().find(|(t, _)| t.same(&target)) {
@@ -343,10 +258,6 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
             chunks.clear();
         }
         queued.fetch_sub(taken, Ordering::Relaxed);
-        // Release: an inline logger that sees none of its lines pending writes after them.
-        for (inline, len) in written.drain(..) {
-            inline.pending.fetch_sub(len, Ordering::Release);
-        }
         let flushed = !acks.is_empty();
         for ack in acks.drain(..) {
             let _ = ack.send(());
@@ -395,7 +306,7 @@ fn write_now(target: &Target, bytes: &[u8]) {
 
 /// Queues `count` whole lines (in every target's form) for the writer, in one job, or drops
 /// (and counts) them if the writer is [`MAX_QUEUED`] behind.
-fn enqueue(parts: Vec<(Target, Vec<u8>)>, len: usize, count: usize, pending: Pending) {
+fn enqueue(parts: Vec<(Target, Vec<u8>)>, len: usize, count: usize) {
     if parts.is_empty() {
         return;
     }
@@ -405,20 +316,10 @@ fn enqueue(parts: Vec<(Target, Vec<u8>)>, len: usize, count: usize, pending: Pen
         w.dropped.fetch_add(count as u64, Ordering::Relaxed);
         return;
     }
-    if let Some(p) = &pending {
-        p.pending.fetch_add(len, Ordering::Relaxed);
-    }
-    let job = Job::Lines(parts, pending.map(|p| (p, len)));
-    if let Err(mpsc::SendError(job)) = w.queue.send(job) {
+    if w.queue.send(Job::Lines(parts)).is_err() {
         w.queued.fetch_sub(len, Ordering::Relaxed);
-        if let Job::Lines(_, Some((p, _))) = job {
-            p.pending.fetch_sub(len, Ordering::Relaxed);
-        }
     }
 }
-
-/// An inline logger's state, shared by its clones.
-type Pending = Option<Arc<Inline>>;
 
 impl Logger {
     /// A logger for the node at `node` in role `role`.
@@ -437,7 +338,6 @@ impl Logger {
                 out,
                 events,
                 direct: false,
-                inline: None,
             },
             metrics: None,
             batch: None,
@@ -456,30 +356,6 @@ impl Logger {
     pub fn direct(mut self) -> Logger {
         self.targets.direct = true;
         self.batch = None;
-        self
-    }
-
-    /// The same logger, writing a small hand-over ([`Logger::batched`]) itself while the
-    /// writer thread has nothing waiting, where no target can make a write wait (regular
-    /// files, `/dev/null`: see [`Targets::never_wait`]); otherwise, or for a large one, through
-    /// the writer as before. A peer process hands over a few lines a turn, a few turns a
-    /// second: handing them to the writer would wake its thread each time, for more than
-    /// the writing costs. Lines stay in order: the writer being idle, whatever this node
-    /// handed it before is written. The first write of its own that waits ([`INLINE_WAIT`])
-    /// ends this: a file can make a write wait after all, when others append to it too.
-    pub fn inline(self) -> Logger {
-        self.inline_until(INLINE_WAIT)
-    }
-
-    /// [`Logger::inline`], a write longer than `wait` counting as one that waited.
-    fn inline_until(mut self, wait: Duration) -> Logger {
-        let never_wait = self.targets.never_wait();
-        self.targets.inline = never_wait.then(|| {
-            Arc::new(Inline {
-                wait,
-                ..Inline::default()
-            })
-        });
         self
     }
 
@@ -765,101 +641,6 @@ mod tests {
         assert!(out.lines().last().unwrap().contains(" peer m | "), "{out}");
         assert_eq!(timestamps(&read("events.jsonl")), [0, 1, 2, 3]);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn an_inline_logger_has_written_a_small_hand_over_when_it_returns_and_keeps_order() {
-        let dir = std::env::temp_dir().join(format!("hearsay-inline-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = open_append(&dir.join("out.txt")).unwrap();
-        let events = open_append(&dir.join("events.jsonl")).unwrap();
-        // No write counts as waiting here (a busy test machine's would not stop the test).
-        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events))
-            .inline_until(Duration::MAX)
-            .batched();
-        let notice = |text: String| Event::Notice { text };
-        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
-        for i in 0..100 {
-            log.log(Time(i), &notice(i.to_string()));
-            log.hand_over();
-            // No flush: the caller wrote them itself.
-            let (out, events) = (read("out.txt"), read("events.jsonl"));
-            assert_eq!(out.lines().count(), i as usize + 1);
-            assert!(out.ends_with(&format!("| {i}\n")), "{out}");
-            assert_eq!(events.lines().count(), i as usize + 1);
-        }
-        // A large hand-over goes to the writer; what follows it waits behind it, in order.
-        let big = "x".repeat(INLINE_MAX);
-        log.log(Time(100), &notice(big));
-        log.hand_over();
-        for i in 101..200 {
-            log.log(Time(i), &notice(i.to_string()));
-            log.hand_over();
-        }
-        assert!(flush(Duration::from_secs(10)));
-        let ts = timestamps(&read("events.jsonl"));
-        assert_eq!(ts, (0..200).collect::<Vec<u64>>());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// Issue 13, twenty-ninth session: a regular file can make a write wait (600 peer
-    /// processes appending to one `outputfile.txt` on 2 busy cores: a peer's thread waited
-    /// 37 s at the file's lock, and live peers were removed). Once a write of its own waited,
-    /// an inline logger hands every later line to the writer, in order. Here every write
-    /// counts as waiting; fails if a logger keeps writing inline after a wait.
-    #[test]
-    fn an_inline_logger_whose_write_waited_writes_through_the_writer_from_then_on() {
-        let dir = std::env::temp_dir().join(format!("hearsay-waited-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = open_append(&dir.join("out.txt")).unwrap();
-        let log = Logger::new("n".into(), "peer", false, Some(out), None)
-            .inline_until(Duration::ZERO)
-            .batched();
-        let inline = log
-            .targets
-            .inline
-            .clone()
-            .expect("a regular file is written inline");
-        let notice = |text: String| Event::Notice { text };
-        let read = || std::fs::read_to_string(dir.join("out.txt")).unwrap();
-        log.log(Time(0), &notice("0".into()));
-        log.hand_over();
-        // Written by the caller (no flush), which took more than no time at all.
-        assert_eq!(read().lines().count(), 1);
-        assert!(!inline.ready());
-        for i in 1..50 {
-            log.log(Time(i), &notice(i.to_string()));
-            log.hand_over();
-            assert!(!inline.ready(), "hand-over {i} was written inline");
-        }
-        assert!(flush(Duration::from_secs(10)));
-        let texts: Vec<String> = read()
-            .lines()
-            .map(|l| l.rsplit("| ").next().unwrap().to_string())
-            .collect();
-        assert_eq!(texts, (0..50).map(|i| i.to_string()).collect::<Vec<_>>());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn only_regular_files_and_dev_null_are_written_inline() {
-        let path = std::env::temp_dir().join(format!("hearsay-never-{}.txt", std::process::id()));
-        let file = open_append(&path).unwrap();
-        let null = Arc::new(OpenOptions::new().append(true).open("/dev/null").unwrap());
-        let (socket, _other) = std::os::unix::net::UnixStream::pair().unwrap();
-        let socket = Arc::new(File::from(std::os::fd::OwnedFd::from(socket)));
-        let inline = |out: &Arc<File>| {
-            let log = Logger::new("n".into(), "peer", false, Some(out.clone()), None);
-            log.inline().targets.inline.is_some()
-        };
-        assert!(inline(&file));
-        assert!(inline(&null));
-        // A socket (as a pipe or a terminal) can make a write wait on its reader.
-        assert!(!inline(&socket));
-        let both = Logger::new("n".into(), "peer", false, Some(file), Some(socket));
-        assert!(both.inline().targets.inline.is_none());
-        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
