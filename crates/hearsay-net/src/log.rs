@@ -9,10 +9,16 @@
 //! processes can share one file without interleaving their lines. Under overload the log
 //! falls behind (up to [`MAX_QUEUED`] bytes, then lines are dropped and counted), the node
 //! does not. [`flush`] waits until everything logged so far is written; the runtime calls it
-//! on every way out. A seed's logger is [`Logger::direct`]: it writes each line itself.
-//! Even a regular file can make a write wait: processes appending to one file (every node's
-//! `--out`) take turns at its lock, and on a machine short of CPU a write has waited 37 s for
-//! its turn (issue 13, twenty-ninth session), so a peer's lines always go to the writer.
+//! on every way out. A seed's logger is [`Logger::direct`]: it writes each line itself. A
+//! peer process's is [`Logger::inline`]: it writes a turn's few lines itself while the writer
+//! is idle, no target can make it wait, and no other writer is at the file.
+//!
+//! Processes appending to one file (every node's `--out`) take turns at its lock in the
+//! kernel, and on a machine short of CPU a write has waited 37 s for its turn there (issue 13,
+//! twenty-ninth session): a live peer stuck in `write` looks dead. So every writer of a file
+//! here holds the file's advisory lock ([`Turn`], `flock`) while it writes: the writer thread
+//! and a seed wait for their turn, and an inline peer that finds the lock taken hands its
+//! lines to the writer instead of waiting.
 
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Write};
@@ -67,6 +73,9 @@ struct Targets {
     events: Option<Arc<File>>,
     /// Written by the caller, not the writer thread (see [`Logger::direct`]).
     direct: bool,
+    /// Set for [`Logger::inline`]: the bytes of these targets' lines handed to the writer and
+    /// not written yet. A small hand-over is written by the caller while there are none.
+    inline: Pending,
 }
 
 /// Lines formatted and not handed over yet: the human lines (console and `--out`) and the
@@ -96,7 +105,7 @@ impl Targets {
     /// Sends `lines` where they go (or writes them, if direct) and empties them.
     fn send(&self, lines: &mut Lines) {
         let count = std::mem::take(&mut lines.count);
-        let mut parts = Vec::new();
+        let mut parts: Vec<(Target, Vec<u8>)> = Vec::new();
         if !lines.human.is_empty() {
             let human = std::mem::take(&mut lines.human).into_bytes();
             match (&self.out, self.console) {
@@ -113,11 +122,59 @@ impl Targets {
             parts.push((Target::File(f.clone()), std::mem::take(&mut lines.json)));
         }
         let len: usize = parts.iter().map(|(_, bytes)| bytes.len()).sum();
-        match self.direct {
-            true => parts.iter().for_each(|(t, bytes)| write_now(t, bytes)),
-            false => enqueue(parts, len, count),
+        if self.direct {
+            return parts.iter().for_each(|(t, bytes)| write_now(t, bytes));
         }
+        // Acquire: the writer's writes of what was pending are done (see `write_lines`).
+        let idle = |p: &AtomicUsize| p.load(Ordering::Acquire) == 0;
+        if (self.inline.as_deref()).is_some_and(|p| len <= INLINE_MAX && idle(p)) {
+            // What another writer is at goes to the writer thread, which waits its turn.
+            parts.retain(|(t, bytes)| !t.write_if_free(bytes));
+            let len = parts.iter().map(|(_, bytes)| bytes.len()).sum();
+            return enqueue(parts, len, count, self.inline.clone());
+        }
+        enqueue(parts, len, count, self.inline.clone());
     }
+
+    /// Whether no target can make a write wait: the console and the files are regular files
+    /// (a write is a copy into the page cache) or `/dev/null`, not a terminal, a pipe or a
+    /// socket, whose reader may not keep up.
+    fn never_wait(&self) -> bool {
+        let files = [&self.out, &self.events].into_iter().flatten();
+        files.into_iter().all(|f| never_waits(f)) && (!self.console || stdout_never_waits())
+    }
+}
+
+/// Bytes of one hand-over that an inline logger writes itself; more go to the writer.
+const INLINE_MAX: usize = 16 * 1024;
+
+/// Whether writing to `f` is a copy into the page cache (a regular file) or nothing
+/// (`/dev/null`).
+#[cfg(target_os = "linux")]
+fn never_waits(f: &File) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(m) = f.metadata() else {
+        return false;
+    };
+    let null = || std::fs::metadata("/dev/null").is_ok_and(|n| n.rdev() == m.rdev());
+    m.is_file() || (m.file_type().is_char_device() && null())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn never_waits(_: &File) -> bool {
+    false
+}
+
+/// [`never_waits`] for standard output.
+fn stdout_never_waits() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let dup = std::io::stdout().as_fd().try_clone_to_owned();
+        dup.is_ok_and(|fd| never_waits(&File::from(fd)))
+    }
+    #[cfg(not(unix))]
+    false
 }
 
 /// Opens a file for appending, creating it and its folder.
@@ -145,19 +202,40 @@ impl Target {
         }
     }
 
+    /// Writes `bytes`, waiting for its turn at a file.
     fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             Target::Stdout => std::io::stdout().lock().write_all(bytes),
-            Target::File(f) => (&**f).write_all(bytes),
+            Target::File(f) => {
+                let _turn = Turn::wait(f);
+                (&**f).write_all(bytes)
+            }
         }
     }
 
+    /// Writes `bytes` unless another writer is at the file: whether it did (a failure is
+    /// reported on stderr, as [`write_now`] does, and counts as done).
+    fn write_if_free(&self, bytes: &[u8]) -> bool {
+        let written = match self {
+            Target::Stdout => std::io::stdout().lock().write_all(bytes),
+            Target::File(f) => match Turn::take(f) {
+                Some(_turn) => (&**f).write_all(bytes),
+                None => return false,
+            },
+        };
+        if let Err(err) = written {
+            eprintln!("hearsay: could not write the log: {err}");
+        }
+        true
+    }
+
     /// Writes `chunks` (whole lines each) in order: to a file with as few `writev` calls as
-    /// the system's limit on slices allows.
+    /// the system's limit on slices allows, in one turn.
     fn write_chunks(&self, chunks: &[Vec<u8>]) -> std::io::Result<()> {
         let Target::File(f) = self else {
             return chunks.iter().try_for_each(|c| self.write(c));
         };
+        let _turn = Turn::wait(f);
         for group in chunks.chunks(IOV_MAX) {
             let mut slices: Vec<IoSlice> = group.iter().map(|c| IoSlice::new(c)).collect();
             let mut rest = &mut slices[..];
@@ -174,9 +252,44 @@ impl Target {
     }
 }
 
+/// A writer's turn at a file: its advisory lock (`flock`), held until dropped. Every writer
+/// here takes it, so a write made in one's turn meets no other of ours in the kernel.
+/// Advisory: where the system has no such lock, or it fails, writers go ahead without.
+struct Turn<'a>(#[cfg_attr(not(target_os = "linux"), allow(dead_code))] &'a File);
+
+impl<'a> Turn<'a> {
+    /// Waits for the turn (a failing lock is gone ahead without).
+    fn wait(f: &'a File) -> Turn<'a> {
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{flock, FlockOperation};
+            while flock(f, FlockOperation::LockExclusive) == Err(rustix::io::Errno::INTR) {}
+        }
+        Turn(f)
+    }
+
+    /// The turn if no other writer has it; `None` if it is taken or cannot be had.
+    fn take(f: &'a File) -> Option<Turn<'a>> {
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{flock, FlockOperation};
+            flock(f, FlockOperation::NonBlockingLockExclusive).ok()?;
+        }
+        Some(Turn(f))
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        let _ = rustix::fs::flock(self.0, rustix::fs::FlockOperation::Unlock);
+    }
+}
+
 enum Job {
-    /// Whole lines for each target, one or more each: one hand-over.
-    Lines(Vec<(Target, Vec<u8>)>),
+    /// Whole lines for each target, one or more each: one hand-over, and an inline logger's
+    /// count of pending bytes with this job's share of them, taken off once written.
+    Lines(Vec<(Target, Vec<u8>)>, Option<(Arc<AtomicUsize>, usize)>),
     Flush(mpsc::Sender<()>),
 }
 
@@ -221,12 +334,14 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
     // copying them into one buffer.
     let mut batch: Vec<(Target, Vec<Vec<u8>>)> = Vec::new();
     let mut acks = Vec::new();
+    let mut written = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(job) = next {
             match job {
-                Job::Lines(parts) => {
+                Job::Lines(parts, pending) => {
+                    written.extend(pending);
                     for (target, lines) in parts {
                         taken += lines.len();
                         match batch.iter_mut().find(|(t, _)| t.same(&target)) {
@@ -258,6 +373,10 @@ fn write_lines(rx: mpsc::Receiver<Job>, queued: &AtomicUsize, dropped: &AtomicU6
             chunks.clear();
         }
         queued.fetch_sub(taken, Ordering::Relaxed);
+        // Release: an inline logger that sees none of its lines pending writes after them.
+        for (pending, len) in written.drain(..) {
+            pending.fetch_sub(len, Ordering::Release);
+        }
         let flushed = !acks.is_empty();
         for ack in acks.drain(..) {
             let _ = ack.send(());
@@ -306,7 +425,7 @@ fn write_now(target: &Target, bytes: &[u8]) {
 
 /// Queues `count` whole lines (in every target's form) for the writer, in one job, or drops
 /// (and counts) them if the writer is [`MAX_QUEUED`] behind.
-fn enqueue(parts: Vec<(Target, Vec<u8>)>, len: usize, count: usize) {
+fn enqueue(parts: Vec<(Target, Vec<u8>)>, len: usize, count: usize, pending: Pending) {
     if parts.is_empty() {
         return;
     }
@@ -316,10 +435,20 @@ fn enqueue(parts: Vec<(Target, Vec<u8>)>, len: usize, count: usize) {
         w.dropped.fetch_add(count as u64, Ordering::Relaxed);
         return;
     }
-    if w.queue.send(Job::Lines(parts)).is_err() {
+    if let Some(p) = &pending {
+        p.fetch_add(len, Ordering::Relaxed);
+    }
+    let job = Job::Lines(parts, pending.map(|p| (p, len)));
+    if let Err(mpsc::SendError(job)) = w.queue.send(job) {
         w.queued.fetch_sub(len, Ordering::Relaxed);
+        if let Job::Lines(_, Some((p, _))) = job {
+            p.fetch_sub(len, Ordering::Relaxed);
+        }
     }
 }
+
+/// An inline logger's bytes handed to the writer and not written yet.
+type Pending = Option<Arc<AtomicUsize>>;
 
 impl Logger {
     /// A logger for the node at `node` in role `role`.
@@ -338,6 +467,7 @@ impl Logger {
                 out,
                 events,
                 direct: false,
+                inline: None,
             },
             metrics: None,
             batch: None,
@@ -356,6 +486,19 @@ impl Logger {
     pub fn direct(mut self) -> Logger {
         self.targets.direct = true;
         self.batch = None;
+        self
+    }
+
+    /// The same logger, writing a small hand-over ([`Logger::batched`]) itself while the
+    /// writer thread has nothing waiting, where no target can make a write wait (regular
+    /// files, `/dev/null`: see [`Targets::never_wait`]) and no other writer is at the file
+    /// ([`Turn`]); otherwise, or for a large one, through the writer as before. A peer process
+    /// hands over a few lines a turn, a few turns a second: handing them to the writer would
+    /// wake its thread each time, for more than the writing costs. Lines stay in order: the
+    /// writer being idle, whatever this node handed it before is written.
+    pub fn inline(mut self) -> Logger {
+        let never_wait = self.targets.never_wait();
+        self.targets.inline = never_wait.then(Arc::default);
         self
     }
 
@@ -641,6 +784,150 @@ mod tests {
         assert!(out.lines().last().unwrap().contains(" peer m | "), "{out}");
         assert_eq!(timestamps(&read("events.jsonl")), [0, 1, 2, 3]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_inline_logger_has_written_a_small_hand_over_when_it_returns_and_keeps_order() {
+        let dir = std::env::temp_dir().join(format!("hearsay-inline-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = open_append(&dir.join("out.txt")).unwrap();
+        let events = open_append(&dir.join("events.jsonl")).unwrap();
+        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events))
+            .inline()
+            .batched();
+        let notice = |text: String| Event::Notice { text };
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        for i in 0..100 {
+            log.log(Time(i), &notice(i.to_string()));
+            log.hand_over();
+            // No flush: the caller wrote them itself.
+            let (out, events) = (read("out.txt"), read("events.jsonl"));
+            assert_eq!(out.lines().count(), i as usize + 1);
+            assert!(out.ends_with(&format!("| {i}\n")), "{out}");
+            assert_eq!(events.lines().count(), i as usize + 1);
+        }
+        // A large hand-over goes to the writer; what follows it waits behind it, in order.
+        let big = "x".repeat(INLINE_MAX);
+        log.log(Time(100), &notice(big));
+        log.hand_over();
+        for i in 101..200 {
+            log.log(Time(i), &notice(i.to_string()));
+            log.hand_over();
+        }
+        assert!(flush(Duration::from_secs(10)));
+        let ts = timestamps(&read("events.jsonl"));
+        assert_eq!(ts, (0..200).collect::<Vec<u64>>());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_regular_files_and_dev_null_are_written_inline() {
+        let path = std::env::temp_dir().join(format!("hearsay-never-{}.txt", std::process::id()));
+        let file = open_append(&path).unwrap();
+        let null = Arc::new(OpenOptions::new().append(true).open("/dev/null").unwrap());
+        let (socket, _other) = std::os::unix::net::UnixStream::pair().unwrap();
+        let socket = Arc::new(File::from(std::os::fd::OwnedFd::from(socket)));
+        let inline = |out: &Arc<File>| {
+            let log = Logger::new("n".into(), "peer", false, Some(out.clone()), None);
+            log.inline().targets.inline.is_some()
+        };
+        assert!(inline(&file));
+        assert!(inline(&null));
+        // A socket (as a pipe or a terminal) can make a write wait on its reader.
+        assert!(!inline(&socket));
+        let both = Logger::new("n".into(), "peer", false, Some(file), Some(socket));
+        assert!(both.inline().targets.inline.is_none());
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Another process writing the same file, in its turn: its own opening of the file,
+    /// holding the turn until dropped.
+    #[cfg(target_os = "linux")]
+    fn another_writer_at(path: &Path) -> (Arc<File>, std::sync::mpsc::Sender<()>) {
+        let other = open_append(path).unwrap();
+        let (taken, done) = (mpsc::channel(), mpsc::channel::<()>());
+        let f = other.clone();
+        std::thread::spawn(move || {
+            let _turn = Turn::wait(&f);
+            taken.0.send(()).unwrap();
+            let _ = done.1.recv();
+        });
+        taken.1.recv().unwrap();
+        (other, done.0)
+    }
+
+    /// The shared `--out` file of 600 peer processes once held node threads 37 s in `write`:
+    /// an inline logger that finds another writer at a file hands those lines to the writer
+    /// thread and returns, and the writer thread waits for its turn.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_inline_logger_never_waits_for_a_file_another_writer_is_at() {
+        let dir = std::env::temp_dir().join(format!("hearsay-turn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = open_append(&dir.join("out.txt")).unwrap();
+        let events = open_append(&dir.join("events.jsonl")).unwrap();
+        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events))
+            .inline()
+            .batched();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let (_other, release) = another_writer_at(&dir.join("out.txt"));
+        let (returned, handed) = mpsc::channel();
+        let node = log.clone();
+        std::thread::spawn(move || {
+            for i in 0..3 {
+                node.log(
+                    Time(i),
+                    &Event::Notice {
+                        text: i.to_string(),
+                    },
+                );
+                node.hand_over();
+            }
+            returned.send(()).unwrap();
+        });
+        handed
+            .recv_timeout(Duration::from_secs(5))
+            .expect("an inline hand-over waited for a file another writer is at");
+        // The writer thread waits its turn at out.txt; the first hand-over's events line went
+        // in at once (that file was free), and the next ones queue behind what is pending.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(read("out.txt"), "");
+        assert_eq!(timestamps(&read("events.jsonl")), vec![0]);
+        drop(release);
+        assert!(flush(Duration::from_secs(10)));
+        let out = read("out.txt");
+        let texts: Vec<&str> = out.lines().filter_map(|l| l.rsplit("| ").next()).collect();
+        assert_eq!(texts, ["0", "1", "2"]);
+        assert_eq!(timestamps(&read("events.jsonl")), vec![0, 1, 2]);
+        // The writer idle and the file free again, a hand-over is written when it returns.
+        log.log(Time(3), &Event::Notice { text: "3".into() });
+        log.hand_over();
+        assert!(read("out.txt").ends_with("| 3\n"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A seed writes its own lines, in its turn: it waits while another writer is at the file.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_direct_logger_waits_for_its_turn_at_a_file() {
+        let path = std::env::temp_dir().join(format!("hearsay-seedturn-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let out = open_append(&path).unwrap();
+        let (_other, release) = another_writer_at(&path);
+        let (wrote, written) = mpsc::channel();
+        std::thread::spawn(move || {
+            let log = Logger::new("s".into(), "seed", false, Some(out), None).direct();
+            log.log(Time(0), &Event::Notice { text: "x".into() });
+            wrote.send(()).unwrap();
+        });
+        assert!(written.recv_timeout(Duration::from_millis(200)).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        drop(release);
+        written.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with("| x\n"));
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

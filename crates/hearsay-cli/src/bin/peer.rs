@@ -175,9 +175,11 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     let cancel = shutdown_on_signals();
     stop_with_stdin(&args.common, &cancel)?;
     let metrics = serve_metrics(&args.common, &cancel).await?;
-    // Through the writer thread: even a regular file can make a write wait (every node's
-    // `--out` is one file, and the writers take turns at its lock).
-    let log = logger(&args.common, advertise, "peer")?.with_metrics(metrics);
+    // One node's few lines a turn: written by its own thread where nothing can make it wait
+    // (a file another writer is at goes to the writer thread).
+    let log = logger(&args.common, advertise, "peer")?
+        .with_metrics(metrics)
+        .inline();
     let opts = hearsay_net::Options {
         drop_pings: args.fault_drop_pings,
         echo_reuse: echo_reuse(args.ping_interval),
