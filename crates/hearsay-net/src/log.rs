@@ -104,7 +104,7 @@ impl Targets {
     /// Sends `lines` where they go (or writes them, if direct) and empties them.
     fn send(&self, lines: &mut Lines) {
         let count = std::mem::take(&mut lines.count);
-        let mut parts: Vec<(Target, Vec<u8>)> = Vec::new();
+        let mut parts = Vec::new();
         if !lines.human.is_empty() {
             let human = std::mem::take(&mut lines.human).into_bytes();
             match (&self.out, self.console) {
@@ -120,18 +120,18 @@ impl Targets {
         if let (false, Some(f)) = (lines.json.is_empty(), &self.events) {
             parts.push((Target::File(f.clone()), std::mem::take(&mut lines.json)));
         }
-        let len: usize = parts.iter().map(|(_, bytes)| bytes.len()).sum();
         if self.direct {
             return parts.iter().for_each(|(t, bytes)| write_now(t, bytes));
         }
+        let size =
+            |parts: &[(Target, Vec<u8>)]| -> usize { parts.iter().map(|(_, b)| b.len()).sum() };
         // Acquire: the writer's writes of what was pending are done (see `write_lines`).
         let idle = |p: &AtomicUsize| p.load(Ordering::Acquire) == 0;
-        if (self.inline.as_deref()).is_some_and(|p| len <= INLINE_MAX && idle(p)) {
-            // What another writer is at goes to the writer thread, which waits its turn.
+        if (self.inline.as_deref()).is_some_and(|p| size(&parts) <= INLINE_MAX && idle(p)) {
+            // What a writer thread is at goes to ours, which waits its turn.
             parts.retain(|(t, bytes)| !t.write_if_free(bytes));
-            let len = parts.iter().map(|(_, bytes)| bytes.len()).sum();
-            return enqueue(parts, len, count, self.inline.clone());
         }
+        let len = size(&parts);
         enqueue(parts, len, count, self.inline.clone());
     }
 
@@ -785,16 +785,22 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A peer process's logger (inline, batched) on `out.txt` and `events.jsonl` in a fresh
+    /// folder named after `name`.
     #[cfg(target_os = "linux")]
-    #[test]
-    fn an_inline_logger_has_written_a_small_hand_over_when_it_returns_and_keeps_order() {
-        let dir = std::env::temp_dir().join(format!("hearsay-inline-{}", std::process::id()));
+    fn inline_logger(name: &str) -> (std::path::PathBuf, Logger) {
+        let dir = std::env::temp_dir().join(format!("hearsay-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let out = open_append(&dir.join("out.txt")).unwrap();
         let events = open_append(&dir.join("events.jsonl")).unwrap();
-        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events))
-            .inline()
-            .batched();
+        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events)).inline();
+        (dir, log.batched())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_inline_logger_has_written_a_small_hand_over_when_it_returns_and_keeps_order() {
+        let (dir, log) = inline_logger("inline");
         let notice = |text: String| Event::Notice { text };
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
         for i in 0..100 {
@@ -841,20 +847,19 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
-    /// Another process writing the same file, in its turn: its own opening of the file,
-    /// holding the turn until dropped.
+    /// Another process's writer thread at the same file, in its turn (its own opening of the
+    /// file), until the sender returned is dropped.
     #[cfg(target_os = "linux")]
-    fn another_writer_at(path: &Path) -> (Arc<File>, std::sync::mpsc::Sender<()>) {
+    fn another_writer_at(path: &Path) -> mpsc::Sender<()> {
         let other = open_append(path).unwrap();
         let (taken, done) = (mpsc::channel(), mpsc::channel::<()>());
-        let f = other.clone();
         std::thread::spawn(move || {
-            let _turn = Turn::wait(&f);
+            let _turn = Turn::wait(&other);
             taken.0.send(()).unwrap();
             let _ = done.1.recv();
         });
         taken.1.recv().unwrap();
-        (other, done.0)
+        done.0
     }
 
     /// The shared `--out` file of 600 peer processes once held node threads 37 s in `write`:
@@ -863,15 +868,9 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn an_inline_logger_never_waits_for_a_file_another_writer_is_at() {
-        let dir = std::env::temp_dir().join(format!("hearsay-turn-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = open_append(&dir.join("out.txt")).unwrap();
-        let events = open_append(&dir.join("events.jsonl")).unwrap();
-        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events))
-            .inline()
-            .batched();
+        let (dir, log) = inline_logger("turn");
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
-        let (_other, release) = another_writer_at(&dir.join("out.txt"));
+        let release = another_writer_at(&dir.join("out.txt"));
         let (returned, handed) = mpsc::channel();
         let node = log.clone();
         std::thread::spawn(move || {
@@ -914,7 +913,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("hearsay-seedturn-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let out = open_append(&path).unwrap();
-        let (_other, release) = another_writer_at(&path);
+        let release = another_writer_at(&path);
         let (wrote, written) = mpsc::channel();
         std::thread::spawn(move || {
             let log = Logger::new("s".into(), "seed", false, Some(out), None).direct();
