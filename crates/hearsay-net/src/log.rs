@@ -208,19 +208,16 @@ impl Target {
         }
     }
 
-    /// Writes `bytes` unless another writer is at the file: whether it did (a failure is
-    /// reported on stderr, as [`write_now`] does, and counts as done).
+    /// [`write_now`] unless another writer is at the file: whether it did.
     fn write_if_free(&self, bytes: &[u8]) -> bool {
-        let written = match self {
-            Target::Stdout => std::io::stdout().lock().write_all(bytes),
+        let _turn = match self {
+            Target::Stdout => None,
             Target::File(f) => match Turn::take(f) {
-                Some(_turn) => (&**f).write_all(bytes),
+                Some(turn) => Some(turn),
                 None => return false,
             },
         };
-        if let Err(err) = written {
-            eprintln!("hearsay: could not write the log: {err}");
-        }
+        write_now(self, bytes);
         true
     }
 
