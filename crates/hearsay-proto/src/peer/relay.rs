@@ -5,11 +5,11 @@
 //! the announcements and requests not handed out yet). Its peer drives it with the moment,
 //! the neighbour links and the outbox; it reaches into nothing else of the peer.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::held::{Held, HeldHaves, KINDS};
 use self::origins::{Admit, Origins};
 use self::tree::{Ctl, Tree};
 use super::Settings;
@@ -53,10 +53,8 @@ pub(super) struct Relay {
     /// Announcements (`Have`) not handed out yet, in order (see [`Relay::drain`]).
     haves: Vec<(LinkId, MsgId)>,
     /// Announcements of messages that came along their origin's tree, held until their tick,
-    /// or until other gossip goes to their link once they are ready (see [`Held`]): by the
-    /// link's age (see [`Relay::announce`]), then those to links this peer dialled (held
-    /// once) and the rest (twice), each oldest first.
-    held_haves: [VecDeque<Held>; 6],
+    /// or until other gossip goes to their link once they are ready (see [`Held`]).
+    held_haves: HeldHaves,
     /// Links a message or a request went to since the outputs were last drained.
     turn: Vec<LinkId>,
     /// When each neighbour link came up: announcements held for an old link wait longer.
@@ -145,7 +143,7 @@ impl Relay {
             self.wants.next_deadline(self.want_patience),
         ]
         .into_iter()
-        .chain(self.held_haves.iter().map(|h| h.front().map(|h| h.due)))
+        .chain([self.held_haves.deadline()])
         .flatten()
         .min()
     }
@@ -162,12 +160,8 @@ impl Relay {
         if self.next.is_some_and(|t| t <= now) {
             self.generate(now, me, neighbors, io);
         }
-        for held in &mut self.held_haves {
-            while held.front().is_some_and(|h| h.due <= now) {
-                let h = held.pop_front().expect("a front");
-                self.haves.push((h.link, h.id));
-            }
-        }
+        let haves = &mut self.haves;
+        (self.held_haves).take_due(now, |link, id| haves.push((link, id)));
         for (id, next) in self.wants.overdue(now, self.want_patience) {
             self.want(next, id, io);
         }
@@ -215,7 +209,7 @@ impl Relay {
     /// that are no longer news. After [`Relay::take_back`].
     fn ride(&mut self, now: Time) {
         let mut going = std::mem::take(&mut self.turn);
-        if self.held_haves.iter().all(VecDeque::is_empty) {
+        if self.held_haves.is_empty() {
             self.turn = reuse(going);
             return;
         }
@@ -224,20 +218,14 @@ impl Relay {
         going.extend(ctl.chain(asked));
         going.sort_unstable();
         going.dedup();
-        if !going.is_empty() {
-            let (haves, ml, counters) = (&mut self.haves, &mut self.ml, &mut self.counters);
-            for held in &mut self.held_haves {
-                held.retain(|h| {
-                    let go = h.ready <= now && going.binary_search(&h.link).is_ok();
-                    if go && ml.still_news(&h.id, h.link) {
-                        haves.push((h.link, h.id));
-                    } else if go {
-                        counters.announced -= 1;
-                    }
-                    !go
-                });
+        let (haves, ml, counters) = (&mut self.haves, &mut self.ml, &mut self.counters);
+        self.held_haves.take_ready(now, &going, |link, id| {
+            if ml.still_news(&id, link) {
+                haves.push((link, id));
+            } else {
+                counters.announced -= 1;
             }
-        }
+        });
         self.turn = reuse(going);
     }
 
@@ -513,11 +501,7 @@ impl Relay {
     pub(super) fn link_closed<D>(&mut self, now: Time, link: LinkId, io: &mut Outbox<D>) {
         self.tree.link_closed(link);
         self.links_up.remove(&link);
-        for held in &mut self.held_haves {
-            let before = held.len();
-            held.retain(|h| h.link != link);
-            self.counters.announced -= (before - held.len()) as u64;
-        }
+        self.counters.announced -= self.held_haves.link_closed(link) as u64;
         for (id, next) in self.wants.link_closed(now, link) {
             self.want(next, id, io);
         }
@@ -637,13 +621,15 @@ impl Relay {
                 let up = self.links_up.get(&link).copied().unwrap_or(now);
                 let age = now.since(up).as_millis() / (hold * SETTLED).as_millis().max(1);
                 let age = age.min(2) as u32;
-                let held = Held {
+                let kind = age as usize * 2 + n as usize - 1;
+                debug_assert!(kind < KINDS);
+                self.held_haves.hold(Held {
+                    kind,
                     due: on_tick(now + hold * (n << age), hold * (1 << age)),
                     ready: now + hold * n,
                     link,
                     id,
-                };
-                self.held_haves[age as usize * 2 + n as usize - 1].push_back(held);
+                });
             }
         }
     }
@@ -658,17 +644,6 @@ impl Relay {
             self.stats_due = Some((ready, on_tick(ready, self.announce_hold)));
         }
     }
-}
-
-/// An announcement held for a link (PROTOCOL §11.7, point 5): handed out at `due`, a tick
-/// of the link's age, or earlier with other gossip to the link, once `ready` (the hold a
-/// young link's announcement waits, so that the message's tree has delivered it first).
-#[derive(Clone, Copy, Debug)]
-struct Held {
-    due: Time,
-    ready: Time,
-    link: LinkId,
-    id: MsgId,
 }
 
 /// `v` emptied, its allocation kept.
@@ -742,6 +717,7 @@ fn by_link<T>(items: impl IntoIterator<Item = (LinkId, T)>) -> ByLink<T> {
     out
 }
 
+mod held;
 mod origins;
 mod tree;
 
