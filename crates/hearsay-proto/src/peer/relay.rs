@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use self::held::{Held, HeldHaves, KINDS};
+use self::held::HeldHaves;
 use self::origins::{Admit, Origins};
 use self::tree::{Ctl, Tree};
 use super::Settings;
@@ -53,12 +53,11 @@ pub(super) struct Relay {
     /// Announcements (`Have`) not handed out yet, in order (see [`Relay::drain`]).
     haves: Vec<(LinkId, MsgId)>,
     /// Announcements of messages that came along their origin's tree, held until their tick,
-    /// or until other gossip goes to their link once they are ready (see [`Held`]).
+    /// or until other gossip goes to their link once they are ready; and when each neighbour
+    /// link came up: announcements held for an old link wait longer.
     held_haves: HeldHaves,
     /// Links a message or a request went to since the outputs were last drained.
     turn: Vec<LinkId>,
-    /// When each neighbour link came up: announcements held for an old link wait longer.
-    links_up: FixedMap<LinkId, Time>,
     /// Requests (`Want`) answering announcements, not handed out yet.
     wants_out: Vec<(LinkId, MsgId)>,
     /// Whom each origin's messages are pushed to (PROTOCOL §11.7).
@@ -74,10 +73,6 @@ const LOGGED_BAD: usize = 1024;
 /// Most messages held for a seed key; more are dropped as unchecked.
 pub(super) const MAX_HELD: usize = 64;
 const STATS_EVERY: Duration = Duration::from_secs(1);
-/// Holds of `announce_hold` a link has been up after which announcements held for it wait
-/// twice as long, at ticks twice as far apart, and four times after twice this (PROTOCOL
-/// §11.7, point 5).
-const SETTLED: u32 = 20;
 
 impl Relay {
     /// The relay of peer `me`, whose maps of ids hash under `keys`.
@@ -100,9 +95,8 @@ impl Relay {
             stats_due: None,
             logged_bad: Recent::new(LOGGED_BAD, keys),
             haves: Vec::new(),
-            held_haves: Default::default(),
+            held_haves: HeldHaves::new(settings.announce_hold),
             turn: Vec::new(),
-            links_up: FixedMap::default(),
             wants_out: Vec::new(),
             tree: Tree::new(keys, settings.trees_from_first),
             ctl: Vec::new(),
@@ -488,7 +482,7 @@ impl Relay {
     /// opened it.
     pub(super) fn link_up(&mut self, now: Time, link: LinkId, peer: PeerId, dialled: bool) {
         self.tree.link_up(link, peer, dialled);
-        self.links_up.insert(link, now);
+        self.held_haves.link_up(now, link);
     }
 
     /// The messages held for a seed key, to be taken again now that one is learned.
@@ -500,7 +494,6 @@ impl Relay {
     /// for it is dropped.
     pub(super) fn link_closed<D>(&mut self, now: Time, link: LinkId, io: &mut Outbox<D>) {
         self.tree.link_closed(link);
-        self.links_up.remove(&link);
         self.counters.announced -= self.held_haves.link_closed(link) as u64;
         for (id, next) in self.wants.link_closed(now, link) {
             self.want(next, id, io);
@@ -608,29 +601,12 @@ impl Relay {
     }
 
     /// Announces `id` on `link` at the next drain, or after `holds` (1 or 2) holds, at a tick
-    /// of `announce_hold` (PROTOCOL §11.7, point 5). On a link up for [`SETTLED`] holds, twice
-    /// as many, at a tick of twice the hold, so that more go in each frame; four times after
-    /// twice that. Both ends of a link agree on its age within a trip, the dialling end's the
-    /// younger, so the dialling end's announcement still goes first.
+    /// of `announce_hold` (PROTOCOL §11.7, point 5; see [`HeldHaves::hold`]).
     fn announce(&mut self, now: Time, link: LinkId, id: MsgId, holds: u32) {
-        let hold = self.announce_hold;
-        match holds {
-            0 => self.haves.push((link, id)),
-            _ if hold.is_zero() => self.haves.push((link, id)),
-            n => {
-                let up = self.links_up.get(&link).copied().unwrap_or(now);
-                let age = now.since(up).as_millis() / (hold * SETTLED).as_millis().max(1);
-                let age = age.min(2) as u32;
-                let kind = age as usize * 2 + n as usize - 1;
-                debug_assert!(kind < KINDS);
-                self.held_haves.hold(Held {
-                    kind,
-                    due: on_tick(now + hold * (n << age), hold * (1 << age)),
-                    ready: now + hold * n,
-                    link,
-                    id,
-                });
-            }
+        if holds == 0 || self.announce_hold.is_zero() {
+            self.haves.push((link, id));
+        } else {
+            self.held_haves.hold(now, link, id, holds);
         }
     }
 
@@ -706,7 +682,7 @@ fn send_ids<D, T: Copy>(
 /// Ids grouped by link, links in order of their first id, ids in the order given.
 fn by_link<T>(items: impl IntoIterator<Item = (LinkId, T)>) -> ByLink<T> {
     let mut out: ByLink<T> = Vec::new();
-    let mut at: crate::sig::FixedMap<LinkId, usize> = crate::sig::FixedMap::default();
+    let mut at: FixedMap<LinkId, usize> = FixedMap::default();
     for (link, id) in items {
         let i = *at.entry(link).or_insert_with(|| {
             out.push((link, Vec::new()));

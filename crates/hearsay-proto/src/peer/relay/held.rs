@@ -3,33 +3,34 @@
 //! only, however many are held for the others.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
+use super::on_tick;
 use crate::gossip::MsgId;
 use crate::node::LinkId;
 use crate::sig::FixedMap;
 use crate::time::Time;
 
-/// Kinds of held announcement: by the link's age, then held once or twice (see
-/// `Relay::announce`). Each kind's announcements fall due in the order they were held.
-pub(super) const KINDS: usize = 6;
+/// Holds of `announce_hold` a link has been up after which announcements held for it wait
+/// twice as long, at ticks twice as far apart, and four times after twice this.
+const SETTLED: u32 = 20;
 
-/// Held once or twice: of a link's announcements, those held alike are ready in the order
-/// they were held.
+/// Kinds of held announcement: by the link's age (young, settled, settled twice as long),
+/// then held once or twice. Each kind's announcements fall due in the order they were held.
+const KINDS: usize = 6;
+
+/// Held once or twice.
 const HOLDS: usize = 2;
 
-/// An announcement held for a link: handed out at `due`, a tick of the link's age, or
-/// earlier with other gossip to the link, once `ready` (the hold a young link's
-/// announcement waits, so that the message's tree has delivered it first).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Held {
-    pub(super) kind: usize,
-    pub(super) due: Time,
-    pub(super) ready: Time,
-    pub(super) link: LinkId,
-    pub(super) id: MsgId,
+/// A neighbour link: when it came up, and its held announcements, by holds.
+#[derive(Debug, Default)]
+struct Link {
+    up: Option<Time>,
+    held: [VecDeque<Waiting>; HOLDS],
 }
 
-/// One held announcement in its link's queue: `seq` orders all of them as they were held.
+/// One held announcement in its link's queue: `seq` orders all of them as they were held;
+/// it goes with other gossip to the link once `ready`.
 #[derive(Clone, Copy, Debug)]
 struct Waiting {
     seq: u64,
@@ -46,36 +47,63 @@ struct Waiting {
 /// exactly when its link queue's first is no later; one that went with other gossip is
 /// skipped when reached, and each kind's first entry is always one still held, so that
 /// [`HeldHaves::deadline`] is exact.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct HeldHaves {
-    by_link: FixedMap<LinkId, [VecDeque<Waiting>; HOLDS]>,
+    /// `announce_hold`: never zero (a zero hold holds nothing).
+    hold: Duration,
+    links: FixedMap<LinkId, Link>,
     by_kind: [VecDeque<(Time, u64, LinkId)>; KINDS],
     next_seq: u64,
 }
 
 impl HeldHaves {
+    /// Announcements held in holds of `hold`.
+    pub(super) fn new(hold: Duration) -> HeldHaves {
+        HeldHaves {
+            hold,
+            links: FixedMap::default(),
+            by_kind: Default::default(),
+            next_seq: 0,
+        }
+    }
+
+    /// A neighbour link came up at `now`.
+    pub(super) fn link_up(&mut self, now: Time, link: LinkId) {
+        self.links.entry(link).or_default().up = Some(now);
+    }
+
     /// Whether none is held.
     pub(super) fn is_empty(&self) -> bool {
         self.by_kind.iter().all(VecDeque::is_empty)
     }
 
-    /// Holds `h`, after every announcement held before it.
-    pub(super) fn hold(&mut self, h: Held) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let kind = h.kind as u8;
+    /// Holds the announcement of `id` on `link` for `holds` (1 or 2) holds, then until a tick
+    /// of the hold. On a link up for [`SETTLED`] holds, twice as many, at a tick of twice the
+    /// hold, so that more go in each frame; four times after twice that. Both ends of a link
+    /// agree on its age within a trip, the dialling end's the younger, so the dialling end's
+    /// announcement still goes first. Once ready (after `holds` holds), it goes with other
+    /// gossip to the link ([`HeldHaves::take_ready`]).
+    pub(super) fn hold(&mut self, now: Time, link: LinkId, id: MsgId, holds: u32) {
+        let hold = self.hold;
+        let l = self.links.entry(link).or_default();
+        let up = l.up.unwrap_or(now);
+        let age = now.since(up).as_millis() / (hold * SETTLED).as_millis().max(1);
+        let age = age.min(2) as u32;
+        let kind = age as usize * 2 + holds as usize - 1;
+        let due = on_tick(now + hold * (holds << age), hold * (1 << age));
         let w = Waiting {
-            seq,
-            kind,
-            ready: h.ready,
-            id: h.id,
+            seq: self.next_seq,
+            kind: kind as u8,
+            ready: now + hold * holds,
+            id,
         };
-        let q = &mut self.by_link.entry(h.link).or_default()[holds_of(h.kind)];
+        let q = &mut l.held[holds_of(kind)];
         debug_assert!(q
             .back()
-            .is_none_or(|b| b.kind <= kind && b.ready <= w.ready));
+            .is_none_or(|b| b.kind <= w.kind && b.ready <= w.ready));
         q.push_back(w);
-        self.by_kind[h.kind].push_back((h.due, seq, h.link));
+        self.by_kind[kind].push_back((due, w.seq, link));
+        self.next_seq += 1;
     }
 
     /// When the first held announcement is due.
@@ -103,7 +131,7 @@ impl HeldHaves {
         self.skip_gone();
     }
 
-    /// Takes every announcement ready by `now` for the links in `going` (sorted): kind by
+    /// Takes every announcement ready by `now` for the links in `going` (each once): kind by
     /// kind, each kind in the order held, as [`HeldHaves::take_due`] would have.
     pub(super) fn take_ready(
         &mut self,
@@ -113,10 +141,10 @@ impl HeldHaves {
     ) {
         let mut taken = Vec::new();
         for &link in going {
-            let Some(queues) = self.by_link.get_mut(&link) else {
+            let Some(l) = self.links.get_mut(&link) else {
                 continue;
             };
-            for q in queues {
+            for q in &mut l.held {
                 while let Some(&w) = q.front().filter(|w| w.ready <= now) {
                     q.pop_front();
                     taken.push((w.kind, w.seq, link, w.id));
@@ -133,9 +161,10 @@ impl HeldHaves {
         self.skip_gone();
     }
 
-    /// Drops what is held for `link`; returns how many.
+    /// A link closed: drops what is held for it; returns how many.
     pub(super) fn link_closed(&mut self, link: LinkId) -> usize {
-        let dropped = (self.by_link.remove(&link)).map_or(0, |q| q.iter().map(VecDeque::len).sum());
+        let dropped =
+            (self.links.remove(&link)).map_or(0, |l| l.held.iter().map(VecDeque::len).sum());
         self.skip_gone();
         dropped
     }
@@ -143,7 +172,7 @@ impl HeldHaves {
     /// The announcement held `seq`-th, `holds` times, for `link`, taken out; None if it has
     /// gone already.
     fn take(&mut self, link: LinkId, holds: usize, seq: u64) -> Option<MsgId> {
-        let q = &mut self.by_link.get_mut(&link)?[holds];
+        let q = &mut self.links.get_mut(&link)?.held[holds];
         // Taken from the front, or gone already (see the type).
         let first = q.front().filter(|first| first.seq == seq)?.id;
         q.pop_front();
@@ -155,8 +184,8 @@ impl HeldHaves {
         for (kind, entries) in self.by_kind.iter_mut().enumerate() {
             while let Some(&(_, seq, link)) = entries.front() {
                 // A link's announcements held alike go in the order held (see the type).
-                let held = (self.by_link.get(&link))
-                    .and_then(|q| q[holds_of(kind)].front())
+                let held = (self.links.get(&link))
+                    .and_then(|l| l.held[holds_of(kind)].front())
                     .is_some_and(|first| first.seq <= seq);
                 if held {
                     break;
