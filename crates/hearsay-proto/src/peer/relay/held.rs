@@ -39,8 +39,18 @@ struct Waiting {
     id: MsgId,
 }
 
+/// An announcement's place in its kind's order: due at `due`, and (for
+/// [`HeldHaves::take_ready`]) ready at `ready`.
+#[derive(Clone, Copy, Debug)]
+struct InKind {
+    due: Time,
+    ready: Time,
+    seq: u64,
+    link: LinkId,
+}
+
 /// The held announcements: by link and holds, each in the order held, and by kind, each in
-/// the order held (so in the order due). A link's age only grows, so of its announcements
+/// the order held (so in the order due, and ready). A link's age only grows, so of its announcements
 /// held alike a later one is of the same kind or a later one, ready and due no earlier: each
 /// link queue loses its announcements from the front, whether they go with other gossip
 /// once ready or at their kind's turn once due. So an entry of `by_kind` is still held
@@ -52,7 +62,7 @@ pub(super) struct HeldHaves {
     /// `announce_hold`: never zero (a zero hold holds nothing).
     hold: Duration,
     links: FixedMap<LinkId, Link>,
-    by_kind: [VecDeque<(Time, u64, LinkId)>; KINDS],
+    by_kind: [VecDeque<InKind>; KINDS],
     next_seq: u64,
 }
 
@@ -102,7 +112,13 @@ impl HeldHaves {
             .back()
             .is_none_or(|b| b.kind <= w.kind && b.ready <= w.ready));
         q.push_back(w);
-        self.by_kind[kind].push_back((due, w.seq, link));
+        let (ready, seq) = (w.ready, w.seq);
+        self.by_kind[kind].push_back(InKind {
+            due,
+            ready,
+            seq,
+            link,
+        });
         self.next_seq += 1;
     }
 
@@ -111,24 +127,23 @@ impl HeldHaves {
         self.by_kind
             .iter()
             .filter_map(|k| k.front())
-            .map(|f| f.0)
+            .map(|f| f.due)
             .min()
     }
 
     /// Takes every announcement due by `now`: kind by kind, each kind in the order held.
     pub(super) fn take_due(&mut self, now: Time, mut f: impl FnMut(LinkId, MsgId)) {
+        let mut kinds = 0;
         for kind in 0..KINDS {
-            while let Some(&(due, seq, link)) = self.by_kind[kind].front() {
-                if due > now {
-                    break;
-                }
+            while let Some(&e) = self.by_kind[kind].front().filter(|e| e.due <= now) {
                 self.by_kind[kind].pop_front();
-                if let Some(id) = self.take(link, holds_of(kind), seq) {
-                    f(link, id);
+                kinds |= 1 << kind;
+                if let Some(id) = self.take(e.link, holds_of(kind), e.seq) {
+                    f(e.link, id);
                 }
             }
         }
-        self.skip_gone();
+        self.skip_gone(kinds);
     }
 
     /// Takes every announcement ready by `now` for the links in `going` (each once): kind by
@@ -139,7 +154,11 @@ impl HeldHaves {
         going: &[LinkId],
         mut f: impl FnMut(LinkId, MsgId),
     ) {
-        let mut taken = Vec::new();
+        // Each kind's first is its first ready: none ready, no link to look at.
+        if (self.by_kind.iter()).all(|k| k.front().is_none_or(|e| e.ready > now)) {
+            return;
+        }
+        let (mut taken, mut kinds) = (Vec::new(), 0);
         for &link in going {
             let Some(l) = self.links.get_mut(&link) else {
                 continue;
@@ -147,25 +166,23 @@ impl HeldHaves {
             for q in &mut l.held {
                 while let Some(&w) = q.front().filter(|w| w.ready <= now) {
                     q.pop_front();
+                    kinds |= 1 << w.kind;
                     taken.push((w.kind, w.seq, link, w.id));
                 }
             }
-        }
-        if taken.is_empty() {
-            return;
         }
         taken.sort_unstable_by_key(|&(kind, seq, _, _)| (kind, seq));
         for (_, _, link, id) in taken {
             f(link, id);
         }
-        self.skip_gone();
+        self.skip_gone(kinds);
     }
 
     /// A link closed: drops what is held for it; returns how many.
     pub(super) fn link_closed(&mut self, link: LinkId) -> usize {
         let dropped =
             (self.links.remove(&link)).map_or(0, |l| l.held.iter().map(VecDeque::len).sum());
-        self.skip_gone();
+        self.skip_gone(u8::MAX);
         dropped
     }
 
@@ -179,14 +196,17 @@ impl HeldHaves {
         Some(first)
     }
 
-    /// Drops each kind's first entries while their announcement has gone.
-    fn skip_gone(&mut self) {
-        for (kind, entries) in self.by_kind.iter_mut().enumerate() {
-            while let Some(&(_, seq, link)) = entries.front() {
+    /// Drops the first entries of each kind in `kinds` (a bit each: the kinds some of whose
+    /// announcements went) while their announcement has gone. The other kinds' first entries
+    /// are as they were: still held.
+    fn skip_gone(&mut self, kinds: u8) {
+        let touched = (self.by_kind.iter_mut().enumerate()).filter(|(k, _)| kinds & (1 << k) != 0);
+        for (kind, entries) in touched {
+            while let Some(&e) = entries.front() {
                 // A link's announcements held alike go in the order held (see the type).
-                let held = (self.links.get(&link))
+                let held = (self.links.get(&e.link))
                     .and_then(|l| l.held[holds_of(kind)].front())
-                    .is_some_and(|first| first.seq <= seq);
+                    .is_some_and(|first| first.seq <= e.seq);
                 if held {
                     break;
                 }
