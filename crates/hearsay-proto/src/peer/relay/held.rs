@@ -22,11 +22,25 @@ const KINDS: usize = 6;
 /// Held once or twice.
 const HOLDS: usize = 2;
 
-/// A neighbour link: when it came up, and its held announcements, by holds.
+/// A neighbour link: when it came up, and its held announcements by holds, while it has
+/// some (boxed: most links of a large network hold nothing most of the time).
 #[derive(Debug, Default)]
 struct Link {
     up: Option<Time>,
-    held: [VecDeque<Waiting>; HOLDS],
+    held: Option<Box<[VecDeque<Waiting>; HOLDS]>>,
+}
+
+impl Link {
+    /// Lets go of the queues once they are empty.
+    fn tidy(&mut self) {
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|h| h.iter().all(VecDeque::is_empty))
+        {
+            self.held = None;
+        }
+    }
 }
 
 /// One held announcement in its link's queue: `seq` orders all of them as they were held;
@@ -50,13 +64,13 @@ struct InKind {
 }
 
 /// The held announcements: by link and holds, each in the order held, and by kind, each in
-/// the order held (so in the order due, and ready). A link's age only grows, so of its announcements
-/// held alike a later one is of the same kind or a later one, ready and due no earlier: each
-/// link queue loses its announcements from the front, whether they go with other gossip
-/// once ready or at their kind's turn once due. So an entry of `by_kind` is still held
-/// exactly when its link queue's first is no later; one that went with other gossip is
-/// skipped when reached, and each kind's first entry is always one still held, so that
-/// [`HeldHaves::deadline`] is exact.
+/// the order held (so in the order due, and in the order ready). A link's age only grows, so
+/// of its announcements held alike a later one is of the same kind or a later one, ready and
+/// due no earlier: each link queue loses its announcements from the front, whether they go
+/// with other gossip once ready or at their kind's turn once due. So an entry of `by_kind` is
+/// still held exactly when its link queue's first is no later; one that went with other
+/// gossip is skipped when reached, and each kind's first entry is always one still held, so
+/// that [`HeldHaves::deadline`] is exact.
 #[derive(Debug)]
 pub(super) struct HeldHaves {
     /// `announce_hold`: never zero (a zero hold holds nothing).
@@ -107,7 +121,7 @@ impl HeldHaves {
             ready: now + hold * holds,
             id,
         };
-        let q = &mut l.held[holds_of(kind)];
+        let q = &mut l.held.get_or_insert_default()[holds_of(kind)];
         debug_assert!(q
             .back()
             .is_none_or(|b| b.kind <= w.kind && b.ready <= w.ready));
@@ -163,13 +177,14 @@ impl HeldHaves {
             let Some(l) = self.links.get_mut(&link) else {
                 continue;
             };
-            for q in &mut l.held {
+            for q in l.held.iter_mut().flat_map(|h| h.iter_mut()) {
                 while let Some(&w) = q.front().filter(|w| w.ready <= now) {
                     q.pop_front();
                     kinds |= 1 << w.kind;
                     taken.push((w.kind, w.seq, link, w.id));
                 }
             }
+            l.tidy();
         }
         taken.sort_unstable_by_key(|&(kind, seq, _, _)| (kind, seq));
         for (_, _, link, id) in taken {
@@ -180,8 +195,8 @@ impl HeldHaves {
 
     /// A link closed: drops what is held for it; returns how many.
     pub(super) fn link_closed(&mut self, link: LinkId) -> usize {
-        let dropped =
-            (self.links.remove(&link)).map_or(0, |l| l.held.iter().map(VecDeque::len).sum());
+        let held = self.links.remove(&link).and_then(|l| l.held);
+        let dropped = held.map_or(0, |h| h.iter().map(VecDeque::len).sum());
         self.skip_gone(u8::MAX);
         dropped
     }
@@ -189,10 +204,12 @@ impl HeldHaves {
     /// The announcement held `seq`-th, `holds` times, for `link`, taken out; None if it has
     /// gone already.
     fn take(&mut self, link: LinkId, holds: usize, seq: u64) -> Option<MsgId> {
-        let q = &mut self.links.get_mut(&link)?.held[holds];
+        let l = self.links.get_mut(&link)?;
+        let q = &mut l.held.as_mut()?[holds];
         // Taken from the front, or gone already (see the type).
         let first = q.front().filter(|first| first.seq == seq)?.id;
         q.pop_front();
+        l.tidy();
         Some(first)
     }
 
@@ -205,7 +222,7 @@ impl HeldHaves {
             while let Some(&e) = entries.front() {
                 // A link's announcements held alike go in the order held (see the type).
                 let held = (self.links.get(&e.link))
-                    .and_then(|l| l.held[holds_of(kind)].front())
+                    .and_then(|l| l.held.as_ref()?[holds_of(kind)].front())
                     .is_some_and(|first| first.seq <= e.seq);
                 if held {
                     break;
