@@ -213,8 +213,8 @@ impl Target {
         let _turn = match self {
             Target::Stdout => None,
             Target::File(f) => match Turn::take(f) {
-                Some(turn) => Some(turn),
                 None => return false,
+                turn => turn,
             },
         };
         write_now(self, bytes);

@@ -203,7 +203,7 @@ impl Relay {
     /// that are no longer news. After [`Relay::take_back`].
     fn ride(&mut self, now: Time) {
         let mut going = std::mem::take(&mut self.turn);
-        if self.held_haves.is_empty() {
+        if !self.held_haves.any_ready(now) {
             self.turn = reuse(going);
             return;
         }

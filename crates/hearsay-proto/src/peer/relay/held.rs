@@ -96,8 +96,14 @@ impl HeldHaves {
         self.links.entry(link).or_default().up = Some(now);
     }
 
+    /// Whether any held announcement is ready by `now`: each kind's first is its first ready.
+    pub(super) fn any_ready(&self, now: Time) -> bool {
+        (self.by_kind.iter()).any(|k| k.front().is_some_and(|e| e.ready <= now))
+    }
+
     /// Whether none is held.
-    pub(super) fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.by_kind.iter().all(VecDeque::is_empty)
     }
 
@@ -126,11 +132,10 @@ impl HeldHaves {
             .back()
             .is_none_or(|b| b.kind <= w.kind && b.ready <= w.ready));
         q.push_back(w);
-        let (ready, seq) = (w.ready, w.seq);
         self.by_kind[kind].push_back(InKind {
             due,
-            ready,
-            seq,
+            ready: w.ready,
+            seq: w.seq,
             link,
         });
         self.next_seq += 1;
@@ -168,10 +173,6 @@ impl HeldHaves {
         going: &[LinkId],
         mut f: impl FnMut(LinkId, MsgId),
     ) {
-        // Each kind's first is its first ready: none ready, no link to look at.
-        if (self.by_kind.iter()).all(|k| k.front().is_none_or(|e| e.ready > now)) {
-            return;
-        }
         let (mut taken, mut kinds) = (Vec::new(), 0);
         for &link in going {
             let Some(l) = self.links.get_mut(&link) else {
