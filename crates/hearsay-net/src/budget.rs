@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use hearsay_proto::link::network;
+use hearsay_proto::link::{network, LinkMap};
 use hearsay_proto::{LinkId, LinkUse};
 
 /// Handshakes under way: bounded in all and per source IP, so that connections that never
@@ -126,7 +126,7 @@ struct Entry {
 #[derive(Debug)]
 pub struct Inbound {
     max: usize,
-    links: HashMap<LinkId, Entry>,
+    links: LinkMap<Entry>,
 }
 
 impl Inbound {
@@ -135,7 +135,7 @@ impl Inbound {
     pub fn new(max: usize) -> Inbound {
         Inbound {
             max,
-            links: HashMap::new(),
+            links: LinkMap::default(),
         }
     }
 

@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 
 use crate::cert::{Certificate, Op};
 use crate::id::{Keypair, PeerId, Signature};
-use crate::link::LinkId;
+use crate::link::{LinkId, LinkMap};
 use crate::sig::{signed, Checks, HashKeys, IdMap};
 use crate::time::{millis, Time};
 
@@ -477,7 +477,7 @@ pub struct Wants {
     /// (when asked, id): the order in which requests run out of patience.
     deadlines: BTreeSet<(Time, MsgId)>,
     /// Requests outstanding per link asked.
-    per_link: crate::sig::FixedMap<LinkId, usize>,
+    per_link: LinkMap<usize>,
     cap: usize,
     /// How long answered requests took.
     rtt: RoundTrip,
@@ -546,7 +546,7 @@ impl Wants {
         Wants {
             map: IdMap::with_hasher(keys),
             deadlines: BTreeSet::new(),
-            per_link: crate::sig::FixedMap::default(),
+            per_link: LinkMap::default(),
             cap: cap.max(1),
             rtt: RoundTrip::default(),
         }

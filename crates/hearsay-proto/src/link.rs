@@ -3,6 +3,8 @@
 //! A link is one authenticated connection, numbered by the driver; its [`Remote`] is what the
 //! handshake proved of the other end.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,37 @@ use crate::id::PeerId;
 /// A link (one authenticated connection), numbered by the driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LinkId(pub u64);
+
+/// A hash map keyed by link numbers. The driver hands the numbers out itself, one after
+/// another, so nobody else can aim them at a bucket, and they need no keyed hash: a link
+/// number times an odd constant (Fibonacci hashing) spreads consecutive numbers over every
+/// bucket (the low bits, which pick the bucket, are a one-to-one function of the number's
+/// low bits) and mixes the whole number into the high bits (which pick a slot's tag). A
+/// lookup is a multiplication instead of a SipHash; links are looked up several times a
+/// delivery.
+pub type LinkMap<V> = HashMap<LinkId, V, BuildHasherDefault<LinkHasher>>;
+
+/// The hasher of a [`LinkMap`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinkHasher(u64);
+
+/// 2⁶⁴ over the golden ratio, rounded to odd.
+const FIBONACCI: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl Hasher for LinkHasher {
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(FIBONACCI);
+    }
+
+    /// Anything but a number (not a link's): still a function of every byte.
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|b| self.write_u64(u64::from(*b)));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Names a dial the machine asked for, so the driver's answer finds its purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -115,5 +148,41 @@ pub fn network(ip: IpAddr) -> IpAddr {
             s[4..].fill(0);
             IpAddr::from(s)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    fn hash(n: u64) -> u64 {
+        BuildHasherDefault::<LinkHasher>::default().hash_one(LinkId(n))
+    }
+
+    #[test]
+    fn consecutive_link_numbers_take_every_bucket_and_many_tags() {
+        assert_eq!(hash(1), FIBONACCI);
+        assert_eq!(hash(2), FIBONACCI.wrapping_mul(2));
+        // A table of 1,024 buckets picks one by the low ten bits: 1,024 consecutive numbers
+        // from anywhere take each bucket once.
+        for start in [0, 1, 5_000, u64::MAX - 2_000] {
+            let buckets: BTreeSet<u64> = (start..start + 1024).map(|n| hash(n) & 1023).collect();
+            assert_eq!(buckets.len(), 1024, "from {start}");
+        }
+        // The tag is the top seven bits: 128 consecutive numbers take most of the 128 tags.
+        let tags: BTreeSet<u64> = (1..=128).map(|n| hash(n) >> 57).collect();
+        assert!(tags.len() >= 96, "{} tags", tags.len());
+    }
+
+    #[test]
+    fn a_link_map_finds_what_it_holds() {
+        let mut map: LinkMap<u64> = LinkMap::default();
+        map.extend((1..=10_000).map(|n| (LinkId(n), n * 3)));
+        assert!((1..=10_000).all(|n| map.get(&LinkId(n)) == Some(&(n * 3))));
+        assert_eq!(map.get(&LinkId(0)), None);
+        assert_eq!(map.get(&LinkId(10_001)), None);
     }
 }

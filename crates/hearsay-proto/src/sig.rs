@@ -6,7 +6,7 @@
 //! machine checks alone unless its driver chose to share.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ed25519_dalek::VerifyingKey;
@@ -53,11 +53,6 @@ pub(crate) fn signed<T: Serialize>(domain: &[u8], value: &T) -> Vec<u8> {
     }
     out
 }
-
-/// A hash map with a fixed hasher, for keys this node chose itself (link numbers): nobody
-/// else can aim them at a bucket.
-pub(crate) type FixedMap<K, V> =
-    HashMap<K, V, BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
 
 /// A hash map keyed by what other nodes choose (a peer id, a message id, a digest), hashed
 /// under this machine's secret [`HashKeys`], so that nobody can aim keys at one bucket.

@@ -1,12 +1,13 @@
 //! The node's links: reading and writing them, and the connection budget (PROTOCOL §3.1).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hearsay_proto::event::Event;
+use hearsay_proto::link::LinkMap;
 use hearsay_proto::wire::{Msg, MAX_FRAME};
 use hearsay_proto::{Input, LinkId, LinkUse, Machine};
 use tokio_util::sync::CancellationToken;
@@ -68,7 +69,7 @@ impl Counts {
 
 /// The node's links and its connection budget (PROTOCOL §3.1).
 pub(super) struct Links {
-    map: HashMap<LinkId, Link>,
+    map: LinkMap<Link>,
     /// Links with frames to write at the end of the turn.
     dirty: Vec<LinkId>,
     /// Links to read, taken from the node's [`Readiness`].
@@ -98,7 +99,7 @@ pub(super) struct Links {
 impl Links {
     pub(super) fn new(opts: &Options) -> Links {
         Links {
-            map: HashMap::new(),
+            map: LinkMap::default(),
             dirty: Vec::new(),
             to_read: Vec::new(),
             partials: 0,

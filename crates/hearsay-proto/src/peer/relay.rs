@@ -17,8 +17,9 @@ use crate::cert::Certificate;
 use crate::event::Event;
 use crate::gossip::{self, Ask, Counters, Gossip, MessageList, MsgId, Wants};
 use crate::id::{Keypair, PeerId};
+use crate::link::LinkMap;
 use crate::node::{LinkId, Outbox};
-use crate::sig::{Checks, FixedMap, HashKeys, Recent};
+use crate::sig::{Checks, HashKeys, Recent};
 use crate::time::{millis, Time};
 use crate::wire::{Msg, MAX_IDS};
 
@@ -682,7 +683,7 @@ fn send_ids<D, T: Copy>(
 /// Ids grouped by link, links in order of their first id, ids in the order given.
 fn by_link<T>(items: impl IntoIterator<Item = (LinkId, T)>) -> ByLink<T> {
     let mut out: ByLink<T> = Vec::new();
-    let mut at: FixedMap<LinkId, usize> = FixedMap::default();
+    let mut at: LinkMap<usize> = LinkMap::default();
     for (link, id) in items {
         let i = *at.entry(link).or_insert_with(|| {
             out.push((link, Vec::new()));

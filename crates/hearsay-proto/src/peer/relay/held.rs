@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use super::on_tick;
 use crate::gossip::MsgId;
-use crate::node::LinkId;
-use crate::sig::FixedMap;
+use crate::link::{LinkId, LinkMap};
 use crate::time::Time;
 
 /// Holds of `announce_hold` a link has been up after which announcements held for it wait
@@ -75,7 +74,7 @@ struct InKind {
 pub(super) struct HeldHaves {
     /// `announce_hold`: never zero (a zero hold holds nothing).
     hold: Duration,
-    links: FixedMap<LinkId, Link>,
+    links: LinkMap<Link>,
     by_kind: [VecDeque<InKind>; KINDS],
     next_seq: u64,
 }
@@ -85,7 +84,7 @@ impl HeldHaves {
     pub(super) fn new(hold: Duration) -> HeldHaves {
         HeldHaves {
             hold,
-            links: FixedMap::default(),
+            links: LinkMap::default(),
             by_kind: Default::default(),
             next_seq: 0,
         }

@@ -23,8 +23,8 @@ use std::collections::hash_map::Entry;
 use smallvec::SmallVec;
 
 use crate::id::PeerId;
-use crate::node::LinkId;
-use crate::sig::{FixedMap, HashKeys, IdMap};
+use crate::link::{LinkId, LinkMap};
+use crate::sig::{HashKeys, IdMap};
 
 /// Most origins with tree state; past it, a new origin's messages go by announcement only.
 pub(super) const MAX_TREE: usize = super::origins::MAX_ORIGINS;
@@ -59,7 +59,7 @@ pub(super) enum Ctl {
 pub(super) struct Tree {
     /// Neighbour links: the neighbour's id, and whether this end dialled (holds tokens at
     /// first).
-    links: FixedMap<LinkId, (PeerId, bool)>,
+    links: LinkMap<(PeerId, bool)>,
     /// Per origin, the links whose state is not the default, in the order first noted.
     origins: IdMap<PeerId, States>,
     /// Trees grow from an origin's first message here; otherwise from its second (where
@@ -71,7 +71,7 @@ impl Tree {
     /// Trees that grow from an origin's first message if `from_first`, else its second.
     pub(super) fn new(keys: HashKeys, from_first: bool) -> Tree {
         Tree {
-            links: FixedMap::default(),
+            links: LinkMap::default(),
             origins: IdMap::with_hasher(keys),
             from_first,
         }
@@ -330,7 +330,7 @@ pub(super) struct Receipt {
 
 /// The state of an origin on a link where it has none noted: the dialling end holds the
 /// token.
-fn default_of(links: &FixedMap<LinkId, (PeerId, bool)>, link: LinkId) -> u8 {
+fn default_of(links: &LinkMap<(PeerId, bool)>, link: LinkId) -> u8 {
     match links.get(&link) {
         Some((_, true)) => TOKEN,
         _ => 0,
