@@ -101,38 +101,45 @@ impl Drop for Batch {
 }
 
 impl Targets {
-    /// Sends `lines` where they go (or writes them, if direct) and empties them.
+    /// Sends `lines` where they go (or writes them, if direct) and empties them. The
+    /// writer thread gets copies of what it is to write, each its exact size: `lines` keep
+    /// their buffers, so a batched logger's buffers grow to a turn's lines once, not again
+    /// every turn, line after line (up to [`KEPT`]).
     fn send(&self, lines: &mut Lines) {
         let count = std::mem::take(&mut lines.count);
-        let mut parts = Vec::new();
-        if !lines.human.is_empty() {
-            let human = std::mem::take(&mut lines.human).into_bytes();
-            match (&self.out, self.console) {
-                (Some(f), true) => {
-                    parts.push((Target::Stdout, human.clone()));
-                    parts.push((Target::File(f.clone()), human));
-                }
-                (Some(f), false) => parts.push((Target::File(f.clone()), human)),
-                (None, true) => parts.push((Target::Stdout, human)),
-                (None, false) => {}
+        let mut parts: Vec<(Target, &[u8])> = Vec::new();
+        let human = lines.human.as_bytes();
+        if !human.is_empty() {
+            if self.console {
+                parts.push((Target::Stdout, human));
+            }
+            if let Some(f) = &self.out {
+                parts.push((Target::File(f.clone()), human));
             }
         }
         if let (false, Some(f)) = (lines.json.is_empty(), &self.events) {
-            parts.push((Target::File(f.clone()), std::mem::take(&mut lines.json)));
+            parts.push((Target::File(f.clone()), &lines.json));
         }
         if self.direct {
-            return parts.iter().for_each(|(t, bytes)| write_now(t, bytes));
+            parts.iter().for_each(|(t, bytes)| write_now(t, bytes));
+        } else {
+            let size =
+                |parts: &[(Target, &[u8])]| -> usize { parts.iter().map(|p| p.1.len()).sum() };
+            // Acquire: the writer's writes of what was pending are done (see `write_lines`).
+            let idle = |p: &AtomicUsize| p.load(Ordering::Acquire) == 0;
+            if (self.inline.as_deref()).is_some_and(|p| size(&parts) <= INLINE_MAX && idle(p)) {
+                // What a writer thread is at goes to ours, which waits its turn.
+                parts.retain(|(t, bytes)| !t.write_if_free(bytes));
+            }
+            let len = size(&parts);
+            let parts = parts.into_iter().map(|(t, bytes)| (t, bytes.to_vec()));
+            enqueue(parts.collect(), len, count, self.inline.clone());
         }
-        let size =
-            |parts: &[(Target, Vec<u8>)]| -> usize { parts.iter().map(|(_, b)| b.len()).sum() };
-        // Acquire: the writer's writes of what was pending are done (see `write_lines`).
-        let idle = |p: &AtomicUsize| p.load(Ordering::Acquire) == 0;
-        if (self.inline.as_deref()).is_some_and(|p| size(&parts) <= INLINE_MAX && idle(p)) {
-            // What a writer thread is at goes to ours, which waits its turn.
-            parts.retain(|(t, bytes)| !t.write_if_free(bytes));
-        }
-        let len = size(&parts);
-        enqueue(parts, len, count, self.inline.clone());
+        lines.human.clear();
+        lines.json.clear();
+        // A burst's room is let go again: a batch holds a turn's lines, mostly a few.
+        lines.human.shrink_to(KEPT);
+        lines.json.shrink_to(KEPT);
     }
 
     /// Whether no target can make a write wait: the console and the files are regular files
@@ -146,6 +153,9 @@ impl Targets {
 
 /// Bytes of one hand-over that an inline logger writes itself; more go to the writer.
 const INLINE_MAX: usize = 16 * 1024;
+
+/// Bytes of room a batched logger keeps for each of its kinds of line between turns.
+const KEPT: usize = 16 * 1024;
 
 /// Whether writing to `f` is a copy into the page cache (a regular file) or nothing
 /// (`/dev/null`).
@@ -519,12 +529,7 @@ impl Logger {
     pub fn hand_over(&self) {
         if let Some(b) = &self.batch {
             let mut lines = b.lines.lock().unwrap_or_else(PoisonError::into_inner);
-            let (human, json) = (lines.human.len(), lines.json.len());
             b.targets.send(&mut lines);
-            // The next turn's lines are likely as many: room for them at once, rather than
-            // by growing the buffers again, copy after copy.
-            lines.human.reserve(human);
-            lines.json.reserve(json);
         }
     }
 
@@ -779,6 +784,46 @@ mod tests {
         assert_eq!(texts(out.clone()), ["line 0", "line 1", "line 2", "line 3"]);
         assert!(out.lines().last().unwrap().contains(" peer m | "), "{out}");
         assert_eq!(timestamps(&read("events.jsonl")), [0, 1, 2, 3]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A batched logger keeps the room its turns' lines took (so the next turn writes them
+    /// without growing its buffers again), and lets a burst's room go.
+    #[test]
+    fn a_batched_logger_keeps_a_turns_room_and_lets_a_bursts_go() {
+        let dir = std::env::temp_dir().join(format!("hearsay-room-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = open_append(&dir.join("out.txt")).unwrap();
+        let events = open_append(&dir.join("events.jsonl")).unwrap();
+        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events)).batched();
+        let room = |log: &Logger| {
+            let lines = log.batch.as_ref().unwrap().lines.lock().unwrap();
+            (
+                lines.human.len(),
+                lines.human.capacity(),
+                lines.json.capacity(),
+            )
+        };
+        let turn = |lines: u64, text: &str| {
+            for i in 0..lines {
+                log.log(Time(i), &Event::Notice { text: text.into() });
+            }
+            let (len, _, _) = room(&log);
+            log.hand_over();
+            len
+        };
+        let len = turn(4, "a few words");
+        let (left, human, json) = room(&log);
+        assert_eq!(left, 0);
+        assert!(human >= len && json >= len, "{human} {json} < {len}");
+        let burst = turn(100, &"x".repeat(1000));
+        assert!(burst > 2 * KEPT);
+        let (_, human, json) = room(&log);
+        assert!(human <= KEPT && json <= KEPT, "{human} {json}");
+        assert!(flush(Duration::from_secs(10)));
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        assert_eq!(read("out.txt").lines().count(), 104);
+        assert_eq!(read("events.jsonl").lines().count(), 104);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -323,7 +323,9 @@ impl Open {
                 break;
             };
             let at = plain.len();
-            plain.resize(at + len - TAG, 0);
+            // Room for the tag too: the cipher opens a message in place where it has room
+            // for all of it, and copies it into a buffer of its own first where it has not.
+            plain.resize(at + len, 0);
             let opened = (self.cipher).read_message(self.nonce, message, &mut plain[at..]);
             let Ok(n) = opened else {
                 plain.truncate(at);

@@ -5,6 +5,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use smallvec::SmallVec;
+
 use super::on_tick;
 use crate::gossip::MsgId;
 use crate::link::{LinkId, LinkMap};
@@ -172,7 +174,9 @@ impl HeldHaves {
         going: &[LinkId],
         mut f: impl FnMut(LinkId, MsgId),
     ) {
-        let (mut taken, mut kinds) = (Vec::new(), 0);
+        // A turn's gossip takes a few at a time: kept on the stack, not allocated each turn.
+        let mut taken: SmallVec<[(u8, u64, LinkId, MsgId); 32]> = SmallVec::new();
+        let mut kinds = 0;
         for &link in going {
             let Some(l) = self.links.get_mut(&link) else {
                 continue;
