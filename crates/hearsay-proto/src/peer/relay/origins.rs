@@ -38,10 +38,9 @@ pub(super) struct Origins {
 /// What a relay knows of one admitted origin.
 #[derive(Clone, Debug)]
 struct Origin {
-    /// The IP it was admitted at (its certificate's).
-    ip: IpAddr,
-    /// The certificate it was admitted with: every later message carrying the same one
-    /// shares it, so the Message List holds one copy per origin, not one per message.
+    /// The certificate it was admitted with, at its IP (the one IP its messages may name):
+    /// every later message carrying the same one shares it, so the Message List holds one
+    /// copy per origin, not one per message.
     cert: Arc<Certificate>,
     /// When its bucket is full again.
     tat: Time,
@@ -113,7 +112,7 @@ impl Origins {
         seeds_signed: impl FnOnce(&Certificate) -> Option<bool>,
     ) -> Admit {
         let verdict = match self.listed.get_mut(&msg.origin) {
-            Some(o) if o.ip == ip => {
+            Some(o) if o.cert.change.addr.ip() == ip => {
                 if *o.cert == *msg.cert {
                     msg.cert = o.cert.clone();
                 }
@@ -129,14 +128,13 @@ impl Origins {
                 self.make_room(now);
                 // Admitted again at another IP: the same bucket.
                 let fresh = Origin {
-                    ip,
                     cert: msg.cert.clone(),
                     tat: now,
                     since: now,
                     limited: false,
                 };
                 let o = self.listed.entry(msg.origin).or_insert(fresh);
-                (o.ip, o.cert, o.limited) = (ip, msg.cert.clone(), false);
+                (o.cert, o.limited) = (msg.cert.clone(), false);
                 o.charge(now, self.every, self.burst)
             }
         };
@@ -235,6 +233,14 @@ mod tests {
             o.admit(Time(0), with_id(&mut of(1)), elsewhere, |_| Some(true)),
             Admit::Unadmitted
         );
+    }
+
+    /// A peer lists every origin it relays (100 in the simulator's 100,000-peer run: 10
+    /// million entries in all), so an entry holds nothing it can work out: the IP an origin
+    /// was admitted at is its certificate's.
+    #[test]
+    fn a_listed_origin_takes_no_more_than_32_bytes() {
+        assert!(std::mem::size_of::<Origin>() <= 32);
     }
 
     /// Every message of a listed origin that carries the certificate it was listed with
