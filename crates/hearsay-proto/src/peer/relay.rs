@@ -250,7 +250,7 @@ impl Relay {
             .then(|| self.tree.carrier(|p| self.origins.listed_by(p, grown)))
             .flatten();
         let msg = Gossip {
-            via: carrier.map(|(_, via)| via),
+            via: carrier.map(|(_, via)| Box::new(via)),
             ..Gossip::new(key, gossip::text(now, ip, seq), cert)
         };
         let id = msg.id();
@@ -371,7 +371,7 @@ impl Relay {
         self.ctl.extend(receipt.graft.map(|c| (link, c)));
         let (mut children, mut along_tree) = (receipt.children, receipt.along_tree);
         // A first message travels along its carrier's tree (PROTOCOL §11.7, point 8).
-        let route = msg.via.unwrap_or(msg.origin);
+        let route = msg.via.as_deref().copied().unwrap_or(msg.origin);
         if route == self.me {
             children = self.tree.carried(msg.origin);
             along_tree = true;

@@ -226,7 +226,7 @@ impl<'a> Reader<'a> {
         let hops = self.u16()?;
         let via = match self.take(1)? {
             [0] => None,
-            [1] => Some(PeerId(self.array()?)),
+            [1] => Some(Box::new(PeerId(self.array()?))),
             _ => return None,
         };
         let change = self.change()?;

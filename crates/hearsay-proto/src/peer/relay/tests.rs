@@ -1261,7 +1261,7 @@ fn an_origins_first_message_goes_along_a_neighbours_tree() {
     assert_eq!(to, [l5, l6], "to 5 and to 5's child here, not to 7");
     assert!(sent
         .iter()
-        .all(|(_, g)| g.via == Some(five) && g.origin == peer_key(0).id()));
+        .all(|(_, g)| g.via == Some(Box::new(five)) && g.origin == peer_key(0).id()));
     let m = sent[0].1.id();
     assert_eq!(
         at_the_tick(&mut net, p),
@@ -1288,7 +1288,10 @@ fn a_tree_younger_than_a_hold_carries_no_first_message() {
         net.now = net.now + delay - after;
         let sent = sends(&net.inject(p, Input::Timeout));
         let to: Vec<u64> = sent.iter().map(|(l, _)| l.0).collect();
-        let via: Vec<Option<PeerId>> = sent.iter().map(|(_, g)| g.via).collect();
+        let via: Vec<Option<PeerId>> = sent
+            .iter()
+            .map(|(_, g)| g.via.as_deref().copied())
+            .collect();
         (to, via)
     };
     let five = peer_key(5).id();
@@ -1314,7 +1317,7 @@ fn a_tree_younger_than_a_hold_carries_no_first_message() {
 fn a_message_routed_along_a_tree_is_pushed_to_that_trees_children() {
     let (mut net, p, [l5, l6, l7], five) = peer_in_fives_tree();
     let g = Gossip {
-        via: Some(five),
+        via: Some(Box::new(five)),
         ..gossip_of(9, net.now, 1)
     };
     let outs = net.inject(
@@ -1331,7 +1334,7 @@ fn a_message_routed_along_a_tree_is_pushed_to_that_trees_children() {
     );
     assert_eq!(
         sends(&outs)[0].1.via,
-        Some(five),
+        Some(Box::new(five)),
         "the route goes on with it"
     );
     assert_eq!(
@@ -1346,7 +1349,7 @@ fn a_message_routed_along_a_tree_is_pushed_to_that_trees_children() {
 fn the_neighbour_a_first_message_is_routed_through_pushes_it_to_every_other() {
     let (mut net, p, [l5, l6, l7]) = peer_with_three_neighbours();
     let g = Gossip {
-        via: Some(peer_key(0).id()),
+        via: Some(Box::new(peer_key(0).id())),
         ..gossip_of(5, net.now, 1)
     };
     let outs = net.inject(
@@ -1374,7 +1377,7 @@ fn a_route_naming_a_stranger_or_the_receiver_costs_no_more_than_one_copy_a_link(
     for (n, origin) in (9..13).enumerate() {
         let g = gossip_of(origin, plain.now, 1);
         let named = Gossip {
-            via: Some(stranger(200 + n)),
+            via: Some(Box::new(stranger(200 + n))),
             ..g.clone()
         };
         let frame = |link, g: Gossip| Input::Frame {
@@ -1401,7 +1404,7 @@ fn a_route_naming_a_stranger_or_the_receiver_costs_no_more_than_one_copy_a_link(
         Input::Frame {
             link: l5,
             msg: Msg::Gossip(Box::new(Gossip {
-                via: Some(me),
+                via: Some(Box::new(me)),
                 ..g.clone()
             })),
         },
@@ -1413,7 +1416,10 @@ fn a_route_naming_a_stranger_or_the_receiver_costs_no_more_than_one_copy_a_link(
         .collect();
     assert_eq!(sent, vec![(l6, pushed.clone()), (l7, pushed)]);
     for (link, via) in [(l6, Some(me)), (l7, Some(stranger(1))), (l5, None)] {
-        let again = Gossip { via, ..g.clone() };
+        let again = Gossip {
+            via: via.map(Box::new),
+            ..g.clone()
+        };
         let outs = net.inject(
             p,
             Input::Frame {

@@ -39,7 +39,7 @@ fn gossip() -> impl Strategy<Value = Gossip> {
         ".{0,150}",
         signature(),
         any::<u16>(),
-        proptest::option::of(bytes32().prop_map(PeerId)),
+        proptest::option::of(bytes32().prop_map(|b| Box::new(PeerId(b)))),
         change,
         sigs,
     )
