@@ -746,11 +746,7 @@ mod tests {
 
     #[test]
     fn a_batched_logger_holds_a_turns_lines_until_it_hands_them_over_or_goes() {
-        let dir = std::env::temp_dir().join(format!("hearsay-batch-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = open_append(&dir.join("out.txt")).unwrap();
-        let events = open_append(&dir.join("events.jsonl")).unwrap();
-        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events)).batched();
+        let (dir, log) = batched_logger("batch");
         let notice = |i: u64| Event::Notice {
             text: format!("line {i}"),
         };
@@ -787,15 +783,27 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A node's logger on `out.txt` and `events.jsonl` in a fresh folder named after `name`.
+    fn file_logger(name: &str) -> (std::path::PathBuf, Logger) {
+        let dir = std::env::temp_dir().join(format!("hearsay-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = open_append(&dir.join("out.txt")).unwrap();
+        let events = open_append(&dir.join("events.jsonl")).unwrap();
+        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events));
+        (dir, log)
+    }
+
+    /// [`file_logger`], batched (an in-process node's).
+    fn batched_logger(name: &str) -> (std::path::PathBuf, Logger) {
+        let (dir, log) = file_logger(name);
+        (dir, log.batched())
+    }
+
     /// A batched logger keeps the room its turns' lines took (so the next turn writes them
     /// without growing its buffers again), and lets a burst's room go.
     #[test]
     fn a_batched_logger_keeps_a_turns_room_and_lets_a_bursts_go() {
-        let dir = std::env::temp_dir().join(format!("hearsay-room-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = open_append(&dir.join("out.txt")).unwrap();
-        let events = open_append(&dir.join("events.jsonl")).unwrap();
-        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events)).batched();
+        let (dir, log) = batched_logger("room");
         let room = |log: &Logger| {
             let lines = log.batch.as_ref().unwrap().lines.lock().unwrap();
             (
@@ -831,12 +839,8 @@ mod tests {
     /// folder named after `name`.
     #[cfg(target_os = "linux")]
     fn inline_logger(name: &str) -> (std::path::PathBuf, Logger) {
-        let dir = std::env::temp_dir().join(format!("hearsay-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = open_append(&dir.join("out.txt")).unwrap();
-        let events = open_append(&dir.join("events.jsonl")).unwrap();
-        let log = Logger::new("n".into(), "peer", false, Some(out), Some(events)).inline();
-        (dir, log.batched())
+        let (dir, log) = file_logger(name);
+        (dir, log.inline().batched())
     }
 
     #[cfg(target_os = "linux")]
