@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, DefaultHasher, Hash};
 use std::time::Duration;
 
-use crate::link::{DialToken, LinkId, Remote};
+use crate::link::{DialToken, LinkId, LinkMap, Remote};
 use crate::node::Input;
 use crate::time::Time;
 use crate::wire::{self, DecodeError, Msg};
@@ -35,13 +35,13 @@ pub struct End<N, R> {
     pub told: R,
 }
 
-/// Hashed with fixed keys: the same run, the same order.
+/// Nodes hashed with fixed keys: the same run, the same order.
 type Fixed = BuildHasherDefault<DefaultHasher>;
 
 /// Every open link of an in-memory network, by end, and the ends each node holds.
 #[derive(Debug)]
 pub struct Links<N, R = ()> {
-    ends: HashMap<LinkId, End<N, R>, Fixed>,
+    ends: LinkMap<End<N, R>>,
     held: HashMap<N, BTreeSet<LinkId>, Fixed>,
     next: u64,
 }
@@ -49,7 +49,7 @@ pub struct Links<N, R = ()> {
 impl<N: Copy + Eq + Hash, R> Default for Links<N, R> {
     fn default() -> Self {
         Links {
-            ends: HashMap::default(),
+            ends: LinkMap::default(),
             held: HashMap::default(),
             next: 1,
         }
